@@ -18,9 +18,13 @@ let cluster: ThrowawayPostgres | undefined;
 export default async function setup(project: TestProject): Promise<() => void> {
   if (!postgresAvailable()) {
     if (process.env.CI === 'true') {
-      throw new Error('CI=true but initdb/pg_ctl are not on PATH: install the PostgreSQL server (.ci/run does).');
+      throw new Error(
+        'CI=true but initdb/pg_ctl are not on PATH: install the PostgreSQL server (.ci/run does).',
+      );
     }
-    process.stderr.write('\n[snowline tests] PostgreSQL binaries not found: PostgreSQL store tests are SKIPPED.\n\n');
+    process.stderr.write(
+      '\n[snowline tests] PostgreSQL binaries not found: PostgreSQL store tests are SKIPPED.\n\n',
+    );
     project.provide('postgresUrl', null);
     return () => {};
   }

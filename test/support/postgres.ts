@@ -12,12 +12,26 @@ export interface ThrowawayPostgres {
   stop(): void;
 }
 
+/**
+ * Where a PostgreSQL server binary is: on PATH, or in Debian's versioned folder
+ * (`/usr/lib/postgresql/<major>/bin`), which the `postgresql` package does not put on PATH.
+ */
 function which(binary: string): string | null {
-  const found = spawnSync('sh', ['-c', `command -v ${binary}`], { encoding: 'utf8' });
-  return found.status === 0 ? found.stdout.trim() : null;
+  const found = spawnSync(
+    'sh',
+    [
+      '-c',
+      `command -v ${binary} || ls -1d /usr/lib/postgresql/*/bin/${binary} 2>/dev/null | sort -V | tail -n 1`,
+    ],
+    {
+      encoding: 'utf8',
+    },
+  );
+  const path = found.stdout.trim().split('\n')[0] ?? '';
+  return path === '' ? null : path;
 }
 
-/** True when `initdb` and `pg_ctl` are on PATH. */
+/** True when `initdb` and `pg_ctl` can be found. */
 export function postgresAvailable(): boolean {
   return which('initdb') !== null && which('pg_ctl') !== null;
 }
@@ -49,11 +63,14 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
     chownSync(dir, Number(pwd), Number(gid));
     chmodSync(dir, 0o700);
   }
-  const run = (binary: string, args: string[]) => {
+  const run = (name: string, args: string[]) => {
+    const binary = which(name) ?? name;
     const [cmd, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', binary, ...args]] : [binary, args];
     const result = spawnSync(cmd, argv, { encoding: 'utf8', cwd: dir });
     if (result.status !== 0) {
-      throw new Error(`${binary} ${args.join(' ')} failed (exit ${result.status}): ${result.stderr || result.stdout}`);
+      throw new Error(
+        `${binary} ${args.join(' ')} failed (exit ${result.status}): ${result.stderr || result.stdout}`,
+      );
     }
   };
   run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8', '--locale=C']);

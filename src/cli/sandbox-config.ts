@@ -1,0 +1,72 @@
+import { randomBytes } from 'node:crypto';
+import { stringify } from 'yaml';
+import { validateConfig, type LoadedConfig } from '../config/load.js';
+import type { SandboxReady } from './sandbox-process.js';
+
+/** Options for {@link sandboxConfig}. */
+export interface SandboxConfigOptions {
+  readonly storeUrl: string;
+  /** API token for `snowline serve`; a random one when omitted. */
+  readonly apiToken?: string;
+  readonly integrationId?: string;
+}
+
+/**
+ * A Snowline configuration pointing at running sandboxes: the ServiceNow sandbox through OAuth
+ * client credentials, the Defender sandbox with its ARM token, every sensor and the management
+ * console, all over TLS with the sandbox CA trusted. Validated before it is returned, so a
+ * written file always loads.
+ */
+export function sandboxConfig(
+  ready: SandboxReady,
+  options: SandboxConfigOptions,
+): { text: string; loaded: LoadedConfig } {
+  const tls = ready.caFile ? { caFile: ready.caFile } : {};
+  const config = {
+    store: { url: options.storeUrl },
+    log: { level: 'info' },
+    api: {
+      host: '127.0.0.1',
+      port: 8420,
+      tokens: [options.apiToken ?? randomBytes(24).toString('base64url')],
+    },
+    integrations: [
+      {
+        id: options.integrationId ?? 'sandbox',
+        name: 'Local sandboxes',
+        servicenow: {
+          instanceUrl: ready.servicenow.url,
+          auth: {
+            type: 'oauth',
+            grant: 'client_credentials',
+            clientId: ready.servicenow.clientId,
+            clientSecret: ready.servicenow.clientSecret,
+          },
+          tls,
+        },
+        defender: {
+          tenantId: ready.defender.tenantId,
+          armUrl: ready.defender.url,
+          authorityHost: ready.defender.url,
+          auth: { type: 'token', token: ready.defender.token },
+          subscriptions: ready.defender.subscriptions,
+          sensors: ready.defender.sensors.map((s) => ({
+            name: s.name,
+            url: s.url,
+            token: s.token,
+            ...(s.site ? { site: s.site } : {}),
+            ...(s.zone ? { zone: s.zone } : {}),
+          })),
+          console: { url: ready.defender.console.url, token: ready.defender.console.token },
+          tls,
+        },
+      },
+    ],
+  };
+  const header =
+    '# Written by `snowline sandbox --write-config` for the local sandboxes. Not for production.\n';
+  return {
+    text: header + stringify(config, { lineWidth: 0 }),
+    loaded: validateConfig(config, 'sandbox configuration'),
+  };
+}

@@ -1,0 +1,19 @@
+import type { Migration, MigrationProvider } from 'kysely';
+import * as initial from './20261122000000_initial.js';
+
+/**
+ * Every migration, by dated name (`<yyyymmddhhmmss>_<what>`). To add one, write the file next to
+ * this one and list it here; migrations use Kysely's schema builder, so neither driver changes.
+ */
+export const MIGRATIONS: Readonly<Record<string, Migration>> = {
+  '20261122000000_initial': initial,
+};
+
+/** A migration provider over a fixed set of migrations (bundled, so no file-system lookups at run time). */
+export class StaticMigrationProvider implements MigrationProvider {
+  constructor(private readonly migrations: Readonly<Record<string, Migration>> = MIGRATIONS) {}
+
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return { ...this.migrations };
+  }
+}

@@ -1,0 +1,100 @@
+import type { Kysely } from 'kysely';
+import type { Clock } from '../../domain/clock.js';
+import type { Database, LinkRow } from '../schema.js';
+
+/** What links an assessment to its ticket and governance assignment. */
+export interface LinkUpdate {
+  readonly assessmentId: string;
+  readonly subscriptionId?: string | null;
+  readonly ticketTable?: string | null;
+  readonly ticketSysId?: string | null;
+  readonly ticketNumber?: string | null;
+  readonly correlationId?: string | null;
+  readonly governanceAssignmentId?: string | null;
+}
+
+/**
+ * Records (or updates) the link of an assessment. Tickets are found again by sys_id or
+ * correlation id, never by number alone: INC0010002 and PRB0010002 share the digits Defender
+ * stores as `ticketNumber`.
+ */
+export async function upsertLink(
+  db: Kysely<Database>,
+  clock: Clock,
+  integrationId: string,
+  link: LinkUpdate,
+): Promise<void> {
+  const now = clock.now().toISOString();
+  const values = {
+    integration_id: integrationId,
+    assessment_id: link.assessmentId,
+    subscription_id: link.subscriptionId ?? null,
+    ticket_table: link.ticketTable ?? null,
+    ticket_sys_id: link.ticketSysId ?? null,
+    ticket_number: link.ticketNumber ?? null,
+    correlation_id: link.correlationId ?? null,
+    governance_assignment_id: link.governanceAssignmentId ?? null,
+    created_at: now,
+    updated_at: now,
+  };
+  const update: Record<string, string | null> = { updated_at: now };
+  for (const [key, column] of [
+    ['subscriptionId', 'subscription_id'],
+    ['ticketTable', 'ticket_table'],
+    ['ticketSysId', 'ticket_sys_id'],
+    ['ticketNumber', 'ticket_number'],
+    ['correlationId', 'correlation_id'],
+    ['governanceAssignmentId', 'governance_assignment_id'],
+  ] as const) {
+    if (link[key] !== undefined) update[column] = link[key] ?? null;
+  }
+  await db
+    .insertInto('link')
+    .values(values)
+    .onConflict((oc) => oc.columns(['integration_id', 'assessment_id']).doUpdateSet(update))
+    .execute();
+}
+
+/** The link of one assessment, if any. */
+export async function linkForAssessment(
+  db: Kysely<Database>,
+  integrationId: string,
+  assessmentId: string,
+): Promise<LinkRow | undefined> {
+  return db
+    .selectFrom('link')
+    .selectAll()
+    .where('integration_id', '=', integrationId)
+    .where('assessment_id', '=', assessmentId)
+    .executeTakeFirst();
+}
+
+/** Every assessment linked to a ticket (one for ungrouped tickets, several for grouped ones). */
+export async function linksForTicket(
+  db: Kysely<Database>,
+  integrationId: string,
+  ticketSysId: string,
+): Promise<LinkRow[]> {
+  return db
+    .selectFrom('link')
+    .selectAll()
+    .where('integration_id', '=', integrationId)
+    .where('ticket_sys_id', '=', ticketSysId)
+    .orderBy('assessment_id')
+    .execute();
+}
+
+/** Every assessment linked under one correlation id. */
+export async function linksForCorrelation(
+  db: Kysely<Database>,
+  integrationId: string,
+  correlationId: string,
+): Promise<LinkRow[]> {
+  return db
+    .selectFrom('link')
+    .selectAll()
+    .where('integration_id', '=', integrationId)
+    .where('correlation_id', '=', correlationId)
+    .orderBy('assessment_id')
+    .execute();
+}

@@ -1,0 +1,93 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { minimalConfigInput } from '../../test/support/config.js';
+import { validateConfig } from '../config/load.js';
+import { ManualClock } from '../domain/clock.js';
+import { emptyFlowSummary, type Flow } from '../domain/flows.js';
+import { RateLimitedError } from '../errors.js';
+import { createLogger } from '../logging.js';
+import { getRun } from '../store/models/runs.js';
+import { openStore, type Store } from '../store/store.js';
+import { runFlows, type FlowRunner } from './runner.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'snowline-runner-'));
+let store: Store;
+beforeAll(async () => {
+  store = await openStore(join(dir, 'runner.sqlite'));
+  await store.migrate();
+});
+afterAll(async () => {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const { config } = validateConfig(minimalConfigInput(), 'test');
+
+describe('runFlows', () => {
+  it('runs flows in dependency order; a deferral or a failure does not stop the others', async () => {
+    const clock = new ManualClock(new Date('2026-11-01T00:00:00Z'));
+    const order: Flow[] = [];
+    const runner = (flow: Flow, behaviour: () => void): FlowRunner => ({
+      flow,
+      async run() {
+        order.push(flow);
+        behaviour();
+        return { ...emptyFlowSummary(), created: 1 };
+      },
+    });
+    const summary = await runFlows({
+      integration: config.integrations[0]!,
+      store,
+      clock,
+      logger: createLogger({ level: 'silent' }),
+      trigger: 'cli',
+      runners: [
+        runner('ticket-sync', () => {}),
+        runner('cloud-tickets', () => {
+          throw new RateLimitedError('servicenow', new Date('2026-11-01T01:00:00Z'));
+        }),
+        runner('ot-vulnerabilities', () => {
+          throw new Error('boom');
+        }),
+        runner('ot-inventory', () => {}),
+      ],
+    });
+    expect(order).toEqual(['ot-inventory', 'ot-vulnerabilities', 'cloud-tickets', 'ticket-sync']);
+    expect(summary.jobs['ot-inventory']).toMatchObject({ outcome: 'ok', created: 1 });
+    expect(summary.jobs['ot-vulnerabilities']).toMatchObject({ outcome: 'failed', errors: 1, error: 'boom' });
+    expect(summary.jobs['cloud-tickets']).toMatchObject({
+      outcome: 'deferred',
+      retryAt: '2026-11-01T01:00:00.000Z',
+    });
+    const run = await getRun(store.db, 'plant-a', summary.runId);
+    expect(run.status).toBe('failed');
+    expect(run.flows.map((f) => [f.flow, f.outcome]).sort()).toEqual([
+      ['cloud-tickets', 'deferred'],
+      ['ot-inventory', 'ok'],
+      ['ot-vulnerabilities', 'failed'],
+      ['ticket-sync', 'ok'],
+    ]);
+  });
+
+  it('runs only the flows asked for', async () => {
+    const ran: Flow[] = [];
+    const make = (flow: Flow): FlowRunner => ({
+      flow,
+      run: async () => (ran.push(flow), emptyFlowSummary()),
+    });
+    const summary = await runFlows({
+      integration: config.integrations[0]!,
+      store,
+      clock: new ManualClock(),
+      logger: createLogger({ level: 'silent' }),
+      trigger: 'api',
+      runners: [make('ot-inventory'), make('ticket-sync')],
+      only: ['ticket-sync'],
+    });
+    expect(ran).toEqual(['ticket-sync']);
+    expect(Object.keys(summary.jobs)).toEqual(['ticket-sync']);
+    expect((await getRun(store.db, 'plant-a', summary.runId)).status).toBe('ok');
+  });
+});
