@@ -1,0 +1,102 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Clock } from '../domain/clock.js';
+import { RateLimitedError } from '../errors.js';
+
+/** Options for {@link RequestLimiter}. */
+export interface LimiterOptions {
+  /** Service name used in errors. */
+  readonly service: string;
+  /** Requests in flight at once. */
+  readonly maxInFlight: number;
+  /** Client-side budget: this many requests per `windowMs` (e.g. the instance's hourly rule). */
+  readonly budget?: { readonly requests: number; readonly windowMs: number };
+  /** Longest wait accepted in-process; a longer one raises {@link RateLimitedError}. */
+  readonly maxWaitMs: number;
+  readonly clock: Clock;
+  /** Waits; injectable so tests run in simulated time. */
+  readonly wait?: (ms: number) => Promise<void>;
+}
+
+/** Returned by {@link RequestLimiter.acquire}: call once when the request is done. */
+export type Release = () => void;
+
+/**
+ * Bounds the requests in flight and spends a client-side request budget (a token bucket
+ * refilled continuously over the window, matching ServiceNow's per-hour rules), and honours a
+ * server-imposed pause shared by every request of this limiter. A wait longer than
+ * `maxWaitMs` is never slept: it raises {@link RateLimitedError} so the run defers.
+ */
+export class RequestLimiter {
+  private inFlight = 0;
+  private readonly queue: Array<() => void> = [];
+  private tokens: number;
+  private refilledAt: number;
+  private pausedUntil = 0;
+  private readonly wait: (ms: number) => Promise<void>;
+
+  constructor(private readonly options: LimiterOptions) {
+    this.tokens = options.budget?.requests ?? Infinity;
+    this.refilledAt = options.clock.now().getTime();
+    this.wait = options.wait ?? ((ms) => sleep(ms));
+  }
+
+  /** Waits for a slot and a token; throws {@link RateLimitedError} when that would take too long. */
+  async acquire(): Promise<Release> {
+    await this.awaitBudget();
+    if (this.inFlight >= this.options.maxInFlight) {
+      await new Promise<void>((resolve) => this.queue.push(resolve));
+    } else {
+      this.inFlight += 1;
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.queue.shift();
+      if (next) next();
+      else this.inFlight -= 1;
+    };
+  }
+
+  /**
+   * Pauses every request until `until` (a 429's Retry-After). Throws {@link RateLimitedError}
+   * right away when the pause is longer than the limiter accepts.
+   */
+  pauseUntil(until: Date, detail?: string): void {
+    this.pausedUntil = Math.max(this.pausedUntil, until.getTime());
+    const waitMs = this.pausedUntil - this.options.clock.now().getTime();
+    if (waitMs > this.options.maxWaitMs) {
+      throw new RateLimitedError(this.options.service, new Date(this.pausedUntil), detail ? { detail } : {});
+    }
+  }
+
+  private refill(now: number): void {
+    const budget = this.options.budget;
+    if (!budget) return;
+    const rate = budget.requests / budget.windowMs;
+    this.tokens = Math.min(budget.requests, this.tokens + (now - this.refilledAt) * rate);
+    this.refilledAt = now;
+  }
+
+  private async awaitBudget(): Promise<void> {
+    for (;;) {
+      const now = this.options.clock.now().getTime();
+      this.refill(now);
+      let waitMs = Math.max(0, this.pausedUntil - now);
+      const budget = this.options.budget;
+      if (waitMs === 0 && budget && this.tokens < 1) {
+        waitMs = Math.ceil((1 - this.tokens) / (budget.requests / budget.windowMs));
+      }
+      if (waitMs === 0) {
+        if (budget) this.tokens -= 1;
+        return;
+      }
+      if (waitMs > this.options.maxWaitMs) {
+        throw new RateLimitedError(this.options.service, new Date(now + waitMs), {
+          detail: this.pausedUntil > now ? 'the server asked to pause' : 'client-side request budget spent',
+        });
+      }
+      await this.wait(waitMs);
+    }
+  }
+}
