@@ -5,7 +5,12 @@ import { RequestLimiter } from './limiter.js';
 
 describe('RequestLimiter', () => {
   it('never lets more than maxInFlight requests run at once', async () => {
-    const limiter = new RequestLimiter({ service: 's', maxInFlight: 3, maxWaitMs: 1000, clock: new ManualClock() });
+    const limiter = new RequestLimiter({
+      service: 's',
+      maxInFlight: 3,
+      maxWaitMs: 1000,
+      clock: new ManualClock(),
+    });
     let running = 0;
     let peak = 0;
     await Promise.all(
@@ -44,6 +49,8 @@ describe('RequestLimiter', () => {
     expect(() => limiter.pauseUntil(new Date(clock.now().getTime() + 3_600_000))).toThrow(RateLimitedError);
     const error = await limiter.acquire().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RateLimitedError);
-    expect((error as RateLimitedError).retryAt.toISOString()).toBe(new Date(clock.now().getTime() + 3_600_000).toISOString());
+    expect((error as RateLimitedError).retryAt.toISOString()).toBe(
+      new Date(clock.now().getTime() + 3_600_000).toISOString(),
+    );
   });
 });

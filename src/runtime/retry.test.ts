@@ -33,7 +33,13 @@ describe('server-requested waits', () => {
   it('reads Retry-After as seconds or an HTTP date', () => {
     expect(serverRequestedWaitMs(429, { 'Retry-After': '120' }, now)).toBe(120_000);
     expect(serverRequestedWaitMs(503, { 'retry-after': 'Sun, 01 Nov 2026 00:10:00 GMT' }, now)).toBe(600_000);
-    expect(serverRequestedWaitMs(503, { 'retry-after': 'Sun, 01 Nov 2026 00:10:00 GMT' }, new Date('2026-11-02T00:00:00Z'))).toBe(0);
+    expect(
+      serverRequestedWaitMs(
+        503,
+        { 'retry-after': 'Sun, 01 Nov 2026 00:10:00 GMT' },
+        new Date('2026-11-02T00:00:00Z'),
+      ),
+    ).toBe(0);
   });
   it("reads ARM's millisecond header and ServiceNow's reset time on a 429", () => {
     expect(serverRequestedWaitMs(429, { 'x-ms-retry-after-ms': '1500' }, now)).toBe(1500);

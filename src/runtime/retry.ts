@@ -24,14 +24,20 @@ export const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 250, maxMs: 10_000, max
  * @example
  * await sleep(backoffDelay(attempt, DEFAULT_BACKOFF));
  */
-export function backoffDelay(attempt: number, options: BackoffOptions, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  options: BackoffOptions,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(options.maxMs, options.baseMs * 2 ** Math.max(0, attempt));
   return Math.floor(random() * ceiling);
 }
 
 /** Statuses worth another try: timeouts, rate limits and server-side failures. */
 export function isRetryableStatus(status: number): boolean {
-  return status === 408 || status === 429 || status === 500 || status === 502 || status === 503 || status === 504;
+  return (
+    status === 408 || status === 429 || status === 500 || status === 502 || status === 503 || status === 504
+  );
 }
 
 const RETRYABLE_NETWORK_CODES = new Set([
@@ -52,7 +58,11 @@ export function networkErrorCode(error: unknown): string | undefined {
   let current: unknown = error;
   for (let depth = 0; current && depth < 5; depth++) {
     const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && (RETRYABLE_NETWORK_CODES.has(code) || code.startsWith('UND_ERR') || code.startsWith('E'))) return code;
+    if (
+      typeof code === 'string' &&
+      (RETRYABLE_NETWORK_CODES.has(code) || code.startsWith('UND_ERR') || code.startsWith('E'))
+    )
+      return code;
     current = (current as { cause?: unknown }).cause;
   }
   return undefined;
@@ -71,7 +81,10 @@ export function neverReachedServer(error: unknown): boolean {
 }
 
 /** Reads a header case-insensitively from a plain header record. */
-export function header(headers: Readonly<Record<string, string | string[] | undefined>>, name: string): string | undefined {
+export function header(
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+  name: string,
+): string | undefined {
   const lower = name.toLowerCase();
   for (const [key, value] of Object.entries(headers)) {
     if (key.toLowerCase() === lower) return Array.isArray(value) ? value[0] : value;

@@ -29,7 +29,10 @@ beforeAll(async () => {
     }
     if (next === 'ok') return c.json({ name, hit: hits.get(name) });
     if (typeof next === 'number') return c.json({ error: { message: 'scripted' } }, next as 500);
-    return c.json({ error: 'slow down' }, { status: next.status as 429, headers: { 'Retry-After': next.retryAfter } });
+    return c.json(
+      { error: 'slow down' },
+      { status: next.status as 429, headers: { 'Retry-After': next.retryAfter } },
+    );
   });
   server = await listen(app, { tls });
 });
@@ -38,7 +41,12 @@ afterAll(async () => server?.close());
 function client(overrides: { transport?: HttpTransport; maxWaitMs?: number } = {}) {
   const counters = new RequestCounters();
   const transport = overrides.transport ?? createHttpTransport({ caFile: tls.caFile });
-  const limiter = new RequestLimiter({ service: 'test', maxInFlight: 4, maxWaitMs: overrides.maxWaitMs ?? 5_000, clock: systemClock });
+  const limiter = new RequestLimiter({
+    service: 'test',
+    maxInFlight: 4,
+    maxWaitMs: overrides.maxWaitMs ?? 5_000,
+    clock: systemClock,
+  });
   const http = new ResilientHttpClient({
     service: 'test',
     transport,

@@ -68,13 +68,22 @@ export class ResilientHttpClient {
         counters.request(service, request.method, 'error');
         const canResend = idempotent || neverReachedServer(error);
         if (isRetryableNetworkError(error) && canResend && failures + 1 < this.backoff.maxAttempts) {
-          await this.retryAfter(backoffDelay(failures++, this.backoff, this.options.random), request, networkErrorCode(error));
+          await this.retryAfter(
+            backoffDelay(failures++, this.backoff, this.options.random),
+            request,
+            networkErrorCode(error),
+          );
           continue;
         }
-        throw new UpstreamError(service, undefined, `${service} could not be reached (${describeNetworkError(error)}) for ${request.method} ${safeUrl(request.url)}`, {
-          cause: error,
-          retryable: isRetryableNetworkError(error),
-        });
+        throw new UpstreamError(
+          service,
+          undefined,
+          `${service} could not be reached (${describeNetworkError(error)}) for ${request.method} ${safeUrl(request.url)}`,
+          {
+            cause: error,
+            retryable: isRetryableNetworkError(error),
+          },
+        );
       } finally {
         release();
       }
@@ -93,7 +102,11 @@ export class ResilientHttpClient {
         return response;
       }
       if (isRetryableStatus(response.status) && idempotent && failures + 1 < this.backoff.maxAttempts) {
-        await this.retryAfter(backoffDelay(failures++, this.backoff, this.options.random), request, String(response.status));
+        await this.retryAfter(
+          backoffDelay(failures++, this.backoff, this.options.random),
+          request,
+          String(response.status),
+        );
         continue;
       }
       return response;
@@ -102,7 +115,10 @@ export class ResilientHttpClient {
 
   private async retryAfter(ms: number, request: HttpRequest, why: string | undefined): Promise<void> {
     this.options.counters.retry();
-    this.options.logger?.debug({ service: this.options.service, method: request.method, why, waitMs: ms }, 'retrying');
+    this.options.logger?.debug(
+      { service: this.options.service, method: request.method, why, waitMs: ms },
+      'retrying',
+    );
     await this.wait(ms);
   }
 }
@@ -122,7 +138,8 @@ export function tlsTrustFailure(error: unknown): string | undefined {
 
 function describeNetworkError(error: unknown): string {
   const tls = tlsTrustFailure(error);
-  if (tls) return `its TLS certificate is not trusted (${tls}); if it is signed by a private CA, set tls.caFile to that CA's PEM file`;
+  if (tls)
+    return `its TLS certificate is not trusted (${tls}); if it is signed by a private CA, set tls.caFile to that CA's PEM file`;
   return networkErrorCode(error) ?? (error instanceof Error ? error.message : String(error));
 }
 

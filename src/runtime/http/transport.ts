@@ -51,7 +51,12 @@ export function trustedCas(caFile: string | undefined, key = 'tls.caFile'): stri
   try {
     pem = readFileSync(caFile, 'utf8');
   } catch (error) {
-    throw new ConfigError([{ path: key, message: `cannot read ${caFile} (${(error as NodeJS.ErrnoException).code ?? 'error'}); give the path of a PEM file` }]);
+    throw new ConfigError([
+      {
+        path: key,
+        message: `cannot read ${caFile} (${(error as NodeJS.ErrnoException).code ?? 'error'}); give the path of a PEM file`,
+      },
+    ]);
   }
   if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
     throw new ConfigError([{ path: key, message: `${caFile} holds no PEM certificate` }]);

@@ -1,0 +1,331 @@
+import type { Clock } from '../domain/clock.js';
+import { UpstreamError } from '../errors.js';
+import type { ResilientHttpClient } from '../runtime/http/resilient-client.js';
+import { safeUrl } from '../runtime/http/resilient-client.js';
+import type { HttpResponse } from '../runtime/http/transport.js';
+import type { ServiceNowAuth } from './auth.js';
+import type { SnRecord } from './values.js';
+
+/** Options of a Table API read. */
+export interface ListOptions {
+  /** Encoded query, built with {@link encodeQuery}. */
+  readonly query?: string;
+  readonly fields?: readonly string[];
+  /** Rows per request (`sysparm_limit`); default 1000. */
+  readonly pageSize?: number;
+  /** Display values: `false` (default), `true` or `all`. */
+  readonly displayValue?: 'false' | 'true' | 'all';
+  /** Skip the count query when the total is not needed (faster on large tables); default true. */
+  readonly noCount?: boolean;
+}
+
+/** One request inside a Batch API call. */
+export interface BatchItem {
+  readonly id: string;
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** Path relative to the instance, with its query string, e.g. `/api/now/table/incident`. */
+  readonly url: string;
+  readonly body?: unknown;
+}
+
+/** The answer to one {@link BatchItem}. */
+export interface BatchItemResult {
+  readonly id: string;
+  /** HTTP status of the inner request; 0 when the instance did not run it (unserviced). */
+  readonly status: number;
+  readonly body: unknown;
+}
+
+/** An IRE payload (see the contract: items, relations, referenceItems). */
+export interface IrePayload {
+  readonly items: readonly Record<string, unknown>[];
+  readonly relations?: readonly Record<string, unknown>[];
+  readonly referenceItems?: readonly Record<string, unknown>[];
+}
+
+/** One item of an IRE answer. Item-level failures come back with HTTP 200 and `errors`. */
+export interface IreItemResult {
+  readonly className: string;
+  readonly operation: string;
+  readonly sysId: string;
+  readonly errors: readonly { readonly error: string; readonly message: string }[];
+  readonly [key: string]: unknown;
+}
+
+/** The IRE answer. */
+export interface IreResult {
+  readonly items: readonly IreItemResult[];
+  readonly relations: readonly IreItemResult[];
+}
+
+/** Options for {@link ServiceNowClient}. */
+export interface ServiceNowClientOptions {
+  readonly instanceUrl: string;
+  readonly auth: ServiceNowAuth;
+  readonly http: ResilientHttpClient;
+  readonly clock: Clock;
+}
+
+/**
+ * The ServiceNow REST client: Table API (reads that stream pages), IRE, Batch and Aggregate.
+ * It knows only the remote API; flows map their records onto it. Every value it returns is as the
+ * instance sent it (strings): parse at the edge with the helpers in `values.ts`.
+ */
+export class ServiceNowClient {
+  readonly instanceUrl: string;
+
+  constructor(private readonly options: ServiceNowClientOptions) {
+    this.instanceUrl = options.instanceUrl.replace(/\/$/, '');
+  }
+
+  /**
+   * Reads a table page by page. Follows `Link: rel="next"` when the instance sends it and else
+   * stops on a page shorter than the page size, so an exact multiple of the page size costs one
+   * extra (empty) request and never loses or repeats a row.
+   */
+  async *list<T extends SnRecord = SnRecord>(table: string, options: ListOptions = {}): AsyncGenerator<T[]> {
+    const pageSize = options.pageSize ?? 1000;
+    const params = new URLSearchParams();
+    if (options.query) params.set('sysparm_query', options.query);
+    if (options.fields) params.set('sysparm_fields', options.fields.join(','));
+    params.set('sysparm_limit', String(pageSize));
+    params.set('sysparm_offset', '0');
+    params.set('sysparm_exclude_reference_link', 'true');
+    if (options.displayValue) params.set('sysparm_display_value', options.displayValue);
+    if (options.noCount ?? true) params.set('sysparm_no_count', 'true');
+    let url: string | undefined = `${this.instanceUrl}/api/now/table/${encodeURIComponent(table)}?${params}`;
+    let offset = 0;
+    while (url) {
+      const response = await this.request('GET', url);
+      const rows = (this.json(response, 'GET', url) as { result: T[] }).result;
+      if (rows.length > 0) yield rows;
+      const next = nextLink(response.headers.link);
+      if (next) {
+        url = new URL(next, this.instanceUrl).toString();
+      } else if (rows.length < pageSize) {
+        url = undefined;
+      } else {
+        offset += rows.length;
+        params.set('sysparm_offset', String(offset));
+        url = `${this.instanceUrl}/api/now/table/${encodeURIComponent(table)}?${params}`;
+      }
+    }
+  }
+
+  /** Every row of a read, collected (for small reads: choice lists, a handful of users). */
+  async listAll<T extends SnRecord = SnRecord>(table: string, options: ListOptions = {}): Promise<T[]> {
+    const all: T[] = [];
+    for await (const page of this.list<T>(table, options)) all.push(...page);
+    return all;
+  }
+
+  /** One record by sys_id, or undefined when it does not exist (or an ACL hides it). */
+  async get<T extends SnRecord = SnRecord>(
+    table: string,
+    sysId: string,
+    fields?: readonly string[],
+  ): Promise<T | undefined> {
+    const params = new URLSearchParams({ sysparm_exclude_reference_link: 'true' });
+    if (fields) params.set('sysparm_fields', fields.join(','));
+    const url = `${this.tableUrl(table)}/${encodeURIComponent(sysId)}?${params}`;
+    const response = await this.request('GET', url);
+    if (response.status === 404) return undefined;
+    return (this.json(response, 'GET', url) as { result: T }).result;
+  }
+
+  /** Inserts one record; resolves with it as stored (number, sys_id, defaults). */
+  async create<T extends SnRecord = SnRecord>(table: string, values: Record<string, unknown>): Promise<T> {
+    const url = `${this.tableUrl(table)}?sysparm_exclude_reference_link=true`;
+    const response = await this.request('POST', url, values);
+    return (this.json(response, 'POST', url) as { result: T }).result;
+  }
+
+  /** Changes the given fields of one record (PATCH: the others stay as they are). */
+  async update<T extends SnRecord = SnRecord>(
+    table: string,
+    sysId: string,
+    values: Record<string, unknown>,
+  ): Promise<T> {
+    const url = `${this.tableUrl(table)}/${encodeURIComponent(sysId)}?sysparm_exclude_reference_link=true`;
+    const response = await this.request('PATCH', url, values, true);
+    return (this.json(response, 'PATCH', url) as { result: T }).result;
+  }
+
+  /** Deletes one record; resolves false when it was already gone. */
+  async delete(table: string, sysId: string): Promise<boolean> {
+    const url = `${this.tableUrl(table)}/${encodeURIComponent(sysId)}`;
+    const response = await this.request('DELETE', url);
+    if (response.status === 404) return false;
+    if (response.status !== 204 && response.status !== 200) throw this.error(response, 'DELETE', url);
+    return true;
+  }
+
+  /**
+   * Sends a payload to the Identification and Reconciliation Engine. `simulate` uses `/query`,
+   * which identifies without committing (what `--dry-run` uses). Item errors are in the result.
+   */
+  async identifyReconcile(
+    payload: IrePayload,
+    options: { dataSource: string; simulate?: boolean },
+  ): Promise<IreResult> {
+    const path = options.simulate ? '/api/now/identifyreconcile/query' : '/api/now/identifyreconcile';
+    const url = `${this.instanceUrl}${path}?sysparm_data_source=${encodeURIComponent(options.dataSource)}`;
+    // IRE identifies before it writes: sending the same payload twice cannot duplicate a CI.
+    const response = await this.request('POST', url, payload, true);
+    const result = (
+      this.json(response, 'POST', url) as { result: { items?: IreItemResult[]; relations?: IreItemResult[] } }
+    ).result;
+    const normalise = (item: IreItemResult): IreItemResult => ({ ...item, errors: item.errors ?? [] });
+    return { items: (result.items ?? []).map(normalise), relations: (result.relations ?? []).map(normalise) };
+  }
+
+  /**
+   * Sends several requests in one Batch API call (bodies travel base64-encoded). Items the
+   * instance did not run come back with status 0.
+   */
+  async batch(
+    items: readonly BatchItem[],
+    options: { idempotent?: boolean } = {},
+  ): Promise<BatchItemResult[]> {
+    if (items.length === 0) return [];
+    const url = `${this.instanceUrl}/api/now/v1/batch`;
+    const body = {
+      batch_request_id: `snowline-${this.options.clock.now().getTime()}`,
+      rest_requests: items.map((item) => ({
+        id: item.id,
+        method: item.method,
+        url: item.url,
+        headers: [
+          { name: 'Content-Type', value: 'application/json' },
+          { name: 'Accept', value: 'application/json' },
+        ],
+        exclude_response_headers: true,
+        ...(item.body === undefined
+          ? {}
+          : { body: Buffer.from(JSON.stringify(item.body)).toString('base64') }),
+      })),
+    };
+    const response = await this.request('POST', url, body, options.idempotent ?? false);
+    const answer = this.json(response, 'POST', url) as {
+      serviced_requests?: { id: string; status_code: number; body?: string }[];
+      unserviced_requests?: string[];
+    };
+    const byId = new Map<string, BatchItemResult>();
+    for (const served of answer.serviced_requests ?? []) {
+      const text = served.body ? Buffer.from(served.body, 'base64').toString('utf8') : '';
+      byId.set(served.id, { id: served.id, status: served.status_code, body: text ? safeJson(text) : null });
+    }
+    return items.map((item) => byId.get(item.id) ?? { id: item.id, status: 0, body: null });
+  }
+
+  /** Counts records (`/api/now/stats`), optionally grouped by fields. */
+  async count(
+    table: string,
+    options: { query?: string; groupBy?: readonly string[] } = {},
+  ): Promise<number | Map<string, number>> {
+    const params = new URLSearchParams({ sysparm_count: 'true' });
+    if (options.query) params.set('sysparm_query', options.query);
+    if (options.groupBy?.length) params.set('sysparm_group_by', options.groupBy.join(','));
+    const url = `${this.instanceUrl}/api/now/stats/${encodeURIComponent(table)}?${params}`;
+    const response = await this.request('GET', url);
+    const result = (this.json(response, 'GET', url) as { result: unknown }).result;
+    if (!options.groupBy?.length) return Number((result as { stats: { count: string } }).stats.count);
+    const groups = new Map<string, number>();
+    for (const row of result as { stats: { count: string }; groupby_fields: { value: string }[] }[]) {
+      groups.set(row.groupby_fields.map((g) => g.value).join('|'), Number(row.stats.count));
+    }
+    return groups;
+  }
+
+  /** The URL of a record on the instance, for people (tickets' links, the dashboard). */
+  recordUrl(table: string, sysId: string): string {
+    return `${this.instanceUrl}/nav_to.do?uri=${encodeURIComponent(`${table}.do?sys_id=${sysId}`)}`;
+  }
+
+  private tableUrl(table: string): string {
+    return `${this.instanceUrl}/api/now/table/${encodeURIComponent(table)}`;
+  }
+
+  private async request(
+    method: string,
+    url: string,
+    body?: unknown,
+    idempotent?: boolean,
+  ): Promise<HttpResponse> {
+    for (let attempt = 0; ; attempt++) {
+      const headers: Record<string, string> = {
+        Accept: 'application/json',
+        ...(await this.options.auth.headers()),
+      };
+      if (body !== undefined) headers['Content-Type'] = 'application/json';
+      const response = await this.options.http.send({
+        method,
+        url,
+        headers,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(idempotent === undefined ? {} : { idempotent }),
+      });
+      // A 401 with OAuth means the token was revoked or expired early: get a new one once.
+      if (response.status === 401 && this.options.auth.renewable && attempt === 0) {
+        this.options.auth.invalidate();
+        continue;
+      }
+      return response;
+    }
+  }
+
+  private json(response: HttpResponse, method: string, url: string): unknown {
+    if (response.status < 200 || response.status >= 300) throw this.error(response, method, url);
+    try {
+      return JSON.parse(response.body.toString('utf8'));
+    } catch (error) {
+      throw new UpstreamError(
+        'servicenow',
+        response.status,
+        `ServiceNow sent a body that is not JSON to ${method} ${safeUrl(url)}`,
+        {
+          cause: error,
+          retryable: false,
+        },
+      );
+    }
+  }
+
+  private error(response: HttpResponse, method: string, url: string): UpstreamError {
+    const envelope = safeJson(response.body.toString('utf8')) as {
+      error?: { message?: string; detail?: string | null };
+    } | null;
+    const said = [envelope?.error?.message, envelope?.error?.detail].filter(Boolean).join(': ');
+    const hint =
+      response.status === 401
+        ? '; check the ServiceNow credentials'
+        : response.status === 403
+          ? '; the integration user lacks a role for this table, or a data policy refused the change'
+          : '';
+    return new UpstreamError(
+      'servicenow',
+      response.status,
+      `ServiceNow answered ${response.status} to ${method} ${safeUrl(url)}${said ? ` (${said.replace(/\s+/g, ' ').trim()})` : ''}${hint}`,
+      { code: response.status === 401 ? 'AUTH' : response.status === 403 ? 'FORBIDDEN' : 'UPSTREAM' },
+    );
+  }
+}
+
+/** The `rel="next"` URL of a Link header, if any. */
+export function nextLink(link: string | string[] | undefined): string | undefined {
+  const text = Array.isArray(link) ? link.join(',') : link;
+  if (!text) return undefined;
+  for (const part of text.split(/,(?=\s*<)/)) {
+    const match = /<([^>]+)>\s*;\s*rel="?next"?/i.exec(part);
+    if (match) return match[1];
+  }
+  return undefined;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
