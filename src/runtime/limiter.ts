@@ -32,12 +32,23 @@ export class RequestLimiter {
   private tokens: number;
   private refilledAt: number;
   private pausedUntil = 0;
+  /** What the limiter has slept up to: time never runs behind it, even on a clock that stands still. */
+  private sleptUntil = 0;
   private readonly wait: (ms: number) => Promise<void>;
 
   constructor(private readonly options: LimiterOptions) {
     this.tokens = options.budget?.requests ?? Infinity;
     this.refilledAt = options.clock.now().getTime();
     this.wait = options.wait ?? ((ms) => sleep(ms));
+  }
+
+  /**
+   * The limiter's time: the clock, but never earlier than the end of the last wait. With the
+   * system clock the two agree; with an injected clock that only moves when told (tests), a
+   * wait still ends instead of being measured against a time that never comes.
+   */
+  private now(): number {
+    return Math.max(this.options.clock.now().getTime(), this.sleptUntil);
   }
 
   /** Waits for a slot and a token; throws {@link RateLimitedError} when that would take too long. */
@@ -64,7 +75,7 @@ export class RequestLimiter {
    */
   pauseUntil(until: Date, detail?: string): void {
     this.pausedUntil = Math.max(this.pausedUntil, until.getTime());
-    const waitMs = this.pausedUntil - this.options.clock.now().getTime();
+    const waitMs = this.pausedUntil - this.now();
     if (waitMs > this.options.maxWaitMs) {
       throw new RateLimitedError(this.options.service, new Date(this.pausedUntil), detail ? { detail } : {});
     }
@@ -80,7 +91,7 @@ export class RequestLimiter {
 
   private async awaitBudget(): Promise<void> {
     for (;;) {
-      const now = this.options.clock.now().getTime();
+      const now = this.now();
       this.refill(now);
       let waitMs = Math.max(0, this.pausedUntil - now);
       const budget = this.options.budget;
@@ -97,6 +108,7 @@ export class RequestLimiter {
         });
       }
       await this.wait(waitMs);
+      this.sleptUntil = now + waitMs;
     }
   }
 }

@@ -93,8 +93,8 @@ export class ServiceNowClient {
     params.set('sysparm_exclude_reference_link', 'true');
     if (options.displayValue) params.set('sysparm_display_value', options.displayValue);
     if (options.noCount ?? true) params.set('sysparm_no_count', 'true');
-    let url: string | undefined = `${this.instanceUrl}/api/now/table/${encodeURIComponent(table)}?${params}`;
-    let offset = 0;
+    const base = `${this.instanceUrl}/api/now/table/${encodeURIComponent(table)}`;
+    let url: string | undefined = `${base}?${params}`;
     while (url) {
       const response = await this.request('GET', url);
       const rows = (this.json(response, 'GET', url) as { result: T[] }).result;
@@ -105,9 +105,11 @@ export class ServiceNowClient {
       } else if (rows.length < pageSize) {
         url = undefined;
       } else {
-        offset += rows.length;
+        // No Link header (some instances omit it): step the offset of the page just read by a
+        // whole page, not by the rows received, which ACLs may have thinned.
+        const offset = Number(new URL(url).searchParams.get('sysparm_offset') ?? 0) + pageSize;
         params.set('sysparm_offset', String(offset));
-        url = `${this.instanceUrl}/api/now/table/${encodeURIComponent(table)}?${params}`;
+        url = `${base}?${params}`;
       }
     }
   }

@@ -1,0 +1,141 @@
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
+import type { TokenCredential } from '@azure/identity';
+import {
+  bearerTokenAuthenticationPolicy,
+  createHttpHeaders,
+  createPipelineFromOptions,
+  decompressResponsePolicyName,
+  exponentialRetryPolicyName,
+  systemErrorRetryPolicyName,
+  throttlingRetryPolicyName,
+  type HttpClient,
+  type Pipeline,
+  type PipelineRequest,
+  type PipelineResponse,
+} from '@azure/core-rest-pipeline';
+import { header } from '../../runtime/retry.js';
+import type { ResilientHttpClient } from '../../runtime/http/resilient-client.js';
+import type { HttpResponse } from '../../runtime/http/transport.js';
+
+/** Scope of every ARM and Resource Graph token. */
+export const ARM_SCOPE = 'https://management.azure.com/.default';
+
+/**
+ * Names of the pipeline's own retry policies. `createPipelineFromOptions` in 1.24.0 adds only
+ * `defaultRetryPolicy` (throttling + exponential strategies), but an SDK client or a later
+ * version may add the others; all of them sleep in-process, which would hide a long
+ * `Retry-After` from Snowline's deferral logic, and would multiply our own retries.
+ */
+export const PIPELINE_RETRY_POLICY_NAMES = [
+  'defaultRetryPolicy',
+  exponentialRetryPolicyName,
+  systemErrorRetryPolicyName,
+  throttlingRetryPolicyName,
+  'retryPolicy',
+] as const;
+
+/** Hook run on every response before the pipeline sees it (ARM's remaining-quota headers). */
+export type ResponseObserver = (response: HttpResponse) => void;
+
+/**
+ * A core-rest-pipeline {@link HttpClient} that sends through Snowline's
+ * {@link ResilientHttpClient}: our undici transport (with the configured CA), our single retry
+ * strategy, Retry-After handling and deferral, the in-flight bound and the request counters.
+ *
+ * @example
+ * const client = new SnowlineHttpClient(http);
+ * const response = await pipeline.sendRequest(client, createPipelineRequest({ url }));
+ */
+export class SnowlineHttpClient implements HttpClient {
+  constructor(
+    private readonly http: ResilientHttpClient,
+    private readonly observe?: ResponseObserver,
+  ) {}
+
+  async sendRequest(request: PipelineRequest): Promise<PipelineResponse> {
+    const response = await this.http.send({
+      method: request.method,
+      url: request.url,
+      headers: Object.fromEntries(request.headers),
+      ...(request.body === undefined || request.body === null ? {} : { body: requestBody(request.body) }),
+    });
+    this.observe?.(response);
+    const headers = createHttpHeaders();
+    for (const [name, value] of Object.entries(response.headers)) {
+      if (value === undefined) continue;
+      headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+    }
+    const body = decode(response);
+    // The body is already decoded here: drop the encoding so no later policy decodes it twice.
+    headers.delete('content-encoding');
+    return { request, status: response.status, headers, bodyAsText: body.toString('utf8') };
+  }
+}
+
+/** Bodies this client sends: what core-client serialises (strings) and raw bytes. */
+function requestBody(body: NonNullable<PipelineRequest['body']>): string | Uint8Array {
+  if (typeof body === 'string') return body;
+  if (body instanceof Uint8Array) return body;
+  if (body instanceof ArrayBuffer) return new Uint8Array(body);
+  if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+  throw new TypeError('SnowlineHttpClient sends string or byte bodies only (no streams or forms)');
+}
+
+/**
+ * Decodes a compressed body. Our ARM pipeline asks for no compression, but `@azure/identity`
+ * builds its own pipeline with `decompressResponsePolicy` (Accept-Encoding: gzip, deflate) and
+ * undici's `request` does not decompress.
+ */
+function decode(response: HttpResponse): Buffer {
+  const encoding = header(response.headers, 'content-encoding')?.trim().toLowerCase();
+  if (!encoding || encoding === 'identity' || response.body.length === 0) return response.body;
+  if (encoding === 'gzip' || encoding === 'x-gzip') return gunzipSync(response.body);
+  if (encoding === 'deflate') return inflateSync(response.body);
+  if (encoding === 'br') return brotliDecompressSync(response.body);
+  return response.body;
+}
+
+/**
+ * Removes the pipeline's retry policies (ours run inside the HttpClient) and its
+ * decompression policy (our transport does not ask for compression). Works on a pipeline we
+ * built and on the pipeline of an SDK client such as `SecurityCenter`.
+ *
+ * @returns the names of the policies removed.
+ */
+export function removeSdkRetries(pipeline: Pipeline): string[] {
+  const removed: string[] = [];
+  for (const name of [...PIPELINE_RETRY_POLICY_NAMES, decompressResponsePolicyName]) {
+    for (const policy of pipeline.removePolicy({ name })) removed.push(policy.name);
+  }
+  return removed;
+}
+
+/** Options for {@link createAzurePipeline}. */
+export interface AzurePipelineOptions {
+  readonly credential: TokenCredential;
+  /** Token scope; ARM's by default. */
+  readonly scope?: string;
+  readonly userAgentPrefix?: string;
+}
+
+/**
+ * The core-rest-pipeline used for raw ARM and Resource Graph requests: Azure's default
+ * policies (user agent, client request id, redirects, logging) without its retry policies,
+ * plus a bearer token policy for `https://management.azure.com/.default`. The bearer policy
+ * refuses plain-http URLs, which is why the sandboxes serve https with their own CA.
+ *
+ * @example
+ * const pipeline = createAzurePipeline({ credential });
+ * const response = await pipeline.sendRequest(new SnowlineHttpClient(http), request);
+ */
+export function createAzurePipeline(options: AzurePipelineOptions): Pipeline {
+  const pipeline = createPipelineFromOptions({
+    retryOptions: { maxRetries: 0 },
+    userAgentOptions: { userAgentPrefix: options.userAgentPrefix ?? 'snowline' },
+  });
+  removeSdkRetries(pipeline);
+  pipeline.addPolicy(
+    bearerTokenAuthenticationPolicy({ credential: options.credential, scopes: options.scope ?? ARM_SCOPE }),
+  );
+  return pipeline;
+}

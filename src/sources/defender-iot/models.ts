@@ -1,0 +1,449 @@
+import { z } from 'zod';
+
+/**
+ * Typed records of the Defender for IoT on-premises APIs (OT sensor v1, management console v3
+ * integration), parsed leniently at the edge: unknown fields are ignored, `null` lists become
+ * empty, and every field-name variant that Microsoft's docs disagree on is accepted (the table
+ * and the example of the same page often differ; the contract says a client accepts both).
+ */
+
+/** Epoch milliseconds (the APIs' unit), a numeric string, or an ISO string, as a `Date`. */
+const epochMs = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const date =
+    typeof value === 'number' || /^\d+$/.test(value.trim()) ? new Date(Number(value)) : new Date(value);
+  if (Number.isNaN(date.getTime())) {
+    ctx.addIssue({ code: 'custom', message: `"${String(value)}" is not a time` });
+    return z.NEVER;
+  }
+  return date;
+});
+
+const optionalTime = epochMs.nullish().transform((v) => v ?? undefined);
+const text = z
+  .string()
+  .nullish()
+  .transform((v) => (v === null || v === undefined || v === '' ? undefined : v));
+const strings = z
+  .array(z.union([z.string(), z.number()]).transform(String))
+  .nullish()
+  .transform((v) => v ?? []);
+const id = z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)]);
+const flag = z
+  .boolean()
+  .nullish()
+  .transform((v) => v ?? false);
+
+/** A score sent as a string (`"9.3"`) or a number. */
+const score = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isFinite(n)) {
+    ctx.addIssue({ code: 'custom', message: `score "${value}" is not a number` });
+    return z.NEVER;
+  }
+  return n;
+});
+
+// ---- OT sensor API v1 ----------------------------------------------------------------------
+
+const sensorProtocol = z
+  .looseObject({
+    id: z.number().nullish(),
+    name: z.string(),
+    // The table says `ipAddresses`, the example says `addresses`.
+    ipAddresses: strings,
+    addresses: strings,
+  })
+  .transform((p) => ({
+    id: p.id ?? undefined,
+    name: p.name,
+    addresses: p.ipAddresses.length ? p.ipAddresses : p.addresses,
+  }));
+
+const firmwareModule = z
+  .looseObject({
+    address: text,
+    moduleAddress: text,
+    serial: text,
+    model: text,
+    firmwareVersion: text,
+    additionalData: text,
+    rack: z.union([z.string(), z.number()]).nullish(),
+    slot: z.union([z.string(), z.number()]).nullish(),
+  })
+  .transform((f) => ({
+    address: f.address,
+    moduleAddress: f.moduleAddress,
+    serial: notApplicable(f.serial),
+    model: notApplicable(f.model),
+    firmwareVersion: notApplicable(f.firmwareVersion),
+    additionalData: notApplicable(f.additionalData),
+    rack: notApplicable(f.rack === null || f.rack === undefined ? undefined : String(f.rack)),
+    slot: notApplicable(f.slot === null || f.slot === undefined ? undefined : String(f.slot)),
+  }));
+
+/** A device as `GET /api/v1/devices` reports it (no Purdue level, site, zone or times: the API has none). */
+export const SensorDeviceSchema = z
+  .looseObject({
+    id,
+    name: text,
+    type: text,
+    vendor: text,
+    operatingSystem: text,
+    ipAddresses: strings,
+    macAddresses: strings,
+    engineeringStation: flag,
+    authorized: flag,
+    scanner: flag,
+    hasDynamicAddress: flag,
+    protocols: z
+      .array(sensorProtocol)
+      .nullish()
+      .transform((v) => v ?? []),
+    firmware: z
+      .array(firmwareModule)
+      .nullish()
+      .transform((v) => v ?? []),
+  })
+  .transform((d) => ({
+    id: d.id,
+    name: d.name ?? d.ipAddresses[0] ?? String(d.id),
+    type: d.type ?? 'Unknown',
+    vendor: d.vendor,
+    operatingSystem: d.operatingSystem,
+    ipAddresses: d.ipAddresses,
+    macAddresses: d.macAddresses,
+    engineeringStation: d.engineeringStation,
+    authorized: d.authorized,
+    scanner: d.scanner,
+    hasDynamicAddress: d.hasDynamicAddress,
+    protocols: d.protocols,
+    firmware: d.firmware,
+  }));
+
+/** An OT device read from a sensor. */
+export type SensorDevice = z.output<typeof SensorDeviceSchema>;
+
+/** A connection between two devices of one sensor. */
+export const SensorConnectionSchema = z
+  .looseObject({
+    firstDeviceId: id,
+    secondDeviceId: id,
+    lastSeen: optionalTime,
+    discovered: optionalTime,
+    ports: z
+      .array(z.number())
+      .nullish()
+      .transform((v) => v ?? []),
+    protocols: z
+      .array(z.looseObject({ name: z.string(), commands: strings }))
+      .nullish()
+      .transform((v) => (v ?? []).map((p) => ({ name: p.name, commands: p.commands }))),
+  })
+  .transform((c) => ({
+    firstDeviceId: c.firstDeviceId,
+    secondDeviceId: c.secondDeviceId,
+    lastSeen: c.lastSeen,
+    discovered: c.discovered,
+    ports: c.ports,
+    protocols: c.protocols,
+  }));
+
+/** A device connection as the sensor reports it (ports and protocols included). */
+export type SensorConnection = z.output<typeof SensorConnectionSchema>;
+
+/** A CVE of a device (by IP address) as `GET /api/v1/devices/cves` reports it. */
+export const SensorCveSchema = z
+  .looseObject({
+    cveId: z.string().min(1),
+    ipAddress: z.string(),
+    score,
+    attackVector: text,
+    description: text,
+  })
+  .transform((c) => ({
+    cveId: c.cveId,
+    ipAddress: c.ipAddress,
+    score: c.score,
+    attackVector: c.attackVector,
+    description: c.description,
+  }));
+
+/** A CVE found on a device address. */
+export type SensorCve = z.output<typeof SensorCveSchema>;
+
+/** An alert as `GET /api/v1/alerts` reports it; the docs spell `ID`/`id` and `additionalinformation`/`additionalInformation`. */
+export const SensorAlertSchema = z
+  .looseObject({
+    id: id.optional(),
+    ID: id.optional(),
+    time: epochMs,
+    title: text,
+    message: text,
+    severity: text,
+    engine: text,
+    sourceDevice: z.union([z.number(), z.string()]).nullish(),
+    destinationDevice: z.union([z.number(), z.string()]).nullish(),
+    additionalInformation: z.unknown().optional(),
+    additionalinformation: z.unknown().optional(),
+  })
+  .refine((a) => a.id !== undefined || a.ID !== undefined, { message: 'an alert needs an id' })
+  .transform((a) => ({
+    id: (a.id ?? a.ID) as number,
+    time: a.time,
+    title: a.title,
+    message: a.message,
+    severity: a.severity,
+    engine: a.engine,
+    sourceDevice: a.sourceDevice ?? undefined,
+    destinationDevice: a.destinationDevice ?? undefined,
+    additionalInformation: a.additionalInformation ?? a.additionalinformation ?? undefined,
+  }));
+
+/** A sensor alert. */
+export type SensorAlert = z.output<typeof SensorAlertSchema>;
+
+// ---- Management console integration API v3 ------------------------------------------------
+
+/** `[{u_mac_address}]`, `["aa:bb…"]` or a single string: the v3 docs use all of them. */
+const macList = z
+  .union([z.array(z.union([z.string(), z.looseObject({ u_mac_address: z.string() })])), z.string()])
+  .nullish()
+  .transform((v) => {
+    if (v === null || v === undefined) return [];
+    if (typeof v === 'string') return v ? [v] : [];
+    return v.map((m) => (typeof m === 'string' ? m : m.u_mac_address));
+  });
+
+const consoleIpAddress = z
+  .looseObject({
+    u_ip_address: z.string().optional(),
+    u_address: z.string().optional(),
+    // Table: `u_guessed_mac_address`; example: `u_guessed_mac_addresses`.
+    u_guessed_mac_addresses: macList,
+    u_guessed_mac_address: macList,
+  })
+  .refine((a) => a.u_ip_address !== undefined || a.u_address !== undefined, {
+    message: 'an IP address object needs u_ip_address',
+  })
+  .transform((a) => ({
+    address: (a.u_ip_address ?? a.u_address) as string,
+    guessedMacAddresses: [...new Set([...a.u_guessed_mac_addresses, ...a.u_guessed_mac_address])],
+  }));
+
+const listOf = <T extends z.ZodType>(item: T) =>
+  z
+    .array(item)
+    .nullish()
+    .transform((v): z.output<T>[] => v ?? []);
+
+/** Picks one field of each object of a list (`[{u_protocol: "MODBUS"}]` → `["MODBUS"]`), accepting plain values too. */
+const fieldList = (field: string) =>
+  listOf(z.union([z.string(), z.number(), z.looseObject({})])).transform((items) =>
+    items
+      .map((item) => (typeof item === 'object' ? (item as Record<string, unknown>)[field] : item))
+      .filter((v): v is string | number => typeof v === 'string' || typeof v === 'number')
+      .map(String),
+  );
+
+/** `u_device_type` is documented as a string but the example is `{u_category, u_purdue_layer, u_name}`. */
+const deviceType = z
+  .union([z.string(), z.looseObject({ u_name: text, u_category: text, u_purdue_layer: text })])
+  .nullish()
+  .transform((t) => {
+    if (t === null || t === undefined)
+      return { name: undefined, category: undefined, purdueLayer: undefined };
+    if (typeof t === 'string') return { name: t || undefined, category: undefined, purdueLayer: undefined };
+    return { name: t.u_name, category: t.u_category, purdueLayer: t.u_purdue_layer };
+  });
+
+const consoleFirmware = z
+  .looseObject({
+    u_appliance: text,
+    u_id: z.union([z.number(), z.string()]).nullish(),
+    u_asset: z.unknown().optional(),
+    u_address: text,
+    u_module_address: text,
+    u_serial: text,
+    u_model: text,
+    u_version: text,
+    u_additional_data: text,
+  })
+  .transform((f) => ({
+    address: f.u_address,
+    moduleAddress: f.u_module_address,
+    serial: notApplicable(f.u_serial),
+    model: notApplicable(f.u_model),
+    firmwareVersion: notApplicable(f.u_version),
+    additionalData: notApplicable(f.u_additional_data),
+  }));
+
+/** A device of `GET /external/v3/integration/devices/{timestamp}` (and `device/{id}`). */
+export const ConsoleDeviceSchema = z
+  .looseObject({
+    u_id: id,
+    u_name: text,
+    u_vendor: text,
+    u_operating_system: text,
+    u_appliance: text,
+    u_site: text,
+    u_zone: text,
+    u_groups: strings,
+    u_device_type: deviceType,
+    u_purdue_layer: text,
+    u_ip_address_objects: listOf(consoleIpAddress),
+    u_mac_address_objects: fieldList('u_mac_address'),
+    u_protocol_objects: fieldList('u_protocol'),
+    u_vlans: fieldList('u_vlan'),
+    u_sensor_ids: fieldList('u_sensor_id'),
+    u_device_urls: fieldList('u_device_url'),
+    u_cm_device_url: text,
+    u_firmwares: listOf(consoleFirmware),
+    u_first_discovered: optionalTime,
+    u_last_activity: optionalTime,
+    u_last_update: optionalTime,
+  })
+  .transform((d) => ({
+    id: d.u_id,
+    name: d.u_name ?? d.u_ip_address_objects[0]?.address ?? String(d.u_id),
+    vendor: d.u_vendor,
+    operatingSystem: d.u_operating_system,
+    appliance: d.u_appliance,
+    site: d.u_site,
+    zone: d.u_zone,
+    groups: d.u_groups,
+    type: d.u_device_type.name,
+    category: d.u_device_type.category,
+    /**
+     * The Purdue layer (`Process Control`, `Supervisory`, `Enterprise`). The doc example has
+     * `"N/A"` at the top level and the real layer inside `u_device_type`; the first meaningful
+     * value wins.
+     */
+    purdueLayer: notApplicable(d.u_purdue_layer) ?? notApplicable(d.u_device_type.purdueLayer),
+    ipAddresses: d.u_ip_address_objects,
+    macAddresses: d.u_mac_address_objects,
+    protocols: d.u_protocol_objects,
+    vlans: d.u_vlans,
+    sensorIds: d.u_sensor_ids.map(Number).filter(Number.isFinite),
+    deviceUrls: d.u_device_urls,
+    consoleUrl: d.u_cm_device_url,
+    firmware: d.u_firmwares,
+    firstDiscovered: d.u_first_discovered,
+    lastActivity: d.u_last_activity,
+    lastUpdate: d.u_last_update,
+  }));
+
+/** An OT device read from the management console, with site, zone, Purdue layer and times. */
+export type ConsoleDevice = z.output<typeof ConsoleDeviceSchema>;
+
+/** A connection of `GET /external/v3/integration/connections/{timestamp}` (direction, no ports). */
+export const ConsoleConnectionSchema = z
+  .looseObject({
+    u_appliance: text,
+    u_src_device_id: id,
+    u_src_device_name: text,
+    u_dest_device_id: id,
+    u_dest_device_name: text,
+    u_connection_type: text,
+  })
+  .transform((c) => ({
+    appliance: c.u_appliance,
+    sourceDeviceId: c.u_src_device_id,
+    sourceDeviceName: c.u_src_device_name,
+    destinationDeviceId: c.u_dest_device_id,
+    destinationDeviceName: c.u_dest_device_name,
+    /** `One Way`, `Two Way` or `Multicast`. */
+    connectionType: c.u_connection_type,
+  }));
+
+/** A connection between two console devices. */
+export type ConsoleConnection = z.output<typeof ConsoleConnectionSchema>;
+
+/** A sensor of `GET /external/v3/integration/sensors`. */
+export const ConsoleSensorSchema = z
+  .looseObject({
+    u_id: id,
+    u_name: z.string(),
+    u_interface_address: text,
+    u_connection_state: text,
+    u_version: text,
+    u_alert_count: z.number().nullish(),
+    u_device_count: z.number().nullish(),
+    u_unhandled_alert_count: z.number().nullish(),
+    u_is_activated: flag,
+    u_data_intelligence_version: text,
+    u_uid: text,
+    u_zone_id: z.union([z.number(), z.string()]).nullish(),
+    u_is_in_learning_mode: flag,
+    u_remote_upgrade_stage: text,
+  })
+  .transform((s) => ({
+    id: s.u_id,
+    name: s.u_name,
+    interfaceAddress: s.u_interface_address,
+    /** `SYNCED`, `OUT_OF_SYNC`, `TIME_DIFF_OFFSET` or `DISCONNECTED`. */
+    connectionState: s.u_connection_state,
+    version: s.u_version,
+    alertCount: s.u_alert_count ?? undefined,
+    deviceCount: s.u_device_count ?? undefined,
+    unhandledAlertCount: s.u_unhandled_alert_count ?? undefined,
+    activated: s.u_is_activated,
+    dataIntelligenceVersion: s.u_data_intelligence_version,
+    uid: s.u_uid,
+    zoneId: s.u_zone_id === null || s.u_zone_id === undefined ? undefined : String(s.u_zone_id),
+    learningMode: s.u_is_in_learning_mode,
+    remoteUpgradeStage: s.u_remote_upgrade_stage,
+  }));
+
+/** A sensor managed by the console. */
+export type ConsoleSensor = z.output<typeof ConsoleSensorSchema>;
+
+const consoleCve = z
+  .looseObject({
+    u_cve_id: z.string().min(1),
+    u_score: score,
+    // Example: `u_ip_address`; table: `u_address`.
+    u_ip_address: z.string().optional(),
+    u_address: z.string().optional(),
+    u_attack_vector: text,
+    u_description: text,
+  })
+  .transform((c) => ({
+    cveId: c.u_cve_id,
+    score: c.u_score,
+    ipAddress: c.u_ip_address ?? c.u_address,
+    /** `ADJACENT_NETWORK`, `LOCAL` or `NETWORK`. */
+    attackVector: c.u_attack_vector,
+    description: c.u_description,
+  }));
+
+/** A device and its CVEs, from `GET /external/v3/integration/devicecves/{timestamp}`. */
+export const ConsoleDeviceCvesSchema = z
+  .looseObject({
+    u_id: id,
+    u_name: text,
+    u_ip_address_objects: listOf(consoleIpAddress),
+    u_mac_address_objects: fieldList('u_mac_address'),
+    u_last_activity: optionalTime,
+    u_last_update: optionalTime,
+    u_cves: listOf(consoleCve),
+  })
+  .transform((d) => ({
+    deviceId: d.u_id,
+    name: d.u_name,
+    ipAddresses: d.u_ip_address_objects,
+    macAddresses: d.u_mac_address_objects,
+    lastActivity: d.u_last_activity,
+    lastUpdate: d.u_last_update,
+    cves: d.u_cves,
+  }));
+
+/** The CVEs of one console device. */
+export type ConsoleDeviceCves = z.output<typeof ConsoleDeviceCvesSchema>;
+
+/** `{u_id}` of `deleteddevices/{timestamp}`. */
+export const DeletedDeviceSchema = z.looseObject({ u_id: id }).transform((d) => d.u_id);
+
+/** The APIs write `N/A` (and `""`) where a value is unknown. */
+function notApplicable(value: string | undefined): string | undefined {
+  return value === undefined || value === '' || value.toUpperCase() === 'N/A' ? undefined : value;
+}
