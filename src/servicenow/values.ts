@@ -6,10 +6,7 @@
 /** A record as the Table API returns it. */
 export type SnRecord = Record<string, unknown> & { sys_id: string };
 
-/** Formats a time as ServiceNow stores it: `YYYY-MM-DD HH:mm:ss` in UTC. */
-export function toSnDateTime(date: Date): string {
-  return date.toISOString().slice(0, 19).replace('T', ' ');
-}
+export { toSnDateTime } from '../domain/time.js';
 
 /** Parses a ServiceNow UTC date-time (`YYYY-MM-DD HH:mm:ss`); undefined for `""` or garbage. */
 export function fromSnDateTime(value: unknown): Date | undefined {

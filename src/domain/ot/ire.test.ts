@@ -1,0 +1,259 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { contentHash } from '../hash.js';
+import { classForDeviceType, FALLBACK_CLASS } from './classes.js';
+import {
+  connectionGroup,
+  deviceGroup,
+  packPayloads,
+  sensorGroup,
+  siteGroup,
+  type IreGroup,
+  type MappingContext,
+} from './ire.js';
+import { purdueLevelOf } from './purdue.js';
+import type { OtDevice, OtSensor } from './records.js';
+import { normaliseMac } from './records.js';
+
+const context: MappingContext = { integrationId: 'plant-a', dataSource: 'Snowline' };
+const sensor: OtSensor = {
+  key: 'line-1',
+  name: 'line-1',
+  zone: 'Line 1',
+  site: 'Plant A',
+  purdueLevel: 1,
+  learningMode: false,
+  connected: true,
+};
+
+function device(overrides: Partial<OtDevice> = {}): OtDevice {
+  return {
+    key: '17',
+    name: 'PLC-17',
+    deviceType: 'PLC',
+    category: 'ICS',
+    vendor: 'Siemens',
+    model: 'S7-1500',
+    serialNumber: 'SN-17',
+    firmwareVersion: '2.9.4',
+    nics: [{ mac: '00-1B-1B-AA-BB-CC', ip: '10.1.0.17' }, { mac: '00:1b:1b:aa:bb:cc' }],
+    modules: [{ rack: '0', slot: '3', model: 'CPU 1516', serialNumber: 'M-3', firmwareVersion: '2.9' }],
+    protocols: ['S7', 'Profinet'],
+    purdueLayer: 'Process Control',
+    criticality: 'High',
+    sensorKeys: ['line-1'],
+    ...overrides,
+  };
+}
+
+describe('device classes and Purdue levels', () => {
+  it('maps device types to classes, case-insensitively, with overrides and a fallback', () => {
+    expect(classForDeviceType('Engineering Station')).toEqual({
+      className: 'cmdb_ci_ot_ews',
+      otAssetType: 'EWS',
+    });
+    expect(classForDeviceType('dcs controller').className).toBe('cmdb_ci_ot_dcs');
+    expect(classForDeviceType('Switch').className).toBe('cmdb_ci_ip_switch');
+    expect(classForDeviceType('Coffee Machine')).toEqual(FALLBACK_CLASS);
+    expect(classForDeviceType('PLC', { plc: { className: 'cmdb_ci_ot_control' } }).className).toBe(
+      'cmdb_ci_ot_control',
+    );
+  });
+
+  it('takes the type refinement, then the numeric level, then the layer, then the sensor', () => {
+    expect(purdueLevelOf({ deviceType: 'Industrial Sensor', purdueLevel: 2 })).toBe(0);
+    expect(purdueLevelOf({ deviceType: 'PLC', purdueLevel: 2, purdueLayer: 'Enterprise' })).toBe(2);
+    expect(purdueLevelOf({ deviceType: 'PLC', purdueLayer: 'ProcessControl' })).toBe(1);
+    expect(purdueLevelOf({ deviceType: 'HMI', purdueLayer: 'Supervisory' })).toBe(2);
+    expect(
+      purdueLevelOf({ deviceType: 'HMI', purdueLayer: 'Enterprise' }, { layerLevels: { enterprise: 3.5 } }),
+    ).toBe(3.5);
+    expect(purdueLevelOf({ deviceType: 'HMI' }, { sensorLevel: 3 })).toBe(3);
+    expect(purdueLevelOf({ deviceType: 'HMI' })).toBeUndefined();
+  });
+
+  it('normalises MAC addresses and rejects what is not one', () => {
+    expect(normaliseMac('00-1B-1B-AA-BB-CC')).toBe('00:1b:1b:aa:bb:cc');
+    expect(normaliseMac('001b.1baa.bbcc')).toBe('00:1b:1b:aa:bb:cc');
+    expect(normaliseMac('not a mac')).toBeUndefined();
+  });
+});
+
+describe('IRE mapping', () => {
+  it('maps a device with its OT details, NICs, IPs, modules and the sensor that detects it', () => {
+    const g = deviceGroup(context, device(), { sensors: [sensor], siteSysId: 'site-sys' });
+    const [ci, nic, ip, module, sensorRef] = g.items;
+    expect(ci).toMatchObject({
+      className: 'cmdb_ci_ot_plc',
+      values: {
+        name: 'PLC-17',
+        serial_number: 'SN-17',
+        firmware_version: '2.9.4',
+        install_status: '1',
+        has_module: 'true',
+      },
+      sys_object_source_info: { source_name: 'Snowline', source_native_key: 'plant-a:device:17' },
+    });
+    expect(ci!.values).not.toHaveProperty('last_discovered');
+    expect(ci!.related![0]).toEqual({
+      className: 'cmdb_ot_entity',
+      values: {
+        purdue_level: '1.0',
+        zone: 'Line 1',
+        business_criticality: 'High',
+        isa_entity_site: 'site-sys',
+        ot_correlation_id: 'plant-a:device:17',
+        discovery_source_id: 'plant-a:device:17',
+      },
+    });
+    expect(ci!.related!.map((r) => r.values.key).filter(Boolean)).toContain('defender.vendor');
+    expect(nic).toEqual({
+      className: 'cmdb_ci_network_adapter',
+      values: { name: '00:1b:1b:aa:bb:cc', mac_address: '00:1b:1b:aa:bb:cc' },
+    });
+    expect(ip).toMatchObject({
+      className: 'cmdb_ci_ip_address',
+      values: { ip_address: '10.1.0.17', ip_version: '4' },
+    });
+    expect(module).toMatchObject({
+      className: 'cmdb_ci_ot_control_module',
+      values: { slot_number: '3', rack_number: '0' },
+    });
+    expect(sensorRef).toMatchObject({
+      className: 'cmdb_ci_nids',
+      sys_object_source_info: { source_native_key: 'plant-a:sensor:line-1' },
+    });
+    expect(g.items).toHaveLength(5); // the duplicate NIC is written once
+    expect(g.relations).toEqual([
+      { parent: 0, child: 1, type: 'Owns::Owned by' },
+      { parent: 0, child: 2, type: 'Owns::Owned by' },
+      { parent: 0, child: 3, type: 'Owns::Owned by' },
+      { parent: 4, child: 0, type: 'Detects::Detected by' },
+    ]);
+  });
+
+  it('writes modules only under control systems, and retires without deleting', () => {
+    expect(
+      deviceGroup(context, device({ deviceType: 'HMI' }), { sensors: [] }).items.map((i) => i.className),
+    ).toEqual(['cmdb_ci_ot_hmi', 'cmdb_ci_network_adapter', 'cmdb_ci_ip_address']);
+    const retired = deviceGroup(context, device(), { sensors: [sensor], retired: true });
+    expect(retired.items[0]!.values).toMatchObject({ install_status: '7', operational_status: '6' });
+  });
+
+  it('hashes content, not key order or last-seen time', () => {
+    const base = deviceGroup(context, device(), { sensors: [sensor] }).hash;
+    expect(deviceGroup(context, device({ lastSeen: new Date() }), { sensors: [sensor] }).hash).toBe(base);
+    expect(deviceGroup(context, device({ firmwareVersion: '3.0' }), { sensors: [sensor] }).hash).not.toBe(
+      base,
+    );
+    expect(contentHash({ a: 1, b: { c: 2, d: 3 } })).toBe(contentHash({ b: { d: 3, c: 2 }, a: 1 }));
+  });
+
+  it('maps sensors, learning mode included, and sites', () => {
+    const learning = sensorGroup(context, {
+      ...sensor,
+      learningMode: true,
+      ip: '10.0.0.5',
+      mac: 'AA:BB:CC:00:11:22',
+    });
+    expect(learning.items[0]!.values).toMatchObject({
+      life_cycle_stage: 'Operational',
+      life_cycle_stage_status: 'Learning Mode',
+      connection_state: 'Connected',
+    });
+    expect(learning.items.map((i) => i.className)).toEqual([
+      'cmdb_ci_nids',
+      'cmdb_ci_network_adapter',
+      'cmdb_ci_ip_address',
+    ]);
+    expect(siteGroup(context, { key: 'rtm', name: 'Rotterdam' }).items[0]).toMatchObject({
+      className: 'cmdb_ci_ot_isa_entity',
+      values: { name: 'Rotterdam' },
+    });
+  });
+
+  it('maps a connection between two devices with IPs, and skips one without', () => {
+    const a = { ...device(), sysId: 'sys-a' };
+    const b = {
+      ...device({ key: '18', name: 'HMI-18', deviceType: 'HMI', nics: [{ ip: '10.1.0.18' }] }),
+      sysId: 'sys-b',
+    };
+    const g = connectionGroup(
+      context,
+      {
+        key: '17-18',
+        sourceDeviceKey: '17',
+        destinationDeviceKey: '18',
+        ports: [502, 102],
+        protocols: ['Modbus'],
+      },
+      { source: a, destination: b },
+    )!;
+    expect(g.items[0]).toMatchObject({
+      className: 'sn_ot_device_network_connection',
+      values: {
+        source_ip: '10.1.0.17',
+        destination_ip: '10.1.0.18',
+        destination_port: '102',
+        source_ci: 'sys-a',
+        destination_ci: 'sys-b',
+      },
+    });
+    expect(g.relations).toEqual([{ parent: 1, child: 2, type: 'Connects to::Connected by' }]);
+    expect(
+      connectionGroup(
+        context,
+        { key: 'x', sourceDeviceKey: '17', destinationDeviceKey: '19', ports: [], protocols: [] },
+        { source: a, destination: { ...b, nics: [] } },
+      ),
+    ).toBeUndefined();
+  });
+});
+
+describe('packing payloads', () => {
+  const groupsArb = fc.array(
+    fc.record({
+      key: fc.integer({ min: 0, max: 500 }),
+      nics: fc.integer({ min: 0, max: 3 }),
+      sensor: fc.integer({ min: 0, max: 3 }),
+    }),
+    { maxLength: 60 },
+  );
+
+  it('never splits a group, respects the batch size, and keeps every relation pointing at the same content', () => {
+    fc.assert(
+      fc.property(groupsArb, fc.integer({ min: 1, max: 40 }), (specs, batchSize) => {
+        const groups: IreGroup[] = specs.map((s, i) =>
+          deviceGroup(
+            context,
+            device({
+              key: `${s.key}-${i}`,
+              nics: Array.from({ length: s.nics }, (_, n) => ({ ip: `10.0.${i}.${n}` })),
+              modules: [],
+            }),
+            { sensors: [{ ...sensor, key: `s${s.sensor}`, name: `s${s.sensor}` }] },
+          ),
+        );
+        const payloads = packPayloads(groups, batchSize);
+        expect(payloads.flatMap((p) => p.groups.map((g) => g.group))).toEqual(groups);
+        for (const { payload, groups: placed } of payloads) {
+          const largest = Math.max(...placed.map((p) => p.group.items.length));
+          expect(payload.items.length).toBeLessThanOrEqual(Math.max(batchSize, largest));
+          for (const { group, index } of placed) expect(payload.items[index]).toEqual(group.items[0]);
+          for (const r of payload.relations) {
+            expect(payload.items[r.parent]).toBeDefined();
+            expect(payload.items[r.child]).toBeDefined();
+          }
+          // Each sensor reference is sent once per payload however many devices it detects.
+          const sensorKeys = payload.items
+            .filter((i) => i.className === 'cmdb_ci_nids')
+            .map((i) => i.sys_object_source_info!.source_native_key);
+          expect(new Set(sensorKeys).size).toBe(sensorKeys.length);
+          expect(payload.relations.filter((r) => r.type === 'Detects::Detected by')).toHaveLength(
+            placed.length,
+          );
+        }
+      }),
+    );
+  });
+});

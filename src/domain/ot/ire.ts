@@ -1,0 +1,412 @@
+import { contentHash } from '../hash.js';
+import { toSnDateTime } from '../time.js';
+import { classForDeviceType, type DeviceClass } from './classes.js';
+import { formatPurdueLevel, purdueLevelOf } from './purdue.js';
+import type { OtConnection, OtDevice, OtSensor, OtSite } from './records.js';
+import { normaliseMac } from './records.js';
+
+/**
+ * Pure mapping of canonical OT records to Identification and Reconciliation Engine payloads,
+ * following the ServiceNow Service Graph Connector for Defender for IoT: sensors → `cmdb_ci_nids`,
+ * sites → `cmdb_ci_ot_isa_entity`, devices → their class with `cmdb_ot_entity`, NICs and IPs
+ * (`Owns::Owned by`), control modules, `Detects::Detected by` from sensor to device, and
+ * connections (`sn_ot_device_network_connection` + `Connects to::Connected by`).
+ */
+
+/** One IRE payload item. All values are strings, as IRE requires. */
+export interface IreItem {
+  readonly className: string;
+  readonly values: Readonly<Record<string, string>>;
+  readonly related?: readonly {
+    readonly className: string;
+    readonly values: Readonly<Record<string, string>>;
+  }[];
+  readonly sys_object_source_info?: {
+    readonly source_name: string;
+    readonly source_native_key: string;
+    readonly source_recency_timestamp?: string;
+  };
+}
+
+/** A relation between two items of the same group, by their index in the group. */
+export interface GroupRelation {
+  readonly parent: number;
+  readonly child: number;
+  readonly type: string;
+}
+
+/**
+ * The items that describe one entity (a device with its NICs, IPs, modules and its sensor), with
+ * the hash of their content. Item 0 is the entity itself; the rest are identified through it.
+ */
+export interface IreGroup {
+  readonly entity: 'sensor' | 'site' | 'device' | 'connection';
+  /** Source key of the entity (not namespaced). */
+  readonly key: string;
+  readonly items: readonly IreItem[];
+  readonly relations: readonly GroupRelation[];
+  /** Hash of items and relations: equal hash, nothing to send. */
+  readonly hash: string;
+}
+
+/** What the mapping needs besides the record. */
+export interface MappingContext {
+  /** Integration id: namespaces every source key, so two consoles' device 1 never collide. */
+  readonly integrationId: string;
+  /** The `cmdb_ci.discovery_source` choice Snowline writes as (IRE rejects unknown ones). */
+  readonly dataSource: string;
+  readonly classMap?: Readonly<Record<string, DeviceClass>>;
+  readonly layerLevels?: Readonly<Record<string, number>>;
+  readonly typeLevels?: Readonly<Record<string, number>>;
+}
+
+/** The namespaced source key written to `sys_object_source` and the OT discovery source id. */
+export function sourceKey(context: MappingContext, kind: string, key: string): string {
+  return `${context.integrationId}:${kind}:${key}`;
+}
+
+function sourceInfo(context: MappingContext, kind: string, key: string): IreItem['sys_object_source_info'] {
+  return { source_name: context.dataSource, source_native_key: sourceKey(context, kind, key) };
+}
+
+/** Drops undefined and empty values (IRE treats a missing value as "not known", `""` as "clear"). */
+function values(record: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(record).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ''),
+  );
+}
+
+function group(
+  entity: IreGroup['entity'],
+  key: string,
+  items: IreItem[],
+  relations: GroupRelation[],
+): IreGroup {
+  return { entity, key, items, relations, hash: contentHash({ items, relations }) };
+}
+
+/** Adds a NIC and an IP item owned by item `owner`, once each. */
+function addNetworkItems(
+  items: IreItem[],
+  relations: GroupRelation[],
+  owner: number,
+  nics: readonly { mac?: string; ip?: string }[],
+): void {
+  const seenMacs = new Set<string>();
+  const seenIps = new Set<string>();
+  for (const nic of nics) {
+    const mac = normaliseMac(nic.mac);
+    if (mac && !seenMacs.has(mac)) {
+      seenMacs.add(mac);
+      relations.push({ parent: owner, child: items.length, type: 'Owns::Owned by' });
+      items.push({ className: 'cmdb_ci_network_adapter', values: { name: mac, mac_address: mac } });
+    }
+    if (nic.ip && !seenIps.has(nic.ip)) {
+      seenIps.add(nic.ip);
+      relations.push({ parent: owner, child: items.length, type: 'Owns::Owned by' });
+      items.push({
+        className: 'cmdb_ci_ip_address',
+        values: { name: nic.ip, ip_address: nic.ip, ip_version: nic.ip.includes(':') ? '6' : '4' },
+      });
+    }
+  }
+}
+
+/** The minimal item that lets IRE find an already-written sensor (through sys_object_source). */
+export function sensorReference(context: MappingContext, sensor: Pick<OtSensor, 'key' | 'name'>): IreItem {
+  return {
+    className: 'cmdb_ci_nids',
+    values: { name: sensor.name, correlation_id: sourceKey(context, 'sensor', sensor.key) },
+    sys_object_source_info: sourceInfo(context, 'sensor', sensor.key),
+  };
+}
+
+/**
+ * A sensor as a `cmdb_ci_nids`: learning mode → life cycle Operational / Learning Mode
+ * (a learning sensor fails validation), else Operational / In Use.
+ */
+export function sensorGroup(context: MappingContext, sensor: OtSensor, siteSysId?: string): IreGroup {
+  const items: IreItem[] = [
+    {
+      className: 'cmdb_ci_nids',
+      values: values({
+        name: sensor.name,
+        correlation_id: sourceKey(context, 'sensor', sensor.key),
+        nids_source_name: 'Microsoft Defender for IoT',
+        network_type_assignment: 'OT',
+        fqdn: sensor.fqdn,
+        firmware_version: sensor.firmwareVersion,
+        zone: sensor.zone,
+        isa_entity_site: siteSysId,
+        connection_state:
+          sensor.connectionState ??
+          (sensor.connected === undefined ? undefined : sensor.connected ? 'Connected' : 'Disconnected'),
+        life_cycle_stage: 'Operational',
+        life_cycle_stage_status:
+          sensor.learningMode === undefined ? undefined : sensor.learningMode ? 'Learning Mode' : 'In Use',
+        first_discovered: sensor.firstSeen ? toSnDateTime(sensor.firstSeen) : undefined,
+      }),
+      sys_object_source_info: sourceInfo(context, 'sensor', sensor.key),
+    },
+  ];
+  const relations: GroupRelation[] = [];
+  addNetworkItems(items, relations, 0, [
+    { ...(sensor.mac ? { mac: sensor.mac } : {}), ...(sensor.ip ? { ip: sensor.ip } : {}) },
+  ]);
+  return group('sensor', sensor.key, items, relations);
+}
+
+/** A site as an ISA-95 `cmdb_ci_ot_isa_entity`. */
+export function siteGroup(context: MappingContext, site: OtSite): IreGroup {
+  return group(
+    'site',
+    site.key,
+    [
+      {
+        className: 'cmdb_ci_ot_isa_entity',
+        values: { name: site.name, isa_entity_level: 'Site', isa_entity_type: 'Site' },
+        sys_object_source_info: sourceInfo(context, 'site', site.key),
+      },
+    ],
+    [],
+  );
+}
+
+/** Options of {@link deviceGroup}. */
+export interface DeviceMappingOptions {
+  /** The sensors that detect it, as already written (for `Detects::Detected by`). */
+  readonly sensors: readonly Pick<OtSensor, 'key' | 'name' | 'purdueLevel' | 'site' | 'zone'>[];
+  /** sys_id of the device's site CI, when known. */
+  readonly siteSysId?: string;
+  /** Retire it: install status Retired, nothing deleted. */
+  readonly retired?: boolean;
+}
+
+const CONTROL_CLASSES_WITH_MODULES = new Set([
+  'cmdb_ci_ot_plc',
+  'cmdb_ci_ot_dcs',
+  'cmdb_ci_ot_rtu',
+  'cmdb_ci_ot_ied',
+  'cmdb_ci_ot_dpu',
+]);
+
+/**
+ * A device: its class (by device type), `cmdb_ot_entity` with Purdue level, zone, criticality,
+ * site and discovery source id; vendor details in `cmdb_key_value_v2`; NICs and IPs it owns;
+ * its control modules; and `Detects::Detected by` from each sensor that sees it.
+ * `last_discovered` is not sent: IRE stamps it on every write, and a moving "last seen" would
+ * turn every unchanged device into an update.
+ */
+export function deviceGroup(
+  context: MappingContext,
+  device: OtDevice,
+  options: DeviceMappingOptions,
+): IreGroup {
+  const mapped = classForDeviceType(device.deviceType, context.classMap);
+  const firstSensor = options.sensors[0];
+  const level = purdueLevelOf(device, {
+    ...(firstSensor?.purdueLevel !== undefined ? { sensorLevel: firstSensor.purdueLevel } : {}),
+    ...(context.layerLevels ? { layerLevels: context.layerLevels } : {}),
+    ...(context.typeLevels ? { typeLevels: context.typeLevels } : {}),
+  });
+  const discoveryId = sourceKey(context, 'device', device.key);
+  const hasModules = device.modules.length > 0 && CONTROL_CLASSES_WITH_MODULES.has(mapped.className);
+  const keyValues: [string, string | undefined][] = [
+    ['defender.device_type', device.deviceType],
+    ['defender.category', device.category],
+    ['defender.vendor', device.vendor],
+    ['defender.model', device.model],
+    ['defender.operating_system', device.operatingSystem],
+    ['defender.protocols', device.protocols.length ? [...device.protocols].sort().join(', ') : undefined],
+  ];
+  const items: IreItem[] = [
+    {
+      className: mapped.className,
+      values: values({
+        name: device.name,
+        serial_number: device.serialNumber,
+        firmware_version: device.firmwareVersion,
+        model_number: device.model,
+        first_discovered: device.firstSeen ? toSnDateTime(device.firstSeen) : undefined,
+        install_status: options.retired ? '7' : '1',
+        operational_status: options.retired ? '6' : '1',
+        has_module: hasModules ? 'true' : undefined,
+      }),
+      related: [
+        {
+          className: 'cmdb_ot_entity',
+          values: values({
+            purdue_level: formatPurdueLevel(level),
+            zone: device.zone ?? firstSensor?.zone,
+            business_criticality: device.criticality,
+            isa_entity_site: options.siteSysId,
+            ot_correlation_id: discoveryId,
+            discovery_source_id: discoveryId,
+          }),
+        },
+        ...keyValues
+          .filter((kv): kv is [string, string] => kv[1] !== undefined && kv[1] !== '')
+          .map(([key, value]) => ({
+            className: 'cmdb_key_value_v2',
+            values: {
+              key,
+              string_value: value,
+              value_type: 'string',
+              source_key: discoveryId,
+              discovery_source: context.dataSource,
+            },
+          })),
+      ],
+      sys_object_source_info: sourceInfo(context, 'device', device.key),
+    },
+  ];
+  const relations: GroupRelation[] = [];
+  addNetworkItems(items, relations, 0, device.nics);
+  if (hasModules) {
+    for (const module of device.modules) {
+      const place = `${module.rack ?? '0'}/${module.slot ?? '0'}`;
+      relations.push({ parent: 0, child: items.length, type: 'Owns::Owned by' });
+      items.push({
+        className: 'cmdb_ci_ot_control_module',
+        values: values({
+          name: `${device.name} module ${place}`,
+          rack_number: module.rack,
+          slot_number: module.slot,
+          model_number: module.model,
+          serial_number: module.serialNumber,
+          firmware_version: module.firmwareVersion,
+          vendor: module.vendor,
+          module_type: module.moduleType,
+          install_status: options.retired ? '7' : '1',
+        }),
+        sys_object_source_info: sourceInfo(context, 'module', `${device.key}/${place}`),
+      });
+    }
+  }
+  for (const sensor of options.sensors) {
+    relations.push({ parent: items.length, child: 0, type: 'Detects::Detected by' });
+    items.push(sensorReference(context, sensor));
+  }
+  return group('device', device.key, items, relations);
+}
+
+/** The minimal item that lets IRE find an already-written device (through sys_object_source). */
+export function deviceReference(
+  context: MappingContext,
+  device: Pick<OtDevice, 'key' | 'name' | 'deviceType'>,
+): IreItem {
+  return {
+    className: classForDeviceType(device.deviceType, context.classMap).className,
+    values: { name: device.name },
+    sys_object_source_info: sourceInfo(context, 'device', device.key),
+  };
+}
+
+/** What a connection needs to know of its two devices, as written. */
+export interface ConnectionEnds {
+  readonly source: Pick<OtDevice, 'key' | 'name' | 'deviceType' | 'nics' | 'zone'> & {
+    readonly sysId?: string;
+  };
+  readonly destination: Pick<OtDevice, 'key' | 'name' | 'deviceType' | 'nics' | 'zone'> & {
+    readonly sysId?: string;
+  };
+}
+
+/**
+ * A connection: an `sn_ot_device_network_connection` row (identified by source IP, destination IP,
+ * destination port and managed networks) and `Connects to::Connected by` between the devices.
+ * Undefined when either device has no IP (the connection rule can not identify it).
+ */
+export function connectionGroup(
+  context: MappingContext,
+  connection: OtConnection,
+  ends: ConnectionEnds,
+): IreGroup | undefined {
+  const sourceIp = ends.source.nics.find((n) => n.ip)?.ip;
+  const destinationIp = ends.destination.nics.find((n) => n.ip)?.ip;
+  if (!sourceIp || !destinationIp) return undefined;
+  const port = connection.ports.length ? String(Math.min(...connection.ports)) : undefined;
+  const items: IreItem[] = [
+    {
+      className: 'sn_ot_device_network_connection',
+      values: values({
+        source_ip: sourceIp,
+        destination_ip: destinationIp,
+        source_mac: normaliseMac(ends.source.nics.find((n) => n.mac)?.mac),
+        destination_mac: normaliseMac(ends.destination.nics.find((n) => n.mac)?.mac),
+        destination_port: port ?? '',
+        transport_protocol: 'TCP',
+        application_protocol: connection.protocols.length
+          ? [...connection.protocols].sort().join(', ')
+          : undefined,
+        source_managed_network: ends.source.zone ?? '',
+        destination_managed_network: ends.destination.zone ?? '',
+        source_ci: ends.source.sysId,
+        destination_ci: ends.destination.sysId,
+        discovery_source: context.dataSource,
+      }),
+      sys_object_source_info: sourceInfo(context, 'connection', connection.key),
+    },
+    deviceReference(context, ends.source),
+    deviceReference(context, ends.destination),
+  ];
+  return group('connection', connection.key, items, [
+    { parent: 1, child: 2, type: 'Connects to::Connected by' },
+  ]);
+}
+
+/** One payload built from whole groups, with where each group's first item landed. */
+export interface PackedPayload {
+  readonly payload: {
+    readonly items: readonly IreItem[];
+    readonly relations: readonly { readonly parent: number; readonly child: number; readonly type: string }[];
+  };
+  /** For each group of the payload: the group and the payload index of its item 0. */
+  readonly groups: readonly { readonly group: IreGroup; readonly index: number }[];
+}
+
+function itemIdentity(item: IreItem): string | undefined {
+  const key = item.sys_object_source_info?.source_native_key;
+  return key ? `${item.className}\u241f${key}` : undefined;
+}
+
+/**
+ * Packs groups into payloads of at most `batchSize` items, never splitting a group. An item that
+ * several groups carry (the sensor that detects a hundred devices) is sent once per payload, and
+ * relations point at that one copy; a group's own entity always comes first in its group.
+ */
+export function packPayloads(groups: readonly IreGroup[], batchSize: number): PackedPayload[] {
+  const payloads: PackedPayload[] = [];
+  let items: IreItem[] = [];
+  let relations: { parent: number; child: number; type: string }[] = [];
+  let placed: { group: IreGroup; index: number }[] = [];
+  let identities = new Map<string, number>();
+  const flush = () => {
+    if (placed.length) payloads.push({ payload: { items, relations }, groups: placed });
+    items = [];
+    relations = [];
+    placed = [];
+    identities = new Map();
+  };
+  for (const g of groups) {
+    const fresh = g.items.filter((item, i) => i === 0 || !identities.has(itemIdentity(item) ?? '')).length;
+    if (items.length > 0 && items.length + fresh > batchSize) flush();
+    const at: number[] = [];
+    g.items.forEach((item, i) => {
+      const identity = itemIdentity(item);
+      const existing = identity === undefined ? undefined : identities.get(identity);
+      // The group's own entity is always its own item: two groups never share their item 0.
+      if (existing !== undefined && i !== 0) {
+        at.push(existing);
+        return;
+      }
+      at.push(items.length);
+      if (identity !== undefined) identities.set(identity, items.length);
+      items.push(item);
+    });
+    for (const r of g.relations) relations.push({ parent: at[r.parent]!, child: at[r.child]!, type: r.type });
+    placed.push({ group: g, index: at[0]! });
+  }
+  flush();
+  return payloads;
+}
