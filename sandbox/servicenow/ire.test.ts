@@ -1,0 +1,274 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServiceNowSandbox, type ServiceNowSandbox } from './index.js';
+import { otInventoryPayload } from './examples.js';
+import { SandboxClient } from './testing.js';
+
+interface IreItem {
+  className: string;
+  operation?: string;
+  sysId: string;
+  errors?: Array<{ error: string; message: string }>;
+  errorCount: number;
+  identificationAttempts: Array<{ attemptResult: string; info?: string }>;
+}
+interface IreRelation {
+  operation?: string;
+  errorCount: number;
+  errors?: Array<{ error: string; message: string }>;
+}
+type IreResponse = { result: { items: IreItem[]; relations: IreRelation[] } };
+type Many = { result: Array<Record<string, string>> };
+
+let sn: ServiceNowSandbox;
+let api: SandboxClient;
+
+beforeAll(async () => {
+  sn = await startServiceNowSandbox();
+  api = SandboxClient.basic(sn, sn.credentials.user, sn.credentials.password);
+});
+
+afterAll(async () => {
+  await api.close();
+  await sn.close();
+});
+
+const ire = (
+  body: unknown,
+  query = '?sysparm_data_source=Snowline',
+): Promise<{ status: number; body: IreResponse }> =>
+  api.post<IreResponse>(`/api/now/identifyreconcile${query}`, body);
+
+describe('IRE for the OT classes Snowline writes', () => {
+  it('inserts a sensor, devices, NICs, IPs, OT details and relations; a replay changes nothing', async () => {
+    const payload = otInventoryPayload({ start: 0, devices: 3 });
+    const first = await ire(payload);
+    expect(first.status).toBe(200);
+    expect(first.body.result.items.map((i) => i.operation)).toEqual(Array(10).fill('INSERT'));
+    expect(first.body.result.relations.map((r) => r.operation)).toEqual(Array(9).fill('INSERT'));
+    const device = first.body.result.items[1] as IreItem;
+    expect(device.identificationAttempts[0]).toMatchObject({
+      info: 'sys_object_source NO_MATCH',
+      attemptResult: 'NO_MATCH',
+    });
+
+    const plc = (
+      await api.get<{ result: Record<string, unknown> }>(
+        `/api/now/table/cmdb_ci/${device.sysId}?sysparm_exclude_reference_link=true`,
+      )
+    ).body.result;
+    expect(plc).toMatchObject({
+      name: 'ot-device-0',
+      sys_class_name: 'cmdb_ci_ot_plc',
+      discovery_source: 'Snowline',
+      firmware_version: '2.9.4',
+    });
+    expect(plc.first_discovered).not.toBe('');
+    const entity = (
+      await api.get<Many>(
+        `/api/now/table/cmdb_ot_entity?sysparm_query=ot_device=${device.sysId}&sysparm_exclude_reference_link=true`,
+      )
+    ).body.result;
+    expect(entity).toHaveLength(1);
+    expect(entity[0]?.sys_id).toBe(plc.cmdb_ot_entity);
+    expect(entity[0]?.purdue_level).toBe('1.0');
+    const nic = (
+      await api.get<Many>(
+        `/api/now/table/cmdb_ci_network_adapter?sysparm_query=cmdb_ci=${device.sysId}&sysparm_exclude_reference_link=true`,
+      )
+    ).body.result;
+    expect(nic.map((n) => n.mac_address)).toEqual(['f8:f2:1e:00:00:00']);
+    const ip = (
+      await api.get<Many>(`/api/now/table/cmdb_ci_ip_address?sysparm_query=owned_by_cmdb_ci=${device.sysId}`)
+    ).body.result;
+    expect(ip.map((x) => x.ip_address)).toEqual(['10.0.0.0']);
+    const owns = (
+      await api.get<Many>(
+        `/api/now/table/cmdb_rel_ci?sysparm_query=parent=${device.sysId}^type.name=Owns::Owned by`,
+      )
+    ).body.result;
+    expect(owns).toHaveLength(2);
+    const detects = (
+      await api.get<Many>(
+        `/api/now/table/cmdb_rel_ci?sysparm_query=child=${device.sysId}^type.name=Detects::Detected by`,
+      )
+    ).body.result;
+    expect(detects).toHaveLength(1);
+    const src = (
+      await api.get<Many>(
+        '/api/now/table/sys_object_source?sysparm_query=name=Snowline^id=/sites/plant-1/devices/0',
+      )
+    ).body.result;
+    expect(src[0]).toMatchObject({ target_sys_id: device.sysId, target_table: 'cmdb_ci_ot_plc' });
+
+    const replay = await ire(payload);
+    expect(replay.body.result.items.map((i) => i.operation)).toEqual(Array(10).fill('NO_CHANGE'));
+    expect(replay.body.result.relations.map((r) => r.operation)).toEqual(Array(9).fill('NO_CHANGE'));
+    expect(replay.body.result.items[1]?.identificationAttempts[0]).toMatchObject({
+      info: 'sys_object_source MATCHED',
+      attemptResult: 'MATCHED',
+    });
+    const mod = (
+      await api.get<{ result: Record<string, string> }>(
+        `/api/now/table/cmdb_ci/${device.sysId}?sysparm_fields=sys_mod_count`,
+      )
+    ).body.result;
+    expect(mod.sys_mod_count).toBe(plc.sys_mod_count);
+
+    const changed = await ire(otInventoryPayload({ start: 0, devices: 3, firmware: '3.0.0' }));
+    const ops = changed.body.result.items.map((i) => i.operation);
+    expect(ops.filter((o) => o === 'UPDATE')).toHaveLength(3);
+    expect(ops.filter((o) => o === 'NO_CHANGE')).toHaveLength(7);
+  });
+
+  it('identifies by sys_object_source first, so a renamed device is updated, not duplicated', async () => {
+    const payload = otInventoryPayload({ start: 100, devices: 1, withSensor: false });
+    const first = await ire(payload);
+    const id = first.body.result.items[0]?.sysId;
+    const renamed = structuredClone(payload) as { items: Array<{ values: Record<string, string> }> };
+    (renamed.items[0] as { values: Record<string, string> }).values.name = 'renamed-device';
+    const second = await ire(renamed);
+    expect(second.body.result.items[0]).toMatchObject({ operation: 'UPDATE', sysId: id });
+    const count = (
+      await api.get<Many>('/api/now/table/cmdb_ci?sysparm_query=nameIN' + 'renamed-device,ot-device-100')
+    ).body.result;
+    expect(count).toHaveLength(1);
+  });
+
+  it('upgrades the class of a generic CI matched by name', async () => {
+    const generic = await api.post<{ result: Record<string, string> }>('/api/now/table/cmdb_ci_ot', {
+      name: 'reclassify-me',
+    });
+    const res = await ire({ items: [{ className: 'cmdb_ci_ot_plc', values: { name: 'reclassify-me' } }] });
+    expect(res.body.result.items[0]).toMatchObject({
+      operation: 'UPDATE_WITH_UPGRADE',
+      sysId: generic.body.result.sys_id,
+    });
+    const row = await api.get<{ result: Record<string, string> }>(
+      `/api/now/table/cmdb_ci/${generic.body.result.sys_id}?sysparm_fields=sys_class_name`,
+    );
+    expect(row.body.result.sys_class_name).toBe('cmdb_ci_ot_plc');
+  });
+
+  it('writes OT network connections by their identification attributes', async () => {
+    const conn = {
+      className: 'sn_ot_device_network_connection',
+      values: {
+        source_ip: '10.0.0.1',
+        destination_ip: '10.0.0.2',
+        destination_port: '502',
+        transport_protocol: 'TCP',
+        application_protocol: 'Modbus',
+      },
+    };
+    expect((await ire({ items: [conn] })).body.result.items[0]?.operation).toBe('INSERT');
+    expect((await ire({ items: [conn] })).body.result.items[0]?.operation).toBe('NO_CHANGE');
+  });
+
+  it('/query identifies without committing', async () => {
+    const payload = otInventoryPayload({ start: 500, devices: 2 });
+    const sim = await ire(payload.items.length ? payload : payload, '/query?sysparm_data_source=Snowline');
+    expect(sim.body.result.items.slice(1).map((i) => i.operation)).toEqual(Array(6).fill('INSERT'));
+    const none = await api.get<Many>('/api/now/table/cmdb_ci?sysparm_query=nameSTARTSWITHot-device-50');
+    expect(none.body.result).toEqual([]);
+  });
+});
+
+describe('IRE item-level errors (HTTP 200)', () => {
+  it('a NIC without its Owns relation → MISSING_DEPENDENCY, nothing written for it', async () => {
+    const res = await ire({
+      items: [
+        {
+          className: 'cmdb_ci_network_adapter',
+          values: { name: 'aa:bb:cc:00:00:01', mac_address: 'aa:bb:cc:00:00:01' },
+        },
+      ],
+    });
+    expect(res.status).toBe(200);
+    const item = res.body.result.items[0] as IreItem;
+    expect(item).toMatchObject({ sysId: 'Unknown', errorCount: 1 });
+    expect(item.errors?.[0]?.error).toBe('MISSING_DEPENDENCY');
+    expect(
+      (
+        await api.get<Many>(
+          '/api/now/table/cmdb_ci_network_adapter?sysparm_query=mac_address=aa:bb:cc:00:00:01',
+        )
+      ).body.result,
+    ).toEqual([]);
+  });
+
+  it('a relation of the wrong type does not satisfy the dependency either', async () => {
+    const res = await ire({
+      items: [
+        { className: 'cmdb_ci_ot_plc', values: { name: 'dep-parent' } },
+        { className: 'cmdb_ci_ip_address', values: { ip_address: '192.168.9.9' } },
+      ],
+      relations: [{ parent: 0, child: 1, type: 'Depends on::Used by' }],
+    });
+    expect(res.body.result.items[1]?.errors?.[0]?.error).toBe('MISSING_DEPENDENCY');
+  });
+
+  it('missing matching attributes → MISSING_MATCHING_ATTRIBUTES with the contract message', async () => {
+    const res = await ire({ items: [{ className: 'cmdb_ci_ot_plc', values: { firmware_version: '1.0' } }] });
+    const item = res.body.result.items[0] as IreItem;
+    expect(item.errors?.[0]?.error).toBe('MISSING_MATCHING_ATTRIBUTES');
+    expect(item.errors?.[0]?.message).toMatch(
+      /^In payload missing minimum set of input values for criterion \(matching\) attributes from identify rule for table \[cmdb_ci_ot\]\. Add these input values in payload item '/,
+    );
+    expect(item.identificationAttempts.every((a) => a.attemptResult === 'SKIPPED')).toBe(true);
+  });
+
+  it('an unknown sysparm_data_source → INVALID_INPUT_DATA on every item', async () => {
+    const res = await ire(
+      otInventoryPayload({ start: 900, devices: 1, withSensor: false }),
+      '?sysparm_data_source=Intune',
+    );
+    expect(res.status).toBe(200);
+    for (const item of res.body.result.items) {
+      expect(item.errors?.[0]).toEqual({
+        error: 'INVALID_INPUT_DATA',
+        message:
+          'In payload invalid data source [Intune] exist. You need to provide a valid choice value from field [discovery_source] in table [cmdb_ci]',
+      });
+    }
+    expect(
+      (await api.get<Many>('/api/now/table/cmdb_ci?sysparm_query=name=ot-device-900')).body.result,
+    ).toEqual([]);
+  });
+
+  it('an unknown class or relation type → INVALID_INPUT_DATA; dependents of a failed item are ABANDONED', async () => {
+    const unknown = await ire({ items: [{ className: 'cmdb_ci_flux_capacitor', values: { name: 'x' } }] });
+    expect(unknown.body.result.items[0]?.errors?.[0]?.error).toBe('INVALID_INPUT_DATA');
+    const badRel = await ire({
+      items: [
+        { className: 'cmdb_ci_ot_plc', values: { name: 'rel-a' } },
+        { className: 'cmdb_ci_ot_hmi', values: { name: 'rel-b' } },
+      ],
+      relations: [{ parent: 0, child: 1, type: 'Talks to::Listened by' }],
+    });
+    expect(badRel.body.result.relations[0]?.errors?.[0]).toEqual({
+      error: 'INVALID_INPUT_DATA',
+      message: 'No such relationship with name [Talks to::Listened by] exist in table [cmdb_rel_type]',
+    });
+    const abandoned = await ire({
+      items: [
+        { className: 'cmdb_ci_ot_plc', values: {} },
+        {
+          className: 'cmdb_ci_network_adapter',
+          values: { name: 'aa:bb:cc:00:00:02', mac_address: 'aa:bb:cc:00:00:02' },
+        },
+      ],
+      relations: [{ parent: 0, child: 1, type: 'Owns::Owned by' }],
+    });
+    expect(abandoned.body.result.items.map((i) => i.errors?.[0]?.error)).toEqual([
+      'MISSING_MATCHING_ATTRIBUTES',
+      'ABANDONED',
+    ]);
+    expect(abandoned.body.result.relations[0]?.errorCount).toBe(1);
+  });
+
+  it('rejects a body that is not an IRE payload with the error envelope', async () => {
+    const res = await api.post('/api/now/identifyreconcile', { nope: true });
+    expect(res.status).toBe(400);
+    expect((res.body as { status: string }).status).toBe('failure');
+  });
+});

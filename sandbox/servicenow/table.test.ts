@@ -1,0 +1,365 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Agent, request } from 'undici';
+import { startServiceNowSandbox, type ServiceNowSandbox } from './index.js';
+import { SandboxClient } from './testing.js';
+
+type Rec = Record<string, unknown>;
+type One = { result: Rec };
+type Many = { result: Rec[] };
+
+let sn: ServiceNowSandbox;
+let api: SandboxClient;
+let itil: SandboxClient;
+
+beforeAll(async () => {
+  sn = await startServiceNowSandbox({
+    seed: {
+      sys_user_group: [{ name: 'OT Security' }],
+      sys_user: [{ user_name: 'fred', first_name: 'Fred', last_name: 'Johnson', email: 'fred@example.com' }],
+    },
+  });
+  api = SandboxClient.basic(sn, sn.credentials.user, sn.credentials.password);
+  itil = SandboxClient.basic(sn, sn.lowPrivilegeCredentials.user, sn.lowPrivilegeCredentials.password);
+});
+
+afterAll(async () => {
+  await api.close();
+  await itil.close();
+  await sn.close();
+});
+
+describe('Table API over HTTPS', () => {
+  it('serves https with the generated CA only', async () => {
+    expect(sn.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    const untrusted = new Agent();
+    await expect(request(`${sn.url}/api/now/table/incident`, { dispatcher: untrusted })).rejects.toThrow();
+    await untrusted.close();
+  });
+
+  it('creates, reads, updates and deletes an incident with string values and references', async () => {
+    const group = (await api.get<Many>('/api/now/table/sys_user_group?sysparm_query=name=OT%20Security')).body
+      .result[0];
+    const created = await api.post<One>('/api/now/table/incident', {
+      short_description: 'PLC offline',
+      impact: '1',
+      urgency: '1',
+      assignment_group: group?.sys_id,
+      priority: 7,
+    });
+    expect(created.status).toBe(201);
+    const inc = created.body.result;
+    expect(created.headers.location).toBe(`${sn.url}/api/now/table/incident/${inc.sys_id}`);
+    expect(inc.number).toMatch(/^INC\d{7}$/);
+    expect(inc.sys_id).toMatch(/^[0-9a-f]{32}$/);
+    expect(inc.priority).toBe('1');
+    expect(inc.sys_mod_count).toBe('0');
+    expect(inc.active).toBe('true');
+    expect(inc.sys_created_by).toBe(sn.credentials.user);
+    expect(inc.sys_created_on).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
+    expect(inc.assignment_group).toEqual({
+      link: `${sn.url}/api/now/table/sys_user_group/${group?.sys_id}`,
+      value: group?.sys_id,
+    });
+    expect(inc.assigned_to).toBe('');
+    for (const v of Object.values(inc)) expect(['string', 'object']).toContain(typeof v);
+
+    const patched = await api.patch<One>(
+      `/api/now/table/incident/${inc.sys_id}?sysparm_fields=sys_mod_count,short_description,urgency`,
+      { urgency: '2' },
+    );
+    expect(patched.body.result).toEqual({
+      sys_mod_count: '1',
+      short_description: 'PLC offline',
+      urgency: '2',
+    });
+    const put = await api.call<One>(
+      'PUT',
+      `/api/now/table/incident/${inc.sys_id}?sysparm_fields=sys_mod_count,priority`,
+      { impact: '3' },
+    );
+    expect(put.body.result).toEqual({ sys_mod_count: '2', priority: '4' });
+    const unchanged = await api.patch<One>(
+      `/api/now/table/incident/${inc.sys_id}?sysparm_fields=sys_mod_count`,
+      { impact: '3' },
+    );
+    expect(unchanged.body.result.sys_mod_count).toBe('2');
+
+    const del = await api.call('DELETE', `/api/now/table/incident/${inc.sys_id}`);
+    expect(del.status).toBe(204);
+    expect(del.text).toBe('');
+    const gone = await api.get(`/api/now/table/incident/${inc.sys_id}`);
+    expect(gone.status).toBe(404);
+    expect(gone.body).toEqual({
+      error: {
+        message: 'No Record found',
+        detail: "Record doesn't exist or ACL restricts the record retrieval",
+      },
+      status: 'failure',
+    });
+  });
+
+  it('pages with X-Total-Count and Link first/prev/next/last', async () => {
+    for (let i = 0; i < 7; i++) await api.post('/api/now/table/problem', { short_description: `page-${i}` });
+    const page = await api.get<Many>(
+      '/api/now/table/problem?sysparm_query=short_descriptionSTARTSWITHpage-^ORDERBYshort_description&sysparm_limit=3&sysparm_offset=3&sysparm_fields=short_description',
+    );
+    expect(page.headers['x-total-count']).toBe('7');
+    expect(page.body.result.map((r) => r.short_description)).toEqual(['page-3', 'page-4', 'page-5']);
+    const links = page.headers.link ?? '';
+    expect(links).toContain('sysparm_offset=0&sysparm_limit=3>;rel="first"');
+    expect(links).toContain('sysparm_offset=0&sysparm_limit=3>;rel="prev"');
+    expect(links).toContain('sysparm_offset=6&sysparm_limit=3>;rel="next"');
+    expect(links).toContain('sysparm_offset=6&sysparm_limit=3>;rel="last"');
+    const last = await api.get<Many>(
+      '/api/now/table/problem?sysparm_query=short_descriptionSTARTSWITHpage-&sysparm_limit=3&sysparm_offset=6&sysparm_no_count=true',
+    );
+    expect(last.headers['x-total-count']).toBeUndefined();
+    expect(last.headers.link).not.toContain('rel="next"');
+    expect(last.body.result).toHaveLength(1);
+    const none = await api.get<Many>(
+      '/api/now/table/problem?sysparm_query=short_description=nothing-matches',
+    );
+    expect(none.status).toBe(200);
+    expect(none.body.result).toEqual([]);
+    const v1 = await api.get('/api/now/v1/table/problem?sysparm_query=short_description=nothing-matches');
+    expect(v1.status).toBe(404);
+  });
+
+  it('supports display values, dot-walking and exclude_reference_link', async () => {
+    const fred = (await api.get<Many>('/api/now/table/sys_user?user_name=fred')).body.result[0];
+    const inc = (
+      await api.post<One>('/api/now/table/incident', { short_description: 'dv', caller_id: fred?.sys_id })
+    ).body.result;
+    const dv = await api.get<One>(
+      `/api/now/table/incident/${inc.sys_id}?sysparm_display_value=true&sysparm_fields=state,caller_id,caller_id.email`,
+    );
+    expect(dv.body.result.state).toBe('New');
+    expect(dv.body.result.caller_id).toEqual({
+      display_value: 'Fred Johnson',
+      link: `${sn.url}/api/now/table/sys_user/${fred?.sys_id}`,
+    });
+    expect(dv.body.result['caller_id.email']).toBe('fred@example.com');
+    const all = await api.get<One>(
+      `/api/now/table/incident/${inc.sys_id}?sysparm_display_value=all&sysparm_exclude_reference_link=true&sysparm_fields=state,caller_id`,
+    );
+    expect(all.body.result).toEqual({
+      state: { display_value: 'New', value: '1' },
+      caller_id: { display_value: 'Fred Johnson', value: fred?.sys_id },
+    });
+    const plain = await api.get<One>(
+      `/api/now/table/incident/${inc.sys_id}?sysparm_exclude_reference_link=true&sysparm_fields=caller_id`,
+    );
+    expect(plain.body.result).toEqual({ caller_id: fred?.sys_id });
+    const byDotWalk = await api.get<Many>(
+      '/api/now/table/incident?sysparm_query=caller_id.email=fred@example.com&sysparm_fields=sys_id',
+    );
+    expect(byDotWalk.body.result).toEqual([{ sys_id: inc.sys_id }]);
+  });
+
+  it('serves the table hierarchy: task, cmdb_ci with sys_class_name, sn_vul_entry', async () => {
+    await api.post('/api/now/table/change_request', { short_description: 'hier' });
+    await api.post('/api/now/table/incident', { short_description: 'hier' });
+    const tasks = await api.get<Many>(
+      '/api/now/table/task?sysparm_query=short_description=hier&sysparm_fields=sys_class_name,number',
+    );
+    expect(tasks.body.result.map((r) => r.sys_class_name).sort()).toEqual(['change_request', 'incident']);
+    await api.post('/api/now/table/cmdb_ci_ot_plc', { name: 'plc-hier' });
+    await api.post('/api/now/table/cmdb_ci_linux_server', { name: 'srv-hier' });
+    const cis = await api.get<Many>(
+      '/api/now/table/cmdb_ci?sysparm_query=nameLIKEhier^ORDERBYname&sysparm_fields=name,sys_class_name',
+    );
+    expect(cis.body.result).toEqual([
+      { name: 'plc-hier', sys_class_name: 'cmdb_ci_ot_plc' },
+      { name: 'srv-hier', sys_class_name: 'cmdb_ci_linux_server' },
+    ]);
+    const ot = await api.get<Many>(
+      '/api/now/table/cmdb_ci?sysparm_query=sys_class_nameINSTANCEOFcmdb_ci_ot^nameLIKEhier&sysparm_fields=name',
+    );
+    expect(ot.body.result).toEqual([{ name: 'plc-hier' }]);
+    await api.post('/api/now/table/sn_vul_nvd_entry', { id: 'CVE-2024-0001', summary: 's' });
+    const entries = await api.get<Many>(
+      '/api/now/table/sn_vul_entry?sysparm_query=id=CVE-2024-0001&sysparm_fields=id,sys_class_name',
+    );
+    expect(entries.body.result).toEqual([{ id: 'CVE-2024-0001', sys_class_name: 'sn_vul_nvd_entry' }]);
+    const choices = await api.get<Many>(
+      '/api/now/table/sys_choice?sysparm_query=name=incident^element=close_code^inactive=false&sysparm_fields=value',
+    );
+    expect(choices.body.result.map((c) => c.value)).toContain('Solution provided');
+  });
+
+  it('answers errors with the standard envelope and never crashes', async () => {
+    const invalid = await api.get('/api/now/table/x_casemgmt_case');
+    expect(invalid.status).toBe(400);
+    expect(invalid.body).toEqual({
+      error: { message: 'Invalid table x_casemgmt_case', detail: null },
+      status: 'failure',
+    });
+    const malformed = await api.post('/api/now/table/incident', '{"short_description": ');
+    expect(malformed.status).toBe(400);
+    expect((malformed.body as { status: string }).status).toBe('failure');
+    const wrongType = await api.post('/api/now/table/incident', 'short_description=x', {
+      'content-type': 'text/plain',
+    });
+    expect(wrongType.status).toBe(415);
+    expect((wrongType.body as { status: string }).status).toBe('failure');
+    const big = await api.post('/api/now/table/incident', {
+      short_description: 'x'.repeat(11 * 1024 * 1024),
+    });
+    expect(big.status).toBe(413);
+    expect((big.body as { status: string }).status).toBe('failure');
+    const scalar = await api.post('/api/now/table/incident', '42');
+    expect(scalar.status).toBe(400);
+    const alive = await api.get('/api/now/table/incident?sysparm_limit=1');
+    expect(alive.status).toBe(200);
+  });
+
+  it('rejects bad credentials with 401', async () => {
+    const bad = SandboxClient.basic(sn, sn.credentials.user, 'wrong');
+    const res = await bad.get('/api/now/table/incident');
+    expect(res.status).toBe(401);
+    expect(res.body).toEqual({
+      error: { message: 'User Not Authenticated', detail: 'Required to provide Auth information' },
+      status: 'failure',
+    });
+    await bad.close();
+    const anonymous = new SandboxClient(sn, undefined);
+    expect((await anonymous.get('/api/now/table/incident')).status).toBe(401);
+    await anonymous.close();
+  });
+
+  it('applies read ACLs on OT tables: itil only gets 403, and parent-table reads hide OT rows', async () => {
+    const plc = (await api.post<One>('/api/now/table/cmdb_ci_ot_plc', { name: 'acl-plc' })).body.result;
+    await api.post('/api/now/table/cmdb_ci_linux_server', { name: 'acl-srv' });
+    const denied = await itil.get('/api/now/table/cmdb_ci_ot_plc');
+    expect(denied.status).toBe(403);
+    expect((await itil.get('/api/now/table/cmdb_ot_entity')).status).toBe(403);
+    const parent = await itil.get<Many>(
+      '/api/now/table/cmdb_ci?sysparm_query=nameSTARTSWITHacl-&sysparm_fields=name',
+    );
+    expect(parent.body.result).toEqual([{ name: 'acl-srv' }]);
+    expect((await itil.get(`/api/now/table/cmdb_ci/${plc.sys_id}`)).status).toBe(404);
+    const write = await itil.post('/api/now/table/cmdb_ci_ot_plc', { name: 'x' });
+    expect(write.status).toBe(403);
+    expect(write.body).toEqual({
+      error: {
+        message: 'Operation Failed',
+        detail: 'ACL Exception Insert Failed due to security constraints',
+      },
+      status: 'failure',
+    });
+    expect((await api.get('/api/now/table/cmdb_ci_ot_plc')).status).toBe(200);
+  });
+
+  it('issues OAuth tokens (password, client_credentials, refresh_token) that expire on the sandbox clock', async () => {
+    const form = (f: Record<string, string>): Promise<{ status: number; body: Rec }> =>
+      new SandboxClient(sn, undefined).call<Rec>(
+        'POST',
+        '/oauth_token.do',
+        new URLSearchParams(f).toString(),
+        { 'content-type': 'application/x-www-form-urlencoded' },
+      );
+    const { clientId, clientSecret, user, password } = sn.credentials;
+    const pw = await form({
+      grant_type: 'password',
+      client_id: clientId,
+      client_secret: clientSecret,
+      username: user,
+      password,
+    });
+    expect(pw.status).toBe(200);
+    expect(pw.body).toMatchObject({ token_type: 'Bearer', expires_in: 1799, scope: 'useraccount' });
+    expect(typeof pw.body.refresh_token).toBe('string');
+    const bearer = api.withBearer(String(pw.body.access_token));
+    expect((await bearer.get('/api/now/table/incident?sysparm_limit=1')).status).toBe(200);
+
+    const cc = await form({
+      grant_type: 'client_credentials',
+      client_id: clientId,
+      client_secret: clientSecret,
+    });
+    expect(cc.status).toBe(200);
+    expect(cc.body.refresh_token).toBeUndefined();
+    const app = api.withBearer(String(cc.body.access_token));
+    const inc = await app.post<One>('/api/now/table/incident?sysparm_fields=sys_updated_by,sys_created_by', {
+      short_description: 'by app',
+    });
+    expect(inc.body.result).toEqual({ sys_updated_by: sn.oauthAppUser, sys_created_by: sn.oauthAppUser });
+
+    const refreshed = await form({
+      grant_type: 'refresh_token',
+      client_id: clientId,
+      client_secret: clientSecret,
+      refresh_token: String(pw.body.refresh_token),
+    });
+    expect(refreshed.status).toBe(200);
+
+    const bad = await form({
+      grant_type: 'password',
+      client_id: clientId,
+      client_secret: 'nope',
+      username: user,
+      password,
+    });
+    expect(bad.status).toBe(401);
+    expect(bad.body).toEqual({ error_description: 'access_denied', error: 'server_error' });
+
+    const control = new SandboxClient(sn, undefined);
+    await control.post('/_sandbox/clock', { advanceSeconds: 1801 });
+    expect((await bearer.get('/api/now/table/incident?sysparm_limit=1')).status).toBe(401);
+    await control.post('/_sandbox/clock', { advanceSeconds: -1801 });
+    await control.close();
+  });
+
+  it('honours X-no-response-body and X-HTTP-Method-Override', async () => {
+    const silent = await api.post(
+      '/api/now/table/incident',
+      { short_description: 'silent' },
+      { 'x-no-response-body': 'true' },
+    );
+    expect(silent.status).toBe(201);
+    expect(silent.text).toBe('');
+    const id = silent.headers.location?.split('/').pop() ?? '';
+    const overridden = await api.call<One>(
+      'POST',
+      `/api/now/table/incident/${id}?sysparm_fields=short_description`,
+      { short_description: 'via override' },
+      { 'x-http-method-override': 'PATCH' },
+    );
+    expect(overridden.status).toBe(200);
+    expect(overridden.body.result.short_description).toBe('via override');
+  });
+});
+
+describe('robustness', () => {
+  it('arbitrary bodies on every write endpoint get a status and, on error, the envelope', async () => {
+    const { default: fc } = await import('fast-check');
+    const endpoints = [
+      '/api/now/table/incident',
+      '/api/now/identifyreconcile',
+      '/api/now/identifyreconcile/enhanced?options=generate_summary:true',
+      '/api/now/v1/batch',
+      '/api/now/import/imp_user',
+      '/api/now/import/imp_user/insertMultiple',
+    ];
+    const body = fc.oneof(
+      fc.string(),
+      fc.json(),
+      fc.constantFrom(
+        '{"items":[{"className":null}]}',
+        '{"items":[1,"x",{}],"relations":[{"parent":-1}]}',
+        '{"rest_requests":[{"id":"1","method":"GET","url":"nope"}]}',
+        '{"records":[null,1]}',
+        "{'a':'b'",
+      ),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...endpoints), body, async (path, text) => {
+        const res = await api.post(path, text);
+        expect(res.status).toBeLessThan(500);
+        if (res.status >= 400) expect((res.body as { status?: string }).status).toBe('failure');
+      }),
+      { numRuns: 120 },
+    );
+    expect((await api.get('/api/now/table/incident?sysparm_limit=1')).status).toBe(200);
+  });
+});
