@@ -38,9 +38,9 @@ export interface BatchItemResult {
 
 /** An IRE payload (see the contract: items, relations, referenceItems). */
 export interface IrePayload {
-  readonly items: readonly Record<string, unknown>[];
-  readonly relations?: readonly Record<string, unknown>[];
-  readonly referenceItems?: readonly Record<string, unknown>[];
+  readonly items: readonly object[];
+  readonly relations?: readonly object[];
+  readonly referenceItems?: readonly object[];
 }
 
 /** One item of an IRE answer. Item-level failures come back with HTTP 200 and `errors`. */

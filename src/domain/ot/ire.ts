@@ -361,8 +361,8 @@ export interface PackedPayload {
     readonly items: readonly IreItem[];
     readonly relations: readonly { readonly parent: number; readonly child: number; readonly type: string }[];
   };
-  /** For each group of the payload: the group and the payload index of its item 0. */
-  readonly groups: readonly { readonly group: IreGroup; readonly index: number }[];
+  /** For each group of the payload: the group, the payload index of its item 0, and of all its items. */
+  readonly groups: readonly { readonly group: IreGroup; readonly index: number; readonly indices: readonly number[] }[];
 }
 
 function itemIdentity(item: IreItem): string | undefined {
@@ -379,7 +379,7 @@ export function packPayloads(groups: readonly IreGroup[], batchSize: number): Pa
   const payloads: PackedPayload[] = [];
   let items: IreItem[] = [];
   let relations: { parent: number; child: number; type: string }[] = [];
-  let placed: { group: IreGroup; index: number }[] = [];
+  let placed: { group: IreGroup; index: number; indices: number[] }[] = [];
   let identities = new Map<string, number>();
   const flush = () => {
     if (placed.length) payloads.push({ payload: { items, relations }, groups: placed });
@@ -405,7 +405,7 @@ export function packPayloads(groups: readonly IreGroup[], batchSize: number): Pa
       items.push(item);
     });
     for (const r of g.relations) relations.push({ parent: at[r.parent]!, child: at[r.child]!, type: r.type });
-    placed.push({ group: g, index: at[0]! });
+    placed.push({ group: g, index: at[0]!, indices: at });
   }
   flush();
   return payloads;

@@ -1,0 +1,35 @@
+import type { OtConnection, OtDevice, OtSensor, OtSite } from '../../domain/ot/records.js';
+
+/** A record a source could not understand: reported in the summary and the ledger, then skipped. */
+export interface RecordProblem {
+  /** The record's id when it has one, else its position. */
+  readonly key: string;
+  readonly reason: string;
+}
+
+/** One page of records from a source, with the records of that page it had to skip. */
+export interface SourcePage<T> {
+  readonly records: readonly T[];
+  readonly problems: readonly RecordProblem[];
+}
+
+/**
+ * What ot-inventory reads from Defender for IoT. The sensor API, the management console and
+ * Azure Resource Graph each implement it, and provide only what they have (DESIGN.md "What each
+ * Defender source provides"): a source without connections says so, and one that is
+ * incremental reports deletions instead of leaving unseen devices to be retired.
+ */
+export interface OtInventorySource {
+  readonly kind: 'sensor' | 'console' | 'resourceGraph';
+  /** True when the source reports connections. */
+  readonly hasConnections: boolean;
+  /** True when `devices` returns only what changed since `since`, and deletions come from `deletedDevices`. */
+  readonly incremental: boolean;
+  sites(): Promise<SourcePage<OtSite>>;
+  sensors(): Promise<SourcePage<OtSensor>>;
+  /** Devices, page by page. An incremental source reads only those changed since `since` (all when undefined). */
+  devices(options: { since?: Date }): AsyncIterable<SourcePage<OtDevice>>;
+  /** Keys of devices deleted since `since` (incremental sources only). */
+  deletedDevices?(since: Date): Promise<readonly string[]>;
+  connections?(): AsyncIterable<SourcePage<OtConnection>>;
+}

@@ -1,0 +1,299 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent, request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateSandboxTls } from '../../sandbox/common/tls.js';
+import { startServiceNowSandbox, type ServiceNowSandbox } from '../../sandbox/servicenow/index.js';
+import { validateConfig } from '../../src/config/load.js';
+import { ManualClock } from '../../src/domain/clock.js';
+import type { OtConnection, OtDevice, OtSensor, OtSite } from '../../src/domain/ot/records.js';
+import { planActionKey } from '../../src/domain/plan.js';
+import { createLogger } from '../../src/logging.js';
+import { RequestCounters } from '../../src/runtime/counters.js';
+import { connectServiceNow } from '../../src/servicenow/index.js';
+import { encodeQuery, where } from '../../src/servicenow/query.js';
+import { referenceValue, stringValue } from '../../src/servicenow/values.js';
+import { ledgerActionKeys } from '../../src/store/models/ledger.js';
+import { startRun } from '../../src/store/models/runs.js';
+import { openStore, type Store } from '../../src/store/store.js';
+import { runOtInventory, type OtInventoryConfig } from '../../src/sync/ot-inventory/flow.js';
+import type { OtInventorySource } from '../../src/sync/ot-inventory/source.js';
+
+/** ot-inventory against the ServiceNow sandbox, fed by an in-memory Defender source. */
+const dir = mkdtempSync(join(tmpdir(), 'snowline-oti-'));
+const start = new Date('2026-11-01T00:00:00Z');
+let sandbox: ServiceNowSandbox;
+let store: Store;
+let control: Agent;
+
+const sites: OtSite[] = [{ key: 'rtm', name: 'Rotterdam' }];
+const sensors: OtSensor[] = [
+  {
+    key: 'line-1',
+    name: 'line-1',
+    site: 'Rotterdam',
+    zone: 'Line 1',
+    purdueLevel: 1,
+    connected: true,
+    learningMode: false,
+    ip: '10.1.0.2',
+    mac: '02:00:00:00:01:02',
+  },
+  {
+    key: 'line-2',
+    name: 'line-2',
+    site: 'Rotterdam',
+    zone: 'Line 2',
+    purdueLevel: 2,
+    connected: true,
+    learningMode: true,
+  },
+];
+let devices: OtDevice[];
+const connections: OtConnection[] = [
+  { key: '1-2', sourceDeviceKey: '1', destinationDeviceKey: '2', ports: [502], protocols: ['Modbus'] },
+];
+
+function makeDevices(): OtDevice[] {
+  const types = ['PLC', 'HMI', 'Engineering Station', 'Switch', 'Mystery Box'];
+  return Array.from({ length: 8 }, (_, i) => ({
+    key: String(i + 1),
+    name: `dev-${i + 1}`,
+    deviceType: types[i % types.length]!,
+    vendor: 'Acme',
+    serialNumber: `SN-${i + 1}`,
+    firmwareVersion: '1.0',
+    nics: [{ mac: `02:00:00:00:00:${String(i + 1).padStart(2, '0')}`, ip: `10.1.0.${10 + i}` }],
+    modules: i === 0 ? [{ rack: '0', slot: '1', model: 'CPU' }] : [],
+    protocols: ['Modbus'],
+    purdueLayer: 'Process Control',
+    sensorKeys: [i < 6 ? 'line-1' : 'line-2'],
+  }));
+}
+
+const source: OtInventorySource = {
+  kind: 'sensor',
+  hasConnections: true,
+  incremental: false,
+  sites: async () => ({ records: sites, problems: [] }),
+  sensors: async () => ({ records: sensors, problems: [] }),
+  async *devices() {
+    yield { records: devices.slice(0, 5), problems: [{ key: '#99', reason: 'name is missing' }] };
+    yield { records: devices.slice(5), problems: [] };
+  },
+  async *connections() {
+    yield { records: connections, problems: [] };
+  },
+};
+
+const otConfig = (): OtInventoryConfig =>
+  validateConfig(
+    {
+      integrations: [
+        {
+          id: 'plant-a',
+          servicenow: {
+            instanceUrl: 'https://x.service-now.com',
+            auth: { type: 'basic', username: 'u', password: 'pw-123456' },
+          },
+          defender: { tenantId: 't', auth: { type: 'managedIdentity' } },
+          flows: {
+            otInventory: { source: 'sensor', sensorValidation: 'auto', batchSize: 7, retireAfterDays: 30 },
+          },
+        },
+      ],
+    },
+    'test',
+  ).config.integrations[0]!.flows.otInventory!;
+
+beforeAll(async () => {
+  sandbox = await startServiceNowSandbox({ tls: await generateSandboxTls(), now: start });
+  control = new Agent({ connect: { ca: readFileSync(sandbox.caFile!) } });
+  store = await openStore(join(dir, 'oti.sqlite'));
+  await store.migrate();
+  devices = makeDevices();
+});
+afterAll(async () => {
+  await Promise.all(opened.map((close) => close()));
+  await store?.close();
+  await control?.close();
+  await sandbox?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function writes(): Promise<number> {
+  const response = await request(`${sandbox.url}/_sandbox/stats`, { dispatcher: control });
+  return ((await response.body.json()) as { writes: number }).writes;
+}
+
+async function sync(clock: ManualClock, options: { dryRun?: boolean } = {}) {
+  const counters = new RequestCounters();
+  const { client, close } = connectServiceNow(
+    validateConfig(
+      {
+        integrations: [
+          {
+            id: 'plant-a',
+            servicenow: {
+              instanceUrl: sandbox.url,
+              auth: {
+                type: 'basic',
+                username: sandbox.credentials.user,
+                password: sandbox.credentials.password,
+              },
+              tls: { caFile: sandbox.caFile! },
+            },
+            defender: { tenantId: 't', auth: { type: 'managedIdentity' } },
+          },
+        ],
+      },
+      'test',
+    ).config.integrations[0]!.servicenow,
+    { clock, counters },
+  );
+  opened.push(close);
+  const runId = await startRun(store.db, clock, {
+    integrationId: 'plant-a',
+    trigger: 'cli',
+    dryRun: options.dryRun ?? false,
+  });
+  {
+    const result = await runOtInventory({
+      integrationId: 'plant-a',
+      config: otConfig(),
+      source,
+      servicenow: client,
+      store,
+      clock,
+      logger: createLogger({ level: 'silent' }),
+      counters,
+      runId,
+      dryRun: options.dryRun ?? false,
+    });
+    return { ...result, runId, client, counters };
+  }
+}
+const opened: (() => Promise<void>)[] = [];
+
+describe('ot-inventory flow against the ServiceNow sandbox', () => {
+  const clock = new ManualClock(start);
+
+  it('writes sites, sensors, devices with their OT details, NICs, IPs, modules, Detects and connections', async () => {
+    const dry = await sync(clock, { dryRun: true });
+    expect(await writes()).toBe(0);
+    const { summary, client, runId, plan } = await sync(clock);
+    // line-2 is learning, so under sensorValidation auto its two devices do not feed the CMDB.
+    expect(summary).toMatchObject({
+      outcome: 'ok',
+      created: 1 + 2 + 6 + 1,
+      errors: 1,
+      problems: 1,
+      skipped: 2,
+    });
+    expect(plan.find((a) => a.action === 'skip')?.reason).toMatch(/2 device\(s\) of sensor line-2 skipped/);
+    // The dry run's plan is what the real run did.
+    const planned = dry.plan
+      .filter((a) => a.action !== 'error')
+      .map(planActionKey)
+      .sort();
+    const done = (await ledgerActionKeys(store.db, 'plant-a', runId))
+      .filter((k) => !k.includes('\u241ferror\u241f'))
+      .sort();
+    expect(done).toEqual(planned);
+
+    const plc = (
+      await client.listAll('cmdb_ci_ot_plc', { query: encodeQuery({ where: [where('name', '=', 'dev-1')] }) })
+    )[0]!;
+    expect(plc).toMatchObject({ serial_number: 'SN-1', firmware_version: '1.0', install_status: '1' });
+    const entity = (
+      await client.listAll('cmdb_ot_entity', {
+        query: encodeQuery({ where: [where('ot_device', '=', plc.sys_id)] }),
+      })
+    )[0]!;
+    expect(entity).toMatchObject({
+      purdue_level: '1.0',
+      zone: 'Line 1',
+      ot_correlation_id: 'plant-a:device:1',
+    });
+    expect((await client.listAll('cmdb_ci_ot_ews')).map((r) => r.name)).toEqual(['dev-3']);
+    expect(
+      await client.listAll('cmdb_ci', { query: encodeQuery({ where: [where('name', '=', 'dev-7')] }) }),
+    ).toEqual([]);
+    expect((await client.listAll('cmdb_ci_ot')).map((r) => stringValue(r.sys_class_name)).sort()).toEqual(
+      expect.arrayContaining([
+        'cmdb_ci_ot',
+        'cmdb_ci_ot_control_module',
+        'cmdb_ci_ot_ews',
+        'cmdb_ci_ot_hmi',
+        'cmdb_ci_ot_plc',
+      ]),
+    );
+    const nic = (
+      await client.listAll('cmdb_ci_network_adapter', {
+        query: encodeQuery({ where: [where('mac_address', '=', '02:00:00:00:00:01')] }),
+      })
+    )[0]!;
+    const relations = await client.listAll('cmdb_rel_ci', {
+      query: encodeQuery({ where: [where('child', '=', nic.sys_id)] }),
+    });
+    expect(relations.map((r) => referenceValue(r.parent))).toEqual([plc.sys_id]);
+    const sensor = (
+      await client.listAll('cmdb_ci_nids', { query: encodeQuery({ where: [where('name', '=', 'line-2')] }) })
+    )[0]!;
+    expect(sensor).toMatchObject({
+      life_cycle_stage_status: 'Learning Mode',
+      correlation_id: 'plant-a:sensor:line-2',
+    });
+    const detected = await client.listAll('cmdb_rel_ci', {
+      query: encodeQuery({
+        where: [where('child', '=', plc.sys_id), where('type.name', '=', 'Detects::Detected by')],
+      }),
+    });
+    expect(detected).toHaveLength(1);
+    expect(await client.listAll('sn_ot_device_network_connection')).toHaveLength(1);
+  });
+
+  it('sends nothing when nothing changed', async () => {
+    const before = await writes();
+    const { summary, counters } = await sync(clock);
+    expect(await writes()).toBe(before);
+    expect(summary).toMatchObject({ created: 0, updated: 0, unchanged: 1 + 2 + 6 + 1 });
+    expect(counters.snapshot()).toEqual({});
+  });
+
+  it('sends exactly one update for one changed device', async () => {
+    devices = devices.map((d) => (d.key === '4' ? { ...d, firmwareVersion: '2.0' } : d));
+    const before = await writes();
+    const { summary, client } = await sync(clock);
+    expect(summary).toMatchObject({ created: 0, updated: 1 });
+    expect((await writes()) - before).toBe(1);
+    expect(
+      (
+        await client.listAll('cmdb_ci_ip_switch', {
+          query: encodeQuery({ where: [where('name', '=', 'dev-4')] }),
+        })
+      )[0],
+    ).toMatchObject({ firmware_version: '2.0' });
+  });
+
+  it('retires a device after the grace period, never deletes it, and revives it when it returns', async () => {
+    const removed = devices.find((d) => d.key === '5')!;
+    devices = devices.filter((d) => d.key !== '5');
+    clock.advance(10 * 24 * 3600_000);
+    expect((await sync(clock)).summary.retired).toBe(0);
+    clock.advance(25 * 24 * 3600_000);
+    const retired = await sync(clock);
+    expect(retired.summary.retired).toBe(1);
+    const ci = (
+      await retired.client.listAll('cmdb_ci_ot', {
+        query: encodeQuery({ where: [where('name', '=', 'dev-5')] }),
+      })
+    )[0]!;
+    expect(ci).toMatchObject({ install_status: '7' });
+    devices = [...devices, removed];
+    const revived = await sync(clock);
+    expect(revived.summary).toMatchObject({ updated: 1, retired: 0 });
+    expect((await revived.client.get('cmdb_ci_ot', ci.sys_id))!.install_status).toBe('1');
+  });
+});
