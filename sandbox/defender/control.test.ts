@@ -1,0 +1,286 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateEstate, type Estate } from '../dataset/index.js';
+import { startDefenderSandbox, type DefenderSandbox } from './index.js';
+import { TestClient } from './test-support.js';
+
+let estate: Estate;
+let sandbox: DefenderSandbox;
+let client: TestClient;
+const V = '2021-06-01';
+const G = '2022-01-01-preview';
+
+beforeAll(async () => {
+  estate = generateEstate({ devices: 120, seed: 4 });
+  sandbox = await startDefenderSandbox({ estate, now: new Date('2027-03-01T12:00:00Z') });
+  client = new TestClient(sandbox);
+});
+
+afterAll(async () => {
+  await client.close();
+  await sandbox.close();
+});
+
+const control = (method: string, path: string, body?: unknown) =>
+  client.call(method, `/_sandbox${path}`, { auth: 'none', ...(body !== undefined ? { body } : {}) });
+
+describe('control API', () => {
+  it('describes the sandbox', async () => {
+    const res = await control('GET', '');
+    expect(res.json).toMatchObject({
+      tenantId: sandbox.tenantId,
+      subscriptions: sandbox.subscriptions,
+      console: sandbox.console,
+    });
+  });
+
+  it('sets an assessment status at the sandbox clock; ARM and Resource Graph show it', async () => {
+    await control('POST', '/reset');
+    const a = estate.assessments.find((x) => x.code === 'Unhealthy') as Estate['assessments'][number];
+    const clock = await control('POST', '/clock', { now: '2027-04-01T08:00:00Z' });
+    expect(clock.json).toMatchObject({ now: expect.stringMatching(/^2027-04-01T08:00:0/) });
+    const set = await control('POST', '/assessments/status', {
+      resourceId: a.resourceId,
+      assessmentName: a.key,
+      code: 'Healthy',
+    });
+    expect(set.status).toBe(200);
+    const got = await client.call(
+      'GET',
+      `${a.resourceId}/providers/Microsoft.Security/assessments/${a.key}?api-version=${V}`,
+    );
+    const status = (got.json as { properties: { status: { code: string; statusChangeDate: string } } })
+      .properties.status;
+    expect(status.code).toBe('Healthy');
+    expect(status.statusChangeDate.startsWith('2027-04-01T08:00:0')).toBe(true);
+    const arg = await client.call(
+      'POST',
+      '/providers/Microsoft.ResourceGraph/resources?api-version=2024-04-01',
+      {
+        body: {
+          query: `securityresources | where type == 'microsoft.security/assessments' and name == '${a.key}' and tolower(tostring(properties.resourceDetails.Id)) == '${a.resourceId.toLowerCase()}' | project code = tostring(properties.status.code)`,
+        },
+      },
+    );
+    expect((arg.json as { data: unknown[] }).data).toEqual([{ code: 'Healthy' }]);
+    const byId = await control('POST', '/assessments/status', {
+      id: `${a.resourceId}/providers/Microsoft.Security/assessments/${a.key}`,
+      code: 'Unhealthy',
+    });
+    expect(byId.json).toMatchObject({ code: 'Unhealthy' });
+    expect(
+      (
+        await control('POST', '/assessments/status', {
+          resourceId: a.resourceId,
+          assessmentName: a.key,
+          code: 'Broken',
+        })
+      ).status,
+    ).toBe(400);
+    expect(
+      (
+        await control('POST', '/assessments/status', {
+          resourceId: '/subscriptions/x',
+          assessmentName: a.key,
+          code: 'Healthy',
+        })
+      ).status,
+    ).toBe(404);
+    const advanced = await control('POST', '/clock', { advanceSeconds: 3600 });
+    expect(advanced.json).toMatchObject({ now: expect.stringMatching(/^2027-04-01T09:00:0/) });
+  });
+
+  it('counts requests per API and method, and resets the counters', async () => {
+    await control('POST', '/stats/reset');
+    const sub = sandbox.subscriptions[0] as string;
+    await client.call(
+      'GET',
+      `/subscriptions/${sub}/providers/Microsoft.Security/assessments?api-version=${V}`,
+    );
+    await client.call('POST', '/providers/Microsoft.ResourceGraph/resources?api-version=2024-04-01', {
+      body: { query: 'resources | limit 1' },
+    });
+    await client.call('GET', '/console/external/v3/integration/sensors', { auth: sandbox.console.token });
+    const a = estate.assessments[5] as Estate['assessments'][number];
+    await client.call(
+      'DELETE',
+      `${a.resourceId}/providers/Microsoft.Security/assessments/${a.key}/governanceAssignments/abc?api-version=${G}`,
+    );
+    const stats = (await control('GET', '/stats')).json as {
+      total: number;
+      writes: number;
+      byApi: Record<string, { total: number; byMethod: Record<string, number> }>;
+      byMethod: Record<string, number>;
+    };
+    expect(stats.total).toBe(4);
+    expect(stats.writes).toBe(1);
+    expect(stats.byApi['arm']).toMatchObject({ total: 2, byMethod: { GET: 1, DELETE: 1 } });
+    expect(stats.byApi['resourcegraph']).toMatchObject({ total: 1, byMethod: { POST: 1 } });
+    expect(stats.byApi['console']).toMatchObject({ total: 1 });
+    expect(stats.byMethod).toEqual({ GET: 2, POST: 1, DELETE: 1 });
+    expect(((await control('POST', '/stats/reset')).json as { total: number }).total).toBe(0);
+  });
+
+  it('injects 429 with Retry-After and 500 deterministically from a seed', async () => {
+    const sub = sandbox.subscriptions[0] as string;
+    const url = `/subscriptions/${sub}/providers/Microsoft.Security/assessments?api-version=${V}`;
+    const run = async () => {
+      await control('POST', '/faults', {
+        seed: 42,
+        error429Rate: 0.3,
+        error500Rate: 0.3,
+        retryAfterSeconds: 7,
+      });
+      const statuses: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const res = await client.call('GET', url);
+        statuses.push(res.status);
+        if (res.status === 429) {
+          expect(res.headers['retry-after']).toBe('7');
+          expect(res.json).toMatchObject({ error: { code: 'TooManyRequests' } });
+        }
+        if (res.status === 500) expect(res.json).toMatchObject({ error: { code: 'InternalServerError' } });
+      }
+      return statuses;
+    };
+    const first = await run();
+    const second = await run();
+    expect(second).toEqual(first);
+    expect(first).toContain(429);
+    expect(first).toContain(500);
+    expect(first).toContain(200);
+    await control('DELETE', '/faults');
+    expect((await client.call('GET', url)).status).toBe(200);
+    const sensorApi = sandbox.sensors.find(
+      (s) => estate.sensors.find((x) => x.name === s.name)?.connected,
+    ) as DefenderSandbox['sensors'][number];
+    await control('POST', '/faults', { error500Rate: 1 });
+    const sensorFault = await client.call('GET', `/sensors/${sensorApi.name}/api/v1/devices`, {
+      auth: sensorApi.token,
+    });
+    expect(sensorFault.status).toBe(500);
+    expect(sensorFault.json).toMatchObject({ error: expect.any(String) });
+    await control('DELETE', '/faults');
+  });
+
+  it('resets connections when asked to', async () => {
+    await control('POST', '/faults', { resetRate: 1 });
+    const sub = sandbox.subscriptions[0] as string;
+    await expect(
+      client.call('GET', `/subscriptions/${sub}/providers/Microsoft.Security/assessments?api-version=${V}`),
+    ).rejects.toThrow();
+    await control('DELETE', '/faults');
+  });
+
+  it('holdWrite commits the N-th write and never answers it', async () => {
+    const a = estate.assessments.find((x) =>
+      x.resourceId.includes('/resourceGroups/'),
+    ) as Estate['assessments'][number];
+    const path = (k: string) =>
+      `${a.resourceId}/providers/Microsoft.Security/assessments/${a.key}/governanceAssignments/${k}?api-version=${G}`;
+    const body = {
+      properties: { owner: 'held@contoso.example', remediationDueDate: '2030-01-01T00:00:00Z' },
+    };
+    await control('POST', '/faults', { holdWrite: 2 });
+    expect((await client.call('PUT', path('00000000-0000-4000-8000-000000000001'), { body })).status).toBe(
+      201,
+    );
+    const held = client.call('PUT', path('00000000-0000-4000-8000-000000000002'), { body });
+    const outcome = await Promise.race([
+      held.then(
+        () => 'answered',
+        () => 'failed',
+      ),
+      new Promise((r) => setTimeout(() => r('no answer'), 1500)),
+    ]);
+    expect(outcome).toBe('no answer');
+    await control('DELETE', '/faults');
+    const committed = await client.call('GET', path('00000000-0000-4000-8000-000000000002'));
+    expect(committed.status).toBe(200);
+    expect((committed.json as { properties: { owner: string } }).properties.owner).toBe(
+      'held@contoso.example',
+    );
+    held.catch(() => undefined);
+  });
+
+  it('adds, changes and removes devices and CVEs; toggles sensors; validates input', async () => {
+    await control('POST', '/reset');
+    const sensor = estate.sensors[0] as Estate['sensors'][number];
+    const added = await control('POST', '/devices', {
+      sensor: sensor.name,
+      name: 'NEW-PLC-1',
+      type: 'PLC',
+      ip: '10.99.0.10',
+      vendor: 'Siemens',
+      model: 'SIMATIC S7-1500',
+      cves: ['CVE-2015-2373'],
+    });
+    expect(added.status).toBe(201);
+    const id = (added.json as { id: number }).id;
+    expect(id).toBe(estate.devices.length + 1);
+    const api = sandbox.sensors.find((s) => s.name === sensor.name) as DefenderSandbox['sensors'][number];
+    await control('POST', `/sensors/${sensor.name}`, { connected: true, learningMode: true });
+    const list = (await client.call('GET', `/sensors/${api.name}/api/v1/devices`, { auth: api.token }))
+      .json as Array<{ id: number; name: string }>;
+    expect(list.find((d) => d.id === id)?.name).toBe('NEW-PLC-1');
+    const consoleSensors = (
+      await client.call('GET', '/console/external/v3/integration/sensors', { auth: sandbox.console.token })
+    ).json as Array<{ u_name: string; u_is_in_learning_mode: boolean }>;
+    expect(consoleSensors.find((s) => s.u_name === sensor.name)?.u_is_in_learning_mode).toBe(true);
+    const patched = await control('PATCH', `/devices/${id}`, { name: 'NEW-PLC-1b', ip: '10.99.0.11' });
+    expect(patched.json).toMatchObject({ name: 'NEW-PLC-1b', ips: ['10.99.0.11'] });
+    expect((await control('POST', `/devices/${id}/cves`, { cveId: 'CVE-2031-0001' })).status).toBe(400);
+    expect((await control('DELETE', `/devices/${id}/cves/CVE-2015-2373`)).json).toMatchObject({ cves: [] });
+    expect((await control('DELETE', `/devices/${id}/cves/CVE-2015-2373`)).status).toBe(404);
+    expect(
+      (await control('POST', '/devices', { sensor: 'nope', name: 'x', type: 'PLC', ip: '10.0.0.1' })).status,
+    ).toBe(404);
+    expect(
+      (await control('POST', '/devices', { sensor: sensor.name, name: 'x', type: 'Toaster', ip: '10.0.0.1' }))
+        .status,
+    ).toBe(400);
+    expect((await control('POST', '/devices', '{oops')).status).toBe(400);
+    expect((await control('PATCH', '/devices/999999', { name: 'x' })).status).toBe(404);
+    expect((await control('DELETE', `/devices/${id}`)).status).toBe(200);
+    expect((await control('DELETE', `/devices/${id}`)).status).toBe(404);
+    expect((await control('GET', '/nothing')).status).toBe(404);
+  });
+
+  it('dumps a canonical, stable state; reset restores the estate', async () => {
+    await control('POST', '/reset');
+    const dump1 = await control('GET', '/dump?what=devices,assessments,governanceAssignments');
+    expect(dump1.status).toBe(200);
+    const parsed = dump1.json as {
+      assessments: Array<{ id: string }>;
+      devices: Array<{ id: number }>;
+      governanceAssignments: unknown[];
+    };
+    expect(Object.keys(parsed)).toEqual(['assessments', 'devices', 'governanceAssignments']);
+    expect(parsed.devices).toHaveLength(estate.devices.length);
+    expect(parsed.assessments).toHaveLength(estate.assessments.length);
+    const ids = parsed.assessments.map((a) => a.id.toLowerCase());
+    expect(ids).toEqual([...ids].sort());
+    const a = estate.assessments[0] as Estate['assessments'][number];
+    await control('POST', '/assessments/status', {
+      resourceId: a.resourceId,
+      assessmentName: a.key,
+      code: a.code === 'Healthy' ? 'Unhealthy' : 'Healthy',
+    });
+    await control('DELETE', `/devices/${estate.devices[3]?.id}`);
+    const dump2 = await control('GET', '/dump?what=devices,assessments,governanceAssignments');
+    expect(dump2.text).not.toBe(dump1.text);
+    await control('POST', '/reset');
+    const dump3 = await control('GET', '/dump?what=governanceAssignments,assessments,devices');
+    expect(dump3.text).toBe(dump1.text);
+    expect((await control('GET', '/dump?what=everything')).status).toBe(400);
+  });
+});
+
+describe('control API input', () => {
+  it('rejects unknown fields instead of ignoring them', async () => {
+    const d = estate.devices[0] as Estate['devices'][number];
+    const res = await control('PATCH', `/devices/${d.id}`, { firmware: 'V1' });
+    expect(res.status).toBe(400);
+    expect(res.json).toMatchObject({ error: { message: expect.stringContaining('firmware') } });
+    expect((await control('POST', '/faults', { error503Rate: 1 })).status).toBe(400);
+  });
+});

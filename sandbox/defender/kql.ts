@@ -1,0 +1,462 @@
+/**
+ * A small, strict subset of KQL for the Resource Graph emulator: enough for the queries the
+ * contract quotes (§5.3) and the Resource Graph examples, and nothing more. Anything outside the
+ * subset is a {@link KqlError} (the API answers 400), never a silently wrong answer.
+ *
+ * Supported: `<table> | where <expr> | extend a = <expr>, ... | project a, b = <expr>, ...
+ * | limit N | take N`; expressions with `==`, `!=`, `=~`, `!~`, `in`, `!in`, `in~`, `contains`,
+ * `startswith`, `and`, `or`, parentheses, property paths (`properties.status.code`,
+ * `nics[0].ipv4Address`, `tags['owner']`), string/number/bool literals, and the functions
+ * `tostring`, `tolower`, `toupper`, `todatetime`, `toint`, `tolong`, `isnotempty`, `isempty`, `not`, `strcat`.
+ */
+
+export class KqlError extends Error {
+  override readonly name = 'KqlError';
+}
+
+type Token =
+  | { kind: 'ident'; value: string; pos: number }
+  | { kind: 'string'; value: string; pos: number }
+  | { kind: 'number'; value: number; pos: number }
+  | { kind: 'op'; value: string; pos: number };
+
+const OPERATORS = ['==', '!=', '=~', '!~', '|', ',', '(', ')', '[', ']', '.', '='];
+
+function tokenize(text: string): Token[] {
+  const tokens: Token[] = [];
+  let i = 0;
+  while (i < text.length) {
+    const ch = text[i] as string;
+    if (/\s/.test(ch)) {
+      i++;
+      continue;
+    }
+    if (ch === '/' && text[i + 1] === '/') {
+      while (i < text.length && text[i] !== '\n') i++;
+      continue;
+    }
+    if (ch === '"' || ch === "'") {
+      let j = i + 1;
+      let value = '';
+      while (j < text.length && text[j] !== ch) {
+        if (text[j] === '\\' && j + 1 < text.length) {
+          const next = text[j + 1] as string;
+          value += next === 'n' ? '\n' : next === 't' ? '\t' : next;
+          j += 2;
+        } else value += text[j++];
+      }
+      if (j >= text.length) throw new KqlError(`Unterminated string literal at position ${i}.`);
+      tokens.push({ kind: 'string', value, pos: i });
+      i = j + 1;
+      continue;
+    }
+    if (/[0-9]/.test(ch)) {
+      const m = /^[0-9]+(\.[0-9]+)?/.exec(text.slice(i)) as RegExpExecArray;
+      tokens.push({ kind: 'number', value: Number(m[0]), pos: i });
+      i += m[0].length;
+      continue;
+    }
+    if (/[A-Za-z_$]/.test(ch)) {
+      const m = /^[A-Za-z_$][A-Za-z0-9_$-]*/.exec(text.slice(i)) as RegExpExecArray;
+      // `project-away` style names keep their dash; identifiers such as `a-b` are not in the subset.
+      let word = m[0];
+      if (word.includes('-') && !/^(project-away|project-rename|mv-expand|order|sort)/.test(word))
+        word = word.split('-')[0] as string;
+      // `in~` and `!in` are operators spelled with letters.
+      if (word === 'in' && text[i + 2] === '~') {
+        tokens.push({ kind: 'op', value: 'in~', pos: i });
+        i += 3;
+        continue;
+      }
+      tokens.push({ kind: 'ident', value: word, pos: i });
+      i += word.length;
+      continue;
+    }
+    if (ch === '!' && text.slice(i, i + 3) === '!in' && !/[A-Za-z0-9_]/.test(text[i + 3] ?? '')) {
+      tokens.push({ kind: 'op', value: '!in', pos: i });
+      i += 3;
+      continue;
+    }
+    const op = OPERATORS.find((o) => text.startsWith(o, i));
+    if (!op) throw new KqlError(`Unexpected character '${ch}' at position ${i}.`);
+    tokens.push({ kind: 'op', value: op, pos: i });
+    i += op.length;
+  }
+  return tokens;
+}
+
+/** An expression node. */
+export type Expr =
+  | { kind: 'literal'; value: unknown }
+  | { kind: 'path'; root: string; steps: Array<string | number> }
+  | { kind: 'call'; name: string; args: Expr[] }
+  | { kind: 'binary'; op: string; left: Expr; right: Expr }
+  | { kind: 'in'; op: 'in' | '!in' | 'in~'; left: Expr; list: Expr[] };
+
+export type Operator =
+  | { kind: 'where'; expr: Expr }
+  | { kind: 'extend'; columns: Array<{ name: string; expr: Expr }> }
+  | { kind: 'project'; columns: Array<{ name: string; expr: Expr }> }
+  | { kind: 'limit'; count: number };
+
+export interface Query {
+  table: string;
+  operators: Operator[];
+}
+
+const FUNCTIONS = new Set([
+  'tostring',
+  'tolower',
+  'toupper',
+  'todatetime',
+  'toint',
+  'tolong',
+  'isnotempty',
+  'isempty',
+  'not',
+  'strcat',
+]);
+const WORD_OPERATORS = new Set(['contains', 'startswith', 'has']);
+
+class Parser {
+  private i = 0;
+  constructor(private readonly tokens: Token[]) {}
+
+  private peek(offset = 0): Token | undefined {
+    return this.tokens[this.i + offset];
+  }
+
+  private next(): Token {
+    const t = this.tokens[this.i++];
+    if (!t) throw new KqlError('Unexpected end of query.');
+    return t;
+  }
+
+  private isOp(value: string, offset = 0): boolean {
+    const t = this.peek(offset);
+    return t?.kind === 'op' && t.value === value;
+  }
+
+  private isWord(value: string, offset = 0): boolean {
+    const t = this.peek(offset);
+    return t?.kind === 'ident' && t.value === value;
+  }
+
+  private expectOp(value: string): void {
+    const t = this.next();
+    if (t.kind !== 'op' || t.value !== value) throw new KqlError(`Expected '${value}' at position ${t.pos}.`);
+  }
+
+  private ident(): string {
+    const t = this.next();
+    if (t.kind !== 'ident') throw new KqlError(`Expected a name at position ${t.pos}.`);
+    return t.value;
+  }
+
+  parseQuery(): Query {
+    const table = this.ident();
+    const operators: Operator[] = [];
+    while (this.peek()) {
+      this.expectOp('|');
+      const name = this.ident();
+      switch (name) {
+        case 'where':
+          operators.push({ kind: 'where', expr: this.expr() });
+          break;
+        case 'extend':
+          operators.push({ kind: 'extend', columns: this.columns(true) });
+          break;
+        case 'project':
+          operators.push({ kind: 'project', columns: this.columns(false) });
+          break;
+        case 'limit':
+        case 'take': {
+          const t = this.next();
+          if (t.kind !== 'number' || !Number.isInteger(t.value))
+            throw new KqlError(`'${name}' needs an integer.`);
+          operators.push({ kind: 'limit', count: t.value });
+          break;
+        }
+        default:
+          throw new KqlError(
+            `The operator '${name}' is not supported by the sandbox's Resource Graph (supported: where, extend, project, limit, take).`,
+          );
+      }
+    }
+    return { table, operators };
+  }
+
+  private columns(requireAlias: boolean): Array<{ name: string; expr: Expr }> {
+    const out: Array<{ name: string; expr: Expr }> = [];
+    do {
+      if (this.peek()?.kind === 'ident' && this.isOp('=', 1)) {
+        const name = this.ident();
+        this.expectOp('=');
+        out.push({ name, expr: this.expr() });
+      } else {
+        const expr = this.expr();
+        if (requireAlias && expr.kind !== 'path')
+          throw new KqlError("'extend' columns need a name: extend name = expression.");
+        out.push({ name: defaultColumnName(expr), expr });
+      }
+    } while (this.isOp(',') && this.next());
+    return out;
+  }
+
+  expr(): Expr {
+    let left = this.andExpr();
+    while (this.isWord('or')) {
+      this.next();
+      left = { kind: 'binary', op: 'or', left, right: this.andExpr() };
+    }
+    return left;
+  }
+
+  private andExpr(): Expr {
+    let left = this.comparison();
+    while (this.isWord('and')) {
+      this.next();
+      left = { kind: 'binary', op: 'and', left, right: this.comparison() };
+    }
+    return left;
+  }
+
+  private comparison(): Expr {
+    const left = this.primary();
+    const t = this.peek();
+    if (!t) return left;
+    if (t.kind === 'op' && ['==', '!=', '=~', '!~'].includes(t.value)) {
+      this.next();
+      return { kind: 'binary', op: t.value, left, right: this.primary() };
+    }
+    if (
+      (t.kind === 'op' && (t.value === '!in' || t.value === 'in~')) ||
+      (t.kind === 'ident' && t.value === 'in')
+    ) {
+      this.next();
+      this.expectOp('(');
+      const list: Expr[] = [];
+      if (!this.isOp(')')) {
+        do list.push(this.primary());
+        while (this.isOp(',') && this.next());
+      }
+      this.expectOp(')');
+      return { kind: 'in', op: t.value as 'in' | '!in' | 'in~', left, list };
+    }
+    if (t.kind === 'ident' && WORD_OPERATORS.has(t.value)) {
+      this.next();
+      return { kind: 'binary', op: t.value, left, right: this.primary() };
+    }
+    return left;
+  }
+
+  private primary(): Expr {
+    const t = this.next();
+    if (t.kind === 'string') return { kind: 'literal', value: t.value };
+    if (t.kind === 'number') return { kind: 'literal', value: t.value };
+    if (t.kind === 'op' && t.value === '(') {
+      const e = this.expr();
+      this.expectOp(')');
+      return e;
+    }
+    if (t.kind !== 'ident') throw new KqlError(`Unexpected '${t.value}' at position ${t.pos}.`);
+    if (t.value === 'true' || t.value === 'false') return { kind: 'literal', value: t.value === 'true' };
+    if (this.isOp('(')) {
+      if (!FUNCTIONS.has(t.value))
+        throw new KqlError(`The function '${t.value}' is not supported by the sandbox's Resource Graph.`);
+      this.next();
+      const args: Expr[] = [];
+      if (!this.isOp(')')) {
+        do args.push(this.expr());
+        while (this.isOp(',') && this.next());
+      }
+      this.expectOp(')');
+      return { kind: 'call', name: t.value, args };
+    }
+    const steps: Array<string | number> = [];
+    for (;;) {
+      if (this.isOp('.')) {
+        this.next();
+        steps.push(this.ident());
+      } else if (this.isOp('[')) {
+        this.next();
+        const k = this.next();
+        if (k.kind === 'number') steps.push(k.value);
+        else if (k.kind === 'string') steps.push(k.value);
+        else throw new KqlError(`Expected an index at position ${k.pos}.`);
+        this.expectOp(']');
+      } else break;
+    }
+    return { kind: 'path', root: t.value, steps };
+  }
+}
+
+function defaultColumnName(expr: Expr): string {
+  if (expr.kind === 'path') return [expr.root, ...expr.steps.map(String)].join('_');
+  if (expr.kind === 'call' && expr.args[0]) return defaultColumnName(expr.args[0]);
+  throw new KqlError('Computed project columns need a name: project name = expression.');
+}
+
+/** Parses a query; throws {@link KqlError} for anything outside the subset. */
+export function parseKql(text: string): Query {
+  if (typeof text !== 'string' || text.trim() === '') throw new KqlError('The query is empty.');
+  return new Parser(tokenize(text)).parseQuery();
+}
+
+type Row = Record<string, unknown>;
+
+function lookup(row: Row, expr: Extract<Expr, { kind: 'path' }>): unknown {
+  let v: unknown = row[expr.root];
+  if (!(expr.root in row)) {
+    // KQL resolves column names case-sensitively; an unknown column is a query error in ARG.
+    throw new KqlError(`The name '${expr.root}' does not refer to any known column.`);
+  }
+  for (const step of expr.steps) {
+    if (v === null || v === undefined) return null;
+    v = (v as Record<string | number, unknown>)[step];
+  }
+  return v === undefined ? null : v;
+}
+
+function str(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return JSON.stringify(v);
+}
+
+function equal(a: unknown, b: unknown, ci: boolean): boolean {
+  if (a === null || a === undefined || b === null || b === undefined) return false;
+  if (typeof a === 'number' && typeof b === 'number') return a === b;
+  if (typeof a === 'boolean' || typeof b === 'boolean') return str(a) === str(b);
+  return ci ? str(a).toLowerCase() === str(b).toLowerCase() : str(a) === str(b);
+}
+
+/** Evaluates an expression on a row. */
+export function evaluate(expr: Expr, row: Row): unknown {
+  switch (expr.kind) {
+    case 'literal':
+      return expr.value;
+    case 'path':
+      return lookup(row, expr);
+    case 'in': {
+      const v = evaluate(expr.left, row);
+      const hit = expr.list.some((e) => equal(v, evaluate(e, row), expr.op === 'in~'));
+      return expr.op === '!in' ? !hit : hit;
+    }
+    case 'binary': {
+      if (expr.op === 'and') return truthy(evaluate(expr.left, row)) && truthy(evaluate(expr.right, row));
+      if (expr.op === 'or') return truthy(evaluate(expr.left, row)) || truthy(evaluate(expr.right, row));
+      const l = evaluate(expr.left, row);
+      const r = evaluate(expr.right, row);
+      switch (expr.op) {
+        case '==':
+          return equal(l, r, false);
+        case '!=':
+          return !equal(l, r, false);
+        case '=~':
+          return equal(l, r, true);
+        case '!~':
+          return !equal(l, r, true);
+        case 'contains':
+          return str(l).toLowerCase().includes(str(r).toLowerCase());
+        case 'has':
+          return new RegExp(`(^|[^A-Za-z0-9])${escapeRegex(str(r))}($|[^A-Za-z0-9])`, 'i').test(str(l));
+        case 'startswith':
+          return str(l).toLowerCase().startsWith(str(r).toLowerCase());
+      }
+      throw new KqlError(`Unknown operator '${expr.op}'.`);
+    }
+    case 'call': {
+      const args = expr.args.map((a) => evaluate(a, row));
+      const arity = expr.name === 'strcat' ? -1 : 1;
+      if (arity === 1 && args.length !== 1) throw new KqlError(`'${expr.name}' takes one argument.`);
+      const v = args[0];
+      switch (expr.name) {
+        case 'tostring':
+          return str(v);
+        case 'tolower':
+          return str(v).toLowerCase();
+        case 'toupper':
+          return str(v).toUpperCase();
+        case 'todatetime': {
+          if (v === null || v === undefined || v === '') return null;
+          const ms = Date.parse(str(v).replace(/\.(\d{3})\d+/, '.$1'));
+          return Number.isNaN(ms) ? null : new Date(ms).toISOString();
+        }
+        case 'toint':
+        case 'tolong': {
+          const n = typeof v === 'number' ? v : Number.parseInt(str(v), 10);
+          return Number.isFinite(n) ? Math.trunc(n) : null;
+        }
+        case 'isnotempty':
+          return v !== null && v !== undefined && str(v) !== '';
+        case 'isempty':
+          return v === null || v === undefined || str(v) === '';
+        case 'not':
+          return !truthy(v);
+        case 'strcat':
+          return args.map(str).join('');
+      }
+      throw new KqlError(`The function '${expr.name}' is not supported.`);
+    }
+  }
+}
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function truthy(v: unknown): boolean {
+  return v === true;
+}
+
+/**
+ * Applies the row-wise operators (everything but `limit`) to one row; `null` when a `where`
+ * drops it.
+ */
+export function applyRowOperators(operators: readonly Operator[], row: Row): Row | null {
+  let current = row;
+  for (const op of operators) {
+    if (op.kind === 'where') {
+      if (!truthy(evaluate(op.expr, current))) return null;
+    } else if (op.kind === 'extend') {
+      const next = { ...current };
+      for (const c of op.columns) next[c.name] = evaluate(c.expr, current);
+      current = next;
+    } else if (op.kind === 'project') {
+      const next: Row = {};
+      for (const c of op.columns) next[c.name] = evaluate(c.expr, current);
+      current = next;
+    }
+  }
+  return current;
+}
+
+/**
+ * The `type` values a query can match, if its first `where` pins `type` with `==`, `=~` or
+ * `in` (lets the emulator skip whole tables of rows); `null` when it cannot tell.
+ */
+export function pinnedTypes(query: Query): string[] | null {
+  const first = query.operators[0];
+  if (first?.kind !== 'where') return null;
+  const found = typesIn(first.expr);
+  return found;
+}
+
+function typesIn(e: Expr): string[] | null {
+  if (e.kind === 'binary' && e.op === 'and') return typesIn(e.left) ?? typesIn(e.right);
+  const isType = (x: Expr) => x.kind === 'path' && x.root === 'type' && x.steps.length === 0;
+  if (
+    e.kind === 'binary' &&
+    (e.op === '==' || e.op === '=~') &&
+    isType(e.left) &&
+    e.right.kind === 'literal'
+  ) {
+    return [str(e.right.value).toLowerCase()];
+  }
+  if (e.kind === 'in' && e.op !== '!in' && isType(e.left) && e.list.every((x) => x.kind === 'literal')) {
+    return e.list.map((x) => str((x as { value: unknown }).value).toLowerCase());
+  }
+  return null;
+}

@@ -1,0 +1,372 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateEstate, type Estate } from '../dataset/index.js';
+import { startDefenderSandbox, type DefenderSandbox } from './index.js';
+import { KqlError, applyRowOperators, parseKql } from './kql.js';
+import { TestClient, fixture, fixturePaths, shapeDiff } from './test-support.js';
+
+/** The two queries of contract §5.3, verbatim. */
+const ASSESSMENTS_QUERY = `securityresources
+| where type == "microsoft.security/assessments"
+| extend source = tostring(properties.resourceDetails.Source)
+| extend resourceId = tolower(tostring(properties.resourceDetails.Id))
+| project id, assessmentKey = name, resourceId, displayName = tostring(properties.displayName),
+          status = tostring(properties.status.code), severity = tostring(properties.metadata.severity),
+          categories = properties.metadata.categories, remediation = tostring(properties.metadata.remediationDescription),
+          userImpact = tostring(properties.metadata.userImpact), effort = tostring(properties.metadata.implementationEffort),
+          threats = properties.metadata.threats, portalLink = tostring(properties.links.azurePortal)`;
+
+const ASSIGNMENTS_QUERY = `securityresources
+| where type == "microsoft.security/assessments/governanceassignments"
+| project id, assessmentId = tolower(tostring(properties.assignedResourceId)), owner = tostring(properties.owner),
+          dueDate = todatetime(properties.remediationDueDate), isGracePeriod = properties.isGracePeriod,
+          ticketNumber = properties.additionalData.ticketNumber, ticketLink = tostring(properties.additionalData.ticketLink),
+          ticketStatus = tostring(properties.additionalData.ticketStatus)`;
+
+interface ArgResponse {
+  totalRecords: number;
+  count: number;
+  resultTruncated: string;
+  $skipToken?: string;
+  facets: unknown[];
+  data: Array<Record<string, unknown>>;
+}
+
+let estate: Estate;
+let sandbox: DefenderSandbox;
+let client: TestClient;
+const ARG = '/providers/Microsoft.ResourceGraph/resources?api-version=2021-03-01';
+
+beforeAll(async () => {
+  estate = generateEstate({ devices: 900, seed: 21 });
+  sandbox = await startDefenderSandbox({ estate });
+  client = new TestClient(sandbox);
+});
+
+afterAll(async () => {
+  await client.close();
+  await sandbox.close();
+});
+
+async function queryAll(
+  body: Record<string, unknown>,
+  top = 1000,
+): Promise<{ rows: Array<Record<string, unknown>>; pages: number; total: number }> {
+  const rows: Array<Record<string, unknown>> = [];
+  let skipToken: string | undefined;
+  let pages = 0;
+  let total: number;
+  do {
+    const res = await client.call('POST', ARG, {
+      body: { ...body, options: { $top: top, ...(skipToken ? { $skipToken: skipToken } : {}) } },
+    });
+    expect(res.status, res.text).toBe(200);
+    const page = res.json as ArgResponse;
+    expect(page.count).toBe(page.data.length);
+    expect(page.count).toBeLessThanOrEqual(Math.min(top, 1000));
+    rows.push(...page.data);
+    total = page.totalRecords;
+    skipToken = page.$skipToken;
+    pages++;
+  } while (skipToken && pages < 1000);
+  return { rows, pages, total };
+}
+
+describe('Resource Graph: contract §5.3 queries verbatim', () => {
+  it('assessments with metadata, paged with $top/$skipToken', async () => {
+    const subs = sandbox.subscriptions;
+    const { rows, pages, total } = await queryAll({ subscriptions: subs, query: ASSESSMENTS_QUERY }, 700);
+    expect(total).toBe(estate.assessments.length);
+    expect(rows).toHaveLength(estate.assessments.length);
+    expect(pages).toBe(Math.ceil(estate.assessments.length / 700));
+    expect(Object.keys(rows[0] ?? {})).toEqual([
+      'id',
+      'assessmentKey',
+      'resourceId',
+      'displayName',
+      'status',
+      'severity',
+      'categories',
+      'remediation',
+      'userImpact',
+      'effort',
+      'threats',
+      'portalLink',
+    ]);
+    const byId = new Map(rows.map((r) => [r['id'], r]));
+    expect(byId.size).toBe(rows.length);
+    for (const a of estate.assessments.slice(0, 200)) {
+      const row = byId.get(`${a.resourceId}/providers/Microsoft.Security/assessments/${a.key}`) as Record<
+        string,
+        unknown
+      >;
+      const m = estate.assessmentMetadata.find((x) => x.key === a.key);
+      expect(row).toMatchObject({
+        assessmentKey: a.key,
+        resourceId: a.resourceId.toLowerCase(),
+        status: a.code,
+        severity: m?.severity,
+        displayName: m?.displayName,
+      });
+      expect(row['categories']).toEqual(m?.categories);
+      expect(String(row['portalLink'])).toContain(a.key);
+    }
+    expect(rows.some((r) => r['severity'] === 'Critical')).toBe(true);
+    expect(new Set(rows.map((r) => r['status']))).toEqual(new Set(['Healthy', 'Unhealthy', 'NotApplicable']));
+  });
+
+  it('scopes rows to the requested subscriptions', async () => {
+    const sub = sandbox.subscriptions[1] as string;
+    const { total } = await queryAll({ subscriptions: [sub], query: ASSESSMENTS_QUERY });
+    expect(total).toBe(estate.assessments.filter((a) => a.subscriptionId === sub).length);
+  });
+
+  it('governance assignments carry assignedResourceId (the assessment id)', async () => {
+    const a = estate.assessments.find(
+      (x) => x.code === 'Unhealthy' && x.resourceId.includes('/resourceGroups/'),
+    ) as Estate['assessments'][number];
+    const put = await client.call(
+      'PUT',
+      `${a.resourceId}/providers/Microsoft.Security/assessments/${a.key}/governanceAssignments/0f0f0f0f-1111-4222-8333-444444444444?api-version=2022-01-01-preview`,
+      {
+        body: {
+          properties: {
+            owner: 'Owner@Contoso.example',
+            remediationDueDate: '2030-02-01T10:00:00.0000000Z',
+            isGracePeriod: false,
+            additionalData: {
+              ticketNumber: 10042,
+              ticketLink: 'https://snow.example/incident/10042',
+              ticketStatus: 'New',
+            },
+          },
+        },
+      },
+    );
+    expect(put.status).toBe(201);
+    const res = await client.call('POST', ARG, {
+      body: { subscriptions: sandbox.subscriptions, query: ASSIGNMENTS_QUERY },
+    });
+    expect(res.status).toBe(200);
+    const body = res.json as ArgResponse;
+    expect(body.data).toEqual([
+      {
+        id: `${a.resourceId}/providers/Microsoft.Security/assessments/${a.key}/governanceAssignments/0f0f0f0f-1111-4222-8333-444444444444`,
+        assessmentId: `${a.resourceId}/providers/Microsoft.Security/assessments/${a.key}`.toLowerCase(),
+        owner: 'Owner@Contoso.example',
+        dueDate: '2030-02-01T10:00:00.000Z',
+        isGracePeriod: false,
+        ticketNumber: 10042,
+        ticketLink: 'https://snow.example/incident/10042',
+        ticketStatus: 'New',
+      },
+    ]);
+  });
+});
+
+describe('Resource Graph: examples and iotsecurityresources', () => {
+  it('replays the basic and paged examples’ shapes on the resources table', async () => {
+    const basic = fixture<{
+      parameters: { query: { query: string } };
+      responses: { '200': { body: ArgResponse } };
+    }>(fixturePaths.argBasic);
+    const res = await client.call('POST', ARG, {
+      body: { subscriptions: sandbox.subscriptions, query: basic.parameters.query.query },
+    });
+    expect(res.status).toBe(200);
+    // Tags are a free-form map: its keys differ, its type must not.
+    expect(shapeDiff(basic.responses['200'].body, res.json, '$', ['$.data[0].tags'])).toEqual([]);
+    expect(typeof (res.json as ArgResponse).data[0]?.['tags']).toBe('object');
+    expect((res.json as ArgResponse).count).toBe(3);
+
+    const first = fixture<{
+      parameters: { query: { query: string; options: object } };
+      responses: { '200': { body: ArgResponse } };
+    }>(fixturePaths.argFirstPage);
+    const page1 = await client.call(
+      'POST',
+      '/providers/Microsoft.ResourceGraph/resources?api-version=2024-04-01',
+      {
+        body: {
+          subscriptions: sandbox.subscriptions,
+          query: first.parameters.query.query.replace("'test'", "'web'"),
+          options: first.parameters.query.options,
+        },
+      },
+    );
+    expect(page1.status).toBe(200);
+    expect(shapeDiff(first.responses['200'].body, page1.json)).toEqual([]);
+    const next = fixture<{ responses: { '200': { body: ArgResponse } } }>(fixturePaths.argNextPage);
+    const page2 = await client.call(
+      'POST',
+      '/providers/Microsoft.ResourceGraph/resources?api-version=2024-04-01',
+      {
+        body: {
+          subscriptions: sandbox.subscriptions,
+          query: first.parameters.query.query.replace("'test'", "'web'"),
+          options: { $skipToken: (page1.json as ArgResponse).$skipToken },
+        },
+      },
+    );
+    expect((page1.json as ArgResponse).totalRecords, page2.text).toBeGreaterThan(6);
+    expect(shapeDiff(next.responses['200'].body, page2.json)).toEqual([]);
+    expect((page2.json as ArgResponse).data[0]).not.toEqual((page1.json as ArgResponse).data[0]);
+  });
+
+  it('lists devices per sensor with the fields ServiceNow’s connector maps, in the cloud device shape', async () => {
+    const sensor = estate.sensors[0] as Estate['sensors'][number];
+    const query = `iotsecurityresources | where type == 'microsoft.iotsecurity/locations/devicegroups/devices' and properties.sensor.name =~ '${sensor.name.toUpperCase()}'`;
+    const { rows } = await queryAll({ query });
+    expect(rows).toHaveLength(estate.devices.filter((d) => d.sensorId === sensor.id).length);
+    const example = fixture<{ responses: { '200': { body: Record<string, unknown> } } }>(
+      fixturePaths.iotDevice,
+    ).responses['200'].body;
+    // The ARG row has no systemData; onboardingStatus/device*Id are not modelled.
+    const ignore = [
+      '$.systemData',
+      '$.properties.onboardingStatus',
+      '$.properties.deviceCategoryId',
+      '$.properties.deviceTypeId',
+      '$.properties.deviceSubTypeId',
+    ];
+    expect(shapeDiff(example, rows[0], '$', ignore)).toEqual([]);
+    const d = estate.devices.find((x) => x.sensorId === sensor.id) as Estate['devices'][number];
+    const row = rows.find(
+      (r) =>
+        (r['properties'] as { deviceName: string }).deviceName === d.name && String(r['id']).endsWith(d.uuid),
+    );
+    expect(row?.['properties']).toMatchObject({
+      purdueLevel: d.purdueLevel <= 1 ? 'ProcessControl' : d.purdueLevel <= 3 ? 'Supervisory' : 'Enterprise',
+      hardware: { vendor: d.vendor, model: d.model, serialNumber: d.serialNumber },
+      nics: d.nics.map((n) => expect.objectContaining({ ipv4Address: n.ip })),
+    });
+  });
+
+  it('lists sites and sensors, learning mode included', async () => {
+    const res = await client.call('POST', ARG, {
+      body: {
+        query:
+          "iotsecurityresources | where type in ('microsoft.iotsecurity/locations/sites/sensors') | project name, learningMode = properties.learningMode, status = tostring(properties.sensorStatus), zone = tostring(properties.zone)",
+      },
+    });
+    const data = (res.json as ArgResponse).data;
+    expect(data).toHaveLength(estate.sensors.length);
+    for (const s of estate.sensors) {
+      expect(data).toContainEqual({
+        name: s.name,
+        learningMode: s.learningMode,
+        status: s.connected ? 'Ok' : 'Disconnected',
+        zone: estate.zones[s.zoneId - 1]?.name,
+      });
+    }
+    const sensorRows = await client.call('POST', ARG, {
+      body: { query: "iotsecurityresources | where type == 'microsoft.iotsecurity/locations/sites/sensors'" },
+    });
+    const sensorExample = fixture<{ responses: { '200': { body: Record<string, unknown> } } }>(
+      fixturePaths.iotSensor,
+    ).responses['200'].body;
+    expect(shapeDiff(sensorExample, (sensorRows.json as ArgResponse).data[0], '$', ['$.systemData'])).toEqual(
+      [],
+    );
+    const sites = await client.call('POST', ARG, {
+      body: { query: "iotsecurityresources | where type == 'microsoft.iotsecurity/locations/sites'" },
+    });
+    const siteRow = (sites.json as ArgResponse).data[0];
+    const siteExample = fixture<{ responses: { '200': { body: Record<string, unknown> } } }>(
+      fixturePaths.iotSite,
+    ).responses['200'].body;
+    expect(shapeDiff(siteExample, siteRow, '$', ['$.systemData', '$.properties.tags'])).toEqual([]);
+    expect(typeof (siteRow?.['properties'] as { tags: unknown }).tags).toBe('object');
+  });
+
+  it('answers anything outside the subset with an ARM 400, never a wrong answer', async () => {
+    const bad = [
+      'securityresources | summarize count() by tostring(properties.status.code)',
+      'securityresources | join kind=inner (resources) on id',
+      'securityresources | where properties.x matches regex "a"',
+      'securityresources | where type == "microsoft.security/assessments" | mv-expand properties.metadata.categories',
+      'securityresources | where unknownColumn == 1',
+      'alertsmanagementresources | project id',
+      'securityresources | where type == "x',
+      'securityresources | take 3 | where type == "x"',
+      '',
+    ];
+    for (const query of bad) {
+      const res = await client.call('POST', ARG, { body: { query } });
+      expect(res.status, query).toBe(400);
+      expect(res.json, query).toMatchObject({
+        error: { code: expect.any(String), message: expect.any(String) },
+      });
+    }
+    const noVersion = await client.call('POST', '/providers/Microsoft.ResourceGraph/resources', {
+      body: { query: 'resources' },
+    });
+    expect(noVersion.status).toBe(400);
+    expect(noVersion.json).toMatchObject({ error: { code: 'MissingApiVersionParameter' } });
+    const badVersion = await client.call(
+      'POST',
+      '/providers/Microsoft.ResourceGraph/resources?api-version=2020-01-01',
+      { body: { query: 'resources' } },
+    );
+    expect(badVersion.json).toMatchObject({ error: { code: 'InvalidApiVersionParameter' } });
+    const notJson = await client.call('POST', ARG, { body: '{query:' });
+    expect(notJson.status).toBe(400);
+    const badToken = await client.call('POST', ARG, { body: { query: 'resources' }, auth: 'none' });
+    expect(badToken.status).toBe(401);
+    const wrongSkip = await client.call('POST', ARG, {
+      body: { query: 'resources', options: { $skipToken: 'eyJ4IjoxfQ==' } },
+    });
+    expect(wrongSkip.status).toBe(400);
+  });
+});
+
+describe('KQL subset', () => {
+  const row = {
+    id: '/A',
+    name: 'n',
+    type: 'microsoft.security/assessments',
+    properties: { status: { code: 'Healthy' }, list: [{ ip: '10.0.0.1' }], n: 3 },
+    tags: { owner: 'X@Y' },
+  };
+
+  it('evaluates ==, =~, !=, in, in~, !in, contains, and, or, paths and functions', () => {
+    const cases: Array<[string, boolean]> = [
+      ["resources | where name == 'n'", true],
+      ["resources | where name == 'N'", false],
+      ["resources | where name =~ 'N'", true],
+      ["resources | where name != 'N'", true],
+      ["resources | where type in ('a', 'microsoft.security/assessments')", true],
+      ["resources | where type in~ ('MICROSOFT.SECURITY/ASSESSMENTS')", true],
+      ["resources | where type !in ('microsoft.security/assessments')", false],
+      ["resources | where properties.status.code == 'Healthy' and name == 'x'", false],
+      ["resources | where properties.status.code == 'Healthy' or name == 'x'", true],
+      ["resources | where properties.list[0].ip == '10.0.0.1'", true],
+      ["resources | where tags['owner'] =~ 'x@y'", true],
+      ["resources | where tolower(tostring(tags.owner)) == 'x@y'", true],
+      ['resources | where properties.n == 3', true],
+      ["resources | where id contains 'a'", true],
+      ['resources | where isnotempty(properties.missing)', false],
+      ["resources | where (name == 'x' or name == 'n') and not(isempty(name))", true],
+    ];
+    for (const [text, expected] of cases)
+      expect(applyRowOperators(parseKql(text).operators, row) !== null, text).toBe(expected);
+  });
+
+  it('projects with default column names and aliases, and rejects what it does not know', () => {
+    const out = applyRowOperators(
+      parseKql(
+        'resources | extend s = properties.status.code | project id, properties.status.code, s, up = toupper(name)',
+      ).operators,
+      row,
+    );
+    expect(out).toEqual({ id: '/A', properties_status_code: 'Healthy', s: 'Healthy', up: 'N' });
+    for (const text of [
+      'resources | order by id',
+      'resources | where name matches regex "x"',
+      'resources | project x = bogus(name)',
+      'resources | where name ==',
+      'resources |',
+    ]) {
+      expect(() => applyRowOperators(parseKql(text).operators, row), text).toThrow(KqlError);
+    }
+  });
+});

@@ -1,0 +1,440 @@
+import { randomUUID } from 'node:crypto';
+import type {
+  Assessment,
+  AssessmentMetadata,
+  AssessmentStatusCode,
+  CloudResource,
+  CveInfo,
+  Estate,
+  OtDevice,
+  Sensor,
+} from '../dataset/index.js';
+
+/**
+ * Behaviour the public contract leaves open. Each default is the documented or most plausible
+ * choice, marked UNVERIFIED where no primary source confirms it; all are overridable.
+ */
+export interface DefenderSandboxBehaviour {
+  /** Items per page of ARM lists (assessments, metadata, governance). UNVERIFIED: Azure's real page size is not documented. */
+  readonly armPageSize: number;
+  /** Rows per Resource Graph page when the request has no `$top`. UNVERIFIED. Capped at 1000 either way (documented). */
+  readonly resourceGraphDefaultTop: number;
+  /**
+   * What a disconnected sensor's own API does. UNVERIFIED: `unavailable` answers 503, as an
+   * appliance the network cannot reach would fail; `serve` keeps answering.
+   */
+  readonly disconnectedSensorApi: 'unavailable' | 'serve';
+  /** Severity shown for `Critical` metadata below api-version 2025-05-04, whose enum has no Critical. UNVERIFIED. */
+  readonly criticalSeverityBefore20250504: 'High' | 'Critical';
+  /** How many polls of a governance-rule operation answer 202 before it reports Succeeded. */
+  readonly lroPendingPolls: number;
+  /** `Retry-After` (seconds) on governance-rule 202 answers. */
+  readonly lroRetryAfterSeconds: number;
+  /** Extra api-versions accepted by the governance APIs (a community script uses 2025-05-04; UNVERIFIED). */
+  readonly extraGovernanceApiVersions: readonly string[];
+  /** Lifetime of issued ARM tokens, seconds. */
+  readonly tokenLifetimeSeconds: number;
+}
+
+export const DEFAULT_BEHAVIOUR: DefenderSandboxBehaviour = {
+  armPageSize: 100,
+  resourceGraphDefaultTop: 100,
+  disconnectedSensorApi: 'unavailable',
+  criticalSeverityBefore20250504: 'High',
+  lroPendingPolls: 1,
+  lroRetryAfterSeconds: 1,
+  extraGovernanceApiVersions: [],
+  tokenLifetimeSeconds: 3600,
+};
+
+/** A device as the sandbox serves it: times in the sandbox clock's domain (epoch ms). */
+export type LiveDevice = OtDevice;
+
+/** An assessment as the sandbox serves it: times in the sandbox clock's domain. */
+export interface LiveAssessment extends Assessment {
+  /** Position in the estate (stable order). */
+  readonly index: number;
+  /** `<resourceId>/providers/Microsoft.Security/assessments/<key>`. */
+  readonly id: string;
+}
+
+export interface LiveSensor extends Sensor {
+  /** When learning mode or connection state last changed (sandbox clock, epoch ms). */
+  readonly changedAt: number;
+}
+
+export interface GovernanceAssignmentRecord {
+  readonly resourceId: string;
+  readonly assessmentKey: string;
+  readonly assignmentKey: string;
+  readonly subscriptionId: string;
+  readonly properties: Record<string, unknown>;
+}
+
+export interface GovernanceRuleRecord {
+  /** Scope as normalised (leading slash, no trailing slash). */
+  readonly scope: string;
+  readonly ruleId: string;
+  readonly properties: Record<string, unknown>;
+}
+
+export interface OperationRecord {
+  pollsLeft: number;
+  status: 'Succeeded' | 'Failed';
+  readonly location: string;
+}
+
+/** Assessment status overlay set through the control API. */
+interface StatusOverride {
+  readonly code: AssessmentStatusCode;
+  readonly cause?: string;
+  readonly description?: string;
+  readonly statusChangeDate: number;
+}
+
+/**
+ * The sandbox's mutable world. The estate is never modified: changes live in overlays, so
+ * `reset()` restores the generated estate and `large` is not copied.
+ *
+ * Time: the estate is generated relative to a fixed reference instant; the sandbox shifts every
+ * estate time by `shift` so that the reference instant is the sandbox's start time. The sandbox
+ * clock can be set or advanced (`POST /_sandbox/clock`).
+ */
+export class DefenderState {
+  readonly estate: Estate;
+  readonly behaviour: DefenderSandboxBehaviour;
+  private readonly shift: number;
+  private clockOffset = 0;
+  /** Bumped on every change; caches (console pages) key on it. */
+  version = 0;
+  /** Per-part change counters, so a governance write does not invalidate cached device queries. */
+  readonly versions: Record<StatePart, number> = { assessments: 0, governance: 0, devices: 0, sensors: 0 };
+
+  private readonly deviceOverlay = new Map<number, LiveDevice>();
+  private readonly deletedDevices = new Map<number, number>();
+  private readonly addedDeviceIds: number[] = [];
+  private nextDeviceId: number;
+  private readonly statusOverlay = new Map<number, StatusOverride>();
+  private readonly sensorOverlay = new Map<
+    number,
+    { learningMode: boolean; connected: boolean; changedAt: number }
+  >();
+  readonly extraCves = new Map<string, CveInfo>();
+  readonly governanceAssignments = new Map<string, GovernanceAssignmentRecord>();
+  readonly governanceRules = new Map<string, GovernanceRuleRecord>();
+  readonly operations = new Map<string, OperationRecord>();
+
+  private readonly assessmentIndex = new Map<string, number>();
+  private readonly metadataByKey: Map<string, AssessmentMetadata>;
+  private readonly resourceById: Map<string, CloudResource>;
+  private readonly cveById: Map<string, CveInfo>;
+  private readonly subscriptionIds: Set<string>;
+  private ipIndex: Map<string, number> | null = null;
+
+  constructor(estate: Estate, startTime: number, behaviour: Partial<DefenderSandboxBehaviour> = {}) {
+    this.estate = estate;
+    this.behaviour = { ...DEFAULT_BEHAVIOUR, ...behaviour };
+    this.shift = startTime - estate.referenceTime;
+    this.clockOffset = startTime - Date.now();
+    this.nextDeviceId = (estate.devices.at(-1)?.id ?? 0) + 1;
+    estate.assessments.forEach((a, i) =>
+      this.assessmentIndex.set(assessmentLookupKey(a.resourceId, a.key), i),
+    );
+    this.metadataByKey = new Map(estate.assessmentMetadata.map((m) => [m.key, m]));
+    this.resourceById = new Map(estate.resources.map((r) => [r.id.toLowerCase(), r]));
+    this.cveById = new Map(estate.cves.map((c) => [c.cveId, c]));
+    this.subscriptionIds = new Set(estate.subscriptions.map((s) => s.id.toLowerCase()));
+  }
+
+  /** Sandbox clock, epoch ms. */
+  now(): number {
+    return Date.now() + this.clockOffset;
+  }
+
+  setClock(epochMs: number): void {
+    this.clockOffset = epochMs - Date.now();
+  }
+
+  advanceClock(ms: number): void {
+    this.clockOffset += ms;
+  }
+
+  /** Converts an estate time into the sandbox clock's domain. */
+  at(estateTime: number): number {
+    return estateTime + this.shift;
+  }
+
+  hasSubscription(id: string): boolean {
+    return this.subscriptionIds.has(id.toLowerCase());
+  }
+
+  metadata(key: string): AssessmentMetadata | undefined {
+    return this.metadataByKey.get(key.toLowerCase()) ?? this.metadataByKey.get(key);
+  }
+
+  resource(id: string): CloudResource | undefined {
+    return this.resourceById.get(id.toLowerCase());
+  }
+
+  cve(id: string): CveInfo | undefined {
+    return this.cveById.get(id) ?? this.extraCves.get(id);
+  }
+
+  // ---- assessments -------------------------------------------------------------------------
+
+  get assessmentCount(): number {
+    return this.estate.assessments.length;
+  }
+
+  assessment(index: number): LiveAssessment {
+    const a = this.estate.assessments[index];
+    if (!a) throw new RangeError(`assessment ${index}`);
+    const o = this.statusOverlay.get(index);
+    const base = {
+      index,
+      id: `${a.resourceId}/providers/Microsoft.Security/assessments/${a.key}`,
+      resourceId: a.resourceId,
+      subscriptionId: a.subscriptionId,
+      key: a.key,
+      firstEvaluationDate: this.at(a.firstEvaluationDate),
+    };
+    if (o) {
+      return {
+        ...base,
+        code: o.code,
+        ...(o.cause !== undefined ? { cause: o.cause } : {}),
+        ...(o.description !== undefined ? { description: o.description } : {}),
+        statusChangeDate: o.statusChangeDate,
+        ...(o.code === 'Unhealthy' ? { riskLevel: a.riskLevel ?? 'Medium' } : {}),
+      };
+    }
+    return {
+      ...base,
+      code: a.code,
+      ...(a.cause !== undefined ? { cause: a.cause } : {}),
+      ...(a.description !== undefined ? { description: a.description } : {}),
+      statusChangeDate: this.at(a.statusChangeDate),
+      ...(a.riskLevel !== undefined ? { riskLevel: a.riskLevel } : {}),
+    };
+  }
+
+  findAssessment(resourceId: string, key: string): number | undefined {
+    return this.assessmentIndex.get(assessmentLookupKey(resourceId, key));
+  }
+
+  /** Sets an assessment's status; a real change moves `statusChangeDate` to now. */
+  setAssessmentStatus(
+    index: number,
+    code: AssessmentStatusCode,
+    cause?: string,
+    description?: string,
+  ): LiveAssessment {
+    const current = this.assessment(index);
+    const changed = current.code !== code;
+    this.statusOverlay.set(index, {
+      code,
+      ...(cause !== undefined ? { cause } : {}),
+      ...(description !== undefined ? { description } : {}),
+      statusChangeDate: changed ? this.now() : current.statusChangeDate,
+    });
+    this.bump('assessments');
+    return this.assessment(index);
+  }
+
+  // ---- devices -----------------------------------------------------------------------------
+
+  /** Ids of live devices, ascending. */
+  *deviceIds(): IterableIterator<number> {
+    for (const d of this.estate.devices) if (!this.deletedDevices.has(d.id)) yield d.id;
+    for (const id of this.addedDeviceIds) if (!this.deletedDevices.has(id)) yield id;
+  }
+
+  get deviceCount(): number {
+    let n = this.estate.devices.length + this.addedDeviceIds.length;
+    n -= this.deletedDevices.size;
+    return n;
+  }
+
+  device(id: number): LiveDevice | undefined {
+    if (this.deletedDevices.has(id)) return undefined;
+    const o = this.deviceOverlay.get(id);
+    if (o) return o;
+    const d = this.estate.devices[id - 1];
+    if (!d || d.id !== id) return undefined;
+    return {
+      ...d,
+      firstSeen: this.at(d.firstSeen),
+      lastActivity: this.at(d.lastActivity),
+      lastUpdate: this.at(d.lastUpdate),
+    };
+  }
+
+  /** `lastUpdate` of a device without building the whole view (console incremental filters). */
+  deviceLastUpdate(id: number): number | undefined {
+    if (this.deletedDevices.has(id)) return undefined;
+    const o = this.deviceOverlay.get(id);
+    if (o) return o.lastUpdate;
+    const d = this.estate.devices[id - 1];
+    return d ? this.at(d.lastUpdate) : undefined;
+  }
+
+  deviceSensorId(id: number): number | undefined {
+    const o = this.deviceOverlay.get(id);
+    if (o) return o.sensorId;
+    return this.estate.devices[id - 1]?.sensorId;
+  }
+
+  /** Ids of devices changed or added through the control API (ascending). */
+  overlayDeviceIds(): number[] {
+    return [...this.deviceOverlay.keys()].filter((id) => !this.deletedDevices.has(id)).sort((a, b) => a - b);
+  }
+
+  deviceByIp(ip: string): LiveDevice | undefined {
+    if (!this.ipIndex) {
+      this.ipIndex = new Map();
+      for (const d of this.estate.devices) for (const n of d.nics) this.ipIndex.set(n.ip, d.id);
+    }
+    for (const d of this.deviceOverlay.values()) {
+      if (d.nics.some((n) => n.ip === ip) && !this.deletedDevices.has(d.id)) return d;
+    }
+    const id = this.ipIndex.get(ip);
+    const d = id === undefined ? undefined : this.device(id);
+    return d && d.nics.some((n) => n.ip === ip) ? d : undefined;
+  }
+
+  addDevice(fields: Omit<LiveDevice, 'id' | 'firstSeen' | 'lastActivity' | 'lastUpdate'>): LiveDevice {
+    const now = this.now();
+    const device: LiveDevice = {
+      ...fields,
+      id: this.nextDeviceId++,
+      firstSeen: now,
+      lastActivity: now,
+      lastUpdate: now,
+    };
+    this.deviceOverlay.set(device.id, device);
+    this.addedDeviceIds.push(device.id);
+    this.bump('devices');
+    return device;
+  }
+
+  /** Changes a device; `lastUpdate` moves to now so incremental readers see it. */
+  updateDevice(id: number, change: (d: LiveDevice) => LiveDevice): LiveDevice | undefined {
+    const current = this.device(id);
+    if (!current) return undefined;
+    const next = { ...change(current), id, lastUpdate: this.now() };
+    this.deviceOverlay.set(id, next);
+    this.bump('devices');
+    return next;
+  }
+
+  removeDevice(id: number): boolean {
+    if (!this.device(id)) return false;
+    this.deletedDevices.set(id, this.now());
+    this.bump('devices');
+    return true;
+  }
+
+  /** Devices removed at or after `since` (console `deleteddevices`), ascending id. */
+  deletedSince(since: number): number[] {
+    return [...this.deletedDevices.entries()]
+      .filter(([, at]) => at >= since)
+      .map(([id]) => id)
+      .sort((a, b) => a - b);
+  }
+
+  isDeleted(id: number): boolean {
+    return this.deletedDevices.has(id);
+  }
+
+  // ---- sensors -----------------------------------------------------------------------------
+
+  sensors(): LiveSensor[] {
+    return this.estate.sensors.map((s) => this.sensor(s.id) as LiveSensor);
+  }
+
+  sensor(id: number): LiveSensor | undefined {
+    const s = this.estate.sensors[id - 1];
+    if (!s) return undefined;
+    const o = this.sensorOverlay.get(id);
+    return {
+      ...s,
+      activatedAt: this.at(s.activatedAt),
+      learningMode: o?.learningMode ?? s.learningMode,
+      connected: o?.connected ?? s.connected,
+      changedAt: o?.changedAt ?? this.at(s.activatedAt),
+    };
+  }
+
+  sensorByName(name: string): LiveSensor | undefined {
+    const s = this.estate.sensors.find((x) => x.name.toLowerCase() === name.toLowerCase());
+    return s ? this.sensor(s.id) : undefined;
+  }
+
+  setSensor(id: number, change: { learningMode?: boolean; connected?: boolean }): LiveSensor | undefined {
+    const s = this.sensor(id);
+    if (!s) return undefined;
+    this.sensorOverlay.set(id, {
+      learningMode: change.learningMode ?? s.learningMode,
+      connected: change.connected ?? s.connected,
+      changedAt: this.now(),
+    });
+    this.bump('sensors');
+    return this.sensor(id);
+  }
+
+  // ---- governance --------------------------------------------------------------------------
+
+  newOperation(location: (opId: string) => string): { opId: string; location: string } {
+    const opId = randomUUID();
+    const loc = location(opId);
+    this.operations.set(opId, {
+      pollsLeft: this.behaviour.lroPendingPolls,
+      status: 'Succeeded',
+      location: loc,
+    });
+    return { opId, location: loc };
+  }
+
+  /** Records a change of one part of the state. */
+  bump(part: StatePart): void {
+    this.versions[part]++;
+    this.version++;
+  }
+
+  /** Records a governance change (the default) or a clock move (`null`). */
+  touch(part: StatePart | null = 'governance'): void {
+    if (part) this.bump(part);
+    else this.version++;
+  }
+
+  /** Back to the generated estate: overlays, governance, operations and the clock offset are cleared. */
+  reset(startTime?: number): void {
+    this.deviceOverlay.clear();
+    this.deletedDevices.clear();
+    this.addedDeviceIds.length = 0;
+    this.nextDeviceId = (this.estate.devices.at(-1)?.id ?? 0) + 1;
+    this.statusOverlay.clear();
+    this.sensorOverlay.clear();
+    this.extraCves.clear();
+    this.governanceAssignments.clear();
+    this.governanceRules.clear();
+    this.operations.clear();
+    if (startTime !== undefined) this.setClock(startTime);
+    for (const part of Object.keys(this.versions) as StatePart[]) this.bump(part);
+  }
+}
+
+/** Parts of the state that change independently. */
+export type StatePart = 'assessments' | 'governance' | 'devices' | 'sensors';
+
+export function assessmentLookupKey(resourceId: string, key: string): string {
+  return `${resourceId.toLowerCase()}|${key.toLowerCase()}`;
+}
+
+export function governanceAssignmentKey(
+  resourceId: string,
+  assessmentKey: string,
+  assignmentKey: string,
+): string {
+  return `${resourceId.toLowerCase()}|${assessmentKey.toLowerCase()}|${assignmentKey.toLowerCase()}`;
+}
