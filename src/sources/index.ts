@@ -12,6 +12,7 @@ import { ResourceGraphClient, resourceGraphQuotaObserver } from './azure/resourc
 import { createServiceHttp, DEFAULT_SOURCE_LIMITS, type ServiceLimits, type SourceDeps } from './common.js';
 import { ConsoleClient } from './defender-iot/console-client.js';
 import { SensorClient } from './defender-iot/sensor-client.js';
+import { IotResourceGraphReader } from './defender-iot/resource-graph-iot.js';
 
 export { ArmClient, ArmError, GOVERNANCE_API_VERSION, METADATA_API_VERSION } from './azure/arm.js';
 export type { AssessmentApiVersion } from './azure/arm.js';
@@ -23,6 +24,7 @@ export type * from './azure/models.js';
 export type * from './defender-iot/models.js';
 export { ConsoleClient } from './defender-iot/console-client.js';
 export { SensorClient } from './defender-iot/sensor-client.js';
+export { IotResourceGraphReader, kqlString } from './defender-iot/resource-graph-iot.js';
 export type { RecordProblem, ServiceLimits, SourcePage } from './common.js';
 
 /** Runtime pieces shared with the rest of the run. */
@@ -44,6 +46,8 @@ export interface DefenderSourcesDeps {
 export interface DefenderSources {
   readonly arm: ArmClient;
   readonly resourceGraph: ResourceGraphClient;
+  /** Defender for IoT's cloud inventory through Resource Graph, scoped to `defender.subscriptions`. */
+  readonly iotResourceGraph: IotResourceGraphReader;
   /** One client per configured sensor, in configuration order. */
   readonly sensors: readonly SensorClient[];
   readonly console: ConsoleClient | undefined;
@@ -90,17 +94,20 @@ export function createDefenderSources(
 
   const arm = createServiceHttp('arm', shared);
   limiters.set('arm', arm.limiter);
-  const armHttpClient = new SnowlineHttpClient(
-    arm.http,
-    armQuotaObserver(arm.limiter, deps.clock, deps.logger, Math.min(ARM_QUOTA_EXHAUSTED_PAUSE_MS, maxWaitMs)),
-  );
+  const armHttpClient = new SnowlineHttpClient(arm.http, {
+    allowedOrigin: config.armUrl,
+    observe: armQuotaObserver(
+      arm.limiter,
+      deps.clock,
+      deps.logger,
+      Math.min(ARM_QUOTA_EXHAUSTED_PAUSE_MS, maxWaitMs),
+    ),
+  });
   const armClient = new ArmClient({
     armUrl: config.armUrl,
     credential,
     pipeline: createAzurePipeline({ credential }),
     httpClient: armHttpClient,
-    clock: deps.clock,
-    ...(deps.logger ? { logger: deps.logger } : {}),
   });
 
   const graph = createServiceHttp('resourcegraph', shared);
@@ -108,7 +115,11 @@ export function createDefenderSources(
   const resourceGraph = new ResourceGraphClient({
     armUrl: config.armUrl,
     pipeline: createAzurePipeline({ credential }),
-    httpClient: new SnowlineHttpClient(graph.http, resourceGraphQuotaObserver(graph.limiter, deps.clock)),
+    httpClient: new SnowlineHttpClient(graph.http, {
+      observe: resourceGraphQuotaObserver(graph.limiter, deps.clock),
+      postsAreReads: true,
+      allowedOrigin: config.armUrl,
+    }),
     ...(deps.logger ? { logger: deps.logger } : {}),
   });
 
@@ -129,6 +140,10 @@ export function createDefenderSources(
   return {
     arm: armClient,
     resourceGraph,
+    iotResourceGraph: new IotResourceGraphReader(
+      resourceGraph,
+      config.subscriptions.length ? { subscriptions: config.subscriptions } : {},
+    ),
     sensors,
     console: consoleClient,
     credential,

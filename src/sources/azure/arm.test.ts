@@ -90,6 +90,12 @@ beforeAll(async () => {
         : undefined;
       return c.json({ value: items, ...(nextLink ? { nextLink } : {}) });
     }
+    if (path === '/subscriptions/evil/providers/Microsoft.Security/assessments') {
+      return c.json({
+        value: [assessment(0)],
+        nextLink: 'https://evil.example/steal?api-version=2021-06-01',
+      });
+    }
     if (path === '/providers/Microsoft.Security/assessmentMetadata') {
       return c.json({
         value: [
@@ -303,6 +309,18 @@ describe('ArmClient errors', () => {
     expect(error).toBeInstanceOf(UpstreamError);
     expect((error as Error).message).toMatch(/refusing to send the ARM token/);
     expect(requests).toHaveLength(0);
+  });
+});
+
+describe.each(['2021-06-01', '2025-05-04'] as const)('a nextLink to another origin at %s', (apiVersion) => {
+  it('is refused before the token leaves, after the first page was read', async () => {
+    const pages: number[] = [];
+    const error = await (async () => {
+      for await (const page of sources.arm.listAssessments('evil', apiVersion)) pages.push(page.items.length);
+    })().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UpstreamError);
+    expect((error as Error).message).toMatch(/refusing to send .*evil\.example/);
+    expect(pages).toEqual([1]);
   });
 });
 

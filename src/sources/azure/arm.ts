@@ -72,8 +72,6 @@ export interface ArmClientOptions {
   readonly pipeline: Pipeline;
   /** The client that sends through Snowline's retry loop ({@link SnowlineHttpClient}). */
   readonly httpClient: HttpClient;
-  readonly clock: Clock;
-  readonly logger?: Logger;
 }
 
 /**

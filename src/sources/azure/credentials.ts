@@ -1,4 +1,4 @@
-import type { HttpClient } from '@azure/core-rest-pipeline';
+import type { HttpClient, PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
 import {
   ClientSecretCredential,
   DefaultAzureCredential,
@@ -8,6 +8,7 @@ import {
 } from '@azure/identity';
 import type { IntegrationConfig } from '../../config/schema.js';
 import type { Clock } from '../../domain/clock.js';
+import { isRateLimitedError, type RateLimitedError } from '../../errors.js';
 
 /** Hosts of the public and sovereign Entra authorities, which MSAL can discover by itself. */
 const KNOWN_AUTHORITY_HOSTS = new Set([
@@ -71,10 +72,20 @@ export function createCredential(
   config: IntegrationConfig['defender'],
   options: CredentialOptions,
 ): TokenCredential {
+  if (config.auth.type === 'token') return new StaticTokenCredential(config.auth.token, options.clock);
+  if (!options.httpClient) return identityCredential(config, undefined);
+  const watched = new RateLimitWatchingHttpClient(options.httpClient);
+  return new DeferringCredential(identityCredential(config, watched), watched);
+}
+
+function identityCredential(
+  config: IntegrationConfig['defender'],
+  httpClient: HttpClient | undefined,
+): TokenCredential {
   const auth = config.auth;
   const common = {
     authorityHost: config.authorityHost,
-    ...(options.httpClient ? { httpClient: options.httpClient } : {}),
+    ...(httpClient ? { httpClient } : {}),
   };
   switch (auth.type) {
     case 'clientSecret':
@@ -89,6 +100,55 @@ export function createCredential(
         ? new ManagedIdentityCredential({ clientId: auth.clientId, ...common })
         : new DefaultAzureCredential({ tenantId: config.tenantId, ...common });
     case 'token':
-      return new StaticTokenCredential(auth.token, options.clock);
+      throw new TypeError('static tokens need no identity client');
+  }
+}
+
+/** Remembers the last {@link RateLimitedError} raised while talking to Entra. */
+class RateLimitWatchingHttpClient implements HttpClient {
+  private last: RateLimitedError | undefined;
+
+  constructor(private readonly inner: HttpClient) {}
+
+  async sendRequest(request: PipelineRequest): Promise<PipelineResponse> {
+    try {
+      return await this.inner.sendRequest(request);
+    } catch (error) {
+      if (isRateLimitedError(error)) this.last = error;
+      throw error;
+    }
+  }
+
+  /** The rate limit seen since the last call, if any. */
+  take(): RateLimitedError | undefined {
+    const last = this.last;
+    this.last = undefined;
+    return last;
+  }
+}
+
+/**
+ * MSAL wraps every transport failure into an authentication error, which would turn a long
+ * `Retry-After` from Entra into a failed run. This restores the deferral: when the token
+ * request failed because of a rate limit, the `RateLimitedError` itself is thrown.
+ */
+class DeferringCredential implements TokenCredential {
+  constructor(
+    private readonly inner: TokenCredential,
+    private readonly client: RateLimitWatchingHttpClient,
+  ) {}
+
+  async getToken(...args: Parameters<TokenCredential['getToken']>): Promise<AccessToken | null> {
+    this.client.take();
+    try {
+      return await this.inner.getToken(...args);
+    } catch (error) {
+      throw this.client.take() ?? error;
+    }
+  }
+
+  /** The identity credential underneath (for `instanceof` checks and diagnostics). */
+  get credential(): TokenCredential {
+    return this.inner;
   }
 }

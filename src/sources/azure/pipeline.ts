@@ -13,8 +13,9 @@ import {
   type PipelineRequest,
   type PipelineResponse,
 } from '@azure/core-rest-pipeline';
+import { UpstreamError } from '../../errors.js';
 import { header } from '../../runtime/retry.js';
-import type { ResilientHttpClient } from '../../runtime/http/resilient-client.js';
+import { safeUrl, type ResilientHttpClient } from '../../runtime/http/resilient-client.js';
 import type { HttpResponse } from '../../runtime/http/transport.js';
 
 /** Scope of every ARM and Resource Graph token. */
@@ -37,6 +38,23 @@ export const PIPELINE_RETRY_POLICY_NAMES = [
 /** Hook run on every response before the pipeline sees it (ARM's remaining-quota headers). */
 export type ResponseObserver = (response: HttpResponse) => void;
 
+/** Options for {@link SnowlineHttpClient}. */
+export interface SnowlineHttpClientOptions {
+  /** Sees every response first (ARM's and Resource Graph's remaining-quota headers). */
+  readonly observe?: ResponseObserver;
+  /**
+   * True when every POST of this client is a read (Resource Graph queries), so that a 5xx or
+   * a reset may be resent like a GET. Other POSTs are not resent blindly.
+   */
+  readonly postsAreReads?: boolean;
+  /**
+   * The only origin requests may go to (ARM's). The bearer token is already attached when a
+   * request reaches this client, so a `nextLink` or redirect pointing elsewhere (a hostile or
+   * misconfigured answer) is refused here, before the token leaves the process.
+   */
+  readonly allowedOrigin?: string;
+}
+
 /**
  * A core-rest-pipeline {@link HttpClient} that sends through Snowline's
  * {@link ResilientHttpClient}: our undici transport (with the configured CA), our single retry
@@ -49,17 +67,27 @@ export type ResponseObserver = (response: HttpResponse) => void;
 export class SnowlineHttpClient implements HttpClient {
   constructor(
     private readonly http: ResilientHttpClient,
-    private readonly observe?: ResponseObserver,
+    private readonly options: SnowlineHttpClientOptions = {},
   ) {}
 
   async sendRequest(request: PipelineRequest): Promise<PipelineResponse> {
+    const allowed = this.options.allowedOrigin;
+    if (allowed !== undefined && new URL(request.url).origin !== new URL(allowed).origin) {
+      throw new UpstreamError(
+        this.http.service,
+        undefined,
+        `refusing to send a ${this.http.service} request with its token to ${safeUrl(request.url)}: only ${new URL(allowed).origin} is allowed`,
+        { retryable: false },
+      );
+    }
     const response = await this.http.send({
       method: request.method,
       url: request.url,
       headers: Object.fromEntries(request.headers),
       ...(request.body === undefined || request.body === null ? {} : { body: requestBody(request.body) }),
+      ...(this.options.postsAreReads && request.method === 'POST' ? { idempotent: true } : {}),
     });
-    this.observe?.(response);
+    this.options.observe?.(response);
     const headers = createHttpHeaders();
     for (const [name, value] of Object.entries(response.headers)) {
       if (value === undefined) continue;

@@ -10,6 +10,8 @@ import type { Logger } from '../../logging.js';
 import type { HttpResponse } from '../../runtime/http/transport.js';
 import type { RequestLimiter } from '../../runtime/limiter.js';
 import { header } from '../../runtime/retry.js';
+import type { z } from 'zod';
+import { parseRecords, type SourcePage } from '../common.js';
 import { armErrorOf, pauseQuietly } from './arm.js';
 
 /**
@@ -110,6 +112,20 @@ export class ResourceGraphClient {
       }
       seen.add(next);
       skipToken = next;
+    }
+  }
+
+  /**
+   * The rows of a query parsed with `schema`, page by page; a row that does not parse is a
+   * problem entry of its page, not an error.
+   */
+  async *queryRecords<S extends z.ZodType>(
+    kql: string,
+    schema: S,
+    options: ResourceGraphQueryOptions & { what?: string } = {},
+  ): AsyncIterable<SourcePage<z.output<S>>> {
+    for await (const rows of this.query(kql, options)) {
+      yield parseRecords(schema, rows, `resourcegraph ${options.what ?? 'query'}`);
     }
   }
 

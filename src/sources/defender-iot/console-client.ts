@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { UpstreamError } from '../../errors.js';
+import { InputError, UpstreamError } from '../../errors.js';
 import type { ResilientHttpClient } from '../../runtime/http/resilient-client.js';
 import { parseRecords, type SourcePage } from '../common.js';
 import {
@@ -107,7 +107,8 @@ export class ConsoleClient {
       `${this.target.label} device ${deviceId}`,
     );
     const item = page.items[0];
-    if (item === undefined) throw page.problems[0]?.error;
+    if (item === undefined)
+      throw page.problems[0]?.error ?? new InputError(`console device ${deviceId} could not be read`);
     return item;
   }
 

@@ -447,3 +447,198 @@ export const DeletedDeviceSchema = z.looseObject({ u_id: id }).transform((d) => 
 function notApplicable(value: string | undefined): string | undefined {
   return value === undefined || value === '' || value.toUpperCase() === 'N/A' ? undefined : value;
 }
+
+// ---- Resource Graph `iotsecurityresources` (the cloud inventory) -------------------------
+
+const isoTime = z
+  .union([z.string(), z.number()])
+  .nullish()
+  .transform((value, ctx) => {
+    if (value === null || value === undefined || value === '') return undefined;
+    const date = new Date(value);
+    if (Number.isNaN(date.getTime())) {
+      ctx.addIssue({ code: 'custom', message: `"${String(value)}" is not a time` });
+      return z.NEVER;
+    }
+    return date;
+  });
+
+/** `…/locations/<loc>/sites/<site>/…` → `<site>` (and the location), from an IoTSecurity resource id. */
+function idSegment(id: string, name: string): string | undefined {
+  const parts = id.split('/');
+  const at = parts.findIndex((p) => p.toLowerCase() === name);
+  return at === -1 ? undefined : parts[at + 1];
+}
+
+/** A site row (`microsoft.iotsecurity/locations/sites`). */
+export const CloudIotSiteSchema = z
+  .looseObject({
+    id: z.string(),
+    name: z.string(),
+    subscriptionId: text,
+    location: text,
+    properties: z
+      .looseObject({ displayName: text, tags: z.record(z.string(), z.unknown()).nullish() })
+      .nullish(),
+  })
+  .transform((s) => ({
+    id: s.id,
+    name: s.name,
+    displayName: s.properties?.displayName ?? s.name,
+    subscriptionId: s.subscriptionId,
+    location: s.location ?? idSegment(s.id, 'locations'),
+    tags: Object.fromEntries(Object.entries(s.properties?.tags ?? {}).map(([k, v]) => [k, String(v)])),
+  }));
+
+/** An OT site in Azure. */
+export type CloudIotSite = z.output<typeof CloudIotSiteSchema>;
+
+/** A sensor row (`microsoft.iotsecurity/locations/sites/sensors`). */
+export const CloudIotSensorSchema = z
+  .looseObject({
+    id: z.string(),
+    name: z.string(),
+    subscriptionId: text,
+    properties: z
+      .looseObject({
+        zone: text,
+        sensorStatus: text,
+        sensorVersion: text,
+        sensorType: text,
+        learningMode: z.boolean().nullish(),
+        connectivityTime: isoTime,
+        // Mapped by ServiceNow's connector, absent from the stored spec (a newer schema).
+        hostname: text,
+        ip: text,
+        mac: text,
+        upSince_utc: isoTime,
+      })
+      .nullish(),
+  })
+  .transform((s) => {
+    const p = s.properties;
+    return {
+      id: s.id,
+      name: s.name,
+      /** Site resource name, from the id (`…/sites/<site>/sensors/<name>`). */
+      site: idSegment(s.id, 'sites'),
+      zone: p?.zone,
+      /** `Ok`, `Disconnected`, … */
+      status: p?.sensorStatus,
+      version: p?.sensorVersion,
+      type: p?.sensorType,
+      learningMode: p?.learningMode ?? false,
+      connectivityTime: p?.connectivityTime,
+      hostname: p?.hostname,
+      ip: p?.ip,
+      mac: p?.mac,
+      upSince: p?.upSince_utc,
+    };
+  });
+
+/** An OT sensor in Azure. */
+export type CloudIotSensor = z.output<typeof CloudIotSensorSchema>;
+
+/** Purdue layers of the cloud device model. */
+export type CloudPurdueLevel = 'ProcessControl' | 'Supervisory' | 'Enterprise';
+
+/** A device row (`microsoft.iotsecurity/locations/devicegroups/devices`). */
+export const CloudIotDeviceSchema = z
+  .looseObject({
+    id: z.string(),
+    name: z.string(),
+    subscriptionId: text,
+    properties: z.looseObject({
+      // The spec says `name`; the examples, Resource Graph and ServiceNow say `deviceName`.
+      deviceName: text,
+      name: text,
+      deviceDataSource: text,
+      sensor: z.looseObject({ name: text, zone: text, site: text }).nullish(),
+      deviceCategoryDisplayName: text,
+      deviceTypeDisplayName: text,
+      deviceSubTypeDisplayName: text,
+      purdueLevel: text,
+      criticality: text,
+      riskScore: z.number().nullish(),
+      authorizedState: text,
+      programmingState: text,
+      deviceStatus: text,
+      firstSeen: isoTime,
+      lastSeen: isoTime,
+      lastUpdated: isoTime,
+      hardware: z.looseObject({ vendor: text, model: text, serialNumber: text }).nullish(),
+      operatingSystem: z
+        .looseObject({ platform: text, version: text, distribution: text, architecture: text })
+        .nullish(),
+      firmwares: listOf(z.looseObject({ version: text })),
+      nics: listOf(
+        z.looseObject({
+          ipv4Address: text,
+          ipv6Address: text,
+          macAddress: text,
+          vlans: strings,
+          lastSeen: isoTime,
+        }),
+      ),
+      slots: listOf(
+        z.looseObject({
+          slotNumber: z.union([z.number(), z.string()]).nullish(),
+          rackNumber: z.union([z.number(), z.string()]).nullish(),
+          slotType: text,
+          hardwareVendor: text,
+          firmwareVersion: text,
+          model: text,
+          serialNumber: text,
+        }),
+      ),
+    }),
+  })
+  .transform((d) => {
+    const p = d.properties;
+    const asText = (v: string | number | null | undefined) =>
+      v === null || v === undefined || v === '' ? undefined : String(v);
+    return {
+      id: d.id,
+      /** The device's GUID (last segment of its id). */
+      deviceId: d.name,
+      name: p.deviceName ?? p.name ?? d.name,
+      dataSource: p.deviceDataSource,
+      sensor: p.sensor ? { name: p.sensor.name, zone: p.sensor.zone, site: p.sensor.site } : undefined,
+      category: p.deviceCategoryDisplayName,
+      type: p.deviceTypeDisplayName,
+      subType: p.deviceSubTypeDisplayName,
+      purdueLevel: p.purdueLevel as CloudPurdueLevel | (string & {}) | undefined,
+      criticality: p.criticality,
+      riskScore: p.riskScore ?? undefined,
+      authorized: p.authorizedState === undefined ? undefined : p.authorizedState === 'Authorized',
+      programming: p.programmingState === undefined ? undefined : p.programmingState === 'ProgrammingDevice',
+      status: p.deviceStatus,
+      firstSeen: p.firstSeen,
+      lastSeen: p.lastSeen,
+      lastUpdated: p.lastUpdated,
+      vendor: p.hardware?.vendor,
+      model: p.hardware?.model,
+      serialNumber: p.hardware?.serialNumber,
+      operatingSystem: p.operatingSystem ?? undefined,
+      firmwareVersion: p.firmwares.find((f) => f.version)?.version,
+      nics: p.nics.map((n) => ({
+        ipv4Address: n.ipv4Address,
+        ipv6Address: n.ipv6Address,
+        macAddress: n.macAddress,
+        vlans: n.vlans,
+        lastSeen: n.lastSeen,
+      })),
+      slots: p.slots.map((s) => ({
+        slotNumber: asText(s.slotNumber),
+        rackNumber: asText(s.rackNumber),
+        slotType: s.slotType,
+        vendor: s.hardwareVendor,
+        firmwareVersion: s.firmwareVersion,
+        model: s.model,
+        serialNumber: s.serialNumber,
+      })),
+    };
+  });
+
+/** An OT device of the cloud inventory (Resource Graph), normalised. */
+export type CloudIotDevice = z.output<typeof CloudIotDeviceSchema>;
