@@ -60,6 +60,11 @@ export function sandboxConfig(
           console: { url: ready.defender.console.url, token: ready.defender.console.token },
           tls,
         },
+        flows: {
+          // The console is the incremental source with sites, zones and Purdue layers; the sandbox
+          // has no admin to validate sensors in ServiceNow, so connected, non-learning ones feed.
+          otInventory: { source: 'console', sensorValidation: 'auto' },
+        },
       },
     ],
   };

@@ -31,13 +31,17 @@ describe('runFlows', () => {
     const order: Flow[] = [];
     const runner = (flow: Flow, behaviour: () => void): FlowRunner => ({
       flow,
+      enabled: () => true,
       async run() {
         order.push(flow);
         behaviour();
-        return { ...emptyFlowSummary(), created: 1 };
+        return {
+          summary: { ...emptyFlowSummary(), created: 1 },
+          plan: [{ flow, side: 'servicenow', action: 'create', entity: 'device', key: flow, reason: 'test' }],
+        };
       },
     });
-    const summary = await runFlows({
+    const { summary, plan } = await runFlows({
       integration: config.integrations[0]!,
       store,
       clock,
@@ -55,6 +59,7 @@ describe('runFlows', () => {
       ],
     });
     expect(order).toEqual(['ot-inventory', 'ot-vulnerabilities', 'cloud-tickets', 'ticket-sync']);
+    expect(plan.actions.map((a) => a.key)).toEqual(['ot-inventory', 'ticket-sync']);
     expect(summary.jobs['ot-inventory']).toMatchObject({ outcome: 'ok', created: 1 });
     expect(summary.jobs['ot-vulnerabilities']).toMatchObject({ outcome: 'failed', errors: 1, error: 'boom' });
     expect(summary.jobs['cloud-tickets']).toMatchObject({
@@ -71,22 +76,34 @@ describe('runFlows', () => {
     ]);
   });
 
-  it('runs only the flows asked for', async () => {
+  it('runs the enabled flows, or only the flows asked for', async () => {
     const ran: Flow[] = [];
     const make = (flow: Flow): FlowRunner => ({
       flow,
-      run: async () => (ran.push(flow), emptyFlowSummary()),
+      enabled: () => flow !== 'ot-inventory',
+      run: async () => (ran.push(flow), { summary: emptyFlowSummary(), plan: [] }),
     });
-    const summary = await runFlows({
+    const { summary } = await runFlows({
       integration: config.integrations[0]!,
       store,
       clock: new ManualClock(),
       logger: createLogger({ level: 'silent' }),
       trigger: 'api',
-      runners: [make('ot-inventory'), make('ticket-sync')],
+      runners: [make('ot-inventory'), make('ticket-sync'), make('cloud-tickets')],
       only: ['ticket-sync'],
     });
     expect(ran).toEqual(['ticket-sync']);
+    ran.length = 0;
+    const enabled = await runFlows({
+      integration: config.integrations[0]!,
+      store,
+      clock: new ManualClock(),
+      logger: createLogger({ level: 'silent' }),
+      trigger: 'api',
+      runners: [make('ot-inventory'), make('ticket-sync'), make('cloud-tickets')],
+    });
+    expect(Object.keys(enabled.summary.jobs)).toEqual(['cloud-tickets', 'ticket-sync']);
+    expect(ran).toEqual(['cloud-tickets', 'ticket-sync']);
     expect(Object.keys(summary.jobs)).toEqual(['ticket-sync']);
     expect((await getRun(store.db, 'plant-a', summary.runId)).status).toBe('ok');
   });

@@ -1,6 +1,7 @@
 import type { IntegrationConfig } from '../config/schema.js';
 import type { Clock } from '../domain/clock.js';
 import { FLOWS, emptyFlowSummary, type Flow, type FlowSummary, type SyncSummary } from '../domain/flows.js';
+import type { Plan, PlanAction } from '../domain/plan.js';
 import { isRateLimitedError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { finishRun, recordFlowSummary, startRun, type RunTrigger } from '../store/models/runs.js';
@@ -16,10 +17,18 @@ export interface FlowRunContext {
   readonly dryRun: boolean;
 }
 
+/** What one flow run produced: its summary, and the decisions it made (what a dry run shows). */
+export interface FlowResult {
+  readonly summary: FlowSummary;
+  readonly plan: readonly PlanAction[];
+}
+
 /** One flow's implementation: read → map → diff → plan → apply → record. */
 export interface FlowRunner {
   readonly flow: Flow;
-  run(context: FlowRunContext): Promise<FlowSummary>;
+  /** True when the integration's configuration enables this flow. */
+  enabled(integration: IntegrationConfig): boolean;
+  run(context: FlowRunContext): Promise<FlowResult>;
 }
 
 /** Options for {@link runFlows}. */
@@ -29,10 +38,16 @@ export interface RunFlowsOptions {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly runners: readonly FlowRunner[];
-  /** Flows to run; all the given runners when omitted. Always run in dependency order. */
+  /** Flows to run; every enabled one when omitted. Always run in dependency order. */
   readonly only?: readonly Flow[];
   readonly dryRun?: boolean;
   readonly trigger: RunTrigger;
+}
+
+/** A run across flows: its summary and the plan of all its decisions. */
+export interface RunResult {
+  readonly summary: SyncSummary;
+  readonly plan: Plan;
 }
 
 /**
@@ -40,29 +55,33 @@ export interface RunFlowsOptions {
  * rate limit ends `deferred` with its `retryAt` and the next flows still run; a flow that fails
  * is recorded `failed` with its error and does not stop the others (their inputs are their own).
  */
-export async function runFlows(options: RunFlowsOptions): Promise<SyncSummary> {
+export async function runFlows(options: RunFlowsOptions): Promise<RunResult> {
   const { store, clock, logger, integration } = options;
+  const dryRun = options.dryRun ?? false;
   const runId = await startRun(store.db, clock, {
     integrationId: integration.id,
     trigger: options.trigger,
-    dryRun: options.dryRun ?? false,
+    dryRun,
   });
   const ordered = [...options.runners]
-    .filter((r) => !options.only || options.only.includes(r.flow))
+    .filter((r) => (options.only ? options.only.includes(r.flow) : r.enabled(integration)))
     .sort((a, b) => FLOWS.indexOf(a.flow) - FLOWS.indexOf(b.flow));
   const summary: SyncSummary = { runId, jobs: {} };
+  const actions: PlanAction[] = [];
   for (const runner of ordered) {
     const started = performance.now();
     let result: FlowSummary;
     try {
-      result = await runner.run({
+      const outcome = await runner.run({
         integration,
         store,
         clock,
         logger: logger.child({ flow: runner.flow, runId }),
         runId,
-        dryRun: options.dryRun ?? false,
+        dryRun,
       });
+      result = outcome.summary;
+      actions.push(...outcome.plan);
     } catch (error) {
       result = { ...emptyFlowSummary(), durationMs: performance.now() - started };
       if (isRateLimitedError(error)) {
@@ -80,11 +99,5 @@ export async function runFlows(options: RunFlowsOptions): Promise<SyncSummary> {
     await recordFlowSummary(store.db, { runId, integrationId: integration.id }, runner.flow, result);
   }
   await finishRun(store.db, clock, runId, { summary });
-  return summary;
+  return { summary, plan: { integrationId: integration.id, createdAt: clock.now().toISOString(), actions } };
 }
-
-/**
- * The flows this build implements. Each flow issue registers its runner here; `snowline demo`
- * and (later) `snowline sync` run exactly these.
- */
-export const FLOW_RUNNERS: readonly FlowRunner[] = [];

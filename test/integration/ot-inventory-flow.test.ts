@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSandboxTls } from '../../sandbox/common/tls.js';
 import { startServiceNowSandbox, type ServiceNowSandbox } from '../../sandbox/servicenow/index.js';
 import { validateConfig } from '../../src/config/load.js';
+import { InputError } from '../../src/errors.js';
 import { ManualClock } from '../../src/domain/clock.js';
 import type { OtConnection, OtDevice, OtSensor, OtSite } from '../../src/domain/ot/records.js';
 import { planActionKey } from '../../src/domain/plan.js';
@@ -27,7 +28,7 @@ let sandbox: ServiceNowSandbox;
 let store: Store;
 let control: Agent;
 
-const sites: OtSite[] = [{ key: 'rtm', name: 'Rotterdam' }];
+const sites: OtSite[] = [{ key: 'Rotterdam', name: 'Rotterdam' }];
 const sensors: OtSensor[] = [
   {
     key: 'line-1',
@@ -76,14 +77,17 @@ const source: OtInventorySource = {
   kind: 'sensor',
   hasConnections: true,
   incremental: false,
-  sites: async () => ({ records: sites, problems: [] }),
-  sensors: async () => ({ records: sensors, problems: [] }),
+  sites: async () => ({ items: sites, problems: [] }),
+  sensors: async () => ({ items: sensors, problems: [] }),
   async *devices() {
-    yield { records: devices.slice(0, 5), problems: [{ key: '#99', reason: 'name is missing' }] };
-    yield { records: devices.slice(5), problems: [] };
+    yield {
+      items: devices.slice(0, 5),
+      problems: [{ source: 'memory devices', index: 5, key: '99', error: new InputError('name is missing') }],
+    };
+    yield { items: devices.slice(5), problems: [] };
   },
   async *connections() {
-    yield { records: connections, problems: [] };
+    yield { items: connections, problems: [] };
   },
 };
 

@@ -2,10 +2,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, Option } from '@commander-js/extra-typings';
 import { systemClock } from '../../domain/clock.js';
+import type { SyncSummary } from '../../domain/flows.js';
 import { createLogger } from '../../logging.js';
 import type { SecretScrubber } from '../../secrets.js';
 import { openStore } from '../../store/store.js';
-import { FLOW_RUNNERS, runFlows } from '../../sync/runner.js';
+import { FLOW_RUNNERS } from '../../sync/flows.js';
+import { runFlows } from '../../sync/runner.js';
 import { printJson, type CliIo } from '../io.js';
 import { integerOption } from '../options.js';
 import type { GlobalOptions } from '../program.js';
@@ -50,17 +52,17 @@ export function demoCommand(io: CliIo, scrubber: SecretScrubber, globals: () => 
         scrubber.add(loaded.secrets);
         writeFileSync(join(dir, 'demo.yaml'), text, { mode: 0o600 });
         const store = await openStore(loaded.config.store.url);
-        let summary;
+        let summary: SyncSummary;
         try {
           await store.migrate();
-          summary = await runFlows({
+          ({ summary } = await runFlows({
             integration: loaded.config.integrations[0]!,
             store,
             clock: systemClock,
             logger,
             runners: FLOW_RUNNERS,
             trigger: 'demo',
-          });
+          }));
         } finally {
           await store.close();
         }

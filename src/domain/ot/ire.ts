@@ -304,10 +304,10 @@ export function deviceReference(
 
 /** What a connection needs to know of its two devices, as written. */
 export interface ConnectionEnds {
-  readonly source: Pick<OtDevice, 'key' | 'name' | 'deviceType' | 'nics' | 'zone'> & {
+  readonly source: Pick<OtDevice, 'key' | 'name' | 'deviceType' | 'nics' | 'zone' | 'site'> & {
     readonly sysId?: string;
   };
-  readonly destination: Pick<OtDevice, 'key' | 'name' | 'deviceType' | 'nics' | 'zone'> & {
+  readonly destination: Pick<OtDevice, 'key' | 'name' | 'deviceType' | 'nics' | 'zone' | 'site'> & {
     readonly sysId?: string;
   };
 }
@@ -316,6 +316,11 @@ export interface ConnectionEnds {
  * A connection: an `sn_ot_device_network_connection` row (identified by source IP, destination IP,
  * destination port and managed networks) and `Connects to::Connected by` between the devices.
  * Undefined when either device has no IP (the connection rule can not identify it).
+ *
+ * The identification rule needs every one of its attributes, but the management console reports
+ * no ports and a device may have no zone: an unknown port is written as `0` and an unknown
+ * managed network as the device's site, else `default` (UNVERIFIED: what the Service Graph
+ * Connector writes in that case is not documented).
  */
 export function connectionGroup(
   context: MappingContext,
@@ -334,13 +339,13 @@ export function connectionGroup(
         destination_ip: destinationIp,
         source_mac: normaliseMac(ends.source.nics.find((n) => n.mac)?.mac),
         destination_mac: normaliseMac(ends.destination.nics.find((n) => n.mac)?.mac),
-        destination_port: port ?? '',
+        destination_port: port ?? '0',
         transport_protocol: 'TCP',
         application_protocol: connection.protocols.length
           ? [...connection.protocols].sort().join(', ')
           : undefined,
-        source_managed_network: ends.source.zone ?? '',
-        destination_managed_network: ends.destination.zone ?? '',
+        source_managed_network: ends.source.zone ?? ends.source.site ?? 'default',
+        destination_managed_network: ends.destination.zone ?? ends.destination.site ?? 'default',
         source_ci: ends.source.sysId,
         destination_ci: ends.destination.sysId,
         discovery_source: context.dataSource,
@@ -362,7 +367,11 @@ export interface PackedPayload {
     readonly relations: readonly { readonly parent: number; readonly child: number; readonly type: string }[];
   };
   /** For each group of the payload: the group, the payload index of its item 0, and of all its items. */
-  readonly groups: readonly { readonly group: IreGroup; readonly index: number; readonly indices: readonly number[] }[];
+  readonly groups: readonly {
+    readonly group: IreGroup;
+    readonly index: number;
+    readonly indices: readonly number[];
+  }[];
 }
 
 function itemIdentity(item: IreItem): string | undefined {

@@ -43,7 +43,10 @@ export interface OtSensor {
   readonly purdueLevel?: number;
 }
 
-/** An ISA-95 site. */
+/**
+ * An ISA-95 site. Sites are keyed by name: devices and sensors name their site, and every
+ * source must land on the same site CI whichever way it learnt of it.
+ */
 export interface OtSite {
   readonly key: string;
   readonly name: string;

@@ -12,7 +12,7 @@ import {
   type IreGroup,
   type MappingContext,
 } from '../../domain/ot/ire.js';
-import type { OtDevice, OtSensor } from '../../domain/ot/records.js';
+import type { OtDevice, OtNic, OtSensor } from '../../domain/ot/records.js';
 import type { PlanAction, PlanActionKind } from '../../domain/plan.js';
 import { days } from '../../domain/time.js';
 import type { Logger } from '../../logging.js';
@@ -62,7 +62,8 @@ interface DeviceMemory {
   readonly name: string;
   readonly deviceType: string;
   readonly zone?: string;
-  readonly ips?: readonly string[];
+  readonly site?: string;
+  readonly nics?: readonly OtNic[];
   readonly deleted?: boolean;
 }
 
@@ -108,7 +109,7 @@ class OtInventoryFlow {
   /** Device sys_ids and details known after the device phase, for connections. */
   private deviceInfo = new Map<
     string,
-    { sysId?: string; device: Pick<OtDevice, 'key' | 'name' | 'deviceType' | 'nics' | 'zone'> }
+    { sysId?: string; device: Pick<OtDevice, 'key' | 'name' | 'deviceType' | 'nics' | 'zone' | 'site'> }
   >();
 
   constructor(private readonly run: OtInventoryRun) {
@@ -138,27 +139,49 @@ class OtInventoryFlow {
   private async syncSites(): Promise<void> {
     const page = await this.run.source.sites();
     await this.reportProblems('site', page.problems);
-    const groups = page.records.map((site) => siteGroup(this.mapping, site));
+    const groups = page.items.map((site) => siteGroup(this.mapping, site));
     const written = await this.apply('site', groups);
     const known = await getEntityStates(
       this.run.store.db,
       this.ref('site'),
-      page.records.map((s) => s.key),
+      page.items.map((s) => s.key),
     );
-    for (const site of page.records) {
+    for (const site of page.items) {
       const sysId = written.get(site.key) ?? known.get(site.key)?.remote_sys_id ?? undefined;
-      if (sysId) this.siteSysIds.set(site.name, sysId);
+      this.siteSysIds.set(site.name, sysId ?? '');
     }
   }
 
   private async syncSensors(): Promise<void> {
     const page = await this.run.source.sensors();
     await this.reportProblems('sensor', page.problems);
-    for (const sensor of page.records) this.sensorsByKey.set(sensor.key, sensor);
-    const groups = page.records.map((sensor) =>
+    for (const sensor of page.items) this.sensorsByKey.set(sensor.key, sensor);
+    await this.ensureSites(page.items.map((sensor) => sensor.site));
+    const groups = page.items.map((sensor) =>
       sensorGroup(this.mapping, sensor, sensor.site ? this.siteSysIds.get(sensor.site) : undefined),
     );
     await this.apply('sensor', groups);
+  }
+
+  /**
+   * Writes the sites named on devices that the source did not list up front (the management
+   * console names a device's site but has no list of sites), so devices can point at them.
+   */
+  private async ensureSites(names: readonly (string | undefined)[]): Promise<void> {
+    const missing = [...new Set(names)].filter(
+      (n): n is string => n !== undefined && n !== '' && !this.siteSysIds.has(n),
+    );
+    if (missing.length === 0) return;
+    const written = await this.apply(
+      'site',
+      missing.map((name) => siteGroup(this.mapping, { key: name, name })),
+    );
+    const known = await getEntityStates(this.run.store.db, this.ref('site'), missing);
+    for (const name of missing) {
+      const sysId = written.get(name) ?? known.get(name)?.remote_sys_id ?? undefined;
+      // Remember even without a sys_id (dry run): the site is planned once, not once per page.
+      this.siteSysIds.set(name, sysId ?? '');
+    }
   }
 
   /** Which sensors feed devices: validated in ServiceNow, listed in config, or connected and not learning. */
@@ -206,7 +229,10 @@ class OtInventoryFlow {
 
     for await (const page of source.devices(since ? { since } : {})) {
       await this.reportProblems('device', page.problems);
-      const fed = page.records.filter((device) => {
+      await this.ensureSites(
+        page.items.map((d) => d.site ?? this.sensorsByKey.get(d.sensorKeys[0] ?? '')?.site),
+      );
+      const fed = page.items.filter((device) => {
         const feeding = device.sensorKeys.some((key) => this.feeding.has(key));
         if (!feeding) {
           const sensor = device.sensorKeys[0] ?? '(no sensor)';
@@ -240,6 +266,7 @@ class OtInventoryFlow {
             deviceType: device.deviceType,
             nics: device.nics,
             ...(zone ? { zone } : {}),
+            ...(siteName ? { site: siteName } : {}),
           },
         });
         if (state?.content_hash === group.hash && !state.retired_at) {
@@ -247,7 +274,7 @@ class OtInventoryFlow {
           seen.push({
             sourceKey: device.key,
             lastSeenAt: this.now.toISOString(),
-            data: memoryOf(device, zone),
+            data: memoryOf(device, zone, siteName),
           });
         } else {
           pending.push({ group, device, ...(state ? { state } : {}) });
@@ -313,7 +340,7 @@ class OtInventoryFlow {
           const entry = byKey.get(group.key)!;
           const info = this.deviceInfo.get(group.key);
           if (info) this.deviceInfo.set(group.key, { ...info, sysId });
-          return { data: memoryOf(entry.device, info?.device.zone), retiredAt: null };
+          return { data: memoryOf(entry.device, info?.device.zone, info?.device.site), retiredAt: null };
         },
       },
     );
@@ -359,7 +386,8 @@ class OtInventoryFlow {
     let withoutIp = 0;
     for await (const page of this.run.source.connections!()) {
       await this.reportProblems('connection', page.problems);
-      const usable = page.records.filter(
+      await this.rememberDevices(page.items.flatMap((c) => [c.sourceDeviceKey, c.destinationDeviceKey]));
+      const usable = page.items.filter(
         (c) => this.deviceInfo.has(c.sourceDeviceKey) && this.deviceInfo.has(c.destinationDeviceKey),
       );
       const states = await getEntityStates(
@@ -392,6 +420,32 @@ class OtInventoryFlow {
         'without-ip',
         `${withoutIp} connection(s) skipped: an end device has no IP address, which the connection identification rule needs`,
       );
+    }
+  }
+
+  /**
+   * Fills in devices this run did not read (an incremental source repeats only what changed) from
+   * what was recorded when they were written, so their connections can still be mapped. Devices
+   * never written (not fed, or refused) stay unknown and their connections are left out.
+   */
+  private async rememberDevices(keys: readonly string[]): Promise<void> {
+    const missing = [...new Set(keys)].filter((k) => !this.deviceInfo.has(k));
+    if (missing.length === 0) return;
+    const states = await getEntityStates(this.run.store.db, this.ref('device'), missing);
+    for (const [key, state] of states) {
+      const memory = parseMemory(state);
+      if (!memory || state.retired_at || memory.deleted) continue;
+      this.deviceInfo.set(key, {
+        ...(state.remote_sys_id ? { sysId: state.remote_sys_id } : {}),
+        device: {
+          key,
+          name: memory.name,
+          deviceType: memory.deviceType,
+          nics: memory.nics ?? [],
+          ...(memory.zone ? { zone: memory.zone } : {}),
+          ...(memory.site ? { site: memory.site } : {}),
+        },
+      });
     }
   }
 
@@ -543,31 +597,29 @@ class OtInventoryFlow {
     if (problems.length === 0) return;
     this.summary.errors += problems.length;
     this.summary.problems += problems.length;
-    for (const p of problems)
-      this.decide({
-        action: 'error',
-        entity,
-        key: p.key,
-        reason: `malformed ${entity} record skipped: ${p.reason}`,
-        side: 'defender',
-      });
+    const entries: LedgerEntry[] = problems.map((p) => ({
+      flow: FLOW,
+      side: 'defender',
+      action: 'error',
+      entity,
+      key: p.key ?? `${p.source}#${p.index}`,
+      reason: `malformed ${entity} record skipped (${p.source}, record ${p.index}): ${p.error.message}`.slice(
+        0,
+        2000,
+      ),
+    }));
+    for (const e of entries)
+      this.decide({ action: 'error', entity, key: e.key, reason: e.reason, side: 'defender' });
     if (!this.run.dryRun) {
       await appendLedgerEvents(
         this.run.store.db,
         this.run.clock,
         { integrationId: this.run.integrationId, runId: this.run.runId },
-        problems.map((p) => ({
-          flow: FLOW,
-          side: 'defender',
-          action: 'error',
-          entity,
-          key: p.key,
-          reason: `malformed ${entity} record skipped: ${p.reason}`,
-        })),
+        entries,
       );
     }
     this.run.logger.warn(
-      { entity, count: problems.length, first: problems[0] },
+      { entity, count: problems.length, first: entries[0]?.reason },
       'malformed records reported and skipped',
     );
   }
@@ -602,12 +654,13 @@ class OtInventoryFlow {
   }
 }
 
-function memoryOf(device: OtDevice, zone: string | undefined): DeviceMemory {
+function memoryOf(device: OtDevice, zone: string | undefined, site?: string): DeviceMemory {
   return {
     name: device.name,
     deviceType: device.deviceType,
     ...(zone ? { zone } : {}),
-    ips: device.nics.map((n) => n.ip).filter((ip): ip is string => ip !== undefined),
+    ...(site ? { site } : {}),
+    nics: device.nics,
   };
 }
 

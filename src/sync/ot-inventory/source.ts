@@ -1,17 +1,7 @@
 import type { OtConnection, OtDevice, OtSensor, OtSite } from '../../domain/ot/records.js';
+import type { SourcePage } from '../../sources/common.js';
 
-/** A record a source could not understand: reported in the summary and the ledger, then skipped. */
-export interface RecordProblem {
-  /** The record's id when it has one, else its position. */
-  readonly key: string;
-  readonly reason: string;
-}
-
-/** One page of records from a source, with the records of that page it had to skip. */
-export interface SourcePage<T> {
-  readonly records: readonly T[];
-  readonly problems: readonly RecordProblem[];
-}
+export type { RecordProblem, SourcePage } from '../../sources/common.js';
 
 /**
  * What ot-inventory reads from Defender for IoT. The sensor API, the management console and
@@ -25,6 +15,7 @@ export interface OtInventorySource {
   readonly hasConnections: boolean;
   /** True when `devices` returns only what changed since `since`, and deletions come from `deletedDevices`. */
   readonly incremental: boolean;
+  /** Sites the source knows of up front (sites named only on devices are added as they appear). */
   sites(): Promise<SourcePage<OtSite>>;
   sensors(): Promise<SourcePage<OtSensor>>;
   /** Devices, page by page. An incremental source reads only those changed since `since` (all when undefined). */
@@ -32,4 +23,5 @@ export interface OtInventorySource {
   /** Keys of devices deleted since `since` (incremental sources only). */
   deletedDevices?(since: Date): Promise<readonly string[]>;
   connections?(): AsyncIterable<SourcePage<OtConnection>>;
+  close?(): Promise<void>;
 }

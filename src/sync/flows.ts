@@ -1,0 +1,49 @@
+import { RequestCounters } from '../runtime/counters.js';
+import { connectServiceNow } from '../servicenow/index.js';
+import { createDefenderSources } from '../sources/index.js';
+import { runOtInventory } from './ot-inventory/flow.js';
+import { otInventorySource } from './ot-inventory/sources.js';
+import type { FlowRunner } from './runner.js';
+
+/**
+ * Flow ot-inventory as the runner runs it: the integration's ServiceNow client and Defender
+ * source, built for the run and closed after it, with their requests counted for the summary.
+ */
+export const otInventoryRunner: FlowRunner = {
+  flow: 'ot-inventory',
+  enabled: (integration) => integration.flows.otInventory?.enabled === true,
+  async run(context) {
+    const config = context.integration.flows.otInventory;
+    if (!config) throw new Error('flows.otInventory is not configured for this integration');
+    const counters = new RequestCounters();
+    const servicenow = connectServiceNow(context.integration.servicenow, {
+      clock: context.clock,
+      counters,
+      logger: context.logger,
+    });
+    const defender = createDefenderSources(context.integration.defender, {
+      clock: context.clock,
+      counters,
+      logger: context.logger,
+    });
+    try {
+      return await runOtInventory({
+        integrationId: context.integration.id,
+        config,
+        source: otInventorySource(config.source, context.integration.defender, defender),
+        servicenow: servicenow.client,
+        store: context.store,
+        clock: context.clock,
+        logger: context.logger,
+        counters,
+        runId: context.runId,
+        dryRun: context.dryRun,
+      });
+    } finally {
+      await Promise.all([servicenow.close(), defender.close()]);
+    }
+  },
+};
+
+/** The flows this build implements, in dependency order; `snowline sync` and the demo run these. */
+export const FLOW_RUNNERS: readonly FlowRunner[] = [otInventoryRunner];

@@ -1,0 +1,290 @@
+import type { IntegrationConfig } from '../../config/schema.js';
+import {
+  normaliseMac,
+  type OtConnection,
+  type OtDevice,
+  type OtModule,
+  type OtNic,
+  type OtSensor,
+  type OtSite,
+} from '../../domain/ot/records.js';
+import type { SourcePage } from '../../sources/common.js';
+import type { ConsoleDevice, DefenderSources, SensorDevice } from '../../sources/index.js';
+import type { ConsoleClient } from '../../sources/defender-iot/console-client.js';
+import type { SensorClient } from '../../sources/defender-iot/sensor-client.js';
+import { ConfigError, InputError, UpstreamError } from '../../errors.js';
+import type { OtInventorySource } from './source.js';
+
+type DefenderConfig = IntegrationConfig['defender'];
+
+function mapPage<A, B>(page: SourcePage<A>, map: (item: A) => B | undefined): SourcePage<B> {
+  return { items: page.items.map(map).filter((b): b is B => b !== undefined), problems: page.problems };
+}
+
+/** Pairs a device's IP and MAC lists into NICs (the APIs list them apart; order is all they share). */
+function nicsOf(ips: readonly string[], macs: readonly string[]): OtNic[] {
+  const count = Math.max(ips.length, macs.length);
+  return Array.from({ length: count }, (_, i) => {
+    const mac = normaliseMac(macs[i]);
+    return { ...(ips[i] ? { ip: ips[i] } : {}), ...(mac ? { mac } : {}) };
+  });
+}
+
+function modulesOf(
+  firmware: readonly {
+    rack?: string | undefined;
+    slot?: string | undefined;
+    model?: string | undefined;
+    serial?: string | undefined;
+    firmwareVersion?: string | undefined;
+  }[],
+): OtModule[] {
+  return firmware.map((f) => ({
+    ...(f.rack ? { rack: f.rack } : {}),
+    ...(f.slot ? { slot: f.slot } : {}),
+    ...(f.model ? { model: f.model } : {}),
+    ...(f.serial ? { serialNumber: f.serial } : {}),
+    ...(f.firmwareVersion ? { firmwareVersion: f.firmwareVersion } : {}),
+  }));
+}
+
+/**
+ * The OT sensor API as an ot-inventory source: a full read of every configured sensor. The API
+ * knows nothing of sites, zones or Purdue levels: they come from each sensor's configuration.
+ * Device keys are `<sensor>/<id>` (ids are per sensor).
+ */
+export class SensorApiSource implements OtInventorySource {
+  readonly kind = 'sensor' as const;
+  readonly hasConnections = true;
+  readonly incremental = false;
+
+  constructor(private readonly clients: readonly SensorClient[]) {}
+
+  async sites(): Promise<SourcePage<OtSite>> {
+    const names = [...new Set(this.clients.map((c) => c.site).filter((s): s is string => s !== undefined))];
+    return { items: names.map((name) => ({ key: name, name })), problems: [] };
+  }
+
+  async sensors(): Promise<SourcePage<OtSensor>> {
+    return {
+      items: this.clients.map((c) => ({
+        key: c.name,
+        name: c.name,
+        ...(c.site ? { site: c.site } : {}),
+        ...(c.zone ? { zone: c.zone } : {}),
+        ...(c.purdueLevel !== undefined ? { purdueLevel: c.purdueLevel } : {}),
+      })),
+      problems: [],
+    };
+  }
+
+  async *devices(): AsyncIterable<SourcePage<OtDevice>> {
+    for (const client of this.clients) {
+      yield* perSensor(
+        client,
+        'devices',
+        async function* (self: SensorApiSource) {
+          for await (const page of client.devices()) yield mapPage(page, (d) => self.device(client, d));
+        },
+        this,
+      );
+    }
+  }
+
+  /**
+   * The sensor API lists a modular device's modules in `firmware[]` (with rack and slot), and a
+   * device without modules as one entry with neither: that entry is the device's own serial,
+   * model and firmware.
+   */
+  private device(client: SensorClient, d: SensorDevice): OtDevice {
+    const own = d.firmware.find((f) => f.rack === undefined && f.slot === undefined);
+    const modules = d.firmware.filter((f) => f.rack !== undefined || f.slot !== undefined);
+    return {
+      key: `${client.name}/${d.id}`,
+      name: d.name,
+      deviceType: d.type,
+      ...(d.vendor ? { vendor: d.vendor } : {}),
+      ...(d.operatingSystem ? { operatingSystem: d.operatingSystem } : {}),
+      ...(own?.firmwareVersion ? { firmwareVersion: own.firmwareVersion } : {}),
+      ...(own?.model ? { model: own.model } : {}),
+      ...(own?.serial ? { serialNumber: own.serial } : {}),
+      nics: nicsOf(d.ipAddresses, d.macAddresses),
+      modules: modulesOf(modules),
+      protocols: d.protocols.map((p) => p.name).filter((n): n is string => typeof n === 'string'),
+      ...(client.site ? { site: client.site } : {}),
+      ...(client.zone ? { zone: client.zone } : {}),
+      sensorKeys: [client.name],
+    };
+  }
+
+  async *connections(): AsyncIterable<SourcePage<OtConnection>> {
+    for (const client of this.clients) {
+      yield* perSensor(
+        client,
+        'connections',
+        async function* () {
+          for await (const page of client.connections()) {
+            yield mapPage(page, (c) => ({
+              key: `${client.name}/${c.firstDeviceId}-${c.secondDeviceId}`,
+              sourceDeviceKey: `${client.name}/${c.firstDeviceId}`,
+              destinationDeviceKey: `${client.name}/${c.secondDeviceId}`,
+              ports: c.ports,
+              protocols: c.protocols.map((p) => p.name).filter((n): n is string => typeof n === 'string'),
+              ...(c.lastSeen ? { lastSeen: c.lastSeen } : {}),
+            }));
+          }
+        },
+        this,
+      );
+    }
+  }
+}
+
+/**
+ * Reads one sensor, turning a sensor that can not be reached (or answers with an error) into a
+ * reported problem, so that one sensor down does not stop the others. Rate limits still defer
+ * the run, and records already yielded stay yielded. Its devices are not retired by this run's
+ * silence alone: retirement waits for the grace period.
+ */
+async function* perSensor<T>(
+  client: SensorClient,
+  what: string,
+  read: (source: SensorApiSource) => AsyncIterable<SourcePage<T>>,
+  source: SensorApiSource,
+): AsyncIterable<SourcePage<T>> {
+  try {
+    yield* read(source);
+  } catch (error) {
+    if (!(error instanceof UpstreamError)) throw error;
+    yield {
+      items: [],
+      problems: [
+        {
+          source: `sensor ${client.name} ${what}`,
+          index: 0,
+          key: `sensor:${client.name}`,
+          error: new InputError(
+            `sensor ${client.name} could not be read; its ${what} are left as they are: ${error.message}`,
+            { cause: error },
+          ),
+        },
+      ],
+    };
+  }
+}
+
+/**
+ * The management console's integration API v3 as an ot-inventory source: incremental by
+ * timestamp, with deletions, sites and zones on each device, and the Purdue layer.
+ */
+export class ConsoleSource implements OtInventorySource {
+  readonly kind = 'console' as const;
+  readonly hasConnections = true;
+  readonly incremental = true;
+
+  constructor(private readonly client: ConsoleClient) {}
+
+  async sites(): Promise<SourcePage<OtSite>> {
+    return { items: [], problems: [] };
+  }
+
+  async sensors(): Promise<SourcePage<OtSensor>> {
+    const page = await this.client.sensors();
+    return mapPage(page, (s) => ({
+      key: String(s.id),
+      name: s.name,
+      ...(s.interfaceAddress ? { ip: s.interfaceAddress } : {}),
+      ...(s.version ? { firmwareVersion: s.version } : {}),
+      ...(s.connectionState
+        ? { connectionState: s.connectionState, connected: s.connectionState !== 'DISCONNECTED' }
+        : {}),
+      ...(s.learningMode !== undefined ? { learningMode: s.learningMode } : {}),
+    }));
+  }
+
+  async *devices(options: { since?: Date }): AsyncIterable<SourcePage<OtDevice>> {
+    for await (const page of this.client.devices(options.since ?? 0))
+      yield mapPage(page, (d) => this.device(d));
+  }
+
+  /** The console's `u_firmwares` are a device's modules (each with its module address); the device's own serial is not reported. */
+  private device(d: ConsoleDevice): OtDevice {
+    const ips = d.ipAddresses.map((a) => a.address).filter((a): a is string => typeof a === 'string');
+    return {
+      key: String(d.id),
+      name: d.name,
+      deviceType: d.type ?? 'Unknown',
+      ...(d.category ? { category: d.category } : {}),
+      ...(d.vendor ? { vendor: d.vendor } : {}),
+      ...(d.operatingSystem ? { operatingSystem: d.operatingSystem } : {}),
+      nics: nicsOf(ips, d.macAddresses),
+      modules: modulesOf(
+        d.firmware.map((f) => ({
+          model: f.model,
+          serial: f.serial,
+          firmwareVersion: f.firmwareVersion,
+          slot: f.moduleAddress,
+        })),
+      ),
+      protocols: d.protocols,
+      ...(d.purdueLayer ? { purdueLayer: d.purdueLayer } : {}),
+      ...(d.site ? { site: d.site } : {}),
+      ...(d.zone ? { zone: d.zone } : {}),
+      sensorKeys: d.sensorIds.map(String),
+      ...(d.firstDiscovered ? { firstSeen: d.firstDiscovered } : {}),
+      ...(d.lastActivity ? { lastSeen: d.lastActivity } : {}),
+    };
+  }
+
+  async deletedDevices(since: Date): Promise<readonly string[]> {
+    return (await this.client.deletedDevices(since)).items.map(String);
+  }
+
+  async *connections(): AsyncIterable<SourcePage<OtConnection>> {
+    for await (const page of this.client.connections(0)) {
+      yield mapPage(page, (c) => ({
+        key: `${c.sourceDeviceId}-${c.destinationDeviceId}`,
+        sourceDeviceKey: String(c.sourceDeviceId),
+        destinationDeviceKey: String(c.destinationDeviceId),
+        ports: [],
+        protocols: [],
+      }));
+    }
+  }
+}
+
+/** The ot-inventory source the configuration names, built on the integration's Defender clients. */
+export function otInventorySource(
+  kind: 'sensor' | 'console' | 'resourceGraph',
+  config: DefenderConfig,
+  sources: DefenderSources,
+): OtInventorySource {
+  if (kind === 'sensor') {
+    if (sources.sensors.length === 0) {
+      throw new ConfigError([
+        {
+          path: 'defender.sensors',
+          message: 'flows.otInventory.source is sensor but no sensors are configured',
+        },
+      ]);
+    }
+    return new SensorApiSource(sources.sensors);
+  }
+  if (kind === 'console') {
+    if (!sources.console || !config.console) {
+      throw new ConfigError([
+        {
+          path: 'defender.console',
+          message: 'flows.otInventory.source is console but defender.console is not configured',
+        },
+      ]);
+    }
+    return new ConsoleSource(sources.console);
+  }
+  throw new ConfigError([
+    {
+      path: 'flows.otInventory.source',
+      message: 'the resourceGraph source is not available in this build; use sensor or console',
+    },
+  ]);
+}

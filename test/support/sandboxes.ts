@@ -1,0 +1,86 @@
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'undici';
+import { generateSandboxTls } from '../../sandbox/common/tls.js';
+import { generateEstate, type Estate, type EstateOptions } from '../../sandbox/dataset/index.js';
+import { startDefenderSandbox, type DefenderSandbox } from '../../sandbox/defender/index.js';
+import { startServiceNowSandbox, type ServiceNowSandbox } from '../../sandbox/servicenow/index.js';
+import { validateConfig, type LoadedConfig } from '../../src/config/load.js';
+import { sandboxConfig } from '../../src/cli/sandbox-config.js';
+import type { SandboxReady } from '../../src/cli/sandbox-process.js';
+
+/** Both sandboxes started in this process over TLS, with the estate they serve. */
+export interface Sandboxes {
+  readonly estate: Estate;
+  readonly servicenow: ServiceNowSandbox;
+  readonly defender: DefenderSandbox;
+  /** The ready line `snowline sandbox` would print for them. */
+  readonly ready: SandboxReady;
+  /** A validated Snowline configuration pointing at them, as `--write-config` writes it, with the flows changed. */
+  config(storeUrl: string, flows?: Record<string, unknown>): LoadedConfig;
+  /** Calls a `/_sandbox` control operation of one sandbox. */
+  control(side: 'servicenow' | 'defender', method: string, path: string, body?: unknown): Promise<any>;
+  close(): Promise<void>;
+}
+
+/** Starts both sandboxes on loopback with one CA, the ServiceNow side seeded with the estate's users. */
+export async function startSandboxes(options: EstateOptions & { now?: Date } = {}): Promise<Sandboxes> {
+  const estate = generateEstate(options);
+  const tls = await generateSandboxTls();
+  const servicenow = await startServiceNowSandbox({
+    tls,
+    seed: estate.servicenow,
+    ...(options.now ? { now: options.now } : {}),
+  });
+  const defender = await startDefenderSandbox({ tls, estate, ...(options.now ? { now: options.now } : {}) });
+  const agent = new Agent({ connect: { ca: readFileSync(tls.caFile) } });
+  const siteName = new Map(estate.sites.map((s) => [s.id, s.displayName]));
+  const zoneName = new Map(estate.zones.map((z) => [z.id, z.name]));
+  const place = new Map(
+    estate.sensors.map((s) => [s.name, { site: siteName.get(s.siteId)!, zone: zoneName.get(s.zoneId)! }]),
+  );
+  const ready: SandboxReady = {
+    servicenow: { url: servicenow.url, ...servicenow.credentials },
+    defender: {
+      url: defender.url,
+      tenantId: defender.tenantId,
+      token: defender.token,
+      clientId: defender.clientId,
+      clientSecret: defender.clientSecret,
+      subscriptions: defender.subscriptions,
+      sensors: defender.sensors.map((s) => ({ ...s, ...place.get(s.name) })),
+      console: defender.console,
+    },
+    caFile: tls.caFile,
+    config: null,
+  };
+  return {
+    estate,
+    servicenow,
+    defender,
+    ready,
+    config(storeUrl, flows) {
+      const { loaded } = sandboxConfig(ready, { storeUrl, integrationId: 'sandbox' });
+      if (!flows) return loaded;
+      const raw = structuredClone(loaded.config) as any;
+      raw.integrations[0].flows = flows;
+      return validateConfig(raw, 'sandbox test configuration');
+    },
+    async control(side, method, path, body) {
+      const base = side === 'servicenow' ? servicenow.url : defender.url;
+      const response = await request(`${base}${path}`, {
+        method: method as 'GET',
+        dispatcher: agent,
+        ...(body === undefined
+          ? {}
+          : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+      });
+      const text = await response.body.text();
+      if (response.statusCode >= 400) throw new Error(`${method} ${path} → ${response.statusCode}: ${text}`);
+      return text ? JSON.parse(text) : undefined;
+    },
+    async close() {
+      await agent.close();
+      await Promise.all([servicenow.close(), defender.close()]);
+    },
+  };
+}
