@@ -4,6 +4,7 @@ import { FLOWS, emptyFlowSummary, type Flow, type FlowSummary, type SyncSummary 
 import type { Plan, PlanAction } from '../domain/plan.js';
 import { isRateLimitedError } from '../errors.js';
 import type { Logger } from '../logging.js';
+import { completeWork, deferWork } from '../store/models/deferred-work.js';
 import { finishRun, recordFlowSummary, startRun, type RunTrigger } from '../store/models/runs.js';
 import type { Store } from '../store/store.js';
 
@@ -48,6 +49,33 @@ export interface RunFlowsOptions {
 export interface RunResult {
   readonly summary: SyncSummary;
   readonly plan: Plan;
+}
+
+/** The deferred-work entry that says a flow must run again at `retryAt`. */
+export function resumeRef(integrationId: string, flow: Flow) {
+  return { integrationId, flow, partitionKey: '*', kind: 'run-resume' } as const;
+}
+
+/**
+ * Persists a deferral (so a scheduler resumes the flow at `retryAt`, even after a restart) and
+ * clears it once the flow completes. What the deferred run already did is in the entity state
+ * and the ledger: the next run sends only what is still different, so nothing is lost or repeated.
+ */
+async function recordDeferral(
+  options: RunFlowsOptions,
+  flow: Flow,
+  runId: string,
+  result: FlowSummary,
+): Promise<void> {
+  const ref = resumeRef(options.integration.id, flow);
+  if (result.outcome === 'deferred' && result.retryAt) {
+    await deferWork(options.store.db, options.clock, ref, new Date(result.retryAt), {
+      runId,
+      deferredAt: options.clock.now().toISOString(),
+    });
+  } else if (result.outcome === 'ok') {
+    await completeWork(options.store.db, ref);
+  }
 }
 
 /**
@@ -97,6 +125,7 @@ export async function runFlows(options: RunFlowsOptions): Promise<RunResult> {
     }
     summary.jobs[runner.flow] = result;
     await recordFlowSummary(store.db, { runId, integrationId: integration.id }, runner.flow, result);
+    if (!dryRun) await recordDeferral(options, runner.flow, runId, result);
   }
   await finishRun(store.db, clock, runId, { summary });
   return { summary, plan: { integrationId: integration.id, createdAt: clock.now().toISOString(), actions } };

@@ -252,3 +252,67 @@ describe.skipIf(!existsSync('dist/cli.js'))('ot-inventory crash safety', () => {
     }
   });
 });
+
+describe('ot-inventory under a rate budget smaller than the work', () => {
+  let sandboxes: Sandboxes;
+
+  beforeAll(async () => {
+    sandboxes = await startSandboxes({ devices: 120, seed: 5 });
+  });
+  afterAll(async () => sandboxes?.close());
+
+  it('defers on a long Retry-After, persists the deferral, and resumes with nothing lost or repeated', async () => {
+    const flows = { otInventory: { source: 'console', sensorValidation: 'auto', batchSize: 20 } };
+    // A clean run on a fresh instance gives the state to reach.
+    const clean = sandboxes.config(join(dir, 'budget-clean.sqlite'), flows);
+    expect(
+      (await syncOnce(clean, join(dir, 'budget-clean.sqlite'))).summary.jobs['ot-inventory']!.outcome,
+    ).toBe('ok');
+    const tables = 'cmdb_ci,cmdb_rel_ci,cmdb_ot_entity,sys_object_source,sn_ot_device_network_connection';
+    const expected = await sandboxes.control('servicenow', 'GET', `/_sandbox/dump?tables=${tables}`);
+    await sandboxes.control('servicenow', 'POST', '/_sandbox/reset');
+    await sandboxes.control('defender', 'POST', '/_sandbox/reset');
+
+    // The instance allows 4 IRE requests an hour: far less than the work, and its Retry-After is
+    // longer than the 60 s Snowline waits in-process.
+    await sandboxes.control('servicenow', 'POST', '/_sandbox/rate-limits', {
+      rules: [{ name: 'ire hourly', limit: 4, windowSeconds: 3600, apis: ['ire'] }],
+    });
+    const storeUrl = join(dir, 'budget.sqlite');
+    const limited = sandboxes.config(storeUrl, flows);
+    const first = await syncOnce(limited, storeUrl);
+    const deferred = first.summary.jobs['ot-inventory']!;
+    expect(deferred).toMatchObject({ outcome: 'deferred', retryAt: expect.any(String) });
+    const store = await openStore(storeUrl);
+    const pending = await store.db.selectFrom('deferred_work').selectAll().execute();
+    expect(pending).toMatchObject([
+      { flow: 'ot-inventory', kind: 'run-resume', not_before: deferred.retryAt },
+    ]);
+    await store.close();
+
+    // An hour later the window has reset.
+    await sandboxes.control('servicenow', 'POST', '/_sandbox/clock', { advanceSeconds: 3600 });
+    await sandboxes.control('servicenow', 'POST', '/_sandbox/rate-limits', { rules: [] });
+    const second = await syncOnce(limited, storeUrl);
+    expect(second.summary.jobs['ot-inventory']).toMatchObject({ outcome: 'ok' });
+
+    expect(await sandboxes.control('servicenow', 'GET', `/_sandbox/dump?tables=${tables}`)).toEqual(expected);
+    const after = await openStore(storeUrl);
+    try {
+      expect(await after.db.selectFrom('deferred_work').selectAll().execute()).toEqual([]);
+      // Nothing repeated: every entity was created exactly once across the two runs.
+      const creates = await after.db
+        .selectFrom('ledger_event')
+        .select(['entity', 'entity_key'])
+        .where('action', '=', 'create')
+        .execute();
+      const keys = creates.map((c) => `${c.entity}/${c.entity_key}`);
+      expect(new Set(keys).size).toBe(keys.length);
+      expect(keys.length).toBe(
+        first.summary.jobs['ot-inventory']!.created + second.summary.jobs['ot-inventory']!.created,
+      );
+    } finally {
+      await after.close();
+    }
+  });
+});

@@ -15,6 +15,7 @@ import {
 import type { OtDevice, OtNic, OtSensor } from '../../domain/ot/records.js';
 import type { PlanAction, PlanActionKind } from '../../domain/plan.js';
 import { days } from '../../domain/time.js';
+import { isRateLimitedError } from '../../errors.js';
 import type { Logger } from '../../logging.js';
 import type { RequestCounters } from '../../runtime/counters.js';
 import type { IreResult, ServiceNowClient } from '../../servicenow/client.js';
@@ -80,7 +81,18 @@ interface DeviceMemory {
 export async function runOtInventory(run: OtInventoryRun): Promise<OtInventoryResult> {
   const started = performance.now();
   const flow = new OtInventoryFlow(run);
-  await flow.execute();
+  try {
+    await flow.execute();
+  } catch (error) {
+    // A rate limit defers the rest of the run; what was written is recorded, and reported.
+    if (!isRateLimitedError(error)) throw error;
+    flow.summary.outcome = 'deferred';
+    flow.summary.retryAt = error.retryAt.toISOString();
+    run.logger.warn(
+      { retryAt: flow.summary.retryAt, service: error.service },
+      'rate limit reached; the rest of the run is deferred',
+    );
+  }
   const summary = flow.summary;
   summary.durationMs = performance.now() - started;
   summary.requests = {
