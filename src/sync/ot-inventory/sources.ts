@@ -9,7 +9,8 @@ import {
   type OtSite,
 } from '../../domain/ot/records.js';
 import type { SourcePage } from '../../sources/common.js';
-import type { ConsoleDevice, DefenderSources, SensorDevice } from '../../sources/index.js';
+import type { CloudIotDevice, ConsoleDevice, DefenderSources, SensorDevice } from '../../sources/index.js';
+import type { IotResourceGraphReader } from '../../sources/defender-iot/resource-graph-iot.js';
 import type { ConsoleClient } from '../../sources/defender-iot/console-client.js';
 import type { SensorClient } from '../../sources/defender-iot/sensor-client.js';
 import { ConfigError, InputError, UpstreamError } from '../../errors.js';
@@ -253,6 +254,105 @@ export class ConsoleSource implements OtInventorySource {
   }
 }
 
+/**
+ * Azure Resource Graph's `iotsecurityresources` as an ot-inventory source (what the Service Graph
+ * Connector's Azure variant reads): a full read of sites, sensors and devices with Purdue level,
+ * site, zone, times, hardware and slots; no connections. The device subtype (`PLC`, `HMI`…) is
+ * the device type, as the connector's class mapping uses it.
+ */
+export class ResourceGraphSource implements OtInventorySource {
+  readonly kind = 'resourceGraph' as const;
+  readonly hasConnections = false;
+  readonly incremental = false;
+  /** Site resource name → display name: sensors name their site by resource, devices by display name. */
+  private readonly siteNames = new Map<string, string>();
+
+  constructor(private readonly reader: IotResourceGraphReader) {}
+
+  async sites(): Promise<SourcePage<OtSite>> {
+    const items: OtSite[] = [];
+    const problems: SourcePage<OtSite>['problems'][number][] = [];
+    for await (const page of this.reader.sites()) {
+      problems.push(...page.problems);
+      for (const site of page.items) {
+        this.siteNames.set(site.name, site.displayName);
+        items.push({ key: site.displayName, name: site.displayName });
+      }
+    }
+    return { items, problems };
+  }
+
+  async sensors(): Promise<SourcePage<OtSensor>> {
+    const items: OtSensor[] = [];
+    const problems: SourcePage<OtSensor>['problems'][number][] = [];
+    for await (const page of this.reader.sensors()) {
+      problems.push(...page.problems);
+      for (const s of page.items) {
+        const site = s.site ? (this.siteNames.get(s.site) ?? s.site) : undefined;
+        items.push({
+          key: s.name,
+          name: s.name,
+          ...(site ? { site } : {}),
+          ...(s.zone ? { zone: s.zone } : {}),
+          ...(s.hostname ? { fqdn: s.hostname } : {}),
+          ...(s.ip ? { ip: s.ip } : {}),
+          ...(s.mac ? { mac: s.mac } : {}),
+          ...(s.version ? { firmwareVersion: s.version } : {}),
+          ...(s.status
+            ? { connectionState: s.status, connected: !/disconnected|unavailable|offline/i.test(s.status) }
+            : {}),
+          learningMode: s.learningMode,
+          ...(s.upSince ? { firstSeen: s.upSince } : {}),
+        });
+      }
+    }
+    return { items, problems };
+  }
+
+  async *devices(): AsyncIterable<SourcePage<OtDevice>> {
+    for await (const page of this.reader.devices()) yield mapPage(page, (d) => this.device(d));
+  }
+
+  private device(d: CloudIotDevice): OtDevice {
+    const os = d.operatingSystem
+      ? [d.operatingSystem.platform, d.operatingSystem.version].filter(Boolean).join(' ')
+      : undefined;
+    return {
+      key: d.deviceId,
+      name: d.name,
+      deviceType: d.subType ?? d.type ?? 'Unknown',
+      ...(d.category ? { category: d.category } : {}),
+      ...(d.vendor ? { vendor: d.vendor } : {}),
+      ...(d.model ? { model: d.model } : {}),
+      ...(d.serialNumber ? { serialNumber: d.serialNumber } : {}),
+      ...(d.firmwareVersion ? { firmwareVersion: d.firmwareVersion } : {}),
+      ...(os ? { operatingSystem: os } : {}),
+      nics: d.nics.map((n) => {
+        const mac = normaliseMac(n.macAddress);
+        const ip = n.ipv4Address ?? n.ipv6Address;
+        return { ...(ip ? { ip } : {}), ...(mac ? { mac } : {}) };
+      }),
+      modules: d.slots.map((slot) => ({
+        ...(slot.rackNumber ? { rack: slot.rackNumber } : {}),
+        ...(slot.slotNumber ? { slot: slot.slotNumber } : {}),
+        ...(slot.model ? { model: slot.model } : {}),
+        ...(slot.serialNumber ? { serialNumber: slot.serialNumber } : {}),
+        ...(slot.firmwareVersion ? { firmwareVersion: slot.firmwareVersion } : {}),
+        ...(slot.vendor ? { vendor: slot.vendor } : {}),
+        ...(slot.slotType ? { moduleType: slot.slotType } : {}),
+      })),
+      protocols: [],
+      ...(d.purdueLevel ? { purdueLayer: d.purdueLevel } : {}),
+      ...(d.criticality ? { criticality: d.criticality } : {}),
+      ...(d.sensor?.site ? { site: this.siteNames.get(d.sensor.site) ?? d.sensor.site } : {}),
+      ...(d.sensor?.zone ? { zone: d.sensor.zone } : {}),
+      sensorKeys: d.sensor?.name ? [d.sensor.name] : [],
+      ...(d.firstSeen ? { firstSeen: d.firstSeen } : {}),
+      ...(d.lastSeen ? { lastSeen: d.lastSeen } : {}),
+    };
+  }
+}
+
 /** The ot-inventory source the configuration names, built on the integration's Defender clients. */
 export function otInventorySource(
   kind: 'sensor' | 'console' | 'resourceGraph',
@@ -281,10 +381,13 @@ export function otInventorySource(
     }
     return new ConsoleSource(sources.console);
   }
-  throw new ConfigError([
-    {
-      path: 'flows.otInventory.source',
-      message: 'the resourceGraph source is not available in this build; use sensor or console',
-    },
-  ]);
+  if (config.subscriptions.length === 0) {
+    throw new ConfigError([
+      {
+        path: 'defender.subscriptions',
+        message: 'flows.otInventory.source is resourceGraph but no subscriptions are configured',
+      },
+    ]);
+  }
+  return new ResourceGraphSource(sources.iotResourceGraph);
 }
