@@ -58,6 +58,14 @@ integrations:
       # console:
       #   url: https://10.1.0.10
       #   token: \${CONSOLE_TOKEN}
+    flows:
+      # Defender for IoT sensors, sites, devices and connections -> the OT CMDB (docs/ot-inventory.md).
+      otInventory:
+        source: resourceGraph # sensor | console | resourceGraph
+        sensorValidation: servicenow # servicenow (validated on cmdb_ci_nids) | list | auto
+        dataSource: Snowline # a cmdb_ci.discovery_source choice that exists on the instance
+        batchSize: 100
+        retireAfterDays: 30
 `;
 
 /** The environment variables the example refers to. */

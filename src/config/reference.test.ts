@@ -1,12 +1,14 @@
-import { readFileSync } from 'node:fs';
-import { format, resolveConfig } from 'prettier';
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
+import { expectGeneratedDoc } from '../../test/support/docs.js';
+import { renderOtInventoryReference } from '../sync/ot-inventory/reference.js';
 import { renderConfigReference } from './reference.js';
 
-describe('configuration reference', () => {
-  it('docs/configuration.md is what the schema generates (run `npm run docs` after changing the schema)', async () => {
-    const options = (await resolveConfig('docs/configuration.md')) ?? {};
-    const expected = await format(renderConfigReference(), { ...options, parser: 'markdown' });
-    expect(readFileSync('docs/configuration.md', 'utf8')).toBe(expected);
+describe('generated documentation', () => {
+  it('docs/configuration.md is what the schema generates', async () => {
+    await expectGeneratedDoc('docs/configuration.md', renderConfigReference);
+  });
+
+  it('docs/ot-inventory.md is what the mapping code generates', async () => {
+    await expectGeneratedDoc('docs/ot-inventory.md', renderOtInventoryReference);
   });
 });
