@@ -52,11 +52,20 @@ export interface OtInventoryRun {
 
 /** The run's summary, and its plan (every decision; in a real run, what was executed). */
 export interface OtInventoryResult {
-  readonly summary: FlowSummary & { skipped: number; problems: number };
+  readonly summary: FlowSummary & {
+    skipped: number;
+    problems: number;
+    /** IRE items sent, and the IRE requests that carried them (floor: ceil(items / batchSize)). */
+    ireItems: number;
+    ireRequests: number;
+  };
   readonly plan: PlanAction[];
 }
 
 const FLOW = 'ot-inventory' as const;
+
+/** How far before the last watermark an incremental read starts again. */
+const INCREMENTAL_OVERLAP_MS = 10 * 60_000;
 
 /** The remembered part of a device, enough to retire it when it is no longer reported. */
 interface DeviceMemory {
@@ -111,7 +120,13 @@ function defenderRequests(counters: RequestCounters): number {
 }
 
 class OtInventoryFlow {
-  readonly summary: OtInventoryResult['summary'] = { ...emptyFlowSummary(), skipped: 0, problems: 0 };
+  readonly summary: OtInventoryResult['summary'] = {
+    ...emptyFlowSummary(),
+    skipped: 0,
+    problems: 0,
+    ireItems: 0,
+    ireRequests: 0,
+  };
   readonly plan: PlanAction[] = [];
   private readonly mapping: MappingContext;
   private readonly now: Date;
@@ -233,8 +248,7 @@ class OtInventoryFlow {
       flow: FLOW,
       scope: `${source.kind}:devices`,
     };
-    const sinceText = source.incremental ? await getWatermark(this.run.store.db, watermarkRef) : undefined;
-    const since = sinceText ? new Date(Number(sinceText)) : undefined;
+    const since = await this.since('devices');
     const readStarted = this.now;
     const skippedBySensor = new Map<string, number>();
     const pending: { group: IreGroup; device: OtDevice; state?: EntityStateRow }[] = [];
@@ -295,7 +309,8 @@ class OtInventoryFlow {
       if (!this.run.dryRun && seen.length)
         await upsertEntityStates(this.run.store.db, this.ref('device'), seen);
       if (pending.length >= this.run.config.batchSize * this.run.config.concurrency) {
-        await this.writeDevices(pending.splice(0));
+        const held = await this.writeDevices(pending.splice(0), true);
+        pending.push(...held);
       }
     }
     if (pending.length) await this.writeDevices(pending.splice(0));
@@ -334,10 +349,13 @@ class OtInventoryFlow {
       );
   }
 
+  /** Writes changed devices; with `holdPartial`, returns those of a trailing short payload, unsent. */
   private async writeDevices(
     batch: { group: IreGroup; device: OtDevice; state?: EntityStateRow }[],
-  ): Promise<void> {
+    holdPartial = false,
+  ): Promise<{ group: IreGroup; device: OtDevice; state?: EntityStateRow }[]> {
     const byKey = new Map(batch.map((b) => [b.device.key, b]));
+    const held: { group: IreGroup; device: OtDevice; state?: EntityStateRow }[] = [];
     await this.apply(
       'device',
       batch.map((b) => b.group),
@@ -354,8 +372,12 @@ class OtInventoryFlow {
           if (info) this.deviceInfo.set(group.key, { ...info, sysId });
           return { data: memoryOf(entry.device, info?.device.zone, info?.device.site), retiredAt: null };
         },
+        ...(holdPartial
+          ? { holdPartial: (groups: IreGroup[]) => held.push(...groups.map((g) => byKey.get(g.key)!)) }
+          : {}),
       },
     );
+    return held;
   }
 
   /** Retires devices no longer reported for `retireAfterDays` (never deletes them). */
@@ -396,7 +418,9 @@ class OtInventoryFlow {
   private async syncConnections(): Promise<void> {
     const groups: IreGroup[] = [];
     let withoutIp = 0;
-    for await (const page of this.run.source.connections!()) {
+    const since = await this.since('connections');
+    const readStarted = this.now;
+    for await (const page of this.run.source.connections!(since ? { since } : {})) {
       await this.reportProblems('connection', page.problems);
       await this.rememberDevices(page.items.flatMap((c) => [c.sourceDeviceKey, c.destinationDeviceKey]));
       const usable = page.items.filter(
@@ -422,9 +446,17 @@ class OtInventoryFlow {
         else groups.push(group);
       }
       if (groups.length >= this.run.config.batchSize * this.run.config.concurrency)
-        await this.applyConnections(groups.splice(0));
+        groups.push(...(await this.applyConnections(groups.splice(0), true)));
     }
     if (groups.length) await this.applyConnections(groups);
+    if (!this.run.dryRun && this.run.source.incremental) {
+      await advanceWatermark(
+        this.run.store.db,
+        this.run.clock,
+        this.watermark('connections'),
+        String(readStarted.getTime()).padStart(15, '0'),
+      );
+    }
     if (withoutIp) {
       this.summary.skipped += withoutIp;
       await this.skip(
@@ -461,18 +493,22 @@ class OtInventoryFlow {
     }
   }
 
-  private async applyConnections(groups: IreGroup[]): Promise<void> {
+  /** Writes changed connections; with `holdPartial`, returns those of a trailing short payload, unsent. */
+  private async applyConnections(groups: IreGroup[], holdPartial = false): Promise<IreGroup[]> {
     const known = await getEntityStates(
       this.run.store.db,
       this.ref('connection'),
       groups.map((g) => g.key),
     );
+    const held: IreGroup[] = [];
     await this.apply('connection', groups, {
       actionFor: (group) =>
         known.get(group.key)?.remote_sys_id
           ? ['update', 'connection details changed']
           : ['create', 'new connection between two devices'],
+      ...(holdPartial ? { holdPartial: (partial: IreGroup[]) => held.push(...partial) } : {}),
     });
+    return held;
   }
 
   // ---- writing -----------------------------------------------------------------------------
@@ -487,6 +523,11 @@ class OtInventoryFlow {
     hooks: {
       actionFor?: (group: IreGroup) => [PlanActionKind, string];
       onWritten?: (group: IreGroup, sysId: string) => Partial<EntityStateUpdate>;
+      /**
+       * Takes back the groups of a trailing payload that is not full, to send them with the next
+       * flush: only a phase's last flush sends a short payload, so requests stay at the floor.
+       */
+      holdPartial?: (groups: IreGroup[]) => void;
     } = {},
   ): Promise<Map<string, string>> {
     const written = new Map<string, string>();
@@ -523,6 +564,13 @@ class OtInventoryFlow {
       return written;
     }
     const payloads = packPayloads(changed, this.run.config.batchSize);
+    const last = payloads.at(-1);
+    if (hooks.holdPartial && last && last.payload.items.length < this.run.config.batchSize) {
+      payloads.pop();
+      hooks.holdPartial(last.groups.map((g) => g.group));
+    }
+    for (const p of payloads) this.summary.ireItems += p.payload.items.length;
+    this.summary.ireRequests += payloads.length;
     let next = 0;
     const worker = async () => {
       while (next < payloads.length) {
@@ -659,6 +707,22 @@ class OtInventoryFlow {
     if (action === 'create') this.summary.created += 1;
     else if (action === 'update' || action === 'revive') this.summary.updated += 1;
     else if (action === 'retire') this.summary.retired += 1;
+  }
+
+  /** The watermark of an incremental read (epoch ms of when the last complete read started). */
+  private watermark(what: 'devices' | 'connections') {
+    return { integrationId: this.run.integrationId, flow: FLOW, scope: `${this.run.source.kind}:${what}` };
+  }
+
+  /**
+   * Where an incremental read starts: the last complete read's start, less an overlap that
+   * absorbs clock skew between Snowline and the console (records read twice hash the same and
+   * send nothing). Everything for a full source or a first run.
+   */
+  private async since(what: 'devices' | 'connections'): Promise<Date | undefined> {
+    if (!this.run.source.incremental) return undefined;
+    const text = await getWatermark(this.run.store.db, this.watermark(what));
+    return text ? new Date(Number(text) - INCREMENTAL_OVERLAP_MS) : undefined;
   }
 
   private ref(entity: string) {

@@ -9,7 +9,10 @@ const titleCase = (text: string) => text.replace(/\b\w/g, (c) => c.toUpperCase()
  */
 export function renderOtInventoryReference(): string {
   const classes = Object.entries(DEFAULT_CLASS_MAP)
-    .map(([type, c]) => `| ${titleCase(type)} | \`${c.className}\` | ${c.otAssetType ?? '(IT gear, no OT function)'} |`)
+    .map(
+      ([type, c]) =>
+        `| ${titleCase(type)} | \`${c.className}\` | ${c.otAssetType ?? '(IT gear, no OT function)'} |`,
+    )
     .join('\n');
   const layers = Object.entries(DEFAULT_LAYER_LEVELS)
     .map(([layer, level]) => `| ${layer} | ${level} |`)

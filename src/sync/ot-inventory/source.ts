@@ -22,6 +22,7 @@ export interface OtInventorySource {
   devices(options: { since?: Date }): AsyncIterable<SourcePage<OtDevice>>;
   /** Keys of devices deleted since `since` (incremental sources only). */
   deletedDevices?(since: Date): Promise<readonly string[]>;
-  connections?(): AsyncIterable<SourcePage<OtConnection>>;
+  /** Connections; an incremental source reads only those active since `since` (all when undefined). */
+  connections?(options: { since?: Date }): AsyncIterable<SourcePage<OtConnection>>;
   close?(): Promise<void>;
 }

@@ -241,8 +241,8 @@ export class ConsoleSource implements OtInventorySource {
     return (await this.client.deletedDevices(since)).items.map(String);
   }
 
-  async *connections(): AsyncIterable<SourcePage<OtConnection>> {
-    for await (const page of this.client.connections(0)) {
+  async *connections(options: { since?: Date }): AsyncIterable<SourcePage<OtConnection>> {
+    for await (const page of this.client.connections(options.since ?? 0)) {
       yield mapPage(page, (c) => ({
         key: `${c.sourceDeviceId}-${c.destinationDeviceId}`,
         sourceDeviceKey: String(c.sourceDeviceId),
