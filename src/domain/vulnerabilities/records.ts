@@ -1,0 +1,65 @@
+/**
+ * Canonical vulnerability records: what every Defender for IoT source (management console
+ * `devicecves`, sensor `/api/v1/devices/cves`, Resource Graph) is normalised into before it is
+ * mapped to Vulnerability Response. A field a source does not provide stays undefined.
+ */
+
+/** One CVE reported for a device. */
+export interface DeviceCve {
+  /** The CVE id, e.g. `CVE-2021-44228` (normalised with {@link normaliseCveId}). */
+  readonly id: string;
+  /** CVSS base score, 0–10 (the sensor and console send it as a string; sources parse it). */
+  readonly score?: number;
+  readonly description?: string;
+  /** Defender's attack vector: `NETWORK`, `ADJACENT_NETWORK`, `LOCAL`… */
+  readonly attackVector?: string;
+}
+
+/** The CVEs Defender reports for one device. */
+export interface DeviceCves {
+  /** The device's source key: the same key ot-inventory records for the device. */
+  readonly deviceKey: string;
+  readonly cves: readonly DeviceCve[];
+  /** The address the CVEs were reported on (the sensor API is keyed by IP). */
+  readonly ipAddress?: string;
+  /**
+   * True when the source may have cut the list (the sensor API returns at most `top` CVEs per
+   * IP). CVEs missing from a truncated list are not taken as fixed.
+   */
+  readonly truncated?: boolean;
+}
+
+const CVE_ID = /^CVE-\d{4}-\d{4,}$/;
+
+/**
+ * The canonical form of a CVE id (upper case, trimmed), or undefined when `value` is not one.
+ *
+ * @example
+ * normaliseCveId(' cve-2021-44228 ') // 'CVE-2021-44228'
+ * normaliseCveId('QID-1234') // undefined
+ */
+export function normaliseCveId(value: string | undefined | null): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const id = value.trim().toUpperCase();
+  return CVE_ID.test(id) ? id : undefined;
+}
+
+/**
+ * The CVEs of a device with one entry per CVE id (a source may repeat a CVE, e.g. once per IP of
+ * the device): the first entry wins, later ones only fill what it lacks. Sorted by id, so the
+ * result (and any hash of it) does not depend on the order the source used.
+ */
+export function distinctCves(cves: readonly DeviceCve[]): DeviceCve[] {
+  const byId = new Map<string, DeviceCve>();
+  for (const cve of cves) {
+    const id = normaliseCveId(cve.id);
+    if (!id) continue;
+    const known = byId.get(id);
+    byId.set(id, known ? { ...cve, ...stripUndefined(known), id } : { ...stripUndefined(cve), id });
+  }
+  return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+function stripUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}

@@ -1,0 +1,27 @@
+import type { DeviceCves } from '../../domain/vulnerabilities/records.js';
+import type { SourcePage } from '../../sources/common.js';
+
+export type { RecordProblem, SourcePage } from '../../sources/common.js';
+
+/**
+ * What ot-vulnerabilities reads from Defender for IoT: the CVEs of each device, keyed by the
+ * same device key ot-inventory records (its entity_state `source_key` for entity `device`), so
+ * that the CI written by ot-inventory is found without asking ServiceNow.
+ *
+ * - `console`: the management console's `devicecves/{timestamp}` (incremental: only devices
+ *   changed since `since`; devices not listed keep their detections as they are).
+ * - `sensor`: `/api/v1/devices/{ip}/cves?top=N` per device address (full read; a list of exactly
+ *   `top` CVEs is marked `truncated`).
+ * - `resourceGraph`: UNVERIFIED (DESIGN.md: ServiceNow's VR app reads CVEs from Resource Graph,
+ *   but Microsoft documents no per-device CVE table); a source built on it marks itself so
+ *   (full read).
+ *
+ * A device listed with no CVEs says "this device has none": its open detections close.
+ */
+export interface VulnerabilitySource {
+  readonly kind: 'console' | 'sensor' | 'resourceGraph';
+  /** True when `deviceCves` returns only devices changed since `since`. */
+  readonly incremental: boolean;
+  /** CVEs per device, page by page. An incremental source reads only what changed since `since` (all when undefined). */
+  deviceCves(options: { since?: Date }): AsyncIterable<SourcePage<DeviceCves>>;
+}
