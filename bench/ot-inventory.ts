@@ -26,17 +26,29 @@ const sizes = values.devices!.split(',');
 const batchSize = Number(values.batch);
 if (!existsSync('dist/cli.js')) throw new Error('build first: npm run build');
 
+/** The parts of the ot-inventory summary the benchmark reports. */
+interface InventorySummary {
+  created: number;
+  updated: number;
+  errors: number;
+  skipped: number;
+  ireItems: number;
+  requests: { servicenow: number; defender: number };
+}
+
 interface RunFigures {
   wallMs: number;
   peakRssMb: number;
-  summary: Record<string, any>;
+  summary: InventorySummary;
   serviceNowWrites: number;
   ireRequests: number;
 }
 
 async function startSandbox(size: string): Promise<{ ready: SandboxReady; stop: () => Promise<void> }> {
   const args = size === 'large' || size === 'demo' ? ['--dataset', size] : ['--devices', size];
-  const child = spawn(process.execPath, ['dist/sandbox/main.js', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['dist/sandbox/main.js', ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const line = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).once('line', resolve);
     child.once('exit', (code) => reject(new Error(`sandbox exited (${code})`)));
@@ -52,16 +64,24 @@ async function startSandbox(size: string): Promise<{ ready: SandboxReady; stop: 
 }
 
 /** Runs `snowline sync` and samples its peak RSS (VmHWM) until it exits. */
-async function timedSync(configPath: string): Promise<{ wallMs: number; peakRssMb: number; summary: Record<string, any> }> {
+async function timedSync(
+  configPath: string,
+): Promise<{ wallMs: number; peakRssMb: number; summary: InventorySummary }> {
   const started = performance.now();
-  const child = spawn(process.execPath, ['dist/cli.js', '--config', configPath, '--log-level', 'warn', 'sync', '--job', 'ot-inventory', '--json'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['dist/cli.js', '--config', configPath, '--log-level', 'warn', 'sync', '--job', 'ot-inventory', '--json'],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   let stdout = '';
   child.stdout!.on('data', (chunk) => (stdout += String(chunk)));
   let peakKb = 0;
   let done = false;
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => ((done = true), resolve(code))));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => ((done = true), resolve(code))),
+  );
   while (!done) {
     try {
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
@@ -74,7 +94,8 @@ async function timedSync(configPath: string): Promise<{ wallMs: number; peakRssM
   }
   const code = await exited;
   if (code !== 0) throw new Error(`snowline sync exited ${code}: ${stdout}`);
-  return { wallMs: performance.now() - started, peakRssMb: peakKb / 1024, summary: JSON.parse(stdout).jobs['ot-inventory'] };
+  const summary = (JSON.parse(stdout) as { jobs: { 'ot-inventory': InventorySummary } }).jobs['ot-inventory'];
+  return { wallMs: performance.now() - started, peakRssMb: peakKb / 1024, summary };
 }
 
 async function serviceNowStats(ready: SandboxReady, agent: Agent): Promise<{ writes: number; ire: number }> {
@@ -88,9 +109,12 @@ async function measure(size: string): Promise<Record<string, unknown>> {
   const sandbox = await startSandbox(size);
   const agent = new Agent({ connect: { ca: readFileSync(sandbox.ready.caFile!) } });
   try {
-    const { loaded } = sandboxConfig(sandbox.ready, { storeUrl: join(dir, 'bench.sqlite'), integrationId: 'bench' });
-    const raw = structuredClone(loaded.config) as any;
-    raw.integrations[0].flows = { otInventory: { source: 'console', sensorValidation: 'auto', batchSize } };
+    const { loaded } = sandboxConfig(sandbox.ready, {
+      storeUrl: join(dir, 'bench.sqlite'),
+      integrationId: 'bench',
+    });
+    const raw = structuredClone(loaded.config) as { integrations: { flows: unknown }[] };
+    raw.integrations[0]!.flows = { otInventory: { source: 'console', sensorValidation: 'auto', batchSize } };
     const configPath = join(dir, 'bench.yaml');
     writeFileSync(configPath, stringify(raw));
 
@@ -99,7 +123,11 @@ async function measure(size: string): Promise<Record<string, unknown>> {
       const before = await serviceNowStats(sandbox.ready, agent);
       const run = await timedSync(configPath);
       const after = await serviceNowStats(sandbox.ready, agent);
-      runs.push({ ...run, serviceNowWrites: after.writes - before.writes, ireRequests: after.ire - before.ire });
+      runs.push({
+        ...run,
+        serviceNowWrites: after.writes - before.writes,
+        ireRequests: after.ire - before.ire,
+      });
     }
     const [initial, noop] = runs as [RunFigures, RunFigures];
     const s = initial.summary;
@@ -107,7 +135,7 @@ async function measure(size: string): Promise<Record<string, unknown>> {
     const floor = Math.ceil(s.ireItems / batchSize);
     return {
       size,
-      devices: (sandbox.ready as any).estate?.devices,
+      devices: (sandbox.ready.estate as { devices?: number } | undefined)?.devices,
       batchSize,
       initial: {
         seconds: +(initial.wallMs / 1000).toFixed(1),
@@ -145,5 +173,8 @@ for (const size of sizes) {
 }
 mkdirSync('bench/results', { recursive: true });
 const file = `bench/results/${new Date().toISOString().slice(0, 10)}-ot-inventory.json`;
-writeFileSync(file, `${JSON.stringify({ node: process.version, cpus: (await import('node:os')).cpus().length, results }, null, 2)}\n`);
+writeFileSync(
+  file,
+  `${JSON.stringify({ node: process.version, cpus: (await import('node:os')).cpus().length, results }, null, 2)}\n`,
+);
 process.stderr.write(`wrote ${file}\n`);

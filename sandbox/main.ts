@@ -11,6 +11,7 @@ import { generateEstate, type EstateSize } from './dataset/index.js';
 import { startDefenderSandbox } from './defender/index.js';
 import { startServiceNowSandbox } from './servicenow/index.js';
 import { generateSandboxTls } from './common/tls.js';
+import { sandboxReadyLine } from './ready.js';
 
 function whole(min: number, max: number) {
   return (value: string): number => {
@@ -61,44 +62,7 @@ const servicenow = await startServiceNowSandbox({
 });
 const defender = await startDefenderSandbox({ host: options.host, port: options.defenderPort, tls, estate });
 
-// The sensor API does not know its site or zone: hand them over so a config can say them.
-const siteName = new Map(estate.sites.map((s) => [s.id, s.displayName]));
-const zoneName = new Map(estate.zones.map((z) => [z.id, z.name]));
-const sensorPlace = new Map(
-  estate.sensors.map((s) => [s.name, { site: siteName.get(s.siteId), zone: zoneName.get(s.zoneId) }]),
-);
-
-const ready = {
-  servicenow: {
-    url: servicenow.url,
-    user: servicenow.credentials.user,
-    password: servicenow.credentials.password,
-    clientId: servicenow.credentials.clientId,
-    clientSecret: servicenow.credentials.clientSecret,
-    lowPrivilegeUser: servicenow.lowPrivilegeCredentials.user,
-    lowPrivilegePassword: servicenow.lowPrivilegeCredentials.password,
-  },
-  defender: {
-    url: defender.url,
-    tenantId: defender.tenantId,
-    token: defender.token,
-    clientId: defender.clientId,
-    clientSecret: defender.clientSecret,
-    subscriptions: defender.subscriptions,
-    sensors: defender.sensors.map((s) => ({ ...s, ...sensorPlace.get(s.name) })),
-    console: defender.console,
-  },
-  caFile: tls?.caFile ?? null,
-  config: null,
-  estate: {
-    seed: estate.seed,
-    size: estate.size,
-    sites: estate.sites.length,
-    sensors: estate.sensors.length,
-    devices: estate.devices.length,
-    assessments: estate.assessments.length,
-  },
-};
+const ready = sandboxReadyLine(servicenow, defender, estate, tls?.caFile ?? null);
 process.stdout.write(`${JSON.stringify(ready)}\n`);
 
 let stopping = false;

@@ -3,6 +3,7 @@ import { Agent, request } from 'undici';
 import { generateSandboxTls } from '../../sandbox/common/tls.js';
 import { generateEstate, type Estate, type EstateOptions } from '../../sandbox/dataset/index.js';
 import { startDefenderSandbox, type DefenderSandbox } from '../../sandbox/defender/index.js';
+import { sandboxReadyLine } from '../../sandbox/ready.js';
 import { startServiceNowSandbox, type ServiceNowSandbox } from '../../sandbox/servicenow/index.js';
 import { validateConfig, type LoadedConfig } from '../../src/config/load.js';
 import { sandboxConfig } from '../../src/cli/sandbox-config.js';
@@ -33,26 +34,7 @@ export async function startSandboxes(options: EstateOptions & { now?: Date } = {
   });
   const defender = await startDefenderSandbox({ tls, estate, ...(options.now ? { now: options.now } : {}) });
   const agent = new Agent({ connect: { ca: readFileSync(tls.caFile) } });
-  const siteName = new Map(estate.sites.map((s) => [s.id, s.displayName]));
-  const zoneName = new Map(estate.zones.map((z) => [z.id, z.name]));
-  const place = new Map(
-    estate.sensors.map((s) => [s.name, { site: siteName.get(s.siteId)!, zone: zoneName.get(s.zoneId)! }]),
-  );
-  const ready: SandboxReady = {
-    servicenow: { url: servicenow.url, ...servicenow.credentials },
-    defender: {
-      url: defender.url,
-      tenantId: defender.tenantId,
-      token: defender.token,
-      clientId: defender.clientId,
-      clientSecret: defender.clientSecret,
-      subscriptions: defender.subscriptions,
-      sensors: defender.sensors.map((s) => ({ ...s, ...place.get(s.name) })),
-      console: defender.console,
-    },
-    caFile: tls.caFile,
-    config: null,
-  };
+  const ready = sandboxReadyLine(servicenow, defender, estate, tls.caFile) as SandboxReady;
   return {
     estate,
     servicenow,

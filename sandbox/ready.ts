@@ -1,0 +1,52 @@
+import type { Estate } from './dataset/index.js';
+import type { DefenderSandbox } from './defender/index.js';
+import type { ServiceNowSandbox } from './servicenow/index.js';
+
+/**
+ * The one JSON object `snowline sandbox` prints when both sandboxes are up: where they listen,
+ * how to sign in, the CA to trust, and a summary of the estate. Each sensor carries its site and
+ * zone, which the sensor API itself does not report, so a written config can say them.
+ */
+export function sandboxReadyLine(
+  servicenow: ServiceNowSandbox,
+  defender: DefenderSandbox,
+  estate: Estate,
+  caFile: string | null,
+) {
+  const siteName = new Map(estate.sites.map((s) => [s.id, s.displayName]));
+  const zoneName = new Map(estate.zones.map((z) => [z.id, z.name]));
+  const place = new Map(
+    estate.sensors.map((s) => [s.name, { site: siteName.get(s.siteId), zone: zoneName.get(s.zoneId) }]),
+  );
+  return {
+    servicenow: {
+      url: servicenow.url,
+      user: servicenow.credentials.user,
+      password: servicenow.credentials.password,
+      clientId: servicenow.credentials.clientId,
+      clientSecret: servicenow.credentials.clientSecret,
+      lowPrivilegeUser: servicenow.lowPrivilegeCredentials.user,
+      lowPrivilegePassword: servicenow.lowPrivilegeCredentials.password,
+    },
+    defender: {
+      url: defender.url,
+      tenantId: defender.tenantId,
+      token: defender.token,
+      clientId: defender.clientId,
+      clientSecret: defender.clientSecret,
+      subscriptions: defender.subscriptions,
+      sensors: defender.sensors.map((s) => ({ ...s, ...place.get(s.name) })),
+      console: defender.console,
+    },
+    caFile,
+    config: null as string | null,
+    estate: {
+      seed: estate.seed,
+      size: estate.size,
+      sites: estate.sites.length,
+      sensors: estate.sensors.length,
+      devices: estate.devices.length,
+      assessments: estate.assessments.length,
+    },
+  };
+}
