@@ -109,7 +109,8 @@ export async function runFlows(options: RunFlowsOptions): Promise<RunResult> {
         dryRun,
       });
       result = outcome.summary;
-      actions.push(...outcome.plan);
+      // A loop, not push(...plan): a large estate's plan has more actions than a call has arguments.
+      for (const action of outcome.plan) actions.push(action);
     } catch (error) {
       result = { ...emptyFlowSummary(), durationMs: performance.now() - started };
       if (isRateLimitedError(error)) {
