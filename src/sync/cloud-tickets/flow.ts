@@ -1,0 +1,1026 @@
+import { z } from 'zod';
+import type { IntegrationConfig } from '../../config/schema.js';
+import type { Clock } from '../../domain/clock.js';
+import { emptyFlowSummary, type FlowSummary } from '../../domain/flows.js';
+import { contentHash } from '../../domain/hash.js';
+import type { PlanAction } from '../../domain/plan.js';
+import {
+  assignmentKeyFor,
+  closeSteps,
+  correlationIdFor,
+  correlationPrefix,
+  dueDate,
+  groupKeyFor,
+  isClosedState,
+  matchRule,
+  parseAssessmentId,
+  reopenUpdate,
+  resourceTypeOf,
+  rulesFromGovernanceRule,
+  stateLabel,
+  suppressionHolds,
+  ticketContent,
+  ticketNumberDigits,
+  type CoveredAssessment,
+  type OwnerSource,
+  type TicketRule,
+  type TicketTable,
+} from '../../domain/tickets/rules.js';
+import { InputError, isRateLimitedError, isSnowlineError } from '../../errors.js';
+import type { Logger } from '../../logging.js';
+import type { RequestCounters } from '../../runtime/counters.js';
+import type { ServiceNowClient } from '../../servicenow/client.js';
+import { encodeQuery, where } from '../../servicenow/query.js';
+import { stringValue } from '../../servicenow/values.js';
+import type {
+  ArmClient,
+  Assessment,
+  AssessmentMetadata,
+  GovernanceAssignmentInput,
+  SourcePage,
+} from '../../sources/index.js';
+import { AssessmentSchema } from '../../sources/azure/models.js';
+import { GOVERNANCE_API_VERSION } from '../../sources/index.js';
+import { kqlString, type ResourceGraphClient } from '../../sources/index.js';
+import { upsertEntityStates, type EntityStateUpdate } from '../../store/models/entity-state.js';
+import { appendLedgerEvents, ledgerEntryFor } from '../../store/models/ledger.js';
+import { upsertLink, type LinkUpdate } from '../../store/models/links.js';
+import type { Store } from '../../store/store.js';
+import { ServiceNowDirectory, type DirectoryMatch } from './directory.js';
+
+/** The flow's configuration section, with defaults applied. */
+export type CloudTicketsConfig = NonNullable<IntegrationConfig['flows']['cloudTickets']>;
+
+/** What one cloud-tickets run needs. */
+export interface CloudTicketsRun {
+  readonly integrationId: string;
+  readonly config: CloudTicketsConfig;
+  /** Subscriptions whose assessments are read (`defender.subscriptions`). */
+  readonly subscriptions: readonly string[];
+  readonly arm: ArmClient;
+  /** For owner tags of resources (`resources` table); without it, tag owners stay unknown. */
+  readonly resourceGraph?: ResourceGraphClient;
+  readonly servicenow: ServiceNowClient;
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly counters: RequestCounters;
+  readonly runId: string | null;
+  readonly dryRun: boolean;
+  /** A directory shared across runs (its cache has a TTL); one per run when absent. */
+  readonly directory?: ServiceNowDirectory;
+}
+
+/** An owner, assignment group or caller that did not resolve to exactly one active record. */
+export interface DirectoryProblem {
+  readonly kind: 'owner' | 'caller' | 'assignmentGroup';
+  readonly value: string;
+  /** 0 when nothing matched, else how many records did. */
+  readonly matches: number;
+  readonly ticket: string;
+}
+
+/** The run's summary and its plan. */
+export interface CloudTicketsResult {
+  readonly summary: FlowSummary & {
+    /** Unhealthy assessments a rule covers. */
+    covered: number;
+    /** Tickets the rules call for this run. */
+    groups: number;
+    assignmentsWritten: number;
+    /** Tickets a person closed while Unhealthy that still hold back a new one. */
+    suppressed: number;
+    reopened: number;
+    directoryProblems: DirectoryProblem[];
+  };
+  readonly plan: PlanAction[];
+}
+
+const FLOW = 'cloud-tickets' as const;
+
+/** The fields of a governance rule Snowline reads; the rest passes through. */
+const GovernanceRuleSchema = z.looseObject({
+  name: z.string(),
+  properties: z.looseObject({
+    displayName: z.string().optional(),
+    ruleType: z.string().optional(),
+    isDisabled: z.boolean().nullish(),
+    rulePriority: z.number().optional(),
+    remediationTimeframe: z.string().nullish(),
+    isGracePeriod: z.boolean().nullish(),
+    ownerSource: z.looseObject({ type: z.string().optional(), value: z.string().optional() }).nullish(),
+    conditionSets: z.array(z.unknown()).nullish(),
+  }),
+});
+const API_VERSION = '2025-05-04' as const;
+
+/** A rule as the flow applies it: a config rule, or the settings of a ticket created by hand. */
+export type AppliedRule = TicketRule;
+
+/** What the store remembers of one ticket (entity `ticket`, keyed by its group key). */
+export interface TicketMemory {
+  readonly groupKey: string;
+  readonly generation: number;
+  readonly correlationId: string;
+  readonly table: TicketTable;
+  readonly sysId: string;
+  readonly number: string;
+  /** `open`: Snowline keeps it in step; `resolved`: Snowline closed it; `closedByPerson`: closed while Unhealthy. */
+  readonly status: 'open' | 'resolved' | 'closedByPerson';
+  readonly state: string;
+  readonly createdAt: string;
+  readonly dueDate: string;
+  readonly gracePeriod: boolean;
+  /** statusChangeDate per covered assessment id, as last seen. */
+  readonly assessments: Readonly<Record<string, string | null>>;
+  readonly closedAt?: string;
+  /** The rule (or manual settings) the ticket was opened under. */
+  readonly rule: AppliedRule;
+  readonly manual?: boolean;
+}
+
+/** A live ticket found on the instance by correlation id. */
+interface LiveTicket {
+  readonly table: TicketTable;
+  readonly sysId: string;
+  readonly number: string;
+  readonly state: string;
+}
+
+/** The covered assessments of one ticket this run, under the rule that covers them. */
+export interface TicketGroup {
+  readonly key: string;
+  readonly rule: AppliedRule;
+  readonly manual: boolean;
+  readonly assessments: CoveredAssessment[];
+  /** statusChangeDate per assessment id. */
+  readonly changes: Record<string, string | null>;
+}
+
+interface SeenStatus {
+  readonly code: string;
+  readonly statusChangeDate: string | null;
+}
+
+const TABLES: readonly TicketTable[] = ['incident', 'problem', 'change_request'];
+
+/**
+ * Flow cloud-tickets: Unhealthy Defender for Cloud assessments → ServiceNow tickets, each
+ * linked to a governance assignment per assessment.
+ *
+ * Reads the metadata catalogue and every assessment of the configured subscriptions at
+ * api-version 2025-05-04 (Critical exists only there), applies the rules (first match wins) and
+ * groups covered assessments into tickets. Every ticket carries a correlation id derived from
+ * its group key; the instance is searched by that id before anything is created, so a retry
+ * after a crash adopts the ticket instead of duplicating it. Tickets and assignments carry
+ * content hashes: an unchanged ticket sends nothing. A ticket whose assessments are all Healthy
+ * or NotApplicable is resolved per its table and its assignments removed; one a person closed
+ * while Unhealthy holds back a new ticket (see {@link suppressionHolds}). A dry run reads,
+ * plans, and writes nothing.
+ */
+export async function runCloudTickets(run: CloudTicketsRun): Promise<CloudTicketsResult> {
+  const started = performance.now();
+  const flow = new CloudTicketsFlow(run);
+  try {
+    await flow.execute();
+  } catch (error) {
+    if (!isRateLimitedError(error)) throw error;
+    flow.summary.outcome = 'deferred';
+    flow.summary.retryAt = error.retryAt.toISOString();
+    run.logger.warn(
+      { retryAt: flow.summary.retryAt, service: error.service },
+      'rate limit reached; the rest of the run is deferred',
+    );
+  }
+  const summary = flow.summary;
+  summary.durationMs = performance.now() - started;
+  summary.requests = {
+    servicenow: run.counters.total('servicenow'),
+    defender: run.counters.total('arm') + run.counters.total('resourcegraph'),
+  };
+  summary.retries = run.counters.retries;
+  return { summary, plan: flow.plan };
+}
+
+/** The engine of one run; {@link createTicketForAssessment} drives the same class for one ticket. */
+export class CloudTicketsFlow {
+  readonly summary: CloudTicketsResult['summary'] = {
+    ...emptyFlowSummary(),
+    covered: 0,
+    groups: 0,
+    assignmentsWritten: 0,
+    suppressed: 0,
+    reopened: 0,
+    directoryProblems: [],
+  };
+  readonly plan: PlanAction[] = [];
+  private readonly now: Date;
+  private readonly directory: ServiceNowDirectory;
+  private live = new Map<string, LiveTicket>();
+  private memories = new Map<string, TicketMemory>();
+  /** Recorded assignment hashes, by lower-cased assessment id. */
+  private assignmentHashes = new Map<string, string | null>();
+  private contentHashes = new Map<string, string | null>();
+  /** The configured rules, then the adopted governance rules. */
+  private rules: readonly AppliedRule[] = [];
+
+  constructor(private readonly run: CloudTicketsRun) {
+    this.now = run.clock.now();
+    this.directory =
+      run.directory ?? new ServiceNowDirectory(run.clock, run.config.directoryCacheMinutes * 60_000);
+  }
+
+  async execute(): Promise<void> {
+    this.rules = [...this.run.config.rules, ...(await this.adoptedGovernanceRules())];
+    await this.loadMemories();
+    await this.loadLiveTickets();
+    const { groups, seen } = await this.readAssessments();
+    this.summary.groups = groups.size;
+    const keys = [...new Set([...groups.keys(), ...this.memories.keys()])].sort();
+    for (const key of keys) {
+      await this.guard(key, async () => {
+        const group = groups.get(key);
+        const memory = this.memories.get(key);
+        if (group) await this.syncGroup(group, memory);
+        else if (memory?.status === 'open') await this.closeIfHealthy(memory, seen);
+      });
+    }
+  }
+
+  /** What the store remembers of the ticket of a group key (after {@link loadMemories}). */
+  memoryFor(groupKey: string): TicketMemory | undefined {
+    return this.memories.get(groupKey);
+  }
+
+  /** True when the instance holds the ticket and it is not Resolved, Closed or Canceled (after {@link loadLiveTickets}). */
+  isLiveAndOpen(memory: TicketMemory): boolean {
+    const live = this.live.get(memory.correlationId);
+    return live !== undefined && !isClosedState(live.table, live.state);
+  }
+
+  /** The open ticket whose assignments cover an assessment, if any (after {@link loadMemories}). */
+  openTicketCovering(assessmentId: string): TicketMemory | undefined {
+    const id = assessmentId.toLowerCase();
+    return [...this.memories.values()].find(
+      (m) => m.status === 'open' && Object.keys(m.assessments).some((k) => k.toLowerCase() === id),
+    );
+  }
+
+  // ---- reading ----------------------------------------------------------------------------
+
+  /** Loads what the store remembers of tickets and assignments. */
+  async loadMemories(): Promise<void> {
+    const rows = await this.run.store.db
+      .selectFrom('entity_state')
+      .selectAll()
+      .where('integration_id', '=', this.run.integrationId)
+      .where('flow', '=', FLOW)
+      .where('entity', 'in', ['ticket', 'governanceAssignment'])
+      .execute();
+    for (const row of rows) {
+      if (row.entity === 'governanceAssignment') {
+        this.assignmentHashes.set(row.source_key, row.content_hash);
+      } else if (row.data) {
+        this.memories.set(row.source_key, JSON.parse(row.data) as TicketMemory);
+        this.contentHashes.set(row.source_key, row.content_hash);
+      }
+    }
+  }
+
+  /**
+   * Every ticket of this integration on the instance, by correlation id: the "search before
+   * create" of every group at once, and the state of each ticket (to notice one a person closed).
+   */
+  async loadLiveTickets(tables: readonly TicketTable[] = TABLES): Promise<void> {
+    const prefix = correlationPrefix(this.run.integrationId);
+    for (const table of tables) {
+      for await (const page of this.run.servicenow.list(table, {
+        query: encodeQuery({ where: [where('correlation_id', 'STARTSWITH', prefix)] }),
+        fields: ['sys_id', 'number', 'state', 'correlation_id'],
+      })) {
+        for (const row of page) {
+          const correlationId = stringValue(row.correlation_id);
+          if (!correlationId?.startsWith(prefix)) continue;
+          this.live.set(correlationId, {
+            table,
+            sysId: row.sys_id,
+            number: stringValue(row.number) ?? '',
+            state: stringValue(row.state) ?? '',
+          });
+        }
+      }
+    }
+  }
+
+  private async readAssessments(): Promise<{
+    groups: Map<string, TicketGroup>;
+    seen: Map<string, SeenStatus>;
+  }> {
+    const metadata = new Map<string, AssessmentMetadata>();
+    for await (const page of this.run.arm.listAssessmentMetadata(API_VERSION))
+      for (const m of page.items) metadata.set(m.assessmentKey.toLowerCase(), m);
+
+    const remembered = new Set<string>();
+    const manualByAssessment = new Map<string, TicketMemory>();
+    for (const memory of this.memories.values()) {
+      for (const id of Object.keys(memory.assessments)) remembered.add(id);
+      if (memory.manual && memory.status !== 'resolved')
+        for (const id of Object.keys(memory.assessments)) manualByAssessment.set(id, memory);
+    }
+
+    const seen = new Map<string, SeenStatus>();
+    const covered: {
+      assessment: CoveredAssessment;
+      rule: AppliedRule;
+      manual: boolean;
+      change: string | null;
+    }[] = [];
+    for await (const { page, subscriptionId: listed } of this.assessmentPages()) {
+      for (const problem of page.problems)
+        this.run.logger.warn({ problem: problem.error.message }, 'malformed assessment skipped');
+      for (const a of page.items) {
+        const subscriptionId = listed ?? parseAssessmentId(a.id)?.subscriptionId;
+        if (!subscriptionId) continue;
+        const id = a.id;
+        const change = a.status.statusChangeDate?.toISOString() ?? null;
+        if (remembered.has(id)) seen.set(id, { code: a.status.code, statusChangeDate: change });
+        if (a.status.code !== 'Unhealthy' || !a.resourceId) continue;
+        const meta = metadata.get(a.assessmentKey.toLowerCase());
+        const assessment = coveredAssessment(a, meta, subscriptionId);
+        const manual = manualByAssessment.get(id);
+        if (manual) {
+          covered.push({ assessment, rule: manual.rule, manual: true, change });
+          continue;
+        }
+        const rule = matchRule(this.rules, assessment);
+        if (rule) covered.push({ assessment, rule, manual: false, change });
+      }
+    }
+    this.summary.covered = covered.length;
+
+    const owners = await this.ownersByTag(
+      covered.map((c) => ({ rule: c.rule, resourceId: c.assessment.resourceId })),
+    );
+    const groups = new Map<string, TicketGroup>();
+    for (const c of covered) {
+      const owner = ownerOf(c.rule.owner, owners.get(c.assessment.resourceId.toLowerCase()));
+      const assessment: CoveredAssessment = owner ? { ...c.assessment, owner } : c.assessment;
+      const key = c.manual
+        ? manualByAssessment.get(assessment.id)!.groupKey
+        : groupKeyFor(c.rule, assessment);
+      const group = groups.get(key) ?? { key, rule: c.rule, manual: c.manual, assessments: [], changes: {} };
+      group.assessments.push(assessment);
+      group.changes[assessment.id] = c.change;
+      groups.set(key, group);
+    }
+    return { groups, seen };
+  }
+
+  /**
+   * Ticket rules equivalent to the enabled governance rules of `ruleType: ServiceNow` at the read
+   * scopes (each management group, else each subscription, whose rules apply to it only), in
+   * `rulePriority` order. Conditions Snowline can not evaluate are logged and the set ignored.
+   */
+  private async adoptedGovernanceRules(): Promise<AppliedRule[]> {
+    const policy = this.run.config.governanceRules;
+    if (!policy.adopt) return [];
+    const scopes = this.run.config.managementGroups.length
+      ? this.run.config.managementGroups.map((mg) => ({
+          path: `/providers/Microsoft.Management/managementGroups/${encodeURIComponent(mg)}`,
+          subscription: undefined,
+        }))
+      : this.run.subscriptions.map((id) => ({
+          path: `/subscriptions/${encodeURIComponent(id)}`,
+          subscription: id,
+        }));
+    const adopted: AppliedRule[] = [];
+    for (const scope of scopes) {
+      const found: { priority: number; rules: AppliedRule[] }[] = [];
+      for await (const page of this.run.arm.listAll(
+        `${scope.path}/providers/Microsoft.Security/governanceRules`,
+        GOVERNANCE_API_VERSION,
+        GovernanceRuleSchema,
+        `governance rules of ${scope.path}`,
+      )) {
+        for (const rule of page.items) {
+          const { rules, skipped } = rulesFromGovernanceRule(rule, policy.table);
+          for (const why of skipped)
+            this.run.logger.warn({ governanceRule: rule.name, why }, 'governance rule condition not adopted');
+          found.push({
+            priority: rule.properties.rulePriority ?? 1000,
+            rules: rules.map((r) =>
+              scope.subscription ? { ...r, when: { ...r.when, subscriptions: [scope.subscription] } } : r,
+            ),
+          });
+        }
+      }
+      found.sort((a, b) => a.priority - b.priority);
+      for (const f of found) adopted.push(...f.rules);
+    }
+    return adopted;
+  }
+
+  /**
+   * Pages of assessments: per configured management group through Resource Graph
+   * (`securityresources`, metadata inline at the 2025-05-04 level), else per subscription
+   * through ARM at 2025-05-04.
+   */
+  private async *assessmentPages(): AsyncIterable<{
+    page: SourcePage<Assessment>;
+    subscriptionId: string | undefined;
+  }> {
+    const groups = this.run.config.managementGroups;
+    if (groups.length > 0) {
+      if (!this.run.resourceGraph)
+        throw new InputError('flows.cloudTickets.managementGroups needs a Resource Graph client');
+      const query =
+        "securityresources | where type == 'microsoft.security/assessments' | project id, name, properties";
+      for await (const page of this.run.resourceGraph.queryRecords(query, AssessmentSchema, {
+        managementGroups: [...groups],
+        what: 'assessments',
+      }))
+        yield { page, subscriptionId: undefined };
+      return;
+    }
+    for (const subscriptionId of this.run.subscriptions)
+      for await (const page of this.run.arm.listAssessments(subscriptionId, API_VERSION))
+        yield { page, subscriptionId };
+  }
+
+  /**
+   * The tags of the resources whose rule takes the owner from a tag, through Resource Graph's
+   * `resources` table (ARM assessments carry no tags), 100 ids a query.
+   */
+  private async ownersByTag(
+    items: readonly { rule: AppliedRule; resourceId: string }[],
+  ): Promise<Map<string, Record<string, string>>> {
+    const tags = new Map<string, Record<string, string>>();
+    const graph = this.run.resourceGraph;
+    if (!graph) return tags;
+    const ids = [
+      ...new Set(
+        items
+          .filter((i) => i.rule.owner?.type === 'tag' && resourceTypeOf(i.resourceId) !== 'subscription')
+          .map((i) => i.resourceId.toLowerCase()),
+      ),
+    ].sort();
+    for (let i = 0; i < ids.length; i += 100) {
+      const chunk = ids.slice(i, i + 100);
+      const query = `resources | where id in~ (${chunk.map(kqlString).join(', ')}) | project id, tags`;
+      const scope = this.run.config.managementGroups.length
+        ? { managementGroups: [...this.run.config.managementGroups] }
+        : { subscriptions: [...this.run.subscriptions] };
+      for await (const rows of graph.query(query, scope)) {
+        for (const row of rows) {
+          if (typeof row.id !== 'string' || !row.tags || typeof row.tags !== 'object') continue;
+          tags.set(row.id.toLowerCase(), row.tags as Record<string, string>);
+        }
+      }
+    }
+    return tags;
+  }
+
+  // ---- deciding and writing -----------------------------------------------------------------
+
+  /** Brings the ticket of a group (and its assignments) in line with the covered assessments. */
+  async syncGroup(group: TicketGroup, memory: TicketMemory | undefined): Promise<TicketMemory | undefined> {
+    if (!memory) return this.openTicket(group, 1);
+    if (memory.status === 'closedByPerson') {
+      const holds = suppressionHolds({
+        closedAt: new Date(memory.closedAt ?? memory.createdAt),
+        now: this.now,
+        coolOffDays: this.run.config.coolOffDays,
+        recorded: memory.assessments,
+        current: group.changes,
+      });
+      if (holds) {
+        this.summary.suppressed += 1;
+        await this.decide({
+          action: 'skip',
+          entity: 'ticket',
+          key: memory.correlationId,
+          target: { table: memory.table, id: memory.sysId },
+          reason: `${memory.number} was closed by a person while Defender still reports it Unhealthy; no new ticket until an assessment turns Healthy and Unhealthy again or ${this.run.config.coolOffDays} days pass`,
+        });
+        return memory;
+      }
+      return this.openTicket(group, memory.generation + 1);
+    }
+    if (memory.status === 'resolved') {
+      const live = this.live.get(memory.correlationId);
+      const update =
+        this.run.config.reopen === 'reopen' && live
+          ? reopenUpdate(
+              memory.table,
+              live.state,
+              'Defender for Cloud reports this recommendation Unhealthy again; reopened by Snowline.',
+            )
+          : undefined;
+      if (!live || !update) return this.openTicket(group, memory.generation + 1);
+      const action: Omit<PlanAction, 'flow' | 'side'> = {
+        action: 'reopen',
+        entity: 'ticket',
+        key: memory.correlationId,
+        target: { table: memory.table, id: memory.sysId },
+        reason: `${memory.number} was resolved by Snowline and Defender reports it Unhealthy again (reopen policy: reopen)`,
+      };
+      if (this.run.dryRun) {
+        await this.decide(action);
+        return memory;
+      }
+      const record = await this.run.servicenow.update(memory.table, memory.sysId, update);
+      const reopened: TicketMemory = {
+        ...memory,
+        status: 'open',
+        state: stringValue(record.state) ?? update.state!,
+      };
+      delete (reopened as { closedAt?: string }).closedAt;
+      this.live.set(memory.correlationId, { ...live, state: reopened.state });
+      this.summary.updated += 1;
+      this.summary.reopened += 1;
+      await this.decide(action, {
+        tickets: [this.ticketState(reopened, this.contentHashes.get(memory.groupKey) ?? null)],
+      });
+      return this.syncOpen(group, reopened);
+    }
+    const live = this.live.get(memory.correlationId);
+    if (!live || isClosedState(memory.table, live.state)) {
+      await this.noticePersonClosed(memory, group.changes, live);
+      return memory;
+    }
+    return this.syncOpen(group, { ...memory, state: live.state });
+  }
+
+  /** Opens (or, when the instance already has it, adopts) the ticket of a group. */
+  async openTicket(group: TicketGroup, generation: number): Promise<TicketMemory | undefined> {
+    const correlationId = correlationIdFor(this.run.integrationId, group.key, generation);
+    const table = group.rule.table;
+    const content = ticketContent(group.assessments, {
+      impactUrgency: this.run.config.impactUrgency,
+    });
+    const hash = contentHash(content);
+    const found = this.live.get(correlationId);
+    const base = {
+      groupKey: group.key,
+      generation,
+      correlationId,
+      table: found?.table ?? table,
+      status: 'open' as const,
+      createdAt: this.now.toISOString(),
+      dueDate: dueDate(this.now, group.rule.dueDays).toISOString(),
+      gracePeriod: group.rule.gracePeriod,
+      assessments: {},
+      rule: group.rule,
+      ...(group.manual ? { manual: true } : {}),
+    };
+    if (found) {
+      // Written by an earlier run that stopped before recording it: adopt, never duplicate.
+      const memory: TicketMemory = { ...base, sysId: found.sysId, number: found.number, state: found.state };
+      await this.decide(
+        {
+          action: 'skip',
+          entity: 'ticket',
+          key: correlationId,
+          target: { table: found.table, id: found.sysId },
+          reason: `${found.number} already carries this correlation id (written by an earlier run that did not finish); adopted, not created again`,
+        },
+        { tickets: [this.ticketState(memory, null)] },
+      );
+      return this.syncGroup(group, memory);
+    }
+    const reason = `${group.assessments.length} Unhealthy assessment(s) covered by rule ${group.rule.name}${
+      group.rule.grouping !== 'none' && !group.manual ? ` (grouped by ${group.rule.grouping})` : ''
+    }${generation > 1 ? `; generation ${generation}: the previous ticket was closed` : ''}`;
+    if (this.run.dryRun) {
+      await this.decide({
+        action: 'create',
+        entity: 'ticket',
+        key: correlationId,
+        target: { table },
+        reason,
+      });
+      this.summary.created += 1;
+      for (const a of group.assessments)
+        await this.decide({
+          action: 'create',
+          entity: 'governanceAssignment',
+          key: a.id,
+          side: 'defender',
+          target: { id: a.id },
+          reason: `links the assessment to the new ${table}`,
+        });
+      return undefined;
+    }
+    const { values, notes } = await this.directoryValues(group, correlationId);
+    const record = await this.run.servicenow.create(table, {
+      ...content,
+      correlation_id: correlationId,
+      ...values,
+      ...(notes.length ? { work_notes: notes.join('\n') } : {}),
+    });
+    const memory: TicketMemory = {
+      ...base,
+      sysId: record.sys_id,
+      number: stringValue(record.number) ?? '',
+      state: stringValue(record.state) ?? '',
+    };
+    this.live.set(correlationId, { table, sysId: memory.sysId, number: memory.number, state: memory.state });
+    this.summary.created += 1;
+    await this.decide(
+      {
+        action: 'create',
+        entity: 'ticket',
+        key: correlationId,
+        target: { table, id: memory.sysId },
+        reason: `${memory.number}: ${reason}`,
+      },
+      { tickets: [this.ticketState(memory, hash)] },
+    );
+    this.contentHashes.set(group.key, hash);
+    return this.syncOpen(group, memory);
+  }
+
+  /**
+   * Keeps an open ticket in step: its content when the group changed, one assignment per
+   * covered assessment, and the removal of assignments of assessments that left the group.
+   */
+  private async syncOpen(group: TicketGroup, memory: TicketMemory): Promise<TicketMemory> {
+    const content = ticketContent(group.assessments, {
+      impactUrgency: this.run.config.impactUrgency,
+    });
+    const hash = contentHash(content);
+    let current: TicketMemory = { ...memory, assessments: { ...memory.assessments } };
+    if (this.contentHashes.get(group.key) !== hash) {
+      const action: Omit<PlanAction, 'flow' | 'side'> = {
+        action: 'update',
+        entity: 'ticket',
+        key: memory.correlationId,
+        target: { table: memory.table, id: memory.sysId },
+        reason: `${memory.number}: the covered assessments or their recommendation changed`,
+      };
+      if (!this.run.dryRun) await this.run.servicenow.update(memory.table, memory.sysId, { ...content });
+      this.summary.updated += 1;
+      this.contentHashes.set(group.key, hash);
+      await this.decide(action, { tickets: [this.ticketState(current, hash)] });
+    } else {
+      this.summary.unchanged += 1;
+    }
+    const ids = new Set(group.assessments.map((a) => a.id));
+    for (const [id] of Object.entries(memory.assessments)) {
+      if (ids.has(id)) continue;
+      await this.removeAssignment(
+        id,
+        memory,
+        'the assessment is no longer Unhealthy and covered by this ticket',
+      );
+      const { [id]: _gone, ...rest } = current.assessments;
+      current = { ...current, assessments: rest };
+      await this.saveMemory(current);
+    }
+    for (const a of group.assessments) {
+      await this.putAssignment(a, current);
+      const id = a.id;
+      if (current.assessments[id] !== group.changes[id]) {
+        current = { ...current, assessments: { ...current.assessments, [id]: group.changes[id] ?? null } };
+        await this.saveMemory(current);
+      }
+    }
+    return current;
+  }
+
+  /** Writes the governance assignment of one covered assessment when its body changed. */
+  private async putAssignment(assessment: CoveredAssessment, memory: TicketMemory): Promise<void> {
+    const id = assessment.id;
+    const body: GovernanceAssignmentInput = {
+      ...(assessment.owner ? { owner: assessment.owner } : {}),
+      remediationDueDate: memory.dueDate,
+      isGracePeriod: memory.gracePeriod,
+      governanceEmailNotification: {
+        disableManagerEmailNotification: true,
+        disableOwnerEmailNotification: true,
+      },
+      additionalData: {
+        ...(ticketNumberDigits(memory.number) !== undefined
+          ? { ticketNumber: ticketNumberDigits(memory.number)! }
+          : {}),
+        ticketLink: this.run.servicenow.recordUrl(memory.table, memory.sysId),
+        ticketStatus: stateLabel(memory.table, memory.state),
+      },
+    };
+    const hash = contentHash(body);
+    if (this.assignmentHashes.get(id) === hash) return;
+    const assignmentKey = assignmentKeyFor(this.run.integrationId, id);
+    const action: Omit<PlanAction, 'flow' | 'side'> & { side: 'defender' } = {
+      action: this.assignmentHashes.get(id) ? 'update' : 'create',
+      entity: 'governanceAssignment',
+      key: assessment.id,
+      side: 'defender',
+      target: { id: `${assessment.id}/governanceAssignments/${assignmentKey}` },
+      reason: `points at ${memory.number} (${stateLabel(memory.table, memory.state)}), owner ${assessment.owner ?? 'none'}, due ${memory.dueDate.slice(0, 10)}`,
+    };
+    if (!this.run.dryRun) {
+      // A PUT replaces the whole assignment: the body carries every property Snowline keeps.
+      await this.run.arm.putGovernanceAssignment(
+        assessment.resourceId,
+        assessment.assessmentKey,
+        assignmentKey,
+        body,
+      );
+    }
+    this.assignmentHashes.set(id, hash);
+    this.summary.assignmentsWritten += 1;
+    await this.decide(action, {
+      assignments: [
+        {
+          sourceKey: id,
+          remoteSysId: assignmentKey,
+          contentHash: hash,
+          lastWrittenAt: this.now.toISOString(),
+          lastSeenAt: this.now.toISOString(),
+          data: {
+            resourceId: assessment.resourceId,
+            assessmentKey: assessment.assessmentKey,
+            groupKey: memory.groupKey,
+          },
+        },
+      ],
+      links: [
+        {
+          assessmentId: id,
+          subscriptionId: assessment.subscriptionId,
+          ticketTable: memory.table,
+          ticketSysId: memory.sysId,
+          ticketNumber: memory.number,
+          correlationId: memory.correlationId,
+          governanceAssignmentId: assignmentKey,
+        },
+      ],
+    });
+  }
+
+  /** Deletes the governance assignment of an assessment that no longer needs it. */
+  private async removeAssignment(id: string, memory: TicketMemory, why: string): Promise<void> {
+    const parsed = parseAssessmentId(id);
+    if (!this.assignmentHashes.get(id) || !parsed) return;
+    const assignmentKey = assignmentKeyFor(this.run.integrationId, id);
+    if (!this.run.dryRun)
+      await this.run.arm.deleteGovernanceAssignment(parsed.resourceId, parsed.assessmentKey, assignmentKey);
+    this.assignmentHashes.set(id, null);
+    this.summary.deleted += 1;
+    await this.decide(
+      {
+        action: 'delete',
+        entity: 'governanceAssignment',
+        key: id,
+        side: 'defender',
+        target: { id: `${id}/governanceAssignments/${assignmentKey}` },
+        reason: `${memory.number}: ${why}`,
+      },
+      {
+        assignments: [{ sourceKey: id, contentHash: null, lastWrittenAt: this.now.toISOString() }],
+        links: [{ assessmentId: id, governanceAssignmentId: null }],
+      },
+    );
+  }
+
+  /** Resolves a ticket whose assessments are all Healthy, NotApplicable or gone. */
+  private async closeIfHealthy(memory: TicketMemory, seen: Map<string, SeenStatus>): Promise<void> {
+    const ids = Object.keys(memory.assessments);
+    const unhealthy = ids.filter((id) => seen.get(id)?.code === 'Unhealthy');
+    if (unhealthy.length > 0) {
+      await this.decide({
+        action: 'skip',
+        entity: 'ticket',
+        key: memory.correlationId,
+        target: { table: memory.table, id: memory.sysId },
+        reason: `${memory.number}: ${unhealthy.length} assessment(s) still Unhealthy but no rule covers them any more; the ticket is left as it is`,
+      });
+      return;
+    }
+    const live = this.live.get(memory.correlationId);
+    if (!live || isClosedState(memory.table, live.state)) {
+      // Closed on the instance before Defender reported it Healthy: a person fixed and closed it.
+      await this.noticePersonClosed(memory, {}, live, 'resolved');
+      return;
+    }
+    const states = ids.map((id) => seen.get(id)?.code ?? 'no longer reported');
+    const steps = closeSteps(memory.table, live.state, this.run.config.close);
+    const action: Omit<PlanAction, 'flow' | 'side'> = {
+      action: 'resolve',
+      entity: 'ticket',
+      key: memory.correlationId,
+      target: { table: memory.table, id: memory.sysId },
+      reason: `${memory.number}: every assessment is ${[...new Set(states)].join(' or ')} (${memory.table} ${
+        steps.at(-1)?.kind === 'note' ? 'in Review: work note only' : 'closed per its table'
+      })`,
+    };
+    let state = live.state;
+    if (!this.run.dryRun) {
+      for (const step of steps) {
+        const record = await this.run.servicenow.update(memory.table, memory.sysId, { ...step.values });
+        state = stringValue(record.state) ?? state;
+      }
+    }
+    this.summary.resolved += 1;
+    const resolved: TicketMemory = { ...memory, status: 'resolved', state, closedAt: this.now.toISOString() };
+    this.live.set(memory.correlationId, { ...live, state });
+    await this.decide(action, {
+      tickets: [this.ticketState(resolved, this.contentHashes.get(memory.groupKey) ?? null)],
+    });
+    for (const id of ids) await this.removeAssignment(id, resolved, 'the ticket was resolved');
+  }
+
+  /** Records that a ticket was closed (or deleted) on the instance by someone else. */
+  private async noticePersonClosed(
+    memory: TicketMemory,
+    changes: Record<string, string | null>,
+    live: LiveTicket | undefined,
+    status: 'closedByPerson' | 'resolved' = 'closedByPerson',
+  ): Promise<void> {
+    const closed: TicketMemory = {
+      ...memory,
+      status,
+      state: live?.state ?? memory.state,
+      closedAt: this.now.toISOString(),
+      assessments: { ...memory.assessments, ...changes },
+    };
+    await this.decide(
+      {
+        action: 'skip',
+        entity: 'ticket',
+        key: memory.correlationId,
+        target: { table: memory.table, id: memory.sysId },
+        reason: `${memory.number} was ${live ? `closed on the instance (${stateLabel(memory.table, live.state)})` : 'deleted on the instance'}${
+          status === 'closedByPerson'
+            ? ' while Defender still reports it Unhealthy; no new ticket until it turns Healthy and Unhealthy again'
+            : ''
+        }`,
+      },
+      { tickets: [this.ticketState(closed, this.contentHashes.get(memory.groupKey) ?? null)] },
+    );
+    for (const id of Object.keys(memory.assessments))
+      await this.removeAssignment(id, closed, 'the ticket was closed on the instance');
+  }
+
+  /** assigned_to, assignment_group and caller_id, each only when it resolves to exactly one record. */
+  private async directoryValues(
+    group: TicketGroup,
+    ticket: string,
+  ): Promise<{ values: Record<string, string>; notes: string[] }> {
+    const values: Record<string, string> = {};
+    const notes: string[] = [];
+    const report = (kind: DirectoryProblem['kind'], value: string, match: DirectoryMatch) => {
+      const matches = match.kind === 'several' ? match.count : 0;
+      this.summary.directoryProblems.push({ kind, value, matches, ticket });
+      notes.push(
+        matches === 0
+          ? `Snowline: no active ServiceNow ${kind === 'assignmentGroup' ? 'group' : 'user'} matches ${kind} "${value}"; the field was left empty.`
+          : `Snowline: ${matches} active ServiceNow records match ${kind} "${value}"; the field was left empty rather than guessed.`,
+      );
+      this.run.logger.warn(
+        { kind, value, matches, ticket },
+        `${kind} not resolved to exactly one ServiceNow record`,
+      );
+    };
+    const owners = [...new Set(group.assessments.map((a) => a.owner).filter((o): o is string => !!o))];
+    if (owners.length === 1) {
+      const match = await this.directory.user(this.run.servicenow, owners[0]!);
+      if (match.kind === 'one') values.assigned_to = match.sysId;
+      else report('owner', owners[0]!, match);
+    } else if (owners.length > 1) {
+      notes.push(
+        `Snowline: the resources of this ticket have ${owners.length} owners (${owners.join(', ')}); assigned_to was left empty.`,
+      );
+    }
+    if (group.rule.assignmentGroup) {
+      const match = await this.directory.group(this.run.servicenow, group.rule.assignmentGroup);
+      if (match.kind === 'one') values.assignment_group = match.sysId;
+      else report('assignmentGroup', group.rule.assignmentGroup, match);
+    }
+    if (group.rule.caller && group.rule.table === 'incident') {
+      const match = await this.directory.user(this.run.servicenow, group.rule.caller);
+      if (match.kind === 'one') values.caller_id = match.sysId;
+      else report('caller', group.rule.caller, match);
+    }
+    return { values, notes };
+  }
+
+  // ---- recording --------------------------------------------------------------------------
+
+  private ticketState(memory: TicketMemory, hash: string | null): EntityStateUpdate {
+    return {
+      sourceKey: memory.groupKey,
+      remoteTable: memory.table,
+      remoteSysId: memory.sysId,
+      contentHash: hash,
+      lastSeenAt: this.now.toISOString(),
+      lastWrittenAt: this.now.toISOString(),
+      data: memory,
+    };
+  }
+
+  private async saveMemory(memory: TicketMemory): Promise<void> {
+    this.memories.set(memory.groupKey, memory);
+    if (this.run.dryRun) return;
+    await upsertEntityStates(this.run.store.db, this.ref('ticket'), [
+      { sourceKey: memory.groupKey, data: memory },
+    ]);
+  }
+
+  /**
+   * Adds a decision to the plan and, in a real run, records it after its write: the ledger
+   * event, the entity states and the links, in one transaction.
+   */
+  private async decide(
+    decision: Omit<PlanAction, 'flow' | 'side'> & { side?: PlanAction['side'] },
+    records: { tickets?: EntityStateUpdate[]; assignments?: EntityStateUpdate[]; links?: LinkUpdate[] } = {},
+  ): Promise<void> {
+    const action: PlanAction = { flow: FLOW, side: 'servicenow', ...decision };
+    this.plan.push(action);
+    for (const t of records.tickets ?? []) this.memories.set(t.sourceKey, t.data as TicketMemory);
+    if (this.run.dryRun) return;
+    await this.run.store.db.transaction().execute(async (trx) => {
+      if (records.tickets?.length) await upsertEntityStates(trx, this.ref('ticket'), records.tickets);
+      if (records.assignments?.length)
+        await upsertEntityStates(trx, this.ref('governanceAssignment'), records.assignments);
+      for (const link of records.links ?? [])
+        await upsertLink(trx, this.run.clock, this.run.integrationId, link);
+      await appendLedgerEvents(
+        trx,
+        this.run.clock,
+        { integrationId: this.run.integrationId, runId: this.run.runId },
+        [ledgerEntryFor(action)],
+      );
+    });
+  }
+
+  /** Runs one ticket's work; an error other than a rate limit is recorded and the run goes on. */
+  private async guard(key: string, work: () => Promise<void>): Promise<void> {
+    try {
+      await work();
+    } catch (error) {
+      if (isRateLimitedError(error) || !isSnowlineError(error)) throw error;
+      this.summary.errors += 1;
+      const reason = `${error.code}: ${error.message}`.slice(0, 2000);
+      this.run.logger.warn({ group: key, error: reason }, 'ticket not synced');
+      await this.decide({ action: 'error', entity: 'ticket', key, reason });
+    }
+  }
+
+  private ref(entity: string) {
+    return { integrationId: this.run.integrationId, flow: FLOW, entity };
+  }
+}
+
+/** The covered-assessment view of an ARM assessment and its metadata. */
+export function coveredAssessment(
+  a: {
+    id: string;
+    assessmentKey: string;
+    resourceId?: string | undefined;
+    displayName?: string | undefined;
+    portalLink?: string | undefined;
+    metadata?:
+      | {
+          displayName: string;
+          severity: string;
+          categories: string[];
+          description?: string | undefined;
+          remediationDescription?: string | undefined;
+        }
+      | undefined;
+  },
+  meta:
+    | Pick<
+        AssessmentMetadata,
+        'displayName' | 'severity' | 'categories' | 'description' | 'remediationDescription'
+      >
+    | undefined,
+  subscriptionId: string,
+): CoveredAssessment {
+  const m = meta ?? a.metadata;
+  const resourceId = a.resourceId ?? '';
+  return {
+    id: a.id,
+    assessmentKey: a.assessmentKey,
+    resourceId,
+    subscriptionId,
+    resourceType: resourceTypeOf(resourceId),
+    displayName: m?.displayName ?? a.displayName ?? a.assessmentKey,
+    severity: m?.severity ?? 'Low',
+    categories: m?.categories ?? [],
+    description: m?.description,
+    remediation: m?.remediationDescription,
+    portalLink: a.portalLink,
+  };
+}
+
+function ownerOf(
+  source: OwnerSource | undefined,
+  tags: Record<string, string> | undefined,
+): string | undefined {
+  if (!source) return undefined;
+  if (source.type === 'email') return source.value;
+  const found = Object.entries(tags ?? {}).find(([k]) => k.toLowerCase() === source.value.toLowerCase());
+  return found && typeof found[1] === 'string' && found[1] !== '' ? found[1] : undefined;
+}
