@@ -7,6 +7,7 @@ import { demoCommand } from './commands/demo.js';
 import { migrateCommand } from './commands/migrate.js';
 import { sandboxCommand } from './commands/sandbox.js';
 import { syncCommand } from './commands/sync.js';
+import { ticketCommand } from './commands/ticket.js';
 import { processIo, type CliIo } from './io.js';
 
 /** Options every command accepts. */
@@ -40,6 +41,7 @@ export function buildProgram(io: CliIo, scrubber: SecretScrubber): Command {
   program.addCommand(configCommand(io, scrubber, globals));
   program.addCommand(migrateCommand(io, scrubber, globals));
   program.addCommand(syncCommand(io, scrubber, globals));
+  program.addCommand(ticketCommand(io, scrubber, globals));
   program.addCommand(sandboxCommand(io, scrubber, globals));
   program.addCommand(demoCommand(io, scrubber, globals));
 

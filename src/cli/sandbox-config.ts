@@ -64,6 +64,21 @@ export function sandboxConfig(
           // The console is the incremental source with sites, zones and Purdue layers; the sandbox
           // has no admin to validate sensors in ServiceNow, so connected, non-learning ones feed.
           otInventory: { source: 'console', sensorValidation: 'auto' },
+          // CVEs from the same source, so that they find the CIs ot-inventory wrote.
+          otVulnerabilities: { source: 'console' },
+          // High and Critical recommendations become incidents, one per recommendation and
+          // subscription, owned by whoever the resource's `owner` tag names.
+          cloudTickets: {
+            rules: [
+              {
+                name: 'high-critical',
+                when: { severities: ['High', 'Critical'] },
+                table: 'incident',
+                grouping: 'recommendation',
+                owner: { type: 'tag', value: 'owner' },
+              },
+            ],
+          },
         },
       },
     ],

@@ -66,6 +66,14 @@ integrations:
         dataSource: Snowline # a cmdb_ci.discovery_source choice that exists on the instance
         batchSize: 100
         retireAfterDays: 30
+      # Defender for IoT CVEs per device -> Vulnerability Response (docs/ot-vulnerabilities.md).
+      # Needs ot-inventory reading the same source, console or sensor: Resource Graph has no
+      # documented per-device CVE table, so set otInventory.source to console (or sensor) first.
+      # otVulnerabilities:
+      #   source: console # console (incremental) | sensor (full read, keyed by IP)
+      #   sourceName: Microsoft Defender for IoT # the detection source; never change it once written
+      #   sensorTop: 1000 # CVEs asked per IP of the sensor API; a list this long may be truncated
+      #   refreshLastFoundDays: 7 # keep well below the instance's 90-day auto-close
 `;
 
 /** The environment variables the example refers to. */

@@ -3,6 +3,9 @@ import { connectServiceNow } from '../servicenow/index.js';
 import { createDefenderSources } from '../sources/index.js';
 import { runOtInventory } from './ot-inventory/flow.js';
 import { otInventorySource } from './ot-inventory/sources.js';
+import { runOtVulnerabilities } from './ot-vulnerabilities/flow.js';
+import { otVulnerabilitiesSource } from './ot-vulnerabilities/sources.js';
+import { cloudTicketsRunner } from './cloud-tickets/runner.js';
 import type { FlowRunner } from './runner.js';
 
 /**
@@ -45,5 +48,53 @@ export const otInventoryRunner: FlowRunner = {
   },
 };
 
+/**
+ * Flow ot-vulnerabilities as the runner runs it: the CVEs of the Defender source ot-inventory
+ * reads (console or sensors), written to Vulnerability Response on the CIs ot-inventory wrote.
+ * Its ServiceNow client and Defender clients are built for the run and closed after it.
+ */
+export const otVulnerabilitiesRunner: FlowRunner = {
+  flow: 'ot-vulnerabilities',
+  enabled: (integration) => integration.flows.otVulnerabilities?.enabled === true,
+  async run(context) {
+    const config = context.integration.flows.otVulnerabilities;
+    if (!config) throw new Error('flows.otVulnerabilities is not configured for this integration');
+    const counters = new RequestCounters();
+    const defender = createDefenderSources(context.integration.defender, {
+      clock: context.clock,
+      counters,
+      logger: context.logger,
+    });
+    let servicenow: ReturnType<typeof connectServiceNow> | undefined;
+    try {
+      // A configuration the source can not serve fails the flow before any connection is made.
+      const source = otVulnerabilitiesSource(context.integration, defender);
+      servicenow = connectServiceNow(context.integration.servicenow, {
+        clock: context.clock,
+        counters,
+        logger: context.logger,
+      });
+      return await runOtVulnerabilities({
+        integrationId: context.integration.id,
+        config,
+        source,
+        servicenow: servicenow.client,
+        store: context.store,
+        clock: context.clock,
+        logger: context.logger,
+        counters,
+        runId: context.runId,
+        dryRun: context.dryRun,
+      });
+    } finally {
+      await Promise.all([servicenow?.close(), defender.close()]);
+    }
+  },
+};
+
 /** The flows this build implements, in dependency order; `snowline sync` and the demo run these. */
-export const FLOW_RUNNERS: readonly FlowRunner[] = [otInventoryRunner];
+export const FLOW_RUNNERS: readonly FlowRunner[] = [
+  otInventoryRunner,
+  otVulnerabilitiesRunner,
+  cloudTicketsRunner,
+];

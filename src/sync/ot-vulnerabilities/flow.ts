@@ -210,6 +210,8 @@ class OtVulnerabilitiesFlow {
   /** Devices reported by the source this run (full reads close what is not in it). */
   private readonly seen = new Set<string>();
   private readonly truncatedDevices: string[] = [];
+  /** Key prefixes of devices the source could not read this run (left as they are). */
+  private readonly unread: string[] = [];
 
   constructor(private readonly run: OtVulnerabilitiesRun) {
     this.now = run.clock.now();
@@ -230,6 +232,7 @@ class OtVulnerabilitiesFlow {
 
     for await (const page of source.deviceCves(since ? { since } : {})) {
       await this.reportProblems(page.problems);
+      if (page.unread) this.unread.push(...page.unread);
       for (let i = 0; i < page.items.length; i += DEVICE_CHUNK)
         await this.syncDevices(page.items.slice(i, i + DEVICE_CHUNK), true);
     }
@@ -374,7 +377,7 @@ class OtVulnerabilitiesFlow {
     for await (const page of pendingDevices(this.run.store.db, this.run.integrationId, FLOW)) {
       const due: DeviceCves[] = [];
       for (const pending of page) {
-        if (this.seen.has(pending.deviceKey)) continue;
+        if (this.seen.has(pending.deviceKey) || this.isUnread(pending.deviceKey)) continue;
         // A full read that no longer lists the device says it has no CVEs: its old list is moot.
         if (!this.run.source.incremental || !pending.payload) stale.push(pending.deviceKey);
         else due.push(pending.payload);
@@ -388,7 +391,7 @@ class OtVulnerabilitiesFlow {
 
   /**
    * Closes the detections of retired devices (CI decommissioned) and, for full-read sources, of
-   * devices the source no longer lists.
+   * devices the source no longer lists (not those of a part it could not read, e.g. a sensor down).
    */
   private async closeUnreported(): Promise<void> {
     for await (const page of allEntityStates(this.run.store.db, this.ref('device'))) {
@@ -408,7 +411,8 @@ class OtVulnerabilitiesFlow {
       for (const { state, memory } of open) {
         const deviceKey = state.source_key;
         const retired = Boolean(cis.get(deviceKey)?.retired_at);
-        const unreported = !this.run.source.incremental && !this.seen.has(deviceKey);
+        const unreported =
+          !this.run.source.incremental && !this.seen.has(deviceKey) && !this.isUnread(deviceKey);
         if (!retired && !unreported) continue;
         const why: CloseReason = retired ? 'deviceRetired' : 'notReported';
         for (const id of memory.cves)
@@ -427,6 +431,11 @@ class OtVulnerabilitiesFlow {
       }
       if (outcomes.length) await this.apply(work, outcomes);
     }
+  }
+
+  /** True when the device belongs to what the source could not read this run (a sensor down). */
+  private isUnread(deviceKey: string): boolean {
+    return this.unread.some((prefix) => deviceKey.startsWith(prefix));
   }
 
   // ---- one chunk of work -------------------------------------------------------------------
@@ -1161,15 +1170,12 @@ class OtVulnerabilitiesFlow {
         side: 'defender',
         entity: 'device',
         key: p.key ?? `${p.source}#${p.index}`,
-        reason:
-          `malformed device CVE record skipped (${p.source}, record ${p.index}): ${p.error.message}`.slice(
-            0,
-            2000,
-          ),
+        // The message says what was skipped: a malformed record, or a whole sensor that did not answer.
+        reason: `device CVEs not read (${p.source}, record ${p.index}): ${p.error.message}`.slice(0, 2000),
       });
     this.run.logger.warn(
       { count: problems.length, first: problems[0]?.error.message },
-      'malformed CVE records reported and skipped',
+      'device CVE records or sensors could not be read; reported and skipped',
     );
   }
 

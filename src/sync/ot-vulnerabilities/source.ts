@@ -4,24 +4,35 @@ import type { SourcePage } from '../../sources/common.js';
 export type { RecordProblem, SourcePage } from '../../sources/common.js';
 
 /**
+ * One page of device CVEs. `unread` names the devices a source could not read this run, as
+ * device-key prefixes (`line-1/` for a sensor that did not answer): a full-read source that
+ * cannot reach one sensor still reads the others, and the devices it could not read are neither
+ * compared nor closed as "no longer reported" — their detections stay as they are.
+ */
+export interface VulnerabilityPage extends SourcePage<DeviceCves> {
+  readonly unread?: readonly string[];
+}
+
+/**
  * What ot-vulnerabilities reads from Defender for IoT: the CVEs of each device, keyed by the
  * same device key ot-inventory records (its entity_state `source_key` for entity `device`), so
  * that the CI written by ot-inventory is found without asking ServiceNow.
  *
  * - `console`: the management console's `devicecves/{timestamp}` (incremental: only devices
  *   changed since `since`; devices not listed keep their detections as they are).
- * - `sensor`: `/api/v1/devices/{ip}/cves?top=N` per device address (full read; a list of exactly
- *   `top` CVEs is marked `truncated`).
+ * - `sensor`: `/api/v1/devices/cves?top=N` per sensor, keyed by IP and mapped to devices
+ *   through the sensor's device list (full read; a list of exactly `top` CVEs is marked
+ *   `truncated`).
  * - `resourceGraph`: UNVERIFIED (DESIGN.md: ServiceNow's VR app reads CVEs from Resource Graph,
- *   but Microsoft documents no per-device CVE table); a source built on it marks itself so
- *   (full read).
+ *   but Microsoft documents no per-device CVE table); no source is built on it.
  *
  * A device listed with no CVEs says "this device has none": its open detections close.
+ * Implementations: `sources.ts`.
  */
 export interface VulnerabilitySource {
   readonly kind: 'console' | 'sensor' | 'resourceGraph';
   /** True when `deviceCves` returns only devices changed since `since`. */
   readonly incremental: boolean;
   /** CVEs per device, page by page. An incremental source reads only what changed since `since` (all when undefined). */
-  deviceCves(options: { since?: Date }): AsyncIterable<SourcePage<DeviceCves>>;
+  deviceCves(options: { since?: Date }): AsyncIterable<VulnerabilityPage>;
 }

@@ -1,0 +1,315 @@
+import { describe, expect, it } from 'vitest';
+import { minimalConfigInput } from '../../../test/support/config.js';
+import { validateConfig } from '../../config/load.js';
+import type { DeviceCves } from '../../domain/vulnerabilities/records.js';
+import { ConfigError, InputError, UpstreamError } from '../../errors.js';
+import type { SourcePage } from '../../sources/common.js';
+import type { ConsoleClient } from '../../sources/defender-iot/console-client.js';
+import type { SensorClient } from '../../sources/defender-iot/sensor-client.js';
+import type {
+  ConsoleDevice,
+  ConsoleDeviceCves,
+  DefenderSources,
+  SensorCve,
+  SensorDevice,
+} from '../../sources/index.js';
+import type { VulnerabilityPage } from './source.js';
+import {
+  CONSOLE_OVERLAP_MS,
+  ConsoleVulnerabilitySource,
+  otVulnerabilitiesSource,
+  SensorVulnerabilitySource,
+} from './sources.js';
+
+async function collect(pages: AsyncIterable<VulnerabilityPage>) {
+  const items: DeviceCves[] = [];
+  const problems: string[] = [];
+  const unread: string[] = [];
+  for await (const page of pages) {
+    items.push(...page.items);
+    problems.push(...page.problems.map((p) => p.error.message));
+    unread.push(...(page.unread ?? []));
+  }
+  return { items, problems, unread };
+}
+
+async function* pagesOf<T>(...pages: T[][]): AsyncIterable<SourcePage<T>> {
+  for (const items of pages) yield { items, problems: [] };
+}
+
+const sensorDevice = (id: number, ipAddresses: string[]): SensorDevice =>
+  ({
+    id,
+    name: `d${id}`,
+    ipAddresses,
+    macAddresses: [],
+    firmware: [],
+    protocols: [],
+  }) as unknown as SensorDevice;
+const row = (ipAddress: string, cveId: string, score = 5): SensorCve => ({
+  cveId,
+  ipAddress,
+  score,
+  attackVector: 'NETWORK',
+  description: `${cveId} text`,
+});
+
+/** A sensor client answering from memory; `down` makes it fail like an unreachable appliance. */
+function fakeSensor(name: string, devices: SensorDevice[], cves: SensorCve[], down = false): SensorClient {
+  const tops: (number | undefined)[] = [];
+  return {
+    name,
+    tops,
+    devices: () => {
+      if (down) throw new UpstreamError('sensor', 503, `sensor ${name} answered 503`);
+      return pagesOf(devices);
+    },
+    cves: (options: { top?: number }) => {
+      tops.push(options.top);
+      return pagesOf(cves.slice(0, 2), cves.slice(2));
+    },
+  } as unknown as SensorClient;
+}
+
+describe('SensorVulnerabilitySource', () => {
+  it('maps CVEs by address to <sensor>/<id>, joins a device’s addresses, and asks for sensorTop', async () => {
+    const sensor = fakeSensor(
+      'line-1',
+      [
+        sensorDevice(1, ['10.0.0.1', '10.0.1.1']),
+        sensorDevice(2, ['10.0.0.2']),
+        sensorDevice(3, ['10.0.0.3']),
+      ],
+      [
+        row('10.0.0.1', 'CVE-2024-0001', 9.8),
+        row('10.0.1.1', 'cve-2024-0002'),
+        row('10.0.0.2', 'CVE-2024-0001', 9.8),
+      ],
+    );
+    const { items, problems, unread } = await collect(
+      new SensorVulnerabilitySource([sensor], 50).deviceCves(),
+    );
+    expect((sensor as unknown as { tops: number[] }).tops).toEqual([50]);
+    expect(problems).toEqual([]);
+    expect(unread).toEqual([]);
+    // Device 3 has no CVE row: it is not listed (a full read closes what it had).
+    expect(items).toEqual([
+      {
+        deviceKey: 'line-1/1',
+        ipAddress: '10.0.0.1',
+        cves: [
+          { id: 'CVE-2024-0001', score: 9.8, description: 'CVE-2024-0001 text', attackVector: 'NETWORK' },
+          { id: 'CVE-2024-0002', score: 5, description: 'cve-2024-0002 text', attackVector: 'NETWORK' },
+        ],
+      },
+      {
+        deviceKey: 'line-1/2',
+        ipAddress: '10.0.0.2',
+        cves: [
+          { id: 'CVE-2024-0001', score: 9.8, description: 'CVE-2024-0001 text', attackVector: 'NETWORK' },
+        ],
+      },
+    ]);
+  });
+
+  it('marks a device truncated when one of its addresses returned exactly top CVEs', async () => {
+    const sensor = fakeSensor(
+      'line-1',
+      [sensorDevice(1, ['10.0.0.1', '10.0.1.1']), sensorDevice(2, ['10.0.0.2'])],
+      [row('10.0.0.1', 'CVE-2024-0001'), row('10.0.0.1', 'CVE-2024-0002'), row('10.0.0.2', 'CVE-2024-0003')],
+    );
+    const { items } = await collect(new SensorVulnerabilitySource([sensor], 2).deviceCves());
+    expect(items.map((d) => [d.deviceKey, d.cves.length, d.truncated ?? false])).toEqual([
+      ['line-1/1', 2, true],
+      ['line-1/2', 1, false],
+    ]);
+  });
+
+  it('gives CVEs on an unknown or shared address to no device, reports them, and marks the sharers truncated', async () => {
+    const sensor = fakeSensor(
+      'line-1',
+      [sensorDevice(1, ['10.0.0.9']), sensorDevice(2, ['10.0.0.9', '10.0.0.2'])],
+      [
+        row('10.0.0.9', 'CVE-2024-0001'),
+        row('10.0.0.2', 'CVE-2024-0002'),
+        row('10.9.9.9', 'CVE-2024-0003'),
+        row('10.0.0.2', 'QID-12345'),
+      ],
+    );
+    const { items, problems } = await collect(new SensorVulnerabilitySource([sensor], 100).deviceCves());
+    expect(items.map((d) => [d.deviceKey, d.cves.map((c) => c.id), d.truncated ?? false])).toEqual([
+      ['line-1/2', ['CVE-2024-0002'], true],
+      ['line-1/1', [], true],
+    ]);
+    expect(problems).toHaveLength(3);
+    expect(problems.join('\n')).toMatch(/"QID-12345" reported for device line-1\/2 is not a CVE id/);
+    expect(problems.join('\n')).toMatch(/10\.0\.0\.9, an address devices line-1\/1, line-1\/2 share/);
+    expect(problems.join('\n')).toMatch(/10\.9\.9\.9, an address no device of sensor line-1 has/);
+  });
+
+  it('reports a sensor that does not answer as unread and reads the others', async () => {
+    const down = fakeSensor('line-1', [], [], true);
+    const up = fakeSensor('line-2', [sensorDevice(7, ['10.2.0.7'])], [row('10.2.0.7', 'CVE-2024-0007')]);
+    const { items, problems, unread } = await collect(
+      new SensorVulnerabilitySource([down, up], 100).deviceCves(),
+    );
+    expect(unread).toEqual(['line-1/']);
+    expect(problems).toEqual([
+      expect.stringMatching(
+        /^sensor line-1 could not be read; the detections of its devices are left as they are/,
+      ),
+    ]);
+    expect(items.map((d) => d.deviceKey)).toEqual(['line-2/7']);
+  });
+});
+
+const consoleCves = (id: number, cves: string[]): ConsoleDeviceCves =>
+  ({
+    deviceId: id,
+    name: `d${id}`,
+    ipAddresses: [{ address: `10.1.0.${id}`, guessedMacAddresses: [] }],
+    macAddresses: [],
+    cves: cves.map((cveId) => ({ cveId, score: 7.5, ipAddress: `10.1.0.${id}`, attackVector: 'LOCAL' })),
+  }) as unknown as ConsoleDeviceCves;
+
+/** A console answering from memory: `listed` by `devicecves/{since}`, `updated` ids by `devices/{since}`, `now` by id. */
+function fakeConsole(listed: ConsoleDeviceCves[], updated: number[], now: ConsoleDeviceCves[] = listed) {
+  const calls: string[] = [];
+  const client = {
+    deviceCves: (since: number | Date, options: { deviceIds?: readonly number[] } = {}) => {
+      if (!options.deviceIds) {
+        calls.push(`devicecves/${Number(since)}`);
+        return pagesOf(listed);
+      }
+      calls.push(`devicecves/${Number(since)}?deviceIds=${options.deviceIds.join(',')}`);
+      return pagesOf(now.filter((d) => options.deviceIds!.includes(d.deviceId)));
+    },
+    devices: (since: number | Date) => {
+      calls.push(`devices/${Number(since)}`);
+      return pagesOf(updated.map((id) => ({ id }) as unknown as ConsoleDevice));
+    },
+  } as unknown as ConsoleClient;
+  return { client, calls };
+}
+
+describe('ConsoleVulnerabilitySource', () => {
+  it('reads everything on a first run, keyed String(u_id), without the devices read', async () => {
+    const { client, calls } = fakeConsole([consoleCves(4, ['CVE-2024-0004'])], [4, 5]);
+    const { items } = await collect(new ConsoleVulnerabilitySource(client).deviceCves({}));
+    expect(calls).toEqual(['devicecves/0']);
+    expect(items).toEqual([
+      {
+        deviceKey: '4',
+        ipAddress: '10.1.0.4',
+        cves: [{ id: 'CVE-2024-0004', score: 7.5, attackVector: 'LOCAL' }],
+      },
+    ]);
+  });
+
+  it('reads from the watermark less the overlap, and gives updated devices devicecves omits no CVEs', async () => {
+    const { client, calls } = fakeConsole([consoleCves(4, ['CVE-2024-0004'])], [4, 5]);
+    const since = new Date('2026-11-01T00:00:00Z');
+    const { items } = await collect(new ConsoleVulnerabilitySource(client).deviceCves({ since }));
+    const from = since.getTime() - CONSOLE_OVERLAP_MS;
+    expect(calls).toEqual([`devicecves/${from}`, `devices/${from}`, 'devicecves/0?deviceIds=5']);
+    expect(items.map((d) => [d.deviceKey, d.cves.length])).toEqual([
+      ['4', 1],
+      ['5', 0],
+    ]);
+  });
+
+  it('yields the CVEs of a device that changed between the two reads instead of taking it as having none', async () => {
+    // Device 6 was updated (a CVE added) after devicecves was read, before devices was.
+    const { client } = fakeConsole([], [6], [consoleCves(6, ['CVE-2024-0006'])]);
+    const { items } = await collect(
+      new ConsoleVulnerabilitySource(client).deviceCves({ since: new Date('2026-11-01T00:00:00Z') }),
+    );
+    expect(items).toEqual([
+      {
+        deviceKey: '6',
+        ipAddress: '10.1.0.6',
+        cves: [{ id: 'CVE-2024-0006', score: 7.5, attackVector: 'LOCAL' }],
+      },
+    ]);
+  });
+});
+
+describe('ConsoleVulnerabilitySource with a malformed record', () => {
+  it('does not take a device whose devicecves record could not be read as having no CVEs', async () => {
+    const client = {
+      deviceCves: async function* () {
+        yield {
+          items: [],
+          problems: [{ source: 'console', index: 0, key: '8', error: new InputError('u_cves: bad') }],
+        };
+      },
+      devices: () => pagesOf([{ id: 8 } as unknown as ConsoleDevice]),
+    } as unknown as ConsoleClient;
+    const { items, problems } = await collect(
+      new ConsoleVulnerabilitySource(client).deviceCves({ since: new Date('2026-11-01T00:00:00Z') }),
+    );
+    expect(problems).toEqual(['u_cves: bad']);
+    expect(items).toEqual([]);
+  });
+});
+
+describe('otVulnerabilitiesSource', () => {
+  const sources = {
+    sensors: [fakeSensor('line-1', [], [])],
+    console: fakeConsole([], []).client,
+  } as unknown as DefenderSources;
+  const integration = (flows: Record<string, unknown>, console = true) => {
+    const input = minimalConfigInput() as any;
+    input.integrations[0].flows = flows;
+    if (console)
+      input.integrations[0].defender.console = { url: 'https://10.1.0.10', token: 'console-token-1' };
+    return validateConfig(input, 'test').config.integrations[0]!;
+  };
+
+  it('builds the source ot-inventory also reads', () => {
+    expect(
+      otVulnerabilitiesSource(
+        integration({ otInventory: { source: 'console' }, otVulnerabilities: { source: 'console' } }),
+        sources,
+      ),
+    ).toBeInstanceOf(ConsoleVulnerabilitySource);
+    expect(
+      otVulnerabilitiesSource(
+        integration({ otInventory: { source: 'sensor' }, otVulnerabilities: { source: 'sensor' } }),
+        sources,
+      ),
+    ).toBeInstanceOf(SensorVulnerabilitySource);
+  });
+
+  it.each([
+    [
+      'Resource Graph, which documents no CVE table',
+      { otInventory: { source: 'resourceGraph' }, otVulnerabilities: { source: 'resourceGraph' } },
+      /flows\.otVulnerabilities\.source: resourceGraph is not available: Microsoft documents no Resource Graph table/,
+    ],
+    [
+      'a source other than ot-inventory’s',
+      { otInventory: { source: 'console' }, otVulnerabilities: { source: 'sensor' } },
+      /is sensor but flows\.otInventory\.source is console/,
+    ],
+    [
+      'no ot-inventory',
+      { otVulnerabilities: { source: 'console' } },
+      /flows\.otInventory: flow ot-vulnerabilities finds each device CI in what ot-inventory recorded/,
+    ],
+  ])('refuses %s with a ConfigError', (_what, flows, message) => {
+    expect(() => otVulnerabilitiesSource(integration(flows), sources)).toThrow(ConfigError);
+    expect(() => otVulnerabilitiesSource(integration(flows), sources)).toThrow(message);
+  });
+
+  it('refuses the console source without defender.console', () => {
+    expect(() =>
+      otVulnerabilitiesSource(
+        integration({ otInventory: { source: 'console' }, otVulnerabilities: { source: 'console' } }, false),
+        { ...sources, console: undefined },
+      ),
+    ).toThrow(
+      /defender\.console: flows\.otVulnerabilities\.source is console but defender\.console is not configured/,
+    );
+  });
+});

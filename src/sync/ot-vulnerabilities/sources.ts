@@ -1,0 +1,351 @@
+import type { IntegrationConfig } from '../../config/schema.js';
+import { normaliseCveId, type DeviceCve, type DeviceCves } from '../../domain/vulnerabilities/records.js';
+import { ConfigError, InputError, UpstreamError } from '../../errors.js';
+import type { RecordProblem } from '../../sources/common.js';
+import type { ConsoleClient } from '../../sources/defender-iot/console-client.js';
+import type { SensorClient } from '../../sources/defender-iot/sensor-client.js';
+import type { ConsoleDeviceCves, DefenderSources } from '../../sources/index.js';
+import type { VulnerabilityPage, VulnerabilitySource } from './source.js';
+
+/**
+ * How far before the watermark an incremental console read starts again: the watermark is the
+ * start of the last run on Snowline's clock, `u_last_update` is on the console's. Devices read
+ * twice hash the same and cost no ServiceNow request. Same overlap as ot-inventory's.
+ */
+export const CONSOLE_OVERLAP_MS = 10 * 60_000;
+
+/** Device ids per `devicecves?deviceIds=` request that confirms devices have no CVEs (keeps the URL short). */
+const CONFIRM_CHUNK = 100;
+
+/** Devices per yielded page of the sensor source (the sensor API answers whole lists). */
+const SENSOR_PAGE = 500;
+
+/** One CVE record of a source, as the flow's canonical record, or a problem when its id is no CVE id. */
+function toDeviceCve(
+  raw: { cveId: string; score: number; description?: string | undefined; attackVector?: string | undefined },
+  where: { source: string; index: number; key: string },
+): DeviceCve | RecordProblem {
+  const id = normaliseCveId(raw.cveId);
+  if (!id)
+    return {
+      ...where,
+      error: new InputError(
+        `${where.source}: "${raw.cveId}" reported for device ${where.key} is not a CVE id (CVE-yyyy-nnnn); skipped`,
+      ),
+    };
+  return {
+    id,
+    score: raw.score,
+    ...(raw.description ? { description: raw.description } : {}),
+    ...(raw.attackVector ? { attackVector: raw.attackVector } : {}),
+  };
+}
+
+function isProblem(value: DeviceCve | RecordProblem): value is RecordProblem {
+  return 'error' in value;
+}
+
+/** The `u_id`s of console records that could not be parsed (when the record had a readable one). */
+function problemDeviceIds(problems: readonly RecordProblem[]): number[] {
+  return problems
+    .map((p) => p.key)
+    .filter((key): key is string => key !== undefined && /^\d+$/.test(key))
+    .map(Number);
+}
+
+/**
+ * The management console's integration API v3 `devicecves/{timestamp}` as a vulnerability
+ * source: incremental by timestamp, device key `String(u_id)` (ot-inventory's console key).
+ *
+ * The flow passes the start of its last complete run as `since`; the read starts
+ * {@link CONSOLE_OVERLAP_MS} earlier. A device whose last CVE was removed is not listed by
+ * `devicecves` at all (the contract does not say it is; the sandbox omits it), so after
+ * `devicecves` the devices updated since then (`devices/{timestamp}`) that it did not list are
+ * asked for by id (`devicecves/0?deviceIds=…`, which also catches a device changed between the
+ * two reads) and those still not listed are yielded with no CVEs: their open detections close.
+ * On the first run (no `since`) there is nothing to close, and that second read is skipped.
+ *
+ * @example
+ * const source = new ConsoleVulnerabilitySource(defender.console!);
+ * for await (const page of source.deviceCves({ since })) …
+ */
+export class ConsoleVulnerabilitySource implements VulnerabilitySource {
+  readonly kind = 'console' as const;
+  readonly incremental = true;
+
+  constructor(
+    private readonly client: ConsoleClient,
+    private readonly overlapMs = CONSOLE_OVERLAP_MS,
+  ) {}
+
+  async *deviceCves(options: { since?: Date }): AsyncIterable<VulnerabilityPage> {
+    const from = options.since ? Math.max(0, options.since.getTime() - this.overlapMs) : 0;
+    // Only the ids of devices changed since the watermark: bounded by the change, not the estate.
+    const listed = options.since ? new Set<number>() : undefined;
+    for await (const page of this.client.deviceCves(from)) {
+      const items: DeviceCves[] = [];
+      const problems = [...page.problems];
+      // A malformed record is a device not read, not a device without CVEs: it is not confirmed empty.
+      for (const id of problemDeviceIds(page.problems)) listed?.add(id);
+      page.items.forEach((device, index) => {
+        listed?.add(device.deviceId);
+        items.push(this.device(device, index, problems));
+      });
+      yield { items, problems };
+    }
+    if (!listed) return;
+    for await (const page of this.client.devices(from)) {
+      const unlisted = page.items.map((device) => device.id).filter((id) => !listed.has(id));
+      if (page.problems.length) yield { items: [], problems: page.problems };
+      for (let start = 0; start < unlisted.length; start += CONFIRM_CHUNK)
+        yield await this.confirm(unlisted.slice(start, start + CONFIRM_CHUNK));
+    }
+  }
+
+  /**
+   * The CVEs of devices updated since the watermark that `devicecves` did not list, asked again
+   * by id: a device that changed between the two reads is then yielded with the CVEs it has now,
+   * and only those the console still does not list are taken as having none.
+   */
+  private async confirm(ids: readonly number[]): Promise<VulnerabilityPage> {
+    const items: DeviceCves[] = [];
+    const problems: RecordProblem[] = [];
+    const found = new Set<number>();
+    for await (const page of this.client.deviceCves(0, { deviceIds: ids })) {
+      problems.push(...page.problems);
+      for (const id of problemDeviceIds(page.problems)) found.add(id);
+      page.items.forEach((device, index) => {
+        if (!ids.includes(device.deviceId) || found.has(device.deviceId)) return;
+        found.add(device.deviceId);
+        items.push(this.device(device, index, problems));
+      });
+    }
+    for (const id of ids) if (!found.has(id)) items.push({ deviceKey: String(id), cves: [] });
+    return { items, problems };
+  }
+
+  private device(device: ConsoleDeviceCves, index: number, problems: RecordProblem[]): DeviceCves {
+    const key = String(device.deviceId);
+    const cves: DeviceCve[] = [];
+    for (const raw of device.cves) {
+      const cve = toDeviceCve(raw, { source: 'management console devicecves', index, key });
+      if (isProblem(cve)) problems.push(cve);
+      else cves.push(cve);
+    }
+    // The console names an address per CVE (the device's); the first one stands for the device.
+    const ipAddress = device.cves.find((c) => c.ipAddress)?.ipAddress ?? device.ipAddresses[0]?.address;
+    return { deviceKey: key, cves, ...(ipAddress ? { ipAddress } : {}) };
+  }
+}
+
+/** What one sensor's CVE rows say about one of its devices. */
+interface SensorDeviceCves {
+  readonly cves: DeviceCve[];
+  readonly addresses: string[];
+  truncated: boolean;
+}
+
+/**
+ * The OT sensor API `GET /api/v1/devices/cves?top=N` of every configured sensor as a vulnerability
+ * source (a full read). The API lists CVEs by IP address, at most `top` per address; each
+ * sensor's device list (`GET /api/v1/devices`) maps an address to the device, keyed
+ * `<sensor>/<id>` as ot-inventory's sensor source keys it.
+ *
+ * - A device with an address that returned exactly `top` CVEs is marked `truncated` (CVEs missing
+ *   from it are not closed; the run's summary counts it).
+ * - CVEs on an address no device of the sensor has, or that several of its devices share, are
+ *   reported as problems and given to no device; the devices sharing it are marked `truncated`,
+ *   since their list is incomplete.
+ * - A sensor that cannot be read (unreachable, an error answer) is reported as a problem and
+ *   named `unread`: its devices keep their detections, and the other sensors are read.
+ *
+ * @example
+ * const source = new SensorVulnerabilitySource(defender.sensors, 1000);
+ */
+export class SensorVulnerabilitySource implements VulnerabilitySource {
+  readonly kind = 'sensor' as const;
+  readonly incremental = false;
+
+  constructor(
+    private readonly clients: readonly SensorClient[],
+    private readonly top: number,
+  ) {}
+
+  async *deviceCves(): AsyncIterable<VulnerabilityPage> {
+    for (const client of this.clients) {
+      let pages: VulnerabilityPage[];
+      try {
+        pages = await this.readSensor(client);
+      } catch (error) {
+        if (!(error instanceof UpstreamError)) throw error;
+        yield {
+          items: [],
+          problems: [
+            {
+              source: `sensor ${client.name} cves`,
+              index: 0,
+              key: `sensor:${client.name}`,
+              error: new InputError(
+                `sensor ${client.name} could not be read; the detections of its devices are left as they are: ${error.message}`,
+                { cause: error },
+              ),
+            },
+          ],
+          unread: [`${client.name}/`],
+        };
+        continue;
+      }
+      yield* pages;
+    }
+  }
+
+  /** Reads one sensor completely before anything is yielded, so a sensor failing midway yields nothing. */
+  private async readSensor(client: SensorClient): Promise<VulnerabilityPage[]> {
+    const problems: RecordProblem[] = [];
+    const devicesByAddress = new Map<string, number[]>();
+    const addressOrder = new Map<number, string[]>();
+    for await (const page of client.devices()) {
+      problems.push(...page.problems);
+      for (const device of page.items) {
+        addressOrder.set(device.id, device.ipAddresses);
+        for (const address of new Set(device.ipAddresses))
+          devicesByAddress.set(address, [...(devicesByAddress.get(address) ?? []), device.id]);
+      }
+    }
+
+    const byDevice = new Map<number, SensorDeviceCves>();
+    const rowsPerAddress = new Map<string, number>();
+    const unmatched = new Map<string, number>();
+    const source = `sensor ${client.name} /api/v1/devices/cves`;
+    let index = 0;
+    for await (const page of client.cves({ top: this.top })) {
+      problems.push(...page.problems);
+      for (const row of page.items) {
+        const at = index++;
+        rowsPerAddress.set(row.ipAddress, (rowsPerAddress.get(row.ipAddress) ?? 0) + 1);
+        const owners = devicesByAddress.get(row.ipAddress) ?? [];
+        if (owners.length !== 1) {
+          unmatched.set(row.ipAddress, (unmatched.get(row.ipAddress) ?? 0) + 1);
+          continue;
+        }
+        const id = owners[0]!;
+        const entry = entryOf(byDevice, id);
+        const cve = toDeviceCve(row, { source, index: at, key: `${client.name}/${id}` });
+        if (isProblem(cve)) problems.push(cve);
+        else entry.cves.push(cve);
+        if (!entry.addresses.includes(row.ipAddress)) entry.addresses.push(row.ipAddress);
+      }
+    }
+
+    for (const [address, count] of rowsPerAddress) {
+      if (count < this.top) continue;
+      for (const id of devicesByAddress.get(address) ?? []) entryOf(byDevice, id).truncated = true;
+    }
+    for (const [address, count] of unmatched) {
+      const owners = devicesByAddress.get(address) ?? [];
+      for (const id of owners) entryOf(byDevice, id).truncated = true;
+      problems.push({
+        source,
+        index: 0,
+        key: `${client.name}/${address}`,
+        error: new InputError(
+          owners.length === 0
+            ? `${source}: ${count} CVE(s) reported for ${address}, an address no device of sensor ${client.name} has; skipped`
+            : `${source}: ${count} CVE(s) reported for ${address}, an address devices ${owners.map((id) => `${client.name}/${id}`).join(', ')} share; given to none of them, and their CVEs are not closed`,
+        ),
+      });
+    }
+
+    const devices: DeviceCves[] = [...byDevice].map(([id, entry]) => {
+      // The device's first address (in the sensor's order) that carried CVEs stands for it.
+      const ipAddress = (addressOrder.get(id) ?? []).find((a) => entry.addresses.includes(a));
+      return {
+        deviceKey: `${client.name}/${id}`,
+        cves: entry.cves,
+        ...(ipAddress ? { ipAddress } : {}),
+        ...(entry.truncated ? { truncated: true } : {}),
+      };
+    });
+    const pages: VulnerabilityPage[] = [];
+    for (let start = 0; start < devices.length; start += SENSOR_PAGE)
+      pages.push({ items: devices.slice(start, start + SENSOR_PAGE), problems: start === 0 ? problems : [] });
+    if (pages.length === 0) pages.push({ items: [], problems });
+    return pages;
+  }
+}
+
+function entryOf(byDevice: Map<number, SensorDeviceCves>, id: number): SensorDeviceCves {
+  let entry = byDevice.get(id);
+  if (!entry) {
+    entry = { cves: [], addresses: [], truncated: false };
+    byDevice.set(id, entry);
+  }
+  return entry;
+}
+
+/**
+ * The vulnerability source the configuration names, built on the integration's Defender clients.
+ *
+ * CVEs find their CI through the device key ot-inventory records, and each Defender source keys
+ * devices its own way (console `u_id`, `<sensor>/<id>`, Resource Graph device name): the flow
+ * therefore reads the source ot-inventory reads. Resource Graph has no documented per-device CVE
+ * table (contracts/defender.md §9: UNVERIFIED), so it is refused with what to use instead.
+ *
+ * @throws ConfigError when the source is not usable with this configuration.
+ */
+export function otVulnerabilitiesSource(
+  integration: IntegrationConfig,
+  sources: DefenderSources,
+): VulnerabilitySource {
+  const config = integration.flows.otVulnerabilities;
+  if (!config)
+    throw new ConfigError([
+      { path: 'flows.otVulnerabilities', message: 'flow ot-vulnerabilities is not configured' },
+    ]);
+  const kind = config.source;
+  if (kind === 'resourceGraph')
+    throw new ConfigError([
+      {
+        path: 'flows.otVulnerabilities.source',
+        message:
+          'resourceGraph is not available: Microsoft documents no Resource Graph table with the CVEs of OT devices (contracts/defender.md §9, UNVERIFIED), so Snowline does not guess one. Read CVEs from the management console (console) or the sensors (sensor), with flows.otInventory.source set to the same',
+        example: 'console',
+      },
+    ]);
+  const inventory = integration.flows.otInventory;
+  if (!inventory)
+    throw new ConfigError([
+      {
+        path: 'flows.otInventory',
+        message:
+          'flow ot-vulnerabilities finds each device CI in what ot-inventory recorded: configure flows.otInventory with the same source',
+        example: `{ source: ${kind} }`,
+      },
+    ]);
+  if (inventory.source !== kind)
+    throw new ConfigError([
+      {
+        path: 'flows.otVulnerabilities.source',
+        message: `is ${kind} but flows.otInventory.source is ${inventory.source}: each Defender source keys devices its own way, so CVEs can be matched to the CIs ot-inventory wrote only when both flows read the same source`,
+        example: inventory.source === 'resourceGraph' ? 'console' : inventory.source,
+      },
+    ]);
+  if (kind === 'sensor') {
+    if (sources.sensors.length === 0)
+      throw new ConfigError([
+        {
+          path: 'defender.sensors',
+          message: 'flows.otVulnerabilities.source is sensor but no sensors are configured',
+        },
+      ]);
+    return new SensorVulnerabilitySource(sources.sensors, config.sensorTop);
+  }
+  if (!sources.console || !integration.defender.console)
+    throw new ConfigError([
+      {
+        path: 'defender.console',
+        message: 'flows.otVulnerabilities.source is console but defender.console is not configured',
+      },
+    ]);
+  return new ConsoleVulnerabilitySource(sources.console);
+}

@@ -1,0 +1,400 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import type { LoadedConfig } from '../../src/config/load.js';
+import { systemClock } from '../../src/domain/clock.js';
+import { createLogger } from '../../src/logging.js';
+import { RequestCounters } from '../../src/runtime/counters.js';
+import { connectServiceNow } from '../../src/servicenow/index.js';
+import { referenceValue, stringValue } from '../../src/servicenow/values.js';
+import { openStore } from '../../src/store/store.js';
+import { FLOW_RUNNERS } from '../../src/sync/flows.js';
+import { runFlows } from '../../src/sync/runner.js';
+import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
+
+/**
+ * ot-vulnerabilities end to end: ot-inventory then ot-vulnerabilities through the runner, with
+ * the real Defender sources and ServiceNow client against both sandboxes; the open detections
+ * and vulnerable items compared with the device-CVE pairs the generated estate holds.
+ */
+
+const dir = mkdtempSync(join(tmpdir(), 'snowline-otv-sb-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function syncOnce(loaded: LoadedConfig, storeUrl: string) {
+  const store = await openStore(storeUrl);
+  try {
+    await store.migrate();
+    return await runFlows({
+      integration: loaded.config.integrations[0]!,
+      store,
+      clock: systemClock,
+      logger: createLogger({ level: 'silent' }),
+      runners: FLOW_RUNNERS,
+      trigger: 'cli',
+    });
+  } finally {
+    await store.close();
+  }
+}
+
+interface WriteCounts {
+  /** Outer write requests (a Batch call is one). */
+  readonly writes: number;
+  /** Writes run inside Batch calls. */
+  readonly inner: number;
+}
+
+async function serviceNowWrites(sandboxes: Sandboxes): Promise<WriteCounts> {
+  const stats = await sandboxes.control('servicenow', 'GET', '/_sandbox/stats');
+  return { writes: stats.writes, inner: stats.batchInner.writes };
+}
+
+/** Open detections and vulnerable items as `<device name>|<CVE>`, and the closed items with their substate label. */
+async function vulnerabilityResponse(sandboxes: Sandboxes, loaded: LoadedConfig) {
+  const { client, close } = connectServiceNow(loaded.config.integrations[0]!.servicenow, {
+    clock: systemClock,
+    counters: new RequestCounters(),
+  });
+  try {
+    const names = new Map(
+      (await client.listAll('cmdb_ci_hardware', { fields: ['sys_id', 'name'], pageSize: 1000 })).map((ci) => [
+        ci.sys_id,
+        stringValue(ci.name),
+      ]),
+    );
+    const cves = new Map(
+      (await client.listAll('sn_vul_nvd_entry', { fields: ['sys_id', 'id'], pageSize: 1000 })).map((e) => [
+        e.sys_id,
+        stringValue(e.id),
+      ]),
+    );
+    const choices = await client.listAll('sys_choice', {
+      query: 'nameINsn_vul_detection,sn_vul_vulnerable_item',
+      fields: ['name', 'element', 'value', 'label'],
+    });
+    const label = (table: string, element: string, value: unknown) =>
+      stringValue(
+        choices.find((c) => c.name === table && c.element === element && c.value === stringValue(value))
+          ?.label,
+      );
+    const pair = (r: Record<string, unknown>) =>
+      `${names.get(referenceValue(r.cmdb_ci) ?? '')}|${cves.get(referenceValue(r.vulnerability) ?? '')}`;
+    const detections = await client.listAll('sn_vul_detection', {
+      fields: ['cmdb_ci', 'vulnerability', 'source', 'status'],
+      pageSize: 1000,
+    });
+    const items = await client.listAll('sn_vul_vulnerable_item', {
+      fields: ['cmdb_ci', 'vulnerability', 'state', 'substate', 'reopen_count'],
+      pageSize: 1000,
+    });
+    const keys = detections.map((d) => `${pair(d)}|${stringValue(d.source)}`);
+    return {
+      openDetections: detections
+        .filter((d) => label('sn_vul_detection', 'status', d.status) === 'Open')
+        .map(pair)
+        .sort(),
+      openItems: items
+        .filter((i) => label('sn_vul_vulnerable_item', 'state', i.state) === 'Open')
+        .map(pair)
+        .sort(),
+      closedItems: items
+        .filter((i) => label('sn_vul_vulnerable_item', 'state', i.state) === 'Closed')
+        .map((i) => `${pair(i)}|${label('sn_vul_vulnerable_item', 'substate', i.substate)}`)
+        .sort(),
+      reopenCount: new Map(items.map((i) => [pair(i), stringValue(i.reopen_count)])),
+      /** One detection per (CI, CVE, source): the number of keys seen twice. */
+      duplicates: keys.length - new Set(keys).size,
+    };
+  } finally {
+    await close();
+  }
+}
+
+describe.each(['console', 'sensor'] as const)(
+  'ot-vulnerabilities from the %s source against both sandboxes',
+  (source) => {
+    let sandboxes: Sandboxes;
+    let loaded: LoadedConfig;
+    let expected: string[];
+    const storeUrl = join(dir, `${source}.sqlite`);
+    /** A fed device with several CVEs (one is removed), and one with a single CVE (it is left with none). */
+    let several: { id: number; name: string; cve: string };
+    let single: { id: number; name: string; cve: string };
+
+    beforeAll(async () => {
+      sandboxes = await startSandboxes({ devices: 150, seed: 13 });
+      loaded = sandboxes.config(storeUrl, {
+        otInventory: { source, sensorValidation: 'auto', batchSize: 50 },
+        otVulnerabilities: { source, batchSize: 50 },
+      });
+      const { estate } = sandboxes;
+      // The sensor API can not say a sensor is learning (its devices feed) and a disconnected
+      // sensor does not answer; the console says both, and only connected, non-learning sensors feed.
+      const fed = new Set(
+        estate.sensors
+          .filter((s) => (source === 'sensor' ? s.connected : s.connected && !s.learningMode))
+          .map((s) => s.id),
+      );
+      const devices = estate.devices.filter((d) => fed.has(d.sensorId));
+      expected = devices.flatMap((d) => d.cves.map((cve) => `${d.name}|${cve}`)).sort();
+      const withSeveral = devices.find((d) => d.cves.length >= 2)!;
+      const withOne = devices.find((d) => d.cves.length === 1)!;
+      several = { id: withSeveral.id, name: withSeveral.name, cve: withSeveral.cves[0]! };
+      single = { id: withOne.id, name: withOne.name, cve: withOne.cves[0]! };
+    });
+    afterAll(async () => sandboxes?.close());
+
+    it('opens one detection and one vulnerable item per device-CVE pair of the imported devices', async () => {
+      const { summary } = await syncOnce(loaded, storeUrl);
+      expect(summary.jobs['ot-inventory']).toMatchObject({ outcome: 'ok' });
+      const result = summary.jobs['ot-vulnerabilities']!;
+      expect(result, String(result.error)).toMatchObject({
+        outcome: 'ok',
+        opened: expected.length,
+        closed: 0,
+        truncated: 0,
+      });
+      expect(expected.length).toBeGreaterThan(100);
+
+      const vr = await vulnerabilityResponse(sandboxes, loaded);
+      expect(vr.openDetections).toEqual(expected);
+      expect(vr.openItems).toEqual(expected);
+      expect(vr.closedItems).toEqual([]);
+      expect(vr.duplicates).toBe(0);
+
+      const disconnected = sandboxes.estate.sensors.filter((s) => !s.connected).length;
+      if (source === 'sensor') {
+        // A sensor that does not answer is a problem of the run; the others are read.
+        expect(result.problems).toBe(disconnected);
+      } else {
+        // Devices of sensors that do not feed have no CI: their CVEs wait, nothing is written for them.
+        const unfed = sandboxes.estate.devices.filter(
+          (d) =>
+            d.cves.length > 0 &&
+            sandboxes.estate.sensors.some((s) => s.id === d.sensorId && (!s.connected || s.learningMode)),
+        );
+        expect(result.pending).toBe(unfed.reduce((n, d) => n + d.cves.length, 0));
+      }
+    });
+
+    it('makes no write request on a second, unchanged run', async () => {
+      const before = await serviceNowWrites(sandboxes);
+      const { summary } = await syncOnce(loaded, storeUrl);
+      expect(summary.jobs['ot-vulnerabilities']).toMatchObject({
+        outcome: 'ok',
+        created: 0,
+        updated: 0,
+        opened: 0,
+        closed: 0,
+        reopened: 0,
+        // The sensor source reads every CVE again (and finds it unchanged); the console lists
+        // only devices updated since the last run: none.
+        unchanged: source === 'sensor' ? expected.length : 0,
+      });
+      expect(await serviceNowWrites(sandboxes)).toEqual(before);
+    });
+
+    it('closes exactly the removed CVEs as Fixed after the next run, and reopens them when they come back', async () => {
+      await sandboxes.control('defender', 'DELETE', `/_sandbox/devices/${several.id}/cves/${several.cve}`);
+      await sandboxes.control('defender', 'DELETE', `/_sandbox/devices/${single.id}/cves/${single.cve}`);
+      const removed = [`${several.name}|${several.cve}`, `${single.name}|${single.cve}`].sort();
+
+      const before = await serviceNowWrites(sandboxes);
+      const closing = await syncOnce(loaded, storeUrl);
+      expect(closing.summary.jobs['ot-vulnerabilities']).toMatchObject({
+        outcome: 'ok',
+        closed: 2,
+        created: 0,
+        updated: 0,
+        reopened: 0,
+      });
+      // Two detection updates and nothing else (in one Batch call per chunk of devices they fall in).
+      const after = await serviceNowWrites(sandboxes);
+      expect(after.inner - before.inner).toBe(2);
+      expect(after.writes - before.writes).toBeLessThanOrEqual(2);
+      const closed = await vulnerabilityResponse(sandboxes, loaded);
+      expect(closed.closedItems).toEqual(removed.map((p) => `${p}|Fixed`));
+      expect(closed.openItems).toEqual(expected.filter((p) => !removed.includes(p)));
+      expect(closed.openDetections).toEqual(expected.filter((p) => !removed.includes(p)));
+
+      for (const device of [several, single])
+        await sandboxes.control('defender', 'POST', `/_sandbox/devices/${device.id}/cves`, {
+          cveId: device.cve,
+        });
+      const reopening = await syncOnce(loaded, storeUrl);
+      expect(reopening.summary.jobs['ot-vulnerabilities']).toMatchObject({
+        outcome: 'ok',
+        reopened: 2,
+        closed: 0,
+        created: 0,
+      });
+      const reopened = await vulnerabilityResponse(sandboxes, loaded);
+      expect(reopened.openDetections).toEqual(expected);
+      expect(reopened.openItems).toEqual(expected);
+      expect(reopened.closedItems).toEqual([]);
+      expect(reopened.duplicates).toBe(0);
+      for (const pair of removed) expect(reopened.reopenCount.get(pair)).toBe('1');
+
+      const settled = await serviceNowWrites(sandboxes);
+      const { summary } = await syncOnce(loaded, storeUrl);
+      expect(summary.jobs['ot-vulnerabilities']).toMatchObject({
+        created: 0,
+        updated: 0,
+        closed: 0,
+        reopened: 0,
+      });
+      expect(await serviceNowWrites(sandboxes)).toEqual(settled);
+    });
+
+    it.runIf(source === 'sensor')(
+      'leaves the detections of a sensor that does not answer as they are, and reads the others',
+      async () => {
+        const sensor = sandboxes.estate.sensors.find(
+          (s) =>
+            s.connected && sandboxes.estate.devices.some((d) => d.sensorId === s.id && d.cves.length > 0),
+        )!;
+        await sandboxes.control('defender', 'POST', `/_sandbox/sensors/${sensor.name}`, { connected: false });
+        try {
+          const before = await serviceNowWrites(sandboxes);
+          const { summary, plan } = await syncOnce(loaded, storeUrl);
+          const result = summary.jobs['ot-vulnerabilities']!;
+          const disconnected = sandboxes.estate.sensors.filter((s) => !s.connected).length;
+          expect(result).toMatchObject({ outcome: 'ok', closed: 0, created: 0, updated: 0 });
+          expect(result.problems).toBe(disconnected + 1);
+          expect(
+            plan.actions.find((a) => a.flow === 'ot-vulnerabilities' && a.key === `sensor:${sensor.name}`)
+              ?.reason,
+          ).toMatch(/could not be read; the detections of its devices are left as they are/);
+          // Its devices' detections are not closed, and the other sensors' CVEs were compared.
+          expect(result.unchanged).toBe(
+            expected.length -
+              sandboxes.estate.devices
+                .filter((d) => d.sensorId === sensor.id)
+                .reduce((n, d) => n + d.cves.length, 0),
+          );
+          expect(await serviceNowWrites(sandboxes)).toEqual(before);
+          expect((await vulnerabilityResponse(sandboxes, loaded)).openDetections).toEqual(expected);
+        } finally {
+          await sandboxes.control('defender', 'POST', `/_sandbox/sensors/${sensor.name}`, {
+            connected: true,
+          });
+        }
+      },
+    );
+  },
+);
+
+describe.skipIf(!existsSync('dist/cli.js'))(
+  'ot-vulnerabilities crash safety (snowline sync killed -9)',
+  () => {
+    let sandboxes: Sandboxes;
+    const tables = 'sn_vul_nvd_entry,sn_vul_detection,sn_vul_vulnerable_item';
+
+    beforeAll(async () => {
+      sandboxes = await startSandboxes({ devices: 100, seed: 17 });
+    });
+    afterAll(async () => sandboxes?.close());
+
+    function writeConfig(name: string): string {
+      const path = join(dir, `${name}.yaml`);
+      const loaded = sandboxes.config(join(dir, `${name}.sqlite`), {
+        otInventory: { source: 'console', sensorValidation: 'auto', batchSize: 40 },
+        otVulnerabilities: { source: 'console', batchSize: 40 },
+      });
+      writeFileSync(path, stringify(loaded.config));
+      return path;
+    }
+
+    /**
+     * Runs `snowline sync` as its own process and returns its exit code and `--json` summary; with
+     * `killWhenHeld`, kills it -9 once the held write is committed (and says whether it was).
+     */
+    async function cliSync(
+      configPath: string,
+      job: string,
+      killWhenHeld = false,
+    ): Promise<{ code: number | null; summary?: any; held?: boolean }> {
+      const child = spawn(
+        process.execPath,
+        ['dist/cli.js', '--config', configPath, '--log-level', 'silent', 'sync', '--job', job, '--json'],
+        { stdio: ['ignore', 'pipe', 'ignore'] },
+      );
+      let stdout = '';
+      child.stdout!.on('data', (chunk) => (stdout += String(chunk)));
+      const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+      let held: boolean | undefined;
+      if (killWhenHeld) {
+        held = false;
+        for (let i = 0; i < 600 && !held; i++) {
+          held = (await sandboxes.control('servicenow', 'GET', '/_sandbox/faults')).held > 0;
+          if (!held) await sleep(25);
+        }
+        child.kill('SIGKILL');
+      }
+      const code = await exited;
+      return {
+        code,
+        ...(code === 0 ? { summary: JSON.parse(stdout) } : {}),
+        ...(killWhenHeld ? { held } : {}),
+      };
+    }
+
+    /** What must be the same after any crash and re-run: entries, detections (by CI, CVE, source) with their status, items with state and substate. */
+    async function state() {
+      const dump = (await sandboxes.control('servicenow', 'GET', `/_sandbox/dump?tables=${tables}`)).tables;
+      const detections = (dump.sn_vul_detection as Record<string, string>[]).map(
+        (d) => `${d._key}|${d.status}`,
+      );
+      return {
+        entries: (dump.sn_vul_nvd_entry as Record<string, string>[]).map((e) => e._key),
+        detections,
+        detectionKeys: (dump.sn_vul_detection as Record<string, string>[]).map((d) => d._key),
+        items: (dump.sn_vul_vulnerable_item as Record<string, string>[]).map(
+          (i) => `${i._key}|${i.state}|${i.substate}`,
+        ),
+      };
+    }
+
+    async function reset() {
+      await sandboxes.control('servicenow', 'POST', '/_sandbox/reset');
+      await sandboxes.control('defender', 'POST', '/_sandbox/reset');
+    }
+
+    it('leaves no duplicate detection and the same Vulnerability Response after kills at chosen writes and re-runs', async () => {
+      const cleanConfig = writeConfig('clean');
+      expect((await cliSync(cleanConfig, 'ot-inventory')).code).toBe(0);
+      const before = (await serviceNowWrites(sandboxes)).writes;
+      expect((await cliSync(cleanConfig, 'ot-vulnerabilities')).code).toBe(0);
+      const vulnerabilityWrites = (await serviceNowWrites(sandboxes)).writes - before;
+      const clean = await state();
+      expect(vulnerabilityWrites).toBeGreaterThan(3);
+      expect(clean.detections.length).toBeGreaterThan(100);
+
+      // Kill points among ot-vulnerabilities' Batch calls: the first (NVD entries), one in the middle, the last.
+      for (const killAt of [1, Math.ceil(vulnerabilityWrites / 2), vulnerabilityWrites]) {
+        await reset();
+        const config = writeConfig(`crash-${killAt}`);
+        expect((await cliSync(config, 'ot-inventory')).code).toBe(0);
+        // The held call is committed but never answered: the kill lands between the commit and the ledger.
+        await sandboxes.control('servicenow', 'POST', '/_sandbox/faults', { holdWrite: killAt });
+        const crashed = await cliSync(config, 'ot-vulnerabilities', true);
+        expect(crashed).toMatchObject({ held: true, code: null });
+        await sandboxes.control('servicenow', 'POST', '/_sandbox/faults', {});
+        const rerun = await cliSync(config, 'all');
+        expect(rerun.code).toBe(0);
+        // No create was refused as a duplicate: what the crashed run committed was found and taken over.
+        expect(rerun.summary.jobs['ot-vulnerabilities']).toMatchObject({ outcome: 'ok', errors: 0 });
+        const after = await state();
+        expect(new Set(after.detectionKeys).size, `duplicate detection after a kill at write ${killAt}`).toBe(
+          after.detectionKeys.length,
+        );
+        expect(after).toEqual(clean);
+      }
+    });
+  },
+);
