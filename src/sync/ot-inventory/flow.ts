@@ -50,7 +50,7 @@ export interface OtInventoryRun {
   readonly dryRun: boolean;
 }
 
-/** The run's summary, and its plan (every decision; in a real run, what was executed). */
+/** The run's summary, and (in a dry run) its plan: every decision with its reason. A real run's decisions are in the ledger. */
 export interface OtInventoryResult {
   readonly summary: FlowSummary & {
     skipped: number;
@@ -699,8 +699,13 @@ class OtInventoryFlow {
     );
   }
 
+  /**
+   * Records a decision in the plan. Only a dry run keeps the plan, where it is the output: a real
+   * run records each decision in the ledger as it executes it, and holding hundreds of thousands
+   * of actions (one per entity of a large estate) in memory as well would grow with the estate.
+   */
   private decide(action: Omit<PlanAction, 'flow' | 'side'> & { side?: PlanAction['side'] }): void {
-    this.plan.push({ flow: FLOW, side: 'servicenow', ...action });
+    if (this.run.dryRun) this.plan.push({ flow: FLOW, side: 'servicenow', ...action });
   }
 
   private count(action: PlanActionKind): void {
