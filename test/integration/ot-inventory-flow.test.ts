@@ -195,7 +195,9 @@ describe('ot-inventory flow against the ServiceNow sandbox', () => {
       problems: 1,
       skipped: 2,
     });
-    expect(dry.plan.find((a) => a.action === 'skip')?.reason).toMatch(/2 device\(s\) of sensor line-2 skipped/);
+    expect(dry.plan.find((a) => a.action === 'skip')?.reason).toMatch(
+      /2 device\(s\) of sensor line-2 skipped/,
+    );
     // The dry run's plan is what the real run did.
     const planned = dry.plan
       .filter((a) => a.action !== 'error')
