@@ -284,17 +284,26 @@ class OtInventoryFlow {
           ...(siteName && this.siteSysIds.get(siteName) ? { siteSysId: this.siteSysIds.get(siteName)! } : {}),
         });
         const state = states.get(device.key);
-        this.deviceInfo.set(device.key, {
-          ...(state?.remote_sys_id ? { sysId: state.remote_sys_id } : {}),
-          device: {
-            key: device.key,
-            name: device.name,
-            deviceType: device.deviceType,
-            nics: device.nics,
-            ...(zone ? { zone } : {}),
-            ...(siteName ? { site: siteName } : {}),
-          },
-        });
+        const placed: OtDevice = {
+          ...device,
+          ...(zone ? { zone } : {}),
+          ...(siteName ? { site: siteName } : {}),
+        };
+        // A dry run writes nothing to the store, so its connections need the devices it read kept
+        // here; a real run finds them in the store, page by page, and keeps nothing per device.
+        if (this.run.dryRun) {
+          this.deviceInfo.set(device.key, {
+            ...(state?.remote_sys_id ? { sysId: state.remote_sys_id } : {}),
+            device: {
+              key: device.key,
+              name: device.name,
+              deviceType: device.deviceType,
+              nics: device.nics,
+              ...(zone ? { zone } : {}),
+              ...(siteName ? { site: siteName } : {}),
+            },
+          });
+        }
         if (state?.content_hash === group.hash && !state.retired_at) {
           this.summary.unchanged += 1;
           seen.push({
@@ -303,7 +312,7 @@ class OtInventoryFlow {
             data: memoryOf(device, zone, siteName),
           });
         } else {
-          pending.push({ group, device, ...(state ? { state } : {}) });
+          pending.push({ group, device: placed, ...(state ? { state } : {}) });
         }
       }
       if (!this.run.dryRun && seen.length)
@@ -370,7 +379,7 @@ class OtInventoryFlow {
           const entry = byKey.get(group.key)!;
           const info = this.deviceInfo.get(group.key);
           if (info) this.deviceInfo.set(group.key, { ...info, sysId });
-          return { data: memoryOf(entry.device, info?.device.zone, info?.device.site), retiredAt: null };
+          return { data: memoryOf(entry.device, entry.device.zone, entry.device.site), retiredAt: null };
         },
         ...(holdPartial
           ? { holdPartial: (groups: IreGroup[]) => held.push(...groups.map((g) => byKey.get(g.key)!)) }
@@ -445,6 +454,8 @@ class OtInventoryFlow {
         if (states.get(connection.key)?.content_hash === group.hash) this.summary.unchanged += 1;
         else groups.push(group);
       }
+      // Devices looked up for this page are not needed for the next: memory stays one page deep.
+      if (!this.run.dryRun) this.deviceInfo.clear();
       if (groups.length >= this.run.config.batchSize * this.run.config.concurrency)
         groups.push(...(await this.applyConnections(groups.splice(0), true)));
     }
