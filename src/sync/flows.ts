@@ -1,6 +1,4 @@
-import { RequestCounters } from '../runtime/counters.js';
-import { connectServiceNow } from '../servicenow/index.js';
-import { createDefenderSources } from '../sources/index.js';
+import { withFlowConnections } from './connections.js';
 import { runOtInventory } from './ot-inventory/flow.js';
 import { otInventorySource } from './ot-inventory/sources.js';
 import { runOtVulnerabilities } from './ot-vulnerabilities/flow.js';
@@ -18,33 +16,20 @@ export const otInventoryRunner: FlowRunner = {
   async run(context) {
     const config = context.integration.flows.otInventory;
     if (!config) throw new Error('flows.otInventory is not configured for this integration');
-    const counters = new RequestCounters();
-    const servicenow = connectServiceNow(context.integration.servicenow, {
-      clock: context.clock,
-      counters,
-      logger: context.logger,
-    });
-    const defender = createDefenderSources(context.integration.defender, {
-      clock: context.clock,
-      counters,
-      logger: context.logger,
-    });
-    try {
-      return await runOtInventory({
+    return withFlowConnections(context, ({ counters, servicenow, defender }) =>
+      runOtInventory({
         integrationId: context.integration.id,
         config,
         source: otInventorySource(config.source, context.integration.defender, defender),
-        servicenow: servicenow.client,
+        servicenow,
         store: context.store,
         clock: context.clock,
         logger: context.logger,
         counters,
         runId: context.runId,
         dryRun: context.dryRun,
-      });
-    } finally {
-      await Promise.all([servicenow.close(), defender.close()]);
-    }
+      }),
+    );
   },
 };
 
@@ -59,36 +44,21 @@ export const otVulnerabilitiesRunner: FlowRunner = {
   async run(context) {
     const config = context.integration.flows.otVulnerabilities;
     if (!config) throw new Error('flows.otVulnerabilities is not configured for this integration');
-    const counters = new RequestCounters();
-    const defender = createDefenderSources(context.integration.defender, {
-      clock: context.clock,
-      counters,
-      logger: context.logger,
-    });
-    let servicenow: ReturnType<typeof connectServiceNow> | undefined;
-    try {
-      // A configuration the source can not serve fails the flow before any connection is made.
-      const source = otVulnerabilitiesSource(context.integration, defender);
-      servicenow = connectServiceNow(context.integration.servicenow, {
-        clock: context.clock,
-        counters,
-        logger: context.logger,
-      });
-      return await runOtVulnerabilities({
+    return withFlowConnections(context, ({ counters, servicenow, defender }) =>
+      runOtVulnerabilities({
         integrationId: context.integration.id,
         config,
-        source,
-        servicenow: servicenow.client,
+        // A configuration the source can not serve fails here, before any request is sent.
+        source: otVulnerabilitiesSource(context.integration, defender),
+        servicenow,
         store: context.store,
         clock: context.clock,
         logger: context.logger,
         counters,
         runId: context.runId,
         dryRun: context.dryRun,
-      });
-    } finally {
-      await Promise.all([servicenow?.close(), defender.close()]);
-    }
+      }),
+    );
   },
 };
 

@@ -108,32 +108,44 @@ function columnsOf(update: EntityStateUpdate): string[] {
 }
 
 /**
- * Entities not seen since `before` and not yet retired: candidates for retirement after the
- * grace period. Streams in pages so a large estate is never loaded at once.
+ * Every recorded state of one kind of entity, a page at a time in key order (keyset paging, so a
+ * large estate is never loaded at once). `unseenBefore` keeps only entities not retired and not
+ * seen since that time: the candidates for retirement after a grace period.
  */
-export async function* unseenSince(
+export async function* allEntityStates(
   db: Kysely<Database>,
   ref: EntityRef,
-  before: Date,
-  pageSize = 1000,
+  options: { unseenBefore?: Date; pageSize?: number } = {},
 ): AsyncGenerator<EntityStateRow[]> {
+  const pageSize = options.pageSize ?? 1000;
   let after = '';
   for (;;) {
-    const page = await db
+    let query = db
       .selectFrom('entity_state')
       .selectAll()
       .where('integration_id', '=', ref.integrationId)
       .where('flow', '=', ref.flow)
       .where('entity', '=', ref.entity)
-      .where('retired_at', 'is', null)
-      .where('last_seen_at', '<', before.toISOString())
-      .where('source_key', '>', after)
-      .orderBy('source_key')
-      .limit(pageSize)
-      .execute();
+      .where('source_key', '>', after);
+    if (options.unseenBefore) {
+      query = query
+        .where('retired_at', 'is', null)
+        .where('last_seen_at', '<', options.unseenBefore.toISOString());
+    }
+    const page = await query.orderBy('source_key').limit(pageSize).execute();
     if (page.length === 0) return;
     yield page;
     after = page[page.length - 1]!.source_key;
     if (page.length < pageSize) return;
   }
+}
+
+/** Entities not retired and not seen since `before`, a page at a time (see {@link allEntityStates}). */
+export function unseenSince(
+  db: Kysely<Database>,
+  ref: EntityRef,
+  before: Date,
+  pageSize = 1000,
+): AsyncGenerator<EntityStateRow[]> {
+  return allEntityStates(db, ref, { unseenBefore: before, pageSize });
 }

@@ -1,6 +1,4 @@
-import { RequestCounters } from '../../runtime/counters.js';
-import { connectServiceNow } from '../../servicenow/index.js';
-import { createDefenderSources } from '../../sources/index.js';
+import { withFlowConnections } from '../connections.js';
 import type { FlowRunner } from '../runner.js';
 import { ServiceNowDirectory } from './directory.js';
 import { runCloudTickets } from './flow.js';
@@ -19,31 +17,19 @@ export const cloudTicketsRunner: FlowRunner = {
   async run(context) {
     const config = context.integration.flows.cloudTickets;
     if (!config) throw new Error('flows.cloudTickets is not configured for this integration');
-    const counters = new RequestCounters();
-    const servicenow = connectServiceNow(context.integration.servicenow, {
-      clock: context.clock,
-      counters,
-      logger: context.logger,
-    });
-    const defender = createDefenderSources(context.integration.defender, {
-      clock: context.clock,
-      counters,
-      logger: context.logger,
-    });
     const directoryKey = `${context.integration.id}|${config.directoryCacheMinutes}`;
-    let directory = directories.get(directoryKey);
-    if (!directory) {
-      directory = new ServiceNowDirectory(context.clock, config.directoryCacheMinutes * 60_000);
-      directories.set(directoryKey, directory);
-    }
-    try {
-      return await runCloudTickets({
+    const directory =
+      directories.get(directoryKey) ??
+      new ServiceNowDirectory(context.clock, config.directoryCacheMinutes * 60_000);
+    directories.set(directoryKey, directory);
+    return withFlowConnections(context, ({ counters, servicenow, defender }) =>
+      runCloudTickets({
         integrationId: context.integration.id,
         config,
         subscriptions: context.integration.defender.subscriptions,
         arm: defender.arm,
         resourceGraph: defender.resourceGraph,
-        servicenow: servicenow.client,
+        servicenow,
         store: context.store,
         clock: context.clock,
         logger: context.logger,
@@ -51,9 +37,7 @@ export const cloudTicketsRunner: FlowRunner = {
         runId: context.runId,
         dryRun: context.dryRun,
         directory,
-      });
-    } finally {
-      await Promise.all([servicenow.close(), defender.close()]);
-    }
+      }),
+    );
   },
 };

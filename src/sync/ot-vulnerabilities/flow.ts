@@ -34,6 +34,7 @@ import { encodeQuery, where } from '../../servicenow/query.js';
 import { intValue, referenceValue, stringValue, type SnRecord } from '../../servicenow/values.js';
 import { deferWork } from '../../store/models/deferred-work.js';
 import {
+  allEntityStates,
   getEntityStates,
   upsertEntityStates,
   type EntityStateUpdate,
@@ -43,7 +44,7 @@ import { advanceWatermark, getWatermark } from '../../store/models/watermarks.js
 import type { EntityStateRow } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
 import type { RecordProblem, VulnerabilitySource } from './source.js';
-import { allEntityStates, completePending, PENDING_KIND, pendingDevices, pendingPartition } from './state.js';
+import { completePending, PENDING_KIND, pendingDevices, pendingPartition } from './state.js';
 
 /** The flow's configuration section, with defaults applied. */
 export type OtVulnerabilitiesConfig = NonNullable<IntegrationConfig['flows']['otVulnerabilities']>;

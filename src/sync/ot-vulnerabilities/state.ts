@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { DeviceCves } from '../../domain/vulnerabilities/records.js';
 import { chunksFor } from '../../store/chunks.js';
-import type { Database, EntityStateRow } from '../../store/schema.js';
+import type { Database } from '../../store/schema.js';
 
 /**
  * The flow's reads of its own local state that the shared store models do not offer: the
@@ -77,30 +77,5 @@ export async function completePending(
       .where('kind', '=', PENDING_KIND)
       .where('partition_key', 'in', chunk)
       .execute();
-  }
-}
-
-/** Every state of one entity of a flow, a page at a time, in key order. */
-export async function* allEntityStates(
-  db: Kysely<Database>,
-  ref: { integrationId: string; flow: string; entity: string },
-  pageSize = 500,
-): AsyncGenerator<EntityStateRow[]> {
-  let after = '';
-  for (;;) {
-    const rows = await db
-      .selectFrom('entity_state')
-      .selectAll()
-      .where('integration_id', '=', ref.integrationId)
-      .where('flow', '=', ref.flow)
-      .where('entity', '=', ref.entity)
-      .where('source_key', '>', after)
-      .orderBy('source_key')
-      .limit(pageSize)
-      .execute();
-    if (rows.length === 0) return;
-    yield rows;
-    after = rows[rows.length - 1]!.source_key;
-    if (rows.length < pageSize) return;
   }
 }
