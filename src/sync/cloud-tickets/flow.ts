@@ -28,6 +28,7 @@ import {
 } from '../../domain/tickets/rules.js';
 import { InputError, isRateLimitedError, isSnowlineError } from '../../errors.js';
 import type { Logger } from '../../logging.js';
+import { executeFlow } from '../execute.js';
 import type { RequestCounters } from '../../runtime/counters.js';
 import type { ServiceNowClient } from '../../servicenow/client.js';
 import { encodeQuery, where } from '../../servicenow/query.js';
@@ -179,27 +180,7 @@ const TABLES: readonly TicketTable[] = ['incident', 'problem', 'change_request']
  * plans, and writes nothing.
  */
 export async function runCloudTickets(run: CloudTicketsRun): Promise<CloudTicketsResult> {
-  const started = performance.now();
-  const flow = new CloudTicketsFlow(run);
-  try {
-    await flow.execute();
-  } catch (error) {
-    if (!isRateLimitedError(error)) throw error;
-    flow.summary.outcome = 'deferred';
-    flow.summary.retryAt = error.retryAt.toISOString();
-    run.logger.warn(
-      { retryAt: flow.summary.retryAt, service: error.service },
-      'rate limit reached; the rest of the run is deferred',
-    );
-  }
-  const summary = flow.summary;
-  summary.durationMs = performance.now() - started;
-  summary.requests = {
-    servicenow: run.counters.total('servicenow'),
-    defender: run.counters.total('arm') + run.counters.total('resourcegraph'),
-  };
-  summary.retries = run.counters.retries;
-  return { summary, plan: flow.plan };
+  return executeFlow(new CloudTicketsFlow(run), run);
 }
 
 /** The engine of one run; {@link createTicketForAssessment} drives the same class for one ticket. */

@@ -15,8 +15,8 @@ import {
 import type { OtDevice, OtNic, OtSensor } from '../../domain/ot/records.js';
 import type { PlanAction, PlanActionKind } from '../../domain/plan.js';
 import { days } from '../../domain/time.js';
-import { isRateLimitedError } from '../../errors.js';
 import type { Logger } from '../../logging.js';
+import { executeFlow } from '../execute.js';
 import type { RequestCounters } from '../../runtime/counters.js';
 import type { IreResult, ServiceNowClient } from '../../servicenow/client.js';
 import { encodeQuery, where } from '../../servicenow/query.js';
@@ -88,35 +88,7 @@ interface DeviceMemory {
  * updates the same CI and never duplicates it. A dry run reads, plans, and writes nothing.
  */
 export async function runOtInventory(run: OtInventoryRun): Promise<OtInventoryResult> {
-  const started = performance.now();
-  const flow = new OtInventoryFlow(run);
-  try {
-    await flow.execute();
-  } catch (error) {
-    // A rate limit defers the rest of the run; what was written is recorded, and reported.
-    if (!isRateLimitedError(error)) throw error;
-    flow.summary.outcome = 'deferred';
-    flow.summary.retryAt = error.retryAt.toISOString();
-    run.logger.warn(
-      { retryAt: flow.summary.retryAt, service: error.service },
-      'rate limit reached; the rest of the run is deferred',
-    );
-  }
-  const summary = flow.summary;
-  summary.durationMs = performance.now() - started;
-  summary.requests = {
-    servicenow: run.counters.total('servicenow'),
-    defender: defenderRequests(run.counters),
-  };
-  summary.retries = run.counters.retries;
-  return { summary, plan: flow.plan };
-}
-
-function defenderRequests(counters: RequestCounters): number {
-  return ['sensor', 'console', 'arm', 'resourcegraph'].reduce(
-    (sum, service) => sum + counters.total(service),
-    0,
-  );
+  return executeFlow(new OtInventoryFlow(run), run);
 }
 
 class OtInventoryFlow {

@@ -1,0 +1,37 @@
+import type { FlowSummary } from '../domain/flows.js';
+import { isRateLimitedError } from '../errors.js';
+import type { Logger } from '../logging.js';
+import type { RequestCounters } from '../runtime/counters.js';
+
+/** The Defender services whose requests a summary counts as `requests.defender`. */
+const DEFENDER_SERVICES = ['sensor', 'console', 'arm', 'resourcegraph'] as const;
+
+/**
+ * Runs a flow's work and completes its summary: a rate limit defers the rest of the run (what was
+ * written is recorded, and counted), and duration, requests per side and retries are filled in.
+ */
+export async function executeFlow<S extends FlowSummary, P>(
+  flow: { readonly summary: S; readonly plan: P; execute(): Promise<void> },
+  run: { readonly logger: Logger; readonly counters: RequestCounters },
+): Promise<{ summary: S; plan: P }> {
+  const started = performance.now();
+  try {
+    await flow.execute();
+  } catch (error) {
+    if (!isRateLimitedError(error)) throw error;
+    flow.summary.outcome = 'deferred';
+    flow.summary.retryAt = error.retryAt.toISOString();
+    run.logger.warn(
+      { retryAt: flow.summary.retryAt, service: error.service },
+      'rate limit reached; the rest of the run is deferred',
+    );
+  }
+  const summary = flow.summary;
+  summary.durationMs = performance.now() - started;
+  summary.requests = {
+    servicenow: run.counters.total('servicenow'),
+    defender: DEFENDER_SERVICES.reduce((sum, service) => sum + run.counters.total(service), 0),
+  };
+  summary.retries = run.counters.retries;
+  return { summary, plan: flow.plan };
+}
