@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { vulnerabilitySourceProblems } from '../domain/vulnerabilities/source-match.js';
 
 /**
  * The configuration schema. Every key carries a description and, where it helps, an example
@@ -708,6 +709,15 @@ export const ConfigSchema = z
         });
       }
       seen.add(item.id);
+    });
+    config.integrations.forEach((item, index) => {
+      for (const problem of vulnerabilitySourceProblems(item.flows))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['integrations', index, ...problem.path],
+          message: problem.message,
+          ...(problem.example ? { params: { example: problem.example } } : {}),
+        });
     });
     if (/^postgres(ql)?:/i.test(config.store.url)) {
       try {

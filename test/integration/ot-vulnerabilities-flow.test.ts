@@ -202,6 +202,7 @@ async function sync(
   const result = await runOtVulnerabilities({
     integrationId: 'plant-a',
     config: integration({
+      otInventory: { source: 'sensor' },
       otVulnerabilities: {
         source: 'sensor',
         batchSize: 3,
