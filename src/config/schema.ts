@@ -619,6 +619,17 @@ const flows = z
             description: 'How long user and group look-ups (email → sys_user) are cached.',
             examples: [60],
           }),
+        batchSize: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .default(50)
+          .meta({
+            description:
+              "New tickets created per Batch API call (each still carries its correlation_id); keep a call well under the instance's 30 s batch timeout.",
+            examples: [50],
+          }),
       })
       .optional()
       .meta({

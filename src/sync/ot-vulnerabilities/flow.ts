@@ -30,6 +30,7 @@ import { SnowlineError } from '../../errors.js';
 import type { Logger } from '../../logging.js';
 import type { RequestCounters } from '../../runtime/counters.js';
 import { executeFlow } from '../execute.js';
+import { batchFailure, batchRecord } from '../../servicenow/batch.js';
 import type { BatchItem, ServiceNowClient } from '../../servicenow/client.js';
 import { encodeQuery, where } from '../../servicenow/query.js';
 import { intValue, referenceValue, stringValue, type SnRecord } from '../../servicenow/values.js';
@@ -1131,16 +1132,12 @@ class OtVulnerabilitiesFlow {
       const events: LedgerEntry[] = [];
       chunk.forEach((w, n) => {
         const result = results[n]!;
-        const record = (result.body as { result?: SnRecord } | null)?.result;
+        const record = batchRecord(result);
         const sysId = record?.sys_id ?? w.sysId;
-        if (result.status < 200 || result.status >= 300 || !sysId) {
+        const why = batchFailure(result) ?? (sysId ? undefined : 'ServiceNow answered without a sys_id');
+        if (why || !sysId) {
           failed.add(w.key);
           this.summary.errors += 1;
-          const said = (result.body as { error?: { message?: string; detail?: string } } | null)?.error;
-          const why =
-            result.status === 0
-              ? 'the instance did not run the request (unserviced in the batch)'
-              : `ServiceNow answered ${result.status}${said ? ` (${[said.message, said.detail].filter(Boolean).join(': ')})` : ''}`;
           const reason = `the ${w.entity} could not be written: ${why}`.slice(0, 2000);
           this.decide({ action: 'error', entity: w.entity, key: w.key, reason });
           events.push({
