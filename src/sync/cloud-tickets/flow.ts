@@ -212,7 +212,16 @@ export class CloudTicketsFlow {
   /** The configured rules, then the adopted governance rules. */
   private rules: readonly AppliedRule[] = [];
 
-  constructor(private readonly run: CloudTicketsRun) {
+  /**
+   * @param options.keepPlan keep every decision in {@link plan} in a real run too (a ticket
+   * created by hand: one ticket's decisions). A flow run keeps its plan only when dry: a real run
+   * records each decision in the ledger, and holding one action per assignment of a large estate
+   * in memory as well would grow with the estate.
+   */
+  constructor(
+    private readonly run: CloudTicketsRun,
+    private readonly options: { readonly keepPlan?: boolean } = {},
+  ) {
     this.now = run.clock.now();
     this.directory =
       run.directory ?? new ServiceNowDirectory(run.clock, run.config.directoryCacheMinutes * 60_000);
@@ -1110,7 +1119,7 @@ export class CloudTicketsFlow {
     records: { tickets?: EntityStateUpdate[]; assignments?: EntityStateUpdate[]; links?: LinkUpdate[] } = {},
   ): Promise<void> {
     const action: PlanAction = { flow: FLOW, side: 'servicenow', ...decision };
-    this.plan.push(action);
+    if (this.run.dryRun || this.options.keepPlan) this.plan.push(action);
     for (const t of records.tickets ?? []) this.memories.set(t.sourceKey, t.data as TicketMemory);
     if (this.run.dryRun) return;
     await this.run.store.db.transaction().execute(async (trx) => {
