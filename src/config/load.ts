@@ -171,7 +171,10 @@ function describeIssue(issue: z.core.$ZodIssue, root: unknown): ConfigProblem[] 
     message = `must be ${article(issue.expected)}, not ${describeType(given)}`;
   else if (issue.code === 'invalid_union' && given === undefined) message = 'is required';
   else message = issue.message.replace(/^Invalid input: /, '');
-  const example = exampleAt(path);
+  // A cross-field check knows the example that fits the rest of the file better than the schema does.
+  const checkExample =
+    issue.code === 'custom' ? (issue.params as { example?: unknown } | undefined)?.example : undefined;
+  const example = typeof checkExample === 'string' ? checkExample : exampleAt(path);
   return [{ path: formatPath(path), message, ...(example ? { example } : {}) }];
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { vulnerabilitySourceProblems } from '../domain/vulnerabilities/source-match.js';
 
 /**
  * The configuration schema. Every key carries a description and, where it helps, an example
@@ -618,6 +619,17 @@ const flows = z
             description: 'How long user and group look-ups (email → sys_user) are cached.',
             examples: [60],
           }),
+        batchSize: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .default(50)
+          .meta({
+            description:
+              "New tickets created per Batch API call (each still carries its correlation_id); keep a call well under the instance's 30 s batch timeout.",
+            examples: [50],
+          }),
       })
       .optional()
       .meta({
@@ -708,6 +720,15 @@ export const ConfigSchema = z
         });
       }
       seen.add(item.id);
+    });
+    config.integrations.forEach((item, index) => {
+      for (const problem of vulnerabilitySourceProblems(item.flows))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['integrations', index, ...problem.path],
+          message: problem.message,
+          ...(problem.example ? { params: { example: problem.example } } : {}),
+        });
     });
     if (/^postgres(ql)?:/i.test(config.store.url)) {
       try {

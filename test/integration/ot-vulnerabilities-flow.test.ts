@@ -202,6 +202,7 @@ async function sync(
   const result = await runOtVulnerabilities({
     integrationId: 'plant-a',
     config: integration({
+      otInventory: { source: 'sensor' },
       otVulnerabilities: {
         source: 'sensor',
         batchSize: 3,
@@ -217,7 +218,18 @@ async function sync(
     runId,
     dryRun: options.dryRun ?? false,
   });
-  return { ...result, runId, counters };
+  return { ...result, runId, counters, decisions: await decisionsOf(runId) };
+}
+
+/** A real run's decisions as its ledger records them (a real run keeps no plan in memory). */
+async function decisionsOf(runId: string) {
+  const rows = await store.db
+    .selectFrom('ledger_event')
+    .select(['action', 'entity', 'entity_key', 'reason'])
+    .where('run_id', '=', runId)
+    .orderBy('id')
+    .execute();
+  return rows.map((r) => ({ action: r.action, entity: r.entity, key: r.entity_key, reason: r.reason }));
 }
 
 /** The CI sys_id ot-inventory recorded for a device. */
@@ -389,10 +401,10 @@ describe('ot-vulnerabilities flow against the ServiceNow sandbox', () => {
     const full = reported;
     reported = reported.map((d) => (d.deviceKey === 'dev-1' ? { ...d, cves: [A], truncated: true } : d));
     const before = await writes();
-    const { summary, plan } = await sync();
+    const { summary, decisions } = await sync();
     expect(await writes()).toBe(before);
     expect(summary).toMatchObject({ truncated: 1, closed: 0 });
-    expect(plan.find((a) => a.key === 'truncated')?.reason).toMatch(/1 device\(s\).*dev-1.*not closed/);
+    expect(decisions.find((a) => a.key === 'truncated')?.reason).toMatch(/1 device\(s\).*dev-1.*not closed/);
     expect(await openPairs()).toContain('dev-1/CVE-2024-0002');
     reported = full;
     expect((await sync()).summary).toMatchObject({ truncated: 0, created: 0, updated: 0, closed: 0 });
@@ -404,10 +416,10 @@ describe('ot-vulnerabilities flow against the ServiceNow sandbox', () => {
     await client.update('sn_vul_vulnerable_item', item.sys_id, { state: deferred });
     reported = reported.map((d) => (d.deviceKey === 'dev-2' ? { ...d, cves: [] } : d));
     const before = await writes();
-    const { summary, plan } = await sync();
+    const { summary, decisions } = await sync();
     expect(await writes()).toBe(before);
     expect(summary).toMatchObject({ skipped: 1, closed: 0 });
-    expect(plan.find((a) => a.action === 'skip' && a.entity === 'detection')).toMatchObject({
+    expect(decisions.find((a) => a.action === 'skip' && a.entity === 'detection')).toMatchObject({
       key: 'CVE-2024-0001@dev-2',
       reason: expect.stringMatching(/Deferred/),
     });
@@ -455,9 +467,9 @@ describe('ot-vulnerabilities flow against the ServiceNow sandbox', () => {
     clock.advance(days(31));
     await sandboxCall('/_sandbox/clock', { advanceSeconds: 31 * 24 * 3600 });
     await syncInventory();
-    const { summary, plan } = await sync();
+    const { summary, decisions } = await sync();
     expect(summary.closed).toBe(1);
-    expect(plan.find((a) => a.action === 'resolve')).toMatchObject({
+    expect(decisions.find((a) => a.action === 'resolve')).toMatchObject({
       key: 'CVE-2024-0003@dev-3',
       reason: expect.stringMatching(/retired \(CI decommissioned\)/),
     });
@@ -494,10 +506,11 @@ describe('ot-vulnerabilities flow against the ServiceNow sandbox', () => {
     await syncInventory();
     const retired = await sync({ writeVulnerableItems: true });
     expect(retired.summary.closed).toBe(1);
-    expect(retired.plan.find((a) => a.entity === 'vulnerableItem')).toMatchObject({
-      action: 'resolve',
-      key: `${x.id}@dev-11`,
-    });
+    // A real run keeps no plan: its decisions are in the ledger.
+    expect(retired.plan).toEqual([]);
+    expect(retired.decisions.filter((a) => a.entity === 'vulnerableItem')).toMatchObject([
+      { action: 'resolve', key: `${x.id}@dev-11` },
+    ]);
     expect(await client.get('sn_vul_vulnerable_item', item.sys_id)).toMatchObject({
       state: await choice('sn_vul_vulnerable_item', 'state', 'Closed'),
       substate: await choice('sn_vul_vulnerable_item', 'substate', 'CI Decommissioned'),

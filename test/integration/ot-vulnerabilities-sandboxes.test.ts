@@ -261,15 +261,23 @@ describe.each(['console', 'sensor'] as const)(
         await sandboxes.control('defender', 'POST', `/_sandbox/sensors/${sensor.name}`, { connected: false });
         try {
           const before = await serviceNowWrites(sandboxes);
-          const { summary, plan } = await syncOnce(loaded, storeUrl);
+          const { summary } = await syncOnce(loaded, storeUrl);
           const result = summary.jobs['ot-vulnerabilities']!;
           const disconnected = sandboxes.estate.sensors.filter((s) => !s.connected).length;
           expect(result).toMatchObject({ outcome: 'ok', closed: 0, created: 0, updated: 0 });
           expect(result.problems).toBe(disconnected + 1);
-          expect(
-            plan.actions.find((a) => a.flow === 'ot-vulnerabilities' && a.key === `sensor:${sensor.name}`)
-              ?.reason,
-          ).toMatch(/could not be read; the detections of its devices are left as they are/);
+          const store = await openStore(storeUrl);
+          const event = await store.db
+            .selectFrom('ledger_event')
+            .select('reason')
+            .where('run_id', '=', summary.runId)
+            .where('flow', '=', 'ot-vulnerabilities')
+            .where('entity_key', '=', `sensor:${sensor.name}`)
+            .executeTakeFirst()
+            .finally(() => store.close());
+          expect(event?.reason).toMatch(
+            /could not be read; the detections of its devices are left as they are/,
+          );
           // Its devices' detections are not closed, and the other sensors' CVEs were compared.
           expect(result.unchanged).toBe(
             expected.length -
@@ -398,3 +406,93 @@ describe.skipIf(!existsSync('dist/cli.js'))(
     });
   },
 );
+
+describe('ot-vulnerabilities under a rate budget smaller than the work', () => {
+  let sandboxes: Sandboxes;
+
+  beforeAll(async () => {
+    sandboxes = await startSandboxes({ devices: 120, seed: 5 });
+  });
+  afterAll(async () => sandboxes?.close());
+
+  it('defers on a long Retry-After with what it wrote counted, and resumes with nothing lost or repeated', async () => {
+    const flows = {
+      otInventory: { source: 'console', sensorValidation: 'auto', batchSize: 20 },
+      otVulnerabilities: { source: 'console', batchSize: 20 },
+    };
+    const { estate } = sandboxes;
+    const fed = new Set(estate.sensors.filter((s) => s.connected && !s.learningMode).map((s) => s.id));
+    const expected = estate.devices
+      .filter((d) => fed.has(d.sensorId))
+      .flatMap((d) => d.cves.map((cve) => `${d.name}|${cve}`))
+      .sort();
+
+    // The instance allows 3 Batch calls an hour: far less than the work (IRE, which ot-inventory
+    // uses, is not limited), and its Retry-After is longer than the 60 s Snowline waits in-process.
+    await sandboxes.control('servicenow', 'POST', '/_sandbox/rate-limits', {
+      rules: [{ name: 'batch hourly', limit: 3, windowSeconds: 3600, apis: ['batch'] }],
+    });
+    const storeUrl = join(dir, 'budget.sqlite');
+    const loaded = sandboxes.config(storeUrl, flows);
+    const first = await syncOnce(loaded, storeUrl);
+    expect(first.summary.jobs['ot-inventory']).toMatchObject({ outcome: 'ok' });
+    const deferred = first.summary.jobs['ot-vulnerabilities']!;
+    expect(deferred).toMatchObject({ outcome: 'deferred', retryAt: expect.any(String) });
+
+    const store = await openStore(storeUrl);
+    try {
+      // What the deferred run wrote before the limit is in its summary, as in the ledger.
+      const written = await store.db
+        .selectFrom('ledger_event')
+        .select(['entity', 'action'])
+        .where('flow', '=', 'ot-vulnerabilities')
+        .where('action', '=', 'create')
+        .execute();
+      expect(written.length).toBeGreaterThan(0);
+      expect(deferred.created).toBe(written.length);
+      expect((deferred as unknown as { opened: number }).opened).toBe(
+        written.filter((e) => e.entity === 'detection').length,
+      );
+      expect(deferred.requests.servicenow).toBeGreaterThan(0);
+      const resume = await store.db
+        .selectFrom('deferred_work')
+        .selectAll()
+        .where('kind', '=', 'run-resume')
+        .execute();
+      expect(resume).toMatchObject([{ flow: 'ot-vulnerabilities', not_before: deferred.retryAt }]);
+    } finally {
+      await store.close();
+    }
+
+    // An hour later the window has reset.
+    await sandboxes.control('servicenow', 'POST', '/_sandbox/clock', { advanceSeconds: 3600 });
+    await sandboxes.control('servicenow', 'POST', '/_sandbox/rate-limits', { rules: [] });
+    const second = await syncOnce(loaded, storeUrl);
+    const resumed = second.summary.jobs['ot-vulnerabilities']!;
+    expect(resumed).toMatchObject({ outcome: 'ok', errors: 0 });
+
+    const vr = await vulnerabilityResponse(sandboxes, loaded);
+    expect(vr.openDetections).toEqual(expected);
+    expect(vr.openItems).toEqual(expected);
+    expect(vr.duplicates).toBe(0);
+    const after = await openStore(storeUrl);
+    try {
+      expect(
+        await after.db.selectFrom('deferred_work').selectAll().where('kind', '=', 'run-resume').execute(),
+      ).toEqual([]);
+      // Nothing repeated: every entry and detection was created exactly once across the two runs.
+      const creates = await after.db
+        .selectFrom('ledger_event')
+        .select(['entity', 'entity_key'])
+        .where('flow', '=', 'ot-vulnerabilities')
+        .where('action', '=', 'create')
+        .execute();
+      const keys = creates.map((c) => `${c.entity}/${c.entity_key}`);
+      expect(new Set(keys).size).toBe(keys.length);
+      expect(keys.length).toBe(deferred.created + resumed.created);
+      expect(creates.filter((c) => c.entity === 'detection')).toHaveLength(expected.length);
+    } finally {
+      await after.close();
+    }
+  });
+});

@@ -23,6 +23,7 @@ import {
   ticketNumberDigits,
   type CoveredAssessment,
   type OwnerSource,
+  type TicketContent,
   type TicketRule,
   type TicketTable,
 } from '../../domain/tickets/rules.js';
@@ -30,7 +31,8 @@ import { InputError, isRateLimitedError, isSnowlineError } from '../../errors.js
 import type { Logger } from '../../logging.js';
 import { executeFlow } from '../execute.js';
 import type { RequestCounters } from '../../runtime/counters.js';
-import type { ServiceNowClient } from '../../servicenow/client.js';
+import { batchFailure, batchRecord } from '../../servicenow/batch.js';
+import type { BatchItemResult, ServiceNowClient } from '../../servicenow/client.js';
 import { encodeQuery, where } from '../../servicenow/query.js';
 import { stringValue } from '../../servicenow/values.js';
 import type {
@@ -138,6 +140,11 @@ export interface TicketMemory {
   /** The rule (or manual settings) the ticket was opened under. */
   readonly rule: AppliedRule;
   readonly manual?: boolean;
+  /**
+   * The owner (email) Defender gave the ticket's resources when Snowline last set `assigned_to`;
+   * null when they had none or several. A ticket recorded before Snowline kept it has none.
+   */
+  readonly owner?: string | null;
 }
 
 /** A live ticket found on the instance by correlation id. */
@@ -205,7 +212,16 @@ export class CloudTicketsFlow {
   /** The configured rules, then the adopted governance rules. */
   private rules: readonly AppliedRule[] = [];
 
-  constructor(private readonly run: CloudTicketsRun) {
+  /**
+   * @param options.keepPlan keep every decision in {@link plan} in a real run too (a ticket
+   * created by hand: one ticket's decisions). A flow run keeps its plan only when dry: a real run
+   * records each decision in the ledger, and holding one action per assignment of a large estate
+   * in memory as well would grow with the estate.
+   */
+  constructor(
+    private readonly run: CloudTicketsRun,
+    private readonly options: { readonly keepPlan?: boolean } = {},
+  ) {
     this.now = run.clock.now();
     this.directory =
       run.directory ?? new ServiceNowDirectory(run.clock, run.config.directoryCacheMinutes * 60_000);
@@ -218,13 +234,22 @@ export class CloudTicketsFlow {
     const { groups, seen } = await this.readAssessments();
     this.summary.groups = groups.size;
     const keys = [...new Set([...groups.keys(), ...this.memories.keys()])].sort();
-    for (const key of keys) {
-      await this.guard(key, async () => {
-        const group = groups.get(key);
-        const memory = this.memories.get(key);
-        if (group) await this.syncGroup(group, memory);
-        else if (memory?.status === 'open') await this.closeIfHealthy(memory, seen);
-      });
+    const size = this.run.config.batchSize;
+    for (let i = 0; i < keys.length; i += size) {
+      const chunk = keys.slice(i, i + size);
+      // The chunk's new tickets go in one Batch API call; each is then kept in step on its own.
+      const failed = await this.createTickets(
+        chunk.filter((key) => !this.memories.has(key)).map((key) => groups.get(key)!),
+      );
+      for (const key of chunk) {
+        if (failed.has(key)) continue;
+        await this.guard(key, async () => {
+          const group = groups.get(key);
+          const memory = this.memories.get(key);
+          if (group) await this.syncGroup(group, memory);
+          else if (memory?.status === 'open') await this.closeIfHealthy(memory, seen);
+        });
+      }
     }
   }
 
@@ -541,19 +566,7 @@ export class CloudTicketsFlow {
     });
     const hash = contentHash(content);
     const found = this.live.get(correlationId);
-    const base = {
-      groupKey: group.key,
-      generation,
-      correlationId,
-      table: found?.table ?? table,
-      status: 'open' as const,
-      createdAt: this.now.toISOString(),
-      dueDate: dueDate(this.now, group.rule.dueDays).toISOString(),
-      gracePeriod: group.rule.gracePeriod,
-      assessments: {},
-      rule: group.rule,
-      ...(group.manual ? { manual: true } : {}),
-    };
+    const base = this.memoryBase(group, generation, found?.table ?? table);
     if (found) {
       // Written by an earlier run that stopped before recording it: adopt, never duplicate.
       const memory: TicketMemory = { ...base, sysId: found.sysId, number: found.number, state: found.state };
@@ -569,9 +582,7 @@ export class CloudTicketsFlow {
       );
       return this.syncGroup(group, memory);
     }
-    const reason = `${group.assessments.length} Unhealthy assessment(s) covered by rule ${group.rule.name}${
-      group.rule.grouping !== 'none' && !group.manual ? ` (grouped by ${group.rule.grouping})` : ''
-    }${generation > 1 ? `; generation ${generation}: the previous ticket was closed` : ''}`;
+    const reason = createReason(group, generation);
     if (this.run.dryRun) {
       await this.decide({
         action: 'create',
@@ -592,13 +603,10 @@ export class CloudTicketsFlow {
         });
       return undefined;
     }
-    const { values, notes } = await this.directoryValues(group, correlationId);
-    const record = await this.run.servicenow.create(table, {
-      ...content,
-      correlation_id: correlationId,
-      ...values,
-      ...(notes.length ? { work_notes: notes.join('\n') } : {}),
-    });
+    const record = await this.run.servicenow.create(
+      table,
+      await this.newTicketValues(group, correlationId, content),
+    );
     const memory: TicketMemory = {
       ...base,
       sysId: record.sys_id,
@@ -621,6 +629,131 @@ export class CloudTicketsFlow {
     return this.syncOpen(group, memory);
   }
 
+  /** What every new ticket's memory starts with. */
+  private memoryBase(group: TicketGroup, generation: number, table: TicketTable) {
+    return {
+      groupKey: group.key,
+      generation,
+      correlationId: correlationIdFor(this.run.integrationId, group.key, generation),
+      table,
+      status: 'open' as const,
+      createdAt: this.now.toISOString(),
+      dueDate: dueDate(this.now, group.rule.dueDays).toISOString(),
+      gracePeriod: group.rule.gracePeriod,
+      assessments: {},
+      rule: group.rule,
+      owner: soleOwner(group),
+      ...(group.manual ? { manual: true } : {}),
+    };
+  }
+
+  /** The fields of a new ticket: its content, correlation id, and the directory look-ups (with notes). */
+  private async newTicketValues(
+    group: TicketGroup,
+    correlationId: string,
+    content: TicketContent,
+  ): Promise<Record<string, unknown>> {
+    const { values, notes } = await this.directoryValues(group, correlationId);
+    return {
+      ...content,
+      correlation_id: correlationId,
+      ...values,
+      ...(notes.length ? { work_notes: notes.join('\n') } : {}),
+    };
+  }
+
+  /**
+   * Creates the first ticket of new groups in one Batch API call (a real run; a dry run plans them
+   * one by one in {@link openTicket}). Each request carries its correlation id, and the instance was
+   * searched for every correlation id before ({@link loadLiveTickets}): a group whose ticket exists
+   * is left to {@link openTicket}, which adopts it, so a batch cut short by a crash is never
+   * repeated into duplicates. Returns the groups whose ticket could not be created (recorded as
+   * errors; tried again next run).
+   */
+  private async createTickets(groups: readonly (TicketGroup | undefined)[]): Promise<Set<string>> {
+    const failed = new Set<string>();
+    if (this.run.dryRun) return failed;
+    const fresh: {
+      group: TicketGroup;
+      correlationId: string;
+      content: TicketContent;
+      values: Record<string, unknown>;
+    }[] = [];
+    for (const group of groups) {
+      if (!group) continue;
+      const correlationId = correlationIdFor(this.run.integrationId, group.key, 1);
+      if (this.live.has(correlationId)) continue;
+      const content = ticketContent(group.assessments, { impactUrgency: this.run.config.impactUrgency });
+      let values: Record<string, unknown> | undefined;
+      await this.guard(group.key, async () => {
+        values = await this.newTicketValues(group, correlationId, content);
+      });
+      if (values) fresh.push({ group, correlationId, content, values });
+      else failed.add(group.key);
+    }
+    if (fresh.length === 0) return failed;
+    let results: BatchItemResult[];
+    try {
+      results = await this.run.servicenow.batch(
+        fresh.map((f, n) => ({
+          id: String(n + 1),
+          method: 'POST',
+          url: `/api/now/table/${f.group.rule.table}?sysparm_fields=sys_id,number,state&sysparm_exclude_reference_link=true`,
+          body: f.values,
+        })),
+      );
+    } catch (error) {
+      if (isRateLimitedError(error) || !isSnowlineError(error)) throw error;
+      // Whatever the instance committed carries its correlation id: the next run adopts it.
+      results = fresh.map((_, n) => ({
+        id: String(n + 1),
+        status: -1,
+        body: { error: { message: `${error.code}: ${error.message}` } },
+      }));
+    }
+    for (const [n, { group, correlationId, content }] of fresh.entries()) {
+      const result = results[n]!;
+      const record = batchRecord(result);
+      const why =
+        batchFailure(result) ?? (record?.sys_id ? undefined : 'ServiceNow answered without a sys_id');
+      if (why || !record) {
+        failed.add(group.key);
+        this.summary.errors += 1;
+        const reason = `the ticket could not be created: ${why}`.slice(0, 2000);
+        this.run.logger.warn({ group: group.key, error: reason }, 'ticket not synced');
+        await this.decide({ action: 'error', entity: 'ticket', key: group.key, reason });
+        continue;
+      }
+      const table = group.rule.table;
+      const memory: TicketMemory = {
+        ...this.memoryBase(group, 1, table),
+        sysId: record.sys_id,
+        number: stringValue(record.number) ?? '',
+        state: stringValue(record.state) ?? '',
+      };
+      this.live.set(correlationId, {
+        table,
+        sysId: memory.sysId,
+        number: memory.number,
+        state: memory.state,
+      });
+      this.summary.created += 1;
+      const hash = contentHash(content);
+      await this.decide(
+        {
+          action: 'create',
+          entity: 'ticket',
+          key: correlationId,
+          target: { table, id: memory.sysId },
+          reason: `${memory.number}: ${createReason(group, 1)}`,
+        },
+        { tickets: [this.ticketState(memory, hash)] },
+      );
+      this.contentHashes.set(group.key, hash);
+    }
+    return failed;
+  }
+
   /**
    * Keeps an open ticket in step: its content when the group changed, one assignment per
    * covered assessment, and the removal of assignments of assessments that left the group.
@@ -630,21 +763,34 @@ export class CloudTicketsFlow {
       impactUrgency: this.run.config.impactUrgency,
     });
     const hash = contentHash(content);
-    let current: TicketMemory = { ...memory, assessments: { ...memory.assessments } };
-    if (this.contentHashes.get(group.key) !== hash) {
+    const contentChanged = this.contentHashes.get(group.key) !== hash;
+    const owner = await this.ownerChange(group, memory);
+    let current: TicketMemory = { ...memory, owner: owner.owner, assessments: { ...memory.assessments } };
+    if (contentChanged || owner.write) {
+      // One PATCH carries both the new content and the new assignee.
       const action: Omit<PlanAction, 'flow' | 'side'> = {
         action: 'update',
         entity: 'ticket',
         key: memory.correlationId,
         target: { table: memory.table, id: memory.sysId },
-        reason: `${memory.number}: the covered assessments or their recommendation changed`,
+        reason: `${memory.number}: ${[
+          contentChanged ? 'the covered assessments or their recommendation changed' : undefined,
+          owner.write?.reason,
+        ]
+          .filter(Boolean)
+          .join('; ')}`,
       };
-      if (!this.run.dryRun) await this.run.servicenow.update(memory.table, memory.sysId, { ...content });
+      if (!this.run.dryRun)
+        await this.run.servicenow.update(memory.table, memory.sysId, {
+          ...(contentChanged ? content : {}),
+          ...owner.write?.values,
+        });
       this.summary.updated += 1;
       this.contentHashes.set(group.key, hash);
       await this.decide(action, { tickets: [this.ticketState(current, hash)] });
     } else {
       this.summary.unchanged += 1;
+      if (owner.owner !== memory.owner) await this.saveMemory(current);
     }
     const ids = new Set(group.assessments.map((a) => a.id));
     for (const [id] of Object.entries(memory.assessments)) {
@@ -850,19 +996,8 @@ export class CloudTicketsFlow {
   ): Promise<{ values: Record<string, string>; notes: string[] }> {
     const values: Record<string, string> = {};
     const notes: string[] = [];
-    const report = (kind: DirectoryProblem['kind'], value: string, match: DirectoryMatch) => {
-      const matches = match.kind === 'several' ? match.count : 0;
-      this.summary.directoryProblems.push({ kind, value, matches, ticket });
-      notes.push(
-        matches === 0
-          ? `Snowline: no active ServiceNow ${kind === 'assignmentGroup' ? 'group' : 'user'} matches ${kind} "${value}"; the field was left empty.`
-          : `Snowline: ${matches} active ServiceNow records match ${kind} "${value}"; the field was left empty rather than guessed.`,
-      );
-      this.run.logger.warn(
-        { kind, value, matches, ticket },
-        `${kind} not resolved to exactly one ServiceNow record`,
-      );
-    };
+    const report = (kind: DirectoryProblem['kind'], value: string, match: DirectoryMatch) =>
+      this.reportDirectory(kind, value, match, ticket, notes, 'was left empty');
     const owners = [...new Set(group.assessments.map((a) => a.owner).filter((o): o is string => !!o))];
     if (owners.length === 1) {
       const match = await this.directory.user(this.run.servicenow, owners[0]!);
@@ -884,6 +1019,73 @@ export class CloudTicketsFlow {
       else report('caller', group.rule.caller, match);
     }
     return { values, notes };
+  }
+
+  /** Reports a look-up that did not find exactly one active record, and notes it for the ticket. */
+  private reportDirectory(
+    kind: DirectoryProblem['kind'],
+    value: string,
+    match: DirectoryMatch,
+    ticket: string,
+    notes: string[],
+    outcome: string,
+  ): void {
+    const matches = match.kind === 'several' ? match.count : 0;
+    this.summary.directoryProblems.push({ kind, value, matches, ticket });
+    notes.push(
+      matches === 0
+        ? `Snowline: no active ServiceNow ${kind === 'assignmentGroup' ? 'group' : 'user'} matches ${kind} "${value}"; the field ${outcome}.`
+        : `Snowline: ${matches} active ServiceNow records match ${kind} "${value}"; the field ${outcome} rather than guessed.`,
+    );
+    this.run.logger.warn(
+      { kind, value, matches, ticket },
+      `${kind} not resolved to exactly one ServiceNow record`,
+    );
+  }
+
+  /**
+   * What follows from a change of the owner Defender gives the ticket's resources (the rule's
+   * email, or the resource's owner tag): `assigned_to` becomes the new owner's user. Only a change
+   * of that owner writes, so a person who reassigned the ticket in ServiceNow is not overruled run
+   * after run. A new owner with no or several active users is reported and noted on the ticket,
+   * and `assigned_to` is left as it is; no single owner any more (none, or several) writes nothing.
+   */
+  private async ownerChange(
+    group: TicketGroup,
+    memory: TicketMemory,
+  ): Promise<{ owner: string | null; write?: { values: Record<string, string>; reason: string } }> {
+    const owner = soleOwner(group);
+    // Recorded before Snowline kept the owner (nothing to compare with), or nobody to assign.
+    if (memory.owner === owner || memory.owner === undefined || owner === null) return { owner };
+    const values: Record<string, string> = {};
+    const notes: string[] = [];
+    const before = memory.owner ?? 'none';
+    const match = await this.directory.user(this.run.servicenow, owner);
+    if (match.kind === 'one') {
+      values.assigned_to = match.sysId;
+      notes.push(
+        `Snowline: the owner in Defender for Cloud changed from ${before} to ${owner}; assigned to them.`,
+      );
+    } else {
+      this.reportDirectory(
+        'owner',
+        owner,
+        match,
+        memory.correlationId,
+        notes,
+        'assigned_to was left as it is',
+      );
+    }
+    values.work_notes = notes.join('\n');
+    return {
+      owner,
+      write: {
+        values,
+        reason: `the owner in Defender changed from ${before} to ${owner}${
+          match.kind === 'one' ? '' : ' (no single active user matches: assigned_to left as it is)'
+        }`,
+      },
+    };
   }
 
   // ---- recording --------------------------------------------------------------------------
@@ -917,7 +1119,7 @@ export class CloudTicketsFlow {
     records: { tickets?: EntityStateUpdate[]; assignments?: EntityStateUpdate[]; links?: LinkUpdate[] } = {},
   ): Promise<void> {
     const action: PlanAction = { flow: FLOW, side: 'servicenow', ...decision };
-    this.plan.push(action);
+    if (this.run.dryRun || this.options.keepPlan) this.plan.push(action);
     for (const t of records.tickets ?? []) this.memories.set(t.sourceKey, t.data as TicketMemory);
     if (this.run.dryRun) return;
     await this.run.store.db.transaction().execute(async (trx) => {
@@ -994,6 +1196,19 @@ export function coveredAssessment(
     remediation: m?.remediationDescription,
     portalLink: a.portalLink,
   };
+}
+
+/** Why a group gets a new ticket, in the words of the plan and the ledger. */
+function createReason(group: TicketGroup, generation: number): string {
+  return `${group.assessments.length} Unhealthy assessment(s) covered by rule ${group.rule.name}${
+    group.rule.grouping !== 'none' && !group.manual ? ` (grouped by ${group.rule.grouping})` : ''
+  }${generation > 1 ? `; generation ${generation}: the previous ticket was closed` : ''}`;
+}
+
+/** The one owner of a group's resources, or null when they have none or several (assigned_to stays empty). */
+function soleOwner(group: TicketGroup): string | null {
+  const owners = new Set(group.assessments.map((a) => a.owner).filter((o): o is string => !!o));
+  return owners.size === 1 ? [...owners][0]! : null;
 }
 
 function ownerOf(

@@ -69,7 +69,7 @@ export async function createTicketForAssessment(
     throw new InputError(
       `assessment ${assessment.id} is ${assessment.status.code}: there is nothing to remediate, so no ticket was created`,
     );
-  const flow = new CloudTicketsFlow(run);
+  const flow = new CloudTicketsFlow(run, { keepPlan: true });
   await flow.loadMemories();
   await flow.loadLiveTickets();
   const key = manualGroupKey(request.table, assessment.id);

@@ -29,6 +29,8 @@ import { distinctCves, type DeviceCve, type DeviceCves } from '../../domain/vuln
 import { SnowlineError } from '../../errors.js';
 import type { Logger } from '../../logging.js';
 import type { RequestCounters } from '../../runtime/counters.js';
+import { executeFlow } from '../execute.js';
+import { batchFailure, batchRecord } from '../../servicenow/batch.js';
 import type { BatchItem, ServiceNowClient } from '../../servicenow/client.js';
 import { encodeQuery, where } from '../../servicenow/query.js';
 import { intValue, referenceValue, stringValue, type SnRecord } from '../../servicenow/values.js';
@@ -44,7 +46,13 @@ import { advanceWatermark, getWatermark } from '../../store/models/watermarks.js
 import type { EntityStateRow } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
 import type { RecordProblem, VulnerabilitySource } from './source.js';
-import { completePending, PENDING_KIND, pendingDevices, pendingPartition } from './state.js';
+import {
+  completePending,
+  PENDING_KIND,
+  pendingDevices,
+  pendingPartition,
+  type PendingDevice,
+} from './state.js';
 
 /** The flow's configuration section, with defaults applied. */
 export type OtVulnerabilitiesConfig = NonNullable<IntegrationConfig['flows']['otVulnerabilities']>;
@@ -81,7 +89,7 @@ export type OtVulnerabilitiesSummary = FlowSummary & {
   truncated: number;
 };
 
-/** The run's summary, and its plan (every decision; in a real run, what was executed). */
+/** The run's summary, and (in a dry run) its plan: every decision with its reason. A real run's decisions are in the ledger. */
 export interface OtVulnerabilitiesResult {
   readonly summary: OtVulnerabilitiesSummary;
   readonly plan: PlanAction[];
@@ -176,20 +184,7 @@ interface Write {
  * run reads and plans, and writes nothing anywhere.
  */
 export async function runOtVulnerabilities(run: OtVulnerabilitiesRun): Promise<OtVulnerabilitiesResult> {
-  const started = performance.now();
-  const flow = new OtVulnerabilitiesFlow(run);
-  await flow.execute();
-  const summary = flow.summary;
-  summary.durationMs = performance.now() - started;
-  summary.requests = {
-    servicenow: run.counters.total('servicenow'),
-    defender: ['sensor', 'console', 'arm', 'resourcegraph'].reduce(
-      (sum, service) => sum + run.counters.total(service),
-      0,
-    ),
-  };
-  summary.retries = run.counters.retries;
-  return { summary, plan: flow.plan };
+  return executeFlow(new OtVulnerabilitiesFlow(run), run);
 }
 
 class OtVulnerabilitiesFlow {
@@ -208,9 +203,17 @@ class OtVulnerabilitiesFlow {
   private readonly nowText: string;
   private readonly refreshAfterMs: number;
   private choices!: VrChoices;
-  /** Devices reported by the source this run (full reads close what is not in it). */
+  /**
+   * Devices reported by the source this run (full reads close what is not in it), kept in memory
+   * only when the store can not tell (see {@link sightingsInMemory}); a real run otherwise marks
+   * each reported device's state `last_seen_at` = this run's time, so memory does not grow with
+   * the estate.
+   */
   private readonly seen = new Set<string>();
-  private readonly truncatedDevices: string[] = [];
+  private sightingsInMemory = true;
+  /** Devices whose CVE list may be truncated: how many, and the first few (for the message). */
+  private truncatedCount = 0;
+  private readonly truncatedExamples: string[] = [];
   /** Key prefixes of devices the source could not read this run (left as they are). */
   private readonly unread: string[] = [];
 
@@ -230,6 +233,7 @@ class OtVulnerabilitiesFlow {
     };
     const sinceText = source.incremental ? await getWatermark(this.run.store.db, watermarkRef) : undefined;
     const since = sinceText ? new Date(Number(sinceText)) : undefined;
+    this.sightingsInMemory = this.run.dryRun || (await this.clockDidNotMove());
 
     for await (const page of source.deviceCves(since ? { since } : {})) {
       await this.reportProblems(page.problems);
@@ -239,15 +243,15 @@ class OtVulnerabilitiesFlow {
     }
     await this.retryPending();
     await this.closeUnreported();
-    if (this.truncatedDevices.length) {
-      this.summary.truncated = this.truncatedDevices.length;
+    if (this.truncatedCount) {
+      this.summary.truncated = this.truncatedCount;
       await this.decideAndRecord({
         action: 'skip',
         entity: 'device',
         key: 'truncated',
-        reason: `${this.truncatedDevices.length} device(s) reported a CVE list that may be truncated (e.g. ${this.truncatedDevices.slice(0, 5).join(', ')}): CVEs missing from them are not closed; raise sensorTop`,
+        reason: `${this.truncatedCount} device(s) reported a CVE list that may be truncated (e.g. ${this.truncatedExamples.slice(0, 5).join(', ')}): CVEs missing from them are not closed; raise sensorTop`,
       });
-      this.run.logger.warn({ devices: this.truncatedDevices.slice(0, 20) }, 'CVE lists may be truncated');
+      this.run.logger.warn({ devices: this.truncatedExamples }, 'CVE lists may be truncated');
     }
     if (!this.run.dryRun && source.incremental)
       await advanceWatermark(
@@ -305,7 +309,9 @@ class OtVulnerabilitiesFlow {
     const waiting: DeviceCves[] = [];
     for (const reported of devices) {
       const deviceKey = reported.deviceKey;
-      if (fromSource) this.seen.add(deviceKey);
+      if (fromSource && this.sightingsInMemory) this.seen.add(deviceKey);
+      else if (fromSource && states.has(deviceKey))
+        seenOnly.push({ sourceKey: deviceKey, lastSeenAt: this.nowText });
       const cves = distinctCves(reported.cves);
       const ciState = cis.get(deviceKey);
       const ci = ciState?.remote_sys_id ?? undefined;
@@ -318,14 +324,17 @@ class OtVulnerabilitiesFlow {
         superseded.push(deviceKey);
         continue;
       }
-      if (reported.truncated) this.truncatedDevices.push(deviceKey);
+      if (reported.truncated) {
+        this.truncatedCount += 1;
+        if (this.truncatedExamples.length < 20) this.truncatedExamples.push(deviceKey);
+      }
       const state = states.get(deviceKey);
       const memory = parseJson<DeviceMemory>(state?.data);
       const hash = contentHash({ ci, ip: reported.ipAddress, cves });
       const checkedAt = state?.last_written_at ? new Date(state.last_written_at).getTime() : -Infinity;
       if (state?.content_hash === hash && this.now.getTime() - checkedAt < this.refreshAfterMs) {
         this.summary.unchanged += cves.length;
-        seenOnly.push({ sourceKey: deviceKey, lastSeenAt: this.nowText });
+        if (this.sightingsInMemory) seenOnly.push({ sourceKey: deviceKey, lastSeenAt: this.nowText });
         superseded.push(deviceKey);
         continue;
       }
@@ -378,7 +387,7 @@ class OtVulnerabilitiesFlow {
     for await (const page of pendingDevices(this.run.store.db, this.run.integrationId, FLOW)) {
       const due: DeviceCves[] = [];
       for (const pending of page) {
-        if (this.seen.has(pending.deviceKey) || this.isUnread(pending.deviceKey)) continue;
+        if (this.wasReported(pending) || this.isUnread(pending.deviceKey)) continue;
         // A full read that no longer lists the device says it has no CVEs: its old list is moot.
         if (!this.run.source.incremental || !pending.payload) stale.push(pending.deviceKey);
         else due.push(pending.payload);
@@ -412,8 +421,7 @@ class OtVulnerabilitiesFlow {
       for (const { state, memory } of open) {
         const deviceKey = state.source_key;
         const retired = Boolean(cis.get(deviceKey)?.retired_at);
-        const unreported =
-          !this.run.source.incremental && !this.seen.has(deviceKey) && !this.isUnread(deviceKey);
+        const unreported = !this.run.source.incremental && !this.wasSeen(state) && !this.isUnread(deviceKey);
         if (!retired && !unreported) continue;
         const why: CloseReason = retired ? 'deviceRetired' : 'notReported';
         for (const id of memory.cves)
@@ -432,6 +440,45 @@ class OtVulnerabilitiesFlow {
       }
       if (outcomes.length) await this.apply(work, outcomes);
     }
+  }
+
+  /**
+   * True when a device state's clock reading is not older than this run's: the clock did not move
+   * since the last run (a test's fixed clock, or a clock set back). `last_seen_at` then can not tell
+   * this run's sightings from the last run's, so this run keeps them in memory instead.
+   */
+  private async clockDidNotMove(): Promise<boolean> {
+    const db = this.run.store.db;
+    const seen = await db
+      .selectFrom('entity_state')
+      .select('source_key')
+      .where('integration_id', '=', this.run.integrationId)
+      .where('flow', '=', FLOW)
+      .where('entity', '=', 'device')
+      .where('last_seen_at', '>=', this.nowText)
+      .limit(1)
+      .executeTakeFirst();
+    if (seen) return true;
+    const pending = await db
+      .selectFrom('deferred_work')
+      .select('partition_key')
+      .where('integration_id', '=', this.run.integrationId)
+      .where('flow', '=', FLOW)
+      .where('kind', '=', PENDING_KIND)
+      .where('updated_at', '>=', this.nowText)
+      .limit(1)
+      .executeTakeFirst();
+    return pending !== undefined;
+  }
+
+  /** True when the source reported the device of this state in this run. */
+  private wasSeen(state: EntityStateRow): boolean {
+    return this.sightingsInMemory ? this.seen.has(state.source_key) : state.last_seen_at === this.nowText;
+  }
+
+  /** True when this run already handled the pending device (reported it, or kept it pending again). */
+  private wasReported(pending: PendingDevice): boolean {
+    return this.sightingsInMemory ? this.seen.has(pending.deviceKey) : pending.keptAt === this.nowText;
   }
 
   /** True when the device belongs to what the source could not read this run (a sensor down). */
@@ -1085,16 +1132,12 @@ class OtVulnerabilitiesFlow {
       const events: LedgerEntry[] = [];
       chunk.forEach((w, n) => {
         const result = results[n]!;
-        const record = (result.body as { result?: SnRecord } | null)?.result;
+        const record = batchRecord(result);
         const sysId = record?.sys_id ?? w.sysId;
-        if (result.status < 200 || result.status >= 300 || !sysId) {
+        const why = batchFailure(result) ?? (sysId ? undefined : 'ServiceNow answered without a sys_id');
+        if (why || !sysId) {
           failed.add(w.key);
           this.summary.errors += 1;
-          const said = (result.body as { error?: { message?: string; detail?: string } } | null)?.error;
-          const why =
-            result.status === 0
-              ? 'the instance did not run the request (unserviced in the batch)'
-              : `ServiceNow answered ${result.status}${said ? ` (${[said.message, said.detail].filter(Boolean).join(': ')})` : ''}`;
           const reason = `the ${w.entity} could not be written: ${why}`.slice(0, 2000);
           this.decide({ action: 'error', entity: w.entity, key: w.key, reason });
           events.push({
@@ -1156,7 +1199,7 @@ class OtVulnerabilitiesFlow {
             kind: PENDING_KIND,
           },
           this.now,
-          device,
+          { ...device, keptAt: this.nowText },
         );
     }
   }
@@ -1199,8 +1242,13 @@ class OtVulnerabilitiesFlow {
     ]);
   }
 
+  /**
+   * Records a decision in the plan. Only a dry run keeps the plan, where it is the output: a real
+   * run records each decision in the ledger as it executes it, and holding one action per
+   * detection of a large estate in memory as well would grow with the estate.
+   */
   private decide(action: Omit<PlanAction, 'flow' | 'side'> & { side?: PlanAction['side'] }): void {
-    this.plan.push({ flow: FLOW, side: 'servicenow', ...action });
+    if (this.run.dryRun) this.plan.push({ flow: FLOW, side: 'servicenow', ...action });
   }
 
   private count(w: Write): void {

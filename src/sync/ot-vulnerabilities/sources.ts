@@ -1,4 +1,5 @@
 import type { IntegrationConfig } from '../../config/schema.js';
+import { vulnerabilitySourceProblems } from '../../domain/vulnerabilities/source-match.js';
 import { normaliseCveId, type DeviceCve, type DeviceCves } from '../../domain/vulnerabilities/records.js';
 import { ConfigError, InputError, UpstreamError } from '../../errors.js';
 import type { RecordProblem } from '../../sources/common.js';
@@ -302,34 +303,16 @@ export function otVulnerabilitiesSource(
     throw new ConfigError([
       { path: 'flows.otVulnerabilities', message: 'flow ot-vulnerabilities is not configured' },
     ]);
+  const problems = vulnerabilitySourceProblems(integration.flows);
+  if (problems.length)
+    throw new ConfigError(
+      problems.map((p) => ({
+        path: p.path.join('.'),
+        message: p.message,
+        ...(p.example ? { example: p.example } : {}),
+      })),
+    );
   const kind = config.source;
-  if (kind === 'resourceGraph')
-    throw new ConfigError([
-      {
-        path: 'flows.otVulnerabilities.source',
-        message:
-          'resourceGraph is not available: Microsoft documents no Resource Graph table with the CVEs of OT devices (contracts/defender.md §9, UNVERIFIED), so Snowline does not guess one. Read CVEs from the management console (console) or the sensors (sensor), with flows.otInventory.source set to the same',
-        example: 'console',
-      },
-    ]);
-  const inventory = integration.flows.otInventory;
-  if (!inventory)
-    throw new ConfigError([
-      {
-        path: 'flows.otInventory',
-        message:
-          'flow ot-vulnerabilities finds each device CI in what ot-inventory recorded: configure flows.otInventory with the same source',
-        example: `{ source: ${kind} }`,
-      },
-    ]);
-  if (inventory.source !== kind)
-    throw new ConfigError([
-      {
-        path: 'flows.otVulnerabilities.source',
-        message: `is ${kind} but flows.otInventory.source is ${inventory.source}: each Defender source keys devices its own way, so CVEs can be matched to the CIs ot-inventory wrote only when both flows read the same source`,
-        example: inventory.source === 'resourceGraph' ? 'console' : inventory.source,
-      },
-    ]);
   if (kind === 'sensor') {
     if (sources.sensors.length === 0)
       throw new ConfigError([

@@ -21,6 +21,8 @@ export function pendingPartition(deviceKey: string): string {
 export interface PendingDevice {
   readonly deviceKey: string;
   readonly payload: DeviceCves | undefined;
+  /** When a run last kept the device pending (its clock reading): a run handles each device once. */
+  readonly keptAt?: string;
 }
 
 /** Pending devices of a flow, a page at a time, in key order. */
@@ -43,19 +45,25 @@ export async function* pendingDevices(
       .limit(pageSize)
       .execute();
     if (rows.length === 0) return;
-    yield rows.map((row) => ({
-      deviceKey: row.partition_key.slice('device:'.length),
-      payload: parsePayload(row.payload),
-    }));
+    yield rows.map((row) => {
+      const parsed = parsePayload(row.payload);
+      if (!parsed) return { deviceKey: row.partition_key.slice('device:'.length), payload: undefined };
+      const { keptAt, ...payload } = parsed;
+      return {
+        deviceKey: row.partition_key.slice('device:'.length),
+        payload,
+        ...(typeof keptAt === 'string' ? { keptAt } : {}),
+      };
+    });
     after = rows[rows.length - 1]!.partition_key;
     if (rows.length < pageSize) return;
   }
 }
 
-function parsePayload(text: string | null): DeviceCves | undefined {
+function parsePayload(text: string | null): (DeviceCves & { keptAt?: unknown }) | undefined {
   if (!text) return undefined;
   try {
-    const value = JSON.parse(text) as DeviceCves;
+    const value = JSON.parse(text) as DeviceCves & { keptAt?: unknown };
     return typeof value.deviceKey === 'string' && Array.isArray(value.cves) ? value : undefined;
   } catch {
     return undefined;

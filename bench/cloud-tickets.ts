@@ -1,0 +1,125 @@
+/**
+ * Benchmark of flow cloud-tickets, the way a user would run it: the sandboxes in their own
+ * process (`dist/sandbox/main.js`), Snowline as `snowline sync --job cloud-tickets` in another,
+ * timed from outside, with its peak RSS read from /proc; a first run and an unchanged re-run.
+ *
+ *   npx tsx bench/cloud-tickets.ts [--size demo|large|N[,…]] [--json] [--batch 50]
+ *
+ * `N` is a number of devices (the estate has about two assessments per device; `large`: 200,000
+ * assessments, a quarter Unhealthy). Rules: High and Critical → incident, one per
+ * (recommendation, subscription), owner from the resource's `owner` tag (the sandbox
+ * configuration's demo rule); Medium → problem, one per assessment (grouping none), so that many
+ * tickets go through the Batch API. Prints one result per size (one JSON object per line with
+ * `--json`) and writes bench/results/<date>-cloud-tickets.json. The floor is the fewest write
+ * requests that carry the writes: ceil(tickets / batch) Batch calls plus one governance
+ * assignment PUT per covered assessment (ARM has no batch for them). Not a test: nothing here
+ * asserts a time.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  benchArgs,
+  measuredSync,
+  report,
+  round,
+  startSandbox,
+  writeBenchConfig,
+  writeResults,
+  type FlowBenchResult,
+} from './flow-bench.js';
+
+const { sizes, json, values } = benchArgs({ batch: { type: 'string', default: '50' } });
+const batchSize = Number(values.batch);
+
+/** The part of the flow's `--json` summary the benchmark reads. */
+interface Summary {
+  outcome: string;
+  created: number;
+  updated: number;
+  unchanged: number;
+  errors: number;
+  covered: number;
+  groups: number;
+  assignmentsWritten: number;
+  directoryProblems: unknown[];
+}
+
+const RULES = [
+  {
+    name: 'high-critical',
+    when: { severities: ['High', 'Critical'] },
+    table: 'incident',
+    grouping: 'recommendation',
+    owner: { type: 'tag', value: 'owner' },
+  },
+  { name: 'medium', when: { severities: ['Medium'] }, table: 'problem', grouping: 'none' },
+];
+
+async function measure(size: string): Promise<FlowBenchResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'snowline-bench-ct-'));
+  const sandbox = await startSandbox(size);
+  try {
+    const configPath = writeBenchConfig(sandbox.ready, dir, {
+      cloudTickets: { rules: RULES, batchSize },
+    });
+    const initial = await measuredSync<Summary>(sandbox.ready, sandbox.agent, configPath, 'cloud-tickets');
+    const noop = await measuredSync<Summary>(sandbox.ready, sandbox.agent, configPath, 'cloud-tickets');
+    const s = initial.summary;
+    const { servicenow: sn, defender: df } = initial.counts;
+    const floor = Math.ceil(s.created / batchSize) + s.assignmentsWritten;
+    return {
+      flow: 'cloud-tickets',
+      size,
+      records: s.covered,
+      wallMs: Math.round(initial.wallMs),
+      recordsPerSec: Math.round(s.covered / (initial.wallMs / 1000)),
+      requests: {
+        servicenow: sn.total,
+        defender: df.total,
+        floor,
+        ratio: round((sn.writes + df.writes) / floor, 3),
+      },
+      peakRssMb: Math.round(initial.peakRssMb),
+      noop: {
+        wallMs: Math.round(noop.wallMs),
+        writes: noop.counts.servicenow.writes + noop.counts.defender.writes,
+      },
+      detail: {
+        batchSize,
+        outcome: s.outcome,
+        errors: s.errors,
+        ticketsCreated: s.created,
+        groups: s.groups,
+        assignmentsWritten: s.assignmentsWritten,
+        directoryProblems: s.directoryProblems.length,
+        serviceNow: { ...sn, reads: sn.total - sn.writes },
+        defender: { ...df, reads: df.total - df.writes },
+        serviceNowRequestsPerTicket: round(sn.total / s.created, 3),
+        serviceNowWritesPerTicket: round(sn.writes / s.created, 4),
+        defenderRequestsPerAssignment: round(df.total / s.assignmentsWritten, 3),
+        defenderWritesPerAssignment: round(df.writes / s.assignmentsWritten, 3),
+        noop: {
+          ofInitial: round(noop.wallMs / initial.wallMs, 3),
+          outcome: noop.summary.outcome,
+          serviceNowRequests: noop.counts.servicenow.total,
+          defenderRequests: noop.counts.defender.total,
+          unchanged: noop.summary.unchanged,
+          peakRssMb: Math.round(noop.peakRssMb),
+        },
+      },
+    };
+  } finally {
+    await sandbox.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const results: FlowBenchResult[] = [];
+for (const size of sizes) {
+  process.stderr.write(`cloud-tickets benchmark: ${size}…\n`);
+  const result = await measure(size);
+  results.push(result);
+  report(result, json);
+}
+writeResults('cloud-tickets', results);
