@@ -300,34 +300,35 @@ describe('ticket-sync against both sandboxes', () => {
     for (const t of batch) await person.client.update('problem', t.sysId, { assigned_to: a.sysId });
     // Reading two rows a page: before the second page, a person changes a ticket of the first
     // page again. With offset paging an unread ticket behind it would shift out of reach.
-    let calls = 0;
+    let pages = 0;
     const firstPage: string[] = [];
     let changed: Ticket | undefined;
+    const beforeNextPage = async () => {
+      if (pages !== 1 || changed) return;
+      changed = batch.find((t) => firstPage.includes(t.sysId));
+      await sandboxes.control('servicenow', 'POST', '/_sandbox/clock', { advanceSeconds: 5 });
+      await person.client.update('problem', changed!.sysId, { assigned_to: b.sysId });
+    };
     const client = integrationClient.client;
     const racing = Object.create(client) as ServiceNowClient;
     racing.list = function (table: string, options?: ListOptions) {
       if (table !== 'problem') return client.list(table, options);
-      calls += 1;
-      if (calls === 1)
-        return (async function* () {
-          for await (const page of client.list(table, options)) {
-            firstPage.push(...page.map((r) => r.sys_id));
-            yield page;
-          }
-        })() as ReturnType<ServiceNowClient['list']>;
-      if (calls === 2)
-        return (async function* () {
-          changed = batch.find((t) => firstPage.includes(t.sysId));
-          await sandboxes.control('servicenow', 'POST', '/_sandbox/clock', { advanceSeconds: 5 });
-          await person.client.update('problem', changed!.sysId, { assigned_to: b.sysId });
-          yield* client.list(table, options);
-        })() as ReturnType<ServiceNowClient['list']>;
-      return client.list(table, options);
+      return (async function* () {
+        const reader = client.list(table, options);
+        for (;;) {
+          await beforeNextPage();
+          const next = await reader.next();
+          if (next.done) return;
+          pages += 1;
+          if (pages === 1) firstPage.push(...next.value.map((r) => r.sys_id));
+          yield next.value;
+        }
+      })();
     } as ServiceNowClient['list'];
     const summary = await poll({ pageSize: 2, overlapSeconds: 0 }, racing);
     expect(summary.errors).toBe(0);
     expect(changed, 'a ticket of the batch on the first page').toBeDefined();
-    expect(calls).toBeGreaterThan(2);
+    expect(pages).toBeGreaterThan(2);
     expect(await ownersOf(changed!)).toEqual(changed!.assessments.map(() => b.email));
     for (const t of batch.filter((t) => t !== changed))
       expect(await ownersOf(t), t.number).toEqual(t.assessments.map(() => a.email));
