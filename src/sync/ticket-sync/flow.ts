@@ -42,6 +42,8 @@ export interface TicketSyncResult {
 }
 
 const FLOW = 'ticket-sync';
+/** Tickets of a page synced at once (the default in-flight bound of the ARM client). */
+const PAGE_CONCURRENCY = 4;
 
 /**
  * Flow ticket-sync, polling: per ticket table, the tickets Snowline opened (correlation id
@@ -99,20 +101,32 @@ async function pollTable(run: TicketSyncRun, engine: TicketSyncEngine, table: st
     if (page.length === 0) return;
     let lastProcessed: string | undefined;
     let firstFailed: string | undefined;
-    for (const row of page) {
-      const updatedOn = stringValue(row.sys_updated_on);
-      try {
-        await engine.sync(ticketSnapshot(table, row));
-        lastProcessed = updatedOn ?? lastProcessed;
-      } catch (error) {
-        if (isRateLimitedError(error) || !isSnowlineError(error)) throw error;
-        // A malformed record is reported and skipped (it would fail the same way next poll);
-        // any other failure holds the watermark at this record so the next poll tries again.
-        if (!(error instanceof InputError) && updatedOn) firstFailed ??= updatedOn;
-        else lastProcessed = updatedOn ?? lastProcessed;
-        await engine.reportError(`${table}:${row.sys_id ?? 'unknown'}`, error);
+    // The tickets of a page are distinct: a few at a time, as many as ARM requests may be in
+    // flight, so the poll is not paced by one round trip after another.
+    let next = 0;
+    const worker = async () => {
+      while (next < page.length) {
+        const row = page[next++]!;
+        const updatedOn = stringValue(row.sys_updated_on);
+        try {
+          await engine.sync(ticketSnapshot(table, row));
+        } catch (error) {
+          if (isRateLimitedError(error) || !isSnowlineError(error)) throw error;
+          // A malformed record is reported and skipped (it would fail the same way next poll);
+          // any other failure holds the watermark at this record so the next poll tries again.
+          if (
+            !(error instanceof InputError) &&
+            updatedOn &&
+            (firstFailed === undefined || updatedOn < firstFailed)
+          )
+            firstFailed = updatedOn;
+          await engine.reportError(`${table}:${row.sys_id ?? 'unknown'}`, error);
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: PAGE_CONCURRENCY }, worker));
+    // Every row of the page was attempted; the page is in sys_updated_on order.
+    lastProcessed = stringValue(page[page.length - 1]!.sys_updated_on);
     const moved = nextWatermark(watermark, lastProcessed, firstFailed);
     if (!run.dryRun && moved !== undefined && moved !== watermark) {
       await advanceWatermark(run.store.db, run.clock, ref, moved);
