@@ -267,9 +267,8 @@ export class TicketSyncEngine {
         parsed.assessmentKey,
         assignmentKey,
       );
-      const removedForClosedTicket =
-        remembered.removedForClosedTicket ??
-        (wasClosed || (link.governance_assignment_id === null && !current));
+      // Removed for a closed ticket: by ticket-sync (recorded), or while ticket-sync last saw it closed.
+      const removedForClosedTicket = remembered.removedForClosedTicket ?? wasClosed;
       const health =
         !current && !closed && removedForClosedTicket && this.deps.policy.reopen === 'recreate'
           ? await this.health(parsed.resourceId, parsed.assessmentKey)
