@@ -167,6 +167,7 @@ export class TicketSyncEngine {
   readonly plan: PlanAction[] = [];
   private readonly users: Map<string, { wish: OwnerWish; at: number }>;
   private readonly prefix: string;
+  private readonly userReads = new Map<string, Promise<OwnerWish>>();
 
   constructor(private readonly deps: TicketSyncDeps) {
     this.prefix = correlationPrefix(deps.integrationId);
@@ -429,18 +430,29 @@ export class TicketSyncEngine {
     const now = this.deps.clock.now().getTime();
     const cached = this.users.get(userSysId);
     if (cached && now - cached.at < (this.deps.userCacheMs ?? 60_000)) return cached.wish;
-    const user = await this.deps.servicenow.get('sys_user', userSysId, [
-      'sys_id',
-      'email',
-      'user_name',
-      'name',
-    ]);
-    const email = stringValue(user?.email);
-    const wish: OwnerWish = email
-      ? { kind: 'email', email }
-      : { kind: 'noEmail', user: stringValue(user?.user_name) ?? stringValue(user?.name) ?? userSysId };
-    this.users.set(userSysId, { wish, at: now });
-    return wish;
+    // Tickets of a page are synced concurrently: one look-up per user, shared by all of them.
+    const pending = this.userReads.get(userSysId);
+    if (pending) return pending;
+    const read = (async (): Promise<OwnerWish> => {
+      const user = await this.deps.servicenow.get('sys_user', userSysId, [
+        'sys_id',
+        'email',
+        'user_name',
+        'name',
+      ]);
+      const email = stringValue(user?.email);
+      const wish: OwnerWish = email
+        ? { kind: 'email', email }
+        : { kind: 'noEmail', user: stringValue(user?.user_name) ?? stringValue(user?.name) ?? userSysId };
+      this.users.set(userSysId, { wish, at: now });
+      return wish;
+    })();
+    this.userReads.set(userSysId, read);
+    try {
+      return await read;
+    } finally {
+      this.userReads.delete(userSysId);
+    }
   }
 
   private async health(

@@ -99,7 +99,6 @@ async function pollTable(run: TicketSyncRun, engine: TicketSyncEngine, table: st
         });
     const page = await firstPage(run.servicenow, table, query, run.config.pageSize);
     if (page.length === 0) return;
-    let lastProcessed: string | undefined;
     let firstFailed: string | undefined;
     // The tickets of a page are distinct: a few at a time, as many as ARM requests may be in
     // flight, so the poll is not paced by one round trip after another.
@@ -126,7 +125,7 @@ async function pollTable(run: TicketSyncRun, engine: TicketSyncEngine, table: st
     };
     await Promise.all(Array.from({ length: PAGE_CONCURRENCY }, worker));
     // Every row of the page was attempted; the page is in sys_updated_on order.
-    lastProcessed = stringValue(page[page.length - 1]!.sys_updated_on);
+    const lastProcessed = stringValue(page[page.length - 1]!.sys_updated_on);
     const moved = nextWatermark(watermark, lastProcessed, firstFailed);
     if (!run.dryRun && moved !== undefined && moved !== watermark) {
       await advanceWatermark(run.store.db, run.clock, ref, moved);
