@@ -9,6 +9,8 @@ export interface SandboxConfigOptions {
   /** API token for `snowline serve`; a random one when omitted. */
   readonly apiToken?: string;
   readonly integrationId?: string;
+  /** Secret of the ServiceNow webhook (flows.ticketSync.webhook.secret); a random one when omitted. */
+  readonly webhookSecret?: string;
 }
 
 /**
@@ -79,6 +81,9 @@ export function sandboxConfig(
               },
             ],
           },
+          // Tickets closed or reassigned in ServiceNow reach Defender on the next poll, or at once
+          // through the webhook of `snowline serve` (the sandbox sends it once registered).
+          ticketSync: { webhook: { secret: options.webhookSecret ?? randomBytes(32).toString('base64url') } },
         },
       },
     ],

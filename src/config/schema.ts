@@ -345,10 +345,130 @@ const otVulnerabilities = z
       'Flow ot-vulnerabilities: Defender for IoT CVEs per device → Vulnerability Response (NVD entries and detections; the platform rolls detections up into vulnerable items).',
   });
 
+const stateList = (description: string, example: string[]) =>
+  z
+    .array(
+      z
+        .string()
+        .regex(/^-?\d+$/, { error: 'must be a state value such as "6" (the stored value, not the label)' }),
+    )
+    .meta({ description, examples: [example] });
+
+const ticketSync = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(true)
+      .meta({ description: 'Run this flow.', examples: [true] }),
+    intervalSeconds: z
+      .number()
+      .int()
+      .min(10, { error: 'must be at least 10 seconds' })
+      .default(60)
+      .meta({
+        description:
+          'Polling interval of the scheduler (`snowline serve` / worker). Polling stays on as the backstop of the webhook.',
+        examples: [60],
+      }),
+    overlapSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(86_400)
+      .default(120)
+      .meta({
+        description:
+          'Each poll re-reads tickets updated up to this long before the watermark (sys_updated_on has one-second resolution and commits are not instantaneous); re-read changes are recognised by sys_mod_count and cost no write.',
+        examples: [120],
+      }),
+    pageSize: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(1000)
+      .meta({ description: 'Tickets per Table API page when polling.', examples: [1000] }),
+    closedStates: z
+      .strictObject({
+        incident: stateList('Incident states that remove the governance assignments.', [
+          '6',
+          '7',
+          '8',
+        ]).default(['6', '7', '8']),
+        problem: stateList('Problem states that remove the governance assignments.', ['106', '107']).default([
+          '106',
+          '107',
+        ]),
+        change_request: stateList('Change request states that remove the governance assignments.', [
+          '3',
+          '4',
+        ]).default(['3', '4']),
+      })
+      .default({ incident: ['6', '7', '8'], problem: ['106', '107'], change_request: ['3', '4'] })
+      .meta({
+        description:
+          'Per table, the states (stored values) in which a ticket counts as Resolved, Closed or Canceled: its governance assignments are deleted, as Defender for Cloud does.',
+      }),
+    reopen: z
+      .enum(['recreate', 'leave'])
+      .default('recreate')
+      .meta({
+        description:
+          "A ticket reopened in ServiceNow (out of a closed state): recreate = put its governance assignments back (same key, due date and grace period, the ticket's owner and status); leave = do nothing.",
+        examples: ['recreate'],
+      }),
+    conflict: z
+      .strictObject({
+        state: z
+          .enum(['servicenow', 'defender'])
+          .default('servicenow')
+          .meta({
+            description:
+              'The ticket closed in ServiceNow while a person changed its assignment in Defender since Snowline last wrote it: servicenow = delete it anyway; defender = keep it (recorded as a conflict).',
+            examples: ['servicenow'],
+          }),
+        owner: z
+          .enum(['servicenow', 'defender'])
+          .default('servicenow')
+          .meta({
+            description:
+              "assigned_to changed in ServiceNow and the assignment owner changed in Defender since Snowline last wrote it: servicenow = the ticket's user email wins; defender = the Defender owner stays.",
+            examples: ['servicenow'],
+          }),
+        health: z
+          .enum(['defender', 'servicenow'])
+          .default('defender')
+          .meta({
+            description:
+              'A ticket reopened in ServiceNow whose recommendation Defender reports Healthy or Not applicable: defender = no assignment is recreated; servicenow = recreate it anyway.',
+            examples: ['defender'],
+          }),
+      })
+      .default({ state: 'servicenow', owner: 'servicenow', health: 'defender' })
+      .meta({ description: 'Who wins when both sides changed (every decision is a ledger event).' }),
+    webhook: z
+      .strictObject({
+        secret: secret(
+          'Shared secret of the ServiceNow business rule: it signs each POST as base64(HMAC-SHA256(secret, timestamp + "." + body)). Use a distinct, random secret (32+ characters) per integration.',
+          '${SNOWLINE_WEBHOOK_SECRET}',
+        ).optional(),
+      })
+      .default({})
+      .meta({
+        description:
+          'Push mode: `POST /api/v1/webhooks/servicenow` of `snowline serve`, called by the business rule in docs/ticket-sync.md. Without a secret the webhook refuses every request of this integration.',
+      }),
+  })
+  .meta({
+    description:
+      'Flow ticket-sync: ServiceNow → Defender. Tickets Snowline opened that are Resolved / Closed / Canceled lose their governance assignments; a new assigned_to becomes the assignment owner; ticketStatus mirrors the state.',
+  });
+
 const flows = z
   .strictObject({
     otInventory: otInventory.optional(),
     otVulnerabilities: otVulnerabilities.optional(),
+    ticketSync: ticketSync.optional(),
     cloudTickets: z
       .strictObject({
         enabled: z

@@ -4,6 +4,7 @@ import { otInventorySource } from './ot-inventory/sources.js';
 import { runOtVulnerabilities } from './ot-vulnerabilities/flow.js';
 import { otVulnerabilitiesSource } from './ot-vulnerabilities/sources.js';
 import { cloudTicketsRunner } from './cloud-tickets/runner.js';
+import { ticketSyncRunner } from './ticket-sync/runner.js';
 import type { FlowRunner } from './runner.js';
 
 /**
@@ -67,4 +68,5 @@ export const FLOW_RUNNERS: readonly FlowRunner[] = [
   otInventoryRunner,
   otVulnerabilitiesRunner,
   cloudTicketsRunner,
+  ticketSyncRunner,
 ];

@@ -1,0 +1,286 @@
+/**
+ * Benchmark of flow ticket-sync.
+ *
+ * 1. Webhook latency: a person changes a ticket in the ServiceNow sandbox (reassigns it, or
+ *    resolves it); the sandbox's business rule posts the signed webhook to the route served on
+ *    loopback; the latency is the time from the start of the person's PATCH until the Defender
+ *    sandbox answered the PUT / DELETE of the governance assignment. p50 / p95 / max.
+ * 2. Polling throughput: N tickets Snowline opened (seeded with correlation ids, each linked to
+ *    one governance assignment, as cloud-tickets leaves them), all changed (reassigned to users
+ *    with email), then one `ticket-sync` poll: tickets per second, requests and writes per side.
+ *
+ * Both sandboxes run in this process (one event loop with Snowline: the figures include their
+ * work). Not a test: nothing here asserts a time.
+ *
+ *   npx tsx bench/ticket-sync.ts [--tickets 10000] [--samples 200] [--json]
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { serve, type ServerType } from '@hono/node-server';
+import { Hono } from 'hono';
+import { servicenowWebhookRoutes } from '../src/api/webhooks/servicenow.js';
+import { systemClock } from '../src/domain/clock.js';
+import { assignmentKeyFor, parseAssessmentId, ticketNumberDigits } from '../src/domain/tickets/rules.js';
+import { createLogger } from '../src/logging.js';
+import { RequestCounters } from '../src/runtime/counters.js';
+import { connectServiceNow } from '../src/servicenow/index.js';
+import { stringValue } from '../src/servicenow/values.js';
+import { createDefenderSources } from '../src/sources/index.js';
+import { upsertLink } from '../src/store/models/links.js';
+import { openStore } from '../src/store/store.js';
+import type { TicketSyncSummary } from '../src/sync/ticket-sync/engine.js';
+import { runTicketSync } from '../src/sync/ticket-sync/flow.js';
+import { ticketSyncWebhook } from '../src/sync/ticket-sync/webhook.js';
+import { startSandboxes } from '../test/support/sandboxes.js';
+
+const { values } = parseArgs({
+  options: {
+    tickets: { type: 'string', default: '10000' },
+    samples: { type: 'string', default: '200' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const N = Number(values.tickets);
+const SAMPLES = Number(values.samples);
+const SECRET = 'bench-webhook-secret-0123456789abcdef';
+const log = (line: string) => {
+  if (!values.json) process.stderr.write(`${line}\n`);
+};
+
+const dir = mkdtempSync(join(tmpdir(), 'snowline-bench-ts-'));
+const logger = createLogger({ level: 'silent' });
+// Enough devices for N assessments (about 3.3 per device in the generated estate).
+const sandboxes = await startSandboxes({ devices: Math.max(200, Math.ceil(N / 3)), seed: 3 });
+try {
+  const storePath = join(dir, 'store.sqlite');
+  const loaded = sandboxes.config(storePath, { ticketSync: { webhook: { secret: SECRET } } });
+  const integration = loaded.config.integrations[0]!;
+  const store = await openStore(storePath);
+  await store.migrate();
+  const counters = new RequestCounters();
+  const sn = connectServiceNow(integration.servicenow, { clock: systemClock, counters });
+  const defender = createDefenderSources(integration.defender, { clock: systemClock, counters });
+  const assessments = sandboxes.estate.assessments
+    .slice(0, N)
+    .map((a) => ({ id: `${a.resourceId}/providers/Microsoft.Security/assessments/${a.key}` }));
+  if (assessments.length < N) throw new Error(`the estate has only ${assessments.length} assessments`);
+
+  // ---- setup: N incidents as cloud-tickets opens them, each with one assignment and its link ----
+  const started = performance.now();
+  const sysIds: string[] = [];
+  for (let i = 0; i < N; i += 1000) {
+    const rows = assessments.slice(i, i + 1000).map((_, j) => ({
+      short_description: `Benchmark ticket ${i + j}`,
+      correlation_id: `snowline:sandbox:ct:bench-${String(i + j).padStart(6, '0')}`,
+      state: '1',
+    }));
+    const seeded = await sandboxes.control('servicenow', 'POST', '/_sandbox/seed', { incident: rows });
+    sysIds.push(...(seeded.result.incident as string[]));
+  }
+  const numbers = new Map(
+    (
+      await sn.client.listAll('incident', {
+        query: 'correlation_idSTARTSWITHsnowline:sandbox:ct:bench-',
+        fields: ['sys_id', 'number'],
+      })
+    ).map((r) => [r.sys_id, stringValue(r.number)!]),
+  );
+  const due = new Date(Date.now() + 14 * 86_400_000).toISOString();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < N) {
+        const i = next++;
+        const a = assessments[i]!;
+        const parsed = parseAssessmentId(a.id)!;
+        const sysId = sysIds[i]!;
+        const assignmentKey = assignmentKeyFor('sandbox', a.id);
+        await defender.arm.putGovernanceAssignment(parsed.resourceId, parsed.assessmentKey, assignmentKey, {
+          remediationDueDate: due,
+          isGracePeriod: true,
+          additionalData: {
+            ticketNumber: ticketNumberDigits(numbers.get(sysId)!)!,
+            ticketLink: sn.client.recordUrl('incident', sysId),
+            ticketStatus: 'New',
+          },
+        });
+        await upsertLink(store.db, systemClock, 'sandbox', {
+          assessmentId: a.id,
+          subscriptionId: parsed.subscriptionId,
+          ticketTable: 'incident',
+          ticketSysId: sysId,
+          ticketNumber: numbers.get(sysId)!,
+          correlationId: `snowline:sandbox:ct:bench-${String(i).padStart(6, '0')}`,
+          governanceAssignmentId: assignmentKey,
+        });
+      }
+    }),
+  );
+  log(`setup: ${N} tickets, assignments and links in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+
+  const poll = async () => {
+    const runCounters = new RequestCounters();
+    const snRun = connectServiceNow(integration.servicenow, { clock: systemClock, counters: runCounters });
+    const dfRun = createDefenderSources(integration.defender, { clock: systemClock, counters: runCounters });
+    const before = await writes();
+    const t = performance.now();
+    try {
+      const { summary } = await runTicketSync({
+        integrationId: 'sandbox',
+        config: integration.flows.ticketSync!,
+        servicenow: snRun.client,
+        arm: dfRun.arm,
+        store,
+        clock: systemClock,
+        logger,
+        counters: runCounters,
+        runId: null,
+        dryRun: false,
+      });
+      const seconds = (performance.now() - t) / 1000;
+      const after = await writes();
+      return {
+        summary: summary as TicketSyncSummary,
+        seconds,
+        writes: {
+          servicenow: after.servicenow - before.servicenow,
+          defender: after.defender - before.defender,
+        },
+      };
+    } finally {
+      await Promise.all([snRun.close(), dfRun.close()]);
+    }
+  };
+  async function writes() {
+    return {
+      servicenow: (await sandboxes.control('servicenow', 'GET', '/_sandbox/stats')).writes as number,
+      defender: (await sandboxes.control('defender', 'GET', '/_sandbox/stats')).writes as number,
+    };
+  }
+
+  // ---- polling: first sight (nothing to write), then N changed tickets ----
+  const first = await poll();
+  log(
+    `first poll (takes in ${first.summary.tickets} tickets): ${first.seconds.toFixed(1)} s, ${first.writes.defender} Defender writes`,
+  );
+  const people = (
+    await sn.client.listAll('sys_user', { query: 'active=true^emailISNOTEMPTY', fields: ['sys_id', 'email'] })
+  ).map((u) => ({ sysId: u.sys_id, email: stringValue(u.email)! }));
+  for (let i = 0; i < N; i += 1000) {
+    await sandboxes.control('servicenow', 'POST', '/_sandbox/seed', {
+      incident: sysIds
+        .slice(i, i + 1000)
+        .map((sys_id, j) => ({ sys_id, assigned_to: people[(i + j) % people.length]!.sysId })),
+    });
+  }
+  const changed = await poll();
+  const polling = {
+    tickets: changed.summary.tickets,
+    updated: changed.summary.updated,
+    errors: changed.summary.errors,
+    seconds: Number(changed.seconds.toFixed(2)),
+    ticketsPerSecond: Math.round(changed.summary.tickets / changed.seconds),
+    requests: changed.summary.requests,
+    writes: changed.writes,
+    firstPollSeconds: Number(first.seconds.toFixed(2)),
+  };
+  log(
+    `poll of ${N} changed tickets: ${polling.seconds} s, ${polling.ticketsPerSecond} tickets/s, ${polling.updated} assignments updated, requests ${JSON.stringify(polling.requests)}`,
+  );
+
+  // ---- webhook latency ----
+  const done = new Map<string, number>();
+  const webhook = ticketSyncWebhook({ config: loaded.config, store, clock: systemClock, logger });
+  const app = new Hono();
+  app.route(
+    '/api/v1/webhooks/servicenow',
+    servicenowWebhookRoutes({
+      ...webhook.deps,
+      handle: async (id, delivery) => {
+        const outcome = await webhook.deps.handle(id, delivery);
+        done.set(`${delivery.sys_id}|${delivery.sys_mod_count}`, performance.now());
+        return outcome;
+      },
+    }),
+  );
+  const server = await new Promise<ServerType>((resolve) => {
+    const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/webhooks/servicenow`;
+  await sandboxes.control('servicenow', 'POST', '/_sandbox/webhooks', {
+    url,
+    secret: SECRET,
+    tables: ['incident'],
+  });
+  await sandboxes.control('servicenow', 'POST', '/_sandbox/users', {
+    user_name: 'bench.person',
+    password: 'Bench-person-pw-1',
+    roles: ['itil'],
+    email: 'bench.person@example.com',
+  });
+  const person = connectServiceNow(
+    {
+      ...integration.servicenow,
+      auth: { type: 'basic', username: 'bench.person', password: 'Bench-person-pw-1' },
+    } as typeof integration.servicenow,
+    { clock: systemClock, counters: new RequestCounters() },
+  );
+  const latencies: number[] = [];
+  const failures: string[] = [];
+  for (let i = 0; i < SAMPLES; i++) {
+    const sysId = sysIds[i]!;
+    const close = i % 4 === 3;
+    const t = performance.now();
+    const record = await person.client.update(
+      'incident',
+      sysId,
+      close
+        ? { state: '6', close_code: 'Solution provided', close_notes: 'Benchmark.' }
+        : { assigned_to: people[(i + 7) % people.length]!.sysId },
+    );
+    const key = `${sysId}|${stringValue(record.sys_mod_count)}`;
+    for (let w = 0; w < 400 && !done.has(key); w++) await sleep(5);
+    if (!done.has(key)) failures.push(key);
+    else latencies.push(done.get(key)! - t);
+  }
+  await person.close();
+  await sandboxes.control('servicenow', 'DELETE', '/_sandbox/webhooks');
+  await new Promise((resolve) => server.close(resolve));
+  await webhook.close();
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) =>
+    Number(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!.toFixed(1));
+  const webhookLatency = {
+    samples: latencies.length,
+    missing: failures.length,
+    p50Ms: at(0.5),
+    p95Ms: at(0.95),
+    maxMs: Number(latencies.at(-1)!.toFixed(1)),
+    targetP95Ms: 2000,
+  };
+  log(
+    `webhook latency over ${latencies.length} changes: p50 ${webhookLatency.p50Ms} ms, p95 ${webhookLatency.p95Ms} ms, max ${webhookLatency.maxMs} ms`,
+  );
+
+  const result = {
+    benchmark: 'ticket-sync',
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
+    note: 'sandboxes in the same process as Snowline; SQLite store',
+    webhookLatency,
+    polling: { changedTickets: N, ...polling },
+  };
+  mkdirSync('bench/results', { recursive: true });
+  const file = `bench/results/${result.date.slice(0, 10)}-ticket-sync.json`;
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  else log(`written to ${file}`);
+  await Promise.all([sn.close(), defender.close(), store.close()]);
+} finally {
+  await sandboxes.close();
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,101 @@
+import type {
+  ServiceNowWebhookDeps,
+  ServiceNowWebhookDelivery,
+  WebhookReceiver,
+} from '../../api/webhooks/servicenow.js';
+import type { SnowlineConfig } from '../../config/schema.js';
+import type { Clock } from '../../domain/clock.js';
+import type { OwnerWish } from '../../domain/tickets/sync.js';
+import type { Logger } from '../../logging.js';
+import { RequestCounters } from '../../runtime/counters.js';
+import { connectServiceNow, type ServiceNowConnection } from '../../servicenow/index.js';
+import { createDefenderSources, type DefenderSources } from '../../sources/index.js';
+import type { Store } from '../../store/store.js';
+import { TicketSyncEngine, policyOf, ticketSnapshot, type TicketSyncConfig } from './engine.js';
+
+/** Long-lived clients of one integration, for deliveries. */
+interface Connections {
+  readonly servicenow: ServiceNowConnection;
+  readonly defender: DefenderSources;
+  readonly users: Map<string, { wish: OwnerWish; at: number }>;
+}
+
+/** The webhook's dependencies built from a configuration, and what to close on shutdown. */
+export interface TicketSyncWebhook {
+  readonly deps: ServiceNowWebhookDeps;
+  close(): Promise<void>;
+}
+
+/**
+ * Connects the webhook route to flow ticket-sync: one receiver per integration whose
+ * `flows.ticketSync` is enabled and has `webhook.secret`; each verified delivery goes through
+ * the same engine as polling (ledger events carry no run id). Clients are built on the first
+ * delivery of an integration and kept until {@link TicketSyncWebhook.close}.
+ *
+ * @example
+ * const webhook = ticketSyncWebhook({ config, store, clock, logger });
+ * app.route('/api/v1/webhooks/servicenow', servicenowWebhookRoutes(webhook.deps));
+ */
+export function ticketSyncWebhook(options: {
+  readonly config: SnowlineConfig;
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}): TicketSyncWebhook {
+  const integrations = new Map(options.config.integrations.map((i) => [i.id, i]));
+  const receivers: WebhookReceiver[] = [];
+  for (const integration of options.config.integrations) {
+    const flow = integration.flows.ticketSync;
+    if (flow?.enabled && flow.webhook.secret)
+      receivers.push({ integrationId: integration.id, secret: flow.webhook.secret });
+  }
+  const connections = new Map<string, Connections>();
+  const connect = (id: string): Connections => {
+    const existing = connections.get(id);
+    if (existing) return existing;
+    const integration = integrations.get(id)!;
+    const deps = { clock: options.clock, counters: new RequestCounters(), logger: options.logger };
+    const made: Connections = {
+      servicenow: connectServiceNow(integration.servicenow, deps),
+      defender: createDefenderSources(integration.defender, deps),
+      users: new Map(),
+    };
+    connections.set(id, made);
+    return made;
+  };
+  return {
+    deps: {
+      receivers,
+      clock: options.clock,
+      logger: options.logger,
+      async handle(integrationId: string, delivery: ServiceNowWebhookDelivery): Promise<string> {
+        const config = integrations.get(integrationId)!.flows.ticketSync as TicketSyncConfig;
+        const { servicenow, defender, users } = connect(integrationId);
+        const engine = new TicketSyncEngine({
+          integrationId,
+          policy: policyOf(config),
+          servicenow: servicenow.client,
+          arm: defender.arm,
+          store: options.store,
+          clock: options.clock,
+          logger: options.logger.child({ flow: 'ticket-sync', via: 'webhook' }),
+          runId: null,
+          dryRun: false,
+          userCache: users,
+        });
+        const ticket = ticketSnapshot(delivery.table, {
+          ...delivery.record,
+          sys_id: delivery.sys_id,
+          sys_mod_count: delivery.sys_mod_count,
+          sys_updated_on: delivery.sys_updated_on,
+        });
+        return engine.sync(ticket);
+      },
+    },
+    async close() {
+      const all = [...connections.values()];
+      connections.clear();
+      await Promise.all(all.flatMap((c) => [c.servicenow.close(), c.defender.close()]));
+    },
+  };
+}
