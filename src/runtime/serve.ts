@@ -95,11 +95,18 @@ function listen(
   });
 }
 
-function closeServer(server: ServerType): Promise<void> {
+function closeServer(server: ServerType, graceMs = 10_000): Promise<void> {
   const http = server as ReturnType<typeof createHttpServer>;
   return new Promise<void>((done) => {
-    http.close(() => done());
-    // Idle keep-alive connections would hold close() open; active requests finish first.
+    // Keep-alive connections hold close() open: close each as soon as it is idle (an answer in
+    // progress finishes first), and after the grace period close whatever is left.
+    const sweep = setInterval(() => http.closeIdleConnections(), 100);
+    const force = setTimeout(() => http.closeAllConnections(), graceMs);
+    http.close(() => {
+      clearInterval(sweep);
+      clearTimeout(force);
+      done();
+    });
     http.closeIdleConnections();
   });
 }
