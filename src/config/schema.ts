@@ -205,9 +205,15 @@ const schedule = z
             `is not a cron expression: ${cronProblem(String(issue.input))}; use 5 or 6 fields like "*/15 * * * *", or { every: 60s }`,
         }),
       z.strictObject({
-        every: z.string().regex(EVERY_PATTERN, {
-          error: 'must be a number with s, m or h, e.g. 60s, 15m or 1h',
-        }),
+        every: z
+          .string()
+          .regex(EVERY_PATTERN, {
+            error: 'must be a number with s, m or h, e.g. 60s, 15m or 1h',
+          })
+          .meta({
+            description: 'Run every this long (s, m or h), starting at the first second after serve starts.',
+            examples: ['60s'],
+          }),
       }),
     ],
     { error: 'must be a cron expression like "*/15 * * * *" or { every: 60s }' },
