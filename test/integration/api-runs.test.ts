@@ -1,7 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Agent, request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
+import { generateSandboxTls } from '../../sandbox/common/tls.js';
 import { validateConfig } from '../../src/config/load.js';
 import { emptyFlowSummary } from '../../src/domain/flows.js';
 import { createLogger } from '../../src/logging.js';
@@ -77,5 +79,57 @@ describe('a flow that is running', () => {
     });
     await closing;
     expect(closed).toBe(true);
+  });
+});
+
+describe('api.tls', () => {
+  it('serves HTTPS with the configured certificate, verified against its CA', async () => {
+    const tls = await generateSandboxTls(dir);
+    writeFileSync(join(dir, 'cert.pem'), tls.cert);
+    writeFileSync(join(dir, 'key.pem'), tls.key);
+    const token = 'tls-test-token-0123456789';
+    const loaded = validateConfig(
+      {
+        ...minimalConfigInput(),
+        store: { url: 'tls.sqlite' },
+        api: { tokens: [token], tls: { certFile: 'cert.pem', keyFile: 'key.pem' } },
+      },
+      'test',
+    );
+    const serving = await startServe({
+      loaded,
+      cwd: dir,
+      logger: createLogger({ level: 'silent' }),
+      port: 0,
+    });
+    const agent = new Agent({ connect: { ca: tls.caCert } });
+    try {
+      expect(serving.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      const runs = await request(`${serving.url}/api/v1/runs`, {
+        dispatcher: agent,
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(runs.statusCode).toBe(200);
+      expect(await runs.body.json()).toEqual({ runs: [] });
+      // Without the CA the certificate is refused: verification is on.
+      await expect(fetch(`${serving.url}/api/v1/health`)).rejects.toThrow();
+    } finally {
+      await agent.close();
+      await serving.close();
+    }
+  });
+
+  it('says which TLS file can not be read, and does not start', async () => {
+    const loaded = validateConfig(
+      {
+        ...minimalConfigInput(),
+        store: { url: 'tls-missing.sqlite' },
+        api: { tokens: ['t0123456789'], tls: { certFile: 'missing-cert.pem', keyFile: 'key.pem' } },
+      },
+      'test',
+    );
+    await expect(
+      startServe({ loaded, cwd: dir, logger: createLogger({ level: 'silent' }), port: 0 }),
+    ).rejects.toThrow(/api\.tls\.certFile .*missing-cert\.pem can not be read \(ENOENT\)/);
   });
 });
