@@ -1,7 +1,5 @@
 import { Command } from '@commander-js/extra-typings';
 import { UsageError } from '../../errors.js';
-import { startServe } from '../../runtime/serve.js';
-import { untilShutdownSignal } from '../../runtime/shutdown.js';
 import type { SecretScrubber } from '../../secrets.js';
 import { loadContext } from '../context.js';
 import type { CliIo } from '../io.js';
@@ -26,6 +24,10 @@ export function serveCommand(io: CliIo, scrubber: SecretScrubber, globals: () =>
           throw new UsageError(`--port must be a whole number from 0 to 65535 (got "${options.port}")`);
       }
       const context = loadContext(io, scrubber, globals());
+      // Loaded here, not at the top: the HTTP server, metrics and scheduler are only needed by
+      // serve, and every other command (scripts spawn them often) starts faster without them.
+      const { startServe } = await import('../../runtime/serve.js');
+      const { untilShutdownSignal } = await import('../../runtime/shutdown.js');
       const serving = await startServe({
         loaded: context.loaded,
         cwd: io.cwd,
