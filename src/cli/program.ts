@@ -6,6 +6,7 @@ import { configCommand } from './commands/config.js';
 import { demoCommand } from './commands/demo.js';
 import { migrateCommand } from './commands/migrate.js';
 import { sandboxCommand } from './commands/sandbox.js';
+import { serveCommand } from './commands/serve.js';
 import { syncCommand } from './commands/sync.js';
 import { ticketCommand } from './commands/ticket.js';
 import { processIo, type CliIo } from './io.js';
@@ -42,6 +43,7 @@ export function buildProgram(io: CliIo, scrubber: SecretScrubber): Command {
   program.addCommand(migrateCommand(io, scrubber, globals));
   program.addCommand(syncCommand(io, scrubber, globals));
   program.addCommand(ticketCommand(io, scrubber, globals));
+  program.addCommand(serveCommand(io, scrubber, globals));
   program.addCommand(sandboxCommand(io, scrubber, globals));
   program.addCommand(demoCommand(io, scrubber, globals));
 

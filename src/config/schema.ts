@@ -1,3 +1,4 @@
+import { Cron } from 'croner';
 import { z } from 'zod';
 import { vulnerabilitySourceProblems } from '../domain/vulnerabilities/source-match.js';
 
@@ -186,12 +187,64 @@ const defender = z
     description: 'The Microsoft side: Defender for Cloud (ARM), Resource Graph and Defender for IoT.',
   });
 
+/** `every: 60s` as `snowline serve` reads it: a whole number of seconds (s), minutes (m) or hours (h). */
+export const EVERY_PATTERN = /^([1-9][0-9]{0,5})\s*(s|m|h)$/;
+
+/**
+ * When `snowline serve` runs a flow: a croner expression (5 or 6 fields, e.g. `*\/15 * * * *`),
+ * or `{ every: 60s }`. A flow without one runs only when triggered (API, dashboard, CLI) or
+ * when a deferred run is due.
+ */
+const schedule = z
+  .union(
+    [
+      z
+        .string()
+        .min(1)
+        .refine((value) => cronProblem(value) === undefined, {
+          error: (issue) =>
+            `is not a cron expression: ${cronProblem(String(issue.input))}; use 5 or 6 fields like "*/15 * * * *", or { every: 60s }`,
+        }),
+      z.strictObject({
+        every: z
+          .string()
+          .regex(EVERY_PATTERN, {
+            error: 'must be a number with s, m or h, e.g. 60s, 15m or 1h',
+          })
+          .meta({
+            description: 'Run every this long (s, m or h), starting at the first second after serve starts.',
+            examples: ['60s'],
+          }),
+      }),
+    ],
+    { error: 'must be a cron expression like "*/15 * * * *" or { every: 60s }' },
+  )
+  .optional()
+  .meta({
+    description:
+      'When `snowline serve` runs this flow: a cron expression (croner, 5 or 6 fields, UTC) or { every: 60s | 15m | 1h }. Without one the flow runs only when triggered or when a deferred run is due.',
+    examples: ['*/15 * * * *', { every: '60s' }],
+  });
+
+function cronProblem(expression: string): string | undefined {
+  // croner also takes an ISO date as a one-off time; a schedule must repeat.
+  const fields = expression.trim().split(/\s+/).length;
+  if (fields < 5 || fields > 6) return `it has ${fields} field(s), not 5 or 6`;
+  try {
+    new Cron(expression, { paused: true, mode: '5-or-6-parts' }).stop();
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
 const otInventory = z
   .strictObject({
     enabled: z
       .boolean()
       .default(true)
       .meta({ description: 'Run this flow.', examples: [true] }),
+    schedule,
     source: z.enum(['sensor', 'console', 'resourceGraph']).meta({
       description:
         'Where devices come from: the OT sensor API (defender.sensors), the management console integration API v3 (defender.console, incremental), or Azure Resource Graph (defender.subscriptions).',
@@ -285,6 +338,7 @@ const otVulnerabilities = z
       .boolean()
       .default(true)
       .meta({ description: 'Run this flow.', examples: [true] }),
+    schedule,
     source: z.enum(['console', 'sensor', 'resourceGraph']).meta({
       description:
         'Where CVEs per device come from: the management console integration API v3 `devicecves` (defender.console, incremental), the OT sensor API `/api/v1/devices/cves` (defender.sensors, keyed by IP), or Azure Resource Graph (UNVERIFIED: Microsoft documents no per-device CVE table; see docs/ot-vulnerabilities.md).',
@@ -475,6 +529,7 @@ const flows = z
           .boolean()
           .default(true)
           .meta({ description: 'Run this flow.', examples: [true] }),
+        schedule,
         managementGroups: z
           .array(z.string().min(1))
           .default([])
@@ -822,8 +877,37 @@ export const ConfigSchema = z
           .array(secret('An API bearer token.', '${SNOWLINE_API_TOKEN}'))
           .default([])
           .meta({ description: 'Bearer tokens accepted by the HTTP API and the dashboard sign-in.' }),
+        tls: z
+          .strictObject({
+            certFile: z
+              .string()
+              .min(1)
+              .meta({
+                description: 'PEM certificate (chain) `snowline serve` presents.',
+                examples: ['/etc/snowline/tls/cert.pem'],
+              }),
+            keyFile: z
+              .string()
+              .min(1)
+              .meta({
+                description: 'PEM private key of the certificate.',
+                examples: ['/etc/snowline/tls/key.pem'],
+              }),
+          })
+          .optional()
+          .meta({ description: 'Serve HTTPS with this certificate; plain HTTP without it.' }),
+        bodyLimitBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(64 * 1024 * 1024)
+          .default(1024 * 1024)
+          .meta({
+            description: 'Largest request body accepted; a larger one gets 413 and is not read.',
+            examples: [1048576],
+          }),
       })
-      .default({ host: '127.0.0.1', port: 8420, tokens: [] }),
+      .default({ host: '127.0.0.1', port: 8420, tokens: [], bodyLimitBytes: 1024 * 1024 }),
     integrations: z
       .array(integration)
       .min(1, { error: 'needs at least one integration' })

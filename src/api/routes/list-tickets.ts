@@ -1,0 +1,117 @@
+import { z } from 'zod';
+import { isClosedState, stateLabel, type TicketTable } from '../../domain/tickets/rules.js';
+import { getEntityStates } from '../../store/models/entity-state.js';
+import type { Store } from '../../store/store.js';
+import type { TicketMemory } from '../../sync/cloud-tickets/flow.js';
+import { defineRoute, integrationField, integrationFor } from '../route.js';
+import { limitField } from './views.js';
+
+const FLOW = 'cloud-tickets';
+
+const TicketsQuery = z.object({
+  integration: integrationField,
+  status: z.enum(['open', 'resolved', 'closedByPerson']).optional().meta({
+    description:
+      'Only tickets in this Snowline status (open: kept in step; resolved: Snowline closed it; closedByPerson).',
+  }),
+  limit: limitField,
+  cursor: z.string().min(1).optional().meta({ description: 'The nextCursor of the previous page.' }),
+});
+
+/** One covered assessment and its governance assignment in Defender, as Snowline last wrote it. */
+function assignmentView(
+  assessmentId: string,
+  row:
+    { remote_sys_id: string | null; content_hash: string | null; last_written_at: string | null } | undefined,
+) {
+  return {
+    assessmentId,
+    governanceAssignment: row?.remote_sys_id ?? null,
+    // A deleted assignment keeps its entity row with no content hash.
+    present: Boolean(row?.content_hash),
+    lastWrittenAt: row?.last_written_at ?? null,
+  };
+}
+
+async function ticketsPage(store: Store, integrationId: string, query: z.output<typeof TicketsQuery>) {
+  const q = store.db
+    .selectFrom('entity_state')
+    .selectAll()
+    .where('integration_id', '=', integrationId)
+    .where('flow', '=', FLOW)
+    .where('entity', '=', 'ticket');
+  // The status lives in the JSON data, so a status filter reads pages until one is full.
+  const tickets: { key: string; memory: TicketMemory }[] = [];
+  let after = query.cursor ?? '';
+  for (;;) {
+    const rows = await q.where('source_key', '>', after).orderBy('source_key').limit(query.limit).execute();
+    for (const row of rows) {
+      const memory = row.data ? (JSON.parse(row.data) as TicketMemory) : undefined;
+      if (memory && (!query.status || memory.status === query.status))
+        tickets.push({ key: row.source_key, memory });
+      if (tickets.length === query.limit) return { tickets, next: row.source_key };
+    }
+    if (rows.length < query.limit) return { tickets, next: null };
+    after = rows[rows.length - 1]!.source_key;
+  }
+}
+
+/**
+ * `GET /api/v1/tickets`: the tickets flow cloud-tickets keeps, each with its ServiceNow state and
+ * the governance assignments pointing at it in Defender, as the store last recorded them.
+ */
+export const listTicketsRoute = defineRoute({
+  method: 'get',
+  path: '/tickets',
+  operationId: 'listTickets',
+  summary: "Tickets with both sides' states: the ServiceNow ticket and its Defender governance assignments",
+  auth: true,
+  query: TicketsQuery,
+  responses: {
+    200: {
+      description: 'A page of tickets in key order; nextCursor is null on the last page.',
+      schema: z.object({
+        tickets: z.array(z.record(z.string(), z.unknown())),
+        nextCursor: z.string().nullable(),
+      }),
+    },
+  },
+  async handle(c, { query }, deps) {
+    const integration = integrationFor(deps.config, query.integration);
+    const { tickets, next } = await ticketsPage(deps.store, integration.id, query);
+    const assessmentIds = tickets.flatMap((t) => Object.keys(t.memory.assessments));
+    const assignments = await getEntityStates(
+      deps.store.db,
+      { integrationId: integration.id, flow: FLOW, entity: 'governanceAssignment' },
+      assessmentIds,
+    );
+    return c.json({
+      tickets: tickets.map(({ key, memory }) => {
+        const table = memory.table as TicketTable;
+        return {
+          key,
+          status: memory.status,
+          manual: memory.manual ?? false,
+          rule: memory.rule.name,
+          servicenow: {
+            table,
+            number: memory.number,
+            sysId: memory.sysId,
+            correlationId: memory.correlationId,
+            state: memory.state,
+            stateLabel: stateLabel(table, memory.state),
+            closed: isClosedState(table, memory.state),
+          },
+          defender: {
+            dueDate: memory.dueDate,
+            gracePeriod: memory.gracePeriod,
+            assignments: Object.keys(memory.assessments).map((id) => assignmentView(id, assignments.get(id))),
+          },
+          createdAt: memory.createdAt,
+          closedAt: memory.closedAt ?? null,
+        };
+      }),
+      nextCursor: next,
+    });
+  },
+});

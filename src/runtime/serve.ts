@@ -1,0 +1,204 @@
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import { serve, type ServerType } from '@hono/node-server';
+import { createApp, type MountedRoutes } from '../api/app.js';
+import type { ApiDeps } from '../api/route.js';
+import type { LoadedConfig } from '../config/load.js';
+import { systemClock, type Clock } from '../domain/clock.js';
+import { SnowlineError } from '../errors.js';
+import type { Logger } from '../logging.js';
+import type { SecretScrubber } from '../secrets.js';
+import { isPostgresUrl, openStore } from '../store/store.js';
+import { FLOW_RUNNERS } from '../sync/flows.js';
+import type { FlowRunner } from '../sync/runner.js';
+import { LocalRunDispatcher } from './local-dispatcher.js';
+import { SnowlineMetrics } from './metrics.js';
+import { Scheduler } from './scheduler.js';
+
+/** Options for {@link startServe}. */
+export interface ServeOptions {
+  readonly loaded: LoadedConfig;
+  /** Relative paths in the configuration (store, TLS files) are resolved from here. */
+  readonly cwd: string;
+  readonly logger: Logger;
+  readonly clock?: Clock;
+  readonly scrubber?: SecretScrubber;
+  /** Flow implementations; {@link FLOW_RUNNERS} when omitted. */
+  readonly runners?: readonly FlowRunner[];
+  /** Sub-apps to mount beside the API (the dashboard, the ServiceNow webhook), built from the server's deps. */
+  readonly extraRoutes?: (deps: ApiDeps) => readonly MountedRoutes[];
+  /** Overrides `api.port` (0 = a free port). */
+  readonly port?: number;
+  /** How often deferred runs are checked for being due (default 5 s). */
+  readonly resumeCheckMs?: number;
+}
+
+/** A running `snowline serve`. */
+export interface Serving {
+  /** Base URL, without a trailing slash, e.g. `http://127.0.0.1:8420`. */
+  readonly url: string;
+  readonly deps: ApiDeps;
+  readonly dispatcher: LocalRunDispatcher;
+  readonly scheduler: Scheduler;
+  /**
+   * Graceful stop: readiness turns 503 and new runs are refused, scheduled ticks stop, runs in
+   * flight finish (or checkpoint by deferring), then the HTTP server and the store close.
+   */
+  close(): Promise<void>;
+}
+
+function resolvePath(cwd: string, path: string): string {
+  return resolve(cwd, path);
+}
+
+function readTlsFile(cwd: string, path: string, key: string): Buffer {
+  try {
+    return readFileSync(resolvePath(cwd, path));
+  } catch (error) {
+    throw new SnowlineError(
+      'CONFIG_INVALID',
+      `api.tls.${key} ${resolvePath(cwd, path)} can not be read (${(error as NodeJS.ErrnoException).code ?? 'error'}); check the path and its permissions`,
+    );
+  }
+}
+
+function listen(
+  app: ReturnType<typeof createApp>,
+  host: string,
+  port: number,
+  tls: { key: Buffer; cert: Buffer } | undefined,
+): Promise<{ server: ServerType; port: number }> {
+  return new Promise((resolvePromise, reject) => {
+    const server = serve(
+      {
+        fetch: app.fetch,
+        hostname: host,
+        port,
+        ...(tls
+          ? { createServer: createHttpsServer, serverOptions: { key: tls.key, cert: tls.cert } }
+          : { createServer: createHttpServer }),
+      },
+      (info: AddressInfo) => resolvePromise({ server, port: info.port }),
+    );
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        new SnowlineError(
+          'LISTEN_FAILED',
+          `can not listen on ${host}:${port} (${error.code ?? error.message}); change api.host / api.port or stop what uses the port`,
+          { cause: error },
+        ),
+      ),
+    );
+  });
+}
+
+function closeServer(server: ServerType, graceMs = 10_000): Promise<void> {
+  const http = server as ReturnType<typeof createHttpServer>;
+  return new Promise<void>((done) => {
+    // Keep-alive connections hold close() open: close each as soon as it is idle (an answer in
+    // progress finishes first), and after the grace period close whatever is left.
+    const sweep = setInterval(() => http.closeIdleConnections(), 100);
+    const force = setTimeout(() => http.closeAllConnections(), graceMs);
+    http.close(() => {
+      clearInterval(sweep);
+      clearTimeout(force);
+      done();
+    });
+    http.closeIdleConnections();
+  });
+}
+
+/**
+ * Starts `snowline serve`: opens and migrates the store, then serves the API, `/metrics` and the
+ * extra sub-apps, and runs the flows on their schedules and deferred runs at their `retryAt`.
+ *
+ * @example
+ * const serving = await startServe({ loaded, cwd: process.cwd(), logger });
+ * console.log(`dashboard: ${serving.url}/`);
+ * await serving.close();
+ */
+export async function startServe(options: ServeOptions): Promise<Serving> {
+  const { config } = options.loaded;
+  const { logger } = options;
+  const clock = options.clock ?? systemClock;
+  const url = config.store.url;
+  const store = await openStore(
+    isPostgresUrl(url) || url === ':memory:' ? url : resolvePath(options.cwd, url),
+  );
+  try {
+    const applied = await store.migrate();
+    if (applied.length) logger.info({ applied, store: store.location }, 'store migrated');
+    const tls = config.api.tls
+      ? {
+          cert: readTlsFile(options.cwd, config.api.tls.certFile, 'certFile'),
+          key: readTlsFile(options.cwd, config.api.tls.keyFile, 'keyFile'),
+        }
+      : undefined;
+    const runners = options.runners ?? FLOW_RUNNERS;
+    const metrics = new SnowlineMetrics();
+    const dispatcher = new LocalRunDispatcher({
+      integrations: config.integrations,
+      store,
+      clock,
+      logger,
+      runners,
+      metrics,
+    });
+    let accepting = true;
+    const deps: ApiDeps = {
+      config,
+      store,
+      dispatcher,
+      clock,
+      logger,
+      metrics,
+      ...(options.scrubber ? { scrubber: options.scrubber } : {}),
+      accepting: () => accepting,
+    };
+    const app = createApp(deps, { extraRoutes: options.extraRoutes?.(deps) ?? [] });
+    const host = config.api.host;
+    const { server, port } = await listen(app, host, options.port ?? config.api.port, tls);
+    const scheduler = new Scheduler({
+      integrations: config.integrations,
+      dispatcher,
+      store,
+      clock,
+      logger,
+      flows: runners.map((r) => r.flow),
+      ...(options.resumeCheckMs ? { resumeCheckMs: options.resumeCheckMs } : {}),
+    });
+    scheduler.start();
+    if (config.api.tokens.length === 0)
+      logger.warn('api.tokens is empty: every API request except health and readiness is refused');
+    if (!tls && !['127.0.0.1', '::1', 'localhost'].includes(host))
+      logger.warn(
+        { host },
+        'serving plain HTTP beyond loopback: bearer tokens cross the network in clear; set api.tls',
+      );
+    const shownHost = host.includes(':') ? `[${host}]` : host;
+    const base = `${tls ? 'https' : 'http'}://${shownHost}:${port}`;
+    logger.info({ url: base, store: store.location, scheduled: scheduler.jobs().length }, 'serving');
+    let closing: Promise<void> | undefined;
+    return {
+      url: base,
+      deps,
+      dispatcher,
+      scheduler,
+      close() {
+        closing ??= (async () => {
+          accepting = false;
+          await Promise.all([scheduler.stop(), dispatcher.close()]);
+          await closeServer(server);
+          await store.close();
+        })();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}
