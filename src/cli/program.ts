@@ -8,6 +8,7 @@ import { migrateCommand } from './commands/migrate.js';
 import { sandboxCommand } from './commands/sandbox.js';
 import { syncCommand } from './commands/sync.js';
 import { ticketCommand } from './commands/ticket.js';
+import { workerCommand } from './commands/worker.js';
 import { processIo, type CliIo } from './io.js';
 
 /** Options every command accepts. */
@@ -44,6 +45,7 @@ export function buildProgram(io: CliIo, scrubber: SecretScrubber): Command {
   program.addCommand(ticketCommand(io, scrubber, globals));
   program.addCommand(sandboxCommand(io, scrubber, globals));
   program.addCommand(demoCommand(io, scrubber, globals));
+  program.addCommand(workerCommand(io, scrubber, globals));
 
   applyToTree(program, (command) => {
     command.exitOverride();
