@@ -4,6 +4,7 @@ import { isConfigError, isSnowlineError, UsageError } from '../errors.js';
 import { SecretScrubber } from '../secrets.js';
 import { configCommand } from './commands/config.js';
 import { demoCommand } from './commands/demo.js';
+import { doctorCommand } from './commands/doctor.js';
 import { migrateCommand } from './commands/migrate.js';
 import { sandboxCommand } from './commands/sandbox.js';
 import { syncCommand } from './commands/sync.js';
@@ -46,6 +47,7 @@ export function buildProgram(io: CliIo, scrubber: SecretScrubber): Command {
   program.addCommand(sandboxCommand(io, scrubber, globals));
   program.addCommand(demoCommand(io, scrubber, globals));
   program.addCommand(workerCommand(io, scrubber, globals));
+  program.addCommand(doctorCommand(io, scrubber, globals));
 
   applyToTree(program, (command) => {
     command.exitOverride();
