@@ -1,5 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { IntegrationConfig } from '../config/schema.js';
 import type { PartitionLease } from '../store/models/leases.js';
+import type { Limiter } from './limiter.js';
 
 /**
  * What a `snowline worker` is doing right now: which worker, which partition under which lease.
@@ -9,6 +11,11 @@ import type { PartitionLease } from '../store/models/leases.js';
 export interface WorkContext {
   readonly worker: string;
   readonly lease: PartitionLease;
+  /**
+   * The limiter whose budget all workers share for this ServiceNow instance; undefined when the
+   * instance has no request budget configured (then each client keeps its own in-flight bound).
+   */
+  readonly serviceNowLimiter?: (config: IntegrationConfig['servicenow']) => Limiter | undefined;
 }
 
 const storage = new AsyncLocalStorage<WorkContext>();

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type PgBoss from 'pg-boss';
-import type { SnowlineConfig } from '../../config/schema.js';
+import type { IntegrationConfig, SnowlineConfig } from '../../config/schema.js';
 import type { Clock } from '../../domain/clock.js';
 import type { FlowSummary } from '../../domain/flows.js';
 import { SnowlineError } from '../../errors.js';
@@ -14,7 +14,9 @@ import {
 } from '../../store/models/leases.js';
 import type { Store } from '../../store/store.js';
 import { runFlows, type FlowRunner } from '../../sync/runner.js';
+import type { Limiter } from '../limiter.js';
 import { runWithWorkContext } from '../work-context.js';
+import { SharedRequestLimiter } from './shared-limiter.js';
 import { FLOW_RUN_QUEUE, flowRunJobOptions, type FlowRunJob } from './boss.js';
 import { WHOLE_FLOW, partitionKey } from './partitions.js';
 
@@ -57,6 +59,8 @@ export function defaultWorkerName(): string {
 export class FlowRunWorker {
   readonly worker: string;
   private workIds: string[] = [];
+  /** One shared limiter per ServiceNow instance in this process, whatever job uses it. */
+  private readonly limiters = new Map<string, Limiter>();
 
   constructor(private readonly options: FlowRunWorkerOptions) {
     this.worker = options.worker ?? defaultWorkerName();
@@ -80,6 +84,28 @@ export class FlowRunWorker {
   async stop(): Promise<void> {
     for (const id of this.workIds) await this.options.boss.offWork({ id });
     this.workIds = [];
+  }
+
+  /** The instance's limiter with the request budget in PostgreSQL, when a budget is configured. */
+  private serviceNowLimiter(config: IntegrationConfig['servicenow']): Limiter | undefined {
+    const perHour = config.limits.requestsPerHour;
+    if (!perHour) return undefined;
+    const name = `servicenow:${config.instanceUrl}`;
+    let limiter = this.limiters.get(name);
+    if (!limiter) {
+      limiter = new SharedRequestLimiter({
+        name,
+        service: 'servicenow',
+        db: this.options.store.db,
+        budget: { requests: perHour, windowMs: 3_600_000 },
+        maxInFlight: config.limits.maxInFlight,
+        maxWaitMs: config.limits.maxWaitSeconds * 1000,
+        clock: this.options.clock,
+        logger: this.options.logger,
+      });
+      this.limiters.set(name, limiter);
+    }
+    return limiter;
   }
 
   /** Runs one job: lease, run, release, hand on. Exported for tests through the class. */
@@ -118,7 +144,8 @@ export class FlowRunWorker {
     );
     let summary: FlowSummary | undefined;
     try {
-      const result = await runWithWorkContext({ worker: this.worker, lease }, () =>
+      const serviceNowLimiter = (sn: IntegrationConfig['servicenow']) => this.serviceNowLimiter(sn);
+      const result = await runWithWorkContext({ worker: this.worker, lease, serviceNowLimiter }, () =>
         runFlows({
           integration,
           store,
