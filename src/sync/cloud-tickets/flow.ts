@@ -29,6 +29,7 @@ import {
 import { InputError, isRateLimitedError, isSnowlineError } from '../../errors.js';
 import type { Logger } from '../../logging.js';
 import { executeFlow } from '../execute.js';
+import { createIfAbsent } from '../../runtime/queue/correlation-lock.js';
 import type { RequestCounters } from '../../runtime/counters.js';
 import type { ServiceNowClient } from '../../servicenow/client.js';
 import { encodeQuery, where } from '../../servicenow/query.js';
@@ -266,6 +267,22 @@ export class CloudTicketsFlow {
         this.contentHashes.set(row.source_key, row.content_hash);
       }
     }
+  }
+
+  /** The ticket carrying `correlationId` in `table`, read now (under the correlation lock). */
+  private async findTicket(table: TicketTable, correlationId: string) {
+    const [row] = await this.run.servicenow.listAll(table, {
+      query: encodeQuery({ where: [where('correlation_id', '=', correlationId)] }),
+      fields: ['sys_id', 'number', 'state'],
+      pageSize: 1,
+    });
+    if (!row) return undefined;
+    return {
+      table,
+      sysId: row.sys_id,
+      number: stringValue(row.number) ?? '',
+      state: stringValue(row.state) ?? '',
+    };
   }
 
   /**
@@ -593,12 +610,24 @@ export class CloudTicketsFlow {
       return undefined;
     }
     const { values, notes } = await this.directoryValues(group, correlationId);
-    const record = await this.run.servicenow.create(table, {
-      ...content,
-      correlation_id: correlationId,
-      ...values,
-      ...(notes.length ? { work_notes: notes.join('\n') } : {}),
-    });
+    const outcome = await createIfAbsent(
+      this.run.store,
+      correlationId,
+      () => this.findTicket(table, correlationId),
+      () =>
+        this.run.servicenow.create(table, {
+          ...content,
+          correlation_id: correlationId,
+          ...values,
+          ...(notes.length ? { work_notes: notes.join('\n') } : {}),
+        }),
+    );
+    if ('existing' in outcome) {
+      // Another worker created it after this run loaded the tickets: adopt it (the branch above).
+      this.live.set(correlationId, outcome.existing);
+      return this.openTicket(group, generation);
+    }
+    const record = outcome.created;
     const memory: TicketMemory = {
       ...base,
       sysId: record.sys_id,
