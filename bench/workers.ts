@@ -190,8 +190,8 @@ try {
       ratio: +(one.seconds / two.seconds).toFixed(2),
       recordsPerRequest: +recordsPerRequest.toFixed(2),
       bound: {
-        budgetPerHour,
-        maxRecordsPerHour: Math.round(budgetPerHour * recordsPerRequest),
+        ifBudgetPerHour: budgetPerHour,
+        recordsPerHourAtMost: Math.round(budgetPerHour * recordsPerRequest),
         observedRecordsPerHour: {
           one: Math.round((one.records / one.seconds) * 3600),
           two: Math.round((two.records / two.seconds) * 3600),
