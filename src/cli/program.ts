@@ -4,11 +4,13 @@ import { isConfigError, isSnowlineError, UsageError } from '../errors.js';
 import { SecretScrubber } from '../secrets.js';
 import { configCommand } from './commands/config.js';
 import { demoCommand } from './commands/demo.js';
+import { doctorCommand } from './commands/doctor.js';
 import { migrateCommand } from './commands/migrate.js';
 import { sandboxCommand } from './commands/sandbox.js';
 import { serveCommand } from './commands/serve.js';
 import { syncCommand } from './commands/sync.js';
 import { ticketCommand } from './commands/ticket.js';
+import { workerCommand } from './commands/worker.js';
 import { processIo, type CliIo } from './io.js';
 
 /** Options every command accepts. */
@@ -46,6 +48,8 @@ export function buildProgram(io: CliIo, scrubber: SecretScrubber): Command {
   program.addCommand(serveCommand(io, scrubber, globals));
   program.addCommand(sandboxCommand(io, scrubber, globals));
   program.addCommand(demoCommand(io, scrubber, globals));
+  program.addCommand(workerCommand(io, scrubber, globals));
+  program.addCommand(doctorCommand(io, scrubber, globals));
 
   applyToTree(program, (command) => {
     command.exitOverride();

@@ -908,6 +908,81 @@ export const ConfigSchema = z
           }),
       })
       .default({ host: '127.0.0.1', port: 8420, tokens: [], bodyLimitBytes: 1024 * 1024 }),
+    queue: z
+      .strictObject({
+        concurrency: z
+          .number()
+          .int()
+          .min(1)
+          .max(64)
+          .default(2)
+          .meta({ description: 'Flow-run jobs one `snowline worker` process runs at once.', examples: [2] }),
+        leaseSeconds: z
+          .number()
+          .int()
+          .min(2)
+          .default(60)
+          .meta({
+            description:
+              'A worker renews the lease of the partition it runs every third of this; a crashed worker’s partition is taken over once its lease is this old.',
+            examples: [60],
+          }),
+        expireSeconds: z
+          .number()
+          .int()
+          .min(5)
+          .default(3600)
+          .meta({
+            description:
+              'pg-boss fails (and retries) a job still active after this long, so it must exceed the longest flow run; it also bounds how long a crashed worker’s job waits to be taken over.',
+            examples: [3600],
+          }),
+        retryLimit: z
+          .number()
+          .int()
+          .min(0)
+          .default(5)
+          .meta({
+            description: 'Retries of a failed flow-run job before it goes to the dead-letter queue.',
+            examples: [5],
+          }),
+        retryDelaySeconds: z
+          .number()
+          .int()
+          .min(1)
+          .default(30)
+          .meta({
+            description: 'First retry delay of a failed job; doubled each retry (pg-boss backoff).',
+            examples: [30],
+          }),
+        maintenanceIntervalSeconds: z
+          .number()
+          .int()
+          .min(1)
+          .default(30)
+          .meta({
+            description: 'How often pg-boss looks for expired jobs (and archives finished ones).',
+            examples: [30],
+          }),
+        pollingIntervalSeconds: z
+          .number()
+          .min(0.5)
+          .default(2)
+          .meta({ description: 'How often an idle worker asks for a job.', examples: [2] }),
+      })
+      .default({
+        concurrency: 2,
+        leaseSeconds: 60,
+        expireSeconds: 3600,
+        retryLimit: 5,
+        retryDelaySeconds: 30,
+        maintenanceIntervalSeconds: 30,
+        pollingIntervalSeconds: 2,
+      })
+      .meta({
+        description:
+          'Scale-out on PostgreSQL: how `snowline worker` processes take flow-run jobs from the pg-boss queue (ignored with a SQLite store).',
+      }),
     integrations: z
       .array(integration)
       .min(1, { error: 'needs at least one integration' })

@@ -17,8 +17,20 @@ export interface LimiterOptions {
   readonly wait?: (ms: number) => Promise<void>;
 }
 
-/** Returned by {@link RequestLimiter.acquire}: call once when the request is done. */
+/** Returned by {@link Limiter.acquire}: call once when the request is done. */
 export type Release = () => void;
+
+/**
+ * What the HTTP clients need from a limiter: {@link RequestLimiter} in one process, or a
+ * variant whose budget is shared by every worker (the PostgreSQL-backed one of the scale-out
+ * runtime).
+ */
+export interface Limiter {
+  /** Waits for a slot and a token; throws {@link RateLimitedError} when that would take too long. */
+  acquire(): Promise<Release>;
+  /** Pauses every request until `until` (a 429's Retry-After); throws when that is too long. */
+  pauseUntil(until: Date, detail?: string): void;
+}
 
 /**
  * Bounds the requests in flight and spends a client-side request budget (a token bucket
@@ -26,7 +38,7 @@ export type Release = () => void;
  * server-imposed pause shared by every request of this limiter. A wait longer than
  * `maxWaitMs` is never slept: it raises {@link RateLimitedError} so the run defers.
  */
-export class RequestLimiter {
+export class RequestLimiter implements Limiter {
   private inFlight = 0;
   private readonly queue: Array<() => void> = [];
   private tokens: number;

@@ -4,7 +4,8 @@ import type { Logger } from '../logging.js';
 import type { RequestCounters } from '../runtime/counters.js';
 import { ResilientHttpClient } from '../runtime/http/resilient-client.js';
 import { createHttpTransport, type HttpTransport } from '../runtime/http/transport.js';
-import { RequestLimiter } from '../runtime/limiter.js';
+import { RequestLimiter, type Limiter } from '../runtime/limiter.js';
+import { currentWorkContext } from '../runtime/work-context.js';
 import { BasicAuth, OAuthTokenProvider, type ServiceNowAuth } from './auth.js';
 import { ServiceNowClient } from './client.js';
 
@@ -13,7 +14,7 @@ export { ServiceNowClient } from './client.js';
 /** A client with the transport it owns (close it when done). */
 export interface ServiceNowConnection {
   readonly client: ServiceNowClient;
-  readonly limiter: RequestLimiter;
+  readonly limiter: Limiter;
   close(): Promise<void>;
 }
 
@@ -31,15 +32,18 @@ export function connectServiceNow(
   const transport =
     deps.transport ??
     createHttpTransport({ caFile: config.tls.caFile, connections: config.limits.maxInFlight });
-  const limiter = new RequestLimiter({
-    service: 'servicenow',
-    maxInFlight: config.limits.maxInFlight,
-    maxWaitMs: config.limits.maxWaitSeconds * 1000,
-    clock: deps.clock,
-    ...(config.limits.requestsPerHour
-      ? { budget: { requests: config.limits.requestsPerHour, windowMs: 3_600_000 } }
-      : {}),
-  });
+  // In a `snowline worker`, the instance's request budget is shared with every other worker.
+  const limiter: Limiter =
+    currentWorkContext()?.serviceNowLimiter?.(config) ??
+    new RequestLimiter({
+      service: 'servicenow',
+      maxInFlight: config.limits.maxInFlight,
+      maxWaitMs: config.limits.maxWaitSeconds * 1000,
+      clock: deps.clock,
+      ...(config.limits.requestsPerHour
+        ? { budget: { requests: config.limits.requestsPerHour, windowMs: 3_600_000 } }
+        : {}),
+    });
   const http = new ResilientHttpClient({
     service: 'servicenow',
     transport,

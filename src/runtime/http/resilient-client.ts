@@ -3,7 +3,7 @@ import type { Clock } from '../../domain/clock.js';
 import { UpstreamError } from '../../errors.js';
 import type { Logger } from '../../logging.js';
 import type { RequestCounters } from '../counters.js';
-import type { RequestLimiter } from '../limiter.js';
+import type { Limiter } from '../limiter.js';
 import {
   DEFAULT_BACKOFF,
   backoffDelay,
@@ -21,7 +21,7 @@ export interface ResilientClientOptions {
   /** Name in counters, logs and errors: `servicenow`, `arm`, `sensor`… */
   readonly service: string;
   readonly transport: HttpTransport;
-  readonly limiter: RequestLimiter;
+  readonly limiter: Limiter;
   readonly counters: RequestCounters;
   readonly clock: Clock;
   readonly backoff?: BackoffOptions;

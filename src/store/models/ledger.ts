@@ -2,8 +2,10 @@ import type { Kysely } from 'kysely';
 import type { Clock } from '../../domain/clock.js';
 import type { Flow, Side } from '../../domain/flows.js';
 import { planActionKey, type PlanAction } from '../../domain/plan.js';
+import { currentWorkContext } from '../../runtime/work-context.js';
 import { chunksFor } from '../chunks.js';
 import type { Database, LedgerEventRow, NewLedgerEvent } from '../schema.js';
+import { assertLeaseHeld, inTransaction } from './leases.js';
 
 /** Who recorded an event: the run, and for scale-out the worker, partition and lease epoch. */
 export interface LedgerContext {
@@ -29,6 +31,11 @@ export interface LedgerEntry {
 /**
  * Appends events to the ledger in one transaction-friendly batch. The ledger is append-only
  * (the database refuses updates and deletes).
+ *
+ * Within a `snowline worker` job (a work context is set), each event carries the worker, the
+ * partition key and the lease epoch, and the write is fenced: it commits only while the lease
+ * epoch is still the worker's, in the same transaction as the caller's entity-state writes, so a
+ * stale worker's late writes fail as a whole (`LeaseLostError`).
  */
 export async function appendLedgerEvents(
   db: Kysely<Database>,
@@ -37,6 +44,29 @@ export async function appendLedgerEvents(
   entries: readonly LedgerEntry[],
 ): Promise<void> {
   if (entries.length === 0) return;
+  const work = currentWorkContext();
+  if (work) {
+    const fenced: LedgerContext = {
+      ...context,
+      worker: work.worker,
+      partitionKey: work.lease.partitionKey,
+      leaseEpoch: work.lease.epoch,
+    };
+    await inTransaction(db, async (trx) => {
+      await assertLeaseHeld(trx, work.lease);
+      await insertLedgerEvents(trx, clock, fenced, entries);
+    });
+    return;
+  }
+  await insertLedgerEvents(db, clock, context, entries);
+}
+
+async function insertLedgerEvents(
+  db: Kysely<Database>,
+  clock: Clock,
+  context: LedgerContext,
+  entries: readonly LedgerEntry[],
+): Promise<void> {
   const at = clock.now().toISOString();
   const rows: NewLedgerEvent[] = entries.map((e) => ({
     run_id: context.runId,

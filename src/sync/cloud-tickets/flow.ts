@@ -30,6 +30,7 @@ import {
 import { InputError, isRateLimitedError, isSnowlineError } from '../../errors.js';
 import type { Logger } from '../../logging.js';
 import { executeFlow } from '../execute.js';
+import { createAllIfAbsent, createIfAbsent } from '../../runtime/queue/correlation-lock.js';
 import type { RequestCounters } from '../../runtime/counters.js';
 import { batchFailure, batchRecord } from '../../servicenow/batch.js';
 import type { BatchItemResult, ServiceNowClient } from '../../servicenow/client.js';
@@ -603,10 +604,19 @@ export class CloudTicketsFlow {
         });
       return undefined;
     }
-    const record = await this.run.servicenow.create(
-      table,
-      await this.newTicketValues(group, correlationId, content),
+    const outcome = await createIfAbsent(
+      this.run.store,
+      correlationId,
+      async () => (await this.findTickets(table, [correlationId])).get(correlationId),
+      async () =>
+        this.run.servicenow.create(table, await this.newTicketValues(group, correlationId, content)),
     );
+    if ('existing' in outcome) {
+      // Another worker created it after this run loaded the tickets: adopt it (the branch above).
+      this.live.set(correlationId, outcome.existing);
+      return this.openTicket(group, generation);
+    }
+    const record = outcome.created;
     const memory: TicketMemory = {
       ...base,
       sysId: record.sys_id,
@@ -692,27 +702,29 @@ export class CloudTicketsFlow {
       else failed.add(group.key);
     }
     if (fresh.length === 0) return failed;
-    let results: BatchItemResult[];
-    try {
-      results = await this.run.servicenow.batch(
-        fresh.map((f, n) => ({
-          id: String(n + 1),
-          method: 'POST',
-          url: `/api/now/table/${f.group.rule.table}?sysparm_fields=sys_id,number,state&sysparm_exclude_reference_link=true`,
-          body: f.values,
-        })),
-      );
-    } catch (error) {
-      if (isRateLimitedError(error) || !isSnowlineError(error)) throw error;
-      // Whatever the instance committed carries its correlation id: the next run adopts it.
-      results = fresh.map((_, n) => ({
-        id: String(n + 1),
-        status: -1,
-        body: { error: { message: `${error.code}: ${error.message}` } },
-      }));
-    }
-    for (const [n, { group, correlationId, content }] of fresh.entries()) {
-      const result = results[n]!;
+    // Under the correlation locks (PostgreSQL): a ticket another worker created since this run
+    // loaded the tickets is adopted by openTicket, not created twice.
+    const { existing, created } = await createAllIfAbsent(
+      this.run.store,
+      fresh.map((f) => f.correlationId),
+      async (ids) => {
+        const found = new Map<string, LiveTicket>();
+        for (const table of new Set(fresh.map((f) => f.group.rule.table))) {
+          const ofTable = fresh.filter((f) => f.group.rule.table === table && ids.includes(f.correlationId));
+          for (const [id, ticket] of await this.findTickets(
+            table,
+            ofTable.map((f) => f.correlationId),
+          ))
+            found.set(id, ticket);
+        }
+        return found;
+      },
+      (absent) => this.sendCreates(fresh.filter((f) => absent.includes(f.correlationId))),
+    );
+    for (const [correlationId, ticket] of existing) this.live.set(correlationId, ticket);
+    for (const { group, correlationId, content } of fresh) {
+      const result = created.get(correlationId);
+      if (!result) continue;
       const record = batchRecord(result);
       const why =
         batchFailure(result) ?? (record?.sys_id ? undefined : 'ServiceNow answered without a sys_id');
@@ -752,6 +764,60 @@ export class CloudTicketsFlow {
       this.contentHashes.set(group.key, hash);
     }
     return failed;
+  }
+
+  /**
+   * Creates tickets in one Batch API call; returns each request's result by correlation id. A
+   * batch that failed as a whole counts as failed for each ticket (whatever the instance
+   * committed carries its correlation id: the next run adopts it).
+   */
+  private async sendCreates(
+    fresh: readonly { group: TicketGroup; correlationId: string; values: Record<string, unknown> }[],
+  ): Promise<Map<string, BatchItemResult>> {
+    let results: BatchItemResult[];
+    try {
+      results = fresh.length
+        ? await this.run.servicenow.batch(
+            fresh.map((f, n) => ({
+              id: String(n + 1),
+              method: 'POST',
+              url: `/api/now/table/${f.group.rule.table}?sysparm_fields=sys_id,number,state&sysparm_exclude_reference_link=true`,
+              body: f.values,
+            })),
+          )
+        : [];
+    } catch (error) {
+      if (isRateLimitedError(error) || !isSnowlineError(error)) throw error;
+      results = fresh.map((_, n) => ({
+        id: String(n + 1),
+        status: -1,
+        body: { error: { message: `${error.code}: ${error.message}` } },
+      }));
+    }
+    return new Map(fresh.map((f, n) => [f.correlationId, results[n]!]));
+  }
+
+  /** The tickets of `table` carrying these correlation ids on the instance now (under the correlation locks). */
+  private async findTickets(
+    table: TicketTable,
+    correlationIds: readonly string[],
+  ): Promise<Map<string, LiveTicket>> {
+    const rows = await this.run.servicenow.listAll(table, {
+      query: encodeQuery({ where: [where('correlation_id', 'IN', correlationIds)] }),
+      fields: ['sys_id', 'number', 'state', 'correlation_id'],
+    });
+    const found = new Map<string, LiveTicket>();
+    for (const row of rows) {
+      const correlationId = stringValue(row.correlation_id);
+      if (correlationId && correlationIds.includes(correlationId))
+        found.set(correlationId, {
+          table,
+          sysId: row.sys_id,
+          number: stringValue(row.number) ?? '',
+          state: stringValue(row.state) ?? '',
+        });
+    }
+    return found;
   }
 
   /**

@@ -1,0 +1,216 @@
+/**
+ * Benchmark of the scale-out runtime: flow ot-inventory (initial load) run by 1 and by 2
+ * `snowline worker` processes on a throwaway PostgreSQL, against the sandboxes in their own
+ * process, without and with latency injected per sandbox request. Prints the speed-up ratios and
+ * the bound the ServiceNow request budget puts on throughput:
+ *
+ *   records per hour ≤ request budget per hour × records per request
+ *
+ *   npx tsx bench/workers.ts [--devices 2000|large] [--latency 0,30] [--budget 20000]
+ *
+ * ot-inventory is one partition today (docs/scale-out.md): a second worker cannot split one run
+ * of it, so expect a ratio near 1; the figure is here to show that plainly, and to move when the
+ * flow learns sub-partitions. Not a test: nothing here asserts a time.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { sql } from 'kysely';
+import { Agent, request } from 'undici';
+import { stringify } from 'yaml';
+import { sandboxConfig } from '../src/cli/sandbox-config.js';
+import type { SandboxReady } from '../src/cli/sandbox-process.js';
+import { validateConfig } from '../src/config/load.js';
+import { systemClock } from '../src/domain/clock.js';
+import { createLogger } from '../src/logging.js';
+import { FLOW_RUN_QUEUE, startBoss } from '../src/runtime/queue/boss.js';
+import { PgBossRunDispatcher } from '../src/runtime/queue/dispatcher.js';
+import { openStore } from '../src/store/store.js';
+import { FLOW_RUNNERS } from '../src/sync/flows.js';
+import { createTestDatabase } from '../test/support/databases.js';
+import { startThrowawayPostgres } from '../test/support/postgres.js';
+
+const { values } = parseArgs({
+  options: {
+    devices: { type: 'string', default: '2000' },
+    latency: { type: 'string', default: '0,30' },
+    budget: { type: 'string', default: '20000' },
+  },
+});
+const size = values.devices!;
+const latencies = values.latency!.split(',').map(Number);
+const budgetPerHour = Number(values.budget);
+if (!existsSync('dist/cli.js')) throw new Error('build first: npm run build');
+
+async function startSandbox(): Promise<{ ready: SandboxReady; stop: () => Promise<void> }> {
+  const args = size === 'large' || size === 'demo' ? ['--dataset', size] : ['--devices', size];
+  const child = spawn(process.execPath, ['dist/sandbox/main.js', ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`sandbox exited (${code})`)));
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    ready: JSON.parse(line) as SandboxReady,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+async function startWorker(configPath: string, name: string): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    ['dist/cli.js', '--config', configPath, '--log-level', 'warn', 'worker', '--name', name],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  await new Promise<void>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', () => resolve());
+    child.once('exit', (code) => reject(new Error(`worker exited (${code})`)));
+  });
+  return child;
+}
+
+const pg = await startThrowawayPostgres();
+const sandbox = await startSandbox();
+const agent = new Agent({ connect: { ca: readFileSync(sandbox.ready.caFile!) } });
+const dir = mkdtempSync(join(tmpdir(), 'snowline-bench-workers-'));
+
+async function control(base: string, path: string, body: unknown): Promise<void> {
+  const response = await request(`${base}${path}`, {
+    method: 'POST',
+    dispatcher: agent,
+    body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json' },
+  });
+  await response.body.text();
+  if (response.statusCode >= 400) throw new Error(`${path} → ${response.statusCode}`);
+}
+
+/** One initial load of ot-inventory by `workers` workers; the sandboxes reset first. */
+async function measure(workers: number, latencyMs: number) {
+  for (const base of [sandbox.ready.servicenow.url, sandbox.ready.defender.url]) {
+    await control(base, '/_sandbox/reset', {});
+    await control(base, '/_sandbox/faults', latencyMs ? { latencyMs } : {});
+  }
+  const storeUrl = await createTestDatabase(pg.url, 'bench');
+  const { loaded } = sandboxConfig(sandbox.ready, { storeUrl, integrationId: 'bench' });
+  const raw = structuredClone(loaded.config) as Record<string, unknown> & {
+    integrations: { flows: unknown }[];
+    queue: Record<string, unknown>;
+  };
+  raw.integrations[0]!.flows = { otInventory: { source: 'console', sensorValidation: 'auto' } };
+  raw.queue = {
+    ...raw.queue,
+    maintenanceIntervalSeconds: 2,
+    pollingIntervalSeconds: 0.5,
+    leaseSeconds: 30,
+    expireSeconds: 3600,
+  };
+  raw.log = { level: 'warn' };
+  const config = validateConfig(raw, 'benchmark configuration').config;
+  const configPath = join(dir, `w${workers}-l${latencyMs}.yaml`);
+  writeFileSync(configPath, stringify(config));
+  const store = await openStore(storeUrl);
+  await store.migrate();
+  const children = await Promise.all(
+    Array.from({ length: workers }, (_, i) => startWorker(configPath, `w${i + 1}`)),
+  );
+  const boss = await startBoss(storeUrl, config.queue, { supervise: false });
+  try {
+    const dispatcher = new PgBossRunDispatcher({
+      boss,
+      config,
+      store,
+      clock: systemClock,
+      logger: createLogger({ level: 'silent' }),
+      runners: FLOW_RUNNERS,
+    });
+    const started = performance.now();
+    await dispatcher.dispatch({
+      integrationId: 'bench',
+      flows: ['ot-inventory'],
+      dryRun: false,
+      trigger: 'api',
+    });
+    for (;;) {
+      const { rows } = await sql<{ n: string }>`select count(*) as n from pgboss.job
+        where name = ${FLOW_RUN_QUEUE} and state in ('created', 'retry', 'active')`.execute(store.db);
+      if (Number(rows[0]?.n) === 0) break;
+      await sleep(200);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const flow = await store.db
+      .selectFrom('run_flow')
+      .select(['created', 'updated', 'requests_servicenow', 'outcome'])
+      .where('flow', '=', 'ot-inventory')
+      .execute();
+    const records = flow.reduce((n, f) => n + Number(f.created) + Number(f.updated), 0);
+    const requests = flow.reduce((n, f) => n + Number(f.requests_servicenow), 0);
+    return {
+      workers,
+      latencyMs,
+      seconds: +seconds.toFixed(1),
+      records,
+      serviceNowRequests: requests,
+      runs: flow.map((f) => f.outcome),
+    };
+  } finally {
+    await boss.stop({ graceful: false, wait: true });
+    for (const child of children) child.kill('SIGTERM');
+    await Promise.all(
+      children.map(
+        (c) => new Promise((resolve) => (c.exitCode === null ? c.once('exit', resolve) : resolve(null))),
+      ),
+    );
+    await store.close();
+  }
+}
+
+const results: Record<string, unknown>[] = [];
+try {
+  for (const latencyMs of latencies) {
+    const one = await measure(1, latencyMs);
+    const two = await measure(2, latencyMs);
+    const recordsPerRequest = one.records / Math.max(1, one.serviceNowRequests);
+    const figures = {
+      size,
+      latencyMs,
+      one,
+      two,
+      ratio: +(one.seconds / two.seconds).toFixed(2),
+      recordsPerRequest: +recordsPerRequest.toFixed(2),
+      bound: {
+        ifBudgetPerHour: budgetPerHour,
+        recordsPerHourAtMost: Math.round(budgetPerHour * recordsPerRequest),
+        observedRecordsPerHour: {
+          one: Math.round((one.records / one.seconds) * 3600),
+          two: Math.round((two.records / two.seconds) * 3600),
+        },
+      },
+    };
+    results.push(figures);
+    process.stdout.write(`${JSON.stringify(figures)}\n`);
+  }
+} finally {
+  await agent.close();
+  await sandbox.stop();
+  await pg.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+mkdirSync('bench/results', { recursive: true });
+const file = `bench/results/${new Date().toISOString().slice(0, 10)}-workers-${size}.json`;
+writeFileSync(
+  file,
+  `${JSON.stringify({ node: process.version, cpus: (await import('node:os')).cpus().length, results }, null, 2)}\n`,
+);
+process.stderr.write(`wrote ${file}\n`);

@@ -1,0 +1,159 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Kysely } from 'kysely';
+import type { Clock } from '../../domain/clock.js';
+import { RateLimitedError } from '../../errors.js';
+import type { Logger } from '../../logging.js';
+import type { Database } from '../../store/schema.js';
+import { RequestLimiter, type Limiter, type Release } from '../limiter.js';
+
+/** Row of `request_budget`: one token bucket (and server-imposed pause) shared by every worker. */
+interface RequestBudgetTable {
+  name: string;
+  tokens: number;
+  refilled_at_ms: number | string;
+  paused_until_ms: number | string;
+}
+
+type BudgetDatabase = Database & { request_budget: RequestBudgetTable };
+
+/** Options for {@link SharedRequestLimiter}. */
+export interface SharedLimiterOptions {
+  /** The bucket's name: one per ServiceNow instance, e.g. `servicenow:https://acme.service-now.com`. */
+  readonly name: string;
+  readonly service: string;
+  /** The PostgreSQL store every worker shares. */
+  readonly db: Kysely<Database>;
+  /** This many requests per `windowMs`, across all workers together. */
+  readonly budget: { readonly requests: number; readonly windowMs: number };
+  /** Requests in flight at once in this process. */
+  readonly maxInFlight: number;
+  readonly maxWaitMs: number;
+  readonly clock: Clock;
+  readonly wait?: (ms: number) => Promise<void>;
+  readonly logger?: Logger;
+}
+
+/**
+ * A {@link Limiter} whose request budget lives in PostgreSQL, so that all the workers talking to
+ * one ServiceNow instance together stay within the instance's rule (a token bucket refilled
+ * continuously over the window, as {@link RequestLimiter} does in one process). Each request
+ * takes its token in a short transaction that locks the bucket row; a 429's pause is written to
+ * the row too, so every worker honours it. The in-flight bound stays per process.
+ *
+ * Times come from each worker's clock: workers on several machines need synchronised clocks
+ * (NTP), as the leases do.
+ */
+export class SharedRequestLimiter implements Limiter {
+  private readonly local: RequestLimiter;
+  private readonly wait: (ms: number) => Promise<void>;
+  private ready: Promise<void> | undefined;
+  /** The limiter's time never runs behind the end of its last wait (as in RequestLimiter). */
+  private sleptUntil = 0;
+
+  constructor(private readonly options: SharedLimiterOptions) {
+    this.local = new RequestLimiter({
+      service: options.service,
+      maxInFlight: options.maxInFlight,
+      maxWaitMs: options.maxWaitMs,
+      clock: options.clock,
+      ...(options.wait ? { wait: options.wait } : {}),
+    });
+    this.wait = options.wait ?? ((ms) => sleep(ms));
+  }
+
+  private get db(): Kysely<BudgetDatabase> {
+    return this.options.db.withTables<{ request_budget: RequestBudgetTable }>();
+  }
+
+  private now(): number {
+    return Math.max(this.options.clock.now().getTime(), this.sleptUntil);
+  }
+
+  /** Creates the bucket, full, the first time any worker uses it. */
+  private ensureBucket(): Promise<void> {
+    this.ready ??= this.db
+      .insertInto('request_budget')
+      .values({
+        name: this.options.name,
+        tokens: this.options.budget.requests,
+        refilled_at_ms: this.now(),
+        paused_until_ms: 0,
+      })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .execute()
+      .then(() => undefined);
+    return this.ready;
+  }
+
+  /** Takes one token now, or says how long to wait for one (a pause included). */
+  private async takeToken(): Promise<number> {
+    const { budget } = this.options;
+    const rate = budget.requests / budget.windowMs;
+    const now = this.now();
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('request_budget')
+        .selectAll()
+        .where('name', '=', this.options.name)
+        .forUpdate()
+        .executeTakeFirstOrThrow();
+      const pausedUntil = Number(row.paused_until_ms);
+      if (pausedUntil > now) return pausedUntil - now;
+      // A worker whose clock is behind the last refill adds nothing rather than taking tokens back.
+      const elapsed = Math.max(0, now - Number(row.refilled_at_ms));
+      const tokens = Math.min(budget.requests, Number(row.tokens) + elapsed * rate);
+      const refilledAt = Math.max(now, Number(row.refilled_at_ms));
+      if (tokens >= 1) {
+        await trx
+          .updateTable('request_budget')
+          .set({ tokens: tokens - 1, refilled_at_ms: refilledAt })
+          .where('name', '=', this.options.name)
+          .execute();
+        return 0;
+      }
+      await trx
+        .updateTable('request_budget')
+        .set({ tokens, refilled_at_ms: refilledAt })
+        .where('name', '=', this.options.name)
+        .execute();
+      return Math.ceil((1 - tokens) / rate);
+    });
+  }
+
+  async acquire(): Promise<Release> {
+    await this.ensureBucket();
+    for (;;) {
+      const waitMs = await this.takeToken();
+      if (waitMs === 0) break;
+      if (waitMs > this.options.maxWaitMs) {
+        throw new RateLimitedError(this.options.service, new Date(this.now() + waitMs), {
+          detail: 'the request budget shared by all workers is spent',
+        });
+      }
+      const before = this.now();
+      await this.wait(waitMs);
+      this.sleptUntil = before + waitMs;
+    }
+    return this.local.acquire();
+  }
+
+  pauseUntil(until: Date, detail?: string): void {
+    // Shared first, so the other workers pause even when this one defers right away.
+    void this.ensureBucket()
+      .then(() =>
+        this.db
+          .updateTable('request_budget')
+          .set({ paused_until_ms: until.getTime() })
+          .where('name', '=', this.options.name)
+          .where('paused_until_ms', '<', until.getTime())
+          .execute(),
+      )
+      .catch((error: unknown) =>
+        this.options.logger?.warn(
+          { error: String(error) },
+          'could not share a rate-limit pause with the other workers',
+        ),
+      );
+    this.local.pauseUntil(until, detail);
+  }
+}

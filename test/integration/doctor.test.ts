@@ -1,0 +1,132 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { runCli } from '../../src/cli/program.js';
+import type { DoctorReport } from '../../src/doctor/index.js';
+import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
+
+/** `snowline doctor` against the sandboxes: the integration user passes, the faults it must name fail. */
+
+const dir = mkdtempSync(join(tmpdir(), 'snowline-doctor-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function doctor(
+  config: unknown,
+  json = true,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const path = join(dir, `${Math.random().toString(36).slice(2)}.yaml`);
+  writeFileSync(path, stringify(config));
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  stdout.on('data', (c: Buffer) => out.push(c));
+  stderr.on('data', (c: Buffer) => err.push(c));
+  const code = await runCli(
+    ['--config', path, '--log-level', 'silent', 'doctor', ...(json ? ['--json'] : [])],
+    {
+      stdout,
+      stderr,
+      env: process.env,
+      cwd: dir,
+    },
+  );
+  return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+}
+
+function byId(report: DoctorReport): Record<string, { status: string; fix?: string; detail: string }> {
+  return Object.fromEntries(report.checks.map((c) => [c.id, c]));
+}
+
+describe('snowline doctor', () => {
+  let sandboxes: Sandboxes;
+  let base: any;
+
+  beforeAll(async () => {
+    sandboxes = await startSandboxes({ devices: 40, seed: 3 });
+    base = structuredClone(sandboxes.config(join(dir, 'store.sqlite')).config);
+  });
+  afterAll(async () => sandboxes?.close());
+
+  it('passes every check for the integration user and exits 0', async () => {
+    const { code, stdout } = await doctor(base);
+    const report = JSON.parse(stdout) as DoctorReport;
+    expect(report.checks.filter((c) => c.status === 'fail')).toEqual([]);
+    const checks = byId(report);
+    for (const id of [
+      'servicenow.sign-in',
+      'servicenow.table.cmdb_ci_ot',
+      'servicenow.table.sn_ot_device_network_connection',
+      'servicenow.table.sn_vul_detection',
+      'servicenow.table.incident',
+      'servicenow.role.cmdb_ot_editor|cmdb_ot_admin',
+      'servicenow.role.cmdb_nids_admin',
+      'servicenow.role.sn_vul.vulnerability_write|sn_vul.admin',
+      'servicenow.role.itil',
+      'servicenow.discovery-source',
+      'defender.console',
+      ...sandboxes.ready.defender.sensors.map((s) => `defender.sensor.${s.name}`),
+      ...sandboxes.ready.defender.subscriptions.map((s) => `defender.subscription.${s}.read`),
+    ])
+      expect(checks[id]?.status, id).toBe('pass');
+    expect(code).toBe(0);
+  });
+
+  it('a user with only itil: OT and VR tables unreadable, roles missing, what to grant; exit 1', async () => {
+    const config = structuredClone(base);
+    config.integrations[0].servicenow.auth = {
+      type: 'basic',
+      username: sandboxes.ready.servicenow.lowPrivilegeUser,
+      password: sandboxes.ready.servicenow.lowPrivilegePassword,
+    };
+    const { code, stdout } = await doctor(config);
+    expect(code).toBe(1);
+    const checks = byId(JSON.parse(stdout) as DoctorReport);
+    expect(checks['servicenow.sign-in']?.status).toBe('pass');
+    expect(checks['servicenow.table.cmdb_ci_ot']).toMatchObject({ status: 'fail' });
+    expect(checks['servicenow.table.cmdb_ci_ot']?.detail).toContain('403');
+    expect(checks['servicenow.table.sn_vul_detection']?.status).toBe('fail');
+    expect(checks['servicenow.table.incident']?.status).toBe('pass');
+    expect(checks['servicenow.role.cmdb_ot_editor|cmdb_ot_admin']).toMatchObject({
+      status: 'fail',
+      fix: `grant cmdb_ot_editor to ${sandboxes.ready.servicenow.lowPrivilegeUser}`,
+    });
+    expect(checks['servicenow.role.cmdb_nids_admin']?.status).toBe('fail');
+    expect(checks['servicenow.role.sn_vul.vulnerability_write|sn_vul.admin']?.status).toBe('fail');
+    expect(checks['servicenow.role.itil']?.status).toBe('pass');
+  });
+
+  it('names a missing discovery-source choice, a bad sensor token and a bad Azure token', async () => {
+    const config = structuredClone(base);
+    config.integrations[0].flows.otInventory.dataSource = 'NotAChoice';
+    const sensor = config.integrations[0].defender.sensors[0];
+    sensor.token = 'wrong-token-123456';
+    config.integrations[0].defender.auth = { type: 'token', token: 'wrong-arm-token-123456' };
+    const { code, stdout } = await doctor(config, false);
+    expect(code).toBe(1);
+    expect(stdout).toContain('FAIL servicenow.discovery-source');
+    expect(stdout).toMatch(
+      /fix: add a sys_choice \(table cmdb_ci, element discovery_source, value "NotAChoice"\)/,
+    );
+    expect(stdout).toContain(`FAIL defender.sensor.${sensor.name}`);
+    expect(stdout).toContain(`create an API token on sensor ${sensor.name}`);
+    const subscription = sandboxes.ready.defender.subscriptions[0];
+    expect(stdout).toContain(`FAIL defender.subscription.${subscription}.read`);
+    // Secrets never reach the output.
+    expect(stdout).not.toContain('wrong-token-123456');
+    expect(stdout).not.toContain('wrong-arm-token-123456');
+  });
+
+  it('checks only what the enabled flows need', async () => {
+    const config = structuredClone(base);
+    config.integrations[0].flows = { cloudTickets: base.integrations[0].flows.cloudTickets };
+    const { code, stdout } = await doctor(config);
+    const ids = (JSON.parse(stdout) as DoctorReport).checks.map((c) => c.id);
+    expect(ids).toContain('servicenow.table.incident');
+    expect(ids.filter((id) => /cmdb|sn_vul|discovery/.test(id))).toEqual([]);
+    expect(code).toBe(0);
+  });
+});

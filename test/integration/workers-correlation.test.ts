@@ -1,0 +1,69 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { systemClock } from '../../src/domain/clock.js';
+import { RequestCounters } from '../../src/runtime/counters.js';
+import { createIfAbsent } from '../../src/runtime/queue/correlation-lock.js';
+import { connectServiceNow, type ServiceNowConnection } from '../../src/servicenow/index.js';
+import { encodeQuery, where } from '../../src/servicenow/query.js';
+import { openStore, type Store } from '../../src/store/store.js';
+import { createTestDatabase } from '../support/databases.js';
+import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
+
+/**
+ * Two workers (two store pools) create the same ticket at once through the ServiceNow sandbox,
+ * slowed down so that their searches overlap: the advisory lock on the correlation id lets
+ * exactly one create it; the other finds it.
+ */
+
+const postgresUrl = inject('postgresUrl');
+
+describe.skipIf(postgresUrl === null)('create-if-absent under pg_advisory_xact_lock', () => {
+  let sandboxes: Sandboxes;
+  let stores: Store[];
+  let servicenow: ServiceNowConnection;
+
+  beforeAll(async () => {
+    sandboxes = await startSandboxes({ devices: 10, seed: 9 });
+    const url = await createTestDatabase(postgresUrl!, 'corr');
+    stores = [await openStore(url), await openStore(url)];
+    await stores[0]!.migrate();
+    const config = sandboxes.config(':memory:').config.integrations[0]!.servicenow;
+    servicenow = connectServiceNow(config, { clock: systemClock, counters: new RequestCounters() });
+    await sandboxes.control('servicenow', 'POST', '/_sandbox/faults', { latencyMs: 150 });
+  });
+  afterAll(async () => {
+    await servicenow?.close();
+    await Promise.all((stores ?? []).map((s) => s.close()));
+    await sandboxes?.close();
+  });
+
+  const search = (correlationId: string) => async () => {
+    const rows = await servicenow.client.listAll('incident', {
+      query: encodeQuery({ where: [where('correlation_id', '=', correlationId)] }),
+      fields: ['sys_id'],
+    });
+    return rows[0];
+  };
+
+  it('two concurrent writers: one creates, the other finds it; one incident', async () => {
+    const correlationId = 'snowline:sandbox:race-1';
+    const outcomes = await Promise.all(
+      stores.map((store, i) =>
+        createIfAbsent(store, correlationId, search(correlationId), () =>
+          servicenow.client.create('incident', {
+            short_description: `race from worker ${i}`,
+            correlation_id: correlationId,
+          }),
+        ),
+      ),
+    );
+    expect(outcomes.filter((o) => 'created' in o)).toHaveLength(1);
+    expect(outcomes.filter((o) => 'existing' in o)).toHaveLength(1);
+    await sandboxes.control('servicenow', 'POST', '/_sandbox/faults', {});
+    expect(await search(correlationId)()).toBeDefined();
+    const all = await servicenow.client.listAll('incident', {
+      query: encodeQuery({ where: [where('correlation_id', '=', correlationId)] }),
+      fields: ['sys_id'],
+    });
+    expect(all).toHaveLength(1);
+  });
+});

@@ -1,0 +1,322 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { sql } from 'kysely';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { stringify } from 'yaml';
+import { systemClock } from '../../src/domain/clock.js';
+import { createLogger } from '../../src/logging.js';
+import { startBoss, FLOW_RUN_DEAD_LETTER_QUEUE, FLOW_RUN_QUEUE } from '../../src/runtime/queue/boss.js';
+import { PgBossRunDispatcher } from '../../src/runtime/queue/dispatcher.js';
+import { openStore, type Store } from '../../src/store/store.js';
+import { FLOW_RUNNERS } from '../../src/sync/flows.js';
+import { createTestDatabase } from '../support/databases.js';
+import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
+
+/**
+ * Scale-out, end to end: two `snowline worker` processes on a throwaway PostgreSQL take the
+ * flow-run jobs the pg-boss dispatcher enqueues, against the sandboxes with the demo estate, and
+ * leave ServiceNow and Defender exactly as one `snowline sync` on SQLite does, even when one
+ * worker is killed -9 in the middle of a run.
+ */
+
+const postgresUrl = inject('postgresUrl');
+const dir = mkdtempSync(join(tmpdir(), 'snowline-workers-'));
+/** Every worker started, so that none outlives the tests whatever fails. */
+const started: ChildProcess[] = [];
+afterAll(() => {
+  for (const child of started)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const SEED = 23;
+// Pinned: the estate's dates are relative to the sandboxes' start, and the dumps are compared across three starts.
+const NOW = new Date('2026-11-20T08:00:00Z');
+const SERVICENOW_TABLES = [
+  'cmdb_ci',
+  'cmdb_rel_ci',
+  'cmdb_ot_entity',
+  'sys_object_source',
+  'sn_ot_device_network_connection',
+  'sn_vul_nvd_entry',
+  'sn_vul_detection',
+  'sn_vul_vulnerable_item',
+  'incident',
+  'problem',
+  'change_request',
+].join(',');
+
+/** Short leases and expiry so a crashed worker's partition is taken over within seconds. */
+const FAST_QUEUE = {
+  concurrency: 2,
+  leaseSeconds: 3,
+  expireSeconds: 20,
+  retryLimit: 4,
+  retryDelaySeconds: 1,
+  maintenanceIntervalSeconds: 1,
+  pollingIntervalSeconds: 0.5,
+};
+
+function writeConfig(sandboxes: Sandboxes, name: string, storeUrl: string) {
+  const loaded = sandboxes.config(storeUrl);
+  const config = { ...structuredClone(loaded.config), queue: FAST_QUEUE, log: { level: 'warn' as const } };
+  const path = join(dir, `${name}.yaml`);
+  writeFileSync(path, stringify(config));
+  return { path, config };
+}
+
+/**
+ * Fields that differ between any two runs, one process or many: when a detection (and so its
+ * vulnerable item) was found (the run's clock) and its key, which embeds the CI's sys_id (random per instance).
+ */
+function withoutRunFields(tables: Record<string, Record<string, string>[]>) {
+  for (const row of [...(tables.sn_vul_detection ?? []), ...(tables.sn_vul_vulnerable_item ?? [])]) {
+    delete row.first_found;
+    delete row.last_found;
+    if (row.detection_key) row.detection_key = row.detection_key.replace(/:[0-9a-f]{32}:/, ':<ci>:');
+  }
+  return { tables };
+}
+
+async function dumps(sandboxes: Sandboxes) {
+  const servicenow = await sandboxes.control(
+    'servicenow',
+    'GET',
+    `/_sandbox/dump?tables=${SERVICENOW_TABLES}`,
+  );
+  const defender = await sandboxes.control('defender', 'GET', '/_sandbox/dump');
+  // A governance assignment's due date is the run's time plus N days, and its ticket link holds
+  // the instance's address and the ticket's sys_id: keep the day and the ticket table.
+  for (const assignment of defender.governanceAssignments as {
+    properties: { remediationDueDate?: string; additionalData?: { ticketLink?: string } };
+  }[]) {
+    const p = assignment.properties;
+    if (p.remediationDueDate) p.remediationDueDate = p.remediationDueDate.slice(0, 10);
+    if (p.additionalData?.ticketLink)
+      p.additionalData.ticketLink = p.additionalData.ticketLink
+        .replace(/^https:\/\/[^/]+/, '')
+        .replace(/[0-9a-f]{32}$/, '<sys_id>');
+  }
+  return { servicenow: withoutRunFields(servicenow.tables), defender };
+}
+
+/** Compares dumps table by table and part by part, so that a difference names where it is. */
+function expectSameDumps(
+  actual: Awaited<ReturnType<typeof dumps>>,
+  reference: Awaited<ReturnType<typeof dumps>>,
+) {
+  for (const table of Object.keys(reference.servicenow.tables))
+    expect(actual.servicenow.tables[table], `ServiceNow ${table}`).toEqual(
+      reference.servicenow.tables[table],
+    );
+  for (const part of Object.keys(reference.defender))
+    expect(actual.defender[part], `Defender ${part}`).toEqual(reference.defender[part]);
+  expect(actual).toEqual(reference);
+}
+
+/** Runs the CLI to its end and returns its exit code and stdout. */
+async function cli(args: string[]): Promise<{ code: number | null; stdout: string }> {
+  const child = spawn(process.execPath, ['dist/cli.js', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let stdout = '';
+  child.stdout!.on('data', (c) => (stdout += String(c)));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  return { code, stdout };
+}
+
+interface WorkerProcess {
+  readonly child: ChildProcess;
+  readonly name: string;
+  readonly exited: Promise<number | null>;
+}
+
+/** Starts `snowline worker` and waits for its ready line. */
+async function startWorker(configPath: string, name: string): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, ['dist/cli.js', '--config', configPath, 'worker', '--name', name], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  started.push(child);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const line = await Promise.race([
+    new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve)),
+    exited.then((code) => `exited ${code}`),
+    sleep(30_000).then(() => 'timeout'),
+  ]);
+  expect(line).toMatch(/^worker .* ready/);
+  return { child, name, exited };
+}
+
+async function stopWorker(worker: WorkerProcess): Promise<number | null> {
+  if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGTERM');
+  return worker.exited;
+}
+
+/** Jobs of the flow-run queue not yet done, and jobs in the dead-letter queue. */
+async function queueState(store: Store): Promise<{ pending: number; dead: number }> {
+  const rows = await sql<{ name: string; n: string }>`
+    select name, count(*) as n from pgboss.job
+    where (name = ${FLOW_RUN_QUEUE} and state in ('created', 'retry', 'active')) or name = ${FLOW_RUN_DEAD_LETTER_QUEUE}
+    group by name`.execute(store.db);
+  const count = (name: string) => Number(rows.rows.find((r) => r.name === name)?.n ?? 0);
+  return { pending: count(FLOW_RUN_QUEUE), dead: count(FLOW_RUN_DEAD_LETTER_QUEUE) };
+}
+
+/** Waits (bounded) until the queue holds no job still to run. */
+async function waitForIdleQueue(store: Store, limitMs = 150_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    const state = await queueState(store);
+    expect(state.dead).toBe(0);
+    if (state.pending === 0) return;
+    if (Date.now() > deadline) throw new Error(`queue still has ${state.pending} jobs after ${limitMs} ms`);
+    await sleep(250);
+  }
+}
+
+/** Per partition and lease epoch: its workers and the span of its ledger events. */
+async function leaseSpans(store: Store) {
+  const rows = await sql<{
+    partition_key: string;
+    lease_epoch: number;
+    workers: string;
+    first: string;
+    last: string;
+    events: string;
+  }>`select partition_key, lease_epoch, string_agg(distinct worker, ',') as workers,
+        min(at) as first, max(at) as last, count(*) as events
+      from ledger_event where partition_key is not null
+      group by partition_key, lease_epoch order by partition_key, lease_epoch`.execute(store.db);
+  return rows.rows.map((r) => ({ ...r, lease_epoch: Number(r.lease_epoch), events: Number(r.events) }));
+}
+
+/** No partition was processed by two workers at once: one worker per epoch, epochs one after another. */
+function expectNoOverlap(spans: Awaited<ReturnType<typeof leaseSpans>>): void {
+  for (const span of spans) expect(span.workers.split(',')).toHaveLength(1);
+  for (let i = 1; i < spans.length; i++) {
+    const before = spans[i - 1]!;
+    const after = spans[i]!;
+    if (before.partition_key !== after.partition_key) continue;
+    expect(after.lease_epoch).toBeGreaterThan(before.lease_epoch);
+    expect(before.last <= after.first).toBe(true);
+  }
+}
+
+async function dispatchRun(config: ReturnType<typeof writeConfig>['config'], store: Store) {
+  const logger = createLogger({ level: 'silent' });
+  const boss = await startBoss(config.store.url, config.queue, { supervise: false });
+  try {
+    const dispatcher = new PgBossRunDispatcher({
+      boss,
+      config: config as never,
+      store,
+      clock: systemClock,
+      logger,
+      runners: FLOW_RUNNERS,
+    });
+    const ticket = await dispatcher.dispatch({
+      integrationId: 'sandbox',
+      dryRun: false,
+      trigger: 'schedule',
+    });
+    expect(ticket.kind).toBe('queued');
+    // Two chains: ot-inventory (then ot-vulnerabilities) and cloud-tickets.
+    expect(ticket.kind === 'queued' && ticket.jobIds).toHaveLength(2);
+  } finally {
+    await boss.stop({ graceful: false, wait: true });
+  }
+}
+
+describe.skipIf(postgresUrl === null || !existsSync('dist/cli.js'))(
+  'snowline worker ×2 on PostgreSQL',
+  () => {
+    let expected: Awaited<ReturnType<typeof dumps>>;
+
+    it('a single-process SQLite run sets the reference dumps', async () => {
+      const sandboxes = await startSandboxes({ seed: SEED, now: NOW });
+      try {
+        const { path } = writeConfig(sandboxes, 'single', join(dir, 'single.sqlite'));
+        const run = await cli(['--config', path, '--log-level', 'silent', 'sync', '--json']);
+        expect(run.code).toBe(0);
+        const summary = JSON.parse(run.stdout) as { jobs: Record<string, { created: number }> };
+        expect(Object.keys(summary.jobs).sort()).toEqual([
+          'cloud-tickets',
+          'ot-inventory',
+          'ot-vulnerabilities',
+        ]);
+        expected = await dumps(sandboxes);
+        expect((expected.servicenow.tables.cmdb_ci as unknown[]).length).toBeGreaterThan(600);
+        expect((expected.servicenow.tables.incident as unknown[]).length).toBeGreaterThan(0);
+      } finally {
+        await sandboxes.close();
+      }
+    }, 180_000);
+
+    it('two workers reach the same dumps, each partition run by one worker at a time', async () => {
+      const sandboxes = await startSandboxes({ seed: SEED, now: NOW });
+      const storeUrl = await createTestDatabase(postgresUrl!, 'workers');
+      const { path, config } = writeConfig(sandboxes, 'two', storeUrl);
+      const store = await openStore(storeUrl);
+      await store.migrate();
+      const workers = await Promise.all([startWorker(path, 'w1'), startWorker(path, 'w2')]);
+      try {
+        await dispatchRun(config, store);
+        await waitForIdleQueue(store);
+        expectSameDumps(await dumps(sandboxes), expected);
+        const spans = await leaseSpans(store);
+        expect(new Set(spans.map((s) => s.partition_key))).toEqual(
+          new Set(['sandbox/ot-inventory/*', 'sandbox/ot-vulnerabilities/*', 'sandbox/cloud-tickets/*']),
+        );
+        expectNoOverlap(spans);
+      } finally {
+        expect(await Promise.all(workers.map(stopWorker))).toEqual([0, 0]);
+        await store.close();
+        await sandboxes.close();
+      }
+    }, 240_000);
+
+    it('a worker killed -9 mid-run: its partition is taken over, late writes fenced, same dumps', async () => {
+      const sandboxes = await startSandboxes({ seed: SEED, now: NOW });
+      const storeUrl = await createTestDatabase(postgresUrl!, 'workers');
+      const { path, config } = writeConfig(sandboxes, 'kill', storeUrl);
+      const store = await openStore(storeUrl);
+      await store.migrate();
+      // Slow ServiceNow down so that the run is surely in the middle when the worker dies.
+      await sandboxes.control('servicenow', 'POST', '/_sandbox/faults', { latencyMs: 40 });
+      const workers = await Promise.all([startWorker(path, 'k1'), startWorker(path, 'k2')]);
+      try {
+        await dispatchRun(config, store);
+        let victim: string | undefined;
+        for (let i = 0; i < 600 && !victim; i++) {
+          const row = await store.db
+            .selectFrom('ledger_event')
+            .select('worker')
+            .where('partition_key', '=', 'sandbox/ot-inventory/*')
+            .executeTakeFirst();
+          victim = row?.worker ?? undefined;
+          if (!victim) await sleep(50);
+        }
+        expect(victim).toBeDefined();
+        const killed = workers.find((w) => w.name === victim)!;
+        killed.child.kill('SIGKILL');
+        await killed.exited;
+        await sandboxes.control('servicenow', 'POST', '/_sandbox/faults', {});
+        await waitForIdleQueue(store);
+        expectSameDumps(await dumps(sandboxes), expected);
+        const spans = await leaseSpans(store);
+        expectNoOverlap(spans);
+        const inventory = spans.filter((s) => s.partition_key === 'sandbox/ot-inventory/*');
+        expect(inventory[0]!.workers).toBe(victim);
+        // The survivor took the partition over under a higher epoch and finished it.
+        expect(inventory.at(-1)!.workers).not.toBe(victim);
+        expect(inventory.at(-1)!.lease_epoch).toBeGreaterThan(inventory[0]!.lease_epoch);
+      } finally {
+        await Promise.all(workers.map(stopWorker));
+        await store.close();
+        await sandboxes.close();
+      }
+    }, 300_000);
+  },
+);
