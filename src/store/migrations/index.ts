@@ -1,5 +1,6 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import * as initial from './20261122000000_initial.js';
+import * as dashboardSnapshot from './20261122120000_dashboard_snapshot.js';
 
 /**
  * Every migration, by dated name (`<yyyymmddhhmmss>_<what>`). To add one, write the file next to
@@ -7,6 +8,7 @@ import * as initial from './20261122000000_initial.js';
  */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '20261122000000_initial': initial,
+  '20261122120000_dashboard_snapshot': dashboardSnapshot,
 };
 
 /** A migration provider over a fixed set of migrations (bundled, so no file-system lookups at run time). */
