@@ -87,7 +87,9 @@ export interface SessionVariables {
  * must also come from our own origin and carry the session's CSRF token (form field or header):
  * otherwise 403 and nothing changes.
  */
-export function requireSession(tokens: readonly string[]): MiddlewareHandler<{ Variables: SessionVariables }> {
+export function requireSession(
+  tokens: readonly string[],
+): MiddlewareHandler<{ Variables: SessionVariables }> {
   return async (c, next) => {
     const token = getCookie(c, SESSION_COOKIE);
     if (!isValidToken(tokens, token)) {

@@ -17,7 +17,12 @@ const COLOURS: Readonly<Record<string, string>> = {
  * A line chart as plain SVG (no script, no library): one polyline per series over the points'
  * labels (run times), with the y axis from 0 to the largest value.
  */
-export function LineChart(props: { title: string; points: readonly string[]; series: readonly Series[]; testid: string }) {
+export function LineChart(props: {
+  title: string;
+  points: readonly string[];
+  series: readonly Series[];
+  testid: string;
+}) {
   const width = 560;
   const height = 200;
   const pad = { left: 40, right: 10, top: 10, bottom: 30 };
@@ -28,7 +33,13 @@ export function LineChart(props: { title: string; points: readonly string[]; ser
   return (
     <figure class="chart" data-testid={props.testid}>
       <figcaption>{props.title}</figcaption>
-      <svg viewBox={`0 0 ${width} ${height}`} width={width} height={height} role="img" aria-label={props.title}>
+      <svg
+        viewBox={`0 0 ${width} ${height}`}
+        width={width}
+        height={height}
+        role="img"
+        aria-label={props.title}
+      >
         <line x1={pad.left} y1={y(0)} x2={width - pad.right} y2={y(0)} stroke="#adb5bd" />
         <line x1={pad.left} y1={pad.top} x2={pad.left} y2={y(0)} stroke="#adb5bd" />
         <text x={pad.left - 6} y={y(max) + 4} text-anchor="end" font-size="11">

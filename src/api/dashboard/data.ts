@@ -57,10 +57,20 @@ export async function needsAttention(
   for (const [flow, run] of lastRuns) {
     if (run.outcome === 'failed') {
       const extra = run.extra ? (JSON.parse(run.extra) as { error?: string }) : {};
-      items.push({ flow, runId: run.run_id, what: `flow failed: ${extra.error ?? 'see the logs'}`, at: run.started_at });
+      items.push({
+        flow,
+        runId: run.run_id,
+        what: `flow failed: ${extra.error ?? 'see the logs'}`,
+        at: run.started_at,
+      });
     }
     if (run.outcome === 'deferred' && run.retry_at) {
-      items.push({ flow, runId: run.run_id, what: `deferred by a rate limit until ${run.retry_at}`, at: run.started_at });
+      items.push({
+        flow,
+        runId: run.run_id,
+        what: `deferred by a rate limit until ${run.retry_at}`,
+        at: run.started_at,
+      });
     }
   }
   const runIds = [...lastRuns.values()].map((r) => r.run_id);
@@ -75,7 +85,12 @@ export async function needsAttention(
       .limit(limit)
       .execute();
     for (const e of errors) {
-      items.push({ flow: e.flow, runId: e.run_id, what: `${e.entity} ${e.entity_key}: ${e.reason}`, at: e.at });
+      items.push({
+        flow: e.flow,
+        runId: e.run_id,
+        what: `${e.entity} ${e.entity_key}: ${e.reason}`,
+        at: e.at,
+      });
     }
   }
   return items;
@@ -87,10 +102,7 @@ export async function findRuns(
   integrationId: string,
   filter: { flow?: string; status?: string; dryRun?: boolean; limit?: number },
 ): Promise<(RunRow & { flows: string })[]> {
-  let q = store.db
-    .selectFrom('run')
-    .selectAll('run')
-    .where('run.integration_id', '=', integrationId);
+  let q = store.db.selectFrom('run').selectAll('run').where('run.integration_id', '=', integrationId);
   if (filter.status) q = q.where('run.status', '=', filter.status);
   if (filter.dryRun !== undefined) q = q.where('run.dry_run', '=', filter.dryRun ? 1 : 0);
   if (filter.flow) {
@@ -256,7 +268,10 @@ function relabel(groups: number | Map<string, number>, labels: Readonly<Record<s
  * Counts on the instance through the Aggregate API: open vulnerable items of Snowline's source by
  * severity, and open tickets carrying Snowline's correlation prefix by severity.
  */
-export async function liveCounts(client: ServiceNowClient, integration: IntegrationConfig): Promise<LiveCounts> {
+export async function liveCounts(
+  client: ServiceNowClient,
+  integration: IntegrationConfig,
+): Promise<LiveCounts> {
   const openVulnerableItems = integration.flows.otVulnerabilities
     ? relabel(
         await client.count('sn_vul_vulnerable_item', {
@@ -341,7 +356,11 @@ export async function snapshots(store: Store, integrationId: string, limit = 60)
     .execute();
   return rows
     .reverse()
-    .map((r) => ({ runId: r.run_id, takenAt: r.taken_at, ...(parseData<LiveCounts>(r.data) ?? emptyCounts()) }));
+    .map((r) => ({
+      runId: r.run_id,
+      takenAt: r.taken_at,
+      ...(parseData<LiveCounts>(r.data) ?? emptyCounts()),
+    }));
 }
 
 function emptyCounts(): LiveCounts {

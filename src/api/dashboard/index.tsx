@@ -11,7 +11,14 @@ import { SecretScrubber } from '../../secrets.js';
 import { getRun } from '../../store/models/runs.js';
 import type { Store } from '../../store/store.js';
 import { NotFoundError } from '../../errors.js';
-import { endSession, isSameOrigin, isValidToken, requireSession, startSession, type SessionVariables } from './auth.js';
+import {
+  endSession,
+  isSameOrigin,
+  isValidToken,
+  requireSession,
+  startSession,
+  type SessionVariables,
+} from './auth.js';
 import { DASHBOARD_CSS } from './css.js';
 import {
   allLinks,
@@ -105,8 +112,12 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
     c.html(scrubber.scrub(`<!doctype html>${await String(node)}`), status);
   const fragment = async (c: Context, node: unknown) => c.html(scrubber.scrub(await String(node)));
 
-  app.get('/assets/htmx.min.js', (c) => c.body(htmx, 200, { 'content-type': 'text/javascript; charset=utf-8' }));
-  app.get('/assets/dashboard.css', (c) => c.body(DASHBOARD_CSS, 200, { 'content-type': 'text/css; charset=utf-8' }));
+  app.get('/assets/htmx.min.js', (c) =>
+    c.body(htmx, 200, { 'content-type': 'text/javascript; charset=utf-8' }),
+  );
+  app.get('/assets/dashboard.css', (c) =>
+    c.body(DASHBOARD_CSS, 200, { 'content-type': 'text/css; charset=utf-8' }),
+  );
 
   app.get('/login', (c) => render(c, <LoginPage />));
   app.post('/login', async (c) => {
@@ -114,7 +125,11 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
     const body = await c.req.parseBody();
     const token = typeof body.token === 'string' ? body.token : undefined;
     if (!isValidToken(deps.apiTokens, token)) {
-      return render(c, <LoginPage error="That token is not one of api.tokens. Check the configuration." />, 400);
+      return render(
+        c,
+        <LoginPage error="That token is not one of api.tokens. Check the configuration." />,
+        400,
+      );
     }
     startSession(c, token!);
     return c.redirect('/', 303);
@@ -127,7 +142,9 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
     return c.redirect('/login', 303);
   });
 
-  const pageOf = (c: Context<{ Variables: SessionVariables }>): PageContext & { integration: IntegrationConfig } => {
+  const pageOf = (
+    c: Context<{ Variables: SessionVariables }>,
+  ): PageContext & { integration: IntegrationConfig } => {
     const wanted = c.req.query('integration');
     const integration = deps.integrations.find((i) => i.id === wanted) ?? deps.integrations[0];
     if (!integration) throw new Error('the dashboard needs at least one integration in the configuration');
@@ -187,10 +204,13 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
         : undefined;
     const read = await live(page.integration, async (client) => {
       const levels = new Map<string, string>();
-      for (const row of await recordsByPrefix(client, 'cmdb_ot_entity', 'discovery_source_id', `${id}:device:`, [
-        'ot_device',
-        'purdue_level',
-      ])) {
+      for (const row of await recordsByPrefix(
+        client,
+        'cmdb_ot_entity',
+        'discovery_source_id',
+        `${id}:device:`,
+        ['ot_device', 'purdue_level'],
+      )) {
         levels.set(field(row, 'ot_device').value, field(row, 'purdue_level').value);
       }
       const nids = await recordsById(
@@ -202,9 +222,13 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
       return { levels, nids };
     });
     const devices: InventoryDevice[] = deviceStates.map((state) => {
-      const memory = parseData<{ name?: string; deviceType?: string; zone?: string; site?: string; deleted?: boolean }>(
-        state.data,
-      );
+      const memory = parseData<{
+        name?: string;
+        deviceType?: string;
+        zone?: string;
+        site?: string;
+        deleted?: boolean;
+      }>(state.data);
       return {
         key: state.source_key,
         name: memory?.name ?? state.source_key,
@@ -212,7 +236,9 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
         site: memory?.site ?? '(no site)',
         zone: memory?.zone ?? '(no zone)',
         level: (state.remote_sys_id && read.value?.levels.get(state.remote_sys_id)) || 'unknown',
-        ...(ciUrl(state.remote_table, state.remote_sys_id) ? { ciUrl: ciUrl(state.remote_table, state.remote_sys_id)! } : {}),
+        ...(ciUrl(state.remote_table, state.remote_sys_id)
+          ? { ciUrl: ciUrl(state.remote_table, state.remote_sys_id)! }
+          : {}),
         retired: state.retired_at !== null || memory?.deleted === true,
       };
     });
@@ -224,7 +250,9 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
         zone: record ? field(record, 'zone').display : '',
         connection: record ? field(record, 'connection_state').display || 'unknown' : 'unknown',
         learning: learning === 'Learning Mode' ? 'yes' : learning ? 'no' : 'unknown',
-        ...(ciUrl(state.remote_table, state.remote_sys_id) ? { ciUrl: ciUrl(state.remote_table, state.remote_sys_id)! } : {}),
+        ...(ciUrl(state.remote_table, state.remote_sys_id)
+          ? { ciUrl: ciUrl(state.remote_table, state.remote_sys_id)! }
+          : {}),
       };
     });
     return render(
@@ -269,7 +297,12 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
     }));
     return render(
       c,
-      <VulnerabilitiesPage page={page} by={by} rows={rows} {...(read.error ? { liveError: read.error } : {})} />,
+      <VulnerabilitiesPage
+        page={page}
+        by={by}
+        rows={rows}
+        {...(read.error ? { liveError: read.error } : {})}
+      />,
     );
   });
 
@@ -281,7 +314,10 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
       .map((s) => parseData<TicketMemory>(s.data))
       .filter((m): m is TicketMemory => m !== undefined && typeof m.sysId === 'string');
     const assignments = new Map(
-      (await entityStates(deps.store, id, 'cloud-tickets', 'governanceAssignment')).map((s) => [s.source_key, s]),
+      (await entityStates(deps.store, id, 'cloud-tickets', 'governanceAssignment')).map((s) => [
+        s.source_key,
+        s,
+      ]),
     );
     const links = await allLinks(deps.store, id);
     const read = await live(page.integration, async (client) => {
@@ -311,7 +347,9 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
         snowlineStatus: t.status,
         defenderStatus: (() => {
           const covered = links.filter((l) => l.ticket_sys_id === t.sysId);
-          const live = covered.filter((l) => l.governance_assignment_id && !assignments.get(l.assessment_id)?.retired_at);
+          const live = covered.filter(
+            (l) => l.governance_assignment_id && !assignments.get(l.assessment_id)?.retired_at,
+          );
           if (covered.length === 0) return 'no assignment';
           return live.length
             ? `assignment points at ${t.number} (${stateLabel(t.table, t.state)})`
@@ -326,7 +364,9 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
             return {
               assessmentId: l.assessment_id,
               ...(data?.resourceId ? { portalUrl: `${portal}/#@${tenant}/resource${data.resourceId}` } : {}),
-              assignment: l.governance_assignment_id ? `governance assignment ${l.governance_assignment_id}` : 'no assignment',
+              assignment: l.governance_assignment_id
+                ? `governance assignment ${l.governance_assignment_id}`
+                : 'no assignment',
             };
           }),
       };
@@ -348,7 +388,10 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
     };
   };
 
-  const runsPage = async (c: Context<{ Variables: SessionVariables }>, extra: { plan?: Parameters<typeof PlanView>[0]['plan']; message?: string } = {}) => {
+  const runsPage = async (
+    c: Context<{ Variables: SessionVariables }>,
+    extra: { plan?: Parameters<typeof PlanView>[0]['plan']; message?: string } = {},
+  ) => {
     const page = pageOf(c);
     const filter = runsFilter(c);
     const runs = await findRuns(deps.store, page.integrationId, {
@@ -363,10 +406,16 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
 
   app.post('/runs/dry-run', async (c) => {
     const page = pageOf(c);
-    const ticket = await deps.dispatcher.dispatch({ integrationId: page.integrationId, dryRun: true, trigger: 'api' });
+    const ticket = await deps.dispatcher.dispatch({
+      integrationId: page.integrationId,
+      dryRun: true,
+      trigger: 'api',
+    });
     if (ticket.kind !== 'done') {
       const message = 'The dry run was queued for a worker; its plan shows on its run page when done.';
-      return c.req.header('hx-request') ? fragment(c, <p class="message">{message}</p>) : runsPage(c, { message });
+      return c.req.header('hx-request')
+        ? fragment(c, <p class="message">{message}</p>)
+        : runsPage(c, { message });
     }
     const view = <PlanView plan={ticket.result.plan} runId={ticket.result.summary.runId} />;
     return c.req.header('hx-request') ? fragment(c, view) : runsPage(c, { plan: ticket.result.plan });
@@ -374,9 +423,14 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
 
   app.post('/runs/run-now', async (c) => {
     const page = pageOf(c);
-    const ticket = await deps.dispatcher.dispatch({ integrationId: page.integrationId, dryRun: false, trigger: 'api' });
+    const ticket = await deps.dispatcher.dispatch({
+      integrationId: page.integrationId,
+      dryRun: false,
+      trigger: 'api',
+    });
     if (ticket.kind === 'done') {
-      const suffix = page.integrationIds.length > 1 ? `?integration=${encodeURIComponent(page.integrationId)}` : '';
+      const suffix =
+        page.integrationIds.length > 1 ? `?integration=${encodeURIComponent(page.integrationId)}` : '';
       return c.redirect(`/runs/${encodeURIComponent(ticket.result.summary.runId)}${suffix}`, 303);
     }
     return runsPage(c, { message: `Queued for a worker (${ticket.jobIds.length} jobs); refresh to see it.` });
@@ -388,7 +442,8 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
     try {
       run = await getRun(deps.store.db, page.integrationId, c.req.param('id'));
     } catch (error) {
-      if (error instanceof NotFoundError) return c.text(`no run ${c.req.param('id')} for integration ${page.integrationId}`, 404);
+      if (error instanceof NotFoundError)
+        return c.text(`no run ${c.req.param('id')} for integration ${page.integrationId}`, 404);
       throw error;
     }
     const filter = {
@@ -400,7 +455,10 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
     const { events, total } = await runEvents(deps.store, page.integrationId, run.id, filter);
     const { flows, ...row } = run;
     flows.sort((a, b) => FLOWS.indexOf(a.flow as never) - FLOWS.indexOf(b.flow as never));
-    return render(c, <RunPage page={page} run={row} flows={flows} events={events} total={total} filter={filter} />);
+    return render(
+      c,
+      <RunPage page={page} run={row} flows={flows} events={events} total={total} filter={filter} />,
+    );
   });
 
   return app as unknown as Hono;

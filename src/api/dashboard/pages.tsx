@@ -473,15 +473,28 @@ export function TicketsPage(props: { page: PageContext; tickets: readonly Ticket
 function RunButtons(props: { page: PageContext }) {
   return (
     <div class="run-buttons">
-      <form method="post" action={href(props.page, '/runs/dry-run')} hx-post={href(props.page, '/runs/dry-run')} hx-target="#plan" hx-swap="innerHTML" hx-indicator="#busy">
+      <form
+        method="post"
+        action={href(props.page, '/runs/dry-run')}
+        hx-post={href(props.page, '/runs/dry-run')}
+        hx-target="#plan"
+        hx-swap="innerHTML"
+        hx-indicator="#busy"
+      >
         <CsrfField csrf={props.page.csrf} />
-        <button type="submit" data-testid="dry-run">Dry run (plan only)</button>
+        <button type="submit" data-testid="dry-run">
+          Dry run (plan only)
+        </button>
       </form>
       <form method="post" action={href(props.page, '/runs/run-now')}>
         <CsrfField csrf={props.page.csrf} />
-        <button type="submit" data-testid="run-now">Run now</button>
+        <button type="submit" data-testid="run-now">
+          Run now
+        </button>
       </form>
-      <span id="busy" class="htmx-indicator">working…</span>
+      <span id="busy" class="htmx-indicator">
+        working…
+      </span>
     </div>
   );
 }
@@ -501,7 +514,9 @@ export function RunsPage(props: {
       {props.message ? <p class="message">{props.message}</p> : null}
       <div id="plan">{props.plan ? <PlanView plan={props.plan} /> : null}</div>
       <form method="get" class="filters">
-        {page.integrationIds.length > 1 ? <input type="hidden" name="integration" value={page.integrationId} /> : null}
+        {page.integrationIds.length > 1 ? (
+          <input type="hidden" name="integration" value={page.integrationId} />
+        ) : null}
         <label>
           Flow
           <select name="flow">
@@ -575,7 +590,17 @@ export function PlanView(props: { plan: Plan; runId?: string }) {
   const { plan } = props;
   const byFlow = new Map<string, PlanAction[]>();
   for (const a of plan.actions) byFlow.set(a.flow, [...(byFlow.get(a.flow) ?? []), a]);
-  const kinds = ['create', 'update', 'retire', 'revive', 'resolve', 'reopen', 'delete', 'skip', 'error'] as const;
+  const kinds = [
+    'create',
+    'update',
+    'retire',
+    'revive',
+    'resolve',
+    'reopen',
+    'delete',
+    'skip',
+    'error',
+  ] as const;
   return (
     <section class="plan" data-testid="plan">
       <h2>{`Plan of ${plan.actions.length} decisions (dry run${props.runId ? ` ${props.runId}` : ''}, nothing written)`}</h2>
@@ -626,7 +651,9 @@ export function PlanView(props: { plan: Plan; runId?: string }) {
           ))}
         </tbody>
       </table>
-      {plan.actions.length > PLAN_ROWS ? <p>{`and ${plan.actions.length - PLAN_ROWS} more decisions`}</p> : null}
+      {plan.actions.length > PLAN_ROWS ? (
+        <p>{`and ${plan.actions.length - PLAN_ROWS} more decisions`}</p>
+      ) : null}
     </section>
   );
 }
@@ -687,7 +714,9 @@ export function RunPage(props: {
       <h2>Ledger</h2>
       {run.dry_run ? <p>A dry run writes nothing, so it has no ledger events.</p> : null}
       <form method="get" class="filters">
-        {page.integrationIds.length > 1 ? <input type="hidden" name="integration" value={page.integrationId} /> : null}
+        {page.integrationIds.length > 1 ? (
+          <input type="hidden" name="integration" value={page.integrationId} />
+        ) : null}
         <label>
           Action
           <select name="action">
@@ -756,7 +785,9 @@ export function RunPage(props: {
           ))}
         </tbody>
       </table>
-      {props.total > props.events.length ? <p>{`showing the first ${props.events.length}; filter to narrow`}</p> : null}
+      {props.total > props.events.length ? (
+        <p>{`showing the first ${props.events.length}; filter to narrow`}</p>
+      ) : null}
     </Layout>
   );
 }
