@@ -10,6 +10,7 @@ import { dashboardRoutes } from '../../src/api/dashboard/index.js';
 import { sandboxConfig } from '../../src/cli/sandbox-config.js';
 import type { LoadedConfig } from '../../src/config/load.js';
 import { systemClock } from '../../src/domain/clock.js';
+import { formatPurdueLevel, purdueLevelOf } from '../../src/domain/ot/purdue.js';
 import { createLogger } from '../../src/logging.js';
 import type { RunDispatcher, RunRequest } from '../../src/runtime/dispatch.js';
 import { finishRun, startRun } from '../../src/store/models/runs.js';
@@ -232,8 +233,36 @@ describe.skipIf(!hasChromium)('dashboard in a browser', () => {
     for (const [level, n] of Object.entries(levels)) {
       expect(Number(await page.textContent(`[data-testid="level-${level || 'unknown'}"]`))).toBe(n);
     }
-    // Every estate device the CMDB holds is in a band: no more than the estate has.
-    expect(total(levels)).toBeLessThanOrEqual(sandboxes.estate.devices.length);
+    // And with the estate as Defender serves it: every device of a sensor that feeds the CMDB
+    // (connected, not learning), in the band its console Purdue layer maps to, counted per type.
+    const estate = await sandboxes.control('defender', 'GET', '/_sandbox/dump?what=devices,sensors');
+    const feeding = new Set(
+      (estate.sensors as { id: number; connected?: boolean; learningMode?: boolean }[])
+        .filter((s) => s.connected !== false && s.learningMode !== true)
+        .map((s) => s.id),
+    );
+    const layer = (level: number) =>
+      level <= 1 ? 'Process Control' : level <= 3 ? 'Supervisory' : 'Enterprise';
+    const expected = new Map<string, number>();
+    for (const d of estate.devices as { type: string; sensorId: number; purdueLevel: number }[]) {
+      if (!feeding.has(d.sensorId)) continue;
+      const level = formatPurdueLevel(
+        purdueLevelOf({ deviceType: d.type, purdueLayer: layer(d.purdueLevel) }),
+      )!;
+      expected.set(`${level}|${d.type}`, (expected.get(`${level}|${d.type}`) ?? 0) + 1);
+    }
+    const shown = new Map<string, number>();
+    for (const band of await page.locator('[data-testid=purdue] .band').all()) {
+      const level = (await band.getAttribute('data-level'))!;
+      for (const item of await band.locator('li[data-type]').all()) {
+        shown.set(
+          `${level}|${await item.getAttribute('data-type')}`,
+          Number(await item.locator('.n').textContent()),
+        );
+      }
+    }
+    expect(shown.size).toBeGreaterThan(3);
+    expect(shown).toEqual(expected);
     // Sensors: connection state and learning mode as Defender reports them.
     const dump = await sandboxes.control('defender', 'GET', '/_sandbox/dump?what=sensors');
     const sensors = dump.sensors as { name: string; connected?: boolean; learningMode?: boolean }[];
