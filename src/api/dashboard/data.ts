@@ -354,13 +354,11 @@ export async function snapshots(store: Store, integrationId: string, limit = 60)
     .orderBy('taken_at', 'desc')
     .limit(limit)
     .execute();
-  return rows
-    .reverse()
-    .map((r) => ({
-      runId: r.run_id,
-      takenAt: r.taken_at,
-      ...(parseData<LiveCounts>(r.data) ?? emptyCounts()),
-    }));
+  return rows.reverse().map((r) => ({
+    runId: r.run_id,
+    takenAt: r.taken_at,
+    ...(parseData<LiveCounts>(r.data) ?? emptyCounts()),
+  }));
 }
 
 function emptyCounts(): LiveCounts {
