@@ -1,10 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { serve } from '@hono/node-server';
 import { Command, Option } from '@commander-js/extra-typings';
-import cliProgress from 'cli-progress';
-import { dashboardRoutes } from '../../api/dashboard/index.js';
+import type cliProgressModule from 'cli-progress';
 import type { LoadedConfig } from '../../config/load.js';
 import { systemClock } from '../../domain/clock.js';
 import type { FlowSummary } from '../../domain/flows.js';
@@ -19,7 +17,6 @@ import { integerOption } from '../options.js';
 import type { GlobalOptions } from '../program.js';
 import { sandboxConfig } from '../sandbox-config.js';
 import { startSandboxProcess } from '../sandbox-process.js';
-import { DemoActivity } from './demo-activity.js';
 import { sandboxArgs } from './sandbox.js';
 
 /** How the demo shows flow progress: bars on a terminal, plain lines otherwise, nothing on stdout with --json. */
@@ -56,7 +53,7 @@ function whatChanged(summary: FlowSummary): string {
 }
 
 /** Progress as one cli-progress bar per flow (a terminal). */
-function barsView(stream: NodeJS.WritableStream): ProgressView {
+function barsView(stream: NodeJS.WritableStream, cliProgress: typeof cliProgressModule): ProgressView {
   const multi = new cliProgress.MultiBar(
     {
       stream: stream as NodeJS.WriteStream,
@@ -67,7 +64,7 @@ function barsView(stream: NodeJS.WritableStream): ProgressView {
     },
     cliProgress.Presets.shades_classic,
   );
-  const bars = new Map<string, cliProgress.SingleBar>();
+  const bars = new Map<string, cliProgressModule.SingleBar>();
   return {
     start(flows) {
       const width = Math.max(...flows.map((f) => f.length));
@@ -78,7 +75,10 @@ function barsView(stream: NodeJS.WritableStream): ProgressView {
       bars.get(flow)?.update(0, { status: 'running…' });
     },
     flowDone(flow, summary) {
-      bars.get(flow)?.update(1, { status: counts(summary) });
+      // Short enough for an 80-column terminal; the lines view gives every counter.
+      bars.get(flow)?.update(1, {
+        status: `${summary.outcome}, ${summary.created} created, ${summary.updated} updated, ${summary.errors} errors`,
+      });
     },
     stop() {
       multi.stop();
@@ -101,10 +101,11 @@ function linesView(stream: NodeJS.WritableStream): ProgressView {
 }
 
 /** Picks the progress view: --json keeps stdout for the summary only. */
-export function progressView(io: CliIo, json: boolean): ProgressView {
+export async function progressView(io: CliIo, json: boolean): Promise<ProgressView> {
   if (json) return linesView(io.stderr);
-  const tty = (io.stdout as NodeJS.WriteStream).isTTY === true;
-  return tty ? barsView(io.stdout) : linesView(io.stdout);
+  if ((io.stdout as NodeJS.WriteStream).isTTY !== true) return linesView(io.stdout);
+  // Loaded only when drawn: every other CLI command starts without it.
+  return barsView(io.stdout, (await import('cli-progress')).default);
 }
 
 /** The flow runners, each reporting its start and end to the progress view. */
@@ -172,6 +173,11 @@ export async function startDemoDashboard(options: {
   dispatcher: RunDispatcher;
   logger: Logger;
 }): Promise<DemoDashboard> {
+  // Loaded here, not at the top: `snowline` commands other than the live demo never need them.
+  const [{ dashboardRoutes }, { serve }] = await Promise.all([
+    import('../../api/dashboard/index.js'),
+    import('@hono/node-server'),
+  ]);
   const app = dashboardRoutes({
     store: options.store,
     integrations: options.loaded.config.integrations,
@@ -240,7 +246,7 @@ export function demoCommand(io: CliIo, scrubber: SecretScrubber, globals: () => 
         const store = await openStore(loaded.config.store.url);
         try {
           await store.migrate();
-          const view = progressView(io, options.json === true);
+          const view = await progressView(io, options.json === true);
           const runners = withProgress(FLOW_RUNNERS, view);
           view.start(runners.filter((r) => r.enabled(integration)).map((r) => r.flow));
           let result: RunResult;
@@ -302,6 +308,7 @@ async function keepRunning(options: {
   io.stderr.write(
     `a change on either side every ${options.intervalSeconds} s, then a run; press Ctrl-C to stop\n`,
   );
+  const { DemoActivity } = await import('./demo-activity.js');
   const activity = new DemoActivity(options.sandbox.ready, integration);
   let stopping = false;
   let timer: NodeJS.Timeout | undefined;
