@@ -116,7 +116,11 @@ describe('snowline CLI', () => {
     expect(first.code).toBe(0);
     expect(JSON.parse(first.stdout)).toEqual({
       store: join(dir, 'store.sqlite'),
-      applied: ['20261122000000_initial', '20261122120000_partition_lease'],
+      applied: [
+        '20261122000000_initial',
+        '20261122120000_partition_lease',
+        '20261122130000_dashboard_snapshot',
+      ],
     });
     const second = await cli(['--config', path, 'migrate', '--json'], { SN_PASSWORD: 'pw-123456' });
     expect(JSON.parse(second.stdout).applied).toEqual([]);

@@ -123,6 +123,15 @@ export interface DeferredWorkTable {
   updated_at: string;
 }
 
+/** Counts the dashboard charts over time, taken once per finished run (see the dashboard_snapshot migration). */
+export interface DashboardSnapshotTable {
+  integration_id: string;
+  run_id: string;
+  taken_at: string;
+  /** The counts, JSON. */
+  data: string;
+}
+
 /** The store's tables, as Kysely sees them. */
 export interface Database {
   run: RunTable;
@@ -132,6 +141,7 @@ export interface Database {
   link: LinkTable;
   watermark: WatermarkTable;
   deferred_work: DeferredWorkTable;
+  dashboard_snapshot: DashboardSnapshotTable;
 }
 
 export type RunRow = Selectable<RunTable>;

@@ -1,13 +1,17 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Command, Option } from '@commander-js/extra-typings';
+import type cliProgressModule from 'cli-progress';
+import type { LoadedConfig } from '../../config/load.js';
 import { systemClock } from '../../domain/clock.js';
-import type { SyncSummary } from '../../domain/flows.js';
-import { createLogger } from '../../logging.js';
+import type { FlowSummary } from '../../domain/flows.js';
+import { createLogger, type Logger } from '../../logging.js';
+import type { RunDispatcher, RunRequest } from '../../runtime/dispatch.js';
 import type { SecretScrubber } from '../../secrets.js';
-import { openStore } from '../../store/store.js';
+import { openStore, type Store } from '../../store/store.js';
 import { FLOW_RUNNERS } from '../../sync/flows.js';
-import { runFlows } from '../../sync/runner.js';
+import { runFlows, type FlowRunner, type RunResult } from '../../sync/runner.js';
 import { printJson, type CliIo } from '../io.js';
 import { integerOption } from '../options.js';
 import type { GlobalOptions } from '../program.js';
@@ -15,10 +19,191 @@ import { sandboxConfig } from '../sandbox-config.js';
 import { startSandboxProcess } from '../sandbox-process.js';
 import { sandboxArgs } from './sandbox.js';
 
+/** How the demo shows flow progress: bars on a terminal, plain lines otherwise, nothing on stdout with --json. */
+export interface ProgressView {
+  start(flows: readonly string[]): void;
+  flowStarted(flow: string): void;
+  flowDone(flow: string, summary: FlowSummary): void;
+  stop(): void;
+}
+
+function counts(summary: FlowSummary): string {
+  return `${summary.outcome}, ${summary.created} created, ${summary.updated} updated, ${summary.unchanged} unchanged, ${summary.errors} errors`;
+}
+
+/** Counters that say something changed (not gauges such as pending or covered). */
+const CHANGE_COUNTERS = new Set([
+  'created',
+  'updated',
+  'retired',
+  'resolved',
+  'deleted',
+  'errors',
+  'opened',
+  'closed',
+  'reopened',
+]);
+
+/** The non-zero change counters of a run's flow (flow-specific ones too, e.g. closed detections), or ''. */
+function whatChanged(summary: FlowSummary): string {
+  return Object.entries(summary)
+    .filter(([key, value]) => typeof value === 'number' && value !== 0 && CHANGE_COUNTERS.has(key))
+    .map(([key, value]) => `${String(value)} ${key}`)
+    .join(', ');
+}
+
+/** Progress as one cli-progress bar per flow (a terminal). */
+function barsView(stream: NodeJS.WritableStream, cliProgress: typeof cliProgressModule): ProgressView {
+  const multi = new cliProgress.MultiBar(
+    {
+      stream: stream as NodeJS.WriteStream,
+      format: '{flow} [{bar}] {status}',
+      hideCursor: true,
+      clearOnComplete: false,
+      barsize: 20,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const bars = new Map<string, cliProgressModule.SingleBar>();
+  return {
+    start(flows) {
+      const width = Math.max(...flows.map((f) => f.length));
+      for (const flow of flows)
+        bars.set(flow, multi.create(1, 0, { flow: flow.padEnd(width), status: 'waiting' }));
+    },
+    flowStarted(flow) {
+      bars.get(flow)?.update(0, { status: 'running…' });
+    },
+    flowDone(flow, summary) {
+      // Short enough for an 80-column terminal; the lines view gives every counter.
+      bars.get(flow)?.update(1, {
+        status: `${summary.outcome}, ${summary.created} created, ${summary.updated} updated, ${summary.errors} errors`,
+      });
+    },
+    stop() {
+      multi.stop();
+    },
+  };
+}
+
+/** Progress as plain lines (stdout is not a terminal, or stderr under --json). */
+function linesView(stream: NodeJS.WritableStream): ProgressView {
+  return {
+    start() {},
+    flowStarted(flow) {
+      stream.write(`${flow}: running\n`);
+    },
+    flowDone(flow, summary) {
+      stream.write(`${flow}: ${counts(summary)}\n`);
+    },
+    stop() {},
+  };
+}
+
+/** Picks the progress view: --json keeps stdout for the summary only. */
+export async function progressView(io: CliIo, json: boolean): Promise<ProgressView> {
+  if (json) return linesView(io.stderr);
+  if ((io.stdout as NodeJS.WriteStream).isTTY !== true) return linesView(io.stdout);
+  // Loaded only when drawn: every other CLI command starts without it.
+  return barsView(io.stdout, (await import('cli-progress')).default);
+}
+
+/** The flow runners, each reporting its start and end to the progress view. */
+function withProgress(runners: readonly FlowRunner[], view: ProgressView): FlowRunner[] {
+  return runners.map((runner) => ({
+    flow: runner.flow,
+    enabled: (integration) => runner.enabled(integration),
+    async run(context) {
+      view.flowStarted(runner.flow);
+      const result = await runner.run(context);
+      view.flowDone(runner.flow, result.summary);
+      return result;
+    },
+  }));
+}
+
+/**
+ * The demo's dispatcher: runs in this process, one run at a time (the timer's runs and the
+ * dashboard's buttons take turns), so two runs never write the same entities at once.
+ */
+export function demoDispatcher(options: {
+  loaded: LoadedConfig;
+  store: Store;
+  logger: Logger;
+  runners?: readonly FlowRunner[];
+}): RunDispatcher {
+  let queue: Promise<unknown> = Promise.resolve();
+  return {
+    dispatch(req: RunRequest) {
+      const integration = options.loaded.config.integrations.find((i) => i.id === req.integrationId);
+      if (!integration) return Promise.reject(new Error(`no integration ${req.integrationId} in the demo`));
+      const run = queue.then(() =>
+        runFlows({
+          integration,
+          store: options.store,
+          clock: systemClock,
+          logger: options.logger,
+          runners: options.runners ?? FLOW_RUNNERS,
+          dryRun: req.dryRun,
+          trigger: req.trigger,
+          ...(req.flows ? { only: req.flows } : {}),
+        }),
+      );
+      queue = run.catch(() => undefined);
+      return run.then((result: RunResult) => ({ kind: 'done' as const, result }));
+    },
+    close: () => queue.then(() => undefined),
+  };
+}
+
+/** A running dashboard: where to open it. */
+export interface DemoDashboard {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves the dashboard for the demo on loopback (plain http on a free port) with the demo's
+ * store and dispatcher. THE LEAD WIRES `snowline serve`'s server HERE after the merge (same
+ * dashboard, plus the HTTP API, /metrics and TLS): replace the body, keep the signature.
+ */
+export async function startDemoDashboard(options: {
+  loaded: LoadedConfig;
+  store: Store;
+  dispatcher: RunDispatcher;
+  logger: Logger;
+}): Promise<DemoDashboard> {
+  // Loaded here, not at the top: `snowline` commands other than the live demo never need them.
+  const [{ dashboardRoutes }, { serve }] = await Promise.all([
+    import('../../api/dashboard/index.js'),
+    import('@hono/node-server'),
+  ]);
+  const app = dashboardRoutes({
+    store: options.store,
+    integrations: options.loaded.config.integrations,
+    apiTokens: options.loaded.config.api.tokens,
+    dispatcher: options.dispatcher,
+    clock: systemClock,
+    secrets: options.loaded.secrets,
+    logger: options.logger,
+  });
+  const server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 });
+  await new Promise<void>((done) => server.once('listening', () => done()));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    close: () => new Promise<void>((done) => server.close(() => done())),
+  };
+}
+
+const NO_FLOWS =
+  'flows: this build implements none of the four flows yet; the sandboxes and store are ready\n';
+
 /**
  * `snowline demo` (what `npm start` runs): both sandboxes with the demo estate, a SQLite store
- * under `.snowline/`, every flow this build has run once, then the sandboxes stay up until
- * interrupted (or exit at once with `--once`).
+ * under `.snowline/`, every flow this build has run once with progress, then (unless `--once`)
+ * the dashboard and a change every `--activity-interval` seconds on either side followed by a
+ * run, so the two-way sync is visible, until interrupted.
  */
 export function demoCommand(io: CliIo, scrubber: SecretScrubber, globals: () => GlobalOptions): Command {
   return new Command('demo')
@@ -32,11 +217,17 @@ export function demoCommand(io: CliIo, scrubber: SecretScrubber, globals: () => 
     .option('--dir <folder>', 'where the demo keeps its configuration and store', '.snowline')
     .option('--once', 'run the flows once, print the summary and exit')
     .option('--json', 'print the sync summary as JSON on stdout')
+    .option(
+      '--activity-interval <seconds>',
+      'seconds between two changes played on the sandboxes (each followed by a run)',
+      integerOption(1, 3600),
+      20,
+    )
     .action(async (options) => {
       const dir = resolve(io.cwd, options.dir);
       mkdirSync(dir, { recursive: true });
       const logger = createLogger({
-        level: globals().logLevel ?? 'info',
+        level: globals().logLevel ?? (options.json ? 'warn' : 'info'),
         scrubber,
         destination: io.stderr,
         pretty: io.stderr === process.stderr ? undefined : false,
@@ -51,46 +242,108 @@ export function demoCommand(io: CliIo, scrubber: SecretScrubber, globals: () => 
         });
         scrubber.add(loaded.secrets);
         writeFileSync(join(dir, 'demo.yaml'), text, { mode: 0o600 });
+        const integration = loaded.config.integrations[0]!;
         const store = await openStore(loaded.config.store.url);
-        let summary: SyncSummary;
         try {
           await store.migrate();
-          ({ summary } = await runFlows({
-            integration: loaded.config.integrations[0]!,
-            store,
-            clock: systemClock,
-            logger,
-            runners: FLOW_RUNNERS,
-            trigger: 'demo',
-          }));
+          const view = await progressView(io, options.json === true);
+          const runners = withProgress(FLOW_RUNNERS, view);
+          view.start(runners.filter((r) => r.enabled(integration)).map((r) => r.flow));
+          let result: RunResult;
+          try {
+            result = await runFlows({
+              integration,
+              store,
+              clock: systemClock,
+              logger,
+              runners,
+              trigger: 'demo',
+            });
+          } finally {
+            view.stop();
+          }
+          if (options.json) printJson(io, result.summary);
+          else {
+            io.stdout.write(`servicenow sandbox: ${sandbox.ready.servicenow.url}\n`);
+            io.stdout.write(`defender sandbox: ${sandbox.ready.defender.url}\n`);
+            io.stdout.write(`config: ${join(dir, 'demo.yaml')}\n`);
+            io.stdout.write(`store: ${store.location}\n`);
+            // The progress view already printed each flow's counts.
+            if (Object.keys(result.summary.jobs).length === 0) io.stdout.write(NO_FLOWS);
+          }
+          if (!options.once) {
+            await keepRunning({
+              io,
+              sandbox,
+              loaded,
+              store,
+              logger,
+              intervalSeconds: options.activityInterval,
+            });
+          }
         } finally {
           await store.close();
-        }
-        if (options.json) printJson(io, summary);
-        else {
-          io.stdout.write(`servicenow sandbox: ${sandbox.ready.servicenow.url}\n`);
-          io.stdout.write(`defender sandbox: ${sandbox.ready.defender.url}\n`);
-          io.stdout.write(`config: ${join(dir, 'demo.yaml')}\n`);
-          io.stdout.write(`store: ${store.location}\n`);
-          const flows = Object.entries(summary.jobs);
-          io.stdout.write(
-            flows.length
-              ? flows
-                  .map(([flow, s]) => `${flow}: ${s!.outcome}, ${s!.created} created, ${s!.updated} updated`)
-                  .join('\n') + '\n'
-              : 'flows: this build implements none of the four flows yet; the sandboxes and store are ready\n',
-          );
-        }
-        if (!options.once) {
-          io.stderr.write('sandboxes running; press Ctrl-C to stop\n');
-          await new Promise<void>((done) => {
-            process.once('SIGINT', done);
-            process.once('SIGTERM', done);
-            void sandbox.exited.then(done);
-          });
         }
       } finally {
         await sandbox.stop();
       }
     });
+}
+
+/** After the first run: the dashboard, then activity and a run on a timer until interrupted. */
+async function keepRunning(options: {
+  io: CliIo;
+  sandbox: Awaited<ReturnType<typeof startSandboxProcess>>;
+  loaded: LoadedConfig;
+  store: Store;
+  logger: Logger;
+  intervalSeconds: number;
+}): Promise<void> {
+  const { io, loaded, store, logger } = options;
+  const integration = loaded.config.integrations[0]!;
+  const dispatcher = demoDispatcher({ loaded, store, logger });
+  const dashboard = await startDemoDashboard({ loaded, store, dispatcher, logger });
+  io.stdout.write(`dashboard: ${dashboard.url}\n`);
+  io.stdout.write(`token: ${loaded.config.api.tokens[0]}\n`);
+  io.stderr.write(
+    `a change on either side every ${options.intervalSeconds} s, then a run; press Ctrl-C to stop\n`,
+  );
+  const { DemoActivity } = await import('./demo-activity.js');
+  const activity = new DemoActivity(options.sandbox.ready, integration);
+  let stopping = false;
+  let timer: NodeJS.Timeout | undefined;
+  const tick = async () => {
+    try {
+      const note = await activity.next();
+      io.stdout.write(`activity: ${note}\n`);
+      const ticket = await dispatcher.dispatch({
+        integrationId: integration.id,
+        dryRun: false,
+        trigger: 'demo',
+      });
+      if (ticket.kind === 'done') {
+        for (const [flow, s] of Object.entries(ticket.result.summary.jobs)) {
+          const changes = s ? whatChanged(s) : '';
+          if (changes) io.stdout.write(`  ${flow}: ${changes}\n`);
+        }
+      }
+    } catch (error) {
+      logger.warn({ err: error }, 'demo activity failed; trying again next time');
+    }
+    if (!stopping) timer = setTimeout(() => void tick(), options.intervalSeconds * 1000);
+  };
+  timer = setTimeout(() => void tick(), options.intervalSeconds * 1000);
+  try {
+    await new Promise<void>((done) => {
+      process.once('SIGINT', done);
+      process.once('SIGTERM', done);
+      void options.sandbox.exited.then(done);
+    });
+  } finally {
+    stopping = true;
+    if (timer) clearTimeout(timer);
+    await dispatcher.close();
+    await activity.close();
+    await dashboard.close();
+  }
 }
