@@ -284,3 +284,36 @@ describe('control API input', () => {
     expect((await control('POST', '/faults', { error503Rate: 1 })).status).toBe(400);
   });
 });
+
+describe('fault injection: latency spikes and injected counts', () => {
+  it('delays a seeded share of requests by latencySpikeMs and counts every injected fault', async () => {
+    const sub = sandbox.subscriptions[0] as string;
+    const url = `/subscriptions/${sub}/providers/Microsoft.Security/assessments?api-version=${V}`;
+    await control('POST', '/faults', {
+      seed: 9,
+      latencySpikeRate: 0.5,
+      latencySpikeMs: 200,
+      error429Rate: 0.2,
+    });
+    let slowest = 0;
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const started = performance.now();
+      statuses.push((await client.call('GET', url)).status);
+      slowest = Math.max(slowest, performance.now() - started);
+    }
+    const report = (await control('GET', '/faults')).json as { injected: Record<string, number> };
+    expect(report.injected.latencySpike).toBeGreaterThan(0);
+    expect(report.injected.latencySpike).toBeLessThan(12);
+    expect(report.injected.error429).toBe(statuses.filter((s) => s === 429).length);
+    // A spiked request is answered no sooner than the spike (a lower bound, not a performance claim).
+    expect(slowest).toBeGreaterThanOrEqual(190);
+    await control('DELETE', '/faults');
+    expect(((await control('GET', '/faults')).json as { injected: unknown }).injected).toEqual({
+      reset: 0,
+      error500: 0,
+      error429: 0,
+      latencySpike: 0,
+    });
+  });
+});

@@ -76,6 +76,8 @@ const faultsSchema = z.strictObject({
   retryAfterSeconds: z.number().int().min(0).optional(),
   resetRate: z.number().min(0).max(1).optional(),
   latencyMs: z.number().int().min(0).max(60_000).optional(),
+  latencySpikeRate: z.number().min(0).max(1).optional(),
+  latencySpikeMs: z.number().int().min(0).max(60_000).optional(),
   holdWrite: z.number().int().min(1).optional(),
 });
 
@@ -127,7 +129,7 @@ export function mountControlApi(app: Hono, ctx: ControlContext): void {
     return c.json(stats.toJSON());
   });
 
-  app.get('/_sandbox/faults', (c) => c.json(faults.settings));
+  app.get('/_sandbox/faults', (c) => c.json(faults.report()));
   app.post('/_sandbox/faults', async (c) => {
     const b = await body(c, faultsSchema);
     if (b instanceof Response) return b;
