@@ -317,3 +317,26 @@ describe('fault injection: latency spikes and injected counts', () => {
     });
   });
 });
+
+describe('raw sensor devices', () => {
+  it('serves injected records verbatim after the sensor devices until reset', async () => {
+    await control('POST', '/reset');
+    const sensor = sandbox.sensors.find(
+      (s) => estate.sensors.find((x) => x.name === s.name)?.connected,
+    ) as DefenderSandbox['sensors'][number];
+    const list = async () =>
+      (await client.call('GET', `/sensors/${sensor.name}/api/v1/devices`, { auth: sensor.token }))
+        .json as unknown[];
+    const generated = (await list()).length;
+    const records = [{ id: 'not a number', name: 42 }, null, 'text', { name: 'x^NQsys_id!=0' }];
+    expect((await control('POST', `/sensors/${sensor.name}/raw-devices`, { records })).json).toEqual({
+      name: sensor.name,
+      rawDevices: 4,
+    });
+    expect((await list()).slice(generated)).toEqual(records);
+    expect((await control('POST', '/sensors/no-such-sensor/raw-devices', { records })).status).toBe(404);
+    expect((await control('POST', `/sensors/${sensor.name}/raw-devices`, { rows: [] })).status).toBe(400);
+    await control('POST', '/reset');
+    expect(await list()).toHaveLength(generated);
+  });
+});

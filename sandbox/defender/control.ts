@@ -343,6 +343,19 @@ export function mountControlApi(app: Hono, ctx: ControlContext): void {
     });
   });
 
+  app.post('/_sandbox/sensors/:name/raw-devices', async (c) => {
+    const b = await body(c, z.strictObject({ records: z.array(z.unknown()).max(10_000) }));
+    if (b instanceof Response) return b;
+    const s = state.sensorByName(c.req.param('name'));
+    if (!s) return controlError(c, 404, `No sensor '${c.req.param('name')}'.`);
+    // `undefined` can not be served in a JSON array: it stands for null, as JSON.stringify would write it.
+    state.rawSensorDevices.set(
+      s.id,
+      b.records.map((r) => (r === undefined ? null : r)),
+    );
+    return c.json({ name: s.name, rawDevices: b.records.length });
+  });
+
   app.get('/_sandbox/dump', (c) => {
     const known = [
       'assessments',
