@@ -210,8 +210,8 @@ export class Faults {
   }
 
   /** The settings with the count of faults injected under them (`GET /_sandbox/faults`). */
-  report(): FaultSettings & { injected: InjectedFaults } {
-    return { ...this.settings, injected: { ...this.injected } };
+  report(): FaultSettings & { injected: InjectedFaults; held: number } {
+    return { ...this.settings, injected: { ...this.injected }, held: this.held.length };
   }
 
   clear(): void {
