@@ -301,14 +301,23 @@ export async function cleanRun(
   sandboxes: Sandboxes,
   flowCase: FlowCase,
   storeUrl: string,
-): Promise<{ state: CanonicalState; writes: { servicenow: number; defender: number } }> {
+): Promise<{
+  state: CanonicalState;
+  writes: { servicenow: number; defender: number };
+  /** Outer ServiceNow requests of the flow itself (its prerequisites not counted). */
+  servicenowRequests: number;
+}> {
   await resetSandboxes(sandboxes);
   const loaded = caseConfig(sandboxes, flowCase, storeUrl);
   if (flowCase.before.length > 0) await expectOk(syncInProcess(loaded, flowCase.before));
+  const requests = async () =>
+    (await sandboxes.control('servicenow', 'GET', '/_sandbox/stats')).total as number;
   const before = await writeCounts(sandboxes);
+  const requestsBefore = await requests();
   await expectOk(syncInProcess(loaded, [flowCase.flow]));
   const after = await writeCounts(sandboxes);
   return {
+    servicenowRequests: (await requests()) - requestsBefore,
     state: await canonicalState(sandboxes, flowCase),
     writes: { servicenow: after.servicenow - before.servicenow, defender: after.defender - before.defender },
   };
