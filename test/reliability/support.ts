@@ -145,7 +145,7 @@ export interface CliRun {
 export async function cliSync(
   sandboxes: Sandboxes,
   configPath: string,
-  flow: Flow,
+  flow: Flow | 'all',
   options: { killWhenHeld?: 'servicenow' | 'defender'; logLevel?: string } = {},
 ): Promise<CliRun> {
   const child = spawn(
