@@ -340,3 +340,18 @@ describe('raw sensor devices', () => {
     expect(await list()).toHaveLength(generated);
   });
 });
+
+describe('request journal', () => {
+  it('records API requests while on, and nothing while off', async () => {
+    const sub = sandbox.subscriptions[0] as string;
+    const path = `/subscriptions/${sub}/providers/Microsoft.Security/assessments?api-version=${V}`;
+    expect((await control('POST', '/journal', { enabled: true })).json).toEqual({ enabled: true });
+    await client.call('GET', path);
+    expect(((await control('GET', '/journal')).json as { requests: unknown[] }).requests).toEqual([
+      { method: 'GET', path },
+    ]);
+    await control('POST', '/journal', { enabled: false });
+    await client.call('GET', path);
+    expect(((await control('GET', '/journal')).json as { requests: unknown[] }).requests).toEqual([]);
+  });
+});

@@ -129,6 +129,13 @@ export function mountControlApi(app: Hono, ctx: ControlContext): void {
     return c.json(stats.toJSON());
   });
 
+  app.get('/_sandbox/journal', (c) => c.json(stats.journal.toJSON()));
+  app.post('/_sandbox/journal', async (c) => {
+    const b = await body(c, z.strictObject({ enabled: z.boolean() }));
+    if (b instanceof Response) return b;
+    stats.journal.enable(b.enabled);
+    return c.json({ enabled: stats.journal.enabled });
+  });
   app.get('/_sandbox/faults', (c) => c.json(faults.report()));
   app.post('/_sandbox/faults', async (c) => {
     const b = await body(c, faultsSchema);

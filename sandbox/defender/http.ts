@@ -1,5 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
+import { RequestJournal } from '../common/journal.js';
 import { Random } from '../dataset/random.js';
 
 /** Which API a request belongs to (for counters and error shapes). */
@@ -138,6 +139,8 @@ function b64url(text: string): string {
 
 /** Request counters (`GET /_sandbox/stats`). */
 export class Stats {
+  /** API requests as received, when switched on (`/_sandbox/journal`). */
+  readonly journal = new RequestJournal();
   total = 0;
   writes = 0;
   byApi: Record<string, { total: number; writes: number; byMethod: Record<string, number> }> = {};
@@ -275,6 +278,7 @@ export function countersAndFaults(stats: Stats, faults: Faults): MiddlewareHandl
     const { api, write } = apiOf(c.req.path, c.req.method);
     if (api === 'control') return next();
     stats.record(api, c.req.method, write);
+    await stats.journal.record(c.req.raw);
     const decision = faults.decide(write);
     if (decision.latencyMs > 0) await new Promise((r) => setTimeout(r, decision.latencyMs));
     if (decision.kind === 'reset') {

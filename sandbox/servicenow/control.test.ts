@@ -368,3 +368,29 @@ describe('/_sandbox/faults latency spikes and injected counts', () => {
     ).toEqual({ reset: 0, error500: 0, error429: 0, latencySpike: 0 });
   });
 });
+
+describe('/_sandbox/journal', () => {
+  it('records outer API requests with their bodies while on, and nothing while off', async () => {
+    await api.post('/api/now/table/incident', { short_description: 'before the journal' });
+    expect((await control.post('/_sandbox/journal', { enabled: true })).body).toEqual({ enabled: true });
+    await api.get('/api/now/table/incident?sysparm_limit=1');
+    await api.post('/api/now/table/incident', { short_description: 'journaled' });
+    const journal = (
+      await control.get<{ enabled: boolean; requests: { method: string; path: string; body?: string }[] }>(
+        '/_sandbox/journal',
+      )
+    ).body;
+    expect(journal.enabled).toBe(true);
+    expect(journal.requests).toEqual([
+      { method: 'GET', path: '/api/now/table/incident?sysparm_limit=1' },
+      {
+        method: 'POST',
+        path: '/api/now/table/incident',
+        body: JSON.stringify({ short_description: 'journaled' }),
+      },
+    ]);
+    await control.post('/_sandbox/journal', { enabled: false });
+    await api.get('/api/now/table/incident?sysparm_limit=1');
+    expect((await control.get<{ requests: unknown[] }>('/_sandbox/journal')).body.requests).toEqual([]);
+  });
+});

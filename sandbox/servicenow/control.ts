@@ -4,6 +4,7 @@
  * instance; it lets tests reproduce failures a real instance produces only by bad luck.
  */
 import { z } from 'zod';
+import { RequestJournal } from '../common/journal.js';
 import { newSysId } from './instance.js';
 
 /** The API families counted apart in the stats. */
@@ -21,6 +22,8 @@ const emptyCounters = (): Counters => ({ total: 0, writes: 0, byApi: {} });
 export class Stats {
   private outer = emptyCounters();
   private inner = emptyCounters();
+  /** Outer API requests as received, when switched on (`/_sandbox/journal`). */
+  readonly journal = new RequestJournal();
 
   count(api: ApiName, method: string, isWrite: boolean, viaBatch: boolean): void {
     const c = viaBatch ? this.inner : this.outer;
