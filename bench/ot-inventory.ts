@@ -8,6 +8,9 @@
  *   wall time over the replay's (the engine's own cost; target ≤ 1.3). On more than
  *   `--sample` devices it runs on a sample of that many devices, with Snowline timed on the
  *   same sample, and says so; `--sample 0` leaves it out.
+ * - `naive`: the same final state written by a naive client, one Table API request per record,
+ *   same agent and concurrency, on a fresh sandbox; `ratio` is its time over Snowline's (target
+ *   ≥ 10), `sameState` whether the canonical dumps are equal. Same sample as the replay.
  *
  *   npx tsx bench/ot-inventory.ts [--size demo|large|N] [--batch 100] [--sample 10000] [--json]
  *
@@ -20,6 +23,7 @@ import {
   benchArgs,
   journal,
   journaled,
+  naiveCopy,
   replayFloor,
   requireBuild,
   round,
@@ -31,10 +35,7 @@ import {
 } from './harness.js';
 
 const FLOW = 'ot-inventory';
-const args = benchArgs({
-  batch: { type: 'string', default: '100' },
-  sample: { type: 'string', default: '10000' },
-});
+const args = benchArgs({ batch: '100', sample: '10000' });
 const batchSize = Number(args.batch);
 const sampleDevices = Number(args.sample);
 const concurrency = 2; // The flow's default `concurrency`: IRE requests in flight.
@@ -56,6 +57,7 @@ async function measure(size: string, record: boolean) {
     if (record) await journal(sandbox, false);
     const noop = await timedSync(config, FLOW);
     const afterNoop = await serviceNowCounters(sandbox);
+    const naive = record ? await naiveClient(size, sandbox) : undefined;
     return {
       devices: (sandbox.ready.estate as { devices?: number } | undefined)?.devices ?? Number(size),
       initial,
@@ -66,10 +68,38 @@ async function measure(size: string, record: boolean) {
         noopWrites: afterNoop.writes - afterInitial.writes,
       },
       requests,
+      naive,
     };
   } finally {
     await sandbox.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** ServiceNow tables ot-inventory writes, in an order where every reference points back. */
+const CMDB_TABLES = [
+  'cmdb_ci',
+  'cmdb_ot_entity',
+  'cmdb_key_value_v2',
+  'sys_object_source',
+  'cmdb_rel_ci',
+  'sn_ot_device_network_connection',
+];
+
+/** The naive client's copy of what Snowline wrote to `done`, on a fresh sandbox of the same size. */
+async function naiveClient(size: string, done: Awaited<ReturnType<typeof startSandboxProcess>>) {
+  const fresh = await startSandboxProcess(size);
+  try {
+    // `sys_object_source` is written by IRE only: the Table API refuses inserts (ACL), as on a
+    // real instance, so a naive client has no source records and is compared without them.
+    return await naiveCopy(
+      done,
+      fresh,
+      CMDB_TABLES.filter((t) => t !== 'sys_object_source'),
+      concurrency,
+    );
+  } finally {
+    await fresh.stop();
   }
 }
 
@@ -127,6 +157,17 @@ const result: FlowBenchResult = {
         requests: floorRun.requests,
         failed: floorRun.failed,
         ratio: round(ratioRun.initial.wallMs / floorRun.wallMs, 2),
+      }
+    : null,
+  naive: ratioRun.naive
+    ? {
+        sample: sampled ? `${sampleDevices} devices` : null,
+        snowlineMs: Math.round(ratioRun.initial.wallMs),
+        naiveMs: Math.round(ratioRun.naive.wallMs),
+        requests: ratioRun.naive.requests,
+        failed: ratioRun.naive.failed,
+        sameState: ratioRun.naive.sameState,
+        ratio: round(ratioRun.naive.wallMs / ratioRun.initial.wallMs, 2),
       }
     : null,
 };

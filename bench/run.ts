@@ -51,9 +51,12 @@ function log(line: string): void {
   if (!values.json) process.stderr.write(`${line}\n`);
 }
 
+/** A flow script's JSON object (bench/harness.ts `FlowBenchResult`), read loosely: a script may add fields. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- printed figures of scripts owned by several flows
+type FlowFigures = Record<string, any>;
+
 /** One script run: its JSON result, or what went wrong (the other flows still run). */
-type Outcome =
-  { ok: true; result: Record<string, any> } | { ok: false; flow: string; size: string; error: string };
+type Outcome = { ok: true; result: FlowFigures } | { ok: false; flow: string; size: string; error: string };
 
 async function runScript(flow: string, script: string, args: string[]): Promise<Outcome> {
   const label = `${flow} ${args.join(' ')}`;
@@ -70,7 +73,7 @@ async function runScript(flow: string, script: string, args: string[]): Promise<
   const lastLine = stdout.trim().split('\n').at(-1) ?? '';
   try {
     if (code !== 0) throw new Error(`exited ${code}`);
-    const result = JSON.parse(lastLine) as Record<string, any>;
+    const result = JSON.parse(lastLine) as FlowFigures;
     log(`done ${label}: ${lastLine}`);
     return { ok: true, result };
   } catch (error) {
@@ -112,7 +115,7 @@ function table(): string {
     '| flow | size | records | wall s | records/s | requests SN / Defender | floor (ratio) | peak RSS MB | no-op s (writes) | replay floor ratio |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
-  for (const r of report.flows as Record<string, any>[]) {
+  for (const r of report.flows as FlowFigures[]) {
     if (r.error) {
       lines.push(`| ${r.flow} | ${r.size} | ${cell(r.error)} | | | | | | | |`);
       continue;
@@ -130,7 +133,7 @@ function table(): string {
       '| devices | records | wall s | records/s | peak RSS MB |',
       '| ---: | ---: | ---: | ---: | ---: |',
     );
-    for (const r of report.growth as Record<string, any>[]) {
+    for (const r of report.growth as FlowFigures[]) {
       lines.push(
         r.error
           ? `| ${r.size} | ${r.error} | | | |`
