@@ -112,19 +112,22 @@ log(`wrote ${resultFile}`);
 function table(): string {
   const cell = (v: unknown) => (v === undefined || v === null ? '–' : String(v));
   const lines = [
-    '| flow | size | records | wall s | records/s | requests SN / Defender | floor (ratio) | peak RSS MB | no-op s (writes) | replay floor ratio |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| flow | size | records | wall s | records/s | requests SN / Defender | floor (ratio) | peak RSS MB | no-op s (writes) | replay floor ratio | naive client ratio |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const r of report.flows as FlowFigures[]) {
     if (r.error) {
-      lines.push(`| ${r.flow} | ${r.size} | ${cell(r.error)} | | | | | | | |`);
+      lines.push(`| ${r.flow} | ${r.size} | ${cell(r.error)} | | | | | | | | |`);
       continue;
     }
+    const naive = r.naive
+      ? `${r.naive.ratio}${r.naive.sameState ? '' : ' (state differs)'}${r.naive.sample ? ` (sample ${r.naive.sample})` : ''}`
+      : '–';
     const replay = r.replay
       ? `${r.replay.ratio}${r.replay.sample ? ` (sample ${r.replay.sample})` : ''}`
       : '–';
     lines.push(
-      `| ${r.flow} | ${r.size} | ${r.records} | ${(r.wallMs / 1000).toFixed(1)} | ${r.recordsPerSec} | ${r.requests.servicenow} / ${r.requests.defender} | ${r.requests.floor} (${r.requests.ratio}) | ${r.peakRssMb} | ${(r.noop.wallMs / 1000).toFixed(1)} (${r.noop.writes}) | ${replay} |`,
+      `| ${r.flow} | ${r.size} | ${r.records} | ${(r.wallMs / 1000).toFixed(1)} | ${r.recordsPerSec} | ${r.requests.servicenow} / ${r.requests.defender} | ${r.requests.floor} (${r.requests.ratio}) | ${r.peakRssMb} | ${(r.noop.wallMs / 1000).toFixed(1)} (${r.noop.writes}) | ${replay} | ${naive} |`,
     );
   }
   if (report.growth) {
