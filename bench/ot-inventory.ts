@@ -1,180 +1,174 @@
 /**
- * Benchmark of flow ot-inventory, the way a user would run it: the sandboxes in their own
- * process (`dist/sandbox/main.js`), Snowline as `snowline sync` in another, timed from outside,
- * with its peak RSS read from /proc. Figures are printed and written to bench/results/.
+ * Benchmark of flow ot-inventory, the way a user would run it: the sandboxes in their own process
+ * (`dist/sandbox/main.js`), Snowline as `snowline sync` in another, timed from outside, its peak
+ * RSS read from /proc. Prints one JSON object (see bench/harness.ts `FlowBenchResult`), plus:
  *
- *   npx tsx bench/ot-inventory.ts [--devices 10000,large] [--batch 100]
+ * - `replay`: the requests Snowline sent (journaled by the sandboxes) replayed by a minimal
+ *   client with the same agent and concurrency against a fresh sandbox; `ratio` is Snowline's
+ *   wall time over the replay's (the engine's own cost; target ≤ 1.3). On more than
+ *   `--sample` devices it runs on a sample of that many devices, with Snowline timed on the
+ *   same sample, and says so; `--sample 0` leaves it out.
+ * - `naive`: the same final state written by a naive client, one Table API request per record,
+ *   same agent and concurrency, on a fresh sandbox; `ratio` is its time over Snowline's (target
+ *   ≥ 10), `sameState` whether the canonical dumps are equal. Same sample as the replay.
+ *
+ *   npx tsx bench/ot-inventory.ts [--size demo|large|N] [--batch 100] [--sample 10000] [--json]
  *
  * Not a test: nothing here asserts a time.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
-import { Agent, request } from 'undici';
-import { stringify } from 'yaml';
-import { sandboxConfig } from '../src/cli/sandbox-config.js';
-import type { SandboxReady } from '../src/cli/sandbox-process.js';
+import {
+  benchArgs,
+  journal,
+  journaled,
+  naiveCopy,
+  replayFloor,
+  requireBuild,
+  round,
+  serviceNowCounters,
+  startSandboxProcess,
+  timedSync,
+  writeBenchConfig,
+  type FlowBenchResult,
+} from './harness.js';
 
-const { values } = parseArgs({
-  options: { devices: { type: 'string', default: '10000,large' }, batch: { type: 'string', default: '100' } },
-});
-const sizes = values.devices!.split(',');
-const batchSize = Number(values.batch);
-if (!existsSync('dist/cli.js')) throw new Error('build first: npm run build');
+const FLOW = 'ot-inventory';
+const args = benchArgs({ batch: '100', sample: '10000' });
+const batchSize = Number(args.batch);
+const sampleDevices = Number(args.sample);
+const concurrency = 2; // The flow's default `concurrency`: IRE requests in flight.
+requireBuild();
 
-/** The parts of the ot-inventory summary the benchmark reports. */
-interface InventorySummary {
-  created: number;
-  updated: number;
-  errors: number;
-  skipped: number;
-  ireItems: number;
-  requests: { servicenow: number; defender: number };
-}
+const flows = { otInventory: { source: 'console', sensorValidation: 'auto', batchSize, concurrency } };
 
-interface RunFigures {
-  wallMs: number;
-  peakRssMb: number;
-  summary: InventorySummary;
-  serviceNowWrites: number;
-  ireRequests: number;
-}
-
-async function startSandbox(size: string): Promise<{ ready: SandboxReady; stop: () => Promise<void> }> {
-  const args = size === 'large' || size === 'demo' ? ['--dataset', size] : ['--devices', size];
-  const child = spawn(process.execPath, ['dist/sandbox/main.js', ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`sandbox exited (${code})`)));
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return {
-    ready: JSON.parse(line) as SandboxReady,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
-/** Runs `snowline sync` and samples its peak RSS (VmHWM) until it exits. */
-async function timedSync(
-  configPath: string,
-): Promise<{ wallMs: number; peakRssMb: number; summary: InventorySummary }> {
-  const started = performance.now();
-  const child = spawn(
-    process.execPath,
-    ['dist/cli.js', '--config', configPath, '--log-level', 'warn', 'sync', '--job', 'ot-inventory', '--json'],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  let stdout = '';
-  child.stdout!.on('data', (chunk) => (stdout += String(chunk)));
-  let peakKb = 0;
-  let done = false;
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => ((done = true), resolve(code))),
-  );
-  while (!done) {
-    try {
-      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-      const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
-      if (hwm) peakKb = Math.max(peakKb, Number(hwm[1]));
-    } catch {
-      // The process is gone between the check and the read.
-    }
-    await sleep(50);
-  }
-  const code = await exited;
-  if (code !== 0) throw new Error(`snowline sync exited ${code}: ${stdout}`);
-  const summary = (JSON.parse(stdout) as { jobs: { 'ot-inventory': InventorySummary } }).jobs['ot-inventory'];
-  return { wallMs: performance.now() - started, peakRssMb: peakKb / 1024, summary };
-}
-
-async function serviceNowStats(ready: SandboxReady, agent: Agent): Promise<{ writes: number; ire: number }> {
-  const response = await request(`${ready.servicenow.url}/_sandbox/stats`, { dispatcher: agent });
-  const stats = (await response.body.json()) as { writes: number; byApi: { ire?: { POST?: number } } };
-  return { writes: stats.writes, ire: stats.byApi.ire?.POST ?? 0 };
-}
-
-async function measure(size: string): Promise<Record<string, unknown>> {
+/** Snowline's initial run and no-op re-run on one sandbox; with `record`, the initial run's requests too. */
+async function measure(size: string, record: boolean) {
   const dir = mkdtempSync(join(tmpdir(), 'snowline-bench-'));
-  const sandbox = await startSandbox(size);
-  const agent = new Agent({ connect: { ca: readFileSync(sandbox.ready.caFile!) } });
+  const sandbox = await startSandboxProcess(size);
   try {
-    const { loaded } = sandboxConfig(sandbox.ready, {
-      storeUrl: join(dir, 'bench.sqlite'),
-      integrationId: 'bench',
-    });
-    const raw = structuredClone(loaded.config) as { integrations: { flows: unknown }[] };
-    raw.integrations[0]!.flows = { otInventory: { source: 'console', sensorValidation: 'auto', batchSize } };
-    const configPath = join(dir, 'bench.yaml');
-    writeFileSync(configPath, stringify(raw));
-
-    const runs: RunFigures[] = [];
-    for (let i = 0; i < 2; i++) {
-      const before = await serviceNowStats(sandbox.ready, agent);
-      const run = await timedSync(configPath);
-      const after = await serviceNowStats(sandbox.ready, agent);
-      runs.push({
-        ...run,
-        serviceNowWrites: after.writes - before.writes,
-        ireRequests: after.ire - before.ire,
-      });
-    }
-    const [initial, noop] = runs as [RunFigures, RunFigures];
-    const s = initial.summary;
-    const entities = s.created + s.updated;
-    const floor = Math.ceil(s.ireItems / batchSize);
+    const config = writeBenchConfig(sandbox.ready, dir, flows);
+    if (record) await journal(sandbox, true);
+    const before = await serviceNowCounters(sandbox);
+    const initial = await timedSync(config, FLOW);
+    const afterInitial = await serviceNowCounters(sandbox);
+    const requests = record ? await journaled(sandbox) : undefined;
+    if (record) await journal(sandbox, false);
+    const noop = await timedSync(config, FLOW);
+    const afterNoop = await serviceNowCounters(sandbox);
+    const naive = record ? await naiveClient(size, sandbox) : undefined;
     return {
-      size,
-      devices: (sandbox.ready.estate as { devices?: number } | undefined)?.devices,
-      batchSize,
-      initial: {
-        seconds: +(initial.wallMs / 1000).toFixed(1),
-        entitiesWritten: entities,
-        entitiesPerSecond: Math.round(entities / (initial.wallMs / 1000)),
-        ireItems: s.ireItems,
-        ireRequests: initial.ireRequests,
-        floor,
-        requestsOverFloor: +(initial.ireRequests / floor).toFixed(3),
-        defenderRequests: s.requests.defender,
-        peakRssMb: Math.round(initial.peakRssMb),
-        errors: s.errors,
-        skipped: s.skipped,
+      devices: (sandbox.ready.estate as { devices?: number } | undefined)?.devices ?? Number(size),
+      initial,
+      noop,
+      servicenow: {
+        requests: afterInitial.requests - before.requests,
+        ire: afterInitial.ire - before.ire,
+        noopWrites: afterNoop.writes - afterInitial.writes,
       },
-      noop: {
-        seconds: +(noop.wallMs / 1000).toFixed(1),
-        ofInitial: +(noop.wallMs / initial.wallMs).toFixed(3),
-        serviceNowWrites: noop.serviceNowWrites,
-        peakRssMb: Math.round(noop.peakRssMb),
-      },
+      requests,
+      naive,
     };
   } finally {
-    await agent.close();
     await sandbox.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-const results: Record<string, unknown>[] = [];
-for (const size of sizes) {
-  process.stderr.write(`ot-inventory benchmark: ${size}…\n`);
-  const figures = await measure(size);
-  results.push(figures);
-  process.stdout.write(`${JSON.stringify(figures)}\n`);
+/** ServiceNow tables ot-inventory writes, in an order where every reference points back. */
+const CMDB_TABLES = [
+  'cmdb_ci',
+  'cmdb_ot_entity',
+  'cmdb_key_value_v2',
+  'sys_object_source',
+  'cmdb_rel_ci',
+  'sn_ot_device_network_connection',
+];
+
+/** The naive client's copy of what Snowline wrote to `done`, on a fresh sandbox of the same size. */
+async function naiveClient(size: string, done: Awaited<ReturnType<typeof startSandboxProcess>>) {
+  const fresh = await startSandboxProcess(size);
+  try {
+    // `sys_object_source` is written by IRE only: the Table API refuses inserts (ACL), as on a
+    // real instance, so a naive client has no source records and is compared without them.
+    return await naiveCopy(
+      done,
+      fresh,
+      CMDB_TABLES.filter((t) => t !== 'sys_object_source'),
+      concurrency,
+    );
+  } finally {
+    await fresh.stop();
+  }
 }
-mkdirSync('bench/results', { recursive: true });
-const file = `bench/results/${new Date().toISOString().slice(0, 10)}-ot-inventory.json`;
-writeFileSync(
-  file,
-  `${JSON.stringify({ node: process.version, cpus: (await import('node:os')).cpus().length, results }, null, 2)}\n`,
-);
-process.stderr.write(`wrote ${file}\n`);
+
+/** The replay floor of a recorded run, on a fresh sandbox of the same size. */
+async function replay(size: string, recorded: NonNullable<Awaited<ReturnType<typeof measure>>['requests']>) {
+  const fresh = await startSandboxProcess(size);
+  try {
+    return await replayFloor(fresh, recorded, concurrency);
+  } finally {
+    await fresh.stop();
+  }
+}
+
+process.stderr.write(`${FLOW} benchmark: ${args.size}…\n`);
+const devicesOf = (size: string) => (size === 'demo' ? 0 : size === 'large' ? Infinity : Number(size));
+// `--sample 0` skips the replay (the growth series needs only time and memory).
+const withReplay = sampleDevices > 0;
+const sampled = withReplay && devicesOf(args.size) > sampleDevices;
+const main = await measure(args.size, withReplay && !sampled);
+const ratioRun = sampled ? await measure(String(sampleDevices), true) : main;
+const floorRun = withReplay
+  ? await replay(sampled ? String(sampleDevices) : args.size, ratioRun.requests!)
+  : undefined;
+
+const s = main.initial.summary;
+const records = s.created + s.updated;
+const floor = Math.ceil(s.ireItems / batchSize);
+const result: FlowBenchResult = {
+  flow: FLOW,
+  size: args.size,
+  devices: main.devices,
+  batchSize,
+  records,
+  ireItems: s.ireItems,
+  wallMs: Math.round(main.initial.wallMs),
+  recordsPerSec: Math.round(records / (main.initial.wallMs / 1000)),
+  requests: {
+    servicenow: main.servicenow.requests,
+    defender: s.requests.defender,
+    floor,
+    ratio: round(main.servicenow.ire / floor, 3),
+  },
+  peakRssMb: Math.round(main.initial.peakRssMb),
+  noop: {
+    wallMs: Math.round(main.noop.wallMs),
+    writes: main.servicenow.noopWrites,
+    peakRssMb: Math.round(main.noop.peakRssMb),
+  },
+  errors: s.errors,
+  replay: floorRun
+    ? {
+        sample: sampled ? `${sampleDevices} devices` : null,
+        snowlineMs: Math.round(ratioRun.initial.wallMs),
+        replayMs: Math.round(floorRun.wallMs),
+        requests: floorRun.requests,
+        failed: floorRun.failed,
+        ratio: round(ratioRun.initial.wallMs / floorRun.wallMs, 2),
+      }
+    : null,
+  naive: ratioRun.naive
+    ? {
+        sample: sampled ? `${sampleDevices} devices` : null,
+        snowlineMs: Math.round(ratioRun.initial.wallMs),
+        naiveMs: Math.round(ratioRun.naive.wallMs),
+        requests: ratioRun.naive.requests,
+        failed: ratioRun.naive.failed,
+        sameState: ratioRun.naive.sameState,
+        ratio: round(ratioRun.naive.wallMs / ratioRun.initial.wallMs, 2),
+      }
+    : null,
+};
+process.stdout.write(args.json ? `${JSON.stringify(result)}\n` : `${JSON.stringify(result, null, 2)}\n`);

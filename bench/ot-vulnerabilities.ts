@@ -55,7 +55,7 @@ async function measure(size: string): Promise<FlowBenchResult> {
       otInventory: { source, sensorValidation: 'auto', batchSize },
       otVulnerabilities: { source, batchSize },
     });
-    const inventory = await timedSync<{ outcome: string; created: number }>(configPath, 'ot-inventory');
+    const inventory = await timedSync(configPath, 'ot-inventory');
     const initial = await measuredSync<Summary>(
       sandbox.ready,
       sandbox.agent,

@@ -284,3 +284,74 @@ describe('control API input', () => {
     expect((await control('POST', '/faults', { error503Rate: 1 })).status).toBe(400);
   });
 });
+
+describe('fault injection: latency spikes and injected counts', () => {
+  it('delays a seeded share of requests by latencySpikeMs and counts every injected fault', async () => {
+    const sub = sandbox.subscriptions[0] as string;
+    const url = `/subscriptions/${sub}/providers/Microsoft.Security/assessments?api-version=${V}`;
+    await control('POST', '/faults', {
+      seed: 9,
+      latencySpikeRate: 0.5,
+      latencySpikeMs: 200,
+      error429Rate: 0.2,
+    });
+    let slowest = 0;
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const started = performance.now();
+      statuses.push((await client.call('GET', url)).status);
+      slowest = Math.max(slowest, performance.now() - started);
+    }
+    const report = (await control('GET', '/faults')).json as { injected: Record<string, number> };
+    expect(report.injected.latencySpike).toBeGreaterThan(0);
+    expect(report.injected.latencySpike).toBeLessThan(12);
+    expect(report.injected.error429).toBe(statuses.filter((s) => s === 429).length);
+    // A spiked request is answered no sooner than the spike (a lower bound, not a performance claim).
+    expect(slowest).toBeGreaterThanOrEqual(190);
+    await control('DELETE', '/faults');
+    expect(((await control('GET', '/faults')).json as { injected: unknown }).injected).toEqual({
+      reset: 0,
+      error500: 0,
+      error429: 0,
+      latencySpike: 0,
+    });
+  });
+});
+
+describe('raw sensor devices', () => {
+  it('serves injected records verbatim after the sensor devices until reset', async () => {
+    await control('POST', '/reset');
+    const sensor = sandbox.sensors.find(
+      (s) => estate.sensors.find((x) => x.name === s.name)?.connected,
+    ) as DefenderSandbox['sensors'][number];
+    const list = async () =>
+      (await client.call('GET', `/sensors/${sensor.name}/api/v1/devices`, { auth: sensor.token }))
+        .json as unknown[];
+    const generated = (await list()).length;
+    const records = [{ id: 'not a number', name: 42 }, null, 'text', { name: 'x^NQsys_id!=0' }];
+    expect((await control('POST', `/sensors/${sensor.name}/raw-devices`, { records })).json).toEqual({
+      name: sensor.name,
+      rawDevices: 4,
+    });
+    expect((await list()).slice(generated)).toEqual(records);
+    expect((await control('POST', '/sensors/no-such-sensor/raw-devices', { records })).status).toBe(404);
+    expect((await control('POST', `/sensors/${sensor.name}/raw-devices`, { rows: [] })).status).toBe(400);
+    await control('POST', '/reset');
+    expect(await list()).toHaveLength(generated);
+  });
+});
+
+describe('request journal', () => {
+  it('records API requests while on, and nothing while off', async () => {
+    const sub = sandbox.subscriptions[0] as string;
+    const path = `/subscriptions/${sub}/providers/Microsoft.Security/assessments?api-version=${V}`;
+    expect((await control('POST', '/journal', { enabled: true })).json).toEqual({ enabled: true });
+    await client.call('GET', path);
+    expect(((await control('GET', '/journal')).json as { requests: unknown[] }).requests).toEqual([
+      { method: 'GET', path },
+    ]);
+    await control('POST', '/journal', { enabled: false });
+    await client.call('GET', path);
+    expect(((await control('GET', '/journal')).json as { requests: unknown[] }).requests).toEqual([]);
+  });
+});

@@ -76,6 +76,8 @@ const faultsSchema = z.strictObject({
   retryAfterSeconds: z.number().int().min(0).optional(),
   resetRate: z.number().min(0).max(1).optional(),
   latencyMs: z.number().int().min(0).max(60_000).optional(),
+  latencySpikeRate: z.number().min(0).max(1).optional(),
+  latencySpikeMs: z.number().int().min(0).max(60_000).optional(),
   holdWrite: z.number().int().min(1).optional(),
 });
 
@@ -127,7 +129,14 @@ export function mountControlApi(app: Hono, ctx: ControlContext): void {
     return c.json(stats.toJSON());
   });
 
-  app.get('/_sandbox/faults', (c) => c.json(faults.settings));
+  app.get('/_sandbox/journal', (c) => c.json(stats.journal.toJSON()));
+  app.post('/_sandbox/journal', async (c) => {
+    const b = await body(c, z.strictObject({ enabled: z.boolean() }));
+    if (b instanceof Response) return b;
+    stats.journal.enable(b.enabled);
+    return c.json({ enabled: stats.journal.enabled });
+  });
+  app.get('/_sandbox/faults', (c) => c.json(faults.report()));
   app.post('/_sandbox/faults', async (c) => {
     const b = await body(c, faultsSchema);
     if (b instanceof Response) return b;
@@ -339,6 +348,19 @@ export function mountControlApi(app: Hono, ctx: ControlContext): void {
       learningMode: updated?.learningMode,
       connected: updated?.connected,
     });
+  });
+
+  app.post('/_sandbox/sensors/:name/raw-devices', async (c) => {
+    const b = await body(c, z.strictObject({ records: z.array(z.unknown()).max(10_000) }));
+    if (b instanceof Response) return b;
+    const s = state.sensorByName(c.req.param('name'));
+    if (!s) return controlError(c, 404, `No sensor '${c.req.param('name')}'.`);
+    // `undefined` can not be served in a JSON array: it stands for null, as JSON.stringify would write it.
+    state.rawSensorDevices.set(
+      s.id,
+      b.records.map((r) => (r === undefined ? null : r)),
+    );
+    return c.json({ name: s.name, rawDevices: b.records.length });
   });
 
   app.get('/_sandbox/dump', (c) => {

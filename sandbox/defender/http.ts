@@ -1,5 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
+import { RequestJournal } from '../common/journal.js';
 import { Random } from '../dataset/random.js';
 
 /** Which API a request belongs to (for counters and error shapes). */
@@ -138,6 +139,8 @@ function b64url(text: string): string {
 
 /** Request counters (`GET /_sandbox/stats`). */
 export class Stats {
+  /** API requests as received, when switched on (`/_sandbox/journal`). */
+  readonly journal = new RequestJournal();
   total = 0;
   writes = 0;
   byApi: Record<string, { total: number; writes: number; byMethod: Record<string, number> }> = {};
@@ -174,21 +177,44 @@ export interface FaultSettings {
   /** Probability of destroying the connection without an answer. */
   resetRate?: number;
   latencyMs?: number;
+  /** Share of requests delayed by `latencySpikeMs` (default 1000) on top of `latencyMs`. */
+  latencySpikeRate?: number;
+  latencySpikeMs?: number;
   /** Commit the N-th write (1-based, counted from when faults were set) and never answer it. */
   holdWrite?: number;
 }
+
+/** How many faults of each kind were injected since the settings were last set. */
+export interface InjectedFaults {
+  reset: number;
+  error500: number;
+  error429: number;
+  latencySpike: number;
+}
+
+const noneInjected = (): InjectedFaults => ({ reset: 0, error500: 0, error429: 0, latencySpike: 0 });
 
 /** Decides faults deterministically from a seed, request by request. */
 export class Faults {
   settings: FaultSettings = {};
   private rng = new Random(1);
+  // Spikes draw from their own sequence, so adding them leaves the other faults' sequence unchanged.
+  private spikeRng = new Random(2);
   private writesSeen = 0;
   private readonly held: Array<() => void> = [];
+  private injected = noneInjected();
 
   set(settings: FaultSettings): void {
     this.settings = { ...settings };
     this.rng = new Random(settings.seed ?? 1);
+    this.spikeRng = new Random((settings.seed ?? 1) + 1);
     this.writesSeen = 0;
+    this.injected = noneInjected();
+  }
+
+  /** The settings with the count of faults injected under them (`GET /_sandbox/faults`). */
+  report(): FaultSettings & { injected: InjectedFaults; held: number } {
+    return { ...this.settings, injected: { ...this.injected }, held: this.held.length };
   }
 
   clear(): void {
@@ -198,19 +224,26 @@ export class Faults {
   /** Decides what happens to the next request. */
   decide(isWrite: boolean): { kind: 'none' | 'reset' | '429' | '500' | 'hold'; latencyMs: number } {
     const s = this.settings;
-    const latencyMs = s.latencyMs ?? 0;
+    let latencyMs = s.latencyMs ?? 0;
+    if ((s.latencySpikeRate ?? 0) > 0 && this.spikeRng.next() < s.latencySpikeRate!) {
+      latencyMs += s.latencySpikeMs ?? 1000;
+      this.injected.latencySpike++;
+    }
     if (isWrite) {
       this.writesSeen++;
       if (s.holdWrite !== undefined && this.writesSeen === s.holdWrite) return { kind: 'hold', latencyMs };
     }
     const roll = this.rng.next();
-    let edge = s.resetRate ?? 0;
-    if (roll < edge) return { kind: 'reset', latencyMs };
-    edge += s.error429Rate ?? 0;
-    if (roll < edge) return { kind: '429', latencyMs };
-    edge += s.error500Rate ?? 0;
-    if (roll < edge) return { kind: '500', latencyMs };
-    return { kind: 'none', latencyMs };
+    const resetEdge = s.resetRate ?? 0;
+    const tooManyEdge = resetEdge + (s.error429Rate ?? 0);
+    let kind: 'none' | 'reset' | '429' | '500' = 'none';
+    if (roll < resetEdge) kind = 'reset';
+    else if (roll < tooManyEdge) kind = '429';
+    else if (roll < tooManyEdge + (s.error500Rate ?? 0)) kind = '500';
+    if (kind === 'reset') this.injected.reset++;
+    else if (kind === '429') this.injected.error429++;
+    else if (kind === '500') this.injected.error500++;
+    return { kind, latencyMs };
   }
 
   /** A promise that settles only when the sandbox closes: the held write's answer never arrives. */
@@ -245,6 +278,7 @@ export function countersAndFaults(stats: Stats, faults: Faults): MiddlewareHandl
     const { api, write } = apiOf(c.req.path, c.req.method);
     if (api === 'control') return next();
     stats.record(api, c.req.method, write);
+    await stats.journal.record(c.req.raw);
     const decision = faults.decide(write);
     if (decision.latencyMs > 0) await new Promise((r) => setTimeout(r, decision.latencyMs));
     if (decision.kind === 'reset') {

@@ -126,7 +126,9 @@ export function mountSensorApi(app: Hono, state: DefenderState, tokens: OtTokens
       return otError(c, 400, 'Failure – error: authorized must be true or false');
     }
     const ids = sensorDevices(sensorOf(c));
-    return streamJsonArray(ids.length, (i) => {
+    const raw = state.rawSensorDevices.get(sensorOf(c).id) ?? [];
+    return streamJsonArray(ids.length + raw.length, (i) => {
+      if (i >= ids.length) return raw[i - ids.length];
       const d = state.device(ids[i] as number);
       if (!d) return undefined;
       if (authorizedFilter !== undefined && String(d.authorized) !== authorizedFilter) return undefined;

@@ -120,6 +120,11 @@ export class DefenderState {
     { learningMode: boolean; connected: boolean; changedAt: number }
   >();
   readonly extraCves = new Map<string, CveInfo>();
+  /**
+   * Records served verbatim after a sensor's generated devices (`POST /_sandbox/sensors/:name/raw-devices`):
+   * whatever a buggy or hostile sensor might send, for the bad-input tests. Keyed by sensor id.
+   */
+  readonly rawSensorDevices = new Map<number, unknown[]>();
   readonly governanceAssignments = new Map<string, GovernanceAssignmentRecord>();
   readonly governanceRules = new Map<string, GovernanceRuleRecord>();
   readonly operations = new Map<string, OperationRecord>();
@@ -416,6 +421,7 @@ export class DefenderState {
     this.statusOverlay.clear();
     this.sensorOverlay.clear();
     this.extraCves.clear();
+    this.rawSensorDevices.clear();
     this.governanceAssignments.clear();
     this.governanceRules.clear();
     this.operations.clear();

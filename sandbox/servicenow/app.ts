@@ -203,6 +203,7 @@ export function buildApp(control: SandboxControl, options: AppOptions = {}): Hon
     const method = c.req.method;
     const write = isWriteRequest(api, method, path);
     stats.count(api, method, write, inner);
+    if (!inner) await stats.journal.record(c.req.raw);
     c.set('api', api);
     c.set('inner', inner);
     if (!inner) {
@@ -922,6 +923,11 @@ function registerControl(app: Hono<Env>, control: SandboxControl, options: AppOp
   app.post('/_sandbox/stats/reset', (c) => {
     stats.reset();
     return c.json(stats.snapshot());
+  });
+  app.get('/_sandbox/journal', (c) => c.json(stats.journal.toJSON()));
+  app.post('/_sandbox/journal', async (c) => {
+    stats.journal.enable(parse(z.object({ enabled: z.boolean() }), await body(c)).enabled);
+    return c.json({ enabled: stats.journal.enabled });
   });
   app.get('/_sandbox/faults', (c) => c.json(faults.current()));
   app.post('/_sandbox/faults', async (c) => {

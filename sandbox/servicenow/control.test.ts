@@ -340,3 +340,57 @@ describe('SQLite persistence', () => {
     }
   });
 });
+
+describe('/_sandbox/faults latency spikes and injected counts', () => {
+  it('delays a seeded share of requests by latencySpikeMs and counts every injected fault', async () => {
+    await control.post('/_sandbox/faults', {
+      seed: 9,
+      latencySpikeRate: 0.5,
+      latencySpikeMs: 200,
+      error500Rate: 0.2,
+    });
+    let slowest = 0;
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const started = performance.now();
+      statuses.push((await api.get('/api/now/table/incident?sysparm_limit=1')).status);
+      slowest = Math.max(slowest, performance.now() - started);
+    }
+    const report = (await control.get<{ injected: Record<string, number> }>('/_sandbox/faults')).body;
+    expect(report.injected.latencySpike).toBeGreaterThan(0);
+    expect(report.injected.latencySpike).toBeLessThan(12);
+    expect(report.injected.error500).toBe(statuses.filter((s) => s === 500).length);
+    // A spiked request is answered no sooner than the spike (a lower bound, not a performance claim).
+    expect(slowest).toBeGreaterThanOrEqual(190);
+    await control.post('/_sandbox/faults', {});
+    expect(
+      (await control.get<{ injected: Record<string, number> }>('/_sandbox/faults')).body.injected,
+    ).toEqual({ reset: 0, error500: 0, error429: 0, latencySpike: 0 });
+  });
+});
+
+describe('/_sandbox/journal', () => {
+  it('records outer API requests with their bodies while on, and nothing while off', async () => {
+    await api.post('/api/now/table/incident', { short_description: 'before the journal' });
+    expect((await control.post('/_sandbox/journal', { enabled: true })).body).toEqual({ enabled: true });
+    await api.get('/api/now/table/incident?sysparm_limit=1');
+    await api.post('/api/now/table/incident', { short_description: 'journaled' });
+    const journal = (
+      await control.get<{ enabled: boolean; requests: { method: string; path: string; body?: string }[] }>(
+        '/_sandbox/journal',
+      )
+    ).body;
+    expect(journal.enabled).toBe(true);
+    expect(journal.requests).toEqual([
+      { method: 'GET', path: '/api/now/table/incident?sysparm_limit=1' },
+      {
+        method: 'POST',
+        path: '/api/now/table/incident',
+        body: JSON.stringify({ short_description: 'journaled' }),
+      },
+    ]);
+    await control.post('/_sandbox/journal', { enabled: false });
+    await api.get('/api/now/table/incident?sysparm_limit=1');
+    expect((await control.get<{ requests: unknown[] }>('/_sandbox/journal')).body.requests).toEqual([]);
+  });
+});

@@ -4,6 +4,7 @@
  * instance; it lets tests reproduce failures a real instance produces only by bad luck.
  */
 import { z } from 'zod';
+import { RequestJournal } from '../common/journal.js';
 import { newSysId } from './instance.js';
 
 /** The API families counted apart in the stats. */
@@ -21,6 +22,8 @@ const emptyCounters = (): Counters => ({ total: 0, writes: 0, byApi: {} });
 export class Stats {
   private outer = emptyCounters();
   private inner = emptyCounters();
+  /** Outer API requests as received, when switched on (`/_sandbox/journal`). */
+  readonly journal = new RequestJournal();
 
   count(api: ApiName, method: string, isWrite: boolean, viaBatch: boolean): void {
     const c = viaBatch ? this.inner : this.outer;
@@ -48,6 +51,9 @@ export const faultSchema = z.object({
   retryAfterSeconds: z.number().int().min(0).optional(),
   resetRate: z.number().min(0).max(1).optional(),
   latencyMs: z.number().int().min(0).max(120_000).optional(),
+  /** Share of requests delayed by `latencySpikeMs` on top of `latencyMs` (a slow instance now and then). */
+  latencySpikeRate: z.number().min(0).max(1).optional(),
+  latencySpikeMs: z.number().int().min(0).max(120_000).optional(),
   holdWrite: z.number().int().min(1).optional(),
   holdMs: z.number().int().min(0).optional(),
   apis: z.array(z.string()).optional(),
@@ -71,26 +77,53 @@ function prng(seed: number): () => number {
 export type FaultDecision =
   { kind: 'none' } | { kind: 'reset' } | { kind: '500' } | { kind: '429'; retryAfter: number };
 
+/** How many faults of each kind the sandbox injected since faults were last set. */
+export interface InjectedFaults {
+  reset: number;
+  error500: number;
+  error429: number;
+  latencySpike: number;
+}
+
+const noneInjected = (): InjectedFaults => ({ reset: 0, error500: 0, error429: 0, latencySpike: 0 });
+
 /** Deterministic fault injection. */
 export class Faults {
   private config: FaultConfig = {};
   private random = prng(1);
+  // Spikes draw from their own sequence, so adding them leaves the other faults' sequence unchanged.
+  private spikeRandom = prng(2);
   private writes = 0;
   private held: Array<() => void> = [];
+  private injected = noneInjected();
 
   configure(config: FaultConfig): void {
     this.releaseHeld();
     this.config = config;
     this.random = prng(config.seed ?? 1);
+    this.spikeRandom = prng((config.seed ?? 1) + 1);
     this.writes = 0;
+    this.injected = noneInjected();
   }
 
-  current(): FaultConfig & { writesSeen: number; held: number } {
-    return { ...this.config, writesSeen: this.writes, held: this.held.length };
+  current(): FaultConfig & { writesSeen: number; held: number; injected: InjectedFaults } {
+    return {
+      ...this.config,
+      writesSeen: this.writes,
+      held: this.held.length,
+      injected: { ...this.injected },
+    };
   }
 
+  /** The delay before answering this request: `latencyMs`, plus `latencySpikeMs` for a `latencySpikeRate` share. */
   latency(): number {
-    return this.config.latencyMs ?? 0;
+    const base = this.config.latencyMs ?? 0;
+    const spikeRate = this.config.latencySpikeRate ?? 0;
+    if (spikeRate > 0 && this.spikeRandom() < spikeRate) {
+      this.injected.latencySpike++;
+      return base + (this.config.latencySpikeMs ?? 1000);
+    }
+    return base;
   }
 
   /** Draws the same three numbers per request whatever the rates, so sequences are stable. */
@@ -99,10 +132,18 @@ export class Faults {
     const r1 = this.random();
     const r2 = this.random();
     const r3 = this.random();
-    if (r1 < (this.config.resetRate ?? 0)) return { kind: 'reset' };
-    if (r2 < (this.config.error500Rate ?? 0)) return { kind: '500' };
-    if (r3 < (this.config.error429Rate ?? 0))
+    if (r1 < (this.config.resetRate ?? 0)) {
+      this.injected.reset++;
+      return { kind: 'reset' };
+    }
+    if (r2 < (this.config.error500Rate ?? 0)) {
+      this.injected.error500++;
+      return { kind: '500' };
+    }
+    if (r3 < (this.config.error429Rate ?? 0)) {
+      this.injected.error429++;
       return { kind: '429', retryAfter: this.config.retryAfterSeconds ?? 60 };
+    }
     return { kind: 'none' };
   }
 
