@@ -45,6 +45,12 @@ export interface AppOptions {
    * {@link requireBearerToken} and the tokens in `deps.config.api.tokens`).
    */
   readonly extraRoutes?: readonly MountedRoutes[];
+  /**
+   * The dashboard, answering every path that is neither the API nor `/metrics` nor an extra
+   * route. Dispatched as a whole app (not mounted) so its session middleware never answers for an
+   * API path: an unknown `/api/…` path still gets the API's JSON 404.
+   */
+  readonly dashboard?: Hono;
 }
 
 /**
@@ -92,6 +98,13 @@ export function createApp(deps: ApiDeps, options: AppOptions = {}): Hono {
   });
 
   for (const extra of options.extraRoutes ?? []) app.route(extra.path, extra.app);
+  const dashboard = options.dashboard;
+  if (dashboard)
+    app.all('*', (c) =>
+      c.req.path === API_BASE || c.req.path.startsWith(`${API_BASE}/`)
+        ? c.notFound()
+        : dashboard.fetch(c.req.raw, c.env),
+    );
   return app;
 }
 

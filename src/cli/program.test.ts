@@ -48,7 +48,20 @@ describe('snowline CLI', () => {
   it('lists its commands in --help and exits 0', async () => {
     const { code, stdout } = await cli(['--help']);
     expect(code).toBe(0);
-    for (const command of ['config', 'migrate', 'sandbox', 'demo']) expect(stdout).toContain(command);
+    const commands = [...stdout.matchAll(/^ {2}([a-z]+)\b/gm)].map((m) => m[1]);
+    expect(commands).toEqual(
+      expect.arrayContaining([
+        'config',
+        'migrate',
+        'sync',
+        'ticket',
+        'serve',
+        'sandbox',
+        'demo',
+        'worker',
+        'doctor',
+      ]),
+    );
     const sub = await cli(['config', 'show', '--help']);
     expect(sub.code).toBe(0);
     expect(sub.stdout).toContain('--json');

@@ -5,14 +5,17 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import { createApp, type MountedRoutes } from '../api/app.js';
+import { dashboardRoutes } from '../api/dashboard/index.js';
+import { servicenowWebhookRoutes } from '../api/webhooks/servicenow.js';
 import type { ApiDeps } from '../api/route.js';
 import type { LoadedConfig } from '../config/load.js';
 import { systemClock, type Clock } from '../domain/clock.js';
 import { SnowlineError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import type { SecretScrubber } from '../secrets.js';
-import { isPostgresUrl, openStore } from '../store/store.js';
+import { isPostgresUrl, openStore, type Store } from '../store/store.js';
 import { FLOW_RUNNERS } from '../sync/flows.js';
+import { ticketSyncWebhook, type TicketSyncWebhook } from '../sync/ticket-sync/webhook.js';
 import type { FlowRunner } from '../sync/runner.js';
 import { LocalRunDispatcher } from './local-dispatcher.js';
 import { SnowlineMetrics } from './metrics.js';
@@ -28,8 +31,10 @@ export interface ServeOptions {
   readonly scrubber?: SecretScrubber;
   /** Flow implementations; {@link FLOW_RUNNERS} when omitted. */
   readonly runners?: readonly FlowRunner[];
-  /** Sub-apps to mount beside the API (the dashboard, the ServiceNow webhook), built from the server's deps. */
+  /** More sub-apps to mount beside the API, the webhook and the dashboard, built from the server's deps. */
   readonly extraRoutes?: (deps: ApiDeps) => readonly MountedRoutes[];
+  /** An open store to serve from (the demo's), left open by {@link Serving.close}; opened from `store.url` (and closed) when omitted. */
+  readonly store?: Store;
   /** Overrides `api.port` (0 = a free port). */
   readonly port?: number;
   /** How often deferred runs are checked for being due (default 5 s). */
@@ -112,8 +117,8 @@ function closeServer(server: ServerType, graceMs = 10_000): Promise<void> {
 }
 
 /**
- * Starts `snowline serve`: opens and migrates the store, then serves the API, `/metrics` and the
- * extra sub-apps, and runs the flows on their schedules and deferred runs at their `retryAt`.
+ * Starts `snowline serve`: opens and migrates the store, then serves the API, `/metrics`, the
+ * ServiceNow webhook (`/api/v1/webhooks/servicenow`), the dashboard (`/`) and any extra sub-apps, and runs the flows on their schedules and deferred runs at their `retryAt`.
  *
  * @example
  * const serving = await startServe({ loaded, cwd: process.cwd(), logger });
@@ -125,9 +130,11 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
   const { logger } = options;
   const clock = options.clock ?? systemClock;
   const url = config.store.url;
-  const store = await openStore(
-    isPostgresUrl(url) || url === ':memory:' ? url : resolvePath(options.cwd, url),
-  );
+  const store =
+    options.store ??
+    (await openStore(isPostgresUrl(url) || url === ':memory:' ? url : resolvePath(options.cwd, url)));
+  const closeStore = () => (options.store ? Promise.resolve() : store.close());
+  let webhook: TicketSyncWebhook | undefined;
   try {
     const applied = await store.migrate();
     if (applied.length) logger.info({ applied, store: store.location }, 'store migrated');
@@ -158,7 +165,29 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
       ...(options.scrubber ? { scrubber: options.scrubber } : {}),
       accepting: () => accepting,
     };
-    const app = createApp(deps, { extraRoutes: options.extraRoutes?.(deps) ?? [] });
+    webhook = ticketSyncWebhook({ config, store, clock, logger });
+    const app = createApp(deps, {
+      extraRoutes: [
+        {
+          path: '/api/v1/webhooks/servicenow',
+          app: servicenowWebhookRoutes({
+            ...webhook.deps,
+            maxBodyBytes: config.api.bodyLimitBytes,
+            observe: (outcome, seconds) => metrics.webhookLatency.observe({ outcome }, seconds),
+          }),
+        },
+        ...(options.extraRoutes?.(deps) ?? []),
+      ],
+      dashboard: dashboardRoutes({
+        store,
+        integrations: config.integrations,
+        apiTokens: config.api.tokens,
+        dispatcher,
+        clock,
+        secrets: options.loaded.secrets,
+        logger,
+      }),
+    });
     const host = config.api.host;
     const { server, port } = await listen(app, host, options.port ?? config.api.port, tls);
     const scheduler = new Scheduler({
@@ -192,13 +221,15 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
           accepting = false;
           await Promise.all([scheduler.stop(), dispatcher.close()]);
           await closeServer(server);
-          await store.close();
+          await webhook?.close();
+          await closeStore();
         })();
         return closing;
       },
     };
   } catch (error) {
-    await store.close();
+    await webhook?.close();
+    await closeStore();
     throw error;
   }
 }

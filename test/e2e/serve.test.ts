@@ -5,9 +5,17 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { systemClock } from '../../src/domain/clock.js';
+import { RequestCounters } from '../../src/runtime/counters.js';
+import { connectServiceNow } from '../../src/servicenow/index.js';
 import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
 
-/** `node dist/cli.js serve` against the sandboxes: the dashboard line, a run over HTTP, a scheduled run, SIGTERM. */
+/**
+ * `node dist/cli.js serve` against the sandboxes: the dashboard line, a run over HTTP, a scheduled
+ * run, a ServiceNow webhook delivery, the dashboard beside the API, SIGTERM.
+ */
+
+const WEBHOOK_SECRET = 'serve-e2e-webhook-secret-0123456789';
 
 const dir = mkdtempSync(join(tmpdir(), 'snowline-serve-e2e-'));
 let sandboxes: Sandboxes;
@@ -27,6 +35,7 @@ describe.skipIf(!existsSync('dist/cli.js'))('snowline serve (built CLI)', () => 
         schedule: { every: '1s' },
         rules: [{ name: 'high', when: { severities: ['High', 'Critical'] }, table: 'incident' }],
       },
+      ticketSync: { webhook: { secret: WEBHOOK_SECRET } },
     });
     const token = loaded.config.api.tokens[0]!;
     const configPath = join(dir, 'snowline.yaml');
@@ -77,6 +86,55 @@ describe.skipIf(!existsSync('dist/cli.js'))('snowline serve (built CLI)', () => 
       expect(metrics).toMatch(
         /snowline_runs_total\{integration="sandbox",flow="cloud-tickets",outcome="ok"\} [1-9]/,
       );
+
+      // The same server answers the ServiceNow webhook: a person resolves a ticket, the sandbox's
+      // business rule posts it, and the delivery is processed and timed in the metrics.
+      await sandboxes.control('servicenow', 'POST', '/_sandbox/webhooks', {
+        url: `${base}/api/v1/webhooks/servicenow`,
+        secret: WEBHOOK_SECRET,
+        tables: ['incident'],
+      });
+      await sandboxes.control('servicenow', 'POST', '/_sandbox/users', {
+        user_name: 'sam.person',
+        password: 'Sam-person-pw-1',
+        roles: ['itil'],
+      });
+      const sn = loaded.config.integrations[0]!.servicenow;
+      const person = connectServiceNow(
+        { ...sn, auth: { type: 'basic', username: 'sam.person', password: 'Sam-person-pw-1' } } as typeof sn,
+        { clock: systemClock, counters: new RequestCounters() },
+      );
+      try {
+        const [incident] = await person.client.listAll('incident', {
+          query: 'correlation_idSTARTSWITHsnowline:',
+          fields: ['sys_id'],
+          pageSize: 1,
+        });
+        expect(incident).toBeDefined();
+        await person.client.update('incident', incident!.sys_id, {
+          state: '6',
+          close_code: 'Solution provided',
+          close_notes: 'Fixed.',
+        });
+      } finally {
+        await person.close();
+      }
+      let delivered: any[] = [];
+      for (let i = 0; i < 200 && delivered.length === 0; i++) {
+        const state = await sandboxes.control('servicenow', 'GET', '/_sandbox/webhooks');
+        delivered = state.pending === 0 ? state.deliveries : [];
+        if (delivered.length === 0) await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(delivered).toEqual([expect.objectContaining({ status: 200 })]);
+      const after = await (await fetch(`${base}/metrics`, { headers: auth })).text();
+      expect(after).toMatch(/snowline_webhook_latency_seconds_count\{outcome="processed"\} 1/);
+
+      // The dashboard answers the other paths; an unknown API path still gets the API's JSON 404.
+      const home = await fetch(`${base}/`, { redirect: 'manual' });
+      expect([home.status, home.headers.get('location')]).toEqual([303, '/login']);
+      const unknown = await fetch(`${base}/api/v1/nothing-here`, { headers: auth });
+      expect(unknown.status).toBe(404);
+      expect(await unknown.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
 
       child.kill('SIGTERM');
       expect(await exited).toBe(0);

@@ -33,6 +33,19 @@ export interface ServiceNowWebhookDeps {
   handle(integrationId: string, delivery: ServiceNowWebhookDelivery): Promise<string>;
   /** Largest accepted body; default 1 MiB (a ticket record is a few KB). */
   readonly maxBodyBytes?: number;
+  /** Told of every answer: its outcome word and the seconds from arrival to answer (metrics). */
+  readonly observe?: (outcome: WebhookOutcome, seconds: number) => void;
+}
+
+/** How a delivery was answered, by HTTP status: the label of the latency metric. */
+export type WebhookOutcome = 'processed' | 'refused' | 'invalid' | 'deferred' | 'failed';
+
+function outcomeOf(status: number): WebhookOutcome {
+  if (status < 300) return 'processed';
+  if (status === 401) return 'refused';
+  if (status === 503) return 'deferred';
+  if (status < 500) return 'invalid';
+  return 'failed';
 }
 
 function failure(message: string) {
@@ -53,6 +66,14 @@ function failure(message: string) {
 export function servicenowWebhookRoutes(deps: ServiceNowWebhookDeps): Hono {
   const app = new Hono();
   const maxBytes = deps.maxBodyBytes ?? 1024 * 1024;
+  if (deps.observe) {
+    const observe = deps.observe;
+    app.use(async (c, next) => {
+      const started = performance.now();
+      await next();
+      observe(outcomeOf(c.res.status), (performance.now() - started) / 1000);
+    });
+  }
   app.post('/', async (c) => {
     const declared = Number(c.req.header('content-length') ?? 0);
     if (declared > maxBytes) return c.json(failure(`body over ${maxBytes} bytes`), 413);

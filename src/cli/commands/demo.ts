@@ -1,13 +1,14 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, Option } from '@commander-js/extra-typings';
 import type cliProgressModule from 'cli-progress';
+import { Agent, request } from 'undici';
 import type { LoadedConfig } from '../../config/load.js';
+import type { IntegrationConfig } from '../../config/schema.js';
 import { systemClock } from '../../domain/clock.js';
 import type { FlowSummary } from '../../domain/flows.js';
 import { createLogger, type Logger } from '../../logging.js';
-import type { RunDispatcher, RunRequest } from '../../runtime/dispatch.js';
+import { isSnowlineError } from '../../errors.js';
 import type { SecretScrubber } from '../../secrets.js';
 import { openStore, type Store } from '../../store/store.js';
 import { FLOW_RUNNERS } from '../../sync/flows.js';
@@ -16,7 +17,7 @@ import { printJson, type CliIo } from '../io.js';
 import { integerOption } from '../options.js';
 import type { GlobalOptions } from '../program.js';
 import { sandboxConfig } from '../sandbox-config.js';
-import { startSandboxProcess } from '../sandbox-process.js';
+import { startSandboxProcess, type SandboxReady } from '../sandbox-process.js';
 import { sandboxArgs } from './sandbox.js';
 
 /** How the demo shows flow progress: bars on a terminal, plain lines otherwise, nothing on stdout with --json. */
@@ -122,80 +123,6 @@ function withProgress(runners: readonly FlowRunner[], view: ProgressView): FlowR
   }));
 }
 
-/**
- * The demo's dispatcher: runs in this process, one run at a time (the timer's runs and the
- * dashboard's buttons take turns), so two runs never write the same entities at once.
- */
-export function demoDispatcher(options: {
-  loaded: LoadedConfig;
-  store: Store;
-  logger: Logger;
-  runners?: readonly FlowRunner[];
-}): RunDispatcher {
-  let queue: Promise<unknown> = Promise.resolve();
-  return {
-    dispatch(req: RunRequest) {
-      const integration = options.loaded.config.integrations.find((i) => i.id === req.integrationId);
-      if (!integration) return Promise.reject(new Error(`no integration ${req.integrationId} in the demo`));
-      const run = queue.then(() =>
-        runFlows({
-          integration,
-          store: options.store,
-          clock: systemClock,
-          logger: options.logger,
-          runners: options.runners ?? FLOW_RUNNERS,
-          dryRun: req.dryRun,
-          trigger: req.trigger,
-          ...(req.flows ? { only: req.flows } : {}),
-        }),
-      );
-      queue = run.catch(() => undefined);
-      return run.then((result: RunResult) => ({ kind: 'done' as const, result }));
-    },
-    close: () => queue.then(() => undefined),
-  };
-}
-
-/** A running dashboard: where to open it. */
-export interface DemoDashboard {
-  readonly url: string;
-  close(): Promise<void>;
-}
-
-/**
- * Serves the dashboard for the demo on loopback (plain http on a free port) with the demo's
- * store and dispatcher. THE LEAD WIRES `snowline serve`'s server HERE after the merge (same
- * dashboard, plus the HTTP API, /metrics and TLS): replace the body, keep the signature.
- */
-export async function startDemoDashboard(options: {
-  loaded: LoadedConfig;
-  store: Store;
-  dispatcher: RunDispatcher;
-  logger: Logger;
-}): Promise<DemoDashboard> {
-  // Loaded here, not at the top: `snowline` commands other than the live demo never need them.
-  const [{ dashboardRoutes }, { serve }] = await Promise.all([
-    import('../../api/dashboard/index.js'),
-    import('@hono/node-server'),
-  ]);
-  const app = dashboardRoutes({
-    store: options.store,
-    integrations: options.loaded.config.integrations,
-    apiTokens: options.loaded.config.api.tokens,
-    dispatcher: options.dispatcher,
-    clock: systemClock,
-    secrets: options.loaded.secrets,
-    logger: options.logger,
-  });
-  const server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 });
-  await new Promise<void>((done) => server.once('listening', () => done()));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/`,
-    close: () => new Promise<void>((done) => server.close(() => done())),
-  };
-}
-
 const NO_FLOWS =
   'flows: this build implements none of the four flows yet; the sandboxes and store are ready\n';
 
@@ -278,6 +205,7 @@ export function demoCommand(io: CliIo, scrubber: SecretScrubber, globals: () => 
               loaded,
               store,
               logger,
+              scrubber,
               intervalSeconds: options.activityInterval,
             });
           }
@@ -297,13 +225,25 @@ async function keepRunning(options: {
   loaded: LoadedConfig;
   store: Store;
   logger: Logger;
+  scrubber?: SecretScrubber;
   intervalSeconds: number;
 }): Promise<void> {
   const { io, loaded, store, logger } = options;
   const integration = loaded.config.integrations[0]!;
-  const dispatcher = demoDispatcher({ loaded, store, logger });
-  const dashboard = await startDemoDashboard({ loaded, store, dispatcher, logger });
-  io.stdout.write(`dashboard: ${dashboard.url}\n`);
+  // The same server as `snowline serve` (API, /metrics, webhook, dashboard, schedules), on a
+  // free loopback port over this store. Loaded here: `--once` and other commands never need it.
+  const { startServe } = await import('../../runtime/serve.js');
+  const serving = await startServe({
+    loaded,
+    cwd: options.io.cwd,
+    logger,
+    store,
+    port: 0,
+    ...(options.scrubber ? { scrubber: options.scrubber } : {}),
+  });
+  const { dispatcher } = serving;
+  await registerWebhook(options.sandbox.ready, serving.url, integration);
+  io.stdout.write(`dashboard: ${serving.url}/\n`);
   io.stdout.write(`token: ${loaded.config.api.tokens[0]}\n`);
   io.stderr.write(
     `a change on either side every ${options.intervalSeconds} s, then a run; press Ctrl-C to stop\n`,
@@ -328,7 +268,9 @@ async function keepRunning(options: {
         }
       }
     } catch (error) {
-      logger.warn({ err: error }, 'demo activity failed; trying again next time');
+      if (isSnowlineError(error) && error.code === 'CONFLICT')
+        io.stdout.write('  (a run started from the dashboard is going; this change syncs with the next)\n');
+      else logger.warn({ err: error }, 'demo activity failed; trying again next time');
     }
     if (!stopping) timer = setTimeout(() => void tick(), options.intervalSeconds * 1000);
   };
@@ -342,8 +284,35 @@ async function keepRunning(options: {
   } finally {
     stopping = true;
     if (timer) clearTimeout(timer);
-    await dispatcher.close();
     await activity.close();
-    await dashboard.close();
+    await serving.close();
+  }
+}
+
+/**
+ * Registers the ServiceNow sandbox's webhook (the business rule of docs/ticket-sync.md) to post
+ * ticket changes to this server, so a ticket a person closes or reassigns reaches Defender in
+ * seconds, before the next run.
+ */
+async function registerWebhook(ready: SandboxReady, serverUrl: string, integration: IntegrationConfig) {
+  const secret = integration.flows.ticketSync?.webhook.secret;
+  if (!secret) return;
+  const agent = new Agent(ready.caFile ? { connect: { ca: readFileSync(ready.caFile) } } : {});
+  try {
+    const response = await request(`${ready.servicenow.url}/_sandbox/webhooks`, {
+      method: 'POST',
+      dispatcher: agent,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        url: `${serverUrl}/api/v1/webhooks/servicenow`,
+        secret,
+        tables: ['incident', 'problem', 'change_request'],
+      }),
+    });
+    const text = await response.body.text();
+    if (response.statusCode !== 201)
+      throw new Error(`the ServiceNow sandbox refused the webhook (${response.statusCode}): ${text}`);
+  } finally {
+    await agent.close();
   }
 }
