@@ -4,6 +4,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
+import type PgBoss from 'pg-boss';
 import { createApp, type MountedRoutes } from '../api/app.js';
 import { dashboardRoutes } from '../api/dashboard/index.js';
 import { servicenowWebhookRoutes } from '../api/webhooks/servicenow.js';
@@ -18,6 +19,8 @@ import { FLOW_RUNNERS } from '../sync/flows.js';
 import { ticketSyncWebhook, type TicketSyncWebhook } from '../sync/ticket-sync/webhook.js';
 import type { FlowRunner } from '../sync/runner.js';
 import { LocalRunDispatcher } from './local-dispatcher.js';
+import { startBoss } from './queue/boss.js';
+import { PgBossRunDispatcher } from './queue/dispatcher.js';
 import { SnowlineMetrics } from './metrics.js';
 import { Scheduler } from './scheduler.js';
 
@@ -46,7 +49,8 @@ export interface Serving {
   /** Base URL, without a trailing slash, e.g. `http://127.0.0.1:8420`. */
   readonly url: string;
   readonly deps: ApiDeps;
-  readonly dispatcher: LocalRunDispatcher;
+  /** In-process on SQLite; the pg-boss queue on PostgreSQL. */
+  readonly dispatcher: LocalRunDispatcher | PgBossRunDispatcher;
   readonly scheduler: Scheduler;
   /**
    * Graceful stop: readiness turns 503 and new runs are refused, scheduled ticks stop, runs in
@@ -135,6 +139,7 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
     (await openStore(isPostgresUrl(url) || url === ':memory:' ? url : resolvePath(options.cwd, url)));
   const closeStore = () => (options.store ? Promise.resolve() : store.close());
   let webhook: TicketSyncWebhook | undefined;
+  let boss: PgBoss | undefined;
   try {
     const applied = await store.migrate();
     if (applied.length) logger.info({ applied, store: store.location }, 'store migrated');
@@ -146,14 +151,25 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
       : undefined;
     const runners = options.runners ?? FLOW_RUNNERS;
     const metrics = new SnowlineMetrics();
-    const dispatcher = new LocalRunDispatcher({
-      integrations: config.integrations,
-      store,
-      clock,
-      logger,
-      runners,
-      metrics,
-    });
+    // On PostgreSQL the scheduler, API and dashboard hand runs to the pg-boss queue, and
+    // `snowline worker` processes run them (docs/scale-out.md); on SQLite they run here.
+    let dispatcher: LocalRunDispatcher | PgBossRunDispatcher;
+    if (store.dialect === 'postgres') {
+      boss = await startBoss(url, config.queue, {
+        onError: (error) => logger.error({ err: error }, 'pg-boss reported an error'),
+      });
+      dispatcher = new PgBossRunDispatcher({ boss, config, store, clock, logger, runners });
+      logger.info('runs go to the PostgreSQL queue: start at least one `snowline worker` to run them');
+    } else {
+      dispatcher = new LocalRunDispatcher({
+        integrations: config.integrations,
+        store,
+        clock,
+        logger,
+        runners,
+        metrics,
+      });
+    }
     let accepting = true;
     const deps: ApiDeps = {
       config,
@@ -222,6 +238,7 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
           await Promise.all([scheduler.stop(), dispatcher.close()]);
           await closeServer(server);
           await webhook?.close();
+          await boss?.stop({ graceful: true, wait: true });
           await closeStore();
         })();
         return closing;
@@ -229,6 +246,7 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
     };
   } catch (error) {
     await webhook?.close();
+    await boss?.stop({ graceful: false, wait: true });
     await closeStore();
     throw error;
   }

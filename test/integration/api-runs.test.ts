@@ -2,14 +2,20 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { generateSandboxTls } from '../../sandbox/common/tls.js';
 import { validateConfig } from '../../src/config/load.js';
+import { systemClock } from '../../src/domain/clock.js';
 import { emptyFlowSummary } from '../../src/domain/flows.js';
 import { createLogger } from '../../src/logging.js';
+import type { LocalRunDispatcher } from '../../src/runtime/local-dispatcher.js';
+import { startBoss } from '../../src/runtime/queue/boss.js';
+import { FlowRunWorker } from '../../src/runtime/queue/worker.js';
 import { startServe } from '../../src/runtime/serve.js';
+import { openStore } from '../../src/store/store.js';
 import type { FlowRunner } from '../../src/sync/runner.js';
 import { minimalConfigInput } from '../support/config.js';
+import { createTestDatabase } from '../support/databases.js';
 
 /** One run of a flow at a time (409) and a graceful shutdown, through the API of a real server. */
 
@@ -49,9 +55,13 @@ describe('a flow that is running', () => {
       });
 
     const first = post({ flows: ['ticket-sync'] });
-    for (let i = 0; i < 200 && serving.dispatcher.running('plant-a').length === 0; i++)
+    for (
+      let i = 0;
+      i < 200 && (serving.dispatcher as LocalRunDispatcher).running('plant-a').length === 0;
+      i++
+    )
       await new Promise((r) => setTimeout(r, 25));
-    expect(serving.dispatcher.running('plant-a')).toEqual(['ticket-sync']);
+    expect((serving.dispatcher as LocalRunDispatcher).running('plant-a')).toEqual(['ticket-sync']);
 
     const second = await post({ flows: ['ticket-sync'] });
     expect(second.status).toBe(409);
@@ -131,5 +141,67 @@ describe('api.tls', () => {
     await expect(
       startServe({ loaded, cwd: dir, logger: createLogger({ level: 'silent' }), port: 0 }),
     ).rejects.toThrow(/api\.tls\.certFile .*missing-cert\.pem can not be read \(ENOENT\)/);
+  });
+});
+
+const postgresUrl = inject('postgresUrl');
+
+describe.skipIf(postgresUrl === null)('serve on a PostgreSQL store', () => {
+  it('queues a requested run for `snowline worker` (202 with its job) and a worker runs it', async () => {
+    const fast: FlowRunner = {
+      flow: 'ticket-sync',
+      enabled: () => true,
+      run: async () => ({ summary: { ...emptyFlowSummary(), updated: 2 }, plan: [] }),
+    };
+    const token = 'api-queue-test-token-0123456789';
+    const url = await createTestDatabase(postgresUrl!, 'serve');
+    const loaded = validateConfig(
+      {
+        ...minimalConfigInput(),
+        store: { url },
+        api: { tokens: [token] },
+        queue: { pollingIntervalSeconds: 0.5 },
+      },
+      'test',
+    );
+    const logger = createLogger({ level: 'silent' });
+    const serving = await startServe({ loaded, cwd: dir, logger, runners: [fast], port: 0 });
+    const auth = { authorization: `Bearer ${token}` };
+    const boss = await startBoss(url, loaded.config.queue, { supervise: false });
+    const store = await openStore(url);
+    const worker = new FlowRunWorker({
+      boss,
+      config: loaded.config,
+      store,
+      clock: systemClock,
+      logger,
+      runners: [fast],
+      worker: 'test-worker',
+    });
+    try {
+      const queued = await fetch(`${serving.url}/api/v1/runs`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ flows: ['ticket-sync'] }),
+      });
+      expect(queued.status).toBe(202);
+      expect(((await queued.json()) as { jobIds: string[] }).jobIds).toHaveLength(1);
+      await worker.start();
+      type Run = { status: string; summary: { jobs: Record<string, { updated: number }> } };
+      let ran: Run | undefined;
+      for (let i = 0; i < 200 && !ran; i++) {
+        const { runs } = (await (await fetch(`${serving.url}/api/v1/runs`, { headers: auth })).json()) as {
+          runs: Run[];
+        };
+        ran = runs.find((r) => r.status === 'ok');
+        if (!ran) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(ran?.summary.jobs['ticket-sync']?.updated).toBe(2);
+    } finally {
+      await worker.stop();
+      await boss.stop({ graceful: false, wait: true });
+      await store.close();
+      await serving.close();
+    }
   });
 });
