@@ -199,6 +199,7 @@ describe('secrets', () => {
           sensors: [{ name: 's1', url: 'https://10.0.0.1', token: 'CANARY-sensor-token' }],
           console: { url: 'https://10.0.0.2', token: 'CANARY-console-token' },
         },
+        flows: { ticketSync: { webhook: { secret: 'CANARY-webhook-secret' } } },
       },
       {
         id: 'two',

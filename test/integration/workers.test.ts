@@ -143,7 +143,7 @@ async function startWorker(configPath: string, name: string): Promise<WorkerProc
   const line = await Promise.race([
     new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve)),
     exited.then((code) => `exited ${code}`),
-    sleep(30_000).then(() => 'timeout'),
+    sleep(90_000).then(() => 'timeout'),
   ]);
   expect(line).toMatch(/^worker .* ready/);
   return { child, name, exited };
@@ -222,7 +222,7 @@ async function dispatchRun(config: ReturnType<typeof writeConfig>['config'], sto
       trigger: 'schedule',
     });
     expect(ticket.kind).toBe('queued');
-    // Two chains: ot-inventory (then ot-vulnerabilities) and cloud-tickets.
+    // Two chains: ot-inventory (then ot-vulnerabilities) and cloud-tickets (then ticket-sync).
     expect(ticket.kind === 'queued' && ticket.jobIds).toHaveLength(2);
   } finally {
     await boss.stop({ graceful: false, wait: true });
@@ -245,6 +245,7 @@ describe.skipIf(postgresUrl === null || !existsSync('dist/cli.js'))(
           'cloud-tickets',
           'ot-inventory',
           'ot-vulnerabilities',
+          'ticket-sync',
         ]);
         expected = await dumps(sandboxes);
         expect((expected.servicenow.tables.cmdb_ci as unknown[]).length).toBeGreaterThan(600);
@@ -267,7 +268,12 @@ describe.skipIf(postgresUrl === null || !existsSync('dist/cli.js'))(
         expectSameDumps(await dumps(sandboxes), expected);
         const spans = await leaseSpans(store);
         expect(new Set(spans.map((s) => s.partition_key))).toEqual(
-          new Set(['sandbox/ot-inventory/*', 'sandbox/ot-vulnerabilities/*', 'sandbox/cloud-tickets/*']),
+          new Set([
+            'sandbox/ot-inventory/*',
+            'sandbox/ot-vulnerabilities/*',
+            'sandbox/cloud-tickets/*',
+            'sandbox/ticket-sync/*',
+          ]),
         );
         expectNoOverlap(spans);
       } finally {

@@ -94,6 +94,8 @@ describe.skipIf(!existsSync('dist/cli.js'))('secrets and TLS', () => {
           token: canary(`sensor-${i}`),
         }));
         raw.api.tokens = [canary('api-token')];
+        if (integration.flows.ticketSync)
+          integration.flows.ticketSync.webhook = { secret: canary('webhook-secret') };
       });
       const secrets = secretsOf(loaded.config);
       expect(secrets.every((s) => s.startsWith('CANARY-'))).toBe(true);

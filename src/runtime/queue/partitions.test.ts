@@ -10,6 +10,10 @@ describe('flowChains', () => {
       ['cloud-tickets'],
     ]);
     expect(flowChains(['ot-vulnerabilities'])).toEqual([['ot-vulnerabilities']]);
+    expect(flowChains(['ticket-sync', 'cloud-tickets', 'ot-inventory'])).toEqual([
+      ['ot-inventory'],
+      ['cloud-tickets', 'ticket-sync'],
+    ]);
   });
 
   it('keeps every flow exactly once, each chain in dependency order', () => {

@@ -27,8 +27,15 @@ export function partitionKey(partition: WorkPartition): string {
   return `${partition.integrationId}/${partition.flow}/${partition.subKey}`;
 }
 
-/** Flows whose input is another flow's output: they run after it, never beside it. */
-const DEPENDS_ON: Partial<Record<Flow, Flow>> = { 'ot-vulnerabilities': 'ot-inventory' };
+/**
+ * Flows whose input is another flow's output: they run after it, never beside it. ticket-sync
+ * follows cloud-tickets: it acts on the tickets cloud-tickets opened, and both write the same
+ * governance assignments, so they must not run at once.
+ */
+const DEPENDS_ON: Partial<Record<Flow, Flow>> = {
+  'ot-vulnerabilities': 'ot-inventory',
+  'ticket-sync': 'cloud-tickets',
+};
 
 /**
  * Splits the flows of a run into chains that may run at the same time on different workers:
@@ -36,8 +43,8 @@ const DEPENDS_ON: Partial<Record<Flow, Flow>> = { 'ot-vulnerabilities': 'ot-inve
  * other flow starts its own. Each chain is in dependency order.
  *
  * @example
- * flowChains(['cloud-tickets', 'ot-inventory', 'ot-vulnerabilities'])
- * // [['ot-inventory', 'ot-vulnerabilities'], ['cloud-tickets']]
+ * flowChains(['cloud-tickets', 'ot-inventory', 'ot-vulnerabilities', 'ticket-sync'])
+ * // [['ot-inventory', 'ot-vulnerabilities'], ['cloud-tickets', 'ticket-sync']]
  */
 export function flowChains(flows: readonly Flow[]): Flow[][] {
   const ordered = FLOWS.filter((f) => flows.includes(f));
