@@ -86,7 +86,9 @@ export const FLOW_CASES: readonly FlowCase[] = [
   {
     flow: 'cloud-tickets',
     before: [],
-    flows: (defaults) => ({ cloudTickets: defaults.cloudTickets }),
+    // Two tickets per Batch call: enough ServiceNow writes on the small estate to kill between
+    // them, and a clean run long enough that a third of its requests passes a run's fixed reads.
+    flows: (defaults) => ({ cloudTickets: { ...(defaults.cloudTickets as object), batchSize: 2 } }),
     servicenowTables: ['incident'],
     writesDefender: true,
   },
@@ -306,6 +308,8 @@ export async function cleanRun(
   writes: { servicenow: number; defender: number };
   /** Outer ServiceNow requests of the flow itself (its prerequisites not counted). */
   servicenowRequests: number;
+  /** ServiceNow requests of an unchanged re-run: the reads every run makes before it can write. */
+  noopServicenowRequests: number;
 }> {
   await resetSandboxes(sandboxes);
   const loaded = caseConfig(sandboxes, flowCase, storeUrl);
@@ -316,9 +320,13 @@ export async function cleanRun(
   const requestsBefore = await requests();
   await expectOk(syncInProcess(loaded, [flowCase.flow]));
   const after = await writeCounts(sandboxes);
+  const requestsAfter = await requests();
+  const state = await canonicalState(sandboxes, flowCase);
+  await expectOk(syncInProcess(loaded, [flowCase.flow]));
   return {
-    servicenowRequests: (await requests()) - requestsBefore,
-    state: await canonicalState(sandboxes, flowCase),
+    servicenowRequests: requestsAfter - requestsBefore,
+    noopServicenowRequests: (await requests()) - requestsAfter,
+    state,
     writes: { servicenow: after.servicenow - before.servicenow, defender: after.defender - before.defender },
   };
 }
