@@ -346,6 +346,7 @@ describe('cloud-tickets against both sandboxes', () => {
     await setStatus(sandboxes, one.id, 'Unhealthy');
     const { summary } = await syncOnce(store, loaded);
     expect(summary.created).toBe(1);
+    expect(summary.unchanged + summary.updated + summary.created).toBe(summary.groups);
     expect((await tickets(sn, 'incident')).length).toBe(count + 1);
   });
 
@@ -910,6 +911,8 @@ describe('cloud-tickets Batch API packing and owner changes', () => {
     const count = incidents.length;
     expect(count).toBeGreaterThan(4);
     expect(created.summary.created).toBe(count);
+    // Each new ticket is counted once: created, not also unchanged.
+    expect(created.summary.unchanged).toBe(0);
     // The creates went 4 to a Batch call: no more calls than that floor, one inner write per ticket.
     const after = await stats();
     expect(after.batchCalls - before.batchCalls).toBe(Math.ceil(count / 4));

@@ -206,6 +206,8 @@ export class CloudTicketsFlow {
   private readonly now: Date;
   private readonly directory: ServiceNowDirectory;
   private live = new Map<string, LiveTicket>();
+  /** Groups whose ticket this run created: counted as created, not again as unchanged. */
+  private readonly createdThisRun = new Set<string>();
   private memories = new Map<string, TicketMemory>();
   /** Recorded assignment hashes, by lower-cased assessment id. */
   private assignmentHashes = new Map<string, string | null>();
@@ -625,6 +627,7 @@ export class CloudTicketsFlow {
     };
     this.live.set(correlationId, { table, sysId: memory.sysId, number: memory.number, state: memory.state });
     this.summary.created += 1;
+    this.createdThisRun.add(group.key);
     await this.decide(
       {
         action: 'create',
@@ -750,6 +753,7 @@ export class CloudTicketsFlow {
         state: memory.state,
       });
       this.summary.created += 1;
+      this.createdThisRun.add(group.key);
       const hash = contentHash(content);
       await this.decide(
         {
@@ -855,7 +859,7 @@ export class CloudTicketsFlow {
       this.contentHashes.set(group.key, hash);
       await this.decide(action, { tickets: [this.ticketState(current, hash)] });
     } else {
-      this.summary.unchanged += 1;
+      if (!this.createdThisRun.has(group.key)) this.summary.unchanged += 1;
       if (owner.owner !== memory.owner) await this.saveMemory(current);
     }
     const ids = new Set(group.assessments.map((a) => a.id));
