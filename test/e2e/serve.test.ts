@@ -9,10 +9,12 @@ import { systemClock } from '../../src/domain/clock.js';
 import { RequestCounters } from '../../src/runtime/counters.js';
 import { connectServiceNow } from '../../src/servicenow/index.js';
 import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
+import { leaks, secretsOf } from '../support/secrets.js';
 
 /**
  * `node dist/cli.js serve` against the sandboxes: the dashboard line, a run over HTTP, a scheduled
- * run, a ServiceNow webhook delivery, the dashboard beside the API, SIGTERM.
+ * run, a ServiceNow webhook delivery, the dashboard beside the API, no secret in any API answer or
+ * in `/metrics`, SIGTERM.
  */
 
 const WEBHOOK_SECRET = 'serve-e2e-webhook-secret-0123456789';
@@ -136,10 +138,60 @@ describe.skipIf(!existsSync('dist/cli.js'))('snowline serve (built CLI)', () => 
       expect(unknown.status).toBe(404);
       expect(await unknown.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
 
+      // Every secret of the configuration is a canary: none appears in any API answer, in an
+      // error the API or the webhook gives, or in /metrics.
+      const secrets = secretsOf(loaded.config);
+      expect(secrets).toEqual(expect.arrayContaining([token, WEBHOOK_SECRET]));
+      const bodies: string[] = [metrics, after];
+      const get = async (path: string): Promise<any> => {
+        const answer = await fetch(`${base}${path}`, { headers: auth });
+        const text = await answer.text();
+        expect(answer.status, `${path}: ${text}`).toBe(200);
+        bodies.push(text);
+        return JSON.parse(text);
+      };
+      const listed = await get('/api/v1/runs?limit=1000');
+      for (const r of listed.runs) await get(`/api/v1/runs/${r.id}`);
+      let ledgerEvents = 0;
+      for (let page = 0, cursor: string | null = ''; page < 100 && cursor !== null; page++) {
+        const events = await get(
+          `/api/v1/ledger?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+        );
+        ledgerEvents += events.events.length;
+        cursor = events.nextCursor;
+      }
+      expect(ledgerEvents, 'the ledger was read, not empty').toBeGreaterThan(0);
+      for (let page = 0, cursor: string | null = ''; page < 100 && cursor !== null; page++) {
+        cursor = (
+          await get(`/api/v1/tickets?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)
+        ).nextCursor;
+      }
+      await get('/api/v1/openapi.json');
+      await get('/api/v1/health');
+      bodies.push(await (await fetch(`${base}/metrics`, { headers: auth })).text());
+      const refused = [
+        await fetch(`${base}/api/v1/runs`, { headers: { authorization: `Bearer ${token}x` } }),
+        await fetch(`${base}/api/v1/runs`, {
+          method: 'POST',
+          headers: { ...auth, 'content-type': 'application/json' },
+          body: '{"flows": ["no-such-flow"]}',
+        }),
+        await fetch(`${base}/api/v1/webhooks/servicenow`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-snowline-signature': `sha256=${WEBHOOK_SECRET}` },
+          body: JSON.stringify({ table: 'incident', secret: WEBHOOK_SECRET }),
+        }),
+      ];
+      for (const answer of refused) {
+        expect(answer.status).toBeGreaterThanOrEqual(400);
+        bodies.push(await answer.text());
+      }
+      expect(leaks(secrets, ...bodies)).toEqual([]);
+
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
       expect(lines).toEqual([line]);
-      expect(Buffer.concat(stderr).toString()).not.toContain(token);
+      expect(leaks(secrets, Buffer.concat(stderr).toString())).toEqual([]);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig, type LoadedConfig } from '../../src/config/load.js';
 import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
+import { leaks, secretsOf } from '../support/secrets.js';
 import { cliSync, reliabilityDevices, SCENARIO_TIMEOUT_MS, writeConfigFile } from './support.js';
 
 /**
@@ -14,15 +15,6 @@ import { cliSync, reliabilityDevices, SCENARIO_TIMEOUT_MS, writeConfigFile } fro
 const dir = mkdtempSync(join(tmpdir(), 'snowline-rel-sec-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Every value of a secret-looking key in the configuration (the schema's `secret()` fields). */
-function secretsOf(value: unknown, key = ''): string[] {
-  if (typeof value === 'string')
-    return /secret|token|password/i.test(key) && value.length >= 8 ? [value] : [];
-  if (Array.isArray(value)) return value.flatMap((v) => secretsOf(v, key));
-  if (value && typeof value === 'object') return Object.entries(value).flatMap(([k, v]) => secretsOf(v, k));
-  return [];
-}
-
 /** Every file of the store (SQLite database, WAL and journal), as text. */
 function storeText(storeUrl: string): string {
   const base = storeUrl.split('/').pop()!;
@@ -31,10 +23,6 @@ function storeText(storeUrl: string): string {
     .filter((f) => f.startsWith(base))
     .map((f) => readFileSync(join(folder, f)).toString('latin1'))
     .join('\n');
-}
-
-function leaks(secrets: readonly string[], ...texts: string[]): string[] {
-  return secrets.filter((s) => texts.some((t) => t.includes(s)));
 }
 
 describe.skipIf(!existsSync('dist/cli.js'))('secrets and TLS', () => {
