@@ -15,6 +15,7 @@ import { syncCommand } from '../../src/cli/commands/sync.js';
 import type { CliIo } from '../../src/cli/io.js';
 import type { LoadedConfig } from '../../src/config/load.js';
 import { systemClock } from '../../src/domain/clock.js';
+import { UpstreamError } from '../../src/errors.js';
 import { createLogger } from '../../src/logging.js';
 import { RequestCounters } from '../../src/runtime/counters.js';
 import { SecretScrubber } from '../../src/secrets.js';
@@ -283,6 +284,31 @@ describe('ticket-sync against both sandboxes', () => {
       fields: ['value'],
     });
     expect(journal.some((j) => String(j.value).includes('no.mail'))).toBe(true);
+  });
+
+  it('writes the work note about a user without email once when the answer to it was lost', async () => {
+    const ticket = take('incident');
+    await person.client.update('incident', ticket.sysId, { assigned_to: users.noEmail });
+    // The instance commits the note, but the answer never arrives (a reset, or a process killed
+    // before it recorded the ticket): the poll fails on that ticket and the next one takes it again.
+    const client = integrationClient.client;
+    const lossy = Object.create(client) as ServiceNowClient;
+    lossy.update = async function (...args: Parameters<ServiceNowClient['update']>) {
+      await client.update(...args);
+      throw new UpstreamError('servicenow', undefined, 'connection reset before the answer');
+    } as ServiceNowClient['update'];
+    expect((await poll({}, lossy)).errors).toBe(1);
+    const again = await poll();
+    expect(again.errors).toBe(0);
+    const notes = await person.client.listAll('sys_journal_field', {
+      query: `element_id=${ticket.sysId}^element=work_notes`,
+      fields: ['value'],
+    });
+    expect(notes.filter((n) => String(n.value).includes('no.mail'))).toHaveLength(1);
+    // Its version is then taken in without a write on either side.
+    const before = await writes();
+    await poll();
+    expect(await writes()).toEqual(before);
   });
 
   it('does not lose a ticket updated while the pages of a poll are read', async () => {

@@ -10,8 +10,8 @@ import {
   caseConfig,
   cleanRun,
   duplicateKeys,
-  expectOk,
   FLOW_CASES,
+  prepareCase,
   reliabilityDevices,
   resetSandboxes,
   SCENARIO_TIMEOUT_MS,
@@ -59,7 +59,7 @@ describe.each(FLOW_CASES)('$flow under faults', (flowCase) => {
 
       await resetSandboxes(sandboxes);
       const loaded = caseConfig(sandboxes, flowCase, join(dir, `${flowCase.flow}-storm.sqlite`));
-      if (flowCase.before.length > 0) await expectOk(syncInProcess(loaded, flowCase.before));
+      await prepareCase(sandboxes, flowCase, loaded);
       await sandboxes.control('servicenow', 'POST', '/_sandbox/faults', STORM);
       await sandboxes.control('defender', 'POST', '/_sandbox/faults', STORM);
 
@@ -104,7 +104,7 @@ describe.each(FLOW_CASES)('$flow under faults', (flowCase) => {
       await resetSandboxes(sandboxes);
       const storeUrl = join(dir, `${flowCase.flow}-budget.sqlite`);
       const loaded = caseConfig(sandboxes, flowCase, storeUrl);
-      if (flowCase.before.length > 0) await expectOk(syncInProcess(loaded, flowCase.before));
+      await prepareCase(sandboxes, flowCase, loaded);
 
       // A window shortened from the platform's hour to 10 minutes (still longer than the 60 s
       // Snowline waits in-process, so it must defer), started at a window boundary so every
@@ -122,12 +122,12 @@ describe.each(FLOW_CASES)('$flow under faults', (flowCase) => {
       });
 
       const outcomes: string[] = [];
-      let created = 0;
+      let written = 0;
       // Bounded: each window lets a third of the work through; a dozen windows is far more than enough.
       for (let window = 0; window < 12; window++) {
         const summary = (await syncInProcess(loaded, [flowCase.flow]))[flowCase.flow]!;
         outcomes.push(summary.outcome);
-        created += summary.created;
+        written += summary.created + summary.updated + summary.deleted;
         expect(summary.outcome, JSON.stringify(summary)).not.toBe('failed');
         if (summary.outcome === 'ok') break;
         expect(summary.retryAt).toEqual(expect.any(String));
@@ -156,7 +156,7 @@ describe.each(FLOW_CASES)('$flow under faults', (flowCase) => {
       } finally {
         await store.close();
       }
-      expect(created).toBeGreaterThan(0);
+      expect(written).toBeGreaterThan(0);
     },
     SCENARIO_TIMEOUT_MS,
   );

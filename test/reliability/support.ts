@@ -13,7 +13,10 @@ import { stringify } from 'yaml';
 import type { LoadedConfig } from '../../src/config/load.js';
 import { systemClock } from '../../src/domain/clock.js';
 import type { Flow, FlowSummary } from '../../src/domain/flows.js';
+import { correlationPrefix } from '../../src/domain/tickets/rules.js';
 import { createLogger } from '../../src/logging.js';
+import { RequestCounters } from '../../src/runtime/counters.js';
+import { connectServiceNow } from '../../src/servicenow/index.js';
 import { openStore } from '../../src/store/store.js';
 import { FLOW_RUNNERS } from '../../src/sync/flows.js';
 import { runFlows } from '../../src/sync/runner.js';
@@ -60,6 +63,11 @@ export interface FlowCase {
   readonly servicenowTables: readonly string[];
   /** True when the flow writes to Defender as well (governance assignments). */
   readonly writesDefender: boolean;
+  /**
+   * What people do between the prerequisites and the flow (the flow's work when its input is
+   * their changes); the same on every reset sandbox, so clean and faulted runs start alike.
+   */
+  prepare?(sandboxes: Sandboxes, loaded: LoadedConfig): Promise<void>;
 }
 
 const otInventoryConfig = { source: 'console', sensorValidation: 'auto', batchSize: 25 };
@@ -92,7 +100,82 @@ export const FLOW_CASES: readonly FlowCase[] = [
     servicenowTables: ['incident'],
     writesDefender: true,
   },
+  {
+    flow: 'ticket-sync',
+    before: ['cloud-tickets'],
+    flows: (defaults) => ({
+      cloudTickets: { ...(defaults.cloudTickets as object), batchSize: 2 },
+      ticketSync: defaults.ticketSync,
+    }),
+    prepare: (sandboxes, loaded) => peopleChangeTickets(sandboxes, loaded),
+    // The work notes on tickets whose new assignee has no email are in the journal.
+    servicenowTables: ['incident', 'sys_journal_field'],
+    writesDefender: true,
+  },
 ];
+
+/** The prerequisites of a flow case and then what people change: the flow's input. */
+export async function prepareCase(
+  sandboxes: Sandboxes,
+  flowCase: FlowCase,
+  loaded: LoadedConfig,
+): Promise<void> {
+  if (flowCase.before.length > 0) await expectOk(syncInProcess(loaded, flowCase.before));
+  await flowCase.prepare?.(sandboxes, loaded);
+}
+
+/**
+ * People at work on the tickets cloud-tickets opened (a basic-auth itil user, as in the UI), in
+ * correlation id order so that every reset sandbox gets the same changes: per five tickets, one
+ * resolved, one reassigned and put In Progress, one reassigned, one reassigned to a user without
+ * an email (ticket-sync notes that on the ticket), one left alone. ticket-sync then has Defender
+ * deletes and PUTs to make, and ServiceNow work notes.
+ */
+async function peopleChangeTickets(sandboxes: Sandboxes, loaded: LoadedConfig): Promise<void> {
+  await sandboxes.control('servicenow', 'POST', '/_sandbox/users', {
+    user_name: 'rel.person',
+    password: 'Rel-person-pw-1',
+    roles: ['itil'],
+    email: 'rel.person@example.com',
+  });
+  await sandboxes.control('servicenow', 'POST', '/_sandbox/users', {
+    user_name: 'rel.nomail',
+    password: 'Rel-nomail-pw-1',
+    roles: ['itil'],
+  });
+  const sn = loaded.config.integrations[0]!.servicenow;
+  const person = connectServiceNow(
+    { ...sn, auth: { type: 'basic', username: 'rel.person', password: 'Rel-person-pw-1' } } as typeof sn,
+    { clock: systemClock, counters: new RequestCounters() },
+  );
+  try {
+    const users = async (query: string) =>
+      (await person.client.listAll('sys_user', { query, fields: ['sys_id'] })).map((u) => u.sys_id);
+    const [withEmail] = await users('user_name=rel.person');
+    const [noEmail] = await users('user_name=rel.nomail');
+    const tickets = (
+      await person.client.listAll('incident', {
+        query: `correlation_idSTARTSWITH${correlationPrefix(loaded.config.integrations[0]!.id)}`,
+        fields: ['sys_id', 'correlation_id'],
+      })
+    ).sort((a, b) => String(a.correlation_id).localeCompare(String(b.correlation_id)));
+    if (tickets.length < 5)
+      throw new Error(`cloud-tickets opened ${tickets.length} incidents; 5 or more needed`);
+    const changes: Record<string, unknown>[] = [
+      { state: '6', close_code: 'Solution provided', close_notes: 'Fixed by hand.' },
+      { assigned_to: withEmail!, state: '2' },
+      { assigned_to: withEmail! },
+      { assigned_to: noEmail! },
+      {},
+    ];
+    for (const [n, ticket] of tickets.entries()) {
+      const change = changes[n % changes.length]!;
+      if (Object.keys(change).length > 0) await person.client.update('incident', ticket.sys_id, change);
+    }
+  } finally {
+    await person.close();
+  }
+}
 
 /** The configuration of a flow case against these sandboxes, with its own store. */
 export function caseConfig(sandboxes: Sandboxes, flowCase: FlowCase, storeUrl: string): LoadedConfig {
@@ -313,7 +396,7 @@ export async function cleanRun(
 }> {
   await resetSandboxes(sandboxes);
   const loaded = caseConfig(sandboxes, flowCase, storeUrl);
-  if (flowCase.before.length > 0) await expectOk(syncInProcess(loaded, flowCase.before));
+  await prepareCase(sandboxes, flowCase, loaded);
   const requests = async () =>
     (await sandboxes.control('servicenow', 'GET', '/_sandbox/stats')).total as number;
   const before = await writeCounts(sandboxes);

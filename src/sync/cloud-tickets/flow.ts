@@ -40,6 +40,7 @@ import type {
   ArmClient,
   Assessment,
   AssessmentMetadata,
+  GovernanceAssignment,
   GovernanceAssignmentInput,
   SourcePage,
 } from '../../sources/index.js';
@@ -211,6 +212,12 @@ export class CloudTicketsFlow {
   private memories = new Map<string, TicketMemory>();
   /** Recorded assignment hashes, by lower-cased assessment id. */
   private assignmentHashes = new Map<string, string | null>();
+  /**
+   * The owner each assignment was last written with from its rule (the rule's email or the
+   * resource's owner tag), by assessment id; undefined for assignments recorded before Snowline
+   * kept it.
+   */
+  private assignmentOwners = new Map<string, string | null>();
   private contentHashes = new Map<string, string | null>();
   /** The configured rules, then the adopted governance rules. */
   private rules: readonly AppliedRule[] = [];
@@ -289,6 +296,8 @@ export class CloudTicketsFlow {
     for (const row of rows) {
       if (row.entity === 'governanceAssignment') {
         this.assignmentHashes.set(row.source_key, row.content_hash);
+        const owner = row.data ? (JSON.parse(row.data) as { owner?: string | null }).owner : undefined;
+        if (owner !== undefined) this.assignmentOwners.set(row.source_key, owner);
       } else if (row.data) {
         this.memories.set(row.source_key, JSON.parse(row.data) as TicketMemory);
         this.contentHashes.set(row.source_key, row.content_hash);
@@ -904,18 +913,44 @@ export class CloudTicketsFlow {
         ticketStatus: stateLabel(memory.table, memory.state),
       },
     };
+    // The hash is of what this flow wants (its rule's owner included): it changes only when the
+    // flow's own inputs change, never because ticket-sync or a person changed the assignment.
     const hash = contentHash(body);
     if (this.assignmentHashes.get(id) === hash) return;
     const assignmentKey = assignmentKeyFor(this.run.integrationId, id);
+    const ruleOwner = assessment.owner ?? null;
+    const update = Boolean(this.assignmentHashes.get(id));
+    let write = true;
+    let reason = `points at ${memory.number} (${stateLabel(memory.table, memory.state)}), owner ${assessment.owner ?? 'none'}, due ${memory.dueDate.slice(0, 10)}`;
+    const recordedOwner = this.assignmentOwners.get(id);
+    if (update && (recordedOwner === undefined || recordedOwner === ruleOwner)) {
+      // The owner Defender gives the resources did not change since this flow last wrote the
+      // assignment, so its owner now is the one that changed last (ticket-sync following a
+      // reassignment in ServiceNow, or a person in Defender) and is kept. Re-read before write.
+      const current = await this.run.arm.getGovernanceAssignment(
+        assessment.resourceId,
+        assessment.assessmentKey,
+        assignmentKey,
+      );
+      if (current) {
+        if (current.owner) body.owner = current.owner;
+        else delete body.owner;
+        reason = `points at ${memory.number} (${stateLabel(memory.table, memory.state)}), owner ${current.owner ?? 'none'} kept (the owner from the rule did not change), due ${memory.dueDate.slice(0, 10)}`;
+        if (sameAssignment(current, body)) {
+          write = false;
+          reason = `${memory.number}: the assignment already has this body (owner ${current.owner ?? 'none'}, ${body.additionalData?.ticketStatus ?? 'no status'})`;
+        }
+      }
+    }
     const action: Omit<PlanAction, 'flow' | 'side'> & { side: 'defender' } = {
-      action: this.assignmentHashes.get(id) ? 'update' : 'create',
+      action: write ? (update ? 'update' : 'create') : 'skip',
       entity: 'governanceAssignment',
       key: assessment.id,
       side: 'defender',
       target: { id: `${assessment.id}/governanceAssignments/${assignmentKey}` },
-      reason: `points at ${memory.number} (${stateLabel(memory.table, memory.state)}), owner ${assessment.owner ?? 'none'}, due ${memory.dueDate.slice(0, 10)}`,
+      reason,
     };
-    if (!this.run.dryRun) {
+    if (write && !this.run.dryRun) {
       // A PUT replaces the whole assignment: the body carries every property Snowline keeps.
       await this.run.arm.putGovernanceAssignment(
         assessment.resourceId,
@@ -925,19 +960,21 @@ export class CloudTicketsFlow {
       );
     }
     this.assignmentHashes.set(id, hash);
-    this.summary.assignmentsWritten += 1;
+    this.assignmentOwners.set(id, ruleOwner);
+    if (write) this.summary.assignmentsWritten += 1;
     await this.decide(action, {
       assignments: [
         {
           sourceKey: id,
           remoteSysId: assignmentKey,
           contentHash: hash,
-          lastWrittenAt: this.now.toISOString(),
+          ...(write ? { lastWrittenAt: this.now.toISOString() } : {}),
           lastSeenAt: this.now.toISOString(),
           data: {
             resourceId: assessment.resourceId,
             assessmentKey: assessment.assessmentKey,
             groupKey: memory.groupKey,
+            owner: ruleOwner,
           },
         },
       ],
@@ -1273,6 +1310,24 @@ function createReason(group: TicketGroup, generation: number): string {
   return `${group.assessments.length} Unhealthy assessment(s) covered by rule ${group.rule.name}${
     group.rule.grouping !== 'none' && !group.manual ? ` (grouped by ${group.rule.grouping})` : ''
   }${generation > 1 ? `; generation ${generation}: the previous ticket was closed` : ''}`;
+}
+
+/** True when the assignment as read already has every value of the body cloud-tickets would PUT. */
+function sameAssignment(current: GovernanceAssignment, body: GovernanceAssignmentInput): boolean {
+  const a = current.additionalData;
+  const b = body.additionalData;
+  return (
+    (current.owner ?? '').toLowerCase() === (body.owner ?? '').toLowerCase() &&
+    current.remediationDueDate.getTime() === new Date(body.remediationDueDate).getTime() &&
+    (current.isGracePeriod ?? false) === (body.isGracePeriod ?? false) &&
+    current.governanceEmailNotification?.disableManagerEmailNotification ===
+      body.governanceEmailNotification?.disableManagerEmailNotification &&
+    current.governanceEmailNotification?.disableOwnerEmailNotification ===
+      body.governanceEmailNotification?.disableOwnerEmailNotification &&
+    a?.ticketNumber === b?.ticketNumber &&
+    a?.ticketLink === b?.ticketLink &&
+    a?.ticketStatus === b?.ticketStatus
+  );
 }
 
 /** The one owner of a group's resources, or null when they have none or several (assigned_to stays empty). */

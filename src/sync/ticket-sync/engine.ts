@@ -21,9 +21,10 @@ import {
   type TicketSnapshot,
   type TicketSyncPolicy,
 } from '../../domain/tickets/sync.js';
-import { InputError } from '../../errors.js';
+import { InputError, UpstreamError } from '../../errors.js';
 import type { Logger } from '../../logging.js';
 import type { ServiceNowClient } from '../../servicenow/client.js';
+import { encodeQuery, where } from '../../servicenow/query.js';
 import { intValue, referenceValue, stringValue } from '../../servicenow/values.js';
 import type { ArmClient, GovernanceAssignment, GovernanceAssignmentInput } from '../../sources/index.js';
 import {
@@ -406,6 +407,17 @@ export class TicketSyncEngine {
       'assigned user has no email; Defender owner left as it is',
     );
     const note = `Snowline: the assigned user ${user} has no email address in ServiceNow, so the owner of the Defender for Cloud governance assignment(s) was left as it was. Add an email to the user record, or reassign the ticket.`;
+    if (!this.deps.dryRun && (await this.noteAlreadyWritten(ticket, note))) {
+      await this.decide({
+        side: 'servicenow',
+        action: 'skip',
+        entity: 'ticket',
+        key,
+        target,
+        reason: `${ticket.number}: ${why} (${user}); the work note is already on the ticket (written by a run that ended before recording it)`,
+      });
+      return undefined;
+    }
     let ownWrite: OwnWrite | undefined;
     if (!this.deps.dryRun) {
       const record = await this.deps.servicenow.update(ticket.table, ticket.sysId, { work_notes: note });
@@ -423,6 +435,34 @@ export class TicketSyncEngine {
       reason: `${ticket.number}: ${why} (${user}); work note added, owner not guessed`,
     });
     return ownWrite;
+  }
+
+  /**
+   * Whether this version of the ticket already carries the note: a run killed after the note was
+   * committed and before the ticket was recorded processes the version again, and a second note
+   * would be a duplicate. Work notes written at or after the version's `sys_updated_on` are the
+   * ones for this version (a note for an earlier reassignment is older). Without the memory of
+   * the first write (ownWrite) its version is taken as a new one with the same assignee, which
+   * writes nothing. A journal the integration user may not read (403, or rows removed by ACLs)
+   * reads as no note: the note is then written, at worst twice.
+   */
+  private async noteAlreadyWritten(ticket: TicketSnapshot, note: string): Promise<boolean> {
+    try {
+      const notes = await this.deps.servicenow.listAll('sys_journal_field', {
+        query: encodeQuery({
+          where: [
+            where('element_id', '=', ticket.sysId),
+            where('element', '=', 'work_notes'),
+            where('sys_created_on', '>=', ticket.updatedOn),
+          ],
+        }),
+        fields: ['value'],
+      });
+      return notes.some((n) => stringValue(n.value) === note);
+    } catch (error) {
+      if (error instanceof UpstreamError && error.status === 403) return false;
+      throw error;
+    }
   }
 
   private async ownerWish(userSysId: string | null): Promise<OwnerWish> {
