@@ -60,6 +60,12 @@ export interface FlowCase {
   readonly servicenowTables: readonly string[];
   /** True when the flow writes to Defender as well (governance assignments). */
   readonly writesDefender: boolean;
+  /**
+   * Runs the storm of `faults.test.ts` may take to converge: 2 where every failed request is
+   * retried within the run (the second only for a request that exhausted its five attempts, about
+   * 2·10⁻⁵ a request in that storm); more where the flow leaves a failed write to its next run.
+   */
+  readonly stormRuns: number;
 }
 
 const otInventoryConfig = { source: 'console', sensorValidation: 'auto', batchSize: 25 };
@@ -72,6 +78,7 @@ export const FLOW_CASES: readonly FlowCase[] = [
     flows: () => ({ otInventory: otInventoryConfig }),
     servicenowTables: CMDB_TABLES,
     writesDefender: false,
+    stormRuns: 2,
   },
   {
     flow: 'ot-vulnerabilities',
@@ -82,6 +89,8 @@ export const FLOW_CASES: readonly FlowCase[] = [
     }),
     servicenowTables: ['sn_vul_nvd_entry', 'sn_vul_detection', 'sn_vul_vulnerable_item'],
     writesDefender: false,
+    // A Batch call answered 500 or reset is re-sent within the run (its inserts searched first).
+    stormRuns: 2,
   },
   {
     flow: 'cloud-tickets',
@@ -91,6 +100,9 @@ export const FLOW_CASES: readonly FlowCase[] = [
     flows: (defaults) => ({ cloudTickets: { ...(defaults.cloudTickets as object), batchSize: 2 } }),
     servicenowTables: ['incident'],
     writesDefender: true,
+    // A Batch call of ticket creates that fails is not re-sent: its tickets are created (or
+    // adopted by correlation id) on the next run.
+    stormRuns: 4,
   },
 ];
 
