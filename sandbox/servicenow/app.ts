@@ -259,7 +259,15 @@ export function buildApp(control: SandboxControl, options: AppOptions = {}): Hon
     const held = write && !inner && faults.isHeldWrite();
     for (const [k, v] of Object.entries(cacheHeaders)) c.header(k, v);
     await next();
-    if (held) {
+    const heldStatus = held ? faults.heldWriteStatus() : undefined;
+    if (heldStatus !== undefined) {
+      // Committed, answered as failed: the hazard of re-sending a write that did not say it succeeded.
+      c.res = errorResponse(
+        heldStatus,
+        'Exception while executing request: null',
+        'Exception while executing request: null Check logs for error trace or enable glide.rest.debug property to verify REST request processing',
+      );
+    } else if (held) {
       const released = await faults.hold();
       if (released) {
         const socket = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket;

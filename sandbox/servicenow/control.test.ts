@@ -116,6 +116,18 @@ describe('/_sandbox/faults', () => {
     ).toBe('failed');
     await impatient.close();
   });
+
+  it('holdStatus commits write N and answers it with that status', async () => {
+    await control.post('/_sandbox/faults', { holdWrite: 1, holdStatus: 500 });
+    const answer = await api.post('/api/now/table/incident', { short_description: 'applied-then-500' });
+    expect(answer.status).toBe(500);
+    const committed = await api.get<Many>(
+      '/api/now/table/incident?sysparm_query=short_description=applied-then-500',
+    );
+    expect(committed.body.result).toHaveLength(1);
+    expect((await api.post('/api/now/table/incident', { short_description: 'next' })).status).toBe(201);
+    await control.post('/_sandbox/faults', {});
+  });
 });
 
 describe('/_sandbox/rate-limits and /_sandbox/clock', () => {

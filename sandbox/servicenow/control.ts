@@ -56,6 +56,11 @@ export const faultSchema = z.object({
   latencySpikeMs: z.number().int().min(0).max(120_000).optional(),
   holdWrite: z.number().int().min(1).optional(),
   holdMs: z.number().int().min(0).optional(),
+  /**
+   * With `holdWrite`: answer write N with this status once it committed, instead of holding it
+   * (a write the instance applied whose answer says it failed, as a Batch call can on a real one).
+   */
+  holdStatus: z.number().int().min(400).max(599).optional(),
   apis: z.array(z.string()).optional(),
 });
 /** A fault configuration (all fields optional; `{}` clears every fault). */
@@ -151,6 +156,11 @@ export class Faults {
   isHeldWrite(): boolean {
     this.writes++;
     return this.config.holdWrite !== undefined && this.writes === this.config.holdWrite;
+  }
+
+  /** The status that answers the held write in place of holding it (`holdStatus`), if any. */
+  heldWriteStatus(): number | undefined {
+    return this.config.holdStatus;
   }
 
   /** Waits `holdMs` (late ack) or until released (then the connection is dropped). Returns true when released. */

@@ -1,8 +1,10 @@
 import type { Clock } from '../domain/clock.js';
-import { UpstreamError } from '../errors.js';
+import { isRateLimitedError, UpstreamError } from '../errors.js';
 import type { ResilientHttpClient } from '../runtime/http/resilient-client.js';
 import { safeUrl } from '../runtime/http/resilient-client.js';
 import type { HttpResponse } from '../runtime/http/transport.js';
+import { isRetryableNetworkError, isRetryableStatus } from '../runtime/retry.js';
+import { encodeQuery, where } from './query.js';
 import type { ServiceNowAuth } from './auth.js';
 import type { SnRecord } from './values.js';
 
@@ -26,6 +28,13 @@ export interface BatchItem {
   /** Path relative to the instance, with its query string, e.g. `/api/now/table/incident`. */
   readonly url: string;
   readonly body?: unknown;
+  /**
+   * For an insert (POST): the field values that find the record it creates, e.g. `{ id:
+   * 'CVE-2024-1234' }` or `{ cmdb_ci, vulnerability, source }`. They let {@link
+   * ServiceNowClient.batch} re-send a Batch call that failed as a whole: the insert is searched
+   * for first, and sent again only when it is not there.
+   */
+  readonly identity?: Readonly<Record<string, string>>;
 }
 
 /** The answer to one {@link BatchItem}. */
@@ -184,13 +193,102 @@ export class ServiceNowClient {
   /**
    * Sends several requests in one Batch API call (bodies travel base64-encoded). Items the
    * instance did not run come back with status 0.
+   *
+   * A call that failed as a whole (a 5xx, a reset) may have been partly applied on the instance
+   * before it failed (contracts/servicenow.md §2.1: inner requests run one by one and commit on
+   * their own), so it is re-sent only where that can not duplicate a record:
+   * - a call with no insert (reads, and PATCH / PUT / DELETE by sys_id, which set the same values
+   *   however often they run) is re-sent as it is, with the usual backoff;
+   * - a call with inserts is re-sent only when every insert carries its `identity`: after the
+   *   backoff, the inserts are searched for by it; one found was applied (it is answered as
+   *   created, with the record found), and only the others are sent again. When the failure
+   *   leaves open whether the instance is still running the call (no answer, or a gateway's
+   *   502 / 504), the search waits until the call is certainly over: the Batch API's quota kills
+   *   a call after 30 s, so nothing it holds can commit after the search has looked.
+   * Any other failure, or the last attempt's, is thrown, as for any request.
    */
   async batch(
     items: readonly BatchItem[],
     options: { idempotent?: boolean } = {},
   ): Promise<BatchItemResult[]> {
     if (items.length === 0) return [];
-    const url = `${this.instanceUrl}/api/now/v1/batch`;
+    const inserts = items.filter((item) => item.method === 'POST');
+    const idempotent = options.idempotent ?? inserts.length === 0;
+    if (idempotent || inserts.some((item) => !item.identity)) return this.sendBatch(items, idempotent);
+
+    const answered = new Map<string, BatchItemResult>();
+    let pending: readonly BatchItem[] = items;
+    for (let failures = 0; pending.length > 0;) {
+      const sentAt = performance.now();
+      try {
+        for (const result of await this.sendBatch(pending, false)) answered.set(result.id, result);
+        break;
+      } catch (error) {
+        const failure = batchFailureKind(error);
+        if (!failure || failures + 1 >= this.options.http.maxAttempts) throw error;
+        const settleMs = failure === 'maybe-running' ? BATCH_SETTLE_MS - (performance.now() - sentAt) : 0;
+        await this.options.http.backoffBeforeRetry(
+          failures++,
+          { method: 'POST', url: this.batchUrl() },
+          `batch ${failure === 'maybe-running' ? 'unanswered' : 'failed'}; its inserts are searched for before it is re-sent`,
+          settleMs,
+        );
+        const applied = await this.findInserted(pending.filter((item) => item.method === 'POST'));
+        for (const [id, record] of applied) answered.set(id, { id, status: 201, body: { result: record } });
+        pending = pending.filter((item) => !applied.has(item.id));
+      }
+    }
+    return items.map((item) => answered.get(item.id) ?? { id: item.id, status: 0, body: null });
+  }
+
+  /**
+   * The records the inserts created, by item id, for those already on the instance: searched by
+   * their identity, with the fields each insert asked for (its `sysparm_fields`), so a found
+   * record reads as the insert's own answer would have.
+   */
+  private async findInserted(inserts: readonly BatchItem[]): Promise<Map<string, SnRecord>> {
+    const found = new Map<string, SnRecord>();
+    const groups = new Map<string, BatchItem[]>();
+    for (const item of inserts) {
+      const key = `${insertTable(item.url)}|${Object.keys(item.identity ?? {})
+        .sort()
+        .join(',')}`;
+      groups.set(key, [...(groups.get(key) ?? []), item]);
+    }
+    for (const group of groups.values()) {
+      const table = insertTable(group[0]!.url);
+      const fields = Object.keys(group[0]!.identity!);
+      const wanted = new Set(['sys_id', ...fields]);
+      for (const item of group) for (const field of requestedFields(item.url)) wanted.add(field);
+      for (let i = 0; i < group.length; i += INSERT_SEARCH_CHUNK) {
+        const chunk = group.slice(i, i + INSERT_SEARCH_CHUNK);
+        // An IN list can not hold a value with a comma: such inserts are searched one by one.
+        const listable = fields.every((f) => chunk.every((item) => !item.identity![f]!.includes(',')));
+        for (const part of listable ? [chunk] : chunk.map((item) => [item])) {
+          const rows = await this.listAll(table, {
+            query: encodeQuery({
+              where: fields.map((field) => {
+                const values = [...new Set(part.map((item) => item.identity![field]!))];
+                return values.length === 1 ? where(field, '=', values[0]!) : where(field, 'IN', values);
+              }),
+              orderBy: ['sys_created_on'],
+            }),
+            fields: [...wanted],
+          });
+          for (const item of part) {
+            // The oldest match wins, as in the flows' own search before create.
+            const row = rows.find((r) => fields.every((f) => fieldText(r[f]) === item.identity![f]));
+            if (row) found.set(item.id, row);
+          }
+        }
+      }
+    }
+    return found;
+  }
+
+  /** One Batch API call, as it is. */
+  private async sendBatch(items: readonly BatchItem[], idempotent: boolean): Promise<BatchItemResult[]> {
+    const url = this.batchUrl();
     const body = {
       batch_request_id: `snowline-${this.options.clock.now().getTime()}`,
       rest_requests: items.map((item) => ({
@@ -207,7 +305,7 @@ export class ServiceNowClient {
           : { body: Buffer.from(JSON.stringify(item.body)).toString('base64') }),
       })),
     };
-    const response = await this.request('POST', url, body, options.idempotent ?? false);
+    const response = await this.request('POST', url, body, idempotent);
     const answer = this.json(response, 'POST', url) as {
       serviced_requests?: { id: string; status_code: number; body?: string }[];
       unserviced_requests?: string[];
@@ -242,6 +340,10 @@ export class ServiceNowClient {
   /** The URL of a record on the instance, for people (tickets' links, the dashboard). */
   recordUrl(table: string, sysId: string): string {
     return `${this.instanceUrl}/nav_to.do?uri=${encodeURIComponent(`${table}.do?sys_id=${sysId}`)}`;
+  }
+
+  private batchUrl(): string {
+    return `${this.instanceUrl}/api/now/v1/batch`;
   }
 
   private tableUrl(table: string): string {
@@ -311,6 +413,48 @@ export class ServiceNowClient {
       { code: response.status === 401 ? 'AUTH' : response.status === 403 ? 'FORBIDDEN' : 'UPSTREAM' },
     );
   }
+}
+
+/**
+ * Longest a Batch API call can still be running on the instance after it was sent: the platform's
+ * "REST Batch API request timeout" quota kills it at 30 s (contracts/servicenow.md §2.1); 5 s more
+ * for the kill to land.
+ */
+export const BATCH_SETTLE_MS = 35_000;
+
+/** Inserts searched for in one read after a failed Batch call. */
+const INSERT_SEARCH_CHUNK = 50;
+
+/**
+ * Whether a failed Batch call may be re-sent (after its inserts are searched for), and whether
+ * the instance may still be running it: `over` when the instance itself answered 500 or 503 (its
+ * transaction ended), `maybe-running` when no answer came (reset, closed connection, timeout) or a
+ * gateway answered 502 / 504 / 408 for it. Undefined for a failure a re-send can not mend.
+ */
+function batchFailureKind(error: unknown): 'over' | 'maybe-running' | undefined {
+  if (!(error instanceof UpstreamError) || isRateLimitedError(error)) return undefined;
+  if (error.status === undefined) return isRetryableNetworkError(error.cause) ? 'maybe-running' : undefined;
+  if (error.status === 500 || error.status === 503) return 'over';
+  return isRetryableStatus(error.status) && error.status !== 429 ? 'maybe-running' : undefined;
+}
+
+/** The table of a Table API insert's URL (`/api/now/table/<table>?…`). */
+function insertTable(url: string): string {
+  const match = /\/api\/now\/(?:v\d+\/)?table\/([^/?]+)/.exec(url);
+  if (!match) throw new Error(`a Batch insert with an identity must be a Table API POST, not ${url}`);
+  return decodeURIComponent(match[1]!);
+}
+
+/** The `sysparm_fields` of a request URL. */
+function requestedFields(url: string): string[] {
+  const fields = new URL(url, 'https://instance.invalid').searchParams.get('sysparm_fields');
+  return fields ? fields.split(',').filter(Boolean) : [];
+}
+
+/** A field as text, whether the instance sent a plain value or a reference object. */
+function fieldText(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  return (value as { value?: string } | null | undefined)?.value;
 }
 
 /** The `rel="next"` URL of a Link header, if any. */

@@ -1,4 +1,4 @@
-import { RequestCounters } from '../runtime/counters.js';
+import type { RequestCounters } from '../runtime/counters.js';
 import { connectServiceNow } from '../servicenow/index.js';
 import type { ServiceNowClient } from '../servicenow/client.js';
 import { createDefenderSources, type DefenderSources } from '../sources/index.js';
@@ -14,13 +14,14 @@ export interface FlowConnections {
 /**
  * Builds the integration's ServiceNow and Defender clients for one flow run and closes them after
  * it, whatever happens. Building them opens no connection: a run that fails on its configuration
- * first sends nothing.
+ * first sends nothing. Their requests are counted in the run's `counters` (the runner's, so that
+ * a flow that fails still reports them).
  */
 export async function withFlowConnections<T>(
   context: FlowRunContext,
   run: (connections: FlowConnections) => Promise<T>,
 ): Promise<T> {
-  const counters = new RequestCounters();
+  const counters = context.counters;
   const deps = { clock: context.clock, counters, logger: context.logger };
   const servicenow = connectServiceNow(context.integration.servicenow, deps);
   const defender = createDefenderSources(context.integration.defender, deps);

@@ -28,10 +28,20 @@ export async function executeFlow<S extends FlowSummary, P>(
   }
   const summary = flow.summary;
   summary.durationMs = performance.now() - started;
-  summary.requests = {
-    servicenow: run.counters.total('servicenow'),
-    defender: DEFENDER_SERVICES.reduce((sum, service) => sum + run.counters.total(service), 0),
-  };
-  summary.retries = run.counters.retries;
+  Object.assign(summary, countedRequests(run.counters));
   return { summary, plan: flow.plan };
+}
+
+/**
+ * A summary's `requests` per side and `retries`, from the counters of a flow run: what a
+ * successful run reports, and what a failed one reports too (runFlows reads the same counters).
+ */
+export function countedRequests(counters: RequestCounters): Pick<FlowSummary, 'requests' | 'retries'> {
+  return {
+    requests: {
+      servicenow: counters.total('servicenow'),
+      defender: DEFENDER_SERVICES.reduce((sum, service) => sum + counters.total(service), 0),
+    },
+    retries: counters.retries,
+  };
 }

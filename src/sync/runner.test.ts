@@ -8,6 +8,10 @@ import { ManualClock } from '../domain/clock.js';
 import { emptyFlowSummary, type Flow } from '../domain/flows.js';
 import { RateLimitedError } from '../errors.js';
 import { createLogger } from '../logging.js';
+import type { RequestCounters } from '../runtime/counters.js';
+import { ResilientHttpClient } from '../runtime/http/resilient-client.js';
+import type { HttpResponse } from '../runtime/http/transport.js';
+import { RequestLimiter } from '../runtime/limiter.js';
 import { getRun } from '../store/models/runs.js';
 import { openStore, type Store } from '../store/store.js';
 import { runFlows, type FlowRunner } from './runner.js';
@@ -106,5 +110,61 @@ describe('runFlows', () => {
     expect(ran).toEqual(['cloud-tickets', 'ticket-sync']);
     expect(Object.keys(summary.jobs)).toEqual(['ticket-sync']);
     expect((await getRun(store.db, 'plant-a', summary.runId)).status).toBe('ok');
+  });
+
+  it('reports the requests a failed flow sent and the retries it made, as a successful one does', async () => {
+    const clock = new ManualClock(new Date('2026-11-01T00:00:00Z'));
+    // Each service answers 500 twice, then 200: two retries per request, then success.
+    const answers = new Map<string, number>();
+    const http = (service: string, counters: RequestCounters) =>
+      new ResilientHttpClient({
+        service,
+        counters,
+        clock,
+        limiter: new RequestLimiter({ service, maxInFlight: 1, maxWaitMs: 1_000, clock }),
+        backoff: { baseMs: 1, maxMs: 1, maxAttempts: 5 },
+        transport: {
+          async send(): Promise<HttpResponse> {
+            const n = (answers.get(service) ?? 0) + 1;
+            answers.set(service, n);
+            return { status: n <= 2 ? 500 : 200, headers: {}, body: Buffer.from('{}') };
+          },
+          close: async () => {},
+        },
+      });
+    const failing: FlowRunner = {
+      flow: 'ot-vulnerabilities',
+      enabled: () => true,
+      async run(context) {
+        await http('servicenow', context.counters).send({
+          method: 'GET',
+          url: 'https://sn.test/api/now/table/x',
+        });
+        await http('console', context.counters).send({ method: 'GET', url: 'https://console.test/devices' });
+        throw new Error('boom after writing');
+      },
+    };
+    const { summary } = await runFlows({
+      integration: config.integrations[0]!,
+      store,
+      clock,
+      logger: createLogger({ level: 'silent' }),
+      trigger: 'cli',
+      runners: [failing],
+    });
+    const expected = { requests: { servicenow: 3, defender: 3 }, retries: 4 };
+    expect(summary.jobs['ot-vulnerabilities']).toMatchObject({
+      outcome: 'failed',
+      error: 'boom after writing',
+      ...expected,
+    });
+    const run = await getRun(store.db, 'plant-a', summary.runId);
+    expect(run.flows[0]).toMatchObject({
+      flow: 'ot-vulnerabilities',
+      outcome: 'failed',
+      retries: 4,
+      requests_servicenow: 3,
+      requests_defender: 3,
+    });
   });
 });

@@ -4,9 +4,11 @@ import { FLOWS, emptyFlowSummary, type Flow, type FlowSummary, type SyncSummary 
 import type { Plan, PlanAction } from '../domain/plan.js';
 import { isRateLimitedError } from '../errors.js';
 import type { Logger } from '../logging.js';
+import { RequestCounters } from '../runtime/counters.js';
 import { completeWork, deferWork } from '../store/models/deferred-work.js';
 import { finishRun, recordFlowSummary, startRun, type RunTrigger } from '../store/models/runs.js';
 import type { Store } from '../store/store.js';
+import { countedRequests } from './execute.js';
 
 /** What a flow gets to do one run. */
 export interface FlowRunContext {
@@ -16,6 +18,11 @@ export interface FlowRunContext {
   readonly logger: Logger;
   readonly runId: string;
   readonly dryRun: boolean;
+  /**
+   * Counts the requests and retries of this flow run. The runner owns it, so that a flow that
+   * throws part-way still reports what it sent and retried in its failed summary.
+   */
+  readonly counters: RequestCounters;
 }
 
 /** What one flow run produced: its summary, and the decisions it made (what a dry run shows). */
@@ -98,6 +105,7 @@ export async function runFlows(options: RunFlowsOptions): Promise<RunResult> {
   const actions: PlanAction[] = [];
   for (const runner of ordered) {
     const started = performance.now();
+    const counters = new RequestCounters();
     let result: FlowSummary;
     try {
       const outcome = await runner.run({
@@ -107,12 +115,19 @@ export async function runFlows(options: RunFlowsOptions): Promise<RunResult> {
         logger: logger.child({ flow: runner.flow, runId }),
         runId,
         dryRun,
+        counters,
       });
       result = outcome.summary;
       // A loop, not push(...plan): a large estate's plan has more actions than a call has arguments.
       for (const action of outcome.plan) actions.push(action);
     } catch (error) {
-      result = { ...emptyFlowSummary(), durationMs: performance.now() - started };
+      // What was sent and retried before the flow threw is counted all the same: a run that
+      // failed after a storm of retries must say so (docs/reliability.md).
+      result = {
+        ...emptyFlowSummary(),
+        ...countedRequests(counters),
+        durationMs: performance.now() - started,
+      };
       if (isRateLimitedError(error)) {
         result.outcome = 'deferred';
         result.retryAt = error.retryAt.toISOString();

@@ -14,6 +14,7 @@ import type { DeviceCves } from '../../src/domain/vulnerabilities/records.js';
 import { InputError } from '../../src/errors.js';
 import { createLogger } from '../../src/logging.js';
 import { RequestCounters } from '../../src/runtime/counters.js';
+import { createHttpTransport } from '../../src/runtime/http/transport.js';
 import type { ServiceNowClient } from '../../src/servicenow/client.js';
 import { connectServiceNow } from '../../src/servicenow/index.js';
 import { encodeQuery, where } from '../../src/servicenow/query.js';
@@ -149,10 +150,26 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function connect(counters: RequestCounters) {
-  const connection = connectServiceNow(integration({}, sandbox.url, sandbox.caFile!).servicenow, {
+/**
+ * A client of the sandbox. With `dies`, a request that gets no answer ends the run as a kill -9
+ * would, there and then: the client does not see a lost connection it could recover from (it would
+ * search for a Batch call's inserts and re-send the rest), so the next run has to.
+ */
+function connect(counters: RequestCounters, options: { dies?: boolean } = {}) {
+  const config = integration({}, sandbox.url, sandbox.caFile!).servicenow;
+  const transport = createHttpTransport({ caFile: config.tls.caFile });
+  const connection = connectServiceNow(config, {
     clock,
     counters,
+    transport: options.dies
+      ? {
+          send: (request) =>
+            transport.send(request).catch(() => {
+              throw new Error('the run was killed while its write was in flight');
+            }),
+          close: () => transport.close(),
+        }
+      : transport,
   });
   opened.push(connection.close);
   return connection;
@@ -191,7 +208,12 @@ async function syncInventory(): Promise<void> {
 }
 
 async function sync(
-  options: { dryRun?: boolean; source?: VulnerabilitySource; writeVulnerableItems?: boolean } = {},
+  options: {
+    dryRun?: boolean;
+    source?: VulnerabilitySource;
+    writeVulnerableItems?: boolean;
+    dies?: boolean;
+  } = {},
 ) {
   const counters = new RequestCounters();
   const runId = await startRun(store.db, clock, {
@@ -210,7 +232,7 @@ async function sync(
       },
     }).flows.otVulnerabilities!,
     source: options.source ?? fullSource,
-    servicenow: connect(counters).client,
+    servicenow: connect(counters, { dies: options.dies ?? false }).client,
     store,
     clock,
     logger: createLogger({ level: 'silent' }),
@@ -534,7 +556,7 @@ describe('ot-vulnerabilities flow against the ServiceNow sandbox', () => {
       reported = [...reported, { deviceKey: `dev-${n}`, cves }];
 
       await sandboxCall('/_sandbox/faults', { holdWrite: writeNumber });
-      const crashed = sync();
+      const crashed = sync({ dies: true });
       const failure = crashed.then(
         () => undefined,
         (error: unknown) => error,

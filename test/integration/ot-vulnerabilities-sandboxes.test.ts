@@ -496,3 +496,73 @@ describe('ot-vulnerabilities under a rate budget smaller than the work', () => {
     }
   });
 });
+
+describe('ot-vulnerabilities through failed Batch API calls', () => {
+  let sandboxes: Sandboxes;
+
+  beforeAll(async () => {
+    sandboxes = await startSandboxes({ devices: 80, seed: 17 });
+  });
+  afterAll(async () => sandboxes?.close());
+
+  it('re-sends Batch calls answered 500, even one the instance applied, and completes in one run with no duplicate', async () => {
+    const flows = {
+      otInventory: { source: 'console', sensorValidation: 'auto', batchSize: 20 },
+      otVulnerabilities: { source: 'console', batchSize: 20 },
+    };
+    const { estate } = sandboxes;
+    const fed = new Set(estate.sensors.filter((s) => s.connected && !s.learningMode).map((s) => s.id));
+    const expected = estate.devices
+      .filter((d) => fed.has(d.sensorId))
+      .flatMap((d) => d.cves.map((cve) => `${d.name}|${cve}`))
+      .sort();
+    const storeUrl = join(dir, 'batch-500.sqlite');
+    const loaded = sandboxes.config(storeUrl, flows);
+    const inventory = await runOnly(loaded, storeUrl, 'ot-inventory');
+    expect(inventory.summary.jobs['ot-inventory']).toMatchObject({ outcome: 'ok' });
+
+    // A third of the Batch calls refused with a 500 before they run, and the second one that runs
+    // (inserts of NVD entries or detections) applied in full, then answered 500: re-sending its
+    // inserts blindly would create each of them twice.
+    await sandboxes.control('servicenow', 'POST', '/_sandbox/faults', {
+      seed: 11,
+      error500Rate: 0.3,
+      apis: ['batch'],
+      holdWrite: 2,
+      holdStatus: 500,
+    });
+    const { summary } = await runOnly(loaded, storeUrl, 'ot-vulnerabilities');
+    const faults = await sandboxes.control('servicenow', 'GET', '/_sandbox/faults');
+    await sandboxes.control('servicenow', 'POST', '/_sandbox/faults', {});
+
+    const result = summary.jobs['ot-vulnerabilities']!;
+    expect(result, String(result.error)).toMatchObject({ outcome: 'ok', errors: 0, opened: expected.length });
+    expect(faults.injected.error500, 'no 500 was injected: the test proves nothing').toBeGreaterThan(0);
+    expect(faults.writesSeen).toBeGreaterThan(2);
+    // One retry per refused call, and one for the call applied then answered 500.
+    expect(result.retries).toBe(faults.injected.error500 + 1);
+
+    const vr = await vulnerabilityResponse(sandboxes, loaded);
+    expect(vr.duplicates).toBe(0);
+    expect(vr.openDetections).toEqual(expected);
+    expect(vr.openItems).toEqual(expected);
+  });
+});
+
+async function runOnly(loaded: LoadedConfig, storeUrl: string, flow: 'ot-inventory' | 'ot-vulnerabilities') {
+  const store = await openStore(storeUrl);
+  try {
+    await store.migrate();
+    return await runFlows({
+      integration: loaded.config.integrations[0]!,
+      store,
+      clock: systemClock,
+      logger: createLogger({ level: 'silent' }),
+      runners: FLOW_RUNNERS,
+      only: [flow],
+      trigger: 'cli',
+    });
+  } finally {
+    await store.close();
+  }
+}

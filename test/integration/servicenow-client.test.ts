@@ -186,6 +186,72 @@ describe('ServiceNow client against the sandbox', () => {
     expect(await client.get('incident', incident.sys_id)).toBeUndefined();
   });
 
+  it('re-sends a Batch call the instance applied and answered 500, without duplicating its inserts', async () => {
+    const { client, counters } = connect({ auth: 'basic' });
+    const existing = await client.create('incident', { short_description: 'patched by a batch' });
+    const batch = (tag: string) =>
+      client.batch([
+        {
+          id: '1',
+          method: 'POST',
+          url: '/api/now/table/incident?sysparm_fields=sys_id,correlation_id',
+          body: { short_description: 'inserted', correlation_id: `${tag}:1` },
+          identity: { correlation_id: `${tag}:1` },
+        },
+        {
+          id: '2',
+          method: 'PATCH',
+          url: `/api/now/table/incident/${existing.sys_id}?sysparm_fields=sys_id`,
+          body: { description: tag },
+        },
+        {
+          id: '3',
+          method: 'POST',
+          url: '/api/now/table/incident?sysparm_fields=sys_id,correlation_id',
+          body: { short_description: 'inserted', correlation_id: `${tag}:3` },
+          identity: { correlation_id: `${tag}:3` },
+        },
+      ]);
+    const byTag = async (tag: string) =>
+      client.listAll('incident', {
+        query: encodeQuery({ where: [where('correlation_id', 'STARTSWITH', `${tag}:`)] }),
+        fields: ['sys_id', 'correlation_id'],
+      });
+
+    // Applied, then answered 500: the inserts are found and taken as done, not sent again.
+    await post('/_sandbox/faults', { holdWrite: 1, holdStatus: 500 });
+    const applied = await batch('applied');
+    const created = await byTag('applied');
+    expect(created.map((r) => r.correlation_id).sort()).toEqual(['applied:1', 'applied:3']);
+    expect(applied.map((r) => r.status)).toEqual([201, 200, 201]);
+    expect(applied.map((r) => (r.body as { result: { sys_id: string } }).result.sys_id)).toEqual([
+      created.find((r) => r.correlation_id === 'applied:1')!.sys_id,
+      existing.sys_id,
+      created.find((r) => r.correlation_id === 'applied:3')!.sys_id,
+    ]);
+    expect(counters.retries).toBe(1);
+
+    // Refused before anything ran (500s, then an answer): re-sent until it goes through, once.
+    await post('/_sandbox/faults', { seed: 3, error500Rate: 0.6, apis: ['batch'] });
+    const refused = await batch('refused');
+    const injected = ((await getJson('/_sandbox/faults')) as { injected: { error500: number } }).injected;
+    expect(injected.error500).toBeGreaterThan(0);
+    expect(refused.map((r) => r.status)).toEqual([201, 200, 201]);
+    expect((await byTag('refused')).map((r) => r.correlation_id).sort()).toEqual(['refused:1', 'refused:3']);
+    expect(counters.retries).toBe(1 + injected.error500);
+  });
+
+  it('does not re-send a failed Batch call with an insert it could not search for', async () => {
+    const { client, counters } = connect({ auth: 'basic' });
+    await post('/_sandbox/faults', { holdWrite: 1, holdStatus: 500 });
+    await expect(
+      client.batch([
+        { id: '1', method: 'POST', url: '/api/now/table/incident', body: { short_description: 'x' } },
+      ]),
+    ).rejects.toMatchObject({ status: 500 });
+    expect(counters.retries).toBe(0);
+  });
+
   it('surfaces IRE item errors and refuses a bad table with a clear error', async () => {
     const { client } = connect();
     const result = await client.identifyReconcile(

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { InputError } from '../../errors.js';
-import { observeRequests } from '../../runtime/counters.js';
+import { observeRequests, RequestCounters } from '../../runtime/counters.js';
 import { createTicketForAssessment, MANUAL_DUE_DAYS } from '../../sync/cloud-tickets/manual.js';
 import { withFlowConnections } from '../../sync/connections.js';
 import { defineRoute, integrationField, integrationFor } from '../route.js';
@@ -61,6 +61,7 @@ export const postTicketRoute = defineRoute({
       logger: deps.logger.child({ integration: integration.id, request: 'createTicket' }),
       runId: '',
       dryRun: false,
+      counters: new RequestCounters(),
     };
     const result = await observeRequests(deps.metrics.requestObserver, () =>
       withFlowConnections(context, ({ counters, servicenow, defender }) =>

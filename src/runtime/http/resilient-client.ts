@@ -113,7 +113,34 @@ export class ResilientHttpClient {
     }
   }
 
-  private async retryAfter(ms: number, request: HttpRequest, why: string | undefined): Promise<void> {
+  /** Attempts in all one request gets, the first included (the backoff's `maxAttempts`). */
+  get maxAttempts(): number {
+    return this.backoff.maxAttempts;
+  }
+
+  /**
+   * Counts a retry and waits before it, for a caller that must do something between a failure and
+   * the next attempt (a Batch call whose inserts are searched for before it is re-sent): the same
+   * full-jitter backoff {@link send} uses after `failures` failures, and at least `minMs`.
+   */
+  async backoffBeforeRetry(
+    failures: number,
+    request: Pick<HttpRequest, 'method' | 'url'>,
+    why: string | undefined,
+    minMs = 0,
+  ): Promise<void> {
+    await this.retryAfter(
+      Math.max(minMs, backoffDelay(failures, this.backoff, this.options.random)),
+      request,
+      why,
+    );
+  }
+
+  private async retryAfter(
+    ms: number,
+    request: Pick<HttpRequest, 'method' | 'url'>,
+    why: string | undefined,
+  ): Promise<void> {
     this.options.counters.retry();
     this.options.logger?.debug(
       { service: this.options.service, method: request.method, why, waitMs: ms },

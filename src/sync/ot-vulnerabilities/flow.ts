@@ -625,7 +625,12 @@ class OtVulnerabilitiesFlow {
     return {
       request: sysId
         ? { method: 'PATCH', url: `/api/now/table/${NVD_TABLE}/${sysId}?sysparm_fields=sys_id`, body }
-        : { method: 'POST', url: `/api/now/table/${NVD_TABLE}?sysparm_fields=sys_id`, body },
+        : {
+            method: 'POST',
+            url: `/api/now/table/${NVD_TABLE}?sysparm_fields=sys_id`,
+            body,
+            identity: { id },
+          },
       entity: 'vulnerability',
       key: id,
       action,
@@ -769,6 +774,12 @@ class OtVulnerabilitiesFlow {
             method: 'POST',
             url: `/api/now/table/${DETECTION_TABLE}?sysparm_fields=sys_id,vulnerable_item`,
             body: values,
+            // What searchDetections finds a detection by: one per (CI, CVE, source).
+            identity: {
+              cmdb_ci: w.content.ciSysId,
+              vulnerability: vulnerability ?? '',
+              source: this.run.config.sourceName,
+            },
           },
           entity: 'detection',
           key: w.key,
@@ -893,6 +904,8 @@ class OtVulnerabilitiesFlow {
             last_found: at,
             last_opened: at,
           },
+          // What prepareItems finds an item by: one per (CI, vulnerability).
+          identity: { cmdb_ci: ci, vulnerability },
         },
         entity: 'vulnerableItem',
         key: w.key,
@@ -1125,6 +1138,8 @@ class OtVulnerabilitiesFlow {
     const size = this.run.config.batchSize;
     for (let i = 0; i < writes.length; i += size) {
       const chunk = writes.slice(i, i + size);
+      // Every insert carries its identity, so a Batch call that fails as a whole (a 500, a reset)
+      // is re-sent without duplicating what it applied before it failed: see ServiceNowClient.batch.
       const results = await this.run.servicenow.batch(
         chunk.map((w, n) => ({ ...w.request, id: String(n + 1) })),
       );
