@@ -108,9 +108,8 @@ export const FLOW_CASES: readonly FlowCase[] = [
     flows: (defaults) => ({ cloudTickets: { ...(defaults.cloudTickets as object), batchSize: 2 } }),
     servicenowTables: ['incident'],
     writesDefender: true,
-    // A Batch call of ticket creates that fails is not re-sent: its tickets are created (or
-    // adopted by correlation id) on the next run.
-    stormRuns: 4,
+    // A failed Batch call of ticket creates is re-sent after a search by correlation id.
+    stormRuns: 2,
   },
   {
     flow: 'ticket-sync',

@@ -781,8 +781,9 @@ export class CloudTicketsFlow {
 
   /**
    * Creates tickets in one Batch API call; returns each request's result by correlation id. A
-   * batch that failed as a whole counts as failed for each ticket (whatever the instance
-   * committed carries its correlation id: the next run adopts it).
+   * call that fails as a whole (a 500, a reset) is re-sent by the client after searching for the
+   * tickets by correlation id; one that still fails counts as failed for each ticket (whatever the
+   * instance committed carries its correlation id: the next run adopts it).
    */
   private async sendCreates(
     fresh: readonly { group: TicketGroup; correlationId: string; values: Record<string, unknown> }[],
@@ -796,6 +797,9 @@ export class CloudTicketsFlow {
               method: 'POST',
               url: `/api/now/table/${f.group.rule.table}?sysparm_fields=sys_id,number,state&sysparm_exclude_reference_link=true`,
               body: f.values,
+              // A ticket is found by its correlation id, so a Batch call that failed as a whole is
+              // re-sent by the client after a search, without creating a ticket twice.
+              identity: { correlation_id: f.correlationId },
             })),
           )
         : [];
