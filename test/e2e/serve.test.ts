@@ -5,10 +5,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { systemClock } from '../../src/domain/clock.js';
-import { RequestCounters } from '../../src/runtime/counters.js';
-import { connectServiceNow } from '../../src/servicenow/index.js';
-import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
+import { signInPerson, startSandboxes, type Sandboxes } from '../support/sandboxes.js';
 import { leaks, secretsOf } from '../support/secrets.js';
 
 /**
@@ -96,16 +93,11 @@ describe.skipIf(!existsSync('dist/cli.js'))('snowline serve (built CLI)', () => 
         secret: WEBHOOK_SECRET,
         tables: ['incident'],
       });
-      await sandboxes.control('servicenow', 'POST', '/_sandbox/users', {
+      const person = await signInPerson(sandboxes, loaded.config.integrations[0]!.servicenow, {
         user_name: 'sam.person',
         password: 'Sam-person-pw-1',
         roles: ['itil'],
       });
-      const sn = loaded.config.integrations[0]!.servicenow;
-      const person = connectServiceNow(
-        { ...sn, auth: { type: 'basic', username: 'sam.person', password: 'Sam-person-pw-1' } } as typeof sn,
-        { clock: systemClock, counters: new RequestCounters() },
-      );
       try {
         const [incident] = await person.client.listAll('incident', {
           query: 'correlation_idSTARTSWITHsnowline:',

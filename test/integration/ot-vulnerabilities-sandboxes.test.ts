@@ -14,6 +14,7 @@ import { referenceValue, stringValue } from '../../src/servicenow/values.js';
 import { openStore } from '../../src/store/store.js';
 import { FLOW_RUNNERS } from '../../src/sync/flows.js';
 import { runFlows } from '../../src/sync/runner.js';
+import type { Estate } from '../../sandbox/dataset/index.js';
 import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
 
 /**
@@ -133,15 +134,8 @@ describe.each(['console', 'sensor'] as const)(
         otVulnerabilities: { source, batchSize: 50 },
       });
       const { estate } = sandboxes;
-      // The sensor API can not say a sensor is learning (its devices feed) and a disconnected
-      // sensor does not answer; the console says both, and only connected, non-learning sensors feed.
-      const fed = new Set(
-        estate.sensors
-          .filter((s) => (source === 'sensor' ? s.connected : s.connected && !s.learningMode))
-          .map((s) => s.id),
-      );
-      const devices = estate.devices.filter((d) => fed.has(d.sensorId));
-      expected = devices.flatMap((d) => d.cves.map((cve) => `${d.name}|${cve}`)).sort();
+      const devices = fedDevices(estate, source);
+      expected = pairsOf(devices);
       const withSeveral = devices.find((d) => d.cves.length >= 2)!;
       const withOne = devices.find((d) => d.cves.length === 1)!;
       several = { id: withSeveral.id, name: withSeveral.name, cve: withSeveral.cves[0]! };
@@ -416,16 +410,8 @@ describe('ot-vulnerabilities under a rate budget smaller than the work', () => {
   afterAll(async () => sandboxes?.close());
 
   it('defers on a long Retry-After with what it wrote counted, and resumes with nothing lost or repeated', async () => {
-    const flows = {
-      otInventory: { source: 'console', sensorValidation: 'auto', batchSize: 20 },
-      otVulnerabilities: { source: 'console', batchSize: 20 },
-    };
     const { estate } = sandboxes;
-    const fed = new Set(estate.sensors.filter((s) => s.connected && !s.learningMode).map((s) => s.id));
-    const expected = estate.devices
-      .filter((d) => fed.has(d.sensorId))
-      .flatMap((d) => d.cves.map((cve) => `${d.name}|${cve}`))
-      .sort();
+    const expected = consoleFedPairs(estate);
 
     // The instance allows 3 Batch calls an hour: far less than the work (IRE, which ot-inventory
     // uses, is not limited), and its Retry-After is longer than the 60 s Snowline waits in-process.
@@ -433,7 +419,7 @@ describe('ot-vulnerabilities under a rate budget smaller than the work', () => {
       rules: [{ name: 'batch hourly', limit: 3, windowSeconds: 3600, apis: ['batch'] }],
     });
     const storeUrl = join(dir, 'budget.sqlite');
-    const loaded = sandboxes.config(storeUrl, flows);
+    const loaded = sandboxes.config(storeUrl, SMALL_BATCHES);
     const first = await syncOnce(loaded, storeUrl);
     expect(first.summary.jobs['ot-inventory']).toMatchObject({ outcome: 'ok' });
     const deferred = first.summary.jobs['ot-vulnerabilities']!;
@@ -506,18 +492,10 @@ describe('ot-vulnerabilities through failed Batch API calls', () => {
   afterAll(async () => sandboxes?.close());
 
   it('re-sends Batch calls answered 500, even one the instance applied, and completes in one run with no duplicate', async () => {
-    const flows = {
-      otInventory: { source: 'console', sensorValidation: 'auto', batchSize: 20 },
-      otVulnerabilities: { source: 'console', batchSize: 20 },
-    };
     const { estate } = sandboxes;
-    const fed = new Set(estate.sensors.filter((s) => s.connected && !s.learningMode).map((s) => s.id));
-    const expected = estate.devices
-      .filter((d) => fed.has(d.sensorId))
-      .flatMap((d) => d.cves.map((cve) => `${d.name}|${cve}`))
-      .sort();
+    const expected = consoleFedPairs(estate);
     const storeUrl = join(dir, 'batch-500.sqlite');
-    const loaded = sandboxes.config(storeUrl, flows);
+    const loaded = sandboxes.config(storeUrl, SMALL_BATCHES);
     const inventory = await runOnly(loaded, storeUrl, 'ot-inventory');
     expect(inventory.summary.jobs['ot-inventory']).toMatchObject({ outcome: 'ok' });
 
@@ -548,6 +526,36 @@ describe('ot-vulnerabilities through failed Batch API calls', () => {
     expect(vr.openItems).toEqual(expected);
   });
 });
+
+/** Console source with batches of 20, so that a few hundred detections take many Batch calls. */
+const SMALL_BATCHES = {
+  otInventory: { source: 'console', sensorValidation: 'auto', batchSize: 20 },
+  otVulnerabilities: { source: 'console', batchSize: 20 },
+};
+
+/**
+ * The devices whose CVEs reach Vulnerability Response: the sensor API can not say a sensor is
+ * learning (its devices feed) and a disconnected sensor does not answer; the console says both,
+ * and only connected, non-learning sensors feed.
+ */
+function fedDevices(estate: Estate, source: 'console' | 'sensor'): Estate['devices'] {
+  const fed = new Set(
+    estate.sensors
+      .filter((s) => (source === 'sensor' ? s.connected : s.connected && !s.learningMode))
+      .map((s) => s.id),
+  );
+  return estate.devices.filter((d) => fed.has(d.sensorId));
+}
+
+/** `device|CVE` of every CVE of these devices, sorted: the pairs detections and items should hold. */
+function pairsOf(devices: Estate['devices']): string[] {
+  return devices.flatMap((d) => d.cves.map((cve) => `${d.name}|${cve}`)).sort();
+}
+
+/** The pairs of the console source's fed devices. */
+function consoleFedPairs(estate: Estate): string[] {
+  return pairsOf(fedDevices(estate, 'console'));
+}
 
 async function runOnly(loaded: LoadedConfig, storeUrl: string, flow: 'ot-inventory' | 'ot-vulnerabilities') {
   const store = await openStore(storeUrl);

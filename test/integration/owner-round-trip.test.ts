@@ -8,7 +8,7 @@ import type { Flow } from '../../src/domain/flows.js';
 import { correlationPrefix, parseAssessmentId } from '../../src/domain/tickets/rules.js';
 import { createLogger } from '../../src/logging.js';
 import { RequestCounters } from '../../src/runtime/counters.js';
-import { connectServiceNow, type ServiceNowConnection } from '../../src/servicenow/index.js';
+import type { ServiceNowConnection } from '../../src/servicenow/index.js';
 import { stringValue } from '../../src/servicenow/values.js';
 import { createDefenderSources } from '../../src/sources/index.js';
 import { openStore, type Store } from '../../src/store/store.js';
@@ -16,7 +16,7 @@ import type { CloudTicketsResult } from '../../src/sync/cloud-tickets/flow.js';
 import { FLOW_RUNNERS } from '../../src/sync/flows.js';
 import { runFlows } from '../../src/sync/runner.js';
 import type { TicketSyncSummary } from '../../src/sync/ticket-sync/engine.js';
-import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
+import { signInPerson, startSandboxes, type Sandboxes } from '../support/sandboxes.js';
 
 /**
  * The owner of a ticket and of its governance assignments is written by two flows: cloud-tickets
@@ -120,17 +120,12 @@ describe('owners between cloud-tickets and ticket-sync', () => {
       .filter((u) => active.filter((v) => v.email === u.email).length === 1)
       .map((u) => ({ sysId: u.sys_id!, email: u.email! }));
     expect(users.length).toBeGreaterThanOrEqual(4);
-    await sandboxes.control('servicenow', 'POST', '/_sandbox/users', {
+    person = await signInPerson(sandboxes, sandboxes.config(storeUrl).config.integrations[0]!.servicenow, {
       user_name: 'pat.person',
       password: 'Pat-person-pw-1',
       roles: ['itil'],
       email: 'pat.person@example.com',
     });
-    const sn = sandboxes.config(storeUrl).config.integrations[0]!.servicenow;
-    person = connectServiceNow(
-      { ...sn, auth: { type: 'basic', username: 'pat.person', password: 'Pat-person-pw-1' } } as typeof sn,
-      { clock: systemClock, counters: new RequestCounters() },
-    );
   });
   afterAll(async () => {
     await person?.close();

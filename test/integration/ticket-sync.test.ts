@@ -31,7 +31,7 @@ import { runTicketSync } from '../../src/sync/ticket-sync/flow.js';
 import { ticketSyncRunner } from '../../src/sync/ticket-sync/runner.js';
 import { ticketSyncWebhook, type TicketSyncWebhook } from '../../src/sync/ticket-sync/webhook.js';
 import { runFlows } from '../../src/sync/runner.js';
-import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
+import { signInPerson, startSandboxes, type Sandboxes } from '../support/sandboxes.js';
 
 /**
  * ticket-sync end to end: tickets cloud-tickets opened in the ServiceNow sandbox are changed by a
@@ -156,22 +156,18 @@ describe('ticket-sync against both sandboxes', () => {
     });
     store = await openStore(join(dir, 'store.sqlite'));
     await store.migrate();
-    await sandboxes.control('servicenow', 'POST', '/_sandbox/users', {
-      user_name: 'pat.person',
-      password: 'Pat-person-pw-1',
-      roles: ['itil'],
-      email: 'pat.person@example.com',
-    });
     const nobody = await sandboxes.control('servicenow', 'POST', '/_sandbox/users', {
       user_name: 'no.mail',
       password: 'No-mail-pw-12345',
       roles: ['itil'],
     });
     const sn = loaded.config.integrations[0]!.servicenow;
-    person = connectServiceNow(
-      { ...sn, auth: { type: 'basic', username: 'pat.person', password: 'Pat-person-pw-1' } } as typeof sn,
-      { clock: systemClock, counters: new RequestCounters() },
-    );
+    person = await signInPerson(sandboxes, sn, {
+      user_name: 'pat.person',
+      password: 'Pat-person-pw-1',
+      roles: ['itil'],
+      email: 'pat.person@example.com',
+    });
     integrationClient = connectServiceNow(sn, { clock: systemClock, counters: new RequestCounters() });
     const people = await person.client.listAll('sys_user', {
       query: 'active=true^emailISNOTEMPTY',

@@ -15,12 +15,10 @@ import { systemClock } from '../../src/domain/clock.js';
 import type { Flow, FlowSummary } from '../../src/domain/flows.js';
 import { correlationPrefix } from '../../src/domain/tickets/rules.js';
 import { createLogger } from '../../src/logging.js';
-import { RequestCounters } from '../../src/runtime/counters.js';
-import { connectServiceNow } from '../../src/servicenow/index.js';
 import { openStore } from '../../src/store/store.js';
 import { FLOW_RUNNERS } from '../../src/sync/flows.js';
 import { runFlows } from '../../src/sync/runner.js';
-import type { Sandboxes } from '../support/sandboxes.js';
+import { signInPerson, type Sandboxes } from '../support/sandboxes.js';
 
 /**
  * Devices in the generated estate. `SNOWLINE_RELIABILITY_SIZE` chooses: `small` (the default, for
@@ -146,21 +144,16 @@ export async function prepareCase(
  */
 async function peopleChangeTickets(sandboxes: Sandboxes, loaded: LoadedConfig): Promise<void> {
   await sandboxes.control('servicenow', 'POST', '/_sandbox/users', {
+    user_name: 'rel.nomail',
+    password: 'Rel-nomail-pw-1',
+    roles: ['itil'],
+  });
+  const person = await signInPerson(sandboxes, loaded.config.integrations[0]!.servicenow, {
     user_name: 'rel.person',
     password: 'Rel-person-pw-1',
     roles: ['itil'],
     email: 'rel.person@example.com',
   });
-  await sandboxes.control('servicenow', 'POST', '/_sandbox/users', {
-    user_name: 'rel.nomail',
-    password: 'Rel-nomail-pw-1',
-    roles: ['itil'],
-  });
-  const sn = loaded.config.integrations[0]!.servicenow;
-  const person = connectServiceNow(
-    { ...sn, auth: { type: 'basic', username: 'rel.person', password: 'Rel-person-pw-1' } } as typeof sn,
-    { clock: systemClock, counters: new RequestCounters() },
-  );
   try {
     const users = async (query: string) =>
       (await person.client.listAll('sys_user', { query, fields: ['sys_id'] })).map((u) => u.sys_id);

@@ -8,6 +8,9 @@ import { startServiceNowSandbox, type ServiceNowSandbox } from '../../sandbox/se
 import { validateConfig, type LoadedConfig } from '../../src/config/load.js';
 import { sandboxConfig } from '../../src/cli/sandbox-config.js';
 import type { SandboxReady } from '../../src/cli/sandbox-process.js';
+import { systemClock } from '../../src/domain/clock.js';
+import { RequestCounters } from '../../src/runtime/counters.js';
+import { connectServiceNow, type ServiceNowConnection } from '../../src/servicenow/index.js';
 
 /** Both sandboxes started in this process over TLS, with the estate they serve. */
 export interface Sandboxes {
@@ -65,4 +68,30 @@ export async function startSandboxes(options: EstateOptions & { now?: Date } = {
       await Promise.all([servicenow.close(), defender.close()]);
     },
   };
+}
+
+/** A person the ServiceNow sandbox creates: a local user who signs in with basic auth, as in the UI. */
+export interface SandboxPerson {
+  readonly user_name: string;
+  readonly password: string;
+  readonly roles: readonly string[];
+  readonly email?: string;
+}
+
+/**
+ * Creates `person` in the ServiceNow sandbox and signs in as them against the instance
+ * `servicenow` (a configuration's `servicenow` section): a person's changes are then theirs, not
+ * the integration user's, which is what echo and conflict checks rely on. Close the connection
+ * when done.
+ */
+export async function signInPerson(
+  sandboxes: Sandboxes,
+  servicenow: LoadedConfig['config']['integrations'][number]['servicenow'],
+  person: SandboxPerson,
+): Promise<ServiceNowConnection> {
+  await sandboxes.control('servicenow', 'POST', '/_sandbox/users', person);
+  return connectServiceNow(
+    { ...servicenow, auth: { type: 'basic', username: person.user_name, password: person.password } },
+    { clock: systemClock, counters: new RequestCounters() },
+  );
 }
