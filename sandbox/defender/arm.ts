@@ -431,10 +431,18 @@ export function governanceAssignmentJson(g: GovernanceAssignmentRecord): Record<
   };
 }
 
-function sortedAssignments(state: DefenderState): GovernanceAssignmentRecord[] {
-  return [...state.governanceAssignments.values()].sort((a, b) =>
-    assignmentId(a).toLowerCase() < assignmentId(b).toLowerCase() ? -1 : 1,
-  );
+/**
+ * The assignments that pass `keep`, in id order. Filtered before sorting: an estate holds tens of
+ * thousands of assignments and a listing asks for one assessment's few.
+ */
+function sortedAssignments(
+  state: DefenderState,
+  keep: (g: GovernanceAssignmentRecord) => boolean,
+): GovernanceAssignmentRecord[] {
+  const kept: { id: string; g: GovernanceAssignmentRecord }[] = [];
+  for (const g of state.governanceAssignments.values())
+    if (keep(g)) kept.push({ id: assignmentId(g).toLowerCase(), g });
+  return kept.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map((k) => k.g);
 }
 
 function checkAssessmentName(c: Context, name: string): Response | null {
@@ -455,7 +463,7 @@ function listGovernanceAssignments(c: Context, state: DefenderState, scope: Scop
       'Governance assignments are listed at a subscription or resource scope.',
     );
   const prefix = scope.path.toLowerCase();
-  const items = sortedAssignments(state).filter((g) => {
+  const items = sortedAssignments(state, (g) => {
     if (g.assessmentKey.toLowerCase() !== key) return false;
     if (scope.kind === 'managementGroup') return true;
     const id = g.resourceId.toLowerCase();

@@ -332,6 +332,29 @@ function equal(a: unknown, b: unknown, ci: boolean): boolean {
   return ci ? str(a).toLowerCase() === str(b).toLowerCase() : str(a) === str(b);
 }
 
+const literalSets = new WeakMap<Expr, Set<string> | null>();
+
+/**
+ * The values of an `in` list made only of literals, as {@link equal} compares them (their text,
+ * lower-cased for `in~`), computed once per parsed query: a `where id in~ (…100 ids…)` over tens
+ * of thousands of rows would otherwise compare every row with every id. Null when the list holds
+ * anything else (a column, a call), which is then evaluated per row.
+ */
+function literalSet(expr: Extract<Expr, { kind: 'in' }>): Set<string> | null {
+  let set = literalSets.get(expr);
+  if (set !== undefined) return set;
+  set = expr.list.every((e) => e.kind === 'literal')
+    ? new Set(
+        expr.list
+          .map((e) => (e as Extract<Expr, { kind: 'literal' }>).value)
+          .filter((value) => value !== null && value !== undefined)
+          .map((value) => (expr.op === 'in~' ? str(value).toLowerCase() : str(value))),
+      )
+    : null;
+  literalSets.set(expr, set);
+  return set;
+}
+
 /** Evaluates an expression on a row. */
 export function evaluate(expr: Expr, row: Row): unknown {
   switch (expr.kind) {
@@ -341,7 +364,11 @@ export function evaluate(expr: Expr, row: Row): unknown {
       return lookup(row, expr);
     case 'in': {
       const v = evaluate(expr.left, row);
-      const hit = expr.list.some((e) => equal(v, evaluate(e, row), expr.op === 'in~'));
+      const ci = expr.op === 'in~';
+      const literals = literalSet(expr);
+      const hit = literals
+        ? v !== null && v !== undefined && literals.has(ci ? str(v).toLowerCase() : str(v))
+        : expr.list.some((e) => equal(v, evaluate(e, row), ci));
       return expr.op === '!in' ? !hit : hit;
     }
     case 'binary': {
