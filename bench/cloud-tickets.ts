@@ -3,7 +3,7 @@
  * process (`dist/sandbox/main.js`), Snowline as `snowline sync --job cloud-tickets` in another,
  * timed from outside, with its peak RSS read from /proc; a first run and an unchanged re-run.
  *
- *   npx tsx bench/cloud-tickets.ts [--size demo|large|N[,…]] [--json] [--batch 50]
+ *   npx tsx bench/cloud-tickets.ts [--size demo|large|N[,…]] [--json] [--batch 50] [--sample 10000]
  *
  * `N` is a number of devices (the estate has about two assessments per device; `large`: 200,000
  * assessments, a quarter Unhealthy). Rules: High and Critical → incident, one per
@@ -12,8 +12,20 @@
  * tickets go through the Batch API. Prints one result per size (one JSON object per line with
  * `--json`) and writes bench/results/<date>-cloud-tickets.json. The floor is the fewest write
  * requests that carry the writes: ceil(tickets / batch) Batch calls plus one governance
- * assignment PUT per covered assessment (ARM has no batch for them). Not a test: nothing here
- * asserts a time.
+ * assignment PUT per covered assessment (ARM has no batch for them). Like bench/ot-inventory.ts,
+ * each result also carries:
+ *
+ * - `replay`: the first run's requests to both sides (journaled by the sandboxes: Batch creates
+ *   and reads in ServiceNow, reads and governance assignment PUTs in Defender) replayed one at a
+ *   time in the order sent, as the flow sends them, against a fresh sandbox; `ratio` is
+ *   Snowline's wall time over the replay's (target ≤ 1.3).
+ * - `naive`: the tickets Snowline left, written one Table API request per ticket, then each
+ *   governance assignment with one PUT, one at a time, to a fresh sandbox; `ratio` is its time
+ *   over Snowline's (target ≥ 10), `sameState` whether the canonical dumps of both sides are equal.
+ *
+ * Above `--sample` devices (10,000) both run on a sample of that many devices with Snowline timed
+ * on the same sample, and say so; `--sample 0` leaves them out. Not a test: nothing here asserts
+ * a time.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,8 +40,17 @@ import {
   writeResults,
   type FlowBenchResult,
 } from './flow-bench.js';
+import {
+  journal,
+  journaled,
+  measureWithRatios,
+  naiveCopy,
+  replayFloor,
+  withSandbox,
+  type RatioRuns,
+} from './harness.js';
 
-const { sizes, json, values } = benchArgs({ batch: { type: 'string', default: '50' } });
+const { sizes, json, sample, values } = benchArgs({ batch: { type: 'string', default: '50' } });
 const batchSize = Number(values.batch);
 
 /** The part of the flow's `--json` summary the benchmark reads. */
@@ -56,19 +77,40 @@ const RULES = [
   { name: 'medium', when: { severities: ['Medium'] }, table: 'problem', grouping: 'none' },
 ];
 
-async function measure(size: string): Promise<FlowBenchResult> {
+/** ServiceNow tables cloud-tickets writes (its rules open incidents and problems). */
+const TICKET_TABLES = ['incident', 'problem'];
+
+/**
+ * The flow's runs on one sandbox; `withRatios`, the first run journaled and its replay floor and
+ * naive client, each on a fresh sandbox.
+ */
+async function measure(
+  size: string,
+  withRatios: boolean,
+): Promise<{ result: FlowBenchResult; ratios?: RatioRuns | undefined }> {
   const dir = mkdtempSync(join(tmpdir(), 'snowline-bench-ct-'));
   const sandbox = await startSandbox(size);
   try {
     const configPath = writeBenchConfig(sandbox.ready, dir, {
       cloudTickets: { rules: RULES, batchSize },
     });
+    if (withRatios) await journal(sandbox, true);
     const initial = await measuredSync<Summary>(sandbox.ready, sandbox.agent, configPath, 'cloud-tickets');
+    const requests = withRatios ? await journaled(sandbox) : undefined;
+    if (withRatios) await journal(sandbox, false);
     const noop = await measuredSync<Summary>(sandbox.ready, sandbox.agent, configPath, 'cloud-tickets');
     const s = initial.summary;
     const { servicenow: sn, defender: df } = initial.counts;
     const floor = Math.ceil(s.created / batchSize) + s.assignmentsWritten;
-    return {
+    const parts = { tables: TICKET_TABLES, governanceAssignments: true };
+    const ratios = requests && {
+      snowlineMs: initial.wallMs,
+      naive: await withSandbox(size, (fresh) => naiveCopy(sandbox, fresh, { ...parts, lanes: 'oneLane' })),
+      replay: await withSandbox(size, (fresh) =>
+        replayFloor(fresh, requests, 'oneLane', { ...parts, recorded: sandbox }),
+      ),
+    };
+    const result: FlowBenchResult = {
       flow: 'cloud-tickets',
       size,
       records: s.covered,
@@ -109,6 +151,7 @@ async function measure(size: string): Promise<FlowBenchResult> {
         },
       },
     };
+    return { result, ratios };
   } finally {
     await sandbox.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -118,7 +161,8 @@ async function measure(size: string): Promise<FlowBenchResult> {
 const results: FlowBenchResult[] = [];
 for (const size of sizes) {
   process.stderr.write(`cloud-tickets benchmark: ${size}…\n`);
-  const result = await measure(size);
+  const { main, replay, naive } = await measureWithRatios(size, sample, measure);
+  const result = { ...main.result, replay, naive };
   results.push(result);
   report(result, json);
 }

@@ -18,16 +18,21 @@ export {
   type FlowBenchResult,
 } from './harness.js';
 
-/** `--size demo|large|N[,…]` and `--json`, plus the flow's own options. */
+/**
+ * `--size demo|large|N[,…]`, `--json` and `--sample N` (devices above which the replay floor and
+ * naive client ratios run on a sample of N devices; 0 leaves them out), plus the flow's own options.
+ */
 export function benchArgs(options: Record<string, { type: 'string'; default: string }>): {
   sizes: string[];
   json: boolean;
+  sample: number;
   values: Record<string, string>;
 } {
   const { values } = parseArgs({
     options: {
       size: { type: 'string', default: 'demo' },
       json: { type: 'boolean', default: false },
+      sample: { type: 'string', default: '10000' },
       ...options,
     },
   });
@@ -38,7 +43,10 @@ export function benchArgs(options: Record<string, { type: 'string'; default: str
       throw new Error(`--size is demo, large or a number of devices, not "${size}"`);
   if (!existsSync('dist/cli.js')) throw new Error('build first: npm run build');
   const strings = Object.fromEntries(Object.keys(options).map((k) => [k, String(all[k])]));
-  return { sizes, json: all.json === true, values: strings };
+  const sample = Number(all.sample);
+  if (!Number.isInteger(sample) || sample < 0)
+    throw new Error(`--sample is a number of devices, not "${all.sample}"`);
+  return { sizes, json: all.json === true, sample, values: strings };
 }
 
 /** The request counters of both sandboxes (ServiceNow's Batch calls and their inner writes apart). */

@@ -168,21 +168,36 @@ export async function serviceNowCounters(
 
 /** One journaled request (see sandbox/common/journal.ts). */
 export interface JournalEntry {
+  /** Order of receipt across both sandboxes; absent on requests the benchmark builds itself. */
+  readonly seq?: number;
   readonly method: string;
   readonly path: string;
   readonly body?: string;
 }
 
-/** Switches both sandboxes' request journals on (empty) or off. */
+/** What both sandboxes journaled, per side. */
+export interface Journaled {
+  readonly servicenow: readonly JournalEntry[];
+  readonly defender: readonly JournalEntry[];
+}
+
+/** The seed of the sys_ids ServiceNow mints while a run is journaled, and during its replay. */
+const REPLAY_SYS_ID_SEED = 'bench-replay';
+
+/**
+ * Switches both sandboxes' request journals on (empty) or off; while on, ServiceNow mints sys_ids
+ * from {@link REPLAY_SYS_ID_SEED} (see replayFloor).
+ */
 export async function journal(sandbox: SandboxProcess, enabled: boolean): Promise<void> {
   await sandbox.control('servicenow', 'POST', '/_sandbox/journal', { enabled });
   await sandbox.control('defender', 'POST', '/_sandbox/journal', { enabled });
+  await sandbox.control('servicenow', 'POST', '/_sandbox/sys-ids', {
+    seed: enabled ? REPLAY_SYS_ID_SEED : null,
+  });
 }
 
 /** What both sandboxes journaled. */
-export async function journaled(
-  sandbox: SandboxProcess,
-): Promise<{ servicenow: JournalEntry[]; defender: JournalEntry[] }> {
+export async function journaled(sandbox: SandboxProcess): Promise<Journaled> {
   return {
     servicenow: (await sandbox.control('servicenow', 'GET', '/_sandbox/journal')).requests,
     defender: (await sandbox.control('defender', 'GET', '/_sandbox/journal')).requests,
@@ -216,24 +231,34 @@ function defenderAuthorization(ready: SandboxReady, path: string): string {
   return `Bearer ${ready.defender.token}`;
 }
 
-/** Sends requests in order with `concurrency` in flight; returns how many answered 4xx/5xx. */
+/** A request for one side of a sandbox process. */
+export interface Outbound extends JournalEntry {
+  readonly side: 'servicenow' | 'defender';
+}
+
+/**
+ * Sends requests to `sandbox` in order with `concurrency` in flight, ServiceNow's with the bearer
+ * `token`, Defender's with the credential its path wants; returns how many answered 4xx/5xx.
+ */
 export async function sendAll(
-  base: string,
-  agent: Agent,
-  entries: readonly JournalEntry[],
+  sandbox: SandboxProcess,
+  token: string,
+  requests: readonly Outbound[],
   concurrency: number,
-  authorization: (path: string) => string,
 ): Promise<number> {
   let next = 0;
   let failed = 0;
   const lane = async (): Promise<void> => {
-    while (next < entries.length) {
-      const entry = entries[next++]!;
-      const response = await request(`${base}${entry.path}`, {
+    while (next < requests.length) {
+      const entry = requests[next++]!;
+      const response = await request(`${sandbox.ready[entry.side].url}${entry.path}`, {
         method: entry.method as 'GET',
-        dispatcher: agent,
+        dispatcher: sandbox.agent,
         headers: {
-          authorization: authorization(entry.path),
+          authorization:
+            entry.side === 'servicenow'
+              ? `Bearer ${token}`
+              : defenderAuthorization(sandbox.ready, entry.path),
           accept: 'application/json',
           ...(entry.body !== undefined ? { 'content-type': 'application/json' } : {}),
         },
@@ -253,31 +278,66 @@ export async function sendAll(
 }
 
 /**
+ * How a flow sends its requests, which the replay and the naive client copy: ot-inventory keeps
+ * `servicenow` IRE requests in flight with Defender's reads alongside on `defender` lanes; the
+ * flows that await every request (ot-vulnerabilities, cloud-tickets) send one at a time, both
+ * sides on one lane in the order the sandboxes received them (`oneLane`).
+ */
+export type Lanes = { readonly servicenow: number; readonly defender: number } | 'oneLane';
+
+/**
  * The replay floor: the journaled requests sent again by a minimal client against a fresh
- * sandbox, ServiceNow's with the flow's concurrency and Defender's reads alongside on one lane,
- * both through an agent like Snowline's. OAuth token requests are replaced by one token fetched
- * before the clock starts (Snowline fetches its own inside its timed run).
+ * sandbox, in the flow's `lanes`, through an agent like Snowline's. OAuth token requests are
+ * replaced by one token fetched before the clock starts (Snowline fetches its own inside its
+ * timed run). ServiceNow mints sys_ids from the seed it used while the run was journaled: on one
+ * lane the replay's creates get the run's sys_ids, so later requests naming them (a detection's
+ * vulnerability, a ticket link) find the same records.
  */
 export async function replayFloor(
   fresh: SandboxProcess,
-  requests: { servicenow: JournalEntry[]; defender: JournalEntry[] },
-  concurrency: number,
-): Promise<{ wallMs: number; requests: number; failed: number }> {
-  const servicenow = requests.servicenow.filter((r) => r.path !== '/oauth_token.do');
-  const defender = requests.defender.filter((r) => !/\/oauth2\//.test(r.path));
+  requests: Journaled,
+  lanes: Lanes,
+  check?: StateParts & { readonly recorded: SandboxProcess },
+): Promise<{ wallMs: number; requests: number; failed: number; sameState?: boolean }> {
+  const servicenow: Outbound[] = requests.servicenow
+    .filter((r) => r.path !== '/oauth_token.do')
+    .map((r) => ({ ...r, side: 'servicenow' }));
+  const defender: Outbound[] = requests.defender
+    .filter((r) => !/\/oauth2\//.test(r.path))
+    .map((r) => ({ ...r, side: 'defender' }));
   const token = await serviceNowToken(fresh);
+  await fresh.control('servicenow', 'POST', '/_sandbox/sys-ids', { seed: REPLAY_SYS_ID_SEED });
   const started = performance.now();
-  const failed = await Promise.all([
-    sendAll(fresh.ready.servicenow.url, fresh.agent, servicenow, concurrency, () => `Bearer ${token}`),
-    sendAll(fresh.ready.defender.url, fresh.agent, defender, 1, (path) =>
-      defenderAuthorization(fresh.ready, path),
-    ),
-  ]);
+  const failed = await sendInLanes(fresh, token, servicenow, defender, lanes);
+  const wallMs = performance.now() - started;
   return {
-    wallMs: performance.now() - started,
+    wallMs,
     requests: servicenow.length + defender.length,
-    failed: failed[0]! + failed[1]!,
+    failed,
+    ...(check ? { sameState: await sameState(check.recorded, fresh, check) } : {}),
   };
+}
+
+/**
+ * Sends both sides' requests in `lanes`; on one lane in journal order (`seq`), or ServiceNow's
+ * before Defender's for requests without one. Returns how many were refused.
+ */
+async function sendInLanes(
+  sandbox: SandboxProcess,
+  token: string,
+  servicenow: readonly Outbound[],
+  defender: readonly Outbound[],
+  lanes: Lanes,
+): Promise<number> {
+  if (lanes === 'oneLane') {
+    const inOrder = [...servicenow, ...defender].sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
+    return sendAll(sandbox, token, inOrder, 1);
+  }
+  const failed = await Promise.all([
+    sendAll(sandbox, token, servicenow, lanes.servicenow),
+    sendAll(sandbox, token, defender, lanes.defender),
+  ]);
+  return failed[0]! + failed[1]!;
 }
 
 /** Rounds for printing: `digits` decimals. */
@@ -338,29 +398,36 @@ async function readAll(
   return out;
 }
 
+/** A record as a client writes it: its class, and the fields a client may set. */
+interface CopiedRecord {
+  readonly table: string;
+  readonly values: Record<string, string>;
+}
+
+/** Records each sandbox seeds for itself under its own sys_ids, with the field that names them. */
+const BASELINE_KEYS = { cmdb_rel_type: 'name', sys_user: 'user_name' } as const;
+
 /**
- * The naive client: the final state a flow reached on `from`, written to the fresh sandbox `to`
- * with one Table API request per record (same agent, `concurrency` in flight), in `tables`
- * order so references resolve. Its time is what an integration without IRE or Batch pays for the
- * same result; it is a lower bound (a real one would also search before each create). Returns
- * its wall time and whether `to` then dumps canonically equal to `from`.
+ * Every record of `tables` on `from` (each once, in `tables` order so references point back),
+ * without the fields the platform sets itself, sys_ids kept, references to seeded records
+ * (relationship types, users such as `opened_by`) mapped to `to`'s by name.
  */
-export async function naiveCopy(
+async function copiedRecords(
   from: SandboxProcess,
   to: SandboxProcess,
   tables: readonly string[],
-  concurrency: number,
-): Promise<{ wallMs: number; requests: number; failed: number; sameState: boolean }> {
+): Promise<CopiedRecord[]> {
   const [fromToken, toToken] = await Promise.all([serviceNowToken(from), serviceNowToken(to)]);
-  // Relationship types are seeded per sandbox: map them by name.
-  const types = async (sandbox: SandboxProcess, token: string) =>
-    new Map((await readAll(sandbox, token, 'cmdb_rel_type')).map((t) => [t.name, t.sys_id]));
-  const fromTypes = await types(from, fromToken);
-  const toTypes = await types(to, toToken);
-  const typeIds = new Map([...fromTypes].map(([name, id]) => [id, toTypes.get(name) ?? id]));
+  const seededIds = new Map<string, string>();
+  for (const [table, key] of Object.entries(BASELINE_KEYS)) {
+    const ids = async (sandbox: SandboxProcess, token: string) =>
+      new Map((await readAll(sandbox, token, table)).map((r) => [r[key], r.sys_id!]));
+    const toIds = await ids(to, toToken);
+    for (const [name, id] of await ids(from, fromToken)) seededIds.set(id, toIds.get(name) ?? id);
+  }
 
   const seen = new Set<string>();
-  const entries: JournalEntry[] = [];
+  const records: CopiedRecord[] = [];
   for (const table of tables) {
     for (const record of await readAll(from, fromToken, table)) {
       if (seen.has(record.sys_id!)) continue;
@@ -368,25 +435,177 @@ export async function naiveCopy(
       const values = Object.fromEntries(
         Object.entries(record)
           .filter(([k, v]) => !PLATFORM_FIELDS.has(k) && v !== '')
-          .map(([k, v]) => [k, k === 'type' && typeIds.has(v) ? typeIds.get(v)! : v]),
+          .map(([k, v]) => [k, seededIds.get(v) ?? v]),
       );
-      entries.push({
-        method: 'POST',
-        path: `/api/now/table/${record.sys_class_name}`,
-        body: JSON.stringify(values),
-      });
+      records.push({ table: record.sys_class_name!, values });
     }
   }
+  return records;
+}
+
+/**
+ * Makes the fresh sandbox `to` hold what earlier flows left in `tables` on `from`, sys_ids kept,
+ * through the control API as the system (no ACLs, so IRE-only tables too) and untimed: the
+ * starting point of a later flow's replay and naive client.
+ */
+export async function seedFrom(
+  from: SandboxProcess,
+  to: SandboxProcess,
+  tables: readonly string[],
+): Promise<void> {
+  const records = await copiedRecords(from, to, tables);
+  for (let i = 0; i < records.length; i += 1000) {
+    const chunk: Record<string, Record<string, string>[]> = {};
+    for (const r of records.slice(i, i + 1000)) (chunk[r.table] ??= []).push(r.values);
+    await to.control('servicenow', 'POST', '/_sandbox/seed', chunk);
+  }
+}
+
+/** The api-version of governance assignments (the one Snowline's ARM client uses). */
+const GOVERNANCE_API_VERSION = '2022-01-01-preview';
+
+/**
+ * The naive client: the final state a flow reached on `from`, written to the fresh sandbox `to`
+ * with one Table API request per record of `tables` (in that order so references resolve) and,
+ * with `governanceAssignments`, one PUT per governance assignment in Defender; same agent and
+ * `lanes` as the flow. Its time is what an integration without IRE or Batch pays for the same
+ * result; it is a lower bound (a real one would also search before each create). Returns its
+ * wall time and whether `to` then dumps canonically equal to `from` (ServiceNow `tables`, and
+ * Defender's assignments, whose ticket links name each side's own instance URL).
+ */
+export async function naiveCopy(
+  from: SandboxProcess,
+  to: SandboxProcess,
+  options: StateParts & { readonly lanes: Lanes },
+): Promise<{ wallMs: number; requests: number; failed: number; sameState: boolean }> {
+  const { tables, lanes } = options;
+  const fromUrl = from.ready.servicenow.url;
+  const toUrl = to.ready.servicenow.url;
+  const servicenow: Outbound[] = (await copiedRecords(from, to, tables)).map((r) => ({
+    side: 'servicenow',
+    method: 'POST',
+    path: `/api/now/table/${r.table}`,
+    body: JSON.stringify(r.values),
+  }));
+  const defender: Outbound[] = options.governanceAssignments
+    ? (await assignmentDump(from)).map((a) => ({
+        side: 'defender',
+        method: 'PUT',
+        path: `${a.id}?api-version=${GOVERNANCE_API_VERSION}`,
+        body: JSON.stringify({ properties: a.properties }).replaceAll(fromUrl, toUrl),
+      }))
+    : [];
+  const token = await serviceNowToken(to);
   const started = performance.now();
-  const failed = await sendAll(
-    to.ready.servicenow.url,
-    to.agent,
-    entries,
-    concurrency,
-    () => `Bearer ${toToken}`,
-  );
+  const failed = await sendInLanes(to, token, servicenow, defender, lanes);
   const wallMs = performance.now() - started;
+  return {
+    wallMs,
+    requests: servicenow.length + defender.length,
+    failed,
+    sameState: await sameState(from, to, options),
+  };
+}
+
+/** What a replay or naive copy compares: ServiceNow tables and, optionally, Defender's governance assignments. */
+export interface StateParts {
+  readonly tables: readonly string[];
+  readonly governanceAssignments?: boolean;
+}
+
+/** Defender's governance assignments, canonically dumped. */
+async function assignmentDump(sandbox: SandboxProcess): Promise<{ id: string; properties: unknown }[]> {
+  return (await sandbox.control('defender', 'GET', '/_sandbox/dump?what=governanceAssignments'))
+    .governanceAssignments;
+}
+
+/**
+ * Whether `to` dumps canonically equal to `from` in `parts`. Ticket links name an instance URL:
+ * either sandbox's counts as the same (a replay sends the run's links unchanged, a naive copy
+ * its own).
+ */
+async function sameState(from: SandboxProcess, to: SandboxProcess, parts: StateParts): Promise<boolean> {
+  const urls = [from.ready.servicenow.url, to.ready.servicenow.url];
   const dump = async (sandbox: SandboxProcess) =>
-    JSON.stringify(await sandbox.control('servicenow', 'GET', `/_sandbox/dump?tables=${tables.join(',')}`));
-  return { wallMs, requests: entries.length, failed, sameState: (await dump(from)) === (await dump(to)) };
+    urls.reduce(
+      (text, url) => text.replaceAll(url, '<servicenow>'),
+      JSON.stringify({
+        servicenow: await sandbox.control(
+          'servicenow',
+          'GET',
+          `/_sandbox/dump?tables=${parts.tables.join(',')}`,
+        ),
+        ...(parts.governanceAssignments ? { defender: await assignmentDump(sandbox) } : {}),
+      }),
+    );
+  return (await dump(from)) === (await dump(to));
+}
+
+/** ServiceNow tables ot-inventory writes, in an order where every reference points back. */
+export const OT_INVENTORY_TABLES: readonly string[] = [
+  'cmdb_ci',
+  'cmdb_ot_entity',
+  'cmdb_key_value_v2',
+  'sys_object_source',
+  'cmdb_rel_ci',
+  'sn_ot_device_network_connection',
+];
+
+/** Runs `use` on a sandbox process of its own for `size` (same seed as the measured one), stopped after. */
+export async function withSandbox<T>(size: string, use: (sandbox: SandboxProcess) => Promise<T>): Promise<T> {
+  const sandbox = await startSandboxProcess(size);
+  try {
+    return await use(sandbox);
+  } finally {
+    await sandbox.stop();
+  }
+}
+
+/** A Snowline run's time with its replay floor and naive client (see replayFloor, naiveCopy). */
+export interface RatioRuns {
+  readonly snowlineMs: number;
+  readonly replay: Awaited<ReturnType<typeof replayFloor>>;
+  readonly naive: Awaited<ReturnType<typeof naiveCopy>>;
+}
+
+/**
+ * Measures a flow on `size` with its replay floor and naive client ratios: `measure(size, true)`
+ * must return them, `measure(size, false)` need not. Above `sample` devices (`large` is above any)
+ * they come from a second run on `sample` devices, Snowline timed on that same sample, and are
+ * labelled with it; `sample` 0 leaves them out. Returns the run on `size` and the `replay` and
+ * `naive` fields every flow result carries (bench/run.ts's table prints them).
+ */
+export async function measureWithRatios<R extends { ratios?: RatioRuns | undefined }>(
+  size: string,
+  sample: number,
+  measure: (size: string, withRatios: boolean) => Promise<R>,
+): Promise<{ main: R; replay: Record<string, unknown> | null; naive: Record<string, unknown> | null }> {
+  const devices = size === 'demo' ? 0 : size === 'large' ? Infinity : Number(size);
+  const sampled = sample > 0 && devices > sample;
+  const main = await measure(size, sample > 0 && !sampled);
+  const ratios = sampled ? (await measure(String(sample), true)).ratios : main.ratios;
+  if (!ratios) return { main, replay: null, naive: null };
+  const label = sampled ? `${sample} devices` : null;
+  const { snowlineMs, replay, naive } = ratios;
+  return {
+    main,
+    replay: {
+      sample: label,
+      snowlineMs: Math.round(snowlineMs),
+      replayMs: Math.round(replay.wallMs),
+      requests: replay.requests,
+      failed: replay.failed,
+      ...(replay.sameState === undefined ? {} : { sameState: replay.sameState }),
+      ratio: round(snowlineMs / replay.wallMs, 2),
+    },
+    naive: {
+      sample: label,
+      snowlineMs: Math.round(snowlineMs),
+      naiveMs: Math.round(naive.wallMs),
+      requests: naive.requests,
+      failed: naive.failed,
+      sameState: naive.sameState,
+      ratio: round(naive.wallMs / snowlineMs, 2),
+    },
+  };
 }

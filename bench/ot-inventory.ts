@@ -23,13 +23,16 @@ import {
   benchArgs,
   journal,
   journaled,
+  measureWithRatios,
   naiveCopy,
+  OT_INVENTORY_TABLES,
   replayFloor,
   requireBuild,
   round,
   serviceNowCounters,
   startSandboxProcess,
   timedSync,
+  withSandbox,
   writeBenchConfig,
   type FlowBenchResult,
 } from './harness.js';
@@ -39,25 +42,41 @@ const args = benchArgs({ batch: '100', sample: '10000' });
 const batchSize = Number(args.batch);
 const sampleDevices = Number(args.sample);
 const concurrency = 2; // The flow's default `concurrency`: IRE requests in flight.
+/** IRE requests `concurrency` at a time, Defender's reads alongside on one lane. */
+const lanes = { servicenow: concurrency, defender: 1 };
 requireBuild();
 
 const flows = { otInventory: { source: 'console', sensorValidation: 'auto', batchSize, concurrency } };
 
-/** Snowline's initial run and no-op re-run on one sandbox; with `record`, the initial run's requests too. */
-async function measure(size: string, record: boolean) {
+/**
+ * Snowline's initial run and no-op re-run on one sandbox; `withRatios`, the initial run's
+ * requests journaled and its replay floor and naive client, each on a fresh sandbox.
+ */
+async function measure(size: string, withRatios: boolean) {
   const dir = mkdtempSync(join(tmpdir(), 'snowline-bench-'));
   const sandbox = await startSandboxProcess(size);
   try {
     const config = writeBenchConfig(sandbox.ready, dir, flows);
-    if (record) await journal(sandbox, true);
+    if (withRatios) await journal(sandbox, true);
     const before = await serviceNowCounters(sandbox);
     const initial = await timedSync(config, FLOW);
     const afterInitial = await serviceNowCounters(sandbox);
-    const requests = record ? await journaled(sandbox) : undefined;
-    if (record) await journal(sandbox, false);
+    const requests = withRatios ? await journaled(sandbox) : undefined;
+    if (withRatios) await journal(sandbox, false);
     const noop = await timedSync(config, FLOW);
     const afterNoop = await serviceNowCounters(sandbox);
-    const naive = record ? await naiveClient(size, sandbox) : undefined;
+    const ratios = requests && {
+      snowlineMs: initial.wallMs,
+      // `sys_object_source` is written by IRE only: the Table API refuses inserts (ACL), as on a
+      // real instance, so a naive client has no source records and is compared without them.
+      naive: await withSandbox(size, (fresh) =>
+        naiveCopy(sandbox, fresh, {
+          tables: OT_INVENTORY_TABLES.filter((t) => t !== 'sys_object_source'),
+          lanes,
+        }),
+      ),
+      replay: await withSandbox(size, (fresh) => replayFloor(fresh, requests, lanes)),
+    };
     return {
       devices: (sandbox.ready.estate as { devices?: number } | undefined)?.devices ?? Number(size),
       initial,
@@ -67,8 +86,7 @@ async function measure(size: string, record: boolean) {
         ire: afterInitial.ire - before.ire,
         noopWrites: afterNoop.writes - afterInitial.writes,
       },
-      requests,
-      naive,
+      ratios,
     };
   } finally {
     await sandbox.stop();
@@ -76,53 +94,9 @@ async function measure(size: string, record: boolean) {
   }
 }
 
-/** ServiceNow tables ot-inventory writes, in an order where every reference points back. */
-const CMDB_TABLES = [
-  'cmdb_ci',
-  'cmdb_ot_entity',
-  'cmdb_key_value_v2',
-  'sys_object_source',
-  'cmdb_rel_ci',
-  'sn_ot_device_network_connection',
-];
-
-/** The naive client's copy of what Snowline wrote to `done`, on a fresh sandbox of the same size. */
-async function naiveClient(size: string, done: Awaited<ReturnType<typeof startSandboxProcess>>) {
-  const fresh = await startSandboxProcess(size);
-  try {
-    // `sys_object_source` is written by IRE only: the Table API refuses inserts (ACL), as on a
-    // real instance, so a naive client has no source records and is compared without them.
-    return await naiveCopy(
-      done,
-      fresh,
-      CMDB_TABLES.filter((t) => t !== 'sys_object_source'),
-      concurrency,
-    );
-  } finally {
-    await fresh.stop();
-  }
-}
-
-/** The replay floor of a recorded run, on a fresh sandbox of the same size. */
-async function replay(size: string, recorded: NonNullable<Awaited<ReturnType<typeof measure>>['requests']>) {
-  const fresh = await startSandboxProcess(size);
-  try {
-    return await replayFloor(fresh, recorded, concurrency);
-  } finally {
-    await fresh.stop();
-  }
-}
-
 process.stderr.write(`${FLOW} benchmark: ${args.size}…\n`);
-const devicesOf = (size: string) => (size === 'demo' ? 0 : size === 'large' ? Infinity : Number(size));
 // `--sample 0` skips the replay (the growth series needs only time and memory).
-const withReplay = sampleDevices > 0;
-const sampled = withReplay && devicesOf(args.size) > sampleDevices;
-const main = await measure(args.size, withReplay && !sampled);
-const ratioRun = sampled ? await measure(String(sampleDevices), true) : main;
-const floorRun = withReplay
-  ? await replay(sampled ? String(sampleDevices) : args.size, ratioRun.requests!)
-  : undefined;
+const { main, replay, naive } = await measureWithRatios(args.size, sampleDevices, measure);
 
 const s = main.initial.summary;
 const records = s.created + s.updated;
@@ -149,26 +123,7 @@ const result: FlowBenchResult = {
     peakRssMb: Math.round(main.noop.peakRssMb),
   },
   errors: s.errors,
-  replay: floorRun
-    ? {
-        sample: sampled ? `${sampleDevices} devices` : null,
-        snowlineMs: Math.round(ratioRun.initial.wallMs),
-        replayMs: Math.round(floorRun.wallMs),
-        requests: floorRun.requests,
-        failed: floorRun.failed,
-        ratio: round(ratioRun.initial.wallMs / floorRun.wallMs, 2),
-      }
-    : null,
-  naive: ratioRun.naive
-    ? {
-        sample: sampled ? `${sampleDevices} devices` : null,
-        snowlineMs: Math.round(ratioRun.initial.wallMs),
-        naiveMs: Math.round(ratioRun.naive.wallMs),
-        requests: ratioRun.naive.requests,
-        failed: ratioRun.naive.failed,
-        sameState: ratioRun.naive.sameState,
-        ratio: round(ratioRun.naive.wallMs / ratioRun.initial.wallMs, 2),
-      }
-    : null,
+  replay,
+  naive,
 };
 process.stdout.write(args.json ? `${JSON.stringify(result)}\n` : `${JSON.stringify(result, null, 2)}\n`);

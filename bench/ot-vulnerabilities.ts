@@ -3,9 +3,20 @@
  * process (`dist/sandbox/main.js`), Snowline as `snowline sync` in another, timed from outside,
  * with its peak RSS read from /proc. ot-inventory runs first (its own `snowline sync`, timed
  * apart) so that the device CIs exist; then ot-vulnerabilities is timed on its first run and on
- * an unchanged re-run.
+ * an unchanged re-run. Like bench/ot-inventory.ts, each result also carries:
  *
- *   npx tsx bench/ot-vulnerabilities.ts [--size demo|large|N[,…]] [--json] [--batch 100] [--source console|sensor]
+ * - `replay`: the requests of ot-vulnerabilities' first run (journaled by the sandboxes, not
+ *   ot-inventory's) replayed one at a time in the order sent, as the flow sends them, against a
+ *   fresh sandbox seeded untimed with what ot-inventory left (sys_ids kept); `ratio` is
+ *   Snowline's wall time over the replay's (target ≤ 1.3).
+ * - `naive`: the NVD entries, vulnerable items and detections Snowline left, written one Table
+ *   API request per record, one at a time, to a fresh sandbox seeded the same way; `ratio` is its
+ *   time over Snowline's (target ≥ 10), `sameState` whether the canonical dumps are equal.
+ *
+ * Above `--sample` devices (10,000) both run on a sample of that many devices with Snowline timed
+ * on the same sample, and say so; `--sample 0` leaves them out.
+ *
+ *   npx tsx bench/ot-vulnerabilities.ts [--size demo|large|N[,…]] [--json] [--batch 100] [--source console|sensor] [--sample 10000]
  *
  * `N` is a number of devices. Prints one result per size (one JSON object per line with
  * `--json`) and writes bench/results/<date>-ot-vulnerabilities.json. The floor is the fewest
@@ -26,8 +37,19 @@ import {
   writeResults,
   type FlowBenchResult,
 } from './flow-bench.js';
+import {
+  journal,
+  journaled,
+  measureWithRatios,
+  naiveCopy,
+  OT_INVENTORY_TABLES,
+  replayFloor,
+  seedFrom,
+  withSandbox,
+  type RatioRuns,
+} from './harness.js';
 
-const { sizes, json, values } = benchArgs({
+const { sizes, json, sample, values } = benchArgs({
   batch: { type: 'string', default: '100' },
   source: { type: 'string', default: 'console' },
 });
@@ -47,7 +69,17 @@ interface Summary {
   errors: number;
 }
 
-async function measure(size: string): Promise<FlowBenchResult> {
+/** ServiceNow tables ot-vulnerabilities writes, in an order where every reference points back. */
+const VULNERABILITY_TABLES = ['sn_vul_nvd_entry', 'sn_vul_vulnerable_item', 'sn_vul_detection'];
+
+/**
+ * The flow's runs on one sandbox; `withRatios`, ot-vulnerabilities' first run journaled and its
+ * replay floor and naive client, each on a fresh sandbox that holds what ot-inventory left.
+ */
+async function measure(
+  size: string,
+  withRatios: boolean,
+): Promise<{ result: FlowBenchResult; ratios?: RatioRuns | undefined }> {
   const dir = mkdtempSync(join(tmpdir(), 'snowline-bench-otv-'));
   const sandbox = await startSandbox(size);
   try {
@@ -56,12 +88,15 @@ async function measure(size: string): Promise<FlowBenchResult> {
       otVulnerabilities: { source, batchSize },
     });
     const inventory = await timedSync(configPath, 'ot-inventory');
+    if (withRatios) await journal(sandbox, true);
     const initial = await measuredSync<Summary>(
       sandbox.ready,
       sandbox.agent,
       configPath,
       'ot-vulnerabilities',
     );
+    const requests = withRatios ? await journaled(sandbox) : undefined;
+    if (withRatios) await journal(sandbox, false);
     const noop = await measuredSync<Summary>(sandbox.ready, sandbox.agent, configPath, 'ot-vulnerabilities');
     const s = initial.summary;
     const detections = s.opened;
@@ -69,7 +104,21 @@ async function measure(size: string): Promise<FlowBenchResult> {
     const floor = Math.ceil(entries / batchSize) + Math.ceil(detections / batchSize);
     const sn = initial.counts.servicenow;
     const writes = sn.writes + initial.counts.defender.writes;
-    return {
+    // ot-vulnerabilities writes no CMDB table: what ot-inventory left there is unchanged since.
+    const afterInventory = (fresh: Parameters<typeof seedFrom>[1]) =>
+      seedFrom(sandbox, fresh, OT_INVENTORY_TABLES);
+    const ratios = requests && {
+      snowlineMs: initial.wallMs,
+      naive: await withSandbox(size, async (fresh) => {
+        await afterInventory(fresh);
+        return naiveCopy(sandbox, fresh, { tables: VULNERABILITY_TABLES, lanes: 'oneLane' });
+      }),
+      replay: await withSandbox(size, async (fresh) => {
+        await afterInventory(fresh);
+        return replayFloor(fresh, requests, 'oneLane', { recorded: sandbox, tables: VULNERABILITY_TABLES });
+      }),
+    };
+    const result: FlowBenchResult = {
       flow: 'ot-vulnerabilities',
       size,
       records: detections,
@@ -111,6 +160,7 @@ async function measure(size: string): Promise<FlowBenchResult> {
         },
       },
     };
+    return { result, ratios };
   } finally {
     await sandbox.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -120,7 +170,8 @@ async function measure(size: string): Promise<FlowBenchResult> {
 const results: FlowBenchResult[] = [];
 for (const size of sizes) {
   process.stderr.write(`ot-vulnerabilities benchmark (${source}): ${size}…\n`);
-  const result = await measure(size);
+  const { main, replay, naive } = await measureWithRatios(size, sample, measure);
+  const result = { ...main.result, replay, naive };
   results.push(result);
   report(result, json);
 }

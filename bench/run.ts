@@ -123,8 +123,9 @@ function table(): string {
     const naive = r.naive
       ? `${r.naive.ratio}${r.naive.sameState ? '' : ' (state differs)'}${r.naive.sample ? ` (sample ${r.naive.sample})` : ''}`
       : '–';
+    // A replay checked against the run's state (ot-vulnerabilities, cloud-tickets) says when it differs.
     const replay = r.replay
-      ? `${r.replay.ratio}${r.replay.sample ? ` (sample ${r.replay.sample})` : ''}`
+      ? `${r.replay.ratio}${r.replay.sameState === false ? ' (state differs)' : ''}${r.replay.sample ? ` (sample ${r.replay.sample})` : ''}`
       : '–';
     lines.push(
       `| ${r.flow} | ${r.size} | ${r.records} | ${(r.wallMs / 1000).toFixed(1)} | ${r.recordsPerSec} | ${r.requests.servicenow} / ${r.requests.defender} | ${r.requests.floor} (${r.requests.ratio}) | ${r.peakRssMb} | ${(r.noop.wallMs / 1000).toFixed(1)} (${r.noop.writes}) | ${replay} | ${naive} |`,

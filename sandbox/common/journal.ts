@@ -5,12 +5,21 @@
  * Off by default; kept in memory, so it is meant for benchmark-sized runs, not the large estate.
  */
 export interface JournalEntry {
+  /** Order of receipt across every journal in this process (see {@link received}). */
+  readonly seq: number;
   readonly method: string;
   /** Path and query string, without the origin (another sandbox has another port). */
   readonly path: string;
   /** The body as text, for requests that have one. */
   readonly body?: string;
 }
+
+/**
+ * Requests received so far by every journal in this process. Both sandboxes run in one process,
+ * so a replay of a flow that sends one request at a time can interleave the two sides in the
+ * order they were sent.
+ */
+let received = 0;
 
 /** See the module comment. */
 export class RequestJournal {
@@ -28,9 +37,11 @@ export class RequestJournal {
   /** Records one request when the journal is on; reads a copy of the body, so handlers still can. */
   async record(request: Request): Promise<void> {
     if (!this.entries) return;
+    const seq = ++received; // Taken before the body is read: receipt order, not read order.
     const url = new URL(request.url);
     const body = request.method === 'GET' || request.method === 'HEAD' ? '' : await request.clone().text();
     this.entries.push({
+      seq,
       method: request.method,
       path: url.pathname + url.search,
       ...(body ? { body } : {}),

@@ -15,7 +15,14 @@ import {
   type Stats,
 } from './control.js';
 import { canonicalDump } from './dump.js';
-import { ApiError, isApiError, type Caller, type Instance, type RenderOptions } from './instance.js';
+import {
+  ApiError,
+  isApiError,
+  seedSysIds,
+  type Caller,
+  type Instance,
+  type RenderOptions,
+} from './instance.js';
 import { identifyReconcile, parseIreOptions } from './ire.js';
 import { webhookSchema, type WebhookDispatcher } from './webhook.js';
 import { compareValues } from './query.js';
@@ -936,6 +943,11 @@ function registerControl(app: Hono<Env>, control: SandboxControl, options: AppOp
   app.post('/_sandbox/journal', async (c) => {
     stats.journal.enable(parse(z.object({ enabled: z.boolean() }), await body(c)).enabled);
     return c.json({ enabled: stats.journal.enabled });
+  });
+  app.post('/_sandbox/sys-ids', async (c) => {
+    const { seed } = parse(z.object({ seed: z.string().min(1).nullable() }), await body(c));
+    seedSysIds(seed);
+    return c.json({ seed });
   });
   app.get('/_sandbox/faults', (c) => c.json(faults.current()));
   app.post('/_sandbox/faults', async (c) => {

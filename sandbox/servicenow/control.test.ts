@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -388,14 +389,17 @@ describe('/_sandbox/journal', () => {
     await api.get('/api/now/table/incident?sysparm_limit=1');
     await api.post('/api/now/table/incident', { short_description: 'journaled' });
     const journal = (
-      await control.get<{ enabled: boolean; requests: { method: string; path: string; body?: string }[] }>(
-        '/_sandbox/journal',
-      )
+      await control.get<{
+        enabled: boolean;
+        requests: { seq: number; method: string; path: string; body?: string }[];
+      }>('/_sandbox/journal')
     ).body;
     expect(journal.enabled).toBe(true);
+    const [first] = journal.requests;
     expect(journal.requests).toEqual([
-      { method: 'GET', path: '/api/now/table/incident?sysparm_limit=1' },
+      { seq: first!.seq, method: 'GET', path: '/api/now/table/incident?sysparm_limit=1' },
       {
+        seq: first!.seq + 1,
         method: 'POST',
         path: '/api/now/table/incident',
         body: JSON.stringify({ short_description: 'journaled' }),
@@ -404,5 +408,22 @@ describe('/_sandbox/journal', () => {
     await control.post('/_sandbox/journal', { enabled: false });
     await api.get('/api/now/table/incident?sysparm_limit=1');
     expect((await control.get<{ requests: unknown[] }>('/_sandbox/journal')).body.requests).toEqual([]);
+  });
+});
+
+describe('/_sandbox/sys-ids', () => {
+  it('mints sys_ids from a seed and their order while one is set, and random ones after', async () => {
+    const seed = `sys-ids-${Date.now()}`;
+    const expected = (n: number) => createHash('sha256').update(`${seed}:${n}`).digest('hex').slice(0, 32);
+    await control.post('/_sandbox/sys-ids', { seed });
+    const created = async () =>
+      (
+        await api.post<{ result: { sys_id: string } }>('/api/now/table/incident', {
+          short_description: 'seeded id',
+        })
+      ).body.result.sys_id;
+    expect([await created(), await created()]).toEqual([expected(0), expected(1)]);
+    await control.post('/_sandbox/sys-ids', { seed: null });
+    expect(await created()).not.toBe(expected(2));
   });
 });

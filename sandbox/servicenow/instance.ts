@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   Schema,
   choiceLists,
@@ -138,8 +138,22 @@ const fieldName = /^[a-z_][a-z0-9_]*$/;
 let idPool = Buffer.alloc(0);
 let idOffset = 0;
 
+let idSeed: { readonly seed: string; next: number } | undefined;
+
+/**
+ * Makes the sys_ids minted from now on a function of `seed` and their order (`null`: random
+ * again). The benchmark sets one seed before a flow run it journals and the same before replaying
+ * that journal on a fresh sandbox: the replay's creates then get the sys_ids that the run's later
+ * requests name, so a one-at-a-time replay does the same work as the run.
+ */
+export function seedSysIds(seed: string | null): void {
+  idSeed = seed === null ? undefined : { seed, next: 0 };
+}
+
 /** A new sys_id: 32 lowercase hex characters (random bytes drawn in blocks: ids are minted per write). */
 export function newSysId(): string {
+  if (idSeed)
+    return createHash('sha256').update(`${idSeed.seed}:${idSeed.next++}`).digest('hex').slice(0, 32);
   if (idOffset + 16 > idPool.length) {
     idPool = randomBytes(16 * 1024);
     idOffset = 0;
