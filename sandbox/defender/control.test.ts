@@ -348,7 +348,7 @@ describe('request journal', () => {
     expect((await control('POST', '/journal', { enabled: true })).json).toEqual({ enabled: true });
     await client.call('GET', path);
     expect(((await control('GET', '/journal')).json as { requests: unknown[] }).requests).toEqual([
-      { method: 'GET', path },
+      { seq: expect.any(Number), method: 'GET', path },
     ]);
     await control('POST', '/journal', { enabled: false });
     await client.call('GET', path);
