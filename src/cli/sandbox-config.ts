@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { stringify } from 'yaml';
 import { validateConfig, type LoadedConfig } from '../config/load.js';
 import type { SandboxReady } from './sandbox-process.js';
+import { DEFAULT_TICKET_TABLE } from '../domain/tickets/tables.js';
 
 /** Options for {@link sandboxConfig}. */
 export interface SandboxConfigOptions {
@@ -75,7 +76,7 @@ export function sandboxConfig(
               {
                 name: 'high-critical',
                 when: { severities: ['High', 'Critical'] },
-                table: 'incident',
+                table: DEFAULT_TICKET_TABLE,
                 grouping: 'recommendation',
                 owner: { type: 'tag', value: 'owner' },
               },

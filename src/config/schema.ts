@@ -1,6 +1,12 @@
 import { Cron } from 'croner';
 import { z } from 'zod';
 import { vulnerabilitySourceProblems } from '../domain/vulnerabilities/source-match.js';
+import {
+  DEFAULT_CLOSED_STATES,
+  DEFAULT_TICKET_TABLE,
+  TICKET_TABLES,
+  type TicketTable,
+} from '../domain/tickets/tables.js';
 
 /**
  * The configuration schema. Every key carries a description and, where it helps, an example
@@ -399,14 +405,19 @@ const otVulnerabilities = z
       'Flow ot-vulnerabilities: Defender for IoT CVEs per device → Vulnerability Response (NVD entries and detections; the platform rolls detections up into vulnerable items).',
   });
 
-const stateList = (description: string, example: string[]) =>
+/** The configurable closed states of one ticket table, defaulting to the registry's. */
+const closedStateList = (table: TicketTable) =>
   z
     .array(
       z
         .string()
         .regex(/^-?\d+$/, { error: 'must be a state value such as "6" (the stored value, not the label)' }),
     )
-    .meta({ description, examples: [example] });
+    .default([...DEFAULT_CLOSED_STATES[table]])
+    .meta({
+      description: `${table} states in which a ticket counts as Resolved, Closed or Canceled.`,
+      examples: [[...DEFAULT_CLOSED_STATES[table]]],
+    });
 
 const ticketSync = z
   .strictObject({
@@ -443,25 +454,20 @@ const ticketSync = z
       .default(1000)
       .meta({ description: 'Tickets per Table API page when polling.', examples: [1000] }),
     closedStates: z
-      .strictObject({
-        incident: stateList('Incident states that remove the governance assignments.', [
-          '6',
-          '7',
-          '8',
-        ]).default(['6', '7', '8']),
-        problem: stateList('Problem states that remove the governance assignments.', ['106', '107']).default([
-          '106',
-          '107',
-        ]),
-        change_request: stateList('Change request states that remove the governance assignments.', [
-          '3',
-          '4',
-        ]).default(['3', '4']),
-      })
-      .default({ incident: ['6', '7', '8'], problem: ['106', '107'], change_request: ['3', '4'] })
+      .strictObject(
+        Object.fromEntries(TICKET_TABLES.map((table) => [table, closedStateList(table)])) as Record<
+          TicketTable,
+          ReturnType<typeof closedStateList>
+        >,
+      )
+      .default(
+        Object.fromEntries(
+          TICKET_TABLES.map((table) => [table, [...DEFAULT_CLOSED_STATES[table]]]),
+        ) as Record<TicketTable, string[]>,
+      )
       .meta({
         description:
-          'Per table, the states (stored values) in which a ticket counts as Resolved, Closed or Canceled: its governance assignments are deleted, as Defender for Cloud does.',
+          'Per table, the states (stored values) in which a ticket counts as Resolved, Closed or Canceled, for every flow of the integration: ticket-sync deletes its governance assignments (as Defender for Cloud does), cloud-tickets treats it as closed, the dashboard and API stop counting it open.',
       }),
     reopen: z
       .enum(['recreate', 'leave'])
@@ -593,11 +599,11 @@ const flows = z
                     description: 'Conditions, all of which must hold; an absent condition matches anything.',
                   }),
                 table: z
-                  .enum(['incident', 'problem', 'change_request'])
-                  .default('incident')
+                  .enum(TICKET_TABLES)
+                  .default(DEFAULT_TICKET_TABLE)
                   .meta({
                     description: 'The ticket table.',
-                    examples: ['incident'],
+                    examples: [DEFAULT_TICKET_TABLE],
                   }),
                 assignmentGroup: z
                   .string()
@@ -691,15 +697,15 @@ const flows = z
                 examples: [true],
               }),
             table: z
-              .enum(['incident', 'problem', 'change_request'])
-              .default('incident')
+              .enum(TICKET_TABLES)
+              .default(DEFAULT_TICKET_TABLE)
               .meta({
                 description:
                   'Ticket table of adopted governance rules: their ticket type has no public schema (docs/cloud-tickets.md).',
-                examples: ['incident'],
+                examples: [DEFAULT_TICKET_TABLE],
               }),
           })
-          .default({ adopt: false, table: 'incident' })
+          .default({ adopt: false, table: DEFAULT_TICKET_TABLE })
           .meta({ description: 'Adopting Defender governance rules of ruleType ServiceNow.' }),
         impactUrgency: z
           .strictObject({

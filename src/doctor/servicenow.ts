@@ -3,6 +3,7 @@ import { UpstreamError } from '../errors.js';
 import type { ServiceNowClient } from '../servicenow/client.js';
 import { encodeQuery, where } from '../servicenow/query.js';
 import type { DoctorCheck } from './report.js';
+import { TICKET_TABLES } from '../domain/tickets/tables.js';
 
 /** A table a flow needs, and which ServiceNow plugin brings it (what to install when missing). */
 interface RequiredTable {
@@ -54,7 +55,7 @@ export function serviceNowRequirements(integration: IntegrationConfig): {
     });
   }
   if (flows.cloudTickets?.enabled) {
-    for (const table of ['incident', 'problem', 'change_request'])
+    for (const table of TICKET_TABLES)
       tables.push({ table, plugin: 'ITSM (Incident, Problem, Change Management)' });
     roles.push({ anyOf: ['itil'], why: 'create and resolve incidents, problems and changes' });
   }

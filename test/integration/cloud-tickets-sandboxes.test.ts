@@ -23,6 +23,7 @@ import { createTicketForAssessment } from '../../src/sync/cloud-tickets/manual.j
 import { cloudTicketsRunner } from '../../src/sync/cloud-tickets/runner.js';
 import { runFlows } from '../../src/sync/runner.js';
 import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
+import { DEFAULT_CLOSED_STATES } from '../../src/domain/tickets/tables.js';
 
 /**
  * cloud-tickets end to end: the real ARM, Resource Graph and ServiceNow clients against both
@@ -357,6 +358,7 @@ describe('cloud-tickets against both sandboxes', () => {
       integrationId: 'sandbox',
       config: loaded.config.integrations[0]!.flows.cloudTickets!,
       subscriptions: loaded.config.integrations[0]!.defender.subscriptions,
+      closedStates: DEFAULT_CLOSED_STATES,
       arm: defender.arm,
       resourceGraph: defender.resourceGraph,
       servicenow: sn.client,

@@ -1,7 +1,8 @@
 import type { IntegrationConfig } from '../../config/schema.js';
 import type { Clock } from '../../domain/clock.js';
 import { FLOWS, type Flow } from '../../domain/flows.js';
-import { correlationPrefix, stateLabel, type TicketTable } from '../../domain/tickets/rules.js';
+import { correlationPrefix } from '../../domain/tickets/rules.js';
+import { TICKET_TABLES, closedStatesOf, stateLabel } from '../../domain/tickets/tables.js';
 import { RequestCounters } from '../../runtime/counters.js';
 import { connectServiceNow, type ServiceNowClient } from '../../servicenow/index.js';
 import { encodeQuery, where } from '../../servicenow/query.js';
@@ -225,13 +226,6 @@ export function field(record: SnRecord, name: string): { value: string; display:
   return { value: text, display: text };
 }
 
-/** States after which a ticket is no longer open, per table (resolved, closed, canceled). */
-export const TICKET_DONE_STATES: Readonly<Record<TicketTable, readonly string[]>> = {
-  incident: ['6', '7', '8'],
-  problem: ['106', '107'],
-  change_request: ['3', '4'],
-};
-
 /** Vulnerable item state Closed (Vulnerability Response). */
 export const ITEM_CLOSED_STATE = '3';
 
@@ -288,13 +282,14 @@ export async function liveCounts(
     : {};
   const openTickets: Record<string, number> = {};
   if (integration.flows.cloudTickets) {
-    for (const table of Object.keys(TICKET_DONE_STATES) as TicketTable[]) {
+    const closedStates = closedStatesOf(integration.flows.ticketSync?.closedStates);
+    for (const table of TICKET_TABLES) {
       const counts = relabel(
         await client.count(table, {
           query: encodeQuery({
             where: [
               where('correlation_id', 'STARTSWITH', correlationPrefix(integration.id)),
-              where('state', 'NOT IN', TICKET_DONE_STATES[table]),
+              where('state', 'NOT IN', closedStates[table]),
             ],
           }),
           groupBy: ['impact'],

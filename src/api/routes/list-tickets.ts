@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isClosedState, stateLabel, type TicketTable } from '../../domain/tickets/rules.js';
+import { closedStatesOf, isClosedState, stateLabel, type TicketTable } from '../../domain/tickets/tables.js';
 import { getEntityStates } from '../../store/models/entity-state.js';
 import type { Store } from '../../store/store.js';
 import type { TicketMemory } from '../../sync/cloud-tickets/flow.js';
@@ -78,6 +78,7 @@ export const listTicketsRoute = defineRoute({
   },
   async handle(c, { query }, deps) {
     const integration = integrationFor(deps.config, query.integration);
+    const closedStates = closedStatesOf(integration.flows.ticketSync?.closedStates);
     const { tickets, next } = await ticketsPage(deps.store, integration.id, query);
     const assessmentIds = tickets.flatMap((t) => Object.keys(t.memory.assessments));
     const assignments = await getEntityStates(
@@ -100,7 +101,7 @@ export const listTicketsRoute = defineRoute({
             correlationId: memory.correlationId,
             state: memory.state,
             stateLabel: stateLabel(table, memory.state),
-            closed: isClosedState(table, memory.state),
+            closed: isClosedState(table, memory.state, closedStates),
           },
           defender: {
             dueDate: memory.dueDate,

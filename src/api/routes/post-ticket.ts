@@ -4,13 +4,14 @@ import { observeRequests, RequestCounters } from '../../runtime/counters.js';
 import { createTicketForAssessment, MANUAL_DUE_DAYS } from '../../sync/cloud-tickets/manual.js';
 import { withFlowConnections } from '../../sync/connections.js';
 import { defineRoute, integrationField, integrationFor } from '../route.js';
+import { TICKET_TABLES, closedStatesOf } from '../../domain/tickets/tables.js';
 
 const TicketRequestBody = z.strictObject({
   integration: integrationField,
   assessmentId: z.string().min(1).max(2000).meta({
     description: 'Assessment resource id: <resource id>/providers/Microsoft.Security/assessments/<key>.',
   }),
-  table: z.enum(['incident', 'problem', 'change_request']).meta({ description: 'Ticket table.' }),
+  table: z.enum(TICKET_TABLES).meta({ description: 'Ticket table.' }),
   group: z
     .string()
     .min(1)
@@ -70,6 +71,7 @@ export const postTicketRoute = defineRoute({
             integrationId: integration.id,
             config,
             subscriptions: integration.defender.subscriptions,
+            closedStates: closedStatesOf(integration.flows.ticketSync?.closedStates),
             arm: defender.arm,
             resourceGraph: defender.resourceGraph,
             servicenow,

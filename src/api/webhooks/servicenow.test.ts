@@ -151,7 +151,7 @@ describe('verifyWebhookSignature', () => {
           if (other !== secret)
             expect(
               verifyWebhookSignature({ secrets: [other], timestamp, signature, rawBody, now: at }),
-            ).toHaveProperty('problem');
+            ).toHaveProperty('refused');
         },
       ),
     );

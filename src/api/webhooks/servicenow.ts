@@ -86,9 +86,9 @@ export function servicenowWebhookRoutes(deps: ServiceNowWebhookDeps): Hono {
       rawBody,
       now: deps.clock.now(),
     });
-    if ('problem' in verdict) {
-      deps.logger.warn({ problem: verdict.problem }, 'ServiceNow webhook refused');
-      return c.json(failure(`not accepted: ${verdict.problem}`), 401);
+    if ('refused' in verdict) {
+      deps.logger.warn({ problem: verdict.refused }, 'ServiceNow webhook refused');
+      return c.json(failure(`not accepted: ${verdict.refused}`), 401);
     }
     const receiver = deps.receivers[verdict.index]!;
     let parsed: ServiceNowWebhookDelivery;

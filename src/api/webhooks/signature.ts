@@ -25,7 +25,7 @@ export type SignatureProblem =
  * Checks a request's timestamp window and signature against each secret, in constant time per
  * secret, and returns the index of the secret that signed it.
  *
- * @returns `{ index }` of the matching secret, or `{ problem }`.
+ * @returns `{ index }` of the matching secret, or `{ refused }`.
  */
 export function verifyWebhookSignature(input: {
   readonly secrets: readonly string[];
@@ -34,14 +34,14 @@ export function verifyWebhookSignature(input: {
   readonly rawBody: Buffer;
   readonly now: Date;
   readonly toleranceSeconds?: number;
-}): { index: number } | { problem: SignatureProblem } {
+}): { index: number } | { refused: SignatureProblem } {
   const { timestamp, signature } = input;
-  if (!timestamp || !signature) return { problem: 'missing X-Snowline-Timestamp or X-Snowline-Signature' };
-  if (!/^\d{1,12}$/.test(timestamp)) return { problem: 'X-Snowline-Timestamp is not epoch seconds' };
+  if (!timestamp || !signature) return { refused: 'missing X-Snowline-Timestamp or X-Snowline-Signature' };
+  if (!/^\d{1,12}$/.test(timestamp)) return { refused: 'X-Snowline-Timestamp is not epoch seconds' };
   const age = Math.abs(input.now.getTime() / 1000 - Number(timestamp));
   if (age > (input.toleranceSeconds ?? WEBHOOK_TOLERANCE_SECONDS))
-    return { problem: 'X-Snowline-Timestamp is outside the 300 s window' };
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(signature.trim())) return { problem: 'signature does not match' };
+    return { refused: 'X-Snowline-Timestamp is outside the 300 s window' };
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(signature.trim())) return { refused: 'signature does not match' };
   const given = Buffer.from(signature.trim(), 'base64');
   let found = -1;
   // Every secret is tried (no early exit), so timing does not tell which one nearly matched.
@@ -49,5 +49,5 @@ export function verifyWebhookSignature(input: {
     const expected = Buffer.from(signWebhookBody(secret, timestamp, input.rawBody), 'base64');
     if (given.length === expected.length && timingSafeEqual(given, expected) && found === -1) found = index;
   });
-  return found === -1 ? { problem: 'signature does not match' } : { index: found };
+  return found === -1 ? { refused: 'signature does not match' } : { index: found };
 }

@@ -5,6 +5,7 @@ import type { IntegrationConfig } from '../../config/schema.js';
 import { correlationPrefix } from '../../domain/tickets/rules.js';
 import { encodeQuery, where } from '../../servicenow/query.js';
 import type { SandboxReady } from '../sandbox-process.js';
+import { DEFAULT_CLOSED_STATES } from '../../domain/tickets/tables.js';
 
 /*
  * What people do between two runs, played against the sandboxes so that `snowline demo` shows the
@@ -103,7 +104,7 @@ export class DemoActivity {
     const query = encodeQuery({
       where: [
         where('correlation_id', 'STARTSWITH', correlationPrefix(this.integration.id)),
-        where('state', 'NOT IN', ['6', '7', '8']),
+        where('state', 'NOT IN', DEFAULT_CLOSED_STATES.incident),
       ],
       orderByDesc: ['sys_created_on'],
     });

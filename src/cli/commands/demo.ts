@@ -19,6 +19,7 @@ import type { GlobalOptions } from '../program.js';
 import { sandboxConfig } from '../sandbox-config.js';
 import { startSandboxProcess, type SandboxReady } from '../sandbox-process.js';
 import { sandboxArgs } from './sandbox.js';
+import { TICKET_TABLES } from '../../domain/tickets/tables.js';
 
 /** How the demo shows flow progress: bars on a terminal, plain lines otherwise, nothing on stdout with --json. */
 export interface ProgressView {
@@ -306,7 +307,7 @@ async function registerWebhook(ready: SandboxReady, serverUrl: string, integrati
       body: JSON.stringify({
         url: `${serverUrl}/api/v1/webhooks/servicenow`,
         secret,
-        tables: ['incident', 'problem', 'change_request'],
+        tables: TICKET_TABLES,
       }),
     });
     const text = await response.body.text();

@@ -8,6 +8,7 @@ import { createTicketForAssessment, MANUAL_DUE_DAYS } from '../../sync/cloud-tic
 import { loadContext, selectIntegration, withStore } from '../context.js';
 import { printJson, type CliIo } from '../io.js';
 import type { GlobalOptions } from '../program.js';
+import { TICKET_TABLES, closedStatesOf } from '../../domain/tickets/tables.js';
 
 /** `snowline ticket create`: a ticket for one Defender for Cloud assessment, by hand. */
 export function ticketCommand(io: CliIo, scrubber: SecretScrubber, globals: () => GlobalOptions): Command {
@@ -25,7 +26,7 @@ export function ticketCommand(io: CliIo, scrubber: SecretScrubber, globals: () =
       )
       .addOption(
         new Option('--type <table>', 'ticket table')
-          .choices(['incident', 'problem', 'change_request'] as const)
+          .choices(TICKET_TABLES)
           .makeOptionMandatory(),
       )
       .option('--group <name>', 'assignment group (sys_user_group name)')
@@ -70,6 +71,7 @@ export function ticketCommand(io: CliIo, scrubber: SecretScrubber, globals: () =
                 integrationId: integration.id,
                 config,
                 subscriptions: integration.defender.subscriptions,
+                closedStates: closedStatesOf(integration.flows.ticketSync?.closedStates),
                 arm: defender.arm,
                 resourceGraph: defender.resourceGraph,
                 servicenow: servicenow.client,

@@ -2,20 +2,16 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   assignmentKeyFor,
-  closeSteps,
   correlationIdFor,
   CORRELATION_ID_MAX,
   groupKeyFor,
   highestSeverity,
-  isClosedState,
   manualGroupKey,
   matchRule,
   parseAssessmentId,
   plainText,
-  reopenUpdate,
   resourceTypeOf,
   rulesFromGovernanceRule,
-  stateLabel,
   suppressionHolds,
   ticketContent,
   ticketNumberDigits,
@@ -56,12 +52,6 @@ function rule(over: Partial<TicketRule> = {}): TicketRule {
     ...over,
   };
 }
-
-const CLOSE = {
-  incidentCloseCode: 'Solution provided',
-  problemResolutionCode: 'fix_applied' as const,
-  notes: 'Healthy again',
-};
 
 describe('matchRule', () => {
   it('takes the first rule whose conditions all hold', () => {
@@ -185,64 +175,6 @@ describe('ticket numbers and states', () => {
     expect(ticketNumberDigits('CHG0000000')).toBe(0);
     expect(ticketNumberDigits('INC')).toBeUndefined();
     expect(ticketNumberDigits('INC99999999999')).toBeUndefined();
-  });
-
-  it('labels states and knows which are closed per table', () => {
-    expect(stateLabel('incident', '2')).toBe('In Progress');
-    expect(stateLabel('problem', '103')).toBe('Root Cause Analysis');
-    expect(stateLabel('change_request', '-5')).toBe('New');
-    expect(stateLabel('incident', '99')).toBe('99');
-    expect(['6', '7', '8'].every((s) => isClosedState('incident', s))).toBe(true);
-    expect(isClosedState('incident', '3')).toBe(false);
-    expect(isClosedState('problem', '106')).toBe(true);
-    expect(isClosedState('problem', '104')).toBe(false);
-    expect(isClosedState('change_request', '4')).toBe(true);
-    expect(isClosedState('change_request', '0')).toBe(false);
-  });
-});
-
-describe('closing per table', () => {
-  it('resolves an incident with close code and notes in one update', () => {
-    expect(closeSteps('incident', '2', CLOSE)).toEqual([
-      {
-        kind: 'update',
-        values: { state: '6', close_code: 'Solution provided', close_notes: 'Healthy again' },
-      },
-    ]);
-  });
-
-  it('walks a problem through its state model to Resolved with the notes its resolution code needs', () => {
-    const steps = closeSteps('problem', '101', CLOSE);
-    expect(steps.map((s) => s.values.state)).toEqual(['102', '103', '106']);
-    expect(steps.at(-1)!.values).toMatchObject({
-      resolution_code: 'fix_applied',
-      cause_notes: 'Healthy again',
-      fix_notes: 'Healthy again',
-    });
-    expect(closeSteps('problem', '104', CLOSE).map((s) => s.values.state)).toEqual(['106']);
-  });
-
-  it('cancels a change with notes, and only notes one in Review', () => {
-    expect(closeSteps('change_request', '-5', CLOSE)).toEqual([
-      { kind: 'update', values: { state: '4', close_notes: 'Healthy again' } },
-    ]);
-    expect(closeSteps('change_request', '-1', CLOSE)[0]!.values.state).toBe('4');
-    expect(closeSteps('change_request', '0', CLOSE)).toEqual([
-      { kind: 'note', values: { work_notes: 'Healthy again' } },
-    ]);
-  });
-
-  it('does nothing to a ticket already closed', () => {
-    expect(closeSteps('incident', '7', CLOSE)).toEqual([]);
-    expect(closeSteps('problem', '107', CLOSE)).toEqual([]);
-    expect(closeSteps('change_request', '3', CLOSE)).toEqual([]);
-  });
-
-  it('reopens only what the state models allow', () => {
-    expect(reopenUpdate('incident', '6', 'n')).toEqual({ state: '2', work_notes: 'n' });
-    expect(reopenUpdate('incident', '7', 'n')).toBeUndefined();
-    expect(reopenUpdate('problem', '106', 'n')).toEqual({ state: '103', work_notes: 'n' });
-    expect(reopenUpdate('change_request', '4', 'n')).toBeUndefined();
   });
 });
 

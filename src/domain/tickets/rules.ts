@@ -1,12 +1,10 @@
 import { createHash } from 'node:crypto';
+import type { TicketTable } from './tables.js';
 
 /**
  * Pure rules of flow cloud-tickets: which rule covers an assessment, which ticket it belongs to,
  * the ticket's correlation id and content, and how each table is resolved. No I/O.
  */
-
-/** The ServiceNow tables a ticket can live in. */
-export type TicketTable = 'incident' | 'problem' | 'change_request';
 
 /** How covered assessments are gathered into tickets. */
 export type Grouping = 'none' | 'recommendation' | 'resource' | 'owner';
@@ -188,120 +186,6 @@ export function ticketNumberDigits(number: string): number | undefined {
   if (digits === '') return undefined;
   const value = Number(digits);
   return Number.isSafeInteger(value) && value <= 2_147_483_647 ? value : undefined;
-}
-
-/** Labels of the ticket states (out-of-box choices), what `ticketStatus` carries. */
-export const STATE_LABELS: Record<TicketTable, Readonly<Record<string, string>>> = {
-  incident: {
-    '1': 'New',
-    '2': 'In Progress',
-    '3': 'On Hold',
-    '6': 'Resolved',
-    '7': 'Closed',
-    '8': 'Canceled',
-  },
-  problem: {
-    '101': 'New',
-    '102': 'Assess',
-    '103': 'Root Cause Analysis',
-    '104': 'Fix in Progress',
-    '106': 'Resolved',
-    '107': 'Closed',
-  },
-  change_request: {
-    '-5': 'New',
-    '-4': 'Assess',
-    '-3': 'Authorize',
-    '-2': 'Scheduled',
-    '-1': 'Implement',
-    '0': 'Review',
-    '3': 'Closed',
-    '4': 'Canceled',
-  },
-};
-
-/** The label of a state value (the raw value when unknown). */
-export function stateLabel(table: TicketTable, state: string): string {
-  return STATE_LABELS[table][state] ?? state;
-}
-
-/** True when the ticket is no longer being worked: Resolved, Closed or Canceled. */
-export function isClosedState(table: TicketTable, state: string): boolean {
-  switch (table) {
-    case 'incident':
-      return ['6', '7', '8'].includes(state);
-    case 'problem':
-      // 4 is the legacy Closed/Resolved.
-      return ['106', '107', '4'].includes(state);
-    case 'change_request':
-      return ['3', '4'].includes(state);
-  }
-}
-
-/** How Snowline closes tickets (the `close` section, defaults applied). */
-export interface ClosePolicy {
-  readonly incidentCloseCode: string;
-  readonly problemResolutionCode: 'fix_applied' | 'risk_accepted' | 'canceled';
-  readonly notes: string;
-}
-
-/** One PATCH of a closing sequence, or a work note when the ticket can not be closed by a transition. */
-export type CloseStep =
-  | { readonly kind: 'update'; readonly values: Readonly<Record<string, string>> }
-  | { readonly kind: 'note'; readonly values: Readonly<Record<string, string>> };
-
-/**
- * The updates that resolve a ticket from its current state, per table (DESIGN "Closing rules
- * differ per table"):
- * - incident → 6 Resolved with `close_code` and `close_notes` (403 Data Policy without them);
- * - problem → 106 Resolved with `resolution_code` and the notes it needs, walking the state
- *   model one allowed transition at a time (101 → 102 → 103 → 106; 104 → 106);
- * - change_request → 4 Canceled with `close_notes`; from Review (0) a work note only, because
- *   a change can not be canceled from Review and closing it claims an implementation.
- * Empty when the ticket is already Resolved, Closed or Canceled.
- */
-export function closeSteps(table: TicketTable, state: string, policy: ClosePolicy): CloseStep[] {
-  if (isClosedState(table, state)) return [];
-  const notes = policy.notes;
-  switch (table) {
-    case 'incident':
-      return [
-        { kind: 'update', values: { state: '6', close_code: policy.incidentCloseCode, close_notes: notes } },
-      ];
-    case 'problem': {
-      const resolve: Record<string, string> = {
-        state: '106',
-        resolution_code: policy.problemResolutionCode,
-        close_notes: notes,
-        cause_notes: notes,
-        fix_notes: notes,
-      };
-      const path: Record<string, string[]> = { '101': ['102', '103'], '102': ['103'], '103': [], '104': [] };
-      const steps = (path[state] ?? []).map((next): CloseStep => ({
-        kind: 'update',
-        values: { state: next },
-      }));
-      return [...steps, { kind: 'update', values: resolve }];
-    }
-    case 'change_request':
-      if (state === '0') return [{ kind: 'note', values: { work_notes: notes } }];
-      return [{ kind: 'update', values: { state: '4', close_notes: notes } }];
-  }
-}
-
-/**
- * The update that reopens a ticket Snowline resolved, or undefined when the table's state model
- * has no way back (a Closed incident, a Closed problem, a Canceled change): then a new ticket
- * is opened instead.
- */
-export function reopenUpdate(
-  table: TicketTable,
-  state: string,
-  note: string,
-): Record<string, string> | undefined {
-  if (table === 'incident' && state === '6') return { state: '2', work_notes: note };
-  if (table === 'problem' && state === '106') return { state: '103', work_notes: note };
-  return undefined;
 }
 
 /** Severity → impact and urgency. */

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { TicketTable } from './rules.js';
+import type { TicketTable } from './tables.js';
 import {
   arrivalOf,
   decideAssignment,

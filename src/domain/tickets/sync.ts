@@ -1,18 +1,16 @@
-import { stateLabel, type TicketTable } from './rules.js';
+import {
+  DEFAULT_CLOSED_STATES,
+  isClosedState,
+  stateLabel,
+  type ClosedStates,
+  type TicketTable,
+} from './tables.js';
 
 /**
  * Flow ticket-sync's rules, with no I/O: which ticket changes reach Defender, how a governance
  * assignment follows its ticket, and how Snowline tells its own writes and replays from a
  * person's change.
  */
-
-/** Tables whose tickets Snowline opens, in the order they are polled. */
-export const TICKET_TABLES: readonly TicketTable[] = ['incident', 'problem', 'change_request'];
-
-/** True when `table` is one of the ticket tables. */
-export function isTicketTable(table: string): table is TicketTable {
-  return (TICKET_TABLES as readonly string[]).includes(table);
-}
 
 /** Who wins when both sides changed since Snowline last wrote the assignment. */
 export interface ConflictRule {
@@ -24,14 +22,14 @@ export interface ConflictRule {
 /** The policy of ticket-sync (the flow's configuration, minus transport settings). */
 export interface TicketSyncPolicy {
   /** Per table, the state values that mean Resolved / Closed / Canceled. */
-  readonly closedStates: Readonly<Record<TicketTable, readonly string[]>>;
+  readonly closedStates: ClosedStates;
   readonly reopen: 'recreate' | 'leave';
   readonly conflict: ConflictRule;
 }
 
 /** The out-of-box policy (see the configuration reference). */
 export const DEFAULT_TICKET_SYNC_POLICY: TicketSyncPolicy = {
-  closedStates: { incident: ['6', '7', '8'], problem: ['106', '107'], change_request: ['3', '4'] },
+  closedStates: DEFAULT_CLOSED_STATES,
   reopen: 'recreate',
   conflict: { state: 'servicenow', owner: 'servicenow', health: 'defender' },
 };
@@ -105,7 +103,7 @@ export function arrivalOf(memory: TicketMemory | undefined, snapshot: TicketSnap
 
 /** True when the ticket's state is one of its table's closed states. */
 export function isClosedIn(policy: TicketSyncPolicy, table: TicketTable, state: string): boolean {
-  return policy.closedStates[table].includes(state);
+  return isClosedState(table, state, policy.closedStates);
 }
 
 /** The owner the ticket asks for: a user's email, nobody, or a user Snowline can not map. */

@@ -6,18 +6,14 @@ import { contentHash } from '../../domain/hash.js';
 import type { PlanAction } from '../../domain/plan.js';
 import {
   assignmentKeyFor,
-  closeSteps,
   correlationIdFor,
   correlationPrefix,
   dueDate,
   groupKeyFor,
-  isClosedState,
   matchRule,
   parseAssessmentId,
-  reopenUpdate,
   resourceTypeOf,
   rulesFromGovernanceRule,
-  stateLabel,
   suppressionHolds,
   ticketContent,
   ticketNumberDigits,
@@ -25,8 +21,17 @@ import {
   type OwnerSource,
   type TicketContent,
   type TicketRule,
-  type TicketTable,
 } from '../../domain/tickets/rules.js';
+import {
+  TICKET_TABLES,
+  TICKET_TABLE_SPECS,
+  closeSteps,
+  isClosedState,
+  reopenUpdate,
+  stateLabel,
+  type ClosedStates,
+  type TicketTable,
+} from '../../domain/tickets/tables.js';
 import { InputError, isRateLimitedError, isSnowlineError } from '../../errors.js';
 import type { Logger } from '../../logging.js';
 import { executeFlow } from '../execute.js';
@@ -62,6 +67,8 @@ export interface CloudTicketsRun {
   readonly config: CloudTicketsConfig;
   /** Subscriptions whose assessments are read (`defender.subscriptions`). */
   readonly subscriptions: readonly string[];
+  /** Per table, the states in which a ticket is Resolved, Closed or Canceled (as configured for the integration). */
+  readonly closedStates: ClosedStates;
   readonly arm: ArmClient;
   /** For owner tags of resources (`resources` table); without it, tag owners stay unknown. */
   readonly resourceGraph?: ResourceGraphClient;
@@ -172,8 +179,6 @@ interface SeenStatus {
   readonly statusChangeDate: string | null;
 }
 
-const TABLES: readonly TicketTable[] = ['incident', 'problem', 'change_request'];
-
 /**
  * Flow cloud-tickets: Unhealthy Defender for Cloud assessments → ServiceNow tickets, each
  * linked to a governance assignment per assessment.
@@ -271,7 +276,7 @@ export class CloudTicketsFlow {
   /** True when the instance holds the ticket and it is not Resolved, Closed or Canceled (after {@link loadLiveTickets}). */
   isLiveAndOpen(memory: TicketMemory): boolean {
     const live = this.live.get(memory.correlationId);
-    return live !== undefined && !isClosedState(live.table, live.state);
+    return live !== undefined && !isClosedState(live.table, live.state, this.run.closedStates);
   }
 
   /** The open ticket whose assignments cover an assessment, if any (after {@link loadMemories}). */
@@ -309,7 +314,7 @@ export class CloudTicketsFlow {
    * Every ticket of this integration on the instance, by correlation id: the "search before
    * create" of every group at once, and the state of each ticket (to notice one a person closed).
    */
-  async loadLiveTickets(tables: readonly TicketTable[] = TABLES): Promise<void> {
+  async loadLiveTickets(tables: readonly TicketTable[] = TICKET_TABLES): Promise<void> {
     const prefix = correlationPrefix(this.run.integrationId);
     for (const table of tables) {
       for await (const page of this.run.servicenow.list(table, {
@@ -562,7 +567,7 @@ export class CloudTicketsFlow {
       return this.syncOpen(group, reopened);
     }
     const live = this.live.get(memory.correlationId);
-    if (!live || isClosedState(memory.table, live.state)) {
+    if (!live || isClosedState(memory.table, live.state, this.run.closedStates)) {
       await this.noticePersonClosed(memory, group.changes, live);
       return memory;
     }
@@ -1036,13 +1041,13 @@ export class CloudTicketsFlow {
       return;
     }
     const live = this.live.get(memory.correlationId);
-    if (!live || isClosedState(memory.table, live.state)) {
+    if (!live || isClosedState(memory.table, live.state, this.run.closedStates)) {
       // Closed on the instance before Defender reported it Healthy: a person fixed and closed it.
       await this.noticePersonClosed(memory, {}, live, 'resolved');
       return;
     }
     const states = ids.map((id) => seen.get(id)?.code ?? 'no longer reported');
-    const steps = closeSteps(memory.table, live.state, this.run.config.close);
+    const steps = closeSteps(memory.table, live.state, this.run.config.close, this.run.closedStates);
     const action: Omit<PlanAction, 'flow' | 'side'> = {
       action: 'resolve',
       entity: 'ticket',
@@ -1124,7 +1129,7 @@ export class CloudTicketsFlow {
       if (match.kind === 'one') values.assignment_group = match.sysId;
       else report('assignmentGroup', group.rule.assignmentGroup, match);
     }
-    if (group.rule.caller && group.rule.table === 'incident') {
+    if (group.rule.caller && TICKET_TABLE_SPECS[group.rule.table].hasCaller) {
       const match = await this.directory.user(this.run.servicenow, group.rule.caller);
       if (match.kind === 'one') values.caller_id = match.sysId;
       else report('caller', group.rule.caller, match);

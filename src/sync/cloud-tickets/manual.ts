@@ -1,4 +1,5 @@
-import { manualGroupKey, parseAssessmentId, type TicketTable } from '../../domain/tickets/rules.js';
+import { manualGroupKey, parseAssessmentId } from '../../domain/tickets/rules.js';
+import type { TicketTable } from '../../domain/tickets/tables.js';
 import type { PlanAction } from '../../domain/plan.js';
 import { ConflictError, InputError, NotFoundError } from '../../errors.js';
 import {
@@ -49,7 +50,7 @@ export const MANUAL_DUE_DAYS = 30;
  *   NotFoundError when Defender has no such assessment; ConflictError when another open
  *   ticket already covers it.
  * @example
- * await createTicketForAssessment(run, { assessmentId, table: 'problem', owner: 'ana@contoso.com' })
+ * await createTicketForAssessment(run, { assessmentId, table, owner: 'ana@contoso.com' })
  */
 export async function createTicketForAssessment(
   run: CloudTicketsRun,

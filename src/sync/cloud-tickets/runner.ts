@@ -2,6 +2,7 @@ import { withFlowConnections } from '../connections.js';
 import type { FlowRunner } from '../runner.js';
 import { ServiceNowDirectory } from './directory.js';
 import { runCloudTickets } from './flow.js';
+import { closedStatesOf } from '../../domain/tickets/tables.js';
 
 /** One directory per integration, so user and group look-ups are cached across runs (with a TTL). */
 const directories = new Map<string, ServiceNowDirectory>();
@@ -27,6 +28,7 @@ export const cloudTicketsRunner: FlowRunner = {
         integrationId: context.integration.id,
         config,
         subscriptions: context.integration.defender.subscriptions,
+        closedStates: closedStatesOf(context.integration.flows.ticketSync?.closedStates),
         arm: defender.arm,
         resourceGraph: defender.resourceGraph,
         servicenow,

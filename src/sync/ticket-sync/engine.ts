@@ -12,7 +12,6 @@ import {
   arrivalOf,
   decideAssignment,
   isClosedIn,
-  isTicketTable,
   rememberTicket,
   type AssignmentView,
   type OwnWrite,
@@ -21,6 +20,7 @@ import {
   type TicketSnapshot,
   type TicketSyncPolicy,
 } from '../../domain/tickets/sync.js';
+import { TICKET_TABLES, isTicketTable } from '../../domain/tickets/tables.js';
 import { InputError, UpstreamError } from '../../errors.js';
 import type { Logger } from '../../logging.js';
 import type { ServiceNowClient } from '../../servicenow/client.js';
@@ -137,7 +137,7 @@ async function withTicketLock<T>(key: string, work: () => Promise<T>): Promise<T
  */
 export function ticketSnapshot(table: string, record: Record<string, unknown>): TicketSnapshot {
   if (!isTicketTable(table))
-    throw new InputError(`"${table}" is not a ticket table (incident, problem, change_request)`);
+    throw new InputError(`"${table}" is not a ticket table (${TICKET_TABLES.join(', ')})`);
   const sysId = stringValue(record.sys_id);
   const modCount = intValue(record.sys_mod_count);
   const state = stringValue(record.state);

@@ -1,7 +1,8 @@
 import type { Clock } from '../../domain/clock.js';
 import type { PlanAction } from '../../domain/plan.js';
 import { correlationPrefix } from '../../domain/tickets/rules.js';
-import { TICKET_TABLES, nextWatermark, pollSince } from '../../domain/tickets/sync.js';
+import { nextWatermark, pollSince } from '../../domain/tickets/sync.js';
+import { TICKET_TABLES } from '../../domain/tickets/tables.js';
 import { InputError, isRateLimitedError, isSnowlineError } from '../../errors.js';
 import type { Logger } from '../../logging.js';
 import type { RequestCounters } from '../../runtime/counters.js';
