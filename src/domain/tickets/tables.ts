@@ -7,15 +7,22 @@ import type { Flow } from '../flows.js';
  * dashboard, `doctor`, the CLI and the configuration schema read tables and states from here, so
  * that they can not disagree. No I/O.
  *
- * Sources (ServiceNow/ServiceNowDocs, markdown export of the product documentation):
- * - incident states 1 New, 2 In Progress, 3 On Hold, 6 Resolved, 7 Closed, 8 Canceled; resolving
- *   needs `close_code` and `close_notes` (Data Policy):
- *   `markdown/it-service-management/incident-management/c_IncidentManagementStateModel.md`;
- * - problem states 101 New, 102 Assess, 103 Root Cause Analysis, 104 Fix in Progress, 106 Resolved,
- *   107 Closed, and the legacy 4 Closed/Resolved of instances still on the pre-Madrid model:
- *   `markdown/it-service-management/problem-management/problem-management-state-model.md`;
- * - change_request states -5 New … 0 Review, 3 Closed, 4 Canceled; no cancel from Review or
- *   Closed: `markdown/it-service-management/change-management/c_ChangeStateModel.md`.
+ * Sources (ServiceNow/ServiceNowDocs, branch australia, paths under `markdown/`):
+ * - incident: the labels New, In Progress, On Hold, Resolved, Closed, Canceled are
+ *   `it-service-management/incident-management/c_IncidentManagementStateModel.md`; the page gives
+ *   no stored values. 6 = Resolved is `api-reference/GlideAgentWorkspaceAPI.md`, 1 = New and
+ *   7 = Closed `api-reference/scripts/c_SchedulePages.md`; 2, 3 and 8 are UNVERIFIED in
+ *   ServiceNowDocs (searched all release branches for the numbers beside the labels) and taken from
+ *   the out-of-box choice list that public integrations read (demisto/content
+ *   Packs/ServiceNow/Integrations/ServiceNowv2/ServiceNowv2.py). Resolving needs `close_code` and
+ *   `close_notes` (Data Policy; the sandbox enforces it).
+ * - problem: 101 New, 104 Fix in Progress, 107 Closed and the legacy 1–4 (4 Closed/Resolved, which
+ *   an instance migrated to the new model turns into 107) are
+ *   `it-service-management/problem-management/map-problem-state.md`; 102 Assess, 103 Root Cause
+ *   Analysis and 106 Resolved are UNVERIFIED in ServiceNowDocs (searched all branches) and are the
+ *   out-of-box values public clients use (the same demisto file; ansible-collections/servicenow.itsm).
+ * - change_request: -5 New … 0 Review, 3 Closed, 4 Canceled:
+ *   `it-service-management/change-management/state-model-activate-tasks.md`.
  */
 
 /** The ServiceNow tables a ticket can live in, in the order they are polled. */
