@@ -25,6 +25,66 @@ const noSandboxImports = {
   ],
 };
 
+/**
+ * The layers of `src/`, lowest first: a layer imports only layers below it, so arrows point one
+ * way (docs/architecture.md). `domain/` is pure: no I/O modules at all.
+ */
+const LAYERS = [
+  {
+    dir: 'domain',
+    forbids: ['runtime', 'store', 'servicenow', 'sources', 'sync', 'api', 'host', 'cli', 'doctor'],
+  },
+  { dir: 'runtime', forbids: ['store', 'servicenow', 'sources', 'sync', 'api', 'host', 'cli', 'doctor'] },
+  { dir: 'store', forbids: ['servicenow', 'sources', 'sync', 'api', 'host', 'cli', 'doctor'] },
+  { dir: 'servicenow', forbids: ['store', 'sources', 'sync', 'api', 'host', 'cli', 'doctor'] },
+  { dir: 'sources', forbids: ['store', 'servicenow', 'sync', 'api', 'host', 'cli', 'doctor'] },
+  { dir: 'sync', forbids: ['api', 'host', 'cli', 'doctor'] },
+  { dir: 'api', forbids: ['host', 'cli'] },
+  { dir: 'host', forbids: ['cli'] },
+];
+/** Modules that do I/O: never imported by `domain/`. */
+const IO_MODULES = [
+  'node:fs',
+  'node:fs/promises',
+  'node:http',
+  'node:https',
+  'node:net',
+  'node:child_process',
+  'undici',
+  'kysely',
+  'better-sqlite3',
+  'pg',
+  'pg-boss',
+  'hono',
+  '@hono/node-server',
+  '@azure/*',
+];
+const layerRules = LAYERS.map(({ dir, forbids }) => ({
+  files: [`src/${dir}/**/*.ts`, `src/${dir}/**/*.tsx`],
+  ignores: ['src/**/*.test.ts', 'src/**/*.test.tsx'],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: [
+          ...noSandboxImports.patterns,
+          {
+            group: forbids.flatMap((layer) => [
+              `../${layer}/**`,
+              `../../${layer}/**`,
+              `../../../${layer}/**`,
+            ]),
+            message: `src/${dir}/ sits below ${forbids.join(', ')}: arrows point one way (docs/architecture.md).`,
+          },
+          ...(dir === 'domain'
+            ? [{ group: IO_MODULES, message: 'src/domain/ is pure: no I/O (docs/architecture.md).' }]
+            : []),
+        ],
+      },
+    ],
+  },
+}));
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'test-artifacts/**', 'test/fixtures/**'] },
   js.configs.recommended,
@@ -51,4 +111,5 @@ export default tseslint.config(
     ignores: ['src/**/*.test.ts', 'src/**/*.test.tsx'],
     rules: { 'no-restricted-imports': ['error', noSandboxImports] },
   },
+  ...layerRules,
 );

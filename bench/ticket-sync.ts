@@ -26,7 +26,7 @@ import { servicenowWebhookRoutes } from '../src/api/webhooks/servicenow.js';
 import { systemClock } from '../src/domain/clock.js';
 import { assignmentKeyFor, parseAssessmentId, ticketNumberDigits } from '../src/domain/tickets/rules.js';
 import { createLogger } from '../src/logging.js';
-import { RequestCounters } from '../src/runtime/counters.js';
+import { RequestCounters } from '../src/runtime/http/counters.js';
 import { connectServiceNow } from '../src/servicenow/index.js';
 import { stringValue } from '../src/servicenow/values.js';
 import { createDefenderSources } from '../src/sources/index.js';

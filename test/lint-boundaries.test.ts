@@ -25,4 +25,26 @@ describe('import boundaries', () => {
     ]);
     expect(await restricted(code, 'src/cli/probe.test.ts')).toEqual([]);
   });
+
+  it('keeps the layers of src/ pointing one way', async () => {
+    const importing = (spec: string) => `import { x } from '${spec}';\nexport const y = x;\n`;
+    expect(await restricted(importing('../../api/app.js'), 'src/sync/ticket-sync/probe.ts')).toEqual([
+      expect.stringContaining('src/sync/ sits below'),
+    ]);
+    expect(await restricted(importing('../store/store.js'), 'src/runtime/probe.ts')).toEqual([
+      expect.stringContaining('src/runtime/ sits below'),
+    ]);
+    expect(await restricted(importing('../../host/serve.js'), 'src/api/routes/probe.ts')).toEqual([
+      expect.stringContaining('src/api/ sits below'),
+    ]);
+    expect(await restricted(importing('../../sync/kernel/dispatch.js'), 'src/api/routes/probe.ts')).toEqual(
+      [],
+    );
+  });
+
+  it('keeps src/domain/ free of I/O', async () => {
+    const code = "import { readFileSync } from 'node:fs';\nexport const r = readFileSync;\n";
+    expect(await restricted(code, 'src/domain/probe.ts')).toEqual([expect.stringContaining('no I/O')]);
+    expect(await restricted(code, 'src/store/probe.ts')).toEqual([]);
+  });
 });

@@ -4,7 +4,7 @@ import type { IntegrationConfig, SnowlineConfig } from '../config/schema.js';
 import type { Clock } from '../domain/clock.js';
 import { InputError, NotFoundError } from '../errors.js';
 import type { Logger } from '../logging.js';
-import type { RunDispatcher } from '../runtime/dispatch.js';
+import type { RunDispatcher } from '../sync/kernel/dispatch.js';
 import type { SnowlineMetrics } from '../runtime/metrics.js';
 import type { SecretScrubber } from '../secrets.js';
 import type { Store } from '../store/store.js';

@@ -1,5 +1,11 @@
 import { InvalidArgumentError } from '@commander-js/extra-typings';
 
+/** Options every command accepts (defined on the program, read by each command). */
+export interface GlobalOptions {
+  config?: string;
+  logLevel?: string;
+}
+
 /** Parses a whole number option within bounds, with a message naming the option's rules. */
 export function integerOption(min: number, max: number) {
   return (value: string): number => {

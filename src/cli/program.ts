@@ -12,12 +12,7 @@ import { syncCommand } from './commands/sync.js';
 import { ticketCommand } from './commands/ticket.js';
 import { workerCommand } from './commands/worker.js';
 import { processIo, type CliIo } from './io.js';
-
-/** Options every command accepts. */
-export interface GlobalOptions {
-  config?: string;
-  logLevel?: string;
-}
+import type { GlobalOptions } from './options.js';
 
 /** Exit codes: 0 success (a deferred run included), 1 a failed run, 2 bad usage or bad config. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;

@@ -1,7 +1,7 @@
 import type { IntegrationConfig } from '../config/schema.js';
 import type { Clock } from '../domain/clock.js';
 import type { Logger } from '../logging.js';
-import { RequestCounters } from '../runtime/counters.js';
+import { RequestCounters } from '../runtime/http/counters.js';
 import { connectServiceNow } from '../servicenow/index.js';
 import { createDefenderSources } from '../sources/index.js';
 import { checkDefender } from './defender.js';

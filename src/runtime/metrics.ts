@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Flow, FlowSummary } from '../domain/flows.js';
-import type { RequestObserver } from './counters.js';
+import type { RequestObserver } from './http/counters.js';
 
 /** Every metric name starts with this. */
 export const METRIC_PREFIX = 'snowline_';

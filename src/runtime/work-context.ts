@@ -1,7 +1,17 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IntegrationConfig } from '../config/schema.js';
-import type { PartitionLease } from '../store/models/leases.js';
-import type { Limiter } from './limiter.js';
+import type { Limiter } from './http/limiter.js';
+
+/**
+ * A held lease on a partition: the fencing epoch every ledger write of this partition is checked
+ * against. Defined here, below the store, because the work context carries it to the store's
+ * ledger writes; `store/models/leases.ts` acquires and renews it.
+ */
+export interface PartitionLease {
+  readonly partitionKey: string;
+  readonly worker: string;
+  readonly epoch: number;
+}
 
 /**
  * What a `snowline worker` is doing right now: which worker, which partition under which lease.

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../domain/clock.js';
-import { RequestCounters } from '../runtime/counters.js';
+import { RequestCounters } from '../runtime/http/counters.js';
 import { ResilientHttpClient } from '../runtime/http/resilient-client.js';
 import type { HttpRequest, HttpResponse } from '../runtime/http/transport.js';
-import { RequestLimiter } from '../runtime/limiter.js';
+import { RequestLimiter } from '../runtime/http/limiter.js';
 import { BasicAuth } from './auth.js';
 import { BATCH_SETTLE_MS, ServiceNowClient, type BatchItem } from './client.js';
 

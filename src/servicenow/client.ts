@@ -3,7 +3,7 @@ import { isRateLimitedError, UpstreamError } from '../errors.js';
 import type { ResilientHttpClient } from '../runtime/http/resilient-client.js';
 import { safeUrl } from '../runtime/http/resilient-client.js';
 import type { HttpResponse } from '../runtime/http/transport.js';
-import { isRetryableNetworkError, isRetryableStatus } from '../runtime/retry.js';
+import { isRetryableNetworkError, isRetryableStatus } from '../runtime/http/retry.js';
 import { encodeQuery, where } from './query.js';
 import type { ServiceNowAuth } from './auth.js';
 import type { SnRecord } from './values.js';

@@ -1,10 +1,10 @@
 import type { IntegrationConfig } from '../config/schema.js';
 import type { Clock } from '../domain/clock.js';
 import type { Logger } from '../logging.js';
-import type { RequestCounters } from '../runtime/counters.js';
+import type { RequestCounters } from '../runtime/http/counters.js';
 import { ResilientHttpClient } from '../runtime/http/resilient-client.js';
 import { createHttpTransport, type HttpTransport } from '../runtime/http/transport.js';
-import { RequestLimiter, type Limiter } from '../runtime/limiter.js';
+import { RequestLimiter, type Limiter } from '../runtime/http/limiter.js';
 import { currentWorkContext } from '../runtime/work-context.js';
 import { BasicAuth, OAuthTokenProvider, type ServiceNowAuth } from './auth.js';
 import { ServiceNowClient } from './client.js';

@@ -2,11 +2,11 @@ import type { z } from 'zod';
 import type { Clock } from '../domain/clock.js';
 import { InputError, UpstreamError } from '../errors.js';
 import type { Logger } from '../logging.js';
-import type { RequestCounters } from '../runtime/counters.js';
+import type { RequestCounters } from '../runtime/http/counters.js';
 import { ResilientHttpClient } from '../runtime/http/resilient-client.js';
 import type { HttpResponse, HttpTransport } from '../runtime/http/transport.js';
-import { RequestLimiter } from '../runtime/limiter.js';
-import type { BackoffOptions } from '../runtime/retry.js';
+import { RequestLimiter } from '../runtime/http/limiter.js';
+import type { BackoffOptions } from '../runtime/http/retry.js';
 
 /** A record a source returned that could not be understood: reported and skipped, never fatal. */
 export interface RecordProblem {

@@ -4,7 +4,7 @@ import { startDefenderSandbox, type DefenderSandbox } from '../../sandbox/defend
 import type { IntegrationConfig } from '../config/schema.js';
 import { systemClock } from '../domain/clock.js';
 import { RateLimitedError } from '../errors.js';
-import { RequestCounters } from '../runtime/counters.js';
+import { RequestCounters } from '../runtime/http/counters.js';
 import { createHttpTransport } from '../runtime/http/transport.js';
 import type { SourcePage } from './common.js';
 import { createDefenderSources, type DefenderSources } from './index.js';

@@ -1,4 +1,4 @@
-import type { RequestCounters } from '../runtime/counters.js';
+import type { RequestCounters } from '../runtime/http/counters.js';
 import { connectServiceNow } from '../servicenow/index.js';
 import type { ServiceNowClient } from '../servicenow/client.js';
 import { createDefenderSources, type DefenderSources } from '../sources/index.js';

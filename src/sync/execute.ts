@@ -1,7 +1,7 @@
 import type { FlowSummary } from '../domain/flows.js';
 import { isRateLimitedError } from '../errors.js';
 import type { Logger } from '../logging.js';
-import type { RequestCounters } from '../runtime/counters.js';
+import type { RequestCounters } from '../runtime/http/counters.js';
 
 /** The Defender services whose requests a summary counts as `requests.defender`. */
 const DEFENDER_SERVICES = ['sensor', 'console', 'arm', 'resourcegraph'] as const;

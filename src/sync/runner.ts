@@ -4,7 +4,7 @@ import { FLOWS, emptyFlowSummary, type Flow, type FlowSummary, type SyncSummary 
 import type { Plan, PlanAction } from '../domain/plan.js';
 import { isRateLimitedError } from '../errors.js';
 import type { Logger } from '../logging.js';
-import { RequestCounters } from '../runtime/counters.js';
+import { RequestCounters } from '../runtime/http/counters.js';
 import { completeWork, deferWork } from '../store/models/deferred-work.js';
 import { finishRun, recordFlowSummary, startRun, type RunTrigger } from '../store/models/runs.js';
 import type { Store } from '../store/store.js';

@@ -12,7 +12,7 @@ import type { LoadedConfig } from '../../src/config/load.js';
 import { systemClock } from '../../src/domain/clock.js';
 import { formatPurdueLevel, purdueLevelOf } from '../../src/domain/ot/purdue.js';
 import { createLogger } from '../../src/logging.js';
-import type { RunDispatcher, RunRequest } from '../../src/runtime/dispatch.js';
+import type { RunDispatcher, RunRequest } from '../../src/sync/kernel/dispatch.js';
 import { finishRun, startRun } from '../../src/store/models/runs.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import { FLOW_RUNNERS } from '../../src/sync/flows.js';

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_ROUTES, createApp } from '../../src/api/app.js';
 import { openApiPath } from '../../src/api/openapi.js';
 import { createLogger } from '../../src/logging.js';
-import { startServe, type Serving } from '../../src/runtime/serve.js';
+import { startServe, type Serving } from '../../src/host/serve.js';
 import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
 
 /** The HTTP API of `snowline serve` over real HTTP on loopback, against both sandboxes. */

@@ -11,7 +11,7 @@ import { systemClock } from '../../src/domain/clock.js';
 import { correlationIdFor, correlationPrefix, groupKeyFor } from '../../src/domain/tickets/rules.js';
 import { isSnowlineError } from '../../src/errors.js';
 import { createLogger } from '../../src/logging.js';
-import { RequestCounters } from '../../src/runtime/counters.js';
+import { RequestCounters } from '../../src/runtime/http/counters.js';
 import { connectServiceNow, type ServiceNowConnection } from '../../src/servicenow/index.js';
 import { encodeQuery, where } from '../../src/servicenow/query.js';
 import { stringValue } from '../../src/servicenow/values.js';

@@ -11,7 +11,7 @@ import { ManualClock } from '../../src/domain/clock.js';
 import type { OtConnection, OtDevice, OtSensor, OtSite } from '../../src/domain/ot/records.js';
 import { planActionKey } from '../../src/domain/plan.js';
 import { createLogger } from '../../src/logging.js';
-import { RequestCounters } from '../../src/runtime/counters.js';
+import { RequestCounters } from '../../src/runtime/http/counters.js';
 import { connectServiceNow } from '../../src/servicenow/index.js';
 import { encodeQuery, where } from '../../src/servicenow/query.js';
 import { referenceValue, stringValue } from '../../src/servicenow/values.js';

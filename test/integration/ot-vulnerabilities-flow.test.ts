@@ -13,7 +13,7 @@ import { days } from '../../src/domain/time.js';
 import type { DeviceCves } from '../../src/domain/vulnerabilities/records.js';
 import { InputError } from '../../src/errors.js';
 import { createLogger } from '../../src/logging.js';
-import { RequestCounters } from '../../src/runtime/counters.js';
+import { RequestCounters } from '../../src/runtime/http/counters.js';
 import { createHttpTransport } from '../../src/runtime/http/transport.js';
 import type { ServiceNowClient } from '../../src/servicenow/client.js';
 import { connectServiceNow } from '../../src/servicenow/index.js';

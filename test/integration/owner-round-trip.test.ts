@@ -7,7 +7,7 @@ import { systemClock } from '../../src/domain/clock.js';
 import type { Flow } from '../../src/domain/flows.js';
 import { correlationPrefix, parseAssessmentId } from '../../src/domain/tickets/rules.js';
 import { createLogger } from '../../src/logging.js';
-import { RequestCounters } from '../../src/runtime/counters.js';
+import { RequestCounters } from '../../src/runtime/http/counters.js';
 import type { ServiceNowConnection } from '../../src/servicenow/index.js';
 import { stringValue } from '../../src/servicenow/values.js';
 import { createDefenderSources } from '../../src/sources/index.js';

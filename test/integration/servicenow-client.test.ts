@@ -6,7 +6,7 @@ import { startServiceNowSandbox, type ServiceNowSandbox } from '../../sandbox/se
 import { validateConfig } from '../../src/config/load.js';
 import { ManualClock } from '../../src/domain/clock.js';
 import { RateLimitedError, UpstreamError } from '../../src/errors.js';
-import { RequestCounters } from '../../src/runtime/counters.js';
+import { RequestCounters } from '../../src/runtime/http/counters.js';
 import { connectServiceNow, type ServiceNowConnection } from '../../src/servicenow/index.js';
 import { encodeQuery, where } from '../../src/servicenow/query.js';
 

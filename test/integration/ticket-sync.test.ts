@@ -17,7 +17,7 @@ import type { LoadedConfig } from '../../src/config/load.js';
 import { systemClock } from '../../src/domain/clock.js';
 import { UpstreamError } from '../../src/errors.js';
 import { createLogger } from '../../src/logging.js';
-import { RequestCounters } from '../../src/runtime/counters.js';
+import { RequestCounters } from '../../src/runtime/http/counters.js';
 import { SecretScrubber } from '../../src/secrets.js';
 import type { ListOptions, ServiceNowClient } from '../../src/servicenow/client.js';
 import { connectServiceNow, type ServiceNowConnection } from '../../src/servicenow/index.js';

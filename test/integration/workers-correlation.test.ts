@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { systemClock } from '../../src/domain/clock.js';
-import { RequestCounters } from '../../src/runtime/counters.js';
-import { createIfAbsent } from '../../src/runtime/queue/correlation-lock.js';
+import { RequestCounters } from '../../src/runtime/http/counters.js';
+import { createIfAbsent } from '../../src/store/correlation-lock.js';
 import { connectServiceNow, type ServiceNowConnection } from '../../src/servicenow/index.js';
 import { encodeQuery, where } from '../../src/servicenow/query.js';
 import { openStore, type Store } from '../../src/store/store.js';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ManualClock } from '../../src/domain/clock.js';
 import { isRateLimitedError } from '../../src/errors.js';
-import { SharedRequestLimiter } from '../../src/runtime/queue/shared-limiter.js';
+import { SharedRequestLimiter } from '../../src/host/queue/shared-limiter.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import { createTestDatabase } from '../support/databases.js';
 

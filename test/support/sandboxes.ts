@@ -9,7 +9,7 @@ import { validateConfig, type LoadedConfig } from '../../src/config/load.js';
 import { sandboxConfig } from '../../src/cli/sandbox-config.js';
 import type { SandboxReady } from '../../src/cli/sandbox-process.js';
 import { systemClock } from '../../src/domain/clock.js';
-import { RequestCounters } from '../../src/runtime/counters.js';
+import { RequestCounters } from '../../src/runtime/http/counters.js';
 import { connectServiceNow, type ServiceNowConnection } from '../../src/servicenow/index.js';
 
 /** Both sandboxes started in this process over TLS, with the estate they serve. */

@@ -3,7 +3,7 @@ import type { Clock } from '../../domain/clock.js';
 import { FLOWS, type Flow } from '../../domain/flows.js';
 import { correlationPrefix } from '../../domain/tickets/rules.js';
 import { TICKET_TABLES, closedStatesOf, stateLabel } from '../../domain/tickets/tables.js';
-import { RequestCounters } from '../../runtime/counters.js';
+import { RequestCounters } from '../../runtime/http/counters.js';
 import { connectServiceNow, type ServiceNowClient } from '../../servicenow/index.js';
 import { encodeQuery, where } from '../../servicenow/query.js';
 import type { SnRecord } from '../../servicenow/values.js';

@@ -6,7 +6,7 @@ import type { Clock } from '../../domain/clock.js';
 import { FLOWS, isFlow } from '../../domain/flows.js';
 import type { TicketMemory } from '../../sync/cloud-tickets/flow.js';
 import type { Logger } from '../../logging.js';
-import type { RunDispatcher } from '../../runtime/dispatch.js';
+import type { RunDispatcher } from '../../sync/kernel/dispatch.js';
 import { SecretScrubber } from '../../secrets.js';
 import { getRun } from '../../store/models/runs.js';
 import type { Store } from '../../store/store.js';

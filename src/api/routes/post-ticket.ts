@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { InputError } from '../../errors.js';
-import { observeRequests, RequestCounters } from '../../runtime/counters.js';
+import { observeRequests, RequestCounters } from '../../runtime/http/counters.js';
 import { createTicketForAssessment, MANUAL_DUE_DAYS } from '../../sync/cloud-tickets/manual.js';
 import { withFlowConnections } from '../../sync/connections.js';
 import { defineRoute, integrationField, integrationFor } from '../route.js';

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../domain/clock.js';
 import { InputError, RateLimitedError } from '../../errors.js';
 import { createLogger } from '../../logging.js';
-import { servicenowWebhookRoutes, type ServiceNowWebhookDelivery } from './servicenow.js';
+import type { ServiceNowWebhookDelivery } from '../../sync/ticket-sync/delivery.js';
+import { servicenowWebhookRoutes } from './servicenow.js';
 import { signWebhookBody, verifyWebhookSignature } from './signature.js';
 
 const clock = new ManualClock(new Date('2026-11-22T08:00:00Z'));

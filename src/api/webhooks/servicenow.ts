@@ -1,36 +1,14 @@
 import { Hono } from 'hono';
-import { z } from 'zod';
-import type { Clock } from '../../domain/clock.js';
 import { isRateLimitedError, isSnowlineError } from '../../errors.js';
-import type { Logger } from '../../logging.js';
+import {
+  ServiceNowWebhookSchema,
+  type ServiceNowWebhookDelivery,
+  type WebhookHandler,
+} from '../../sync/ticket-sync/delivery.js';
 import { verifyWebhookSignature } from './signature.js';
 
-/** One integration that accepts deliveries, and the secret its business rule signs with. */
-export interface WebhookReceiver {
-  readonly integrationId: string;
-  readonly secret: string;
-}
-
-/** The body the business rule posts (DESIGN.md "Webhook contract"). */
-export const ServiceNowWebhookSchema = z.looseObject({
-  table: z.string().min(1),
-  sys_id: z.string().regex(/^[0-9a-zA-Z_.-]{1,64}$/),
-  sys_mod_count: z.union([z.string().regex(/^\d+$/), z.number().int().min(0)]).transform(String),
-  sys_updated_on: z.string().min(1),
-  record: z.record(z.string(), z.unknown()),
-});
-
-/** A delivery as the handler receives it (after its signature was checked). */
-export type ServiceNowWebhookDelivery = z.output<typeof ServiceNowWebhookSchema>;
-
-/** What the route needs. */
-export interface ServiceNowWebhookDeps {
-  /** Integrations with a webhook secret; a delivery belongs to the one whose secret signed it. */
-  readonly receivers: readonly WebhookReceiver[];
-  readonly clock: Clock;
-  readonly logger: Logger;
-  /** Processes a verified delivery; resolves with a word for the response (`synced`, `processed`…). */
-  handle(integrationId: string, delivery: ServiceNowWebhookDelivery): Promise<string>;
+/** What the route needs: the flow's handler, and the transport's limits and observer. */
+export interface ServiceNowWebhookDeps extends WebhookHandler {
   /** Largest accepted body; default 1 MiB (a ticket record is a few KB). */
   readonly maxBodyBytes?: number;
   /** Told of every answer: its outcome word and the seconds from arrival to answer (metrics). */

@@ -8,7 +8,7 @@ import { UsageError } from '../../errors.js';
 import type { SecretScrubber } from '../../secrets.js';
 import { loadContext } from '../context.js';
 import { printJson, type CliIo } from '../io.js';
-import type { GlobalOptions } from '../program.js';
+import type { GlobalOptions } from '../options.js';
 
 /** `snowline config init|show|schema|check`. */
 export function configCommand(io: CliIo, scrubber: SecretScrubber, globals: () => GlobalOptions): Command {

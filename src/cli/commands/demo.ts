@@ -14,8 +14,7 @@ import { openStore, type Store } from '../../store/store.js';
 import { FLOW_RUNNERS } from '../../sync/flows.js';
 import { runFlows, type FlowRunner, type RunResult } from '../../sync/runner.js';
 import { printJson, type CliIo } from '../io.js';
-import { integerOption } from '../options.js';
-import type { GlobalOptions } from '../program.js';
+import { integerOption, type GlobalOptions } from '../options.js';
 import { sandboxConfig } from '../sandbox-config.js';
 import { startSandboxProcess, type SandboxReady } from '../sandbox-process.js';
 import { sandboxArgs } from './sandbox.js';
@@ -233,7 +232,7 @@ async function keepRunning(options: {
   const integration = loaded.config.integrations[0]!;
   // The same server as `snowline serve` (API, /metrics, webhook, dashboard, schedules), on a
   // free loopback port over this store. Loaded here: `--once` and other commands never need it.
-  const { startServe } = await import('../../runtime/serve.js');
+  const { startServe } = await import('../../host/serve.js');
   const serving = await startServe({
     loaded,
     cwd: options.io.cwd,

@@ -4,7 +4,7 @@ import { SnowlineError } from '../../errors.js';
 import type { SecretScrubber } from '../../secrets.js';
 import { loadContext, selectIntegration } from '../context.js';
 import { printJson, type CliIo } from '../io.js';
-import type { GlobalOptions } from '../program.js';
+import type { GlobalOptions } from '../options.js';
 
 /** A prerequisite is missing: the report was printed; the exit code is 1. */
 export class DoctorFailedError extends SnowlineError {

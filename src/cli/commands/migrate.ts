@@ -2,7 +2,7 @@ import { Command } from '@commander-js/extra-typings';
 import type { SecretScrubber } from '../../secrets.js';
 import { loadContext, withStore } from '../context.js';
 import { printJson, type CliIo } from '../io.js';
-import type { GlobalOptions } from '../program.js';
+import type { GlobalOptions } from '../options.js';
 
 /** `snowline migrate`: applies pending store migrations (commands that use the store also do on start). */
 export function migrateCommand(io: CliIo, scrubber: SecretScrubber, globals: () => GlobalOptions): Command {

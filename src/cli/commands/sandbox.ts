@@ -3,8 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { Command, Option } from '@commander-js/extra-typings';
 import type { SecretScrubber } from '../../secrets.js';
 import type { CliIo } from '../io.js';
-import { integerOption } from '../options.js';
-import type { GlobalOptions } from '../program.js';
+import { integerOption, type GlobalOptions } from '../options.js';
 import { sandboxConfig } from '../sandbox-config.js';
 import { startSandboxProcess } from '../sandbox-process.js';
 

@@ -3,7 +3,7 @@ import { UsageError } from '../../errors.js';
 import type { SecretScrubber } from '../../secrets.js';
 import { loadContext } from '../context.js';
 import type { CliIo } from '../io.js';
-import type { GlobalOptions } from '../program.js';
+import type { GlobalOptions } from '../options.js';
 
 /**
  * `snowline serve`: the daemon. Prints `dashboard: <url>/` on stdout once listening, runs the
@@ -26,8 +26,8 @@ export function serveCommand(io: CliIo, scrubber: SecretScrubber, globals: () =>
       const context = loadContext(io, scrubber, globals());
       // Loaded here, not at the top: the HTTP server, metrics and scheduler are only needed by
       // serve, and every other command (scripts spawn them often) starts faster without them.
-      const { startServe } = await import('../../runtime/serve.js');
-      const { untilShutdownSignal } = await import('../../runtime/shutdown.js');
+      const { startServe } = await import('../../host/serve.js');
+      const { untilShutdownSignal } = await import('../../host/shutdown.js');
       const serving = await startServe({
         loaded: context.loaded,
         cwd: io.cwd,

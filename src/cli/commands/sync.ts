@@ -7,7 +7,7 @@ import { FLOW_RUNNERS } from '../../sync/flows.js';
 import { runFlows } from '../../sync/runner.js';
 import { loadContext, selectIntegration, withStore } from '../context.js';
 import { printJson, type CliIo } from '../io.js';
-import type { GlobalOptions } from '../program.js';
+import type { GlobalOptions } from '../options.js';
 
 /** A run that failed: the summary was printed; the exit code is 1. */
 export class RunFailedError extends SnowlineError {

@@ -1,13 +1,13 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import { UsageError } from '../../errors.js';
-import { RequestCounters } from '../../runtime/counters.js';
+import { RequestCounters } from '../../runtime/http/counters.js';
 import type { SecretScrubber } from '../../secrets.js';
 import { connectServiceNow } from '../../servicenow/index.js';
 import { createDefenderSources } from '../../sources/index.js';
 import { createTicketForAssessment, MANUAL_DUE_DAYS } from '../../sync/cloud-tickets/manual.js';
 import { loadContext, selectIntegration, withStore } from '../context.js';
 import { printJson, type CliIo } from '../io.js';
-import type { GlobalOptions } from '../program.js';
+import type { GlobalOptions } from '../options.js';
 import { TICKET_TABLES, closedStatesOf } from '../../domain/tickets/tables.js';
 
 /** `snowline ticket create`: a ticket for one Defender for Cloud assessment, by hand. */
@@ -24,11 +24,7 @@ export function ticketCommand(io: CliIo, scrubber: SecretScrubber, globals: () =
         '--assessment <id>',
         'assessment resource id: <resource id>/providers/Microsoft.Security/assessments/<key>',
       )
-      .addOption(
-        new Option('--type <table>', 'ticket table')
-          .choices(TICKET_TABLES)
-          .makeOptionMandatory(),
-      )
+      .addOption(new Option('--type <table>', 'ticket table').choices(TICKET_TABLES).makeOptionMandatory())
       .option('--group <name>', 'assignment group (sys_user_group name)')
       .option(
         '--owner <email>',

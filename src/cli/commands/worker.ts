@@ -1,14 +1,14 @@
 import { once } from 'node:events';
 import { Command } from '@commander-js/extra-typings';
 import { UsageError } from '../../errors.js';
-import { startBoss } from '../../runtime/queue/boss.js';
-import { FlowRunWorker } from '../../runtime/queue/worker.js';
+import { startBoss } from '../../host/queue/boss.js';
+import { FlowRunWorker } from '../../host/queue/worker.js';
 import type { SecretScrubber } from '../../secrets.js';
 import { isPostgresUrl } from '../../store/store.js';
 import { FLOW_RUNNERS } from '../../sync/flows.js';
 import { loadContext, withStore } from '../context.js';
 import type { CliIo } from '../io.js';
-import type { GlobalOptions } from '../program.js';
+import type { GlobalOptions } from '../options.js';
 
 /**
  * `snowline worker`: takes flow-run jobs from the pg-boss queue in the PostgreSQL store until

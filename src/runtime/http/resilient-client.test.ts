@@ -4,8 +4,8 @@ import { listen, type RunningServer } from '../../../sandbox/common/serve.js';
 import { generateSandboxTls, type SandboxTls } from '../../../sandbox/common/tls.js';
 import { systemClock } from '../../domain/clock.js';
 import { RateLimitedError, UpstreamError } from '../../errors.js';
-import { RequestCounters } from '../counters.js';
-import { RequestLimiter } from '../limiter.js';
+import { RequestCounters } from './counters.js';
+import { RequestLimiter } from './limiter.js';
 import { ResilientHttpClient } from './resilient-client.js';
 import { createHttpTransport, type HttpTransport } from './transport.js';
 

@@ -2,8 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../../domain/clock.js';
 import { UpstreamError } from '../../errors.js';
 import type { Logger } from '../../logging.js';
-import type { RequestCounters } from '../counters.js';
-import type { Limiter } from '../limiter.js';
+import type { RequestCounters } from './counters.js';
+import type { Limiter } from './limiter.js';
 import {
   DEFAULT_BACKOFF,
   backoffDelay,
@@ -13,7 +13,7 @@ import {
   neverReachedServer,
   serverRequestedWaitMs,
   type BackoffOptions,
-} from '../retry.js';
+} from './retry.js';
 import type { HttpRequest, HttpResponse, HttpTransport } from './transport.js';
 
 /** Options for {@link ResilientHttpClient}. */

@@ -14,8 +14,8 @@ import type { Clock } from '../../domain/clock.js';
 import { InputError, UpstreamError, isRateLimitedError } from '../../errors.js';
 import type { Logger } from '../../logging.js';
 import type { HttpResponse } from '../../runtime/http/transport.js';
-import type { RequestLimiter } from '../../runtime/limiter.js';
-import { header } from '../../runtime/retry.js';
+import type { RequestLimiter } from '../../runtime/http/limiter.js';
+import { header } from '../../runtime/http/retry.js';
 import { safeUrl } from '../../runtime/http/resilient-client.js';
 import { parseRecords, type SourcePage } from '../common.js';
 import {

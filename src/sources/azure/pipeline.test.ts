@@ -7,7 +7,7 @@ import { listen, type RunningServer } from '../../../sandbox/common/serve.js';
 import { generateSandboxTls, type SandboxTls } from '../../../sandbox/common/tls.js';
 import { systemClock } from '../../domain/clock.js';
 import { UpstreamError } from '../../errors.js';
-import { RequestCounters } from '../../runtime/counters.js';
+import { RequestCounters } from '../../runtime/http/counters.js';
 import { createServiceHttp } from '../common.js';
 import { createDefenderSources } from '../index.js';
 import { createHttpTransport } from '../../runtime/http/transport.js';

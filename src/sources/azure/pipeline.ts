@@ -14,7 +14,7 @@ import {
   type PipelineResponse,
 } from '@azure/core-rest-pipeline';
 import { UpstreamError } from '../../errors.js';
-import { header } from '../../runtime/retry.js';
+import { header } from '../../runtime/http/retry.js';
 import { safeUrl, type ResilientHttpClient } from '../../runtime/http/resilient-client.js';
 import type { HttpResponse } from '../../runtime/http/transport.js';
 

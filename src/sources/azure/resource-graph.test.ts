@@ -4,8 +4,8 @@ import { listen, type RunningServer } from '../../../sandbox/common/serve.js';
 import { generateSandboxTls, type SandboxTls } from '../../../sandbox/common/tls.js';
 import { systemClock } from '../../domain/clock.js';
 import { InputError, RateLimitedError, UpstreamError } from '../../errors.js';
-import { RequestCounters } from '../../runtime/counters.js';
-import { RequestLimiter } from '../../runtime/limiter.js';
+import { RequestCounters } from '../../runtime/http/counters.js';
+import { RequestLimiter } from '../../runtime/http/limiter.js';
 import { createDefenderSources, type DefenderSources } from '../index.js';
 import { resourceGraphQuotaObserver, type ResourceGraphRow } from './resource-graph.js';
 

@@ -5,7 +5,7 @@ import { listen, type RunningServer } from '../../../sandbox/common/serve.js';
 import { generateSandboxTls, type SandboxTls } from '../../../sandbox/common/tls.js';
 import { systemClock } from '../../domain/clock.js';
 import { RateLimitedError, UpstreamError } from '../../errors.js';
-import { RequestCounters } from '../../runtime/counters.js';
+import { RequestCounters } from '../../runtime/http/counters.js';
 import type { SourcePage } from '../common.js';
 import { createDefenderSources, type DefenderSources } from '../index.js';
 

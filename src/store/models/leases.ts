@@ -3,6 +3,7 @@ import type { Clock } from '../../domain/clock.js';
 import { SnowlineError } from '../../errors.js';
 import { dialectOf } from '../dialect.js';
 import type { Database } from '../schema.js';
+import type { PartitionLease } from '../../runtime/work-context.js';
 
 /** Row of `partition_lease`: who holds a work partition, under which fencing epoch, until when. */
 export interface PartitionLeaseTable {
@@ -15,13 +16,6 @@ export interface PartitionLeaseTable {
 
 /** The store's tables plus the scale-out ones this module owns. */
 export type LeaseDatabase = Database & { partition_lease: PartitionLeaseTable };
-
-/** A held lease: the fencing epoch every ledger write of this partition is checked against. */
-export interface PartitionLease {
-  readonly partitionKey: string;
-  readonly worker: string;
-  readonly epoch: number;
-}
 
 /** Another live worker holds the partition: try again once its lease has expired. */
 export class PartitionBusyError extends SnowlineError {

@@ -35,8 +35,8 @@ import {
 import { InputError, isRateLimitedError, isSnowlineError } from '../../errors.js';
 import type { Logger } from '../../logging.js';
 import { executeFlow } from '../execute.js';
-import { createAllIfAbsent, createIfAbsent } from '../../runtime/queue/correlation-lock.js';
-import type { RequestCounters } from '../../runtime/counters.js';
+import { createAllIfAbsent, createIfAbsent } from '../../store/correlation-lock.js';
+import type { RequestCounters } from '../../runtime/http/counters.js';
 import { batchFailure, batchRecord } from '../../servicenow/batch.js';
 import type { BatchItemResult, ServiceNowClient } from '../../servicenow/client.js';
 import { encodeQuery, where } from '../../servicenow/query.js';

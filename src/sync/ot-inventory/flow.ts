@@ -17,7 +17,7 @@ import type { PlanAction, PlanActionKind } from '../../domain/plan.js';
 import { days } from '../../domain/time.js';
 import type { Logger } from '../../logging.js';
 import { executeFlow } from '../execute.js';
-import type { RequestCounters } from '../../runtime/counters.js';
+import type { RequestCounters } from '../../runtime/http/counters.js';
 import type { IreResult, ServiceNowClient } from '../../servicenow/client.js';
 import { encodeQuery, where } from '../../servicenow/query.js';
 import { stringValue } from '../../servicenow/values.js';

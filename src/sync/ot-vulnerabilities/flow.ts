@@ -28,7 +28,7 @@ import {
 import { distinctCves, type DeviceCve, type DeviceCves } from '../../domain/vulnerabilities/records.js';
 import { SnowlineError } from '../../errors.js';
 import type { Logger } from '../../logging.js';
-import type { RequestCounters } from '../../runtime/counters.js';
+import type { RequestCounters } from '../../runtime/http/counters.js';
 import { executeFlow } from '../execute.js';
 import { batchFailure, batchRecord } from '../../servicenow/batch.js';
 import type { BatchItem, ServiceNowClient } from '../../servicenow/client.js';

@@ -5,7 +5,7 @@ import { nextWatermark, pollSince } from '../../domain/tickets/sync.js';
 import { TICKET_TABLES } from '../../domain/tickets/tables.js';
 import { InputError, isRateLimitedError, isSnowlineError } from '../../errors.js';
 import type { Logger } from '../../logging.js';
-import type { RequestCounters } from '../../runtime/counters.js';
+import type { RequestCounters } from '../../runtime/http/counters.js';
 import type { ServiceNowClient } from '../../servicenow/client.js';
 import { encodeQuery, where, type QueryCondition } from '../../servicenow/query.js';
 import { stringValue, type SnRecord } from '../../servicenow/values.js';

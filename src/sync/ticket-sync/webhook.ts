@@ -1,16 +1,12 @@
-import type {
-  ServiceNowWebhookDeps,
-  ServiceNowWebhookDelivery,
-  WebhookReceiver,
-} from '../../api/webhooks/servicenow.js';
 import type { SnowlineConfig } from '../../config/schema.js';
 import type { Clock } from '../../domain/clock.js';
 import type { OwnerWish } from '../../domain/tickets/sync.js';
 import type { Logger } from '../../logging.js';
-import { RequestCounters } from '../../runtime/counters.js';
+import { RequestCounters } from '../../runtime/http/counters.js';
 import { connectServiceNow, type ServiceNowConnection } from '../../servicenow/index.js';
 import { createDefenderSources, type DefenderSources } from '../../sources/index.js';
 import type { Store } from '../../store/store.js';
+import type { ServiceNowWebhookDelivery, WebhookHandler, WebhookReceiver } from './delivery.js';
 import { TicketSyncEngine, policyOf, ticketSnapshot, type TicketSyncConfig } from './engine.js';
 
 /** Long-lived clients of one integration, for deliveries. */
@@ -22,7 +18,7 @@ interface Connections {
 
 /** The webhook's dependencies built from a configuration, and what to close on shutdown. */
 export interface TicketSyncWebhook {
-  readonly deps: ServiceNowWebhookDeps;
+  readonly deps: WebhookHandler;
   close(): Promise<void>;
 }
 

@@ -6,9 +6,9 @@ import type { Logger } from '../logging.js';
 import type { Store } from '../store/store.js';
 import { FLOW_RUNNERS } from '../sync/flows.js';
 import { runFlows, type FlowRunner } from '../sync/runner.js';
-import { observeRequests } from './counters.js';
-import type { RunDispatcher, RunRequest, RunTicket } from './dispatch.js';
-import type { SnowlineMetrics } from './metrics.js';
+import { observeRequests } from '../runtime/http/counters.js';
+import type { RunDispatcher, RunRequest, RunTicket } from '../sync/kernel/dispatch.js';
+import type { SnowlineMetrics } from '../runtime/metrics.js';
 import { ShuttingDownError } from './shutdown.js';
 
 /** What a {@link LocalRunDispatcher} runs flows with. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../domain/clock.js';
-import { RateLimitedError } from '../errors.js';
+import { ManualClock } from '../../domain/clock.js';
+import { RateLimitedError } from '../../errors.js';
 import { RequestLimiter } from './limiter.js';
 
 describe('RequestLimiter', () => {

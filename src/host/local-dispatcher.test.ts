@@ -12,7 +12,7 @@ import { getRun } from '../store/models/runs.js';
 import { openStore, type Store } from '../store/store.js';
 import type { FlowRunner } from '../sync/runner.js';
 import { LocalRunDispatcher } from './local-dispatcher.js';
-import { SnowlineMetrics } from './metrics.js';
+import { SnowlineMetrics } from '../runtime/metrics.js';
 import { ShuttingDownError } from './shutdown.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'snowline-dispatch-'));

@@ -4,7 +4,7 @@ import type { Clock } from '../../domain/clock.js';
 import { RateLimitedError } from '../../errors.js';
 import type { Logger } from '../../logging.js';
 import type { Database } from '../../store/schema.js';
-import { RequestLimiter, type Limiter, type Release } from '../limiter.js';
+import { RequestLimiter, type Limiter, type Release } from '../../runtime/http/limiter.js';
 
 /** Row of `request_budget`: one token bucket (and server-imposed pause) shared by every worker. */
 interface RequestBudgetTable {

@@ -6,7 +6,7 @@ import { UsageError } from '../../errors.js';
 import type { Logger } from '../../logging.js';
 import type { Store } from '../../store/store.js';
 import { runFlows, type FlowRunner } from '../../sync/runner.js';
-import type { RunDispatcher, RunRequest, RunTicket } from '../dispatch.js';
+import type { RunDispatcher, RunRequest, RunTicket } from '../../sync/kernel/dispatch.js';
 import { FLOW_RUN_QUEUE, flowRunJobOptions, type FlowRunJob } from './boss.js';
 import { WHOLE_FLOW, flowChains, partitionKey } from './partitions.js';
 

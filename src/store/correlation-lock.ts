@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Store } from '../../store/store.js';
+import type { Store } from './store.js';
 
 /** What {@link createIfAbsent} did: found the record another writer created, or created it. */
 export type CreateIfAbsent<E, C> = { readonly existing: E } | { readonly created: C };

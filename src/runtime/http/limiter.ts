@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Clock } from '../domain/clock.js';
-import { RateLimitedError } from '../errors.js';
+import type { Clock } from '../../domain/clock.js';
+import { RateLimitedError } from '../../errors.js';
 
 /** Options for {@link RequestLimiter}. */
 export interface LimiterOptions {

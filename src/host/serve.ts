@@ -21,7 +21,7 @@ import type { FlowRunner } from '../sync/runner.js';
 import { LocalRunDispatcher } from './local-dispatcher.js';
 import { startBoss } from './queue/boss.js';
 import { PgBossRunDispatcher } from './queue/dispatcher.js';
-import { SnowlineMetrics } from './metrics.js';
+import { SnowlineMetrics } from '../runtime/metrics.js';
 import { Scheduler } from './scheduler.js';
 
 /** Options for {@link startServe}. */

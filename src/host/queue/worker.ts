@@ -10,12 +10,11 @@ import {
   releasePartitionLease,
   renewPartitionLease,
   PartitionBusyError,
-  type PartitionLease,
 } from '../../store/models/leases.js';
 import type { Store } from '../../store/store.js';
 import { runFlows, type FlowRunner } from '../../sync/runner.js';
-import type { Limiter } from '../limiter.js';
-import { runWithWorkContext } from '../work-context.js';
+import type { Limiter } from '../../runtime/http/limiter.js';
+import { runWithWorkContext, type PartitionLease } from '../../runtime/work-context.js';
 import { SharedRequestLimiter } from './shared-limiter.js';
 import { FLOW_RUN_QUEUE, flowRunJobOptions, type FlowRunJob } from './boss.js';
 import { WHOLE_FLOW, partitionKey } from './partitions.js';
