@@ -33,7 +33,7 @@ import { createDefenderSources } from '../src/sources/index.js';
 import { upsertLink } from '../src/store/models/links.js';
 import { openStore } from '../src/store/store.js';
 import type { TicketSyncSummary } from '../src/sync/ticket-sync/engine.js';
-import { runTicketSync } from '../src/sync/ticket-sync/flow.js';
+import { ticketSyncFlow } from '../src/sync/ticket-sync/flow.js';
 import { ticketSyncWebhook } from '../src/sync/ticket-sync/webhook.js';
 import { startSandboxes } from '../test/support/sandboxes.js';
 
@@ -129,18 +129,19 @@ try {
     const before = await writes();
     const t = performance.now();
     try {
-      const { summary } = await runTicketSync({
-        integrationId: 'sandbox',
-        config: integration.flows.ticketSync!,
-        servicenow: snRun.client,
-        arm: dfRun.arm,
-        store,
-        clock: systemClock,
-        logger,
-        counters: runCounters,
-        runId: null,
-        dryRun: false,
-      });
+      const { summary } = await ticketSyncFlow.execute(
+        {
+          integrationId: 'sandbox',
+          config: integration.flows.ticketSync!,
+          store,
+          clock: systemClock,
+          logger,
+          counters: runCounters,
+          runId: null,
+          dryRun: false,
+        },
+        { servicenow: snRun.client, arm: dfRun.arm },
+      );
       const seconds = (performance.now() - t) / 1000;
       const after = await writes();
       return {

@@ -45,6 +45,7 @@ export async function withStore<T>(
   const url = context.loaded.config.store.url;
   const store = await openStore(
     /^postgres/i.test(url) || url === ':memory:' ? url : resolve(context.io.cwd, url),
+    { commitBatch: context.loaded.config.store.commitBatch },
   );
   try {
     const applied = await store.migrate();

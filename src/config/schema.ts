@@ -856,8 +856,37 @@ export const ConfigSchema = z
               'State store: a SQLite file path (default) or a postgres:// URL (for several workers). A password in the URL is treated as a secret.',
             examples: ['postgres://snowline:${PGPASSWORD}@db:5432/snowline', './.snowline/snowline.sqlite'],
           }),
+        commitBatch: z
+          .strictObject({
+            records: z
+              .number()
+              .int()
+              .min(1)
+              .max(10_000)
+              .default(500)
+              .meta({
+                description: 'Records (ledger events, entity states, links) per commit.',
+                examples: [500],
+              }),
+            intervalMs: z
+              .number()
+              .int()
+              .min(0)
+              .max(60_000)
+              .default(1000)
+              .meta({
+                description:
+                  'A commit also happens this long after the first queued record, so a slow run keeps its ledger current.',
+                examples: [1000],
+              }),
+          })
+          .default({ records: 500, intervalMs: 1000 })
+          .meta({
+            description:
+              'How flows commit what they record: in batches, each one fenced transaction. A crash loses at most the last batch of records, never a remote write (every write is idempotent on replay).',
+          }),
       })
-      .default({ url: './.snowline/snowline.sqlite' }),
+      .default({ url: './.snowline/snowline.sqlite', commitBatch: { records: 500, intervalMs: 1000 } }),
     log: z
       .strictObject({
         level: z

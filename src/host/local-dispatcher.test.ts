@@ -10,7 +10,7 @@ import { ConflictError, InputError, NotFoundError } from '../errors.js';
 import { createLogger } from '../logging.js';
 import { getRun } from '../store/models/runs.js';
 import { openStore, type Store } from '../store/store.js';
-import type { FlowRunner } from '../sync/runner.js';
+import type { FlowRunner } from '../sync/kernel/flow.js';
 import { LocalRunDispatcher } from './local-dispatcher.js';
 import { SnowlineMetrics } from '../runtime/metrics.js';
 import { ShuttingDownError } from './shutdown.js';

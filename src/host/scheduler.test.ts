@@ -12,7 +12,8 @@ import { createLogger } from '../logging.js';
 import { getDeferredWork } from '../store/models/deferred-work.js';
 import { listRuns } from '../store/models/runs.js';
 import { openStore, type Store } from '../store/store.js';
-import { resumeRef, type FlowRunner } from '../sync/runner.js';
+import { resumeRef } from '../sync/kernel/runner.js';
+import { type FlowRunner } from '../sync/kernel/flow.js';
 import { LocalRunDispatcher } from './local-dispatcher.js';
 import { everySeconds, flowSchedule, Scheduler } from './scheduler.js';
 

@@ -7,7 +7,7 @@ import type { Logger } from '../logging.js';
 import { deferWork, dueWork } from '../store/models/deferred-work.js';
 import type { RunTrigger } from '../store/models/runs.js';
 import type { Store } from '../store/store.js';
-import { resumeRef } from '../sync/runner.js';
+import { resumeRef } from '../sync/kernel/runner.js';
 import type { RunDispatcher } from '../sync/kernel/dispatch.js';
 
 /** A flow's schedule as the configuration holds it. */

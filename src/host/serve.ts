@@ -17,7 +17,7 @@ import type { SecretScrubber } from '../secrets.js';
 import { isPostgresUrl, openStore, type Store } from '../store/store.js';
 import { FLOW_RUNNERS } from '../sync/flows.js';
 import { ticketSyncWebhook, type TicketSyncWebhook } from '../sync/ticket-sync/webhook.js';
-import type { FlowRunner } from '../sync/runner.js';
+import type { FlowRunner } from '../sync/kernel/flow.js';
 import { LocalRunDispatcher } from './local-dispatcher.js';
 import { startBoss } from './queue/boss.js';
 import { PgBossRunDispatcher } from './queue/dispatcher.js';
@@ -136,7 +136,9 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
   const url = config.store.url;
   const store =
     options.store ??
-    (await openStore(isPostgresUrl(url) || url === ':memory:' ? url : resolvePath(options.cwd, url)));
+    (await openStore(isPostgresUrl(url) || url === ':memory:' ? url : resolvePath(options.cwd, url), {
+      commitBatch: config.store.commitBatch,
+    }));
   const closeStore = () => (options.store ? Promise.resolve() : store.close());
   let webhook: TicketSyncWebhook | undefined;
   let boss: PgBoss | undefined;

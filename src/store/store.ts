@@ -14,6 +14,11 @@ export interface Store {
   readonly dialect: StoreDialect;
   /** Where it is, with any password removed (safe to print). */
   readonly location: string;
+  /**
+   * How flows commit their records (`store.commitBatch`): after this many queued records, or this
+   * long after the first one, whichever comes first.
+   */
+  readonly commitBatch: { readonly records: number; readonly intervalMs: number };
   /** Applies pending migrations; returns the names applied. */
   migrate(): Promise<string[]>;
   close(): Promise<void>;
@@ -25,6 +30,8 @@ export interface StoreOptions {
   readonly migrations?: Readonly<Record<string, Migration>>;
   /** PostgreSQL pool size. */
   readonly poolSize?: number;
+  /** How flows commit their records; 500 records or one second when omitted. */
+  readonly commitBatch?: { readonly records: number; readonly intervalMs: number };
 }
 
 /** The store could not be opened or migrated. */
@@ -85,6 +92,7 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
     db,
     dialect,
     location: describeStoreLocation(url),
+    commitBatch: options.commitBatch ?? { records: 500, intervalMs: 1000 },
     async migrate() {
       const migrator = new Migrator({ db, provider: new StaticMigrationProvider(migrations) });
       const { error, results } = await migrator.migrateToLatest();

@@ -1,11 +1,11 @@
-import { withFlowConnections } from './connections.js';
+import { withFlowConnections } from './kernel/connections.js';
 import { runOtInventory } from './ot-inventory/flow.js';
 import { otInventorySource } from './ot-inventory/sources.js';
 import { runOtVulnerabilities } from './ot-vulnerabilities/flow.js';
 import { otVulnerabilitiesSource } from './ot-vulnerabilities/sources.js';
 import { cloudTicketsRunner } from './cloud-tickets/runner.js';
-import { ticketSyncRunner } from './ticket-sync/runner.js';
-import type { FlowRunner } from './runner.js';
+import { ticketSyncFlow } from './ticket-sync/flow.js';
+import type { FlowRunner } from './kernel/flow.js';
 
 /**
  * Flow ot-inventory as the runner runs it: the integration's ServiceNow client and Defender
@@ -68,5 +68,5 @@ export const FLOW_RUNNERS: readonly FlowRunner[] = [
   otInventoryRunner,
   otVulnerabilitiesRunner,
   cloudTicketsRunner,
-  ticketSyncRunner,
+  ticketSyncFlow,
 ];

@@ -16,7 +16,7 @@ import type { RunDispatcher, RunRequest } from '../../src/sync/kernel/dispatch.j
 import { finishRun, startRun } from '../../src/store/models/runs.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import { FLOW_RUNNERS } from '../../src/sync/flows.js';
-import { runFlows } from '../../src/sync/runner.js';
+import { runFlows } from '../../src/sync/kernel/runner.js';
 import { ARTIFACTS, hasChromium, startBrowser, type TestBrowser } from '../support/browser.js';
 import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
 

@@ -13,7 +13,7 @@ import { startBoss } from '../../src/host/queue/boss.js';
 import { FlowRunWorker } from '../../src/host/queue/worker.js';
 import { startServe } from '../../src/host/serve.js';
 import { openStore } from '../../src/store/store.js';
-import type { FlowRunner } from '../../src/sync/runner.js';
+import type { FlowRunner } from '../../src/sync/kernel/flow.js';
 import { minimalConfigInput } from '../support/config.js';
 import { createTestDatabase } from '../support/databases.js';
 

@@ -21,7 +21,7 @@ import { queryLedger } from '../../src/store/models/ledger.js';
 import type { CloudTicketsResult } from '../../src/sync/cloud-tickets/flow.js';
 import { createTicketForAssessment } from '../../src/sync/cloud-tickets/manual.js';
 import { cloudTicketsRunner } from '../../src/sync/cloud-tickets/runner.js';
-import { runFlows } from '../../src/sync/runner.js';
+import { runFlows } from '../../src/sync/kernel/runner.js';
 import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
 import { DEFAULT_CLOSED_STATES } from '../../src/domain/tickets/tables.js';
 

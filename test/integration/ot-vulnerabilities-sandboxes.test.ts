@@ -13,7 +13,7 @@ import { connectServiceNow } from '../../src/servicenow/index.js';
 import { referenceValue, stringValue } from '../../src/servicenow/values.js';
 import { openStore } from '../../src/store/store.js';
 import { FLOW_RUNNERS } from '../../src/sync/flows.js';
-import { runFlows } from '../../src/sync/runner.js';
+import { runFlows } from '../../src/sync/kernel/runner.js';
 import type { Estate } from '../../sandbox/dataset/index.js';
 import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
 

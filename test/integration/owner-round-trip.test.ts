@@ -14,7 +14,7 @@ import { createDefenderSources } from '../../src/sources/index.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import type { CloudTicketsResult } from '../../src/sync/cloud-tickets/flow.js';
 import { FLOW_RUNNERS } from '../../src/sync/flows.js';
-import { runFlows } from '../../src/sync/runner.js';
+import { runFlows } from '../../src/sync/kernel/runner.js';
 import type { TicketSyncSummary } from '../../src/sync/ticket-sync/engine.js';
 import { signInPerson, startSandboxes, type Sandboxes } from '../support/sandboxes.js';
 

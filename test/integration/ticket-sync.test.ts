@@ -27,10 +27,9 @@ import { queryLedger } from '../../src/store/models/ledger.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import { cloudTicketsRunner } from '../../src/sync/cloud-tickets/runner.js';
 import type { TicketSyncSummary } from '../../src/sync/ticket-sync/engine.js';
-import { runTicketSync } from '../../src/sync/ticket-sync/flow.js';
-import { ticketSyncRunner } from '../../src/sync/ticket-sync/runner.js';
+import { ticketSyncFlow } from '../../src/sync/ticket-sync/flow.js';
 import { ticketSyncWebhook, type TicketSyncWebhook } from '../../src/sync/ticket-sync/webhook.js';
-import { runFlows } from '../../src/sync/runner.js';
+import { runFlows } from '../../src/sync/kernel/runner.js';
 import { signInPerson, startSandboxes, type Sandboxes } from '../support/sandboxes.js';
 
 /**
@@ -109,7 +108,7 @@ describe('ticket-sync against both sandboxes', () => {
         store,
         clock: systemClock,
         logger,
-        runners: [ticketSyncRunner],
+        runners: [ticketSyncFlow],
         only: ['ticket-sync'],
         trigger: 'cli',
       });
@@ -121,18 +120,19 @@ describe('ticket-sync against both sandboxes', () => {
       counters,
     });
     try {
-      const result = await runTicketSync({
-        integrationId: 'sandbox',
-        config: { ...loaded.config.integrations[0]!.flows.ticketSync!, ...config },
-        servicenow,
-        arm: defender.arm,
-        store,
-        clock: systemClock,
-        logger,
-        counters,
-        runId: null,
-        dryRun: false,
-      });
+      const result = await ticketSyncFlow.execute(
+        {
+          integrationId: 'sandbox',
+          config: { ...loaded.config.integrations[0]!.flows.ticketSync!, ...config },
+          store,
+          clock: systemClock,
+          logger,
+          counters,
+          runId: null,
+          dryRun: false,
+        },
+        { servicenow, arm: defender.arm },
+      );
       return result.summary;
     } finally {
       await defender.close();

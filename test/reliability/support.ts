@@ -17,7 +17,7 @@ import { correlationPrefix } from '../../src/domain/tickets/rules.js';
 import { createLogger } from '../../src/logging.js';
 import { openStore } from '../../src/store/store.js';
 import { FLOW_RUNNERS } from '../../src/sync/flows.js';
-import { runFlows } from '../../src/sync/runner.js';
+import { runFlows } from '../../src/sync/kernel/runner.js';
 import { signInPerson, type Sandboxes } from '../support/sandboxes.js';
 
 /**

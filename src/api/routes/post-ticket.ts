@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { InputError } from '../../errors.js';
 import { observeRequests, RequestCounters } from '../../runtime/http/counters.js';
 import { createTicketForAssessment, MANUAL_DUE_DAYS } from '../../sync/cloud-tickets/manual.js';
-import { withFlowConnections } from '../../sync/connections.js';
+import { withFlowConnections } from '../../sync/kernel/connections.js';
 import { defineRoute, integrationField, integrationFor } from '../route.js';
 import { TICKET_TABLES, closedStatesOf } from '../../domain/tickets/tables.js';
 

@@ -12,7 +12,8 @@ import { isSnowlineError } from '../../errors.js';
 import type { SecretScrubber } from '../../secrets.js';
 import { openStore, type Store } from '../../store/store.js';
 import { FLOW_RUNNERS } from '../../sync/flows.js';
-import { runFlows, type FlowRunner, type RunResult } from '../../sync/runner.js';
+import { runFlows, type RunResult } from '../../sync/kernel/runner.js';
+import { type FlowRunner } from '../../sync/kernel/flow.js';
 import { printJson, type CliIo } from '../io.js';
 import { integerOption, type GlobalOptions } from '../options.js';
 import { sandboxConfig } from '../sandbox-config.js';
@@ -170,7 +171,9 @@ export function demoCommand(io: CliIo, scrubber: SecretScrubber, globals: () => 
         scrubber.add(loaded.secrets);
         writeFileSync(join(dir, 'demo.yaml'), text, { mode: 0o600 });
         const integration = loaded.config.integrations[0]!;
-        const store = await openStore(loaded.config.store.url);
+        const store = await openStore(loaded.config.store.url, {
+          commitBatch: loaded.config.store.commitBatch,
+        });
         try {
           await store.migrate();
           const view = await progressView(io, options.json === true);

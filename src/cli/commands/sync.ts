@@ -4,7 +4,7 @@ import { countPlan, type Plan } from '../../domain/plan.js';
 import { SnowlineError } from '../../errors.js';
 import type { SecretScrubber } from '../../secrets.js';
 import { FLOW_RUNNERS } from '../../sync/flows.js';
-import { runFlows } from '../../sync/runner.js';
+import { runFlows } from '../../sync/kernel/runner.js';
 import { loadContext, selectIntegration, withStore } from '../context.js';
 import { printJson, type CliIo } from '../io.js';
 import type { GlobalOptions } from '../options.js';

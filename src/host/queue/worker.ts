@@ -12,7 +12,8 @@ import {
   PartitionBusyError,
 } from '../../store/models/leases.js';
 import type { Store } from '../../store/store.js';
-import { runFlows, type FlowRunner } from '../../sync/runner.js';
+import { runFlows } from '../../sync/kernel/runner.js';
+import { type FlowRunner } from '../../sync/kernel/flow.js';
 import type { Limiter } from '../../runtime/http/limiter.js';
 import { runWithWorkContext, type PartitionLease } from '../../runtime/work-context.js';
 import { SharedRequestLimiter } from './shared-limiter.js';

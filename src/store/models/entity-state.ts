@@ -149,3 +149,19 @@ export function unseenSince(
 ): AsyncGenerator<EntityStateRow[]> {
   return allEntityStates(db, ref, { unseenBefore: before, pageSize });
 }
+
+/** The recorded state of the entity written to this remote sys_id, if any. */
+export async function entityStateByRemoteSysId(
+  db: Kysely<Database>,
+  ref: EntityRef,
+  sysId: string,
+): Promise<EntityStateRow | undefined> {
+  return db
+    .selectFrom('entity_state')
+    .selectAll()
+    .where('integration_id', '=', ref.integrationId)
+    .where('flow', '=', ref.flow)
+    .where('entity', '=', ref.entity)
+    .where('remote_sys_id', '=', sysId)
+    .executeTakeFirst();
+}

@@ -1,5 +1,5 @@
-import { withFlowConnections } from '../connections.js';
-import type { FlowRunner } from '../runner.js';
+import { withFlowConnections } from '../kernel/connections.js';
+import type { FlowRunner } from '../kernel/flow.js';
 import { ServiceNowDirectory } from './directory.js';
 import { runCloudTickets } from './flow.js';
 import { closedStatesOf } from '../../domain/tickets/tables.js';

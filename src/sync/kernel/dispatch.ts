@@ -1,6 +1,6 @@
 import type { Flow } from '../../domain/flows.js';
 import type { RunTrigger } from '../../store/models/runs.js';
-import type { RunResult } from '../runner.js';
+import type { RunResult } from './runner.js';
 
 /** A request to run (or dry-run) flows of one integration, from the scheduler, the API or the dashboard. */
 export interface RunRequest {

@@ -1,13 +1,8 @@
 import type { IntegrationConfig } from '../../config/schema.js';
-import type { Clock } from '../../domain/clock.js';
 import { emptyFlowSummary, type FlowSummary } from '../../domain/flows.js';
 import type { PlanAction } from '../../domain/plan.js';
-import {
-  assignmentKeyFor,
-  correlationPrefix,
-  parseAssessmentId,
-  ticketNumberDigits,
-} from '../../domain/tickets/rules.js';
+import { assignmentForTicket, followTicket, type AssignmentBody } from '../../domain/tickets/assignment.js';
+import { assignmentKeyFor, correlationPrefix, parseAssessmentId } from '../../domain/tickets/rules.js';
 import {
   arrivalOf,
   decideAssignment,
@@ -22,19 +17,16 @@ import {
 } from '../../domain/tickets/sync.js';
 import { TICKET_TABLES, isTicketTable } from '../../domain/tickets/tables.js';
 import { InputError, UpstreamError } from '../../errors.js';
-import type { Logger } from '../../logging.js';
 import type { ServiceNowClient } from '../../servicenow/client.js';
 import { encodeQuery, where } from '../../servicenow/query.js';
 import { intValue, referenceValue, stringValue } from '../../servicenow/values.js';
-import type { ArmClient, GovernanceAssignment, GovernanceAssignmentInput } from '../../sources/index.js';
-import {
-  getEntityStates,
-  upsertEntityStates,
-  type EntityStateUpdate,
-} from '../../store/models/entity-state.js';
-import { appendLedgerEvents, ledgerEntryFor } from '../../store/models/ledger.js';
-import { linksForTicket, upsertLink, type LinkUpdate } from '../../store/models/links.js';
-import type { Store } from '../../store/store.js';
+import type { ArmClient, GovernanceAssignment } from '../../sources/index.js';
+import type { EntityStateUpdate } from '../../store/models/entity-state.js';
+import { linksForTicket, type LinkUpdate } from '../../store/models/links.js';
+import { ticketMemoryBySysId } from '../cloud-tickets/memory.js';
+import type { FlowContext } from '../kernel/flow.js';
+import type { FlowMemory } from '../kernel/memory.js';
+import { followedAssignments, ticketVersions, type FollowedAssignment } from './memory.js';
 
 /** The flow's configuration section, with defaults applied. */
 export type TicketSyncConfig = NonNullable<IntegrationConfig['flows']['ticketSync']>;
@@ -59,8 +51,9 @@ export interface OwnerProblem {
   readonly why: string;
 }
 
-/** The summary of ticket-sync (a poll run, or the webhook's running totals). */
-export type TicketSyncSummary = FlowSummary & {
+/** ticket-sync's own counters (created, updated, deleted and errors come from its decisions). */
+export interface TicketSyncCounters {
+  unchanged: number;
   /** Ticket versions read or delivered. */
   tickets: number;
   /** Versions already processed (webhook replays, overlap re-reads): nothing done. */
@@ -72,12 +65,15 @@ export type TicketSyncSummary = FlowSummary & {
   /** Assignments left as they were because they already had the values. */
   assignmentsUnchanged: number;
   ownerProblems: OwnerProblem[];
-};
+}
 
-/** A fresh summary. */
-export function emptyTicketSyncSummary(): TicketSyncSummary {
+/** The summary of a ticket-sync poll. */
+export type TicketSyncSummary = FlowSummary & TicketSyncCounters;
+
+/** ticket-sync's own counters, at zero. */
+export function emptyTicketSyncCounters(): TicketSyncCounters {
   return {
-    ...emptyFlowSummary(),
+    unchanged: emptyFlowSummary().unchanged,
     tickets: 0,
     alreadyProcessed: 0,
     echoes: 0,
@@ -87,34 +83,22 @@ export function emptyTicketSyncSummary(): TicketSyncSummary {
   };
 }
 
-/** What the engine needs; one engine per poll run, one per integration for the webhook. */
-export interface TicketSyncDeps {
-  readonly integrationId: string;
-  readonly policy: TicketSyncPolicy;
+/** The remote clients the engine uses. */
+export interface TicketSyncClients {
   readonly servicenow: ServiceNowClient;
   readonly arm: ArmClient;
-  readonly store: Store;
-  readonly clock: Clock;
-  readonly logger: Logger;
-  readonly runId: string | null;
-  readonly dryRun: boolean;
+}
+
+/** What the engine shares across engines (the webhook makes one engine per delivery). */
+export interface TicketSyncShared {
   /** How long a user's email is trusted before it is read again. */
   readonly userCacheMs?: number;
-  /** A user cache shared across engines (the webhook makes one engine per delivery). */
+  /** A user cache shared across engines. */
   readonly userCache?: Map<string, { wish: OwnerWish; at: number }>;
 }
 
 /** What was done with one delivered ticket version. */
 export type TicketOutcome = 'synced' | 'processed' | 'echo' | 'notSnowline' | 'unlinked';
-
-/** What ticket-sync records per governance assignment (entity `governanceAssignment`). */
-interface AssignmentMemory {
-  /** Owner and ticketStatus as Snowline last wrote or saw them. */
-  readonly view?: AssignmentView;
-  /** The body as last read or written, to recreate it after a reopen. */
-  readonly body?: GovernanceAssignmentInput;
-  readonly removedForClosedTicket?: boolean;
-}
 
 /** Per-ticket serialisation inside this process: a webhook and a poll never handle one ticket at once. */
 const ticketLocks = new Map<string, Promise<unknown>>();
@@ -164,28 +148,43 @@ export function ticketSnapshot(table: string, record: Record<string, unknown>): 
  * ledger event recorded with the entity state it leaves behind.
  */
 export class TicketSyncEngine {
-  readonly summary: TicketSyncSummary = emptyTicketSyncSummary();
-  readonly plan: PlanAction[] = [];
   private readonly users: Map<string, { wish: OwnerWish; at: number }>;
+  private readonly userCacheMs: number;
   private readonly prefix: string;
+  private readonly policy: TicketSyncPolicy;
+  private readonly versions: FlowMemory<TicketMemory>;
+  private readonly assignments: FlowMemory<FollowedAssignment>;
   private readonly userReads = new Map<string, Promise<OwnerWish>>();
 
-  constructor(private readonly deps: TicketSyncDeps) {
-    this.prefix = correlationPrefix(deps.integrationId);
-    this.users = deps.userCache ?? new Map();
+  /**
+   * @param summary the counters this engine adds to (a poll's; the webhook's per delivery)
+   * @param shared what engines share across deliveries (the user cache)
+   */
+  constructor(
+    private readonly context: FlowContext<TicketSyncConfig>,
+    private readonly clients: TicketSyncClients,
+    readonly summary: TicketSyncCounters = emptyTicketSyncCounters(),
+    shared: TicketSyncShared = {},
+  ) {
+    this.prefix = correlationPrefix(context.integrationId);
+    this.policy = policyOf(context.config);
+    this.users = shared.userCache ?? new Map();
+    this.userCacheMs = shared.userCacheMs ?? 60_000;
+    const scope = { store: context.store, integrationId: context.integrationId, recorder: context.recorder };
+    this.versions = ticketVersions(scope);
+    this.assignments = followedAssignments(scope);
   }
 
   /** Processes one ticket version (serialised per ticket). */
   sync(ticket: TicketSnapshot): Promise<TicketOutcome> {
-    return withTicketLock(`${this.deps.integrationId}|${ticket.table}|${ticket.sysId}`, () =>
+    return withTicketLock(`${this.context.integrationId}|${ticket.table}|${ticket.sysId}`, () =>
       this.syncNow(ticket),
     );
   }
 
   /** Records a ticket version that could not be synced (a malformed record, a failed request). */
   async reportError(key: string, error: Error): Promise<void> {
-    this.summary.errors += 1;
-    this.deps.logger.warn({ key, error: error.message }, 'ticket not synced');
+    this.context.logger.warn({ key, error: error.message }, 'ticket not synced');
     await this.decide({
       side: 'servicenow',
       action: 'error',
@@ -199,9 +198,7 @@ export class TicketSyncEngine {
     this.summary.tickets += 1;
     if (!ticket.correlationId.startsWith(this.prefix)) return 'notSnowline';
     const memoryKey = `${ticket.table}:${ticket.sysId}`;
-    const stored = await getEntityStates(this.deps.store.db, this.ref('ticket'), [memoryKey]);
-    const raw = stored.get(memoryKey)?.data;
-    const memory = raw ? (JSON.parse(raw) as TicketMemory) : undefined;
+    const memory = (await this.versions.one(memoryKey))?.data;
     const arrival = arrivalOf(memory, ticket);
     if (arrival.kind === 'processed') {
       // A replay or an overlap re-read: not a new decision, so no ledger event either.
@@ -226,7 +223,7 @@ export class TicketSyncEngine {
       return 'echo';
     }
 
-    const links = await linksForTicket(this.deps.store.db, this.deps.integrationId, ticket.sysId);
+    const links = await linksForTicket(this.context.store.db, this.context.integrationId, ticket.sysId);
     if (links.length === 0) {
       await this.decide(
         {
@@ -244,14 +241,10 @@ export class TicketSyncEngine {
 
     const owner = await this.ownerWish(ticket.assignedTo);
     const ownerChanged = !memory || memory.assignedTo !== ticket.assignedTo;
-    const closed = isClosedIn(this.deps.policy, ticket.table, ticket.state);
-    const wasClosed = memory !== undefined && isClosedIn(this.deps.policy, memory.table, memory.state);
+    const closed = isClosedIn(this.policy, ticket.table, ticket.state);
+    const wasClosed = memory !== undefined && isClosedIn(this.policy, memory.table, memory.state);
     const assessmentIds = links.map((l) => l.assessment_id);
-    const recorded = await getEntityStates(
-      this.deps.store.db,
-      this.ref('governanceAssignment'),
-      assessmentIds,
-    );
+    const recorded = await this.assignments.get(assessmentIds);
 
     for (const link of links) {
       const id = link.assessment_id;
@@ -260,11 +253,10 @@ export class TicketSyncEngine {
         await this.reportError(id, new InputError(`linked assessment id "${id}" is not an assessment id`));
         continue;
       }
-      const assignmentKey = assignmentKeyFor(this.deps.integrationId, id);
-      const data = recorded.get(id)?.data;
-      const remembered: AssignmentMemory = data ? (JSON.parse(data) as AssignmentMemory) : {};
+      const assignmentKey = assignmentKeyFor(this.context.integrationId, id);
+      const remembered: FollowedAssignment = recorded.get(id)?.data ?? {};
       // Re-read before write: the decision is made against what Defender has now.
-      const current = await this.deps.arm.getGovernanceAssignment(
+      const current = await this.clients.arm.getGovernanceAssignment(
         parsed.resourceId,
         parsed.assessmentKey,
         assignmentKey,
@@ -272,16 +264,19 @@ export class TicketSyncEngine {
       // Removed for a closed ticket: by ticket-sync (recorded), or while ticket-sync last saw it closed.
       const removedForClosedTicket = remembered.removedForClosedTicket ?? wasClosed;
       const health =
-        !current && !closed && removedForClosedTicket && this.deps.policy.reopen === 'recreate'
+        !current && !closed && removedForClosedTicket && this.policy.reopen === 'recreate'
           ? await this.health(parsed.resourceId, parsed.assessmentKey)
           : undefined;
       const decision = decideAssignment({
-        policy: this.deps.policy,
+        policy: this.policy,
         ticket,
         memory,
         owner,
         current: current ? viewOf(current) : undefined,
-        recorded: remembered.view,
+        recorded: remembered.view && {
+          owner: remembered.view.owner,
+          ticketStatus: remembered.view.ticketStatus,
+        },
         removedForClosedTicket,
         ...(health ? { health } : {}),
       });
@@ -292,7 +287,7 @@ export class TicketSyncEngine {
         key: id,
         target: assignmentTarget,
       };
-      const now = this.deps.clock.now().toISOString();
+      const now = this.context.clock.now().toISOString();
       if (decision.kind === 'skip') {
         if (decision.conflict) this.summary.conflicts += 1;
         if (current) this.summary.assignmentsUnchanged += 1;
@@ -308,13 +303,12 @@ export class TicketSyncEngine {
           },
         );
       } else if (decision.kind === 'delete') {
-        if (!this.deps.dryRun)
-          await this.deps.arm.deleteGovernanceAssignment(
+        if (!this.context.dryRun)
+          await this.clients.arm.deleteGovernanceAssignment(
             parsed.resourceId,
             parsed.assessmentKey,
             assignmentKey,
           );
-        this.summary.deleted += 1;
         await this.decide(
           { ...base, action: 'delete', reason: decision.reason },
           {
@@ -331,7 +325,7 @@ export class TicketSyncEngine {
           },
         );
       } else {
-        const start: GovernanceAssignmentInput | undefined = current
+        const start: AssignmentBody | undefined = current
           ? bodyOf(current)
           : (remembered.body ?? (await this.cloudTicketsBody(ticket)));
         if (!start) {
@@ -342,30 +336,23 @@ export class TicketSyncEngine {
           });
           continue;
         }
-        const body: GovernanceAssignmentInput = {
-          ...start,
-          ...(decision.owner ? { owner: decision.owner } : {}),
-          additionalData: {
-            ...start.additionalData,
-            ...(ticketNumberDigits(ticket.number) !== undefined
-              ? { ticketNumber: ticketNumberDigits(ticket.number)! }
-              : {}),
-            ticketLink:
-              start.additionalData?.ticketLink ?? this.deps.servicenow.recordUrl(ticket.table, ticket.sysId),
-            ticketStatus: decision.ticketStatus,
+        const body = followTicket(
+          start,
+          {
+            number: ticket.number,
+            link: this.clients.servicenow.recordUrl(ticket.table, ticket.sysId),
+            status: decision.ticketStatus,
           },
-        };
-        if (!decision.owner) delete (body as { owner?: string }).owner;
-        if (!this.deps.dryRun)
+          decision.owner,
+        );
+        if (!this.context.dryRun)
           // A PUT replaces the whole assignment: the body is the one just read, with owner and status changed.
-          await this.deps.arm.putGovernanceAssignment(
+          await this.clients.arm.putGovernanceAssignment(
             parsed.resourceId,
             parsed.assessmentKey,
             assignmentKey,
             body,
           );
-        if (decision.kind === 'recreate') this.summary.created += 1;
-        else this.summary.updated += 1;
         await this.decide(
           { ...base, action: decision.kind === 'recreate' ? 'create' : 'update', reason: decision.reason },
           {
@@ -402,12 +389,12 @@ export class TicketSyncEngine {
   ): Promise<OwnWrite | undefined> {
     const why = 'the assigned user has no email address in ServiceNow';
     this.summary.ownerProblems.push({ ticket: ticket.number, user, why });
-    this.deps.logger.warn(
+    this.context.logger.warn(
       { ticket: ticket.number, user },
       'assigned user has no email; Defender owner left as it is',
     );
     const note = `Snowline: the assigned user ${user} has no email address in ServiceNow, so the owner of the Defender for Cloud governance assignment(s) was left as it was. Add an email to the user record, or reassign the ticket.`;
-    if (!this.deps.dryRun && (await this.noteAlreadyWritten(ticket, note))) {
+    if (!this.context.dryRun && (await this.noteAlreadyWritten(ticket, note))) {
       await this.decide({
         side: 'servicenow',
         action: 'skip',
@@ -419,13 +406,12 @@ export class TicketSyncEngine {
       return undefined;
     }
     let ownWrite: OwnWrite | undefined;
-    if (!this.deps.dryRun) {
-      const record = await this.deps.servicenow.update(ticket.table, ticket.sysId, { work_notes: note });
+    if (!this.context.dryRun) {
+      const record = await this.clients.servicenow.update(ticket.table, ticket.sysId, { work_notes: note });
       const after = ticketSnapshot(ticket.table, { ...record, correlation_id: ticket.correlationId });
       // Recorded from the write's response: the webhook and the next poll recognise this version.
       ownWrite = { modCount: after.modCount, state: after.state, assignedTo: after.assignedTo };
     }
-    this.summary.updated += 1;
     await this.decide({
       side: 'servicenow',
       action: 'update',
@@ -448,7 +434,7 @@ export class TicketSyncEngine {
    */
   private async noteAlreadyWritten(ticket: TicketSnapshot, note: string): Promise<boolean> {
     try {
-      const notes = await this.deps.servicenow.listAll('sys_journal_field', {
+      const notes = await this.clients.servicenow.listAll('sys_journal_field', {
         query: encodeQuery({
           where: [
             where('element_id', '=', ticket.sysId),
@@ -467,14 +453,14 @@ export class TicketSyncEngine {
 
   private async ownerWish(userSysId: string | null): Promise<OwnerWish> {
     if (!userSysId) return { kind: 'unassigned' };
-    const now = this.deps.clock.now().getTime();
+    const now = this.context.clock.now().getTime();
     const cached = this.users.get(userSysId);
-    if (cached && now - cached.at < (this.deps.userCacheMs ?? 60_000)) return cached.wish;
+    if (cached && now - cached.at < this.userCacheMs) return cached.wish;
     // Tickets of a page are synced concurrently: one look-up per user, shared by all of them.
     const pending = this.userReads.get(userSysId);
     if (pending) return pending;
     const read = (async (): Promise<OwnerWish> => {
-      const user = await this.deps.servicenow.get('sys_user', userSysId, [
+      const user = await this.clients.servicenow.get('sys_user', userSysId, [
         'sys_id',
         'email',
         'user_name',
@@ -499,7 +485,7 @@ export class TicketSyncEngine {
     resourceId: string,
     assessmentKey: string,
   ): Promise<'Healthy' | 'Unhealthy' | 'NotApplicable' | 'unknown'> {
-    const assessment = await this.deps.arm.getAssessment(resourceId, assessmentKey);
+    const assessment = await this.clients.arm.getAssessment(resourceId, assessmentKey);
     const code: string | undefined = assessment?.status.code;
     if (code === 'Healthy' || code === 'Unhealthy' || code === 'NotApplicable') return code;
     return 'unknown';
@@ -509,85 +495,49 @@ export class TicketSyncEngine {
    * The body cloud-tickets would write for a ticket it opened (its due date and grace period), to
    * recreate an assignment removed before ticket-sync recorded it (cloud-tickets removed it).
    */
-  private async cloudTicketsBody(ticket: TicketSnapshot): Promise<GovernanceAssignmentInput | undefined> {
-    const row = await this.deps.store.db
-      .selectFrom('entity_state')
-      .select('data')
-      .where('integration_id', '=', this.deps.integrationId)
-      .where('flow', '=', 'cloud-tickets')
-      .where('entity', '=', 'ticket')
-      .where('remote_sys_id', '=', ticket.sysId)
-      .executeTakeFirst();
-    const memory = row?.data
-      ? (JSON.parse(row.data) as { dueDate?: string; gracePeriod?: boolean })
-      : undefined;
+  private async cloudTicketsBody(ticket: TicketSnapshot): Promise<AssignmentBody | undefined> {
+    const memory = await ticketMemoryBySysId(this.context.store, this.context.integrationId, ticket.sysId);
     if (!memory?.dueDate) return undefined;
-    return {
-      remediationDueDate: memory.dueDate,
-      isGracePeriod: memory.gracePeriod ?? false,
-      governanceEmailNotification: {
-        disableManagerEmailNotification: true,
-        disableOwnerEmailNotification: true,
-      },
-      additionalData: { ticketLink: this.deps.servicenow.recordUrl(ticket.table, ticket.sysId) },
-    };
+    return assignmentForTicket({
+      dueDate: memory.dueDate,
+      gracePeriod: memory.gracePeriod,
+      ticket: { link: this.clients.servicenow.recordUrl(ticket.table, ticket.sysId) },
+    });
   }
 
   // ---- recording --------------------------------------------------------------------------
 
   private ticketState(key: string, memory: TicketMemory): EntityStateUpdate {
-    const now = this.deps.clock.now().toISOString();
-    return {
-      sourceKey: key,
+    return this.versions.state(key, memory, {
       remoteTable: memory.table,
       remoteSysId: memory.sysId,
-      lastSeenAt: now,
-      data: memory,
-    };
+      lastSeenAt: this.context.clock.now().toISOString(),
+    });
   }
 
-  private assignmentState(id: string, assignmentKey: string, memory: AssignmentMemory): EntityStateUpdate {
-    return {
-      sourceKey: id,
+  private assignmentState(id: string, assignmentKey: string, memory: FollowedAssignment): EntityStateUpdate {
+    return this.assignments.state(id, memory, {
       remoteSysId: assignmentKey,
-      lastSeenAt: this.deps.clock.now().toISOString(),
-      data: memory,
-    };
+      lastSeenAt: this.context.clock.now().toISOString(),
+    });
   }
 
   private async saveTicket(key: string, memory: TicketMemory): Promise<void> {
-    if (this.deps.dryRun) return;
-    await upsertEntityStates(this.deps.store.db, this.ref('ticket'), [this.ticketState(key, memory)]);
+    await this.context.recorder.save({ states: { ticket: [this.ticketState(key, memory)] } });
   }
 
-  /**
-   * Adds a decision to the plan and, in a real run, records it after its write: the ledger
-   * event, the entity states and the links, in one transaction.
-   */
+  /** Records a decision (after its write, in a real run) with the states and links it leaves behind. */
   private async decide(
     decision: Omit<PlanAction, 'flow'>,
     records: { tickets?: EntityStateUpdate[]; assignments?: EntityStateUpdate[]; links?: LinkUpdate[] } = {},
   ): Promise<void> {
-    const action: PlanAction = { flow: FLOW, ...decision };
-    this.plan.push(action);
-    if (this.deps.dryRun) return;
-    await this.deps.store.db.transaction().execute(async (trx) => {
-      if (records.tickets?.length) await upsertEntityStates(trx, this.ref('ticket'), records.tickets);
-      if (records.assignments?.length)
-        await upsertEntityStates(trx, this.ref('governanceAssignment'), records.assignments);
-      for (const link of records.links ?? [])
-        await upsertLink(trx, this.deps.clock, this.deps.integrationId, link);
-      await appendLedgerEvents(
-        trx,
-        this.deps.clock,
-        { integrationId: this.deps.integrationId, runId: this.deps.runId },
-        [ledgerEntryFor(action)],
-      );
-    });
-  }
-
-  private ref(entity: string) {
-    return { integrationId: this.deps.integrationId, flow: FLOW, entity };
+    await this.context.recorder.decide(
+      { flow: FLOW, ...decision },
+      {
+        states: { ticket: records.tickets ?? [], governanceAssignment: records.assignments ?? [] },
+        links: records.links ?? [],
+      },
+    );
   }
 }
 
@@ -601,7 +551,7 @@ function viewOf(assignment: GovernanceAssignment): AssignmentView {
 }
 
 /** The assignment as read, in the shape a PUT sends (a PUT replaces the whole body). */
-function bodyOf(a: GovernanceAssignment): GovernanceAssignmentInput {
+function bodyOf(a: GovernanceAssignment): AssignmentBody {
   const additional = a.additionalData;
   return {
     ...(a.owner ? { owner: a.owner } : {}),

@@ -1,46 +1,20 @@
-import type { Clock } from '../../domain/clock.js';
-import type { PlanAction } from '../../domain/plan.js';
 import { correlationPrefix } from '../../domain/tickets/rules.js';
 import { nextWatermark, pollSince } from '../../domain/tickets/sync.js';
 import { TICKET_TABLES } from '../../domain/tickets/tables.js';
 import { InputError, isRateLimitedError, isSnowlineError } from '../../errors.js';
-import type { Logger } from '../../logging.js';
-import type { RequestCounters } from '../../runtime/http/counters.js';
 import type { ServiceNowClient } from '../../servicenow/client.js';
 import { encodeQuery, where, type QueryCondition } from '../../servicenow/query.js';
 import { stringValue, type SnRecord } from '../../servicenow/values.js';
-import type { ArmClient } from '../../sources/index.js';
 import { advanceWatermark, getWatermark } from '../../store/models/watermarks.js';
-import type { Store } from '../../store/store.js';
-import { executeFlow } from '../execute.js';
+import { defineFlow, type FlowContext } from '../kernel/flow.js';
 import {
   TICKET_FIELDS,
   TicketSyncEngine,
-  policyOf,
+  emptyTicketSyncCounters,
   ticketSnapshot,
+  type TicketSyncClients,
   type TicketSyncConfig,
-  type TicketSyncSummary,
 } from './engine.js';
-
-/** What one ticket-sync poll needs. */
-export interface TicketSyncRun {
-  readonly integrationId: string;
-  readonly config: TicketSyncConfig;
-  readonly servicenow: ServiceNowClient;
-  readonly arm: ArmClient;
-  readonly store: Store;
-  readonly clock: Clock;
-  readonly logger: Logger;
-  readonly counters: RequestCounters;
-  readonly runId: string | null;
-  readonly dryRun: boolean;
-}
-
-/** A poll's summary and its plan. */
-export interface TicketSyncResult {
-  readonly summary: TicketSyncSummary;
-  readonly plan: PlanAction[];
-}
 
 const FLOW = 'ticket-sync';
 /** Tickets of a page synced at once (the default in-flight bound of the ARM client). */
@@ -52,34 +26,27 @@ const PAGE_CONCURRENCY = 4;
  * (`sys_updated_on`, `sys_id`) order, a page at a time by keyset — never by offset, so a ticket
  * updated while a page is read moves behind the cursor and is read again instead of shifting an
  * unread one out of reach. Each version goes through the same engine as the webhook; the
- * watermark moves after each page, only past processed records and never past one that failed.
- * A dry run reads and plans, and writes nothing (not even the watermark).
+ * watermark moves after each page, only past processed and recorded versions and never past one
+ * that failed. A dry run reads and plans, and writes nothing (not even the watermark).
  */
-export async function runTicketSync(run: TicketSyncRun): Promise<TicketSyncResult> {
-  const engine = new TicketSyncEngine({
-    integrationId: run.integrationId,
-    policy: policyOf(run.config),
-    servicenow: run.servicenow,
-    arm: run.arm,
-    store: run.store,
-    clock: run.clock,
-    logger: run.logger,
-    runId: run.runId,
-    dryRun: run.dryRun,
-  });
-  return executeFlow(
-    {
-      summary: engine.summary,
-      plan: engine.plan,
-      execute: async () => {
-        for (const table of TICKET_TABLES) await pollTable(run, engine, table);
-      },
-    },
-    run,
-  );
-}
+export const ticketSyncFlow = defineFlow({
+  flow: FLOW,
+  dependsOn: ['cloud-tickets'],
+  config: (integration) => integration.flows.ticketSync,
+  summary: emptyTicketSyncCounters,
+  connect: ({ servicenow, defender }): TicketSyncClients => ({ servicenow, arm: defender.arm }),
+  async run(context, clients, summary) {
+    const engine = new TicketSyncEngine(context, clients, summary);
+    for (const table of TICKET_TABLES) await pollTable(context, clients.servicenow, engine, table);
+  },
+});
 
-async function pollTable(run: TicketSyncRun, engine: TicketSyncEngine, table: string): Promise<void> {
+async function pollTable(
+  run: FlowContext<TicketSyncConfig>,
+  servicenow: ServiceNowClient,
+  engine: TicketSyncEngine,
+  table: string,
+): Promise<void> {
   const ref = { integrationId: run.integrationId, flow: FLOW, scope: table };
   let watermark = await getWatermark(run.store.db, ref);
   const since = pollSince(watermark, run.config.overlapSeconds);
@@ -98,7 +65,7 @@ async function pollTable(run: TicketSyncRun, engine: TicketSyncEngine, table: st
           where: [prefix, ...(since ? [where('sys_updated_on', '>=', since)] : ([] as QueryCondition[]))],
           orderBy: ['sys_updated_on', 'sys_id'],
         });
-    const page = await firstPage(run.servicenow, table, query, run.config.pageSize);
+    const page = await firstPage(servicenow, table, query, run.config.pageSize);
     if (page.length === 0) return;
     let firstFailed: string | undefined;
     // The tickets of a page are distinct: a few at a time, as many as ARM requests may be in
@@ -129,6 +96,8 @@ async function pollTable(run: TicketSyncRun, engine: TicketSyncEngine, table: st
     const lastProcessed = stringValue(page[page.length - 1]!.sys_updated_on);
     const moved = nextWatermark(watermark, lastProcessed, firstFailed);
     if (!run.dryRun && moved !== undefined && moved !== watermark) {
+      // The page's versions are recorded before the watermark moves past them.
+      await run.recorder.flush();
       await advanceWatermark(run.store.db, run.clock, ref, moved);
       watermark = moved;
     }

@@ -7,13 +7,15 @@ import { connectServiceNow, type ServiceNowConnection } from '../../servicenow/i
 import { createDefenderSources, type DefenderSources } from '../../sources/index.js';
 import type { Store } from '../../store/store.js';
 import type { ServiceNowWebhookDelivery, WebhookHandler, WebhookReceiver } from './delivery.js';
-import { TicketSyncEngine, policyOf, ticketSnapshot, type TicketSyncConfig } from './engine.js';
+import { TicketSyncEngine, ticketSnapshot } from './engine.js';
+import { ticketSyncFlow } from './flow.js';
 
 /** Long-lived clients of one integration, for deliveries. */
 interface Connections {
   readonly servicenow: ServiceNowConnection;
   readonly defender: DefenderSources;
   readonly users: Map<string, { wish: OwnerWish; at: number }>;
+  readonly counters: RequestCounters;
 }
 
 /** The webhook's dependencies built from a configuration, and what to close on shutdown. */
@@ -50,8 +52,10 @@ export function ticketSyncWebhook(options: {
     const existing = connections.get(id);
     if (existing) return existing;
     const integration = integrations.get(id)!;
-    const deps = { clock: options.clock, counters: new RequestCounters(), logger: options.logger };
+    const counters = new RequestCounters();
+    const deps = { clock: options.clock, counters, logger: options.logger };
     const made: Connections = {
+      counters,
       servicenow: connectServiceNow(integration.servicenow, deps),
       defender: createDefenderSources(integration.defender, deps),
       users: new Map(),
@@ -65,27 +69,36 @@ export function ticketSyncWebhook(options: {
       clock: options.clock,
       logger: options.logger,
       async handle(integrationId: string, delivery: ServiceNowWebhookDelivery): Promise<string> {
-        const config = integrations.get(integrationId)!.flows.ticketSync as TicketSyncConfig;
-        const { servicenow, defender, users } = connect(integrationId);
-        const engine = new TicketSyncEngine({
+        const integration = integrations.get(integrationId)!;
+        const { servicenow, defender, users, counters } = connect(integrationId);
+        const context = ticketSyncFlow.context({
           integrationId,
-          policy: policyOf(config),
-          servicenow: servicenow.client,
-          arm: defender.arm,
+          config: ticketSyncFlow.configOf(integration),
           store: options.store,
           clock: options.clock,
           logger: options.logger.child({ flow: 'ticket-sync', via: 'webhook' }),
+          counters,
           runId: null,
           dryRun: false,
-          userCache: users,
         });
+        const engine = new TicketSyncEngine(
+          context,
+          { servicenow: servicenow.client, arm: defender.arm },
+          undefined,
+          { userCache: users },
+        );
         const ticket = ticketSnapshot(delivery.table, {
           ...delivery.record,
           sys_id: delivery.sys_id,
           sys_mod_count: delivery.sys_mod_count,
           sys_updated_on: delivery.sys_updated_on,
         });
-        return engine.sync(ticket);
+        try {
+          return await engine.sync(ticket);
+        } finally {
+          // Answered only once recorded: a delivery acknowledged is a delivery the store holds.
+          await context.recorder.flush();
+        }
       },
     },
     async close() {

@@ -1,43 +1,20 @@
-import type { IntegrationConfig } from '../config/schema.js';
-import type { Clock } from '../domain/clock.js';
-import { FLOWS, emptyFlowSummary, type Flow, type FlowSummary, type SyncSummary } from '../domain/flows.js';
-import type { Plan, PlanAction } from '../domain/plan.js';
-import { isRateLimitedError } from '../errors.js';
-import type { Logger } from '../logging.js';
-import { RequestCounters } from '../runtime/http/counters.js';
-import { completeWork, deferWork } from '../store/models/deferred-work.js';
-import { finishRun, recordFlowSummary, startRun, type RunTrigger } from '../store/models/runs.js';
-import type { Store } from '../store/store.js';
-import { countedRequests } from './execute.js';
-
-/** What a flow gets to do one run. */
-export interface FlowRunContext {
-  readonly integration: IntegrationConfig;
-  readonly store: Store;
-  readonly clock: Clock;
-  readonly logger: Logger;
-  readonly runId: string;
-  readonly dryRun: boolean;
-  /**
-   * Counts the requests and retries of this flow run. The runner owns it, so that a flow that
-   * throws part-way still reports what it sent and retried in its failed summary.
-   */
-  readonly counters: RequestCounters;
-}
-
-/** What one flow run produced: its summary, and the decisions it made (what a dry run shows). */
-export interface FlowResult {
-  readonly summary: FlowSummary;
-  readonly plan: readonly PlanAction[];
-}
-
-/** One flow's implementation: read → map → diff → plan → apply → record. */
-export interface FlowRunner {
-  readonly flow: Flow;
-  /** True when the integration's configuration enables this flow. */
-  enabled(integration: IntegrationConfig): boolean;
-  run(context: FlowRunContext): Promise<FlowResult>;
-}
+import type { IntegrationConfig } from '../../config/schema.js';
+import type { Clock } from '../../domain/clock.js';
+import {
+  FLOWS,
+  emptyFlowSummary,
+  type Flow,
+  type FlowSummary,
+  type SyncSummary,
+} from '../../domain/flows.js';
+import type { Plan, PlanAction } from '../../domain/plan.js';
+import { isRateLimitedError } from '../../errors.js';
+import type { Logger } from '../../logging.js';
+import { RequestCounters } from '../../runtime/http/counters.js';
+import { completeWork, deferWork } from '../../store/models/deferred-work.js';
+import { finishRun, recordFlowSummary, startRun, type RunTrigger } from '../../store/models/runs.js';
+import type { Store } from '../../store/store.js';
+import { countedRequests, type FlowRunner } from './flow.js';
 
 /** Options for {@link runFlows}. */
 export interface RunFlowsOptions {
@@ -98,9 +75,9 @@ export async function runFlows(options: RunFlowsOptions): Promise<RunResult> {
     trigger: options.trigger,
     dryRun,
   });
-  const ordered = [...options.runners]
-    .filter((r) => (options.only ? options.only.includes(r.flow) : r.enabled(integration)))
-    .sort((a, b) => FLOWS.indexOf(a.flow) - FLOWS.indexOf(b.flow));
+  const ordered = inDependencyOrder(
+    options.runners.filter((r) => (options.only ? options.only.includes(r.flow) : r.enabled(integration))),
+  );
   const summary: SyncSummary = { runId, jobs: {} };
   const actions: PlanAction[] = [];
   for (const runner of ordered) {
@@ -145,4 +122,25 @@ export async function runFlows(options: RunFlowsOptions): Promise<RunResult> {
   }
   await finishRun(store.db, clock, runId, { summary });
   return { summary, plan: { integrationId: integration.id, createdAt: clock.now().toISOString(), actions } };
+}
+
+/**
+ * Flows in an order where each runs after the flows it depends on (among those run), ties broken
+ * by the canonical order of {@link FLOWS}. A dependency cycle is a programming error.
+ */
+export function inDependencyOrder<R extends Pick<FlowRunner, 'flow' | 'dependsOn'>>(
+  runners: readonly R[],
+): R[] {
+  const pending = [...runners].sort((a, b) => FLOWS.indexOf(a.flow) - FLOWS.indexOf(b.flow));
+  const selected = new Set(pending.map((r) => r.flow));
+  const done = new Set<Flow>();
+  const ordered: R[] = [];
+  while (pending.length) {
+    const next = pending.findIndex((r) => (r.dependsOn ?? []).every((d) => done.has(d) || !selected.has(d)));
+    if (next === -1) throw new Error(`flow dependency cycle among ${pending.map((r) => r.flow).join(', ')}`);
+    const [runner] = pending.splice(next, 1);
+    ordered.push(runner!);
+    done.add(runner!.flow);
+  }
+  return ordered;
 }

@@ -1,8 +1,8 @@
-import type { RequestCounters } from '../runtime/http/counters.js';
-import { connectServiceNow } from '../servicenow/index.js';
-import type { ServiceNowClient } from '../servicenow/client.js';
-import { createDefenderSources, type DefenderSources } from '../sources/index.js';
-import type { FlowRunContext } from './runner.js';
+import type { RequestCounters } from '../../runtime/http/counters.js';
+import { connectServiceNow } from '../../servicenow/index.js';
+import type { ServiceNowClient } from '../../servicenow/client.js';
+import { createDefenderSources, type DefenderSources } from '../../sources/index.js';
+import type { FlowRunContext } from './flow.js';
 
 /** The remote clients one flow run uses, counting their requests together for its summary. */
 export interface FlowConnections {

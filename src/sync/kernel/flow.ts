@@ -1,0 +1,244 @@
+import type { IntegrationConfig } from '../../config/schema.js';
+import type { Clock } from '../../domain/clock.js';
+import { emptyFlowSummary, type Flow, type FlowSummary } from '../../domain/flows.js';
+import type { PlanAction } from '../../domain/plan.js';
+import { closedStatesOf, type ClosedStates } from '../../domain/tickets/tables.js';
+import { ConfigError, isRateLimitedError } from '../../errors.js';
+import type { Logger } from '../../logging.js';
+import type { RequestCounters } from '../../runtime/http/counters.js';
+import type { Store } from '../../store/store.js';
+import { withFlowConnections, type FlowConnections } from './connections.js';
+import { Recorder, type DecisionCounter } from './recorder.js';
+
+/** The Defender services whose requests a summary counts as `requests.defender`. */
+const DEFENDER_SERVICES = ['sensor', 'console', 'arm', 'resourcegraph'] as const;
+
+/** What the runner gives a flow for one run (the same for every flow). */
+export interface FlowRunContext {
+  readonly integration: IntegrationConfig;
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly runId: string;
+  readonly dryRun: boolean;
+  /**
+   * Counts the requests and retries of this flow run. The runner owns it, so that a flow that
+   * throws part-way still reports what it sent and retried in its failed summary.
+   */
+  readonly counters: RequestCounters;
+}
+
+/** What one flow run produced: its summary, and the decisions it kept (a dry run's plan). */
+export interface FlowResult<S extends object = object> {
+  readonly summary: FlowSummary & S;
+  readonly plan: readonly PlanAction[];
+}
+
+/**
+ * A flow as the runner, the scheduler and the dispatchers see it. {@link defineFlow} makes one;
+ * tests may write one by hand.
+ */
+export interface FlowRunner {
+  readonly flow: Flow;
+  /** Flows whose output this one reads; they run first when both are run. */
+  readonly dependsOn?: readonly Flow[];
+  /** True when the integration's configuration enables this flow. */
+  enabled(integration: IntegrationConfig): boolean;
+  run(context: FlowRunContext): Promise<FlowResult>;
+}
+
+/** Where a flow run happens and what it may touch: what {@link FlowDefinition.execute} takes. */
+export interface FlowRunInput<C> {
+  readonly integrationId: string;
+  readonly config: C;
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly counters: RequestCounters;
+  readonly runId: string | null;
+  readonly dryRun: boolean;
+  /** Per ticket table, the closed states in force; the registry's when omitted. */
+  readonly closedStates?: ClosedStates;
+}
+
+/**
+ * Everything a flow body uses besides its remote clients: who it runs for, its configuration
+ * section, the store, the clock, the logger and the {@link Recorder} through which every decision
+ * becomes plan, ledger and state.
+ */
+export interface FlowContext<C> {
+  readonly flow: Flow;
+  readonly integrationId: string;
+  readonly config: C;
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly counters: RequestCounters;
+  readonly runId: string | null;
+  readonly dryRun: boolean;
+  readonly closedStates: ClosedStates;
+  readonly recorder: Recorder;
+}
+
+/** How a flow is defined: its name, configuration section, dependencies, and body. */
+export interface FlowSpec<C, D, S extends object> {
+  readonly flow: Flow;
+  /** Flows whose output this one reads (ot-vulnerabilities reads the CIs ot-inventory writes). */
+  readonly dependsOn?: readonly Flow[];
+  /** The flow's section of an integration's configuration; undefined when it is not configured. */
+  config(integration: IntegrationConfig): (C & { readonly enabled?: boolean }) | undefined;
+  /** The flow's own counters, at zero (the standard ones come from its decisions). */
+  summary(): S;
+  /** Which summary counter a decision counts toward; by its kind when omitted. */
+  countAs?(action: PlanAction): DecisionCounter | undefined;
+  /** What the body needs from the integration's clients (its source, its ServiceNow client…). */
+  connect(connections: FlowConnections, integration: IntegrationConfig, config: C): D;
+  /** The body: read → plan → write → record, every decision through `context.recorder`. */
+  run(context: FlowContext<C>, deps: D, summary: S): Promise<void>;
+}
+
+/** A defined flow: a {@link FlowRunner} for the runner, and {@link execute} for hand-built runs. */
+export interface FlowDefinition<C, D, S extends object> extends FlowRunner {
+  readonly dependsOn: readonly Flow[];
+  /** The configuration section of `integration`, or a clear error when it is missing. */
+  configOf(integration: IntegrationConfig): C;
+  /**
+   * Runs the body once with the given clients: tests (with fakes), and requests that are not a
+   * scheduled run (a ticket created by hand keeps its plan with `keepPlan`).
+   */
+  execute(input: FlowRunInput<C>, deps: D, options?: { readonly keepPlan?: boolean }): Promise<FlowResult<S>>;
+  /** The context of one run (its recorder included), for callers that drive the body themselves. */
+  context(input: FlowRunInput<C>, options?: { readonly keepPlan?: boolean }): FlowContext<C>;
+}
+
+/**
+ * Defines a flow on the one skeleton every flow shares. The kernel builds the run's clients and
+ * closes them, makes the {@link Recorder}, runs the body, commits what it recorded (also when it
+ * fails), turns a rate limit into a deferral, and completes the summary: standard counters from
+ * the decisions, requests per side and retries from the counters, the duration.
+ *
+ * @example
+ * export const ticketSyncFlow = defineFlow({
+ *   flow: 'ticket-sync',
+ *   dependsOn: ['cloud-tickets'],
+ *   config: (integration) => integration.flows.ticketSync,
+ *   summary: () => ({ unchanged: 0, tickets: 0 }),
+ *   connect: ({ servicenow, defender }) => ({ servicenow, arm: defender.arm }),
+ *   run: (context, deps, summary) => pollTickets(context, deps, summary),
+ * });
+ */
+export function defineFlow<C, D, S extends object>(spec: FlowSpec<C, D, S>): FlowDefinition<C, D, S> {
+  const context = (input: FlowRunInput<C>, options: { keepPlan?: boolean } = {}): FlowContext<C> => ({
+    flow: spec.flow,
+    integrationId: input.integrationId,
+    config: input.config,
+    store: input.store,
+    clock: input.clock,
+    logger: input.logger,
+    counters: input.counters,
+    runId: input.runId,
+    dryRun: input.dryRun,
+    closedStates: closedStatesOf(input.closedStates),
+    recorder: new Recorder({
+      flow: spec.flow,
+      integrationId: input.integrationId,
+      runId: input.runId,
+      store: input.store,
+      clock: input.clock,
+      dryRun: input.dryRun,
+      ...(options.keepPlan ? { keepPlan: true } : {}),
+      ...(spec.countAs ? { countAs: (action: PlanAction) => spec.countAs!(action) } : {}),
+    }),
+  });
+  const configOf = (integration: IntegrationConfig): C => {
+    const section = spec.config(integration);
+    if (!section)
+      throw new ConfigError([
+        {
+          path: `flows.${flowKey(spec.flow)}`,
+          message: `flow ${spec.flow} is not configured for this integration`,
+        },
+      ]);
+    return section;
+  };
+  const execute = async (
+    input: FlowRunInput<C>,
+    deps: D,
+    options: { keepPlan?: boolean } = {},
+  ): Promise<FlowResult<S>> => {
+    const run = context(input, options);
+    const summary = spec.summary();
+    const started = performance.now();
+    let deferred: { retryAt: string } | undefined;
+    try {
+      await spec.run(run, deps, summary);
+    } catch (error) {
+      if (!isRateLimitedError(error)) {
+        await run.recorder.flush();
+        throw error;
+      }
+      deferred = { retryAt: error.retryAt.toISOString() };
+      run.logger.warn(
+        { retryAt: deferred.retryAt, service: error.service },
+        'rate limit reached; the rest of the run is deferred',
+      );
+    }
+    // What was written before a deferral is recorded too: the next run sends only what is left.
+    await run.recorder.flush();
+    const result = {
+      ...emptyFlowSummary(),
+      ...summary,
+      ...run.recorder.decisionCounts(),
+      ...countedRequests(input.counters),
+      durationMs: performance.now() - started,
+      ...(deferred ? { outcome: 'deferred' as const, retryAt: deferred.retryAt } : {}),
+    } as FlowSummary & S;
+    return { summary: result, plan: run.recorder.plan };
+  };
+  return {
+    flow: spec.flow,
+    dependsOn: spec.dependsOn ?? [],
+    enabled: (integration) => spec.config(integration)?.enabled === true,
+    configOf,
+    context,
+    execute,
+    async run(runContext) {
+      const config = configOf(runContext.integration);
+      return withFlowConnections(runContext, (connections) =>
+        execute(
+          {
+            integrationId: runContext.integration.id,
+            config,
+            store: runContext.store,
+            clock: runContext.clock,
+            logger: runContext.logger,
+            counters: runContext.counters,
+            runId: runContext.runId,
+            dryRun: runContext.dryRun,
+            closedStates: closedStatesOf(runContext.integration.flows.ticketSync?.closedStates),
+          },
+          spec.connect(connections, runContext.integration, config),
+        ),
+      );
+    },
+  };
+}
+
+/**
+ * A summary's `requests` per side and `retries`, from the counters of a flow run: what a
+ * successful run reports, and what a failed one reports too (runFlows reads the same counters).
+ */
+export function countedRequests(counters: RequestCounters): Pick<FlowSummary, 'requests' | 'retries'> {
+  return {
+    requests: {
+      servicenow: counters.total('servicenow'),
+      defender: DEFENDER_SERVICES.reduce((sum, service) => sum + counters.total(service), 0),
+    },
+    retries: counters.retries,
+  };
+}
+
+/** `ot-inventory` → `otInventory`: the flow's key under `flows` in the configuration. */
+export function flowKey(flow: Flow): string {
+  return flow.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+}
