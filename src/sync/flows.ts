@@ -1,38 +1,10 @@
 import { withFlowConnections } from './kernel/connections.js';
-import { runOtInventory } from './ot-inventory/flow.js';
-import { otInventorySource } from './ot-inventory/sources.js';
+import { otInventoryFlow } from './ot-inventory/flow.js';
 import { runOtVulnerabilities } from './ot-vulnerabilities/flow.js';
 import { otVulnerabilitiesSource } from './ot-vulnerabilities/sources.js';
 import { cloudTicketsRunner } from './cloud-tickets/runner.js';
 import { ticketSyncFlow } from './ticket-sync/flow.js';
 import type { FlowRunner } from './kernel/flow.js';
-
-/**
- * Flow ot-inventory as the runner runs it: the integration's ServiceNow client and Defender
- * source, built for the run and closed after it, with their requests counted for the summary.
- */
-export const otInventoryRunner: FlowRunner = {
-  flow: 'ot-inventory',
-  enabled: (integration) => integration.flows.otInventory?.enabled === true,
-  async run(context) {
-    const config = context.integration.flows.otInventory;
-    if (!config) throw new Error('flows.otInventory is not configured for this integration');
-    return withFlowConnections(context, ({ counters, servicenow, defender }) =>
-      runOtInventory({
-        integrationId: context.integration.id,
-        config,
-        source: otInventorySource(config.source, context.integration.defender, defender),
-        servicenow,
-        store: context.store,
-        clock: context.clock,
-        logger: context.logger,
-        counters,
-        runId: context.runId,
-        dryRun: context.dryRun,
-      }),
-    );
-  },
-};
 
 /**
  * Flow ot-vulnerabilities as the runner runs it: the CVEs of the Defender source ot-inventory
@@ -65,7 +37,7 @@ export const otVulnerabilitiesRunner: FlowRunner = {
 
 /** The flows this build implements, in dependency order; `snowline sync` and the demo run these. */
 export const FLOW_RUNNERS: readonly FlowRunner[] = [
-  otInventoryRunner,
+  otInventoryFlow,
   otVulnerabilitiesRunner,
   cloudTicketsRunner,
   ticketSyncFlow,

@@ -18,7 +18,7 @@ import { referenceValue, stringValue } from '../../src/servicenow/values.js';
 import { ledgerActionKeys } from '../../src/store/models/ledger.js';
 import { startRun } from '../../src/store/models/runs.js';
 import { openStore, type Store } from '../../src/store/store.js';
-import { runOtInventory, type OtInventoryConfig } from '../../src/sync/ot-inventory/flow.js';
+import { otInventoryFlow, type OtInventoryConfig } from '../../src/sync/ot-inventory/flow.js';
 import type { OtInventorySource } from '../../src/sync/ot-inventory/source.js';
 
 /** ot-inventory against the ServiceNow sandbox, fed by an in-memory Defender source. */
@@ -163,18 +163,19 @@ async function sync(clock: ManualClock, options: { dryRun?: boolean } = {}) {
     dryRun: options.dryRun ?? false,
   });
   {
-    const result = await runOtInventory({
-      integrationId: 'plant-a',
-      config: otConfig(),
-      source,
-      servicenow: client,
-      store,
-      clock,
-      logger: createLogger({ level: 'silent' }),
-      counters,
-      runId,
-      dryRun: options.dryRun ?? false,
-    });
+    const result = await otInventoryFlow.execute(
+      {
+        integrationId: 'plant-a',
+        config: otConfig(),
+        store,
+        clock,
+        logger: createLogger({ level: 'silent' }),
+        counters,
+        runId,
+        dryRun: options.dryRun ?? false,
+      },
+      { source, servicenow: client },
+    );
     return { ...result, runId, client, counters };
   }
 }

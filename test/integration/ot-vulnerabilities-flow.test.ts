@@ -23,7 +23,7 @@ import { getEntityStates } from '../../src/store/models/entity-state.js';
 import { ledgerActionKeys } from '../../src/store/models/ledger.js';
 import { startRun } from '../../src/store/models/runs.js';
 import { openStore, type Store } from '../../src/store/store.js';
-import { runOtInventory } from '../../src/sync/ot-inventory/flow.js';
+import { otInventoryFlow } from '../../src/sync/ot-inventory/flow.js';
 import type { OtInventorySource } from '../../src/sync/ot-inventory/source.js';
 import { runOtVulnerabilities } from '../../src/sync/ot-vulnerabilities/flow.js';
 import type { VulnerabilitySource } from '../../src/sync/ot-vulnerabilities/source.js';
@@ -190,20 +190,21 @@ const writes = async () => ((await sandboxCall('/_sandbox/stats')) as { writes: 
 
 async function syncInventory(): Promise<void> {
   const counters = new RequestCounters();
-  const { summary } = await runOtInventory({
-    integrationId: 'plant-a',
-    config: integration({
-      otInventory: { source: 'sensor', sensorValidation: 'auto', retireAfterDays: 30, connections: false },
-    }).flows.otInventory!,
-    source: inventorySource,
-    servicenow: connect(counters).client,
-    store,
-    clock,
-    logger: createLogger({ level: 'silent' }),
-    counters,
-    runId: null,
-    dryRun: false,
-  });
+  const { summary } = await otInventoryFlow.execute(
+    {
+      integrationId: 'plant-a',
+      config: integration({
+        otInventory: { source: 'sensor', sensorValidation: 'auto', retireAfterDays: 30, connections: false },
+      }).flows.otInventory!,
+      store,
+      clock,
+      logger: createLogger({ level: 'silent' }),
+      counters,
+      runId: null,
+      dryRun: false,
+    },
+    { source: inventorySource, servicenow: connect(counters).client },
+  );
   expect(summary.errors).toBe(0);
 }
 

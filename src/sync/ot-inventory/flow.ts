@@ -1,65 +1,45 @@
 import type { IntegrationConfig } from '../../config/schema.js';
-import type { Clock } from '../../domain/clock.js';
-import { emptyFlowSummary, type FlowSummary } from '../../domain/flows.js';
 import {
   connectionGroup,
   deviceGroup,
   deviceReference,
-  packPayloads,
   sensorGroup,
   siteGroup,
   sourceKey,
   type IreGroup,
   type MappingContext,
 } from '../../domain/ot/ire.js';
-import type { OtDevice, OtNic, OtSensor } from '../../domain/ot/records.js';
-import type { PlanAction, PlanActionKind } from '../../domain/plan.js';
+import type { OtDevice, OtSensor } from '../../domain/ot/records.js';
+import type { PlanAction } from '../../domain/plan.js';
 import { days } from '../../domain/time.js';
-import type { Logger } from '../../logging.js';
-import { executeFlow } from '../execute.js';
-import type { RequestCounters } from '../../runtime/http/counters.js';
-import type { IreResult, ServiceNowClient } from '../../servicenow/client.js';
+import type { ServiceNowClient } from '../../servicenow/client.js';
 import { encodeQuery, where } from '../../servicenow/query.js';
 import { stringValue } from '../../servicenow/values.js';
-import {
-  getEntityStates,
-  unseenSince,
-  upsertEntityStates,
-  type EntityStateUpdate,
-} from '../../store/models/entity-state.js';
-import { appendLedgerEvents, type LedgerEntry } from '../../store/models/ledger.js';
+import type { EntityStateUpdate } from '../../store/models/entity-state.js';
 import { advanceWatermark, getWatermark } from '../../store/models/watermarks.js';
-import type { Store } from '../../store/store.js';
-import type { EntityStateRow } from '../../store/schema.js';
+import { defineFlow, type FlowContext } from '../kernel/flow.js';
+import type { FlowMemory, Remembered } from '../kernel/memory.js';
+import { IreWriter, type IreDecision, type IreWriteCounts } from '../kernel/writers/ire.js';
+import { deviceMemory, inventoryEntities, type DeviceMemory } from './memory.js';
+import { otInventorySource } from './sources.js';
 import type { OtInventorySource, RecordProblem } from './source.js';
 
 /** The flow's configuration section, with defaults applied. */
 export type OtInventoryConfig = NonNullable<IntegrationConfig['flows']['otInventory']>;
 
-/** What one ot-inventory run needs. */
-export interface OtInventoryRun {
-  readonly integrationId: string;
-  readonly config: OtInventoryConfig;
+/** What the flow body needs besides its context: the Defender source and the ServiceNow client. */
+export interface OtInventoryDeps {
   readonly source: OtInventorySource;
   readonly servicenow: ServiceNowClient;
-  readonly store: Store;
-  readonly clock: Clock;
-  readonly logger: Logger;
-  readonly counters: RequestCounters;
-  readonly runId: string | null;
-  readonly dryRun: boolean;
 }
 
-/** The run's summary, and (in a dry run) its plan: every decision with its reason. A real run's decisions are in the ledger. */
-export interface OtInventoryResult {
-  readonly summary: FlowSummary & {
-    skipped: number;
-    problems: number;
-    /** IRE items sent, and the IRE requests that carried them (floor: ceil(items / batchSize)). */
-    ireItems: number;
-    ireRequests: number;
-  };
-  readonly plan: PlanAction[];
+/** ot-inventory's own counters (created, updated, retired and errors come from its decisions). */
+export interface OtInventoryCounters extends IreWriteCounts {
+  unchanged: number;
+  /** Devices of sensors that do not feed the CMDB. */
+  skipped: number;
+  /** Malformed records the source reported and Snowline skipped. */
+  problems: number;
 }
 
 const FLOW = 'ot-inventory' as const;
@@ -67,51 +47,63 @@ const FLOW = 'ot-inventory' as const;
 /** How far before the last watermark an incremental read starts again. */
 const INCREMENTAL_OVERLAP_MS = 10 * 60_000;
 
-/** The remembered part of a device, enough to retire it when it is no longer reported. */
-interface DeviceMemory {
-  readonly name: string;
-  readonly deviceType: string;
-  readonly zone?: string;
-  readonly site?: string;
-  readonly nics?: readonly OtNic[];
-  readonly deleted?: boolean;
-}
-
 /**
  * Flow ot-inventory: Defender for IoT → the OT CMDB, through IRE.
  *
  * Sites, then sensors, then the devices of the sensors that feed the CMDB, then retirements,
  * then connections. Each entity is mapped to an IRE group whose content hash is compared with the
  * one recorded after the last write: equal means nothing is sent. Changed groups are packed into
- * payloads of `batchSize` items and sent with `concurrency` requests in flight. IRE identifies
- * through `sys_object_source` (the namespaced source key), so sending a group again after a crash
- * updates the same CI and never duplicates it. A dry run reads, plans, and writes nothing.
+ * payloads of `batchSize` items and sent with `concurrency` requests in flight ({@link IreWriter}).
+ * IRE identifies through `sys_object_source` (the namespaced source key), so sending a group again
+ * after a crash updates the same CI and never duplicates it. A dry run reads, plans, and writes
+ * nothing.
  */
-export async function runOtInventory(run: OtInventoryRun): Promise<OtInventoryResult> {
-  return executeFlow(new OtInventoryFlow(run), run);
-}
-
-class OtInventoryFlow {
-  readonly summary: OtInventoryResult['summary'] = {
-    ...emptyFlowSummary(),
+export const otInventoryFlow = defineFlow({
+  flow: FLOW,
+  config: (integration) => integration.flows.otInventory,
+  summary: (): OtInventoryCounters => ({
+    unchanged: 0,
     skipped: 0,
     problems: 0,
     ireItems: 0,
     ireRequests: 0,
-  };
-  readonly plan: PlanAction[] = [];
+  }),
+  connect: ({ servicenow, defender }, integration, config): OtInventoryDeps => ({
+    source: otInventorySource(config.source, integration.defender, defender),
+    servicenow,
+  }),
+  run: (context, deps, summary) => new OtInventoryRun(context, deps, summary).execute(),
+});
+
+/** Where a device is placed for its connections: its CI (once known) and the details the mapping needs. */
+interface PlacedDevice {
+  readonly sysId?: string;
+  readonly device: Pick<OtDevice, 'key' | 'name' | 'deviceType' | 'nics' | 'zone' | 'site'>;
+}
+
+/** A changed device waiting for its IRE write. */
+interface PendingDevice {
+  readonly group: IreGroup;
+  readonly device: OtDevice;
+  readonly state?: Remembered<DeviceMemory>;
+}
+
+class OtInventoryRun {
   private readonly mapping: MappingContext;
   private readonly now: Date;
+  private readonly writer: IreWriter;
+  private readonly devices: FlowMemory<DeviceMemory>;
   private siteSysIds = new Map<string, string>();
   private sensorsByKey = new Map<string, OtSensor>();
   private feeding = new Set<string>();
   /** Device sys_ids and details known after the device phase, for connections. */
-  private deviceInfo = new Map<
-    string,
-    { sysId?: string; device: Pick<OtDevice, 'key' | 'name' | 'deviceType' | 'nics' | 'zone' | 'site'> }
-  >();
+  private deviceInfo = new Map<string, PlacedDevice>();
 
-  constructor(private readonly run: OtInventoryRun) {
+  constructor(
+    private readonly run: FlowContext<OtInventoryConfig>,
+    private readonly deps: OtInventoryDeps,
+    private readonly summary: OtInventoryCounters,
+  ) {
     this.now = run.clock.now();
     this.mapping = {
       integrationId: run.integrationId,
@@ -121,6 +113,17 @@ class OtInventoryFlow {
         ? { layerLevels: lowerKeys(run.config.purdueLayers) }
         : {}),
     };
+    this.writer = new IreWriter({
+      flow: FLOW,
+      servicenow: deps.servicenow,
+      recorder: run.recorder,
+      dataSource: run.config.dataSource,
+      batchSize: run.config.batchSize,
+      concurrency: run.config.concurrency,
+      now: () => this.now,
+      counts: summary,
+    });
+    this.devices = deviceMemory(this.scope());
   }
 
   async execute(): Promise<void> {
@@ -129,30 +132,26 @@ class OtInventoryFlow {
     await this.chooseFeedingSensors();
     await this.syncDevices();
     await this.retireUnreported();
-    if (this.run.config.connections && this.run.source.hasConnections && this.run.source.connections)
+    if (this.run.config.connections && this.deps.source.hasConnections && this.deps.source.connections)
       await this.syncConnections();
   }
 
   // ---- phases ----------------------------------------------------------------------------
 
   private async syncSites(): Promise<void> {
-    const page = await this.run.source.sites();
+    const page = await this.deps.source.sites();
     await this.reportProblems('site', page.problems);
     const groups = page.items.map((site) => siteGroup(this.mapping, site));
     const written = await this.apply('site', groups);
-    const known = await getEntityStates(
-      this.run.store.db,
-      this.ref('site'),
-      page.items.map((s) => s.key),
-    );
+    const known = await this.entities('site').get(page.items.map((s) => s.key));
     for (const site of page.items) {
-      const sysId = written.get(site.key) ?? known.get(site.key)?.remote_sys_id ?? undefined;
+      const sysId = written.get(site.key) ?? known.get(site.key)?.remoteSysId ?? undefined;
       this.siteSysIds.set(site.name, sysId ?? '');
     }
   }
 
   private async syncSensors(): Promise<void> {
-    const page = await this.run.source.sensors();
+    const page = await this.deps.source.sensors();
     await this.reportProblems('sensor', page.problems);
     for (const sensor of page.items) this.sensorsByKey.set(sensor.key, sensor);
     await this.ensureSites(page.items.map((sensor) => sensor.site));
@@ -175,9 +174,9 @@ class OtInventoryFlow {
       'site',
       missing.map((name) => siteGroup(this.mapping, { key: name, name })),
     );
-    const known = await getEntityStates(this.run.store.db, this.ref('site'), missing);
+    const known = await this.entities('site').get(missing);
     for (const name of missing) {
-      const sysId = written.get(name) ?? known.get(name)?.remote_sys_id ?? undefined;
+      const sysId = written.get(name) ?? known.get(name)?.remoteSysId ?? undefined;
       // Remember even without a sys_id (dry run): the site is planned once, not once per page.
       this.siteSysIds.set(name, sysId ?? '');
     }
@@ -198,7 +197,7 @@ class OtInventoryFlow {
       const query = encodeQuery({
         where: [where('validated', '=', 'true'), where('correlation_id', 'STARTSWITH', prefix)],
       });
-      for await (const page of this.run.servicenow.list('cmdb_ci_nids', {
+      for await (const page of this.deps.servicenow.list('cmdb_ci_nids', {
         query,
         fields: ['correlation_id'],
       })) {
@@ -214,7 +213,7 @@ class OtInventoryFlow {
   }
 
   private async syncDevices(): Promise<void> {
-    const source = this.run.source;
+    const source = this.deps.source;
     const watermarkRef = {
       integrationId: this.run.integrationId,
       flow: FLOW,
@@ -223,7 +222,7 @@ class OtInventoryFlow {
     const since = await this.since('devices');
     const readStarted = this.now;
     const skippedBySensor = new Map<string, number>();
-    const pending: { group: IreGroup; device: OtDevice; state?: EntityStateRow }[] = [];
+    const pending: PendingDevice[] = [];
 
     for await (const page of source.devices(since ? { since } : {})) {
       await this.reportProblems('device', page.problems);
@@ -239,11 +238,7 @@ class OtInventoryFlow {
         }
         return feeding;
       });
-      const states = await getEntityStates(
-        this.run.store.db,
-        this.ref('device'),
-        fed.map((d) => d.key),
-      );
+      const states = await this.devices.get(fed.map((d) => d.key));
       const seen: EntityStateUpdate[] = [];
       for (const device of fed) {
         const sensors = device.sensorKeys
@@ -265,7 +260,7 @@ class OtInventoryFlow {
         // here; a real run finds them in the store, page by page, and keeps nothing per device.
         if (this.run.dryRun) {
           this.deviceInfo.set(device.key, {
-            ...(state?.remote_sys_id ? { sysId: state.remote_sys_id } : {}),
+            ...(state?.remoteSysId ? { sysId: state.remoteSysId } : {}),
             device: {
               key: device.key,
               name: device.name,
@@ -276,7 +271,7 @@ class OtInventoryFlow {
             },
           });
         }
-        if (state?.content_hash === group.hash && !state.retired_at) {
+        if (state?.contentHash === group.hash && !state.retiredAt) {
           this.summary.unchanged += 1;
           seen.push({
             sourceKey: device.key,
@@ -287,8 +282,7 @@ class OtInventoryFlow {
           pending.push({ group, device: placed, ...(state ? { state } : {}) });
         }
       }
-      if (!this.run.dryRun && seen.length)
-        await upsertEntityStates(this.run.store.db, this.ref('device'), seen);
+      if (seen.length) await this.run.recorder.save({ states: { device: seen } });
       if (pending.length >= this.run.config.batchSize * this.run.config.concurrency) {
         const held = await this.writeDevices(pending.splice(0), true);
         pending.push(...held);
@@ -305,12 +299,12 @@ class OtInventoryFlow {
     }
     if (source.incremental && source.deletedDevices && since) {
       const deleted = await source.deletedDevices(since);
-      const states = await getEntityStates(this.run.store.db, this.ref('device'), deleted);
+      const states = await this.devices.get(deleted);
       const marks: EntityStateUpdate[] = [];
       for (const key of deleted) {
         const state = states.get(key);
-        if (!state || state.retired_at) continue;
-        const memory = parseMemory(state);
+        if (!state || state.retiredAt) continue;
+        const memory = state.data;
         if (memory)
           marks.push({
             sourceKey: key,
@@ -318,33 +312,32 @@ class OtInventoryFlow {
             data: { ...memory, deleted: true },
           });
       }
-      if (!this.run.dryRun && marks.length)
-        await upsertEntityStates(this.run.store.db, this.ref('device'), marks);
+      if (marks.length) await this.run.recorder.save({ states: { device: marks } });
     }
-    if (!this.run.dryRun && source.incremental)
+    if (!this.run.dryRun && source.incremental) {
+      // Everything read is recorded before the watermark moves past it.
+      await this.run.recorder.flush();
       await advanceWatermark(
         this.run.store.db,
         this.run.clock,
         watermarkRef,
         String(readStarted.getTime()).padStart(15, '0'),
       );
+    }
   }
 
   /** Writes changed devices; with `holdPartial`, returns those of a trailing short payload, unsent. */
-  private async writeDevices(
-    batch: { group: IreGroup; device: OtDevice; state?: EntityStateRow }[],
-    holdPartial = false,
-  ): Promise<{ group: IreGroup; device: OtDevice; state?: EntityStateRow }[]> {
+  private async writeDevices(batch: PendingDevice[], holdPartial = false): Promise<PendingDevice[]> {
     const byKey = new Map(batch.map((b) => [b.device.key, b]));
-    const held: { group: IreGroup; device: OtDevice; state?: EntityStateRow }[] = [];
-    await this.apply(
+    const held: PendingDevice[] = [];
+    await this.writer.write(
       'device',
       batch.map((b) => b.group),
       {
-        actionFor: (group) => {
+        decide: (group) => {
           const state = byKey.get(group.key)?.state;
-          if (!state?.remote_sys_id) return ['create', 'new device reported by Defender'];
-          if (state.retired_at) return ['revive', 'device reported again after it was retired'];
+          if (!state?.remoteSysId) return ['create', 'new device reported by Defender'];
+          if (state.retiredAt) return ['revive', 'device reported again after it was retired'];
           return ['update', 'device details changed in Defender'];
         },
         onWritten: (group, sysId) => {
@@ -365,14 +358,16 @@ class OtInventoryFlow {
   private async retireUnreported(): Promise<void> {
     const cutoff = new Date(this.now.getTime() - days(this.run.config.retireAfterDays));
     const groups: IreGroup[] = [];
-    for await (const page of unseenSince(this.run.store.db, this.ref('device'), cutoff)) {
+    // Devices seen this run are recorded first, so none of them looks unseen.
+    await this.run.recorder.flush();
+    for await (const page of this.devices.all({ unseenBefore: cutoff })) {
       for (const state of page) {
-        const memory = parseMemory(state);
-        if (!memory || !state.remote_sys_id) continue;
+        const memory = state.data;
+        if (!memory || !state.remoteSysId) continue;
         // An incremental source does not repeat unchanged devices: only a reported deletion counts.
-        if (this.run.source.incremental && !memory.deleted) continue;
+        if (this.deps.source.incremental && !memory.deleted) continue;
         const reference = deviceReference(this.mapping, {
-          key: state.source_key,
+          key: state.key,
           name: memory.name,
           deviceType: memory.deviceType,
         });
@@ -382,16 +377,16 @@ class OtInventoryFlow {
         };
         groups.push({
           entity: 'device',
-          key: state.source_key,
+          key: state.key,
           items: [item],
           relations: [],
-          hash: `retired:${state.content_hash ?? ''}`,
+          hash: `retired:${state.contentHash ?? ''}`,
         });
       }
     }
     if (groups.length === 0) return;
-    await this.apply('device', groups, {
-      actionFor: () => ['retire', `not reported by Defender for ${this.run.config.retireAfterDays} days`],
+    await this.writer.write('device', groups, {
+      decide: () => ['retire', `not reported by Defender for ${this.run.config.retireAfterDays} days`],
       onWritten: () => ({ retiredAt: this.now.toISOString() }),
     });
   }
@@ -401,17 +396,13 @@ class OtInventoryFlow {
     let withoutIp = 0;
     const since = await this.since('connections');
     const readStarted = this.now;
-    for await (const page of this.run.source.connections!(since ? { since } : {})) {
+    for await (const page of this.deps.source.connections!(since ? { since } : {})) {
       await this.reportProblems('connection', page.problems);
       await this.rememberDevices(page.items.flatMap((c) => [c.sourceDeviceKey, c.destinationDeviceKey]));
       const usable = page.items.filter(
         (c) => this.deviceInfo.has(c.sourceDeviceKey) && this.deviceInfo.has(c.destinationDeviceKey),
       );
-      const states = await getEntityStates(
-        this.run.store.db,
-        this.ref('connection'),
-        usable.map((c) => c.key),
-      );
+      const states = await this.entities('connection').get(usable.map((c) => c.key));
       for (const connection of usable) {
         const source = this.deviceInfo.get(connection.sourceDeviceKey)!;
         const destination = this.deviceInfo.get(connection.destinationDeviceKey)!;
@@ -423,7 +414,7 @@ class OtInventoryFlow {
           withoutIp += 1;
           continue;
         }
-        if (states.get(connection.key)?.content_hash === group.hash) this.summary.unchanged += 1;
+        if (states.get(connection.key)?.contentHash === group.hash) this.summary.unchanged += 1;
         else groups.push(group);
       }
       // Devices looked up for this page are not needed for the next: memory stays one page deep.
@@ -432,7 +423,8 @@ class OtInventoryFlow {
         groups.push(...(await this.applyConnections(groups.splice(0), true)));
     }
     if (groups.length) await this.applyConnections(groups);
-    if (!this.run.dryRun && this.run.source.incremental) {
+    if (!this.run.dryRun && this.deps.source.incremental) {
+      await this.run.recorder.flush();
       await advanceWatermark(
         this.run.store.db,
         this.run.clock,
@@ -458,12 +450,12 @@ class OtInventoryFlow {
   private async rememberDevices(keys: readonly string[]): Promise<void> {
     const missing = [...new Set(keys)].filter((k) => !this.deviceInfo.has(k));
     if (missing.length === 0) return;
-    const states = await getEntityStates(this.run.store.db, this.ref('device'), missing);
+    const states = await this.devices.get(missing);
     for (const [key, state] of states) {
-      const memory = parseMemory(state);
-      if (!memory || state.retired_at || memory.deleted) continue;
+      const memory = state.data;
+      if (!memory || state.retiredAt || memory.deleted) continue;
       this.deviceInfo.set(key, {
-        ...(state.remote_sys_id ? { sysId: state.remote_sys_id } : {}),
+        ...(state.remoteSysId ? { sysId: state.remoteSysId } : {}),
         device: {
           key,
           name: memory.name,
@@ -478,15 +470,11 @@ class OtInventoryFlow {
 
   /** Writes changed connections; with `holdPartial`, returns those of a trailing short payload, unsent. */
   private async applyConnections(groups: IreGroup[], holdPartial = false): Promise<IreGroup[]> {
-    const known = await getEntityStates(
-      this.run.store.db,
-      this.ref('connection'),
-      groups.map((g) => g.key),
-    );
+    const known = await this.entities('connection').get(groups.map((g) => g.key));
     const held: IreGroup[] = [];
-    await this.apply('connection', groups, {
-      actionFor: (group) =>
-        known.get(group.key)?.remote_sys_id
+    await this.writer.write('connection', groups, {
+      decide: (group) =>
+        known.get(group.key)?.remoteSysId
           ? ['update', 'connection details changed']
           : ['create', 'new connection between two devices'],
       ...(holdPartial ? { holdPartial: (partial: IreGroup[]) => held.push(...partial) } : {}),
@@ -494,175 +482,43 @@ class OtInventoryFlow {
     return held;
   }
 
-  // ---- writing -----------------------------------------------------------------------------
+  // ---- writing and recording ---------------------------------------------------------------
 
-  /**
-   * Sends changed groups through IRE (nothing in a dry run) and records, per group, the plan
-   * action, the ledger event and the entity state. Returns the sys_id written per group key.
-   */
-  private async apply(
-    entity: IreGroup['entity'],
-    groups: readonly IreGroup[],
-    hooks: {
-      actionFor?: (group: IreGroup) => [PlanActionKind, string];
-      onWritten?: (group: IreGroup, sysId: string) => Partial<EntityStateUpdate>;
-      /**
-       * Takes back the groups of a trailing payload that is not full, to send them with the next
-       * flush: only a phase's last flush sends a short payload, so requests stay at the floor.
-       */
-      holdPartial?: (groups: IreGroup[]) => void;
-    } = {},
-  ): Promise<Map<string, string>> {
-    const written = new Map<string, string>();
-    if (groups.length === 0) return written;
-    const known = hooks.actionFor
-      ? undefined
-      : await getEntityStates(
-          this.run.store.db,
-          this.ref(entity),
-          groups.map((g) => g.key),
-        );
-    const actionFor =
-      hooks.actionFor ??
-      ((group: IreGroup): [PlanActionKind, string] => {
-        const state = known!.get(group.key);
-        if (!state?.content_hash) return ['create', `new ${entity} reported by Defender`];
-        if (state.content_hash === group.hash) return ['skip', 'unchanged'];
+  /** Writes groups whose hash changed since their last write (sites and sensors). */
+  private async apply(entity: 'site' | 'sensor', groups: readonly IreGroup[]): Promise<Map<string, string>> {
+    if (groups.length === 0) return new Map();
+    const known = await this.entities(entity).get(groups.map((g) => g.key));
+    return this.writer.write(entity, groups, {
+      decide: (group): IreDecision => {
+        const state = known.get(group.key);
+        if (!state?.contentHash) return ['create', `new ${entity} reported by Defender`];
+        if (state.contentHash === group.hash) return ['skip', 'unchanged'];
         return ['update', `${entity} details changed in Defender`];
-      });
-    const changed = groups.filter((g) => {
-      const [action] = actionFor(g);
-      if (action === 'skip') {
-        this.summary.unchanged += 1;
-        return false;
-      }
-      return true;
-    });
-    if (this.run.dryRun) {
-      for (const g of changed) {
-        const [action, reason] = actionFor(g);
-        this.count(action);
-        this.decide({ action, entity, key: g.key, reason, target: { table: g.items[0]!.className } });
-      }
-      return written;
-    }
-    const payloads = packPayloads(changed, this.run.config.batchSize);
-    const last = payloads.at(-1);
-    if (hooks.holdPartial && last && last.payload.items.length < this.run.config.batchSize) {
-      payloads.pop();
-      hooks.holdPartial(last.groups.map((g) => g.group));
-    }
-    for (const p of payloads) this.summary.ireItems += p.payload.items.length;
-    this.summary.ireRequests += payloads.length;
-    let next = 0;
-    const worker = async () => {
-      while (next < payloads.length) {
-        const packed = payloads[next++]!;
-        const result = await this.run.servicenow.identifyReconcile(packed.payload, {
-          dataSource: this.run.config.dataSource,
-        });
-        await this.record(entity, packed.groups, result, actionFor, hooks.onWritten, written);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.run.config.concurrency, payloads.length) }, worker));
-    return written;
-  }
-
-  private async record(
-    entity: IreGroup['entity'],
-    placed: readonly { group: IreGroup; index: number; indices: readonly number[] }[],
-    result: IreResult,
-    actionFor: (group: IreGroup) => [PlanActionKind, string],
-    onWritten: ((group: IreGroup, sysId: string) => Partial<EntityStateUpdate>) | undefined,
-    written: Map<string, string>,
-  ): Promise<void> {
-    const states: EntityStateUpdate[] = [];
-    const events: LedgerEntry[] = [];
-    const nowText = this.now.toISOString();
-    for (const { group, index, indices } of placed) {
-      const main = result.items[index];
-      const errors = [...new Set(indices)].flatMap((i) =>
-        (result.items[i]?.errors ?? []).map((e) => `${result.items[i]!.className}: ${e.error} ${e.message}`),
-      );
-      const [action, reason] = actionFor(group);
-      const sysId = main && main.sysId && main.sysId !== 'Unknown' ? main.sysId : undefined;
-      if (errors.length || !sysId) {
-        // Not recording the hash means the group is sent again next run.
-        this.summary.errors += 1;
-        const why = errors.length ? errors.join('; ') : 'IRE returned no sys_id';
-        events.push({
-          flow: FLOW,
-          side: 'servicenow',
-          action: 'error',
-          entity,
-          key: group.key,
-          reason: `IRE refused the ${entity}: ${why}`.slice(0, 2000),
-        });
-        this.decide({ action: 'error', entity, key: group.key, reason: why });
-        if (sysId) written.set(group.key, sysId);
-        continue;
-      }
-      written.set(group.key, sysId);
-      this.count(action);
-      this.decide({ action, entity, key: group.key, reason, target: { table: main!.className, id: sysId } });
-      events.push({
-        flow: FLOW,
-        side: 'servicenow',
-        action,
-        entity,
-        key: group.key,
-        remoteId: sysId,
-        reason,
-        detail: { ire: main!.operation },
-      });
-      states.push({
-        sourceKey: group.key,
-        remoteTable: main!.className,
-        remoteSysId: sysId,
-        contentHash: group.hash,
-        lastSeenAt: nowText,
-        lastWrittenAt: nowText,
-        ...(onWritten ? onWritten(group, sysId) : {}),
-      });
-    }
-    await this.run.store.db.transaction().execute(async (trx) => {
-      await upsertEntityStates(trx, this.ref(entity), states);
-      await appendLedgerEvents(
-        trx,
-        this.run.clock,
-        { integrationId: this.run.integrationId, runId: this.run.runId },
-        events,
-      );
+      },
     });
   }
 
   private async reportProblems(entity: string, problems: readonly RecordProblem[]): Promise<void> {
     if (problems.length === 0) return;
-    this.summary.errors += problems.length;
     this.summary.problems += problems.length;
-    const entries: LedgerEntry[] = problems.map((p) => ({
-      flow: FLOW,
-      side: 'defender',
-      action: 'error',
-      entity,
-      key: p.key ?? `${p.source}#${p.index}`,
-      reason: `malformed ${entity} record skipped (${p.source}, record ${p.index}): ${p.error.message}`.slice(
-        0,
-        2000,
-      ),
-    }));
-    for (const e of entries)
-      this.decide({ action: 'error', entity, key: e.key, reason: e.reason, side: 'defender' });
-    if (!this.run.dryRun) {
-      await appendLedgerEvents(
-        this.run.store.db,
-        this.run.clock,
-        { integrationId: this.run.integrationId, runId: this.run.runId },
-        entries,
-      );
+    const reasons: string[] = [];
+    for (const p of problems) {
+      const reason =
+        `malformed ${entity} record skipped (${p.source}, record ${p.index}): ${p.error.message}`.slice(
+          0,
+          2000,
+        );
+      reasons.push(reason);
+      await this.decide({
+        action: 'error',
+        entity,
+        key: p.key ?? `${p.source}#${p.index}`,
+        reason,
+        side: 'defender',
+      });
     }
     this.run.logger.warn(
-      { entity, count: problems.length, first: entries[0]?.reason },
+      { entity, count: problems.length, first: reasons[0] },
       'malformed records reported and skipped',
     );
   }
@@ -672,34 +528,18 @@ class OtInventoryFlow {
    * sensor that is not validated would otherwise add its whole inventory to the ledger every run).
    */
   private async skip(entity: string, key: string, reason: string): Promise<void> {
-    this.decide({ action: 'skip', entity, key, reason });
-    if (this.run.dryRun) return;
-    await appendLedgerEvents(
-      this.run.store.db,
-      this.run.clock,
-      { integrationId: this.run.integrationId, runId: this.run.runId },
-      [{ flow: FLOW, side: 'servicenow', action: 'skip', entity, key, reason }],
-    );
+    await this.decide({ action: 'skip', entity, key, reason });
   }
 
-  /**
-   * Records a decision in the plan. Only a dry run keeps the plan, where it is the output: a real
-   * run records each decision in the ledger as it executes it, and holding hundreds of thousands
-   * of actions (one per entity of a large estate) in memory as well would grow with the estate.
-   */
-  private decide(action: Omit<PlanAction, 'flow' | 'side'> & { side?: PlanAction['side'] }): void {
-    if (this.run.dryRun) this.plan.push({ flow: FLOW, side: 'servicenow', ...action });
-  }
-
-  private count(action: PlanActionKind): void {
-    if (action === 'create') this.summary.created += 1;
-    else if (action === 'update' || action === 'revive') this.summary.updated += 1;
-    else if (action === 'retire') this.summary.retired += 1;
+  private async decide(
+    action: Omit<PlanAction, 'flow' | 'side'> & { side?: PlanAction['side'] },
+  ): Promise<void> {
+    await this.run.recorder.decide({ flow: FLOW, side: 'servicenow', ...action });
   }
 
   /** The watermark of an incremental read (epoch ms of when the last complete read started). */
   private watermark(what: 'devices' | 'connections') {
-    return { integrationId: this.run.integrationId, flow: FLOW, scope: `${this.run.source.kind}:${what}` };
+    return { integrationId: this.run.integrationId, flow: FLOW, scope: `${this.deps.source.kind}:${what}` };
   }
 
   /**
@@ -708,13 +548,17 @@ class OtInventoryFlow {
    * send nothing). Everything for a full source or a first run.
    */
   private async since(what: 'devices' | 'connections'): Promise<Date | undefined> {
-    if (!this.run.source.incremental) return undefined;
+    if (!this.deps.source.incremental) return undefined;
     const text = await getWatermark(this.run.store.db, this.watermark(what));
     return text ? new Date(Number(text) - INCREMENTAL_OVERLAP_MS) : undefined;
   }
 
-  private ref(entity: string) {
-    return { integrationId: this.run.integrationId, flow: FLOW, entity };
+  private scope() {
+    return { store: this.run.store, integrationId: this.run.integrationId, recorder: this.run.recorder };
+  }
+
+  private entities(entity: 'site' | 'sensor' | 'connection'): FlowMemory<unknown> {
+    return inventoryEntities(this.scope(), entity);
   }
 }
 
@@ -724,17 +568,8 @@ function memoryOf(device: OtDevice, zone: string | undefined, site?: string): De
     deviceType: device.deviceType,
     ...(zone ? { zone } : {}),
     ...(site ? { site } : {}),
-    nics: device.nics,
+    nics: [...device.nics],
   };
-}
-
-function parseMemory(state: EntityStateRow): DeviceMemory | undefined {
-  if (!state.data) return undefined;
-  try {
-    return JSON.parse(state.data) as DeviceMemory;
-  } catch {
-    return undefined;
-  }
 }
 
 function lowerKeys(record: Readonly<Record<string, number>>): Record<string, number> {

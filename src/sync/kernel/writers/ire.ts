@@ -1,0 +1,168 @@
+import type { Flow } from '../../../domain/flows.js';
+import { packPayloads, type IreGroup } from '../../../domain/ot/ire.js';
+import type { PlanActionKind } from '../../../domain/plan.js';
+import type { IreResult, ServiceNowClient } from '../../../servicenow/client.js';
+import type { EntityStateUpdate } from '../../../store/models/entity-state.js';
+import type { Recorder } from '../recorder.js';
+
+/** What the writer decides per group: the plan action and its reason. */
+export type IreDecision = readonly [PlanActionKind, string];
+
+/** How one call of {@link IreWriter.write} treats its groups. */
+export interface IreWriteOptions {
+  /** The decision for a group; `skip` means unchanged and nothing is sent. */
+  readonly decide: (group: IreGroup) => IreDecision;
+  /** What to record beyond sys_id, class, hash and times once a group is written. */
+  readonly onWritten?: (group: IreGroup, sysId: string) => Partial<EntityStateUpdate>;
+  /**
+   * Takes back the groups of a trailing payload that is not full, to send them with the next
+   * write: only a phase's last write sends a short payload, so requests stay at the floor.
+   */
+  readonly holdPartial?: (groups: IreGroup[]) => void;
+}
+
+/** Counts of what the writer sent, for the flow's summary. */
+export interface IreWriteCounts {
+  /** Groups left alone because their hash did not change. */
+  unchanged: number;
+  /** IRE items sent, and the IRE requests that carried them (floor: ceil(items / batchSize)). */
+  ireItems: number;
+  ireRequests: number;
+}
+
+/**
+ * Writes IRE groups the way IRE wants them, and records each outcome through the flow's
+ * recorder: payloads of up to `batchSize` items (a group never split), `concurrency` requests in
+ * flight, a ledger event and entity state per group once IRE answered with its sys_id, an error
+ * decision (and no hash, so the group is sent again next run) when IRE refused it. IRE identifies
+ * before it writes, so a payload re-sent after a crash updates the same CIs and never duplicates
+ * them. A dry run decides and sends nothing.
+ *
+ * @example
+ * const written = await writer.write('device', groups, { decide: (g) => ['create', 'new device'] });
+ */
+export class IreWriter {
+  constructor(
+    private readonly options: {
+      readonly flow: Flow;
+      readonly servicenow: ServiceNowClient;
+      readonly recorder: Recorder;
+      readonly dataSource: string;
+      readonly batchSize: number;
+      readonly concurrency: number;
+      readonly now: () => Date;
+      readonly counts: IreWriteCounts;
+    },
+  ) {}
+
+  /** Sends the changed groups of one entity kind; returns the sys_id written per group key. */
+  async write(
+    entity: IreGroup['entity'],
+    groups: readonly IreGroup[],
+    options: IreWriteOptions,
+  ): Promise<Map<string, string>> {
+    const written = new Map<string, string>();
+    const recorder = this.options.recorder;
+    const changed = groups.filter((g) => {
+      if (options.decide(g)[0] !== 'skip') return true;
+      this.options.counts.unchanged += 1;
+      return false;
+    });
+    if (changed.length === 0) return written;
+    if (recorder.dryRun) {
+      for (const g of changed) {
+        const [action, reason] = options.decide(g);
+        await recorder.decide({
+          flow: this.options.flow,
+          side: 'servicenow',
+          action,
+          entity,
+          key: g.key,
+          reason,
+          target: { table: g.items[0]!.className },
+        });
+      }
+      return written;
+    }
+    const payloads = packPayloads(changed, this.options.batchSize);
+    const last = payloads.at(-1);
+    if (options.holdPartial && last && last.payload.items.length < this.options.batchSize) {
+      payloads.pop();
+      options.holdPartial(last.groups.map((g) => g.group));
+    }
+    for (const p of payloads) this.options.counts.ireItems += p.payload.items.length;
+    this.options.counts.ireRequests += payloads.length;
+    let next = 0;
+    const worker = async () => {
+      while (next < payloads.length) {
+        const packed = payloads[next++]!;
+        const result = await this.options.servicenow.identifyReconcile(packed.payload, {
+          dataSource: this.options.dataSource,
+        });
+        await this.record(entity, packed.groups, result, options, written);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.options.concurrency, payloads.length) }, worker));
+    return written;
+  }
+
+  private async record(
+    entity: IreGroup['entity'],
+    placed: readonly { group: IreGroup; index: number; indices: readonly number[] }[],
+    result: IreResult,
+    options: IreWriteOptions,
+    written: Map<string, string>,
+  ): Promise<void> {
+    const nowText = this.options.now().toISOString();
+    for (const { group, index, indices } of placed) {
+      const main = result.items[index];
+      const errors = [...new Set(indices)].flatMap((i) =>
+        (result.items[i]?.errors ?? []).map((e) => `${result.items[i]!.className}: ${e.error} ${e.message}`),
+      );
+      const [action, reason] = options.decide(group);
+      const sysId = main && main.sysId && main.sysId !== 'Unknown' ? main.sysId : undefined;
+      if (errors.length || !sysId) {
+        // No hash is recorded, so the group is sent again next run.
+        const why = errors.length ? errors.join('; ') : 'IRE returned no sys_id';
+        await this.options.recorder.decide({
+          flow: this.options.flow,
+          side: 'servicenow',
+          action: 'error',
+          entity,
+          key: group.key,
+          reason: `IRE refused the ${entity}: ${why}`.slice(0, 2000),
+        });
+        if (sysId) written.set(group.key, sysId);
+        continue;
+      }
+      written.set(group.key, sysId);
+      await this.options.recorder.decide(
+        {
+          flow: this.options.flow,
+          side: 'servicenow',
+          action,
+          entity,
+          key: group.key,
+          reason,
+          target: { table: main!.className, id: sysId },
+        },
+        {
+          states: {
+            [entity]: [
+              {
+                sourceKey: group.key,
+                remoteTable: main!.className,
+                remoteSysId: sysId,
+                contentHash: group.hash,
+                lastSeenAt: nowText,
+                lastWrittenAt: nowText,
+                ...(options.onWritten ? options.onWritten(group, sysId) : {}),
+              },
+            ],
+          },
+        },
+        { remoteId: sysId, detail: { ire: main!.operation } },
+      );
+    }
+  }
+}
