@@ -25,7 +25,7 @@ import { startRun } from '../../src/store/models/runs.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import { otInventoryFlow } from '../../src/sync/ot-inventory/flow.js';
 import type { OtInventorySource } from '../../src/sync/ot-inventory/source.js';
-import { runOtVulnerabilities } from '../../src/sync/ot-vulnerabilities/flow.js';
+import { otVulnerabilitiesFlow } from '../../src/sync/ot-vulnerabilities/flow.js';
 import type { VulnerabilitySource } from '../../src/sync/ot-vulnerabilities/source.js';
 
 /**
@@ -222,25 +222,29 @@ async function sync(
     trigger: 'cli',
     dryRun: options.dryRun ?? false,
   });
-  const result = await runOtVulnerabilities({
-    integrationId: 'plant-a',
-    config: integration({
-      otInventory: { source: 'sensor' },
-      otVulnerabilities: {
-        source: 'sensor',
-        batchSize: 3,
-        writeVulnerableItems: options.writeVulnerableItems ?? false,
-      },
-    }).flows.otVulnerabilities!,
-    source: options.source ?? fullSource,
-    servicenow: connect(counters, { dies: options.dies ?? false }).client,
-    store,
-    clock,
-    logger: createLogger({ level: 'silent' }),
-    counters,
-    runId,
-    dryRun: options.dryRun ?? false,
-  });
+  const result = await otVulnerabilitiesFlow.execute(
+    {
+      integrationId: 'plant-a',
+      config: integration({
+        otInventory: { source: 'sensor' },
+        otVulnerabilities: {
+          source: 'sensor',
+          batchSize: 3,
+          writeVulnerableItems: options.writeVulnerableItems ?? false,
+        },
+      }).flows.otVulnerabilities!,
+      store,
+      clock,
+      logger: createLogger({ level: 'silent' }),
+      counters,
+      runId,
+      dryRun: options.dryRun ?? false,
+    },
+    {
+      source: options.source ?? fullSource,
+      servicenow: connect(counters, { dies: options.dies ?? false }).client,
+    },
+  );
   return { ...result, runId, counters, decisions: await decisionsOf(runId) };
 }
 

@@ -165,3 +165,17 @@ export async function entityStateByRemoteSysId(
     .where('remote_sys_id', '=', sysId)
     .executeTakeFirst();
 }
+
+/** True when some entity of this kind was last seen at or after `at` (ISO 8601). */
+export async function entitySeenSince(db: Kysely<Database>, ref: EntityRef, at: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('entity_state')
+    .select('source_key')
+    .where('integration_id', '=', ref.integrationId)
+    .where('flow', '=', ref.flow)
+    .where('entity', '=', ref.entity)
+    .where('last_seen_at', '>=', at)
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}

@@ -1,16 +1,49 @@
-import type { Kysely } from 'kysely';
+import { z } from 'zod';
 import type { DeviceCves } from '../../domain/vulnerabilities/records.js';
-import { chunksFor } from '../../store/chunks.js';
-import type { Database } from '../../store/schema.js';
+import {
+  completeDeferredWork,
+  deferredWorkPages,
+  type DeferredWorkKind,
+} from '../../store/models/deferred-work.js';
+import type { Store } from '../../store/store.js';
+import { FlowMemory, type MemoryScope } from '../kernel/memory.js';
 
 /**
- * The flow's reads of its own local state that the shared store models do not offer: the
- * pending devices (deferred work of kind `pending`) and all device states, both paged by key so
- * that memory does not grow with the estate.
+ * What flow ot-vulnerabilities remembers, typed: per device the CI and the CVEs it holds open
+ * detections for, per detection its CI, status and item, per CVE its NVD entry (no data); and the
+ * devices whose CVEs wait as deferred work of kind `pending` (no CI yet, or a failed write).
  */
+
+const FLOW = 'ot-vulnerabilities' as const;
 
 /** Deferred work kind for devices whose CVEs wait (no CI yet, or a write failed). */
 export const PENDING_KIND = 'pending';
+
+/** What the flow remembers per device (entity `device`). */
+export const DeviceVulnerabilitiesSchema = z.object({
+  ci: z.string(),
+  /** CVEs Snowline holds open detections for (closed when no longer reported). */
+  cves: z.array(z.string()),
+});
+export type DeviceVulnerabilities = z.infer<typeof DeviceVulnerabilitiesSchema>;
+
+/** What the flow remembers per detection (entity `detection`). */
+export const DetectionMemorySchema = z.object({
+  ci: z.string(),
+  status: z.enum(['open', 'fixed', 'stale', 'other']),
+  item: z.string().optional(),
+});
+export type DetectionMemory = z.infer<typeof DetectionMemorySchema>;
+
+/** The flow's memories for a run (its recorder overlaid). */
+export function vulnerabilityMemories(scope: Omit<MemoryScope, 'flow'>) {
+  const of = { ...scope, flow: FLOW };
+  return {
+    devices: new FlowMemory(of, 'device', DeviceVulnerabilitiesSchema),
+    detections: new FlowMemory(of, 'detection', DetectionMemorySchema),
+    vulnerabilities: new FlowMemory(of, 'vulnerability', z.unknown()),
+  };
+}
 
 /** The partition key of one device's pending CVEs. */
 export function pendingPartition(deviceKey: string): string {
@@ -25,39 +58,35 @@ export interface PendingDevice {
   readonly keptAt?: string;
 }
 
-/** Pending devices of a flow, a page at a time, in key order. */
+/** The pending work of one integration's ot-vulnerabilities. */
+export function pendingKind(integrationId: string): DeferredWorkKind {
+  return { integrationId, flow: FLOW, kind: PENDING_KIND };
+}
+
+/** Pending devices, a page at a time, in key order. */
 export async function* pendingDevices(
-  db: Kysely<Database>,
+  store: Store,
   integrationId: string,
-  flow: string,
   pageSize = 200,
 ): AsyncGenerator<PendingDevice[]> {
-  let after = '';
-  for (;;) {
-    const rows = await db
-      .selectFrom('deferred_work')
-      .select(['partition_key', 'payload'])
-      .where('integration_id', '=', integrationId)
-      .where('flow', '=', flow)
-      .where('kind', '=', PENDING_KIND)
-      .where('partition_key', '>', after)
-      .orderBy('partition_key')
-      .limit(pageSize)
-      .execute();
-    if (rows.length === 0) return;
+  for await (const rows of deferredWorkPages(store.db, pendingKind(integrationId), pageSize)) {
     yield rows.map((row) => {
+      const deviceKey = row.partitionKey.slice('device:'.length);
       const parsed = parsePayload(row.payload);
-      if (!parsed) return { deviceKey: row.partition_key.slice('device:'.length), payload: undefined };
+      if (!parsed) return { deviceKey, payload: undefined };
       const { keptAt, ...payload } = parsed;
-      return {
-        deviceKey: row.partition_key.slice('device:'.length),
-        payload,
-        ...(typeof keptAt === 'string' ? { keptAt } : {}),
-      };
+      return { deviceKey, payload, ...(typeof keptAt === 'string' ? { keptAt } : {}) };
     });
-    after = rows[rows.length - 1]!.partition_key;
-    if (rows.length < pageSize) return;
   }
+}
+
+/** Removes the pending work of the given devices (those written, or superseded). */
+export async function completePending(
+  store: Store,
+  integrationId: string,
+  deviceKeys: readonly string[],
+): Promise<void> {
+  await completeDeferredWork(store.db, pendingKind(integrationId), deviceKeys.map(pendingPartition));
 }
 
 function parsePayload(text: string | null): (DeviceCves & { keptAt?: unknown }) | undefined {
@@ -67,23 +96,5 @@ function parsePayload(text: string | null): (DeviceCves & { keptAt?: unknown }) 
     return typeof value.deviceKey === 'string' && Array.isArray(value.cves) ? value : undefined;
   } catch {
     return undefined;
-  }
-}
-
-/** Removes the pending work of the given devices (those written, or superseded). */
-export async function completePending(
-  db: Kysely<Database>,
-  integrationId: string,
-  flow: string,
-  deviceKeys: readonly string[],
-): Promise<void> {
-  for (const chunk of chunksFor(deviceKeys.map(pendingPartition), 1, 500)) {
-    await db
-      .deleteFrom('deferred_work')
-      .where('integration_id', '=', integrationId)
-      .where('flow', '=', flow)
-      .where('kind', '=', PENDING_KIND)
-      .where('partition_key', 'in', chunk)
-      .execute();
   }
 }
