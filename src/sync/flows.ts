@@ -1,6 +1,6 @@
 import { otInventoryFlow } from './ot-inventory/flow.js';
 import { otVulnerabilitiesFlow } from './ot-vulnerabilities/flow.js';
-import { cloudTicketsRunner } from './cloud-tickets/runner.js';
+import { cloudTicketsFlow } from './cloud-tickets/flow.js';
 import { ticketSyncFlow } from './ticket-sync/flow.js';
 import type { FlowRunner } from './kernel/flow.js';
 
@@ -8,6 +8,6 @@ import type { FlowRunner } from './kernel/flow.js';
 export const FLOW_RUNNERS: readonly FlowRunner[] = [
   otInventoryFlow,
   otVulnerabilitiesFlow,
-  cloudTicketsRunner,
+  cloudTicketsFlow,
   ticketSyncFlow,
 ];

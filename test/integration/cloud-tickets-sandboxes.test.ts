@@ -18,9 +18,9 @@ import { stringValue } from '../../src/servicenow/values.js';
 import { createDefenderSources } from '../../src/sources/index.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import { queryLedger } from '../../src/store/models/ledger.js';
-import type { CloudTicketsResult } from '../../src/sync/cloud-tickets/flow.js';
+import type { CloudTicketsSummary } from '../../src/sync/cloud-tickets/flow.js';
 import { createTicketForAssessment } from '../../src/sync/cloud-tickets/manual.js';
-import { cloudTicketsRunner } from '../../src/sync/cloud-tickets/runner.js';
+import { cloudTicketsFlow } from '../../src/sync/cloud-tickets/flow.js';
 import { runFlows } from '../../src/sync/kernel/runner.js';
 import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
 import { DEFAULT_CLOSED_STATES } from '../../src/domain/tickets/tables.js';
@@ -74,12 +74,12 @@ async function syncOnce(store: Store, loaded: LoadedConfig, dryRun = false) {
     store,
     clock: systemClock,
     logger,
-    runners: [cloudTicketsRunner],
+    runners: [cloudTicketsFlow],
     trigger: 'cli',
     dryRun,
   });
   return {
-    summary: result.summary.jobs['cloud-tickets'] as CloudTicketsResult['summary'],
+    summary: result.summary.jobs['cloud-tickets'] as CloudTicketsSummary,
     plan: result.plan,
     runId: result.summary.runId,
   };
@@ -354,21 +354,26 @@ describe('cloud-tickets against both sandboxes', () => {
   describe('manual creation and owners', () => {
     let defender: ReturnType<typeof createDefenderSources>;
     const counters = new RequestCounters();
-    const runFor = () => ({
-      integrationId: 'sandbox',
-      config: loaded.config.integrations[0]!.flows.cloudTickets!,
-      subscriptions: loaded.config.integrations[0]!.defender.subscriptions,
-      closedStates: DEFAULT_CLOSED_STATES,
-      arm: defender.arm,
-      resourceGraph: defender.resourceGraph,
-      servicenow: sn.client,
-      store,
-      clock: systemClock,
-      logger,
-      counters,
-      runId: null,
-      dryRun: false,
-    });
+    const runFor = () =>
+      [
+        {
+          integrationId: 'sandbox',
+          config: loaded.config.integrations[0]!.flows.cloudTickets!,
+          closedStates: DEFAULT_CLOSED_STATES,
+          store,
+          clock: systemClock,
+          logger,
+          counters,
+          runId: null,
+          dryRun: false,
+        },
+        {
+          subscriptions: loaded.config.integrations[0]!.defender.subscriptions,
+          arm: defender.arm,
+          resourceGraph: defender.resourceGraph,
+          servicenow: sn.client,
+        },
+      ] as const;
     beforeAll(() => {
       defender = createDefenderSources(loaded.config.integrations[0]!.defender, {
         clock: systemClock,
@@ -390,7 +395,7 @@ describe('cloud-tickets against both sandboxes', () => {
       const tables = ['incident', 'problem', 'change_request'] as const;
       const owners = ['nobody@contoso.example', 'shared@contoso.example', undefined];
       for (let i = 0; i < 3; i++) {
-        const result = await createTicketForAssessment(runFor(), {
+        const result = await createTicketForAssessment(...runFor(), {
           assessmentId: low[i]!.id,
           table: tables[i]!,
           group: 'Plant Maintenance',
@@ -413,7 +418,7 @@ describe('cloud-tickets against both sandboxes', () => {
         expect(g.properties.additionalData?.ticketLink).toContain(result.sysId);
         if (owners[i]) expect(g.properties.owner).toBe(owners[i]);
         // Asking again returns the same ticket.
-        const again = await createTicketForAssessment(runFor(), {
+        const again = await createTicketForAssessment(...runFor(), {
           assessmentId: low[i]!.id,
           table: tables[i]!,
         });
@@ -438,12 +443,12 @@ describe('cloud-tickets against both sandboxes', () => {
       const all = await assessments(sandboxes);
       const healthy = all.find((a) => a.code === 'Healthy')!;
       await expect(
-        createTicketForAssessment(runFor(), { assessmentId: healthy.id, table: 'incident' }),
+        createTicketForAssessment(...runFor(), { assessmentId: healthy.id, table: 'incident' }),
       ).rejects.toThrow(/Healthy/);
       const link = (await store.db.selectFrom('link').selectAll().execute()).find(
         (l) => l.ticket_table === 'problem' && l.governance_assignment_id,
       )!;
-      const error = await createTicketForAssessment(runFor(), {
+      const error = await createTicketForAssessment(...runFor(), {
         assessmentId: all.find((a) => a.id.toLowerCase() === link.assessment_id.toLowerCase())!.id,
         table: 'incident',
       }).catch((e: unknown) => e);
@@ -610,12 +615,12 @@ describe('cloud-tickets crash safety with a killed process', () => {
         `import { systemClock } from ${JSON.stringify(src('domain/clock.ts'))};`,
         `import { createLogger } from ${JSON.stringify(src('logging.ts'))};`,
         `import { openStore } from ${JSON.stringify(src('store/store.ts'))};`,
-        `import { cloudTicketsRunner } from ${JSON.stringify(src('sync/cloud-tickets/runner.ts'))};`,
-        `import { runFlows } from ${JSON.stringify(src('sync/runner.ts'))};`,
+        `import { cloudTicketsFlow } from ${JSON.stringify(src('sync/cloud-tickets/flow.ts'))};`,
+        `import { runFlows } from ${JSON.stringify(src('sync/kernel/runner.ts'))};`,
         'const loaded = loadConfigFile(process.argv[2]!, process.env);',
-        'const store = await openStore(loaded.config.store.url);',
+        'const store = await openStore(loaded.config.store.url, { commitBatch: loaded.config.store.commitBatch });',
         'await store.migrate();',
-        "await runFlows({ integration: loaded.config.integrations[0]!, store, clock: systemClock, logger: createLogger({ level: 'silent' }), runners: [cloudTicketsRunner], trigger: 'cli' });",
+        "await runFlows({ integration: loaded.config.integrations[0]!, store, clock: systemClock, logger: createLogger({ level: 'silent' }), runners: [cloudTicketsFlow], trigger: 'cli' });",
         'await store.close();',
       ].join('\n'),
     );
@@ -631,7 +636,14 @@ describe('cloud-tickets crash safety with a killed process', () => {
       // Two new tickets per Batch API call: the kill lands after batch killAt committed.
       const loaded = sandboxes.config(storeUrl, { cloudTickets: { rules: [RULES[0]], batchSize: 2 } });
       const configPath = join(dir, `kill-${killAt}.yaml`);
-      writeFileSync(configPath, stringify(loaded.config));
+      // Records committed after every decision, so the store holds exactly the batches before the kill.
+      writeFileSync(
+        configPath,
+        stringify({
+          ...loaded.config,
+          store: { ...loaded.config.store, commitBatch: { records: 1, intervalMs: 0 } },
+        }),
+      );
       await sandboxes.control('servicenow', 'POST', '/_sandbox/faults', { holdWrite: killAt });
       const child = spawn(process.execPath, ['--import', 'tsx', runner, configPath], {
         stdio: ['ignore', 'ignore', 'inherit'],

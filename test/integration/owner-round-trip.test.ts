@@ -12,7 +12,7 @@ import type { ServiceNowConnection } from '../../src/servicenow/index.js';
 import { stringValue } from '../../src/servicenow/values.js';
 import { createDefenderSources } from '../../src/sources/index.js';
 import { openStore, type Store } from '../../src/store/store.js';
-import type { CloudTicketsResult } from '../../src/sync/cloud-tickets/flow.js';
+import type { CloudTicketsSummary } from '../../src/sync/cloud-tickets/flow.js';
 import { FLOW_RUNNERS } from '../../src/sync/flows.js';
 import { runFlows } from '../../src/sync/kernel/runner.js';
 import type { TicketSyncSummary } from '../../src/sync/ticket-sync/engine.js';
@@ -73,8 +73,7 @@ describe('owners between cloud-tickets and ticket-sync', () => {
     expect(summary, JSON.stringify(summary)).toMatchObject({ outcome: 'ok', errors: 0 });
     return summary;
   };
-  const cloudTickets = async (owner: string) =>
-    (await run('cloud-tickets', owner)) as CloudTicketsResult['summary'];
+  const cloudTickets = async (owner: string) => (await run('cloud-tickets', owner)) as CloudTicketsSummary;
   const ticketSync = async (owner: string) => (await run('ticket-sync', owner)) as TicketSyncSummary;
 
   const writes = async () => ({

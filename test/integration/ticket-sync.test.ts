@@ -25,7 +25,7 @@ import { stringValue } from '../../src/servicenow/values.js';
 import { createDefenderSources } from '../../src/sources/index.js';
 import { queryLedger } from '../../src/store/models/ledger.js';
 import { openStore, type Store } from '../../src/store/store.js';
-import { cloudTicketsRunner } from '../../src/sync/cloud-tickets/runner.js';
+import { cloudTicketsFlow } from '../../src/sync/cloud-tickets/flow.js';
 import type { TicketSyncSummary } from '../../src/sync/ticket-sync/engine.js';
 import { ticketSyncFlow } from '../../src/sync/ticket-sync/flow.js';
 import { ticketSyncWebhook, type TicketSyncWebhook } from '../../src/sync/ticket-sync/webhook.js';
@@ -184,7 +184,7 @@ describe('ticket-sync against both sandboxes', () => {
       store,
       clock: systemClock,
       logger,
-      runners: [cloudTicketsRunner],
+      runners: [cloudTicketsFlow],
       trigger: 'cli',
     });
     expect(result.summary.jobs['cloud-tickets']?.errors).toBe(0);
@@ -371,7 +371,7 @@ describe('ticket-sync against both sandboxes', () => {
       store,
       clock: systemClock,
       logger,
-      runners: [cloudTicketsRunner],
+      runners: [cloudTicketsFlow],
       trigger: 'cli',
     });
     const record = await person.client.get('incident', ticket.sysId, ['sys_updated_by', 'assigned_to']);

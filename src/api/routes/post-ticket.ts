@@ -1,10 +1,9 @@
 import { z } from 'zod';
 import { InputError } from '../../errors.js';
 import { observeRequests, RequestCounters } from '../../runtime/http/counters.js';
-import { createTicketForAssessment, MANUAL_DUE_DAYS } from '../../sync/cloud-tickets/manual.js';
-import { withFlowConnections } from '../../sync/kernel/connections.js';
+import { createTicketForIntegration, MANUAL_DUE_DAYS } from '../../sync/cloud-tickets/manual.js';
 import { defineRoute, integrationField, integrationFor } from '../route.js';
-import { TICKET_TABLES, closedStatesOf } from '../../domain/tickets/tables.js';
+import { TICKET_TABLES } from '../../domain/tickets/tables.js';
 
 const TicketRequestBody = z.strictObject({
   integration: integrationField,
@@ -55,41 +54,22 @@ export const postTicketRoute = defineRoute({
       throw new InputError(
         `integration ${integration.id} has no flows.cloudTickets section; add one (an empty "cloudTickets: {}" takes the defaults)`,
       );
-    const context = {
-      integration,
-      store: deps.store,
-      clock: deps.clock,
-      logger: deps.logger.child({ integration: integration.id, request: 'createTicket' }),
-      runId: '',
-      dryRun: false,
-      counters: new RequestCounters(),
-    };
     const result = await observeRequests(deps.metrics.requestObserver, () =>
-      withFlowConnections(context, ({ counters, servicenow, defender }) =>
-        createTicketForAssessment(
-          {
-            integrationId: integration.id,
-            config,
-            subscriptions: integration.defender.subscriptions,
-            closedStates: closedStatesOf(integration.flows.ticketSync?.closedStates),
-            arm: defender.arm,
-            resourceGraph: defender.resourceGraph,
-            servicenow,
-            store: deps.store,
-            clock: deps.clock,
-            logger: context.logger,
-            counters,
-            runId: null,
-            dryRun: false,
-          },
-          {
-            assessmentId: body.assessmentId,
-            table: body.table,
-            ...(body.group ? { group: body.group } : {}),
-            ...(body.owner ? { owner: body.owner } : {}),
-            ...(body.dueDays !== undefined ? { dueDays: body.dueDays } : {}),
-          },
-        ),
+      createTicketForIntegration(
+        {
+          integration,
+          store: deps.store,
+          clock: deps.clock,
+          logger: deps.logger.child({ integration: integration.id, request: 'createTicket' }),
+          counters: new RequestCounters(),
+        },
+        {
+          assessmentId: body.assessmentId,
+          table: body.table,
+          ...(body.group ? { group: body.group } : {}),
+          ...(body.owner ? { owner: body.owner } : {}),
+          ...(body.dueDays !== undefined ? { dueDays: body.dueDays } : {}),
+        },
       ),
     );
     return c.json(result, result.created ? 201 : 200);

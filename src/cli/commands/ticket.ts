@@ -2,13 +2,11 @@ import { Command, Option } from '@commander-js/extra-typings';
 import { UsageError } from '../../errors.js';
 import { RequestCounters } from '../../runtime/http/counters.js';
 import type { SecretScrubber } from '../../secrets.js';
-import { connectServiceNow } from '../../servicenow/index.js';
-import { createDefenderSources } from '../../sources/index.js';
-import { createTicketForAssessment, MANUAL_DUE_DAYS } from '../../sync/cloud-tickets/manual.js';
+import { createTicketForIntegration, MANUAL_DUE_DAYS } from '../../sync/cloud-tickets/manual.js';
 import { loadContext, selectIntegration, withStore } from '../context.js';
 import { printJson, type CliIo } from '../io.js';
 import type { GlobalOptions } from '../options.js';
-import { TICKET_TABLES, closedStatesOf } from '../../domain/tickets/tables.js';
+import { TICKET_TABLES } from '../../domain/tickets/tables.js';
 
 /** `snowline ticket create`: a ticket for one Defender for Cloud assessment, by hand. */
 export function ticketCommand(io: CliIo, scrubber: SecretScrubber, globals: () => GlobalOptions): Command {
@@ -49,34 +47,15 @@ export function ticketCommand(io: CliIo, scrubber: SecretScrubber, globals: () =
               `--due must be a whole number of days from 0 to 3650 (got "${options.due}")`,
             );
         }
-        const counters = new RequestCounters();
-        const servicenow = connectServiceNow(integration.servicenow, {
-          clock: context.clock,
-          counters,
-          logger: context.logger,
-        });
-        const defender = createDefenderSources(integration.defender, {
-          clock: context.clock,
-          counters,
-          logger: context.logger,
-        });
-        try {
+        {
           const result = await withStore(context, (store) =>
-            createTicketForAssessment(
+            createTicketForIntegration(
               {
-                integrationId: integration.id,
-                config,
-                subscriptions: integration.defender.subscriptions,
-                closedStates: closedStatesOf(integration.flows.ticketSync?.closedStates),
-                arm: defender.arm,
-                resourceGraph: defender.resourceGraph,
-                servicenow: servicenow.client,
+                integration,
                 store,
                 clock: context.clock,
                 logger: context.logger,
-                counters,
-                runId: null,
-                dryRun: false,
+                counters: new RequestCounters(),
               },
               {
                 assessmentId: options.assessment,
@@ -97,8 +76,6 @@ export function ticketCommand(io: CliIo, scrubber: SecretScrubber, globals: () =
                 `  ${p.kind} "${p.value}": ${p.matches === 0 ? 'no active record matches' : `${p.matches} records match`}; left empty\n`,
               );
           }
-        } finally {
-          await Promise.all([servicenow.close(), defender.close()]);
         }
       }),
   );

@@ -2,14 +2,18 @@ import { manualGroupKey, parseAssessmentId } from '../../domain/tickets/rules.js
 import type { TicketTable } from '../../domain/tickets/tables.js';
 import type { PlanAction } from '../../domain/plan.js';
 import { ConflictError, InputError, NotFoundError } from '../../errors.js';
-import {
-  CloudTicketsFlow,
-  coveredAssessment,
-  type AppliedRule,
-  type CloudTicketsRun,
-  type DirectoryProblem,
-  type TicketGroup,
-} from './flow.js';
+import { closedStatesOf } from '../../domain/tickets/tables.js';
+import { withFlowConnections } from '../kernel/connections.js';
+import type { FlowRunContext, FlowRunInput } from '../kernel/flow.js';
+import { CloudTicketsRun, cloudTicketsFlow, cloudTicketsSummary } from './flow.js';
+import { coveredAssessment } from './read.js';
+import type {
+  AppliedRule,
+  CloudTicketsConfig,
+  CloudTicketsDeps,
+  DirectoryProblem,
+  TicketGroup,
+} from './types.js';
 
 /** What a person asks for: a ticket for one assessment, as Defender's portal allows. */
 export interface ManualTicketRequest {
@@ -50,10 +54,11 @@ export const MANUAL_DUE_DAYS = 30;
  *   NotFoundError when Defender has no such assessment; ConflictError when another open
  *   ticket already covers it.
  * @example
- * await createTicketForAssessment(run, { assessmentId, table, owner: 'ana@contoso.com' })
+ * await createTicketForAssessment(input, deps, { assessmentId, table, owner: 'ana@contoso.com' })
  */
 export async function createTicketForAssessment(
-  run: CloudTicketsRun,
+  input: FlowRunInput<CloudTicketsConfig>,
+  run: CloudTicketsDeps,
   request: ManualTicketRequest,
 ): Promise<ManualTicketResult> {
   const parsed = parseAssessmentId(request.assessmentId);
@@ -70,9 +75,11 @@ export async function createTicketForAssessment(
     throw new InputError(
       `assessment ${assessment.id} is ${assessment.status.code}: there is nothing to remediate, so no ticket was created`,
     );
-  const flow = new CloudTicketsFlow(run, { keepPlan: true });
+  // The request's output is its plan: the one case where a real run keeps its decisions.
+  const context = cloudTicketsFlow.context(input, { keepPlan: true });
+  const flow = new CloudTicketsRun(context, run, cloudTicketsSummary());
   await flow.loadMemories();
-  await flow.loadLiveTickets();
+  await flow.reader.loadLiveTickets();
   const key = manualGroupKey(request.table, assessment.id);
   const existing = flow.memoryFor(key);
   const covering = flow.openTicketCovering(assessment.id);
@@ -114,8 +121,9 @@ export async function createTicketForAssessment(
   // A person asking again after the previous manual ticket was closed gets a new one at once:
   // the suppression of flow runs protects against automatic ping-pong, not against a request.
   const memory = existing
-    ? await flow.openTicket(group, existing.generation + 1)
-    : await flow.syncGroup(group, undefined);
+    ? await flow.tickets.openTicket(group, existing.generation + 1)
+    : await flow.tickets.syncGroup(group, undefined);
+  await context.recorder.flush();
   if (!memory) throw new ConflictError(`no ticket was created for ${assessment.id} (dry run)`);
   return {
     table: memory.table,
@@ -123,8 +131,37 @@ export async function createTicketForAssessment(
     number: memory.number,
     correlationId: memory.correlationId,
     url: run.servicenow.recordUrl(memory.table, memory.sysId),
-    created: flow.summary.created > 0,
+    created: context.recorder.decisionCounts().created > 0,
     directoryProblems: flow.summary.directoryProblems,
-    plan: flow.plan,
+    plan: context.recorder.plan,
   };
+}
+
+/**
+ * Creates a ticket by hand for one integration (the API's `POST /tickets` and `snowline ticket
+ * create`): its clients are built for the request and closed after it.
+ */
+export async function createTicketForIntegration(
+  context: Omit<FlowRunContext, 'runId' | 'dryRun'>,
+  request: ManualTicketRequest,
+): Promise<ManualTicketResult> {
+  const config = cloudTicketsFlow.configOf(context.integration);
+  const runContext: FlowRunContext = { ...context, runId: '', dryRun: false };
+  return withFlowConnections(runContext, (connections) =>
+    createTicketForAssessment(
+      {
+        integrationId: context.integration.id,
+        config,
+        store: context.store,
+        clock: context.clock,
+        logger: context.logger,
+        counters: context.counters,
+        runId: null,
+        dryRun: false,
+        closedStates: closedStatesOf(context.integration.flows.ticketSync?.closedStates),
+      },
+      cloudTicketsFlow.connect(connections, runContext),
+      request,
+    ),
+  );
 }

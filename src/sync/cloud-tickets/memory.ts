@@ -22,11 +22,11 @@ const OwnerSourceSchema = z.discriminatedUnion('type', [
 export const TicketRuleSchema = z.object({
   name: z.string(),
   when: z.object({
-    severities: z.array(z.string()).optional(),
-    recommendations: z.array(z.string()).optional(),
-    subscriptions: z.array(z.string()).optional(),
-    resourceTypes: z.array(z.string()).optional(),
-    categories: z.array(z.string()).optional(),
+    severities: z.array(z.string()).readonly().optional(),
+    recommendations: z.array(z.string()).readonly().optional(),
+    subscriptions: z.array(z.string()).readonly().optional(),
+    resourceTypes: z.array(z.string()).readonly().optional(),
+    categories: z.array(z.string()).readonly().optional(),
   }),
   table: z.enum(TICKET_TABLES),
   assignmentGroup: z.string().optional(),

@@ -92,7 +92,7 @@ export interface FlowSpec<C, D, S extends object> {
   /** Which summary counter a decision counts toward; by its kind when omitted. */
   countAs?(action: PlanAction): DecisionCounter | undefined;
   /** What the body needs from the integration's clients (its source, its ServiceNow client…). */
-  connect(connections: FlowConnections, integration: IntegrationConfig, config: C): D;
+  connect(connections: FlowConnections, context: FlowRunContext, config: C): D;
   /** The body: read → plan → write → record, every decision through `context.recorder`. */
   run(context: FlowContext<C>, deps: D, summary: S): Promise<void>;
 }
@@ -107,6 +107,8 @@ export interface FlowDefinition<C, D, S extends object> extends FlowRunner {
    * scheduled run (a ticket created by hand keeps its plan with `keepPlan`).
    */
   execute(input: FlowRunInput<C>, deps: D, options?: { readonly keepPlan?: boolean }): Promise<FlowResult<S>>;
+  /** The body's clients from the integration's connections (its source, its ServiceNow client…). */
+  connect(connections: FlowConnections, context: FlowRunContext): D;
   /** The context of one run (its recorder included), for callers that drive the body themselves. */
   context(input: FlowRunInput<C>, options?: { readonly keepPlan?: boolean }): FlowContext<C>;
 }
@@ -202,6 +204,8 @@ export function defineFlow<C, D, S extends object>(spec: FlowSpec<C, D, S>): Flo
     configOf,
     context,
     execute,
+    connect: (connections, runContext) =>
+      spec.connect(connections, runContext, configOf(runContext.integration)),
     async run(runContext) {
       const config = configOf(runContext.integration);
       return withFlowConnections(runContext, (connections) =>
@@ -217,7 +221,7 @@ export function defineFlow<C, D, S extends object>(spec: FlowSpec<C, D, S>): Flo
             dryRun: runContext.dryRun,
             closedStates: closedStatesOf(runContext.integration.flows.ticketSync?.closedStates),
           },
-          spec.connect(connections, runContext.integration, config),
+          spec.connect(connections, runContext, config),
         ),
       );
     },

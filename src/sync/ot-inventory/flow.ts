@@ -68,7 +68,7 @@ export const otInventoryFlow = defineFlow({
     ireItems: 0,
     ireRequests: 0,
   }),
-  connect: ({ servicenow, defender }, integration, config): OtInventoryDeps => ({
+  connect: ({ servicenow, defender }, { integration }, config): OtInventoryDeps => ({
     source: otInventorySource(config.source, integration.defender, defender),
     servicenow,
   }),

@@ -88,7 +88,7 @@ export const otVulnerabilitiesFlow = defineFlow({
     if (action.entity === 'detection') return action.action === 'update' ? 'updated' : undefined;
     return 'updated';
   },
-  connect: ({ servicenow, defender }, integration): OtVulnerabilitiesDeps => ({
+  connect: ({ servicenow, defender }, { integration }): OtVulnerabilitiesDeps => ({
     // A configuration the source can not serve fails here, before any request is sent.
     source: otVulnerabilitiesSource(integration, defender),
     servicenow,

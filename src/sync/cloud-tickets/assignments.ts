@@ -1,0 +1,155 @@
+import { contentHash } from '../../domain/hash.js';
+import type { PlanAction } from '../../domain/plan.js';
+import {
+  assignmentForTicket,
+  assignmentOwnerRule,
+  sameAssignment,
+  type AssignmentBody,
+} from '../../domain/tickets/assignment.js';
+import { assignmentKeyFor, parseAssessmentId, type CoveredAssessment } from '../../domain/tickets/rules.js';
+import type { GovernanceAssignment } from '../../sources/index.js';
+import { stateLabel } from '../../domain/tickets/tables.js';
+import type { CloudTicketsRun } from './flow.js';
+import type { TicketMemory } from './memory.js';
+
+/**
+ * The governance assignments of cloud-tickets, written through ARM: one per covered assessment,
+ * PUT when its body changed (re-read first when the owner may have been changed by ticket-sync or
+ * a person), DELETE when the assessment left its ticket or the ticket closed. A PUT replaces the
+ * whole assignment and a DELETE of an absent one is answered 204, so both are safe to repeat.
+ */
+export class AssignmentWriter {
+  constructor(private readonly t: CloudTicketsRun) {}
+
+  /** Writes the governance assignment of one covered assessment when its body changed. */
+  async putAssignment(assessment: CoveredAssessment, memory: TicketMemory): Promise<void> {
+    const id = assessment.id;
+    const body = assignmentForTicket({
+      owner: assessment.owner,
+      dueDate: memory.dueDate,
+      gracePeriod: memory.gracePeriod,
+      ticket: {
+        number: memory.number,
+        link: this.t.run.servicenow.recordUrl(memory.table, memory.sysId),
+        status: stateLabel(memory.table, memory.state),
+      },
+    });
+    // The hash is of what this flow wants (its rule's owner included): it changes only when the
+    // flow's own inputs change, never because ticket-sync or a person changed the assignment.
+    const hash = contentHash(body);
+    if (this.t.assignmentHashes.get(id) === hash) return;
+    const assignmentKey = assignmentKeyFor(this.t.run.integrationId, id);
+    const ruleOwner = assessment.owner ?? null;
+    const update = Boolean(this.t.assignmentHashes.get(id));
+    let write = true;
+    let reason = `points at ${memory.number} (${stateLabel(memory.table, memory.state)}), owner ${assessment.owner ?? 'none'}, due ${memory.dueDate.slice(0, 10)}`;
+    const ownerRule = assignmentOwnerRule({
+      exists: update,
+      recordedRuleOwner: this.t.assignmentOwners.get(id),
+      ruleOwner,
+    });
+    if (ownerRule.kind === 'keepCurrent') {
+      // The owner now is the one that changed last (ticket-sync following a reassignment in
+      // ServiceNow, or a person in Defender) and is kept. Re-read before write.
+      const current = await this.t.run.arm.getGovernanceAssignment(
+        assessment.resourceId,
+        assessment.assessmentKey,
+        assignmentKey,
+      );
+      if (current) {
+        if (current.owner) body.owner = current.owner;
+        else delete body.owner;
+        reason = `points at ${memory.number} (${stateLabel(memory.table, memory.state)}), owner ${current.owner ?? 'none'} kept (the owner from the rule did not change), due ${memory.dueDate.slice(0, 10)}`;
+        if (sameAssignment(bodyOfCurrent(current), body)) {
+          write = false;
+          reason = `${memory.number}: the assignment already has this body (owner ${current.owner ?? 'none'}, ${body.additionalData?.ticketStatus ?? 'no status'})`;
+        }
+      }
+    }
+    const action: Omit<PlanAction, 'flow' | 'side'> & { side: 'defender' } = {
+      action: write ? (update ? 'update' : 'create') : 'skip',
+      entity: 'governanceAssignment',
+      key: assessment.id,
+      side: 'defender',
+      target: { id: `${assessment.id}/governanceAssignments/${assignmentKey}` },
+      reason,
+    };
+    if (write && !this.t.run.dryRun) {
+      // A PUT replaces the whole assignment: the body carries every property Snowline keeps.
+      await this.t.run.arm.putGovernanceAssignment(
+        assessment.resourceId,
+        assessment.assessmentKey,
+        assignmentKey,
+        body,
+      );
+    }
+    this.t.assignmentHashes.set(id, hash);
+    this.t.assignmentOwners.set(id, ruleOwner);
+    if (write) this.t.summary.assignmentsWritten += 1;
+    await this.t.decide(action, {
+      assignments: [
+        {
+          sourceKey: id,
+          remoteSysId: assignmentKey,
+          contentHash: hash,
+          ...(write ? { lastWrittenAt: this.t.now.toISOString() } : {}),
+          lastSeenAt: this.t.now.toISOString(),
+          data: {
+            resourceId: assessment.resourceId,
+            assessmentKey: assessment.assessmentKey,
+            groupKey: memory.groupKey,
+            owner: ruleOwner,
+          },
+        },
+      ],
+      links: [
+        {
+          assessmentId: id,
+          subscriptionId: assessment.subscriptionId,
+          ticketTable: memory.table,
+          ticketSysId: memory.sysId,
+          ticketNumber: memory.number,
+          correlationId: memory.correlationId,
+          governanceAssignmentId: assignmentKey,
+        },
+      ],
+    });
+  }
+
+  /** Deletes the governance assignment of an assessment that no longer needs it. */
+  async removeAssignment(id: string, memory: TicketMemory, why: string): Promise<void> {
+    const parsed = parseAssessmentId(id);
+    if (!this.t.assignmentHashes.get(id) || !parsed) return;
+    const assignmentKey = assignmentKeyFor(this.t.run.integrationId, id);
+    if (!this.t.run.dryRun)
+      await this.t.run.arm.deleteGovernanceAssignment(parsed.resourceId, parsed.assessmentKey, assignmentKey);
+    this.t.assignmentHashes.set(id, null);
+    await this.t.decide(
+      {
+        action: 'delete',
+        entity: 'governanceAssignment',
+        key: id,
+        side: 'defender',
+        target: { id: `${id}/governanceAssignments/${assignmentKey}` },
+        reason: `${memory.number}: ${why}`,
+      },
+      {
+        assignments: [{ sourceKey: id, contentHash: null, lastWrittenAt: this.t.now.toISOString() }],
+        links: [{ assessmentId: id, governanceAssignmentId: null }],
+      },
+    );
+  }
+}
+
+/** The part of an assignment as read that {@link sameAssignment} compares. */
+function bodyOfCurrent(current: GovernanceAssignment): AssignmentBody {
+  return {
+    ...(current.owner ? { owner: current.owner } : {}),
+    remediationDueDate: current.remediationDueDate.toISOString(),
+    ...(current.isGracePeriod !== undefined ? { isGracePeriod: current.isGracePeriod } : {}),
+    ...(current.governanceEmailNotification
+      ? { governanceEmailNotification: current.governanceEmailNotification }
+      : {}),
+    ...(current.additionalData ? { additionalData: { ...current.additionalData } } : {}),
+  };
+}

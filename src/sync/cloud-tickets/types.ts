@@ -1,0 +1,74 @@
+import type { IntegrationConfig } from '../../config/schema.js';
+import type { CoveredAssessment, TicketRule } from '../../domain/tickets/rules.js';
+import type { TicketTable } from '../../domain/tickets/tables.js';
+import type { ServiceNowClient } from '../../servicenow/client.js';
+import type { ArmClient, ResourceGraphClient } from '../../sources/index.js';
+import type { ServiceNowDirectory } from './directory.js';
+
+/** The flow's configuration section (`flows.cloudTickets`), with defaults applied. */
+export type CloudTicketsConfig = NonNullable<IntegrationConfig['flows']['cloudTickets']>;
+
+/** What the flow body needs besides its context: the clients and the subscriptions it reads. */
+export interface CloudTicketsDeps {
+  /** Subscriptions whose assessments are read (`defender.subscriptions`). */
+  readonly subscriptions: readonly string[];
+  readonly arm: ArmClient;
+  /** For owner tags of resources (`resources` table); without it, tag owners stay unknown. */
+  readonly resourceGraph?: ResourceGraphClient;
+  readonly servicenow: ServiceNowClient;
+  /** A directory shared across runs (its cache has a TTL); one per run when absent. */
+  readonly directory?: ServiceNowDirectory;
+}
+
+/** An owner, assignment group or caller that did not resolve to exactly one active record. */
+export interface DirectoryProblem {
+  readonly kind: 'owner' | 'caller' | 'assignmentGroup';
+  readonly value: string;
+  /** 0 when nothing matched, else how many records did. */
+  readonly matches: number;
+  readonly ticket: string;
+}
+
+/** cloud-tickets' own counters (created, updated, resolved, deleted and errors come from its decisions). */
+export interface CloudTicketsCounters {
+  unchanged: number;
+  /** Unhealthy assessments a rule covers. */
+  covered: number;
+  /** Tickets the rules call for this run. */
+  groups: number;
+  assignmentsWritten: number;
+  /** Tickets a person closed while Unhealthy that still hold back a new one. */
+  suppressed: number;
+  reopened: number;
+  directoryProblems: DirectoryProblem[];
+}
+
+/** A rule as the flow applies it: a config rule, or the settings of a ticket created by hand. */
+export type AppliedRule = TicketRule;
+
+/** A live ticket found on the instance by correlation id. */
+export interface LiveTicket {
+  readonly table: TicketTable;
+  readonly sysId: string;
+  readonly number: string;
+  readonly state: string;
+}
+
+/** The covered assessments of one ticket this run, under the rule that covers them. */
+export interface TicketGroup {
+  readonly key: string;
+  readonly rule: AppliedRule;
+  readonly manual: boolean;
+  readonly assessments: CoveredAssessment[];
+  /** statusChangeDate per assessment id. */
+  readonly changes: Record<string, string | null>;
+}
+
+/** An assessment's status as read this run. */
+export interface SeenStatus {
+  readonly code: string;
+  readonly statusChangeDate: string | null;
+}
+
+/** The api-version assessments and their metadata are read at (Critical exists only from here). */
+export const ASSESSMENTS_API_VERSION = '2025-05-04' as const;
