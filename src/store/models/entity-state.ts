@@ -179,3 +179,25 @@ export async function entitySeenSince(db: Kysely<Database>, ref: EntityRef, at: 
     .executeTakeFirst();
   return row !== undefined;
 }
+
+/**
+ * One page of recorded states of one kind of entity: at most `limit` whose key comes after
+ * `after`, in key order (keyset paging behind an API cursor; `''` starts at the first key).
+ */
+export async function entityStatesAfter(
+  db: Kysely<Database>,
+  ref: EntityRef,
+  after: string,
+  limit: number,
+): Promise<EntityStateRow[]> {
+  return db
+    .selectFrom('entity_state')
+    .selectAll()
+    .where('integration_id', '=', ref.integrationId)
+    .where('flow', '=', ref.flow)
+    .where('entity', '=', ref.entity)
+    .where('source_key', '>', after)
+    .orderBy('source_key')
+    .limit(limit)
+    .execute();
+}
