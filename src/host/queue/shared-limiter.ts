@@ -102,7 +102,7 @@ export class SharedRequestLimiter implements Limiter {
       .then(() => pauseRequestBudget(this.options.db, this.options.name, until.getTime()))
       .catch((error: unknown) =>
         this.options.logger?.warn(
-          { error: String(error) },
+          { err: error },
           'could not share a rate-limit pause with the other workers',
         ),
       );
