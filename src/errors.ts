@@ -1,15 +1,68 @@
 /**
+ * Every code a {@link SnowlineError} carries. The strings are a contract (API error bodies, logs,
+ * the ledger and scripts match on them): add a code here when a new kind of failure needs one,
+ * and never change an existing string.
+ */
+export type ErrorCode =
+  /** The configuration cannot be used ({@link ConfigError}). */
+  | 'CONFIG_INVALID'
+  /** The command line was used wrongly ({@link UsageError}). */
+  | 'USAGE'
+  /** A remote service asked us to wait; the work is deferred ({@link RateLimitedError}). */
+  | 'RATE_LIMITED'
+  /** A remote API answered with an error status or could not be reached ({@link UpstreamError}). */
+  | 'UPSTREAM'
+  /** ServiceNow refused Snowline's credentials (401, or an OAuth token request that failed). */
+  | 'AUTH'
+  /** ServiceNow answered 403: the integration user lacks a role or an ACL. */
+  | 'FORBIDDEN'
+  /** A record or request could not be understood ({@link InputError}). */
+  | 'INPUT_INVALID'
+  /** Something asked for does not exist ({@link NotFoundError}). */
+  | 'NOT_FOUND'
+  /** The request conflicts with the current state ({@link ConflictError}). */
+  | 'CONFLICT'
+  /** An API request without a valid bearer token. */
+  | 'UNAUTHORIZED'
+  /** An API request body over `api.bodyLimitBytes`. */
+  | 'PAYLOAD_TOO_LARGE'
+  /** The process is shutting down and takes no new runs. */
+  | 'SHUTTING_DOWN'
+  /** The store could not be opened or migrated. */
+  | 'STORE'
+  /** Another live worker holds the work partition. */
+  | 'PARTITION_BUSY'
+  /** A worker's partition lease was taken over; its late writes are refused. */
+  | 'LEASE_LOST'
+  /** A queued flow run failed in `snowline worker`; the job is retried. */
+  | 'FLOW_RUN_FAILED'
+  /** `snowline sync` ran and at least one flow failed. */
+  | 'RUN_FAILED'
+  /** A schedule's `every` is not a duration. */
+  | 'SCHEDULE_INVALID'
+  /** `snowline serve` could not listen on its host and port. */
+  | 'LISTEN_FAILED'
+  /** `snowline doctor` found missing prerequisites. */
+  | 'DOCTOR_FAILED'
+  /** The sandbox build is not there to start. */
+  | 'SANDBOX_MISSING'
+  /** The sandbox process did not start or exited before it was ready. */
+  | 'SANDBOX_START'
+  /** The ServiceNow instance has no sys_choice for a Vulnerability Response field. */
+  | 'VR_CHOICES_MISSING';
+
+/**
  * The error catalogue. Every error Snowline raises on purpose is a {@link SnowlineError} with a
  * stable string `code`, whether retrying may help, and the underlying `cause`. Messages say what
  * was wrong and what to do; they never contain secrets (the CLI and logger scrub them anyway).
  */
 export class SnowlineError extends Error {
   /** Stable, machine-readable code, e.g. `CONFIG_INVALID`, `RATE_LIMITED`. */
-  readonly code: string;
+  readonly code: ErrorCode;
   /** True when the same operation may succeed later without any change by a person. */
   readonly retryable: boolean;
 
-  constructor(code: string, message: string, options: { retryable?: boolean; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: { retryable?: boolean; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
@@ -84,7 +137,7 @@ export class UpstreamError extends SnowlineError {
     service: string,
     status: number | undefined,
     message: string,
-    options: { retryable?: boolean; cause?: unknown; code?: string } = {},
+    options: { retryable?: boolean; cause?: unknown; code?: ErrorCode } = {},
   ) {
     super(options.code ?? 'UPSTREAM', message, {
       retryable: options.retryable ?? (status === undefined || status >= 500 || status === 429),

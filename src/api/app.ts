@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { SnowlineError } from '../errors.js';
 import { requireBearerToken } from './auth.js';
-import { apiErrorHandler, errorResponse } from './errors.js';
+import { apiErrorHandler, errorResponse, httpStatusOf } from './errors.js';
 import { API_BASE } from './openapi.js';
 import { registerRoutes, type ApiDeps, type ApiRoute } from './route.js';
 import { getRunRoute } from './routes/get-run.js';
@@ -69,7 +69,7 @@ export function createApp(deps: ApiDeps, options: AppOptions = {}): Hono {
   app.notFound((c) =>
     errorResponse(
       c,
-      404,
+      httpStatusOf('NOT_FOUND'),
       'NOT_FOUND',
       `no route ${c.req.method} ${c.req.path}; the API is described at ${API_BASE}/openapi.json`,
     ),

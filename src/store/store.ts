@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Migration } from 'kysely';
 import pg from 'pg';
 import { SnowlineError } from '../errors.js';
 import type { StoreDialect } from './dialect.js';
@@ -39,6 +39,17 @@ export class StoreError extends SnowlineError {
   constructor(message: string, cause?: unknown) {
     super('STORE', message, { cause });
   }
+}
+
+/**
+ * Asks the store the cheapest question there is (`select 1`); rejects when it does not answer
+ * (PostgreSQL down or unreachable, SQLite file gone). The readiness probe's store check.
+ *
+ * @example
+ * await pingStore(store.db); // throws when the store is unreachable
+ */
+export async function pingStore(db: Kysely<Database>): Promise<void> {
+  await sql`select 1`.execute(db);
 }
 
 /** True for a PostgreSQL connection URL; anything else is a SQLite file path (or `:memory:`). */

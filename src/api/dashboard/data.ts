@@ -7,7 +7,21 @@ import { RequestCounters } from '../../runtime/http/counters.js';
 import { connectServiceNow, type ServiceNowClient } from '../../servicenow/index.js';
 import { encodeQuery, where } from '../../servicenow/query.js';
 import type { SnRecord } from '../../servicenow/values.js';
-import type { EntityStateRow, LedgerEventRow, LinkRow, RunFlowRow, RunRow } from '../../store/schema.js';
+import {
+  errorEventsOfRuns,
+  flowsOfRuns,
+  lastRealRunOfFlow,
+  latestDashboardSnapshots,
+  recordDashboardSnapshot,
+  runEventsPage,
+  searchRuns,
+  type RunEventFilter,
+  type RunFlowWithRun,
+  type RunSearch,
+} from '../../store/models/dashboard.js';
+import { listEntityStates } from '../../store/models/entity-state.js';
+import { linksOfIntegration } from '../../store/models/links.js';
+import type { EntityStateRow, LedgerEventRow, LinkRow, RunRow } from '../../store/schema.js';
 import type { Store } from '../../store/store.js';
 
 /*
@@ -17,23 +31,13 @@ import type { Store } from '../../store/store.js';
  */
 
 /** The flow counters a page shows for one flow of one run. */
-export type FlowRun = RunFlowRow & { readonly started_at: string; readonly trigger: string };
+export type FlowRun = RunFlowWithRun;
 
 /** The last real (not dry) run of each flow. */
 export async function lastRunPerFlow(store: Store, integrationId: string): Promise<Map<Flow, FlowRun>> {
   const found = new Map<Flow, FlowRun>();
   for (const flow of FLOWS) {
-    const row = await store.db
-      .selectFrom('run_flow')
-      .innerJoin('run', 'run.id', 'run_flow.run_id')
-      .selectAll('run_flow')
-      .select(['run.started_at', 'run.trigger'])
-      .where('run_flow.integration_id', '=', integrationId)
-      .where('run_flow.flow', '=', flow)
-      .where('run.dry_run', '=', 0)
-      .orderBy('run.started_at', 'desc')
-      .limit(1)
-      .executeTakeFirst();
+    const row = await lastRealRunOfFlow(store.db, integrationId, flow);
     if (row) found.set(flow, row);
   }
   return found;
@@ -76,15 +80,7 @@ export async function needsAttention(
   }
   const runIds = [...lastRuns.values()].map((r) => r.run_id);
   if (runIds.length) {
-    const errors = await store.db
-      .selectFrom('ledger_event')
-      .selectAll()
-      .where('integration_id', '=', integrationId)
-      .where('run_id', 'in', runIds)
-      .where('action', '=', 'error')
-      .orderBy('id')
-      .limit(limit)
-      .execute();
+    const errors = await errorEventsOfRuns(store.db, integrationId, runIds, limit);
     for (const e of errors) {
       items.push({
         flow: e.flow,
@@ -101,36 +97,14 @@ export async function needsAttention(
 export async function findRuns(
   store: Store,
   integrationId: string,
-  filter: { flow?: string; status?: string; dryRun?: boolean; limit?: number },
+  filter: RunSearch,
 ): Promise<(RunRow & { flows: string })[]> {
-  let q = store.db.selectFrom('run').selectAll('run').where('run.integration_id', '=', integrationId);
-  if (filter.status) q = q.where('run.status', '=', filter.status);
-  if (filter.dryRun !== undefined) q = q.where('run.dry_run', '=', filter.dryRun ? 1 : 0);
-  if (filter.flow) {
-    const flow = filter.flow;
-    q = q.where(({ exists, selectFrom }) =>
-      exists(
-        selectFrom('run_flow')
-          .select('run_flow.run_id')
-          .whereRef('run_flow.run_id', '=', 'run.id')
-          .where('run_flow.flow', '=', flow),
-      ),
-    );
-  }
-  const runs = await q
-    .orderBy('run.started_at', 'desc')
-    .limit(filter.limit ?? 100)
-    .execute();
+  const runs = await searchRuns(store.db, integrationId, filter);
   if (runs.length === 0) return [];
-  const flows = await store.db
-    .selectFrom('run_flow')
-    .select(['run_id', 'flow'])
-    .where(
-      'run_id',
-      'in',
-      runs.map((r) => r.id),
-    )
-    .execute();
+  const flows = await flowsOfRuns(
+    store.db,
+    runs.map((r) => r.id),
+  );
   return runs.map((run) => ({
     ...run,
     flows: flows
@@ -146,20 +120,10 @@ export async function runEvents(
   store: Store,
   integrationId: string,
   runId: string,
-  filter: { action?: string; side?: string; flow?: string; entity?: string },
+  filter: RunEventFilter,
   limit = 1000,
 ): Promise<{ events: LedgerEventRow[]; total: number }> {
-  let q = store.db
-    .selectFrom('ledger_event')
-    .where('integration_id', '=', integrationId)
-    .where('run_id', '=', runId);
-  if (filter.action) q = q.where('action', '=', filter.action);
-  if (filter.side) q = q.where('side', '=', filter.side);
-  if (filter.flow) q = q.where('flow', '=', filter.flow);
-  if (filter.entity) q = q.where('entity', '=', filter.entity);
-  const total = await q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst();
-  const events = await q.selectAll().orderBy('id').limit(limit).execute();
-  return { events, total: Number(total?.n ?? 0) };
+  return runEventsPage(store.db, integrationId, runId, filter, limit);
 }
 
 /** Entity states of one kind, in key order (the inventory, the tickets). */
@@ -169,19 +133,12 @@ export async function entityStates(
   flow: Flow,
   entity: string,
 ): Promise<EntityStateRow[]> {
-  return store.db
-    .selectFrom('entity_state')
-    .selectAll()
-    .where('integration_id', '=', integrationId)
-    .where('flow', '=', flow)
-    .where('entity', '=', entity)
-    .orderBy('source_key')
-    .execute();
+  return listEntityStates(store.db, { integrationId, flow, entity });
 }
 
 /** Every link of an integration. */
 export async function allLinks(store: Store, integrationId: string): Promise<LinkRow[]> {
-  return store.db.selectFrom('link').selectAll().where('integration_id', '=', integrationId).execute();
+  return linksOfIntegration(store.db, integrationId);
 }
 
 /** JSON text → value; undefined when absent or not JSON (a page never fails on one bad row). */
@@ -318,38 +275,13 @@ export async function recordSnapshot(
   integrationId: string,
   counts: LiveCounts,
 ): Promise<void> {
-  const latest = await store.db
-    .selectFrom('run')
-    .select('id')
-    .where('integration_id', '=', integrationId)
-    .where('dry_run', '=', 0)
-    .where('finished_at', 'is not', null)
-    .orderBy('started_at', 'desc')
-    .limit(1)
-    .executeTakeFirst();
-  if (!latest) return;
-  await store.db
-    .insertInto('dashboard_snapshot')
-    .values({
-      integration_id: integrationId,
-      run_id: latest.id,
-      taken_at: clock.now().toISOString(),
-      data: JSON.stringify(counts),
-    })
-    .onConflict((oc) => oc.columns(['integration_id', 'run_id']).doNothing())
-    .execute();
+  await recordDashboardSnapshot(store.db, clock, integrationId, counts);
 }
 
 /** The last `limit` snapshots, oldest first. */
 export async function snapshots(store: Store, integrationId: string, limit = 60): Promise<Snapshot[]> {
-  const rows = await store.db
-    .selectFrom('dashboard_snapshot')
-    .selectAll()
-    .where('integration_id', '=', integrationId)
-    .orderBy('taken_at', 'desc')
-    .limit(limit)
-    .execute();
-  return rows.reverse().map((r) => ({
+  const rows = await latestDashboardSnapshots(store.db, integrationId, limit);
+  return rows.map((r) => ({
     runId: r.run_id,
     takenAt: r.taken_at,
     ...(parseData<LiveCounts>(r.data) ?? emptyCounts()),

@@ -4,8 +4,8 @@ import { Hono, type Context } from 'hono';
 import type { IntegrationConfig } from '../../config/schema.js';
 import type { Clock } from '../../domain/clock.js';
 import { FLOWS, isFlow } from '../../domain/flows.js';
-import type { TicketMemory } from '../../sync/cloud-tickets/flow.js';
 import type { Logger } from '../../logging.js';
+import { assignmentMemory, ticketMemory, type TicketMemory } from '../../sync/cloud-tickets/memory.js';
 import type { RunDispatcher } from '../../sync/kernel/dispatch.js';
 import { SecretScrubber } from '../../secrets.js';
 import { getRun } from '../../store/models/runs.js';
@@ -310,11 +310,13 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
     const page = pageOf(c);
     const id = page.integrationId;
     const instance = page.integration.servicenow.instanceUrl.replace(/\/$/, '');
-    const tickets = (await entityStates(deps.store, id, 'cloud-tickets', 'ticket'))
-      .map((s) => parseData<TicketMemory>(s.data))
-      .filter((m): m is TicketMemory => m !== undefined && typeof m.sysId === 'string');
+    const ticketMemories = ticketMemory({ store: deps.store, integrationId: id });
+    const assignmentMemories = assignmentMemory({ store: deps.store, integrationId: id });
+    const tickets = (await entityStates(deps.store, id, 'cloud-tickets', ticketMemories.entity))
+      .map((s) => ticketMemories.parse(s.data))
+      .filter((m): m is TicketMemory => m !== undefined);
     const assignments = new Map(
-      (await entityStates(deps.store, id, 'cloud-tickets', 'governanceAssignment')).map((s) => [
+      (await entityStates(deps.store, id, 'cloud-tickets', assignmentMemories.entity)).map((s) => [
         s.source_key,
         s,
       ]),
@@ -360,7 +362,7 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
           .filter((l) => l.ticket_sys_id === t.sysId)
           .map((l) => {
             const assignment = assignments.get(l.assessment_id);
-            const data = parseData<{ resourceId?: string; assessmentKey?: string }>(assignment?.data ?? null);
+            const data = assignmentMemories.parse(assignment?.data);
             return {
               assessmentId: l.assessment_id,
               ...(data?.resourceId ? { portalUrl: `${portal}/#@${tenant}/resource${data.resourceId}` } : {}),

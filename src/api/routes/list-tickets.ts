@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { closedStatesOf, isClosedState, stateLabel, type TicketTable } from '../../domain/tickets/tables.js';
-import { getEntityStates } from '../../store/models/entity-state.js';
+import { closedStatesOf, isClosedState, stateLabel } from '../../domain/tickets/tables.js';
+import { entityStatesAfter, getEntityStates } from '../../store/models/entity-state.js';
 import type { Store } from '../../store/store.js';
-import type { TicketMemory } from '../../sync/cloud-tickets/flow.js';
+import { ticketMemory, type TicketMemory } from '../../sync/cloud-tickets/memory.js';
 import { defineRoute, integrationField, integrationFor } from '../route.js';
 import { limitField } from './views.js';
 
@@ -34,19 +34,15 @@ function assignmentView(
 }
 
 async function ticketsPage(store: Store, integrationId: string, query: z.output<typeof TicketsQuery>) {
-  const q = store.db
-    .selectFrom('entity_state')
-    .selectAll()
-    .where('integration_id', '=', integrationId)
-    .where('flow', '=', FLOW)
-    .where('entity', '=', 'ticket');
+  const remembered = ticketMemory({ store, integrationId });
+  const ref = { integrationId, flow: FLOW, entity: remembered.entity };
   // The status lives in the JSON data, so a status filter reads pages until one is full.
   const tickets: { key: string; memory: TicketMemory }[] = [];
   let after = query.cursor ?? '';
   for (;;) {
-    const rows = await q.where('source_key', '>', after).orderBy('source_key').limit(query.limit).execute();
+    const rows = await entityStatesAfter(store.db, ref, after, query.limit);
     for (const row of rows) {
-      const memory = row.data ? (JSON.parse(row.data) as TicketMemory) : undefined;
+      const memory = remembered.parse(row.data);
       if (memory && (!query.status || memory.status === query.status))
         tickets.push({ key: row.source_key, memory });
       if (tickets.length === query.limit) return { tickets, next: row.source_key };
@@ -88,7 +84,7 @@ export const listTicketsRoute = defineRoute({
     );
     return c.json({
       tickets: tickets.map(({ key, memory }) => {
-        const table = memory.table as TicketTable;
+        const table = memory.table;
         return {
           key,
           status: memory.status,

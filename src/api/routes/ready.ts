@@ -1,5 +1,5 @@
-import { sql } from 'kysely';
 import { z } from 'zod';
+import { pingStore } from '../../store/store.js';
 import { defineRoute } from '../route.js';
 
 const ReadySchema = z.object({
@@ -27,7 +27,7 @@ export const getReady = defineRoute({
     const accepting = deps.accepting?.() ?? true;
     let store: 'ok' | 'unreachable' = 'ok';
     try {
-      await sql`select 1`.execute(deps.store.db);
+      await pingStore(deps.store.db);
     } catch (error) {
       deps.logger.warn({ err: error }, 'readiness: the store does not answer');
       store = 'unreachable';

@@ -94,9 +94,8 @@ export function servicenowWebhookRoutes(deps: ServiceNowWebhookDeps): Hono {
       }
       if (isSnowlineError(error) && error.code === 'INPUT_INVALID')
         return c.json(failure(`not processed: ${error.message}`), 400);
-      const message = isSnowlineError(error) ? `${error.code}: ${error.message}` : 'internal error';
       deps.logger.error(
-        { integration: receiver.integrationId, table: parsed.table, sysId: parsed.sys_id, error: message },
+        { integration: receiver.integrationId, table: parsed.table, sysId: parsed.sys_id, err: error },
         'ServiceNow webhook not processed; polling will pick the change up',
       );
       return c.json(failure('not processed; polling will pick the change up'), 500);

@@ -30,8 +30,8 @@ export function workerCommand(io: CliIo, scrubber: SecretScrubber, globals: () =
         );
       await withStore(context, async (store) => {
         const boss = await startBoss(config.store.url, config.queue, {
-          // Only the message: pg errors carry the whole client, connection parameters included.
-          onError: (error) => context.logger.error({ error: error.message }, 'pg-boss background error'),
+          // The logger's err serializer leaves out the pg client (connection parameters) such errors carry.
+          onError: (error) => context.logger.error({ err: error }, 'pg-boss background error'),
         });
         const worker = new FlowRunWorker({
           boss,

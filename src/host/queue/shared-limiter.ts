@@ -1,20 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Kysely } from 'kysely';
 import type { Clock } from '../../domain/clock.js';
 import { RateLimitedError } from '../../errors.js';
 import type { Logger } from '../../logging.js';
-import type { Database } from '../../store/schema.js';
+import {
+  ensureRequestBudget,
+  pauseRequestBudget,
+  takeRequestToken,
+  type RequestBudget,
+} from '../../store/models/request-budget.js';
+import type { Store } from '../../store/store.js';
 import { RequestLimiter, type Limiter, type Release } from '../../runtime/http/limiter.js';
-
-/** Row of `request_budget`: one token bucket (and server-imposed pause) shared by every worker. */
-interface RequestBudgetTable {
-  name: string;
-  tokens: number;
-  refilled_at_ms: number | string;
-  paused_until_ms: number | string;
-}
-
-type BudgetDatabase = Database & { request_budget: RequestBudgetTable };
 
 /** Options for {@link SharedRequestLimiter}. */
 export interface SharedLimiterOptions {
@@ -22,9 +17,9 @@ export interface SharedLimiterOptions {
   readonly name: string;
   readonly service: string;
   /** The PostgreSQL store every worker shares. */
-  readonly db: Kysely<Database>;
+  readonly db: Store['db'];
   /** This many requests per `windowMs`, across all workers together. */
-  readonly budget: { readonly requests: number; readonly windowMs: number };
+  readonly budget: RequestBudget;
   /** Requests in flight at once in this process. */
   readonly maxInFlight: number;
   readonly maxWaitMs: number;
@@ -61,62 +56,26 @@ export class SharedRequestLimiter implements Limiter {
     this.wait = options.wait ?? ((ms) => sleep(ms));
   }
 
-  private get db(): Kysely<BudgetDatabase> {
-    return this.options.db.withTables<{ request_budget: RequestBudgetTable }>();
-  }
-
   private now(): number {
     return Math.max(this.options.clock.now().getTime(), this.sleptUntil);
   }
 
   /** Creates the bucket, full, the first time any worker uses it. */
   private ensureBucket(): Promise<void> {
-    this.ready ??= this.db
-      .insertInto('request_budget')
-      .values({
-        name: this.options.name,
-        tokens: this.options.budget.requests,
-        refilled_at_ms: this.now(),
-        paused_until_ms: 0,
-      })
-      .onConflict((oc) => oc.column('name').doNothing())
-      .execute()
-      .then(() => undefined);
+    this.ready ??= ensureRequestBudget(this.options.db, {
+      name: this.options.name,
+      tokens: this.options.budget.requests,
+      nowMs: this.now(),
+    });
     return this.ready;
   }
 
   /** Takes one token now, or says how long to wait for one (a pause included). */
-  private async takeToken(): Promise<number> {
-    const { budget } = this.options;
-    const rate = budget.requests / budget.windowMs;
-    const now = this.now();
-    return this.db.transaction().execute(async (trx) => {
-      const row = await trx
-        .selectFrom('request_budget')
-        .selectAll()
-        .where('name', '=', this.options.name)
-        .forUpdate()
-        .executeTakeFirstOrThrow();
-      const pausedUntil = Number(row.paused_until_ms);
-      if (pausedUntil > now) return pausedUntil - now;
-      // A worker whose clock is behind the last refill adds nothing rather than taking tokens back.
-      const elapsed = Math.max(0, now - Number(row.refilled_at_ms));
-      const tokens = Math.min(budget.requests, Number(row.tokens) + elapsed * rate);
-      const refilledAt = Math.max(now, Number(row.refilled_at_ms));
-      if (tokens >= 1) {
-        await trx
-          .updateTable('request_budget')
-          .set({ tokens: tokens - 1, refilled_at_ms: refilledAt })
-          .where('name', '=', this.options.name)
-          .execute();
-        return 0;
-      }
-      await trx
-        .updateTable('request_budget')
-        .set({ tokens, refilled_at_ms: refilledAt })
-        .where('name', '=', this.options.name)
-        .execute();
-      return Math.ceil((1 - tokens) / rate);
+  private takeToken(): Promise<number> {
+    return takeRequestToken(this.options.db, {
+      name: this.options.name,
+      budget: this.options.budget,
+      nowMs: this.now(),
     });
   }
 
@@ -140,17 +99,10 @@ export class SharedRequestLimiter implements Limiter {
   pauseUntil(until: Date, detail?: string): void {
     // Shared first, so the other workers pause even when this one defers right away.
     void this.ensureBucket()
-      .then(() =>
-        this.db
-          .updateTable('request_budget')
-          .set({ paused_until_ms: until.getTime() })
-          .where('name', '=', this.options.name)
-          .where('paused_until_ms', '<', until.getTime())
-          .execute(),
-      )
+      .then(() => pauseRequestBudget(this.options.db, this.options.name, until.getTime()))
       .catch((error: unknown) =>
         this.options.logger?.warn(
-          { error: String(error) },
+          { err: error },
           'could not share a rate-limit pause with the other workers',
         ),
       );

@@ -179,3 +179,37 @@ export async function entitySeenSince(db: Kysely<Database>, ref: EntityRef, at: 
     .executeTakeFirst();
   return row !== undefined;
 }
+
+/** Every recorded state of one kind of entity, in key order (a page that shows them all). */
+export async function listEntityStates(db: Kysely<Database>, ref: EntityRef): Promise<EntityStateRow[]> {
+  return db
+    .selectFrom('entity_state')
+    .selectAll()
+    .where('integration_id', '=', ref.integrationId)
+    .where('flow', '=', ref.flow)
+    .where('entity', '=', ref.entity)
+    .orderBy('source_key')
+    .execute();
+}
+
+/**
+ * One page of recorded states of one kind of entity: at most `limit` whose key comes after
+ * `after`, in key order (keyset paging behind an API cursor; `''` starts at the first key).
+ */
+export async function entityStatesAfter(
+  db: Kysely<Database>,
+  ref: EntityRef,
+  after: string,
+  limit: number,
+): Promise<EntityStateRow[]> {
+  return db
+    .selectFrom('entity_state')
+    .selectAll()
+    .where('integration_id', '=', ref.integrationId)
+    .where('flow', '=', ref.flow)
+    .where('entity', '=', ref.entity)
+    .where('source_key', '>', after)
+    .orderBy('source_key')
+    .limit(limit)
+    .execute();
+}

@@ -98,3 +98,8 @@ export async function linksForCorrelation(
     .orderBy('assessment_id')
     .execute();
 }
+
+/** Every link of an integration, in no given order. */
+export async function linksOfIntegration(db: Kysely<Database>, integrationId: string): Promise<LinkRow[]> {
+  return db.selectFrom('link').selectAll().where('integration_id', '=', integrationId).execute();
+}
