@@ -28,7 +28,6 @@ import {
   lastRunPerFlow,
   liveCounts,
   needsAttention,
-  parseData,
   recordSnapshot,
   recordsById,
   recordsByPrefix,
@@ -53,6 +52,7 @@ import {
   type TicketRow,
   type VulnerabilityRow,
 } from './pages.js';
+import { deviceMemory } from '../../sync/ot-inventory/memory.js';
 
 /** What the dashboard needs from `snowline serve` (or a test). */
 export interface DashboardDeps {
@@ -172,7 +172,9 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
     const lastRuns = await lastRunPerFlow(deps.store, id);
     const attention = await needsAttention(deps.store, id, lastRuns);
     const devices = (await entityStates(deps.store, id, 'ot-inventory', 'device')).filter(
-      (d) => d.retired_at === null && !parseData<{ deleted?: boolean }>(d.data)?.deleted,
+      (d) =>
+        d.retired_at === null &&
+        !deviceMemory({ store: deps.store, integrationId: id }).parse(d.data)?.deleted,
     ).length;
     const sensors = (await entityStates(deps.store, id, 'ot-inventory', 'sensor')).length;
     const counts = await live(page.integration, (client) => liveCounts(client, page.integration));
@@ -222,13 +224,7 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
       return { levels, nids };
     });
     const devices: InventoryDevice[] = deviceStates.map((state) => {
-      const memory = parseData<{
-        name?: string;
-        deviceType?: string;
-        zone?: string;
-        site?: string;
-        deleted?: boolean;
-      }>(state.data);
+      const memory = deviceMemory({ store: deps.store, integrationId: page.integrationId }).parse(state.data);
       return {
         key: state.source_key,
         name: memory?.name ?? state.source_key,

@@ -276,7 +276,7 @@ export class TicketKeeper {
       if (why || !record) {
         failed.add(group.key);
         const reason = `the ticket could not be created: ${why}`.slice(0, 2000);
-        this.t.run.logger.warn({ group: group.key, error: reason }, 'ticket not synced');
+        this.t.run.logger.warn({ group: group.key, reason }, 'ticket not synced');
         await this.t.decide({ action: 'error', entity: 'ticket', key: group.key, reason });
         continue;
       }

@@ -184,7 +184,7 @@ export class TicketSyncEngine {
 
   /** Records a ticket version that could not be synced (a malformed record, a failed request). */
   async reportError(key: string, error: Error): Promise<void> {
-    this.context.logger.warn({ key, error: error.message }, 'ticket not synced');
+    this.context.logger.warn({ key, err: error }, 'ticket not synced');
     await this.decide({
       side: 'servicenow',
       action: 'error',
