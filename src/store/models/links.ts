@@ -80,8 +80,8 @@ export async function linksForTicket(
     .selectAll()
     .where('integration_id', '=', integrationId)
     .where('ticket_sys_id', '=', ticketSysId)
-    .orderBy('assessment_id')
-    .execute();
+    .execute()
+    .then(byAssessment);
 }
 
 /** Every assessment linked under one correlation id. */
@@ -95,11 +95,23 @@ export async function linksForCorrelation(
     .selectAll()
     .where('integration_id', '=', integrationId)
     .where('correlation_id', '=', correlationId)
-    .orderBy('assessment_id')
-    .execute();
+    .execute()
+    .then(byAssessment);
 }
 
 /** Every link of an integration, in no given order. */
 export async function linksOfIntegration(db: Kysely<Database>, integrationId: string): Promise<LinkRow[]> {
   return db.selectFrom('link').selectAll().where('integration_id', '=', integrationId).execute();
+}
+
+/**
+ * Links in assessment order. Sorted here, not with ORDER BY: given ORDER BY assessment_id, SQLite
+ * walks the primary key (integration_id, assessment_id) instead of the ticket or correlation
+ * index, reading every link of the integration for each ticket (measured: a 20,000-ticket poll
+ * went from linear to quadratic). A ticket has a handful of links, so sorting them costs nothing.
+ */
+function byAssessment(rows: LinkRow[]): LinkRow[] {
+  return rows.sort((a, b) =>
+    a.assessment_id < b.assessment_id ? -1 : a.assessment_id > b.assessment_id ? 1 : 0,
+  );
 }
