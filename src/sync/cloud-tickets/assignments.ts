@@ -9,6 +9,7 @@ import {
 import { assignmentKeyFor, parseAssessmentId, type CoveredAssessment } from '../../domain/tickets/rules.js';
 import type { GovernanceAssignment } from '../../sources/index.js';
 import { stateLabel } from '../../domain/tickets/tables.js';
+import { ArmAssignmentWriter } from '../kernel/writers/arm-assignment.js';
 import type { CloudTicketsRun } from './flow.js';
 import type { TicketMemory } from './memory.js';
 
@@ -18,8 +19,12 @@ import type { TicketMemory } from './memory.js';
  * a person), DELETE when the assessment left its ticket or the ticket closed. A PUT replaces the
  * whole assignment and a DELETE of an absent one is answered 204, so both are safe to repeat.
  */
-export class AssignmentWriter {
-  constructor(private readonly t: CloudTicketsRun) {}
+export class AssignmentKeeper {
+  private readonly writer: ArmAssignmentWriter;
+
+  constructor(private readonly t: CloudTicketsRun) {
+    this.writer = new ArmAssignmentWriter({ arm: t.run.arm, recorder: t.run.recorder });
+  }
 
   /** Writes the governance assignment of one covered assessment when its body changed. */
   async putAssignment(assessment: CoveredAssessment, memory: TicketMemory): Promise<void> {
@@ -51,11 +56,11 @@ export class AssignmentWriter {
     if (ownerRule.kind === 'keepCurrent') {
       // The owner now is the one that changed last (ticket-sync following a reassignment in
       // ServiceNow, or a person in Defender) and is kept. Re-read before write.
-      const current = await this.t.run.arm.getGovernanceAssignment(
-        assessment.resourceId,
-        assessment.assessmentKey,
+      const current = await this.writer.read({
+        resourceId: assessment.resourceId,
+        assessmentKey: assessment.assessmentKey,
         assignmentKey,
-      );
+      });
       if (current) {
         if (current.owner) body.owner = current.owner;
         else delete body.owner;
@@ -74,15 +79,12 @@ export class AssignmentWriter {
       target: { id: `${assessment.id}/governanceAssignments/${assignmentKey}` },
       reason,
     };
-    if (write && !this.t.run.dryRun) {
-      // A PUT replaces the whole assignment: the body carries every property Snowline keeps.
-      await this.t.run.arm.putGovernanceAssignment(
-        assessment.resourceId,
-        assessment.assessmentKey,
-        assignmentKey,
+    // A PUT replaces the whole assignment: the body carries every property Snowline keeps.
+    if (write)
+      await this.writer.put(
+        { resourceId: assessment.resourceId, assessmentKey: assessment.assessmentKey, assignmentKey },
         body,
       );
-    }
     this.t.assignmentHashes.set(id, hash);
     this.t.assignmentOwners.set(id, ruleOwner);
     if (write) this.t.summary.assignmentsWritten += 1;
@@ -121,8 +123,11 @@ export class AssignmentWriter {
     const parsed = parseAssessmentId(id);
     if (!this.t.assignmentHashes.get(id) || !parsed) return;
     const assignmentKey = assignmentKeyFor(this.t.run.integrationId, id);
-    if (!this.t.run.dryRun)
-      await this.t.run.arm.deleteGovernanceAssignment(parsed.resourceId, parsed.assessmentKey, assignmentKey);
+    await this.writer.remove({
+      resourceId: parsed.resourceId,
+      assessmentKey: parsed.assessmentKey,
+      assignmentKey,
+    });
     this.t.assignmentHashes.set(id, null);
     await this.t.decide(
       {

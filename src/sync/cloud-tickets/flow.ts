@@ -6,7 +6,7 @@ import type { EntityStateUpdate } from '../../store/models/entity-state.js';
 import type { LinkUpdate } from '../../store/models/links.js';
 import { defineFlow, type FlowContext } from '../kernel/flow.js';
 import { BatchWriter } from '../kernel/writers/batch.js';
-import { AssignmentWriter } from './assignments.js';
+import { AssignmentKeeper } from './assignments.js';
 import { ServiceNowDirectory } from './directory.js';
 import { assignmentMemory, ticketMemory, type TicketMemory } from './memory.js';
 import { AssessmentReader } from './read.js';
@@ -59,7 +59,7 @@ const directories = new Map<string, ServiceNowDirectory>();
  * is created, so a retry after a crash adopts the ticket instead of duplicating it
  * ({@link TicketKeeper}). Tickets and assignments carry content hashes: an unchanged ticket sends
  * nothing. A ticket whose assessments are all Healthy or NotApplicable is resolved per its table
- * and its assignments removed ({@link AssignmentWriter}); one a person closed while Unhealthy holds
+ * and its assignments removed ({@link AssignmentKeeper}); one a person closed while Unhealthy holds
  * back a new one. A dry run reads, plans, and writes nothing.
  */
 export const cloudTicketsFlow = defineFlow({
@@ -103,7 +103,7 @@ export class CloudTicketsRun {
   readonly run: FlowContext<CloudTicketsConfig> & CloudTicketsDeps;
   readonly reader: AssessmentReader;
   readonly tickets: TicketKeeper;
-  readonly assignments: AssignmentWriter;
+  readonly assignments: AssignmentKeeper;
   readonly batch: BatchWriter;
   live = new Map<string, LiveTicket>();
   /** Groups whose ticket this run created: counted as created, not again as unchanged. */
@@ -132,7 +132,7 @@ export class CloudTicketsRun {
       deps.directory ?? new ServiceNowDirectory(context.clock, context.config.directoryCacheMinutes * 60_000);
     this.reader = new AssessmentReader(this);
     this.tickets = new TicketKeeper(this);
-    this.assignments = new AssignmentWriter(this);
+    this.assignments = new AssignmentKeeper(this);
     this.batch = new BatchWriter({
       flow: FLOW,
       servicenow: deps.servicenow,

@@ -26,6 +26,7 @@ import { linksForTicket, type LinkUpdate } from '../../store/models/links.js';
 import { ticketMemoryBySysId } from '../cloud-tickets/memory.js';
 import type { FlowContext } from '../kernel/flow.js';
 import type { FlowMemory } from '../kernel/memory.js';
+import { ArmAssignmentWriter } from '../kernel/writers/arm-assignment.js';
 import { followedAssignments, ticketVersions, type FollowedAssignment } from './memory.js';
 
 /** The flow's configuration section, with defaults applied. */
@@ -155,6 +156,7 @@ export class TicketSyncEngine {
   private readonly versions: FlowMemory<TicketMemory>;
   private readonly assignments: FlowMemory<FollowedAssignment>;
   private readonly userReads = new Map<string, Promise<OwnerWish>>();
+  private readonly writer: ArmAssignmentWriter;
 
   /**
    * @param summary the counters this engine adds to (a poll's; the webhook's per delivery)
@@ -173,6 +175,7 @@ export class TicketSyncEngine {
     const scope = { store: context.store, integrationId: context.integrationId, recorder: context.recorder };
     this.versions = ticketVersions(scope);
     this.assignments = followedAssignments(scope);
+    this.writer = new ArmAssignmentWriter({ arm: clients.arm, recorder: context.recorder });
   }
 
   /** Processes one ticket version (serialised per ticket). */
@@ -256,11 +259,12 @@ export class TicketSyncEngine {
       const assignmentKey = assignmentKeyFor(this.context.integrationId, id);
       const remembered: FollowedAssignment = recorded.get(id)?.data ?? {};
       // Re-read before write: the decision is made against what Defender has now.
-      const current = await this.clients.arm.getGovernanceAssignment(
-        parsed.resourceId,
-        parsed.assessmentKey,
+      const assignmentRef = {
+        resourceId: parsed.resourceId,
+        assessmentKey: parsed.assessmentKey,
         assignmentKey,
-      );
+      };
+      const current = await this.writer.read(assignmentRef);
       // Removed for a closed ticket: by ticket-sync (recorded), or while ticket-sync last saw it closed.
       const removedForClosedTicket = remembered.removedForClosedTicket ?? wasClosed;
       const health =
@@ -303,12 +307,7 @@ export class TicketSyncEngine {
           },
         );
       } else if (decision.kind === 'delete') {
-        if (!this.context.dryRun)
-          await this.clients.arm.deleteGovernanceAssignment(
-            parsed.resourceId,
-            parsed.assessmentKey,
-            assignmentKey,
-          );
+        await this.writer.remove(assignmentRef);
         await this.decide(
           { ...base, action: 'delete', reason: decision.reason },
           {
@@ -345,14 +344,8 @@ export class TicketSyncEngine {
           },
           decision.owner,
         );
-        if (!this.context.dryRun)
-          // A PUT replaces the whole assignment: the body is the one just read, with owner and status changed.
-          await this.clients.arm.putGovernanceAssignment(
-            parsed.resourceId,
-            parsed.assessmentKey,
-            assignmentKey,
-            body,
-          );
+        // A PUT replaces the whole assignment: the body is the one just read, with owner and status changed.
+        await this.writer.put(assignmentRef, body);
         await this.decide(
           { ...base, action: decision.kind === 'recreate' ? 'create' : 'update', reason: decision.reason },
           {
