@@ -1,5 +1,6 @@
 import { Cron } from 'croner';
-import { EVERY_PATTERN, type IntegrationConfig } from '../config/schema.js';
+import { EVERY_PATTERN } from '../config/common.js';
+import type { IntegrationConfig } from '../config/schema.js';
 import type { Clock } from '../domain/clock.js';
 import { isFlow, type Flow } from '../domain/flows.js';
 import { SnowlineError } from '../errors.js';

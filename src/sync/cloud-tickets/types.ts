@@ -1,12 +1,10 @@
-import type { IntegrationConfig } from '../../config/schema.js';
 import type { CoveredAssessment, TicketRule } from '../../domain/tickets/rules.js';
 import type { TicketTable } from '../../domain/tickets/tables.js';
 import type { ServiceNowClient } from '../../servicenow/client.js';
 import type { ArmClient, ResourceGraphClient } from '../../sources/index.js';
 import type { ServiceNowDirectory } from './directory.js';
 
-/** The flow's configuration section (`flows.cloudTickets`), with defaults applied. */
-export type CloudTicketsConfig = NonNullable<IntegrationConfig['flows']['cloudTickets']>;
+export type { CloudTicketsConfig } from './config.js';
 
 /** What the flow body needs besides its context: the clients and the subscriptions it reads. */
 export interface CloudTicketsDeps {

@@ -1,4 +1,3 @@
-import type { IntegrationConfig } from '../../config/schema.js';
 import {
   connectionGroup,
   deviceGroup,
@@ -23,9 +22,9 @@ import { IreWriter, type IreDecision, type IreWriteCounts } from '../kernel/writ
 import { deviceMemory, inventoryEntities, type DeviceMemory } from './memory.js';
 import { otInventorySource } from './sources.js';
 import type { OtInventorySource, RecordProblem } from './source.js';
+import type { OtInventoryConfig } from './config.js';
 
-/** The flow's configuration section, with defaults applied. */
-export type OtInventoryConfig = NonNullable<IntegrationConfig['flows']['otInventory']>;
+export type { OtInventoryConfig } from './config.js';
 
 /** What the flow body needs besides its context: the Defender source and the ServiceNow client. */
 export interface OtInventoryDeps {

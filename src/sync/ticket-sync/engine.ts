@@ -1,4 +1,3 @@
-import type { IntegrationConfig } from '../../config/schema.js';
 import { emptyFlowSummary, type FlowSummary } from '../../domain/flows.js';
 import type { PlanAction } from '../../domain/plan.js';
 import { assignmentForTicket, followTicket, type AssignmentBody } from '../../domain/tickets/assignment.js';
@@ -28,9 +27,9 @@ import type { FlowContext } from '../kernel/flow.js';
 import type { FlowMemory } from '../kernel/memory.js';
 import { ArmAssignmentWriter } from '../kernel/writers/arm-assignment.js';
 import { followedAssignments, ticketVersions, type FollowedAssignment } from './memory.js';
+import type { TicketSyncConfig } from './config.js';
 
-/** The flow's configuration section, with defaults applied. */
-export type TicketSyncConfig = NonNullable<IntegrationConfig['flows']['ticketSync']>;
+export type { TicketSyncConfig } from './config.js';
 
 const FLOW = 'ticket-sync' as const;
 

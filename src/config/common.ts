@@ -1,0 +1,66 @@
+import { Cron } from 'croner';
+import { z } from 'zod';
+
+/**
+ * Pieces of the configuration schema that several sections share: secrets and schedules. The
+ * flow sections live with their flows (`src/sync/<flow>/config.ts`); `schema.ts` composes them.
+ */
+
+/** Marks a string as a secret. Use `${ENV_VAR}` in the file rather than the value itself. */
+export function secret(description: string, example = '${SNOWLINE_SECRET}') {
+  return z
+    .string({ error: 'must be a string (quote it, or use ${ENV_VAR})' })
+    .min(1, { error: 'must not be empty' })
+    .meta({ secret: true, description, examples: [example] });
+}
+
+/** `every: 60s` as `snowline serve` reads it: a whole number of seconds (s), minutes (m) or hours (h). */
+export const EVERY_PATTERN = /^([1-9][0-9]{0,5})\s*(s|m|h)$/;
+
+/**
+ * When `snowline serve` runs a flow: a croner expression (5 or 6 fields, e.g. `*\/15 * * * *`),
+ * or `{ every: 60s }`. A flow without one runs only when triggered (API, dashboard, CLI) or
+ * when a deferred run is due.
+ */
+export const schedule = z
+  .union(
+    [
+      z
+        .string()
+        .min(1)
+        .refine((value) => cronProblem(value) === undefined, {
+          error: (issue) =>
+            `is not a cron expression: ${cronProblem(String(issue.input))}; use 5 or 6 fields like "*/15 * * * *", or { every: 60s }`,
+        }),
+      z.strictObject({
+        every: z
+          .string()
+          .regex(EVERY_PATTERN, {
+            error: 'must be a number with s, m or h, e.g. 60s, 15m or 1h',
+          })
+          .meta({
+            description: 'Run every this long (s, m or h), starting at the first second after serve starts.',
+            examples: ['60s'],
+          }),
+      }),
+    ],
+    { error: 'must be a cron expression like "*/15 * * * *" or { every: 60s }' },
+  )
+  .optional()
+  .meta({
+    description:
+      'When `snowline serve` runs this flow: a cron expression (croner, 5 or 6 fields, UTC) or { every: 60s | 15m | 1h }. Without one the flow runs only when triggered or when a deferred run is due.',
+    examples: ['*/15 * * * *', { every: '60s' }],
+  });
+
+function cronProblem(expression: string): string | undefined {
+  // croner also takes an ISO date as a one-off time; a schedule must repeat.
+  const fields = expression.trim().split(/\s+/).length;
+  if (fields < 5 || fields > 6) return `it has ${fields} field(s), not 5 or 6`;
+  try {
+    new Cron(expression, { paused: true, mode: '5-or-6-parts' }).stop();
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}

@@ -1,0 +1,100 @@
+import { z } from 'zod';
+import { schedule } from '../../config/common.js';
+
+/** `flows.otInventory`: the configuration section of flow ot-inventory (composed by config/schema.ts). */
+export const otInventorySection = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(true)
+      .meta({ description: 'Run this flow.', examples: [true] }),
+    schedule,
+    source: z.enum(['sensor', 'console', 'resourceGraph']).meta({
+      description:
+        'Where devices come from: the OT sensor API (defender.sensors), the management console integration API v3 (defender.console, incremental), or Azure Resource Graph (defender.subscriptions).',
+      examples: ['console'],
+    }),
+    sensorValidation: z
+      .enum(['servicenow', 'list', 'auto'])
+      .default('servicenow')
+      .meta({
+        description:
+          'Which sensors feed devices: servicenow = only sensors an admin marked validated on cmdb_ci_nids (as the Service Graph Connector does); list = the sensors named in `sensors`; auto = connected sensors not in learning mode.',
+        examples: ['servicenow'],
+      }),
+    sensors: z
+      .array(z.string().min(1))
+      .default([])
+      .meta({
+        description: 'Sensor names that feed devices when sensorValidation is list.',
+        examples: [['line-1']],
+      }),
+    dataSource: z
+      .string()
+      .min(1)
+      .default('Snowline')
+      .meta({
+        description:
+          'The cmdb_ci.discovery_source choice Snowline writes as; it must exist on the instance (IRE rejects unknown sources).',
+        examples: ['Snowline'],
+      }),
+    batchSize: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(100)
+      .meta({
+        description: 'IRE items per request (a device and its NICs, IPs and modules stay together).',
+        examples: [100],
+      }),
+    concurrency: z
+      .number()
+      .int()
+      .min(1)
+      .max(16)
+      .default(2)
+      .meta({ description: 'IRE requests in flight at once.', examples: [2] }),
+    retireAfterDays: z
+      .number()
+      .min(0)
+      .default(30)
+      .meta({
+        description:
+          'A device not reported for this many days is retired (install status Retired), never deleted.',
+        examples: [30],
+      }),
+    connections: z
+      .boolean()
+      .default(true)
+      .meta({ description: 'Write network connections where the source has them.', examples: [true] }),
+    classMap: z
+      .record(
+        z.string(),
+        z.strictObject({
+          className: z
+            .string()
+            .regex(/^[a-z][a-z0-9_]*$/, { error: 'must be a table name like cmdb_ci_ot_plc' }),
+          otAssetType: z.string().optional(),
+        }),
+      )
+      .default({})
+      .meta({
+        description: 'Device type → CMDB class overrides of the built-in map (docs/ot-inventory.md).',
+        examples: [{ 'Engineering Station': { className: 'cmdb_ci_ot_ews', otAssetType: 'EWS' } }],
+      }),
+    purdueLayers: z
+      .record(z.string(), z.number().min(0).max(5))
+      .default({})
+      .meta({
+        description:
+          'Defender Purdue layer → level overrides (defaults: Process Control 1, Supervisory 2, Enterprise 4).',
+        examples: [{ Enterprise: 3.5 }],
+      }),
+  })
+  .meta({
+    description: 'Flow ot-inventory: Defender for IoT sensors, sites, devices and connections → the OT CMDB.',
+  });
+
+/** The flow's configuration section, with defaults applied. */
+export type OtInventoryConfig = z.output<typeof otInventorySection>;
