@@ -14,6 +14,12 @@ export function secret(description: string, example = '${SNOWLINE_SECRET}') {
     .meta({ secret: true, description, examples: [example] });
 }
 
+/** `enabled` of every flow section: a configured flow runs unless switched off. */
+export const enabled = z
+  .boolean()
+  .default(true)
+  .meta({ description: 'Run this flow.', examples: [true] });
+
 /** `every: 60s` as `snowline serve` reads it: a whole number of seconds (s), minutes (m) or hours (h). */
 export const EVERY_PATTERN = /^([1-9][0-9]{0,5})\s*(s|m|h)$/;
 

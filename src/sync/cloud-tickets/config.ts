@@ -1,14 +1,11 @@
 import { z } from 'zod';
-import { schedule } from '../../config/common.js';
+import { enabled, schedule } from '../../config/common.js';
 import { DEFAULT_TICKET_TABLE, TICKET_TABLES } from '../../domain/tickets/tables.js';
 
 /** `flows.cloudTickets`: the configuration section of flow cloud-tickets (composed by config/schema.ts). */
 export const cloudTicketsSection = z
   .strictObject({
-    enabled: z
-      .boolean()
-      .default(true)
-      .meta({ description: 'Run this flow.', examples: [true] }),
+    enabled,
     schedule,
     managementGroups: z
       .array(z.string().min(1))

@@ -17,7 +17,7 @@ import {
 } from '../../domain/tickets/tables.js';
 import { batchFailure, batchRecord } from '../../servicenow/batch.js';
 import type { BatchItemResult } from '../../servicenow/client.js';
-import { stringValue } from '../../servicenow/values.js';
+import { stringValue, type SnRecord } from '../../servicenow/values.js';
 import { createAllIfAbsent, createIfAbsent } from '../../store/correlation-lock.js';
 import type { DirectoryMatch } from './directory.js';
 import type { CloudTicketsRun } from './flow.js';
@@ -156,14 +156,26 @@ export class TicketKeeper {
       this.t.live.set(correlationId, outcome.existing);
       return this.openTicket(group, generation);
     }
-    const record = outcome.created;
+    const memory = await this.recordCreated(group, generation, outcome.created, hash, reason);
+    return this.syncOpen(group, memory);
+  }
+
+  /** Records a ticket this run created: its memory, the live ticket, the decision and its hash. */
+  private async recordCreated(
+    group: TicketGroup,
+    generation: number,
+    record: SnRecord,
+    hash: string,
+    reason: string,
+  ): Promise<TicketMemory> {
+    const table = group.rule.table;
     const memory: TicketMemory = {
-      ...base,
+      ...this.memoryBase(group, generation, table),
       sysId: record.sys_id,
       number: stringValue(record.number) ?? '',
       state: stringValue(record.state) ?? '',
     };
-    this.t.live.set(correlationId, {
+    this.t.live.set(memory.correlationId, {
       table,
       sysId: memory.sysId,
       number: memory.number,
@@ -174,14 +186,14 @@ export class TicketKeeper {
       {
         action: 'create',
         entity: 'ticket',
-        key: correlationId,
+        key: memory.correlationId,
         target: { table, id: memory.sysId },
         reason: `${memory.number}: ${reason}`,
       },
       { tickets: [this.t.ticketState(memory, hash)] },
     );
     this.t.contentHashes.set(group.key, hash);
-    return this.syncOpen(group, memory);
+    return memory;
   }
 
   /** What every new ticket's memory starts with. */
@@ -280,32 +292,7 @@ export class TicketKeeper {
         await this.t.decide({ action: 'error', entity: 'ticket', key: group.key, reason });
         continue;
       }
-      const table = group.rule.table;
-      const memory: TicketMemory = {
-        ...this.memoryBase(group, 1, table),
-        sysId: record.sys_id,
-        number: stringValue(record.number) ?? '',
-        state: stringValue(record.state) ?? '',
-      };
-      this.t.live.set(correlationId, {
-        table,
-        sysId: memory.sysId,
-        number: memory.number,
-        state: memory.state,
-      });
-      this.t.createdThisRun.add(group.key);
-      const hash = contentHash(content);
-      await this.t.decide(
-        {
-          action: 'create',
-          entity: 'ticket',
-          key: correlationId,
-          target: { table, id: memory.sysId },
-          reason: `${memory.number}: ${createReason(group, 1)}`,
-        },
-        { tickets: [this.t.ticketState(memory, hash)] },
-      );
-      this.t.contentHashes.set(group.key, hash);
+      await this.recordCreated(group, 1, record, contentHash(content), createReason(group, 1));
     }
     return failed;
   }

@@ -66,16 +66,8 @@ export interface FlowRunInput<C> {
  * section, the store, the clock, the logger and the {@link Recorder} through which every decision
  * becomes plan, ledger and state.
  */
-export interface FlowContext<C> {
+export interface FlowContext<C> extends Omit<FlowRunInput<C>, 'closedStates'> {
   readonly flow: Flow;
-  readonly integrationId: string;
-  readonly config: C;
-  readonly store: Store;
-  readonly clock: Clock;
-  readonly logger: Logger;
-  readonly counters: RequestCounters;
-  readonly runId: string | null;
-  readonly dryRun: boolean;
   readonly closedStates: ClosedStates;
   readonly recorder: Recorder;
 }

@@ -1,13 +1,10 @@
 import { z } from 'zod';
-import { schedule } from '../../config/common.js';
+import { enabled, schedule } from '../../config/common.js';
 
 /** `flows.otInventory`: the configuration section of flow ot-inventory (composed by config/schema.ts). */
 export const otInventorySection = z
   .strictObject({
-    enabled: z
-      .boolean()
-      .default(true)
-      .meta({ description: 'Run this flow.', examples: [true] }),
+    enabled,
     schedule,
     source: z.enum(['sensor', 'console', 'resourceGraph']).meta({
       description:

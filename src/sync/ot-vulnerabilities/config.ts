@@ -1,13 +1,10 @@
 import { z } from 'zod';
-import { schedule } from '../../config/common.js';
+import { enabled, schedule } from '../../config/common.js';
 
 /** `flows.otVulnerabilities`: the configuration section of flow ot-vulnerabilities (composed by config/schema.ts). */
 export const otVulnerabilitiesSection = z
   .strictObject({
-    enabled: z
-      .boolean()
-      .default(true)
-      .meta({ description: 'Run this flow.', examples: [true] }),
+    enabled,
     schedule,
     source: z.enum(['console', 'sensor', 'resourceGraph']).meta({
       description:

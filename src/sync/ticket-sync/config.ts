@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { secret } from '../../config/common.js';
+import { enabled, secret } from '../../config/common.js';
 import { DEFAULT_CLOSED_STATES, TICKET_TABLES, type TicketTable } from '../../domain/tickets/tables.js';
 
 /** The configurable closed states of one ticket table, defaulting to the registry's. */
@@ -18,10 +18,7 @@ const closedStateList = (table: TicketTable) =>
 
 export const ticketSyncSection = z
   .strictObject({
-    enabled: z
-      .boolean()
-      .default(true)
-      .meta({ description: 'Run this flow.', examples: [true] }),
+    enabled,
     intervalSeconds: z
       .number()
       .int()
