@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigSchema } from '../../config/schema.js';
 import {
+  ALERT_INCIDENT_TABLES,
   DEFAULT_CLOSED_STATES,
   TICKET_TABLES,
   TICKET_TABLE_SPECS,
@@ -53,6 +54,16 @@ describe('the ticket-table registry', () => {
         expect(TICKET_TABLE_SPECS[table].states[state]).toBeDefined();
     }
     expect(isTicketTable('sys_user')).toBe(false);
+  });
+
+  it('registers the OT and security incident tables apart from the ITSM tables cloud-tickets writes', () => {
+    for (const table of ALERT_INCIDENT_TABLES) {
+      expect(isTicketTable(table)).toBe(false);
+      expect(TICKET_TABLE_SPECS[table].writtenBy).toEqual([]);
+      for (const state of TICKET_TABLE_SPECS[table].doneStates)
+        expect(TICKET_TABLE_SPECS[table].states[state]).toBeDefined();
+    }
+    expect(TICKET_TABLE_SPECS.sn_si_incident.states['10']).toBe('Draft');
   });
 
   it('is where the configuration takes its closed-state defaults from', () => {

@@ -23,13 +23,33 @@ import type { Flow } from '../flows.js';
  *   out-of-box values public clients use (the same demisto file; ansible-collections/servicenow.itsm).
  * - change_request: -5 New … 0 Review, 3 Closed, 4 Canceled:
  *   `it-service-management/change-management/state-model-activate-tasks.md`.
+ * - sn_ot_incident (OT Incident Management, Store app `sn_ot_inc_mgmt`, roles
+ *   `sn_ot_incident_read` / `_write` / `_admin`): the labels New, In Progress, On Hold, Resolved,
+ *   Closed, Canceled and resolving with a Resolution code and Resolution notes are
+ *   `operational-technology/operational-technology-incident-management/operational-technology-incident-management.md`
+ *   and `resolve-and-close-ot-incident.md`; the stored values and the field names are UNVERIFIED
+ *   (no page gives them; searched every branch of that folder): taken as incident's.
+ * - sn_si_incident (Security Incident Response, plugin `com.snc.security_incident`, roles
+ *   `sn_si.analyst`, `sn_si.integration_user`): the NIST states Draft, Analysis, Contain,
+ *   Eradicate, Recover, Review, Closed, initial state 10 and closing from Review with Close code and
+ *   Close notes are `security-management/security-incident-response/setup-assistant-reference.md`
+ *   and `t_ClosingSecIncidents.md`; 3, 7, 10, 16, 18, 19 are the values public integrations use
+ *   (demisto/content ServiceNowv2.py); Recover 20 and Review 100 are UNVERIFIED (searched
+ *   ServiceNowDocs, public code and issue threads).
+ * Research with every row's source: docs/research/ot-alerts-facts.md.
  */
 
-/** The ServiceNow tables a ticket can live in, in the order they are polled. */
+/** The ITSM tables cloud-tickets opens tickets in and ticket-sync polls, in the order they are polled. */
 export const TICKET_TABLES = ['incident', 'problem', 'change_request'] as const;
 
-/** One of the ticket tables. */
+/** One of the ITSM ticket tables. */
 export type TicketTable = (typeof TICKET_TABLES)[number];
+
+/** The OT and security incident tables OT alerts may open (flow ot-alerts; no flow writes them yet). */
+export const ALERT_INCIDENT_TABLES = ['sn_ot_incident', 'sn_si_incident'] as const;
+
+/** Every table in the registry. */
+export type RegisteredTable = TicketTable | (typeof ALERT_INCIDENT_TABLES)[number];
 
 /** The table a rule or a ticket created by hand uses when it names none. */
 export const DEFAULT_TICKET_TABLE: TicketTable = 'incident';
@@ -49,7 +69,7 @@ export interface TicketTableSpec {
 }
 
 /** The registry. */
-export const TICKET_TABLE_SPECS: Readonly<Record<TicketTable, TicketTableSpec>> = {
+export const TICKET_TABLE_SPECS: Readonly<Record<RegisteredTable, TicketTableSpec>> = {
   incident: {
     states: {
       '1': 'New',
@@ -95,6 +115,37 @@ export const TICKET_TABLE_SPECS: Readonly<Record<TicketTable, TicketTableSpec>> 
     closeFields: ['close_notes'],
     hasCaller: false,
     writtenBy: ['cloud-tickets', 'ticket-sync'],
+  },
+  sn_ot_incident: {
+    // Stored values UNVERIFIED (see the sources above): the incident model's.
+    states: {
+      '1': 'New',
+      '2': 'In Progress',
+      '3': 'On Hold',
+      '6': 'Resolved',
+      '7': 'Closed',
+      '8': 'Canceled',
+    },
+    doneStates: ['6', '7', '8'],
+    closeFields: ['close_code', 'close_notes'],
+    hasCaller: true,
+    writtenBy: [],
+  },
+  sn_si_incident: {
+    states: {
+      '10': 'Draft',
+      '16': 'Analysis',
+      '18': 'Contain',
+      '19': 'Eradicate',
+      '20': 'Recover',
+      '100': 'Review',
+      '3': 'Closed',
+      '7': 'Cancelled',
+    },
+    doneStates: ['3', '7'],
+    closeFields: ['close_code', 'close_notes'],
+    hasCaller: false,
+    writtenBy: [],
   },
 };
 
