@@ -95,6 +95,22 @@ describe('snowline CLI', () => {
     expect(existsSync(join(dir, 'never.sqlite'))).toBe(false);
   });
 
+  it('warns about the deprecated ticketSync.intervalSeconds and still exits 0', async () => {
+    const path = writeConfig('interval.yaml', {
+      ...good,
+      integrations: [{ ...good.integrations[0], flows: { ticketSync: { intervalSeconds: 30 } } }],
+    });
+    const text = await cli(['--config', path, 'config', 'check'], { SN_PASSWORD: 'x' });
+    expect(text.code).toBe(0);
+    expect(text.stderr).toContain(
+      'warning: integrations[0].flows.ticketSync.intervalSeconds is deprecated; it is still read as the poll interval, but write schedule: { every: 30s } instead',
+    );
+    const json = await cli(['--config', path, 'config', 'check', '--json'], { SN_PASSWORD: 'x' });
+    expect(JSON.parse(json.stdout).warnings).toEqual([
+      expect.objectContaining({ path: 'integrations[0].flows.ticketSync.intervalSeconds' }),
+    ]);
+  });
+
   it('exits 2 naming the file when it does not exist', async () => {
     const { code, stderr } = await cli(['--config', join(dir, 'missing.yaml'), 'config', 'check']);
     expect(code).toBe(2);

@@ -75,7 +75,27 @@ function setup(integration: IntegrationConfig, runner: FlowRunner, clock: Manual
   return { dispatcher, scheduler };
 }
 
+/** An integration whose only flow is ticket-sync with this section. */
+function ticketSyncWith(id: string, ticketSync: Record<string, unknown>): IntegrationConfig {
+  const input = minimalConfigInput();
+  const integration = { ...input.integrations[0]!, id, flows: { ticketSync } };
+  return validateConfig({ integrations: [integration] }, 'test').config.integrations[0]!;
+}
+
 describe('flow schedules in the configuration', () => {
+  it('always schedules ticket-sync, the webhook’s backstop: every 60 s unless its section says otherwise', () => {
+    expect(flowSchedule(ticketSyncWith('ts', {}), 'ticket-sync')).toEqual({ every: '60s' });
+    expect(flowSchedule(ticketSyncWith('ts', { intervalSeconds: 30 }), 'ticket-sync')).toEqual({
+      every: '30s',
+    });
+    expect(flowSchedule(ticketSyncWith('ts', { schedule: '*/5 * * * *' }), 'ticket-sync')).toBe(
+      '*/5 * * * *',
+    );
+    expect(flowSchedule(ticketSyncWith('ts', { enabled: false }), 'ticket-sync')).toBe(undefined);
+    // Other flows still run only when scheduled.
+    expect(flowSchedule(integrationWith('a', {}), 'ot-inventory')).toBe(undefined);
+  });
+
   it('takes a 5- or 6-field cron expression or { every }, and says what is wrong otherwise', () => {
     expect(flowSchedule(integrationWith('a', { schedule: '*/15 * * * *' }), 'ot-inventory')).toBe(
       '*/15 * * * *',
@@ -141,6 +161,45 @@ describe('Scheduler', () => {
       not_before: '2026-11-01T00:07:00.000Z',
       attempts: 3,
     });
+  });
+
+  it('polls ticket-sync on its own, as serve does with the webhook off', async () => {
+    const clock = new ManualClock(new Date('2026-11-01T00:00:00Z'));
+    let polls = 0;
+    const ticketSync: FlowRunner = {
+      flow: 'ticket-sync',
+      enabled: () => true,
+      async run() {
+        polls += 1;
+        return { summary: emptyFlowSummary(), plan: [] };
+      },
+    };
+    const integration = ticketSyncWith('poll', { schedule: { every: '1s' } });
+    const dispatcher = new LocalRunDispatcher({
+      integrations: [integration],
+      store,
+      clock,
+      logger,
+      runners: [ticketSync],
+    });
+    const scheduler = new Scheduler({
+      integrations: [integration],
+      dispatcher,
+      store,
+      clock,
+      logger,
+      flows: ['ticket-sync'],
+      resumeCheckMs: 50,
+    });
+    scheduler.start();
+    expect(scheduler.jobs()).toEqual([
+      expect.objectContaining({ flow: 'ticket-sync', schedule: { every: '1s' } }),
+    ]);
+    // Bounded wait: the schedule fires about once a second; give it up to 10 s for two polls.
+    for (let i = 0; i < 100 && polls < 2; i++) await new Promise((r) => setTimeout(r, 100));
+    await scheduler.stop();
+    expect(polls).toBeGreaterThanOrEqual(2);
+    expect((await listRuns(store.db, 'poll')).every((r) => r.trigger === 'schedule')).toBe(true);
   });
 
   it('runs a flow every N seconds on its own, lists cron schedules with their next time, and stops', async () => {

@@ -9,6 +9,7 @@ import { deferWork, dueWork } from '../store/models/deferred-work.js';
 import type { RunTrigger } from '../store/models/runs.js';
 import type { Store } from '../store/store.js';
 import { resumeRef } from '../sync/kernel/runner.js';
+import { TICKET_SYNC_DEFAULT_SCHEDULE } from '../sync/ticket-sync/config.js';
 import type { RunDispatcher } from '../sync/kernel/dispatch.js';
 
 /** A flow's schedule as the configuration holds it. */
@@ -22,14 +23,24 @@ const FLOW_CONFIG_KEYS: Record<Flow, string> = {
   'ticket-sync': 'ticketSync',
 };
 
-/** The schedule of a flow of an integration, when the flow is configured, enabled and scheduled. */
+/**
+ * The schedule of a flow of an integration, when the flow is configured, enabled and scheduled.
+ * ticket-sync is always scheduled: its poll is the backstop of the webhook (without it a ticket
+ * closed in ServiceNow would never reach Defender when a delivery is lost), every 60 s unless its
+ * section says otherwise (or still names the deprecated `intervalSeconds`).
+ */
 export function flowSchedule(integration: IntegrationConfig, flow: Flow): FlowSchedule | undefined {
-  // Read by key so that a flow whose section another module adds (ticket-sync) is scheduled the same way.
-  const section = (integration.flows as Record<string, { enabled?: boolean; schedule?: FlowSchedule }>)[
-    FLOW_CONFIG_KEYS[flow]
-  ];
+  const section = (
+    integration.flows as Record<
+      string,
+      { enabled?: boolean; schedule?: FlowSchedule; intervalSeconds?: number }
+    >
+  )[FLOW_CONFIG_KEYS[flow]];
   if (!section || section.enabled === false) return undefined;
-  return section.schedule;
+  if (section.schedule !== undefined || flow !== 'ticket-sync') return section.schedule;
+  return section.intervalSeconds !== undefined
+    ? { every: `${section.intervalSeconds}s` }
+    : TICKET_SYNC_DEFAULT_SCHEDULE;
 }
 
 /** Seconds of an `every` value (`60s`, `15m`, `1h`). */

@@ -9,6 +9,7 @@ import type { SecretScrubber } from '../../secrets.js';
 import { loadContext } from '../context.js';
 import { printJson, type CliIo } from '../io.js';
 import type { GlobalOptions } from '../options.js';
+import { configWarnings } from '../../config/warnings.js';
 
 /** `snowline config init|show|schema|check`. */
 export function configCommand(io: CliIo, scrubber: SecretScrubber, globals: () => GlobalOptions): Command {
@@ -52,11 +53,15 @@ export function configCommand(io: CliIo, scrubber: SecretScrubber, globals: () =
     .action((options) => {
       const { loaded } = loadContext(io, scrubber, globals());
       const integrations = loaded.config.integrations.map((i) => i.id);
-      if (options.json) printJson(io, { valid: true, source: loaded.source, integrations });
-      else
+      const warnings = configWarnings(loaded.config);
+      if (options.json) printJson(io, { valid: true, source: loaded.source, integrations, warnings });
+      else {
         io.stdout.write(
           `${loaded.source} is valid: ${integrations.length} integration(s): ${integrations.join(', ')}\n`,
         );
+        // Warnings go to stderr: stdout carries only the result.
+        for (const w of warnings) io.stderr.write(`warning: ${w.path} ${w.message}\n`);
+      }
     });
 
   return config;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { enabled, secret } from '../../config/common.js';
+import { enabled, schedule, secret } from '../../config/common.js';
 import { DEFAULT_CLOSED_STATES, TICKET_TABLES, type TicketTable } from '../../domain/tickets/tables.js';
 
 /** The configurable closed states of one ticket table, defaulting to the registry's. */
@@ -16,17 +16,26 @@ const closedStateList = (table: TicketTable) =>
       examples: [[...DEFAULT_CLOSED_STATES[table]]],
     });
 
+/** The poll's schedule when the section names none: the backstop of the webhook stays on. */
+export const TICKET_SYNC_DEFAULT_SCHEDULE = { every: '60s' } as const;
+
+/** `flows.ticketSync`: the configuration section of flow ticket-sync (composed by config/schema.ts). */
 export const ticketSyncSection = z
   .strictObject({
     enabled,
+    schedule: schedule.meta({
+      description:
+        'When `snowline serve` polls: a cron expression (croner, 5 or 6 fields, UTC) or { every: 60s | 15m | 1h }. Default { every: 60s }: polling stays on as the backstop of the webhook.',
+      examples: [{ every: '60s' }, '*/5 * * * *'],
+    }),
     intervalSeconds: z
       .number()
       .int()
       .min(10, { error: 'must be at least 10 seconds' })
-      .default(60)
+      .optional()
       .meta({
         description:
-          'Polling interval of the scheduler (`snowline serve` / worker). Polling stays on as the backstop of the webhook.',
+          'Deprecated: use schedule: { every: <N>s }. Still read as the poll interval when schedule is absent; `snowline config check` warns.',
         examples: [60],
       }),
     overlapSeconds: z
