@@ -149,9 +149,20 @@ describe('snowline CLI', () => {
         '20261122000000_initial',
         '20261122120000_partition_lease',
         '20261122130000_dashboard_snapshot',
+        '20261205000000_ledger_retention',
       ],
     });
     const second = await cli(['--config', path, 'migrate', '--json'], { SN_PASSWORD: 'pw-123456' });
     expect(JSON.parse(second.stdout).applied).toEqual([]);
+  });
+
+  it('prunes the store by store.retention and says what it removed', async () => {
+    const path = writeConfig('prune.yaml', {
+      ...good,
+      store: { url: join(dir, 'prune.sqlite'), retention: { days: 30 } },
+    });
+    const pruned = await cli(['--config', path, 'store', 'prune', '--json'], { SN_PASSWORD: 'pw-123456' });
+    expect(pruned.code).toBe(0);
+    expect(JSON.parse(pruned.stdout)).toMatchObject({ retentionDays: 30, ledgerEvents: 0, runs: 0 });
   });
 });

@@ -6,6 +6,7 @@ import { configCommand } from './commands/config.js';
 import { demoCommand } from './commands/demo.js';
 import { doctorCommand } from './commands/doctor.js';
 import { migrateCommand } from './commands/migrate.js';
+import { storeCommand } from './commands/store.js';
 import { sandboxCommand } from './commands/sandbox.js';
 import { serveCommand } from './commands/serve.js';
 import { syncCommand } from './commands/sync.js';
@@ -38,6 +39,7 @@ export function buildProgram(io: CliIo, scrubber: SecretScrubber): Command {
 
   program.addCommand(configCommand(io, scrubber, globals));
   program.addCommand(migrateCommand(io, scrubber, globals));
+  program.addCommand(storeCommand(io, scrubber, globals));
   program.addCommand(syncCommand(io, scrubber, globals));
   program.addCommand(ticketCommand(io, scrubber, globals));
   program.addCommand(serveCommand(io, scrubber, globals));

@@ -257,8 +257,28 @@ export const ConfigSchema = z
             description:
               'How flows commit what they record: in batches, each one fenced transaction. A crash loses at most the last batch of records, never a remote write (every write is idempotent on replay).',
           }),
+        retention: z
+          .strictObject({
+            days: z
+              .number()
+              .int()
+              .min(1)
+              .max(36_500)
+              .default(180)
+              .meta({
+                description:
+                  'Ledger events and finished runs older than this many days are pruned (by `snowline serve` once a day, and by `snowline store prune`). Entity state, links and watermarks are never pruned.',
+                examples: [180],
+              }),
+          })
+          .default({ days: 180 })
+          .meta({ description: 'How long the ledger and the run history are kept.' }),
       })
-      .default({ url: './.snowline/snowline.sqlite', commitBatch: { records: 500, intervalMs: 1000 } }),
+      .default({
+        url: './.snowline/snowline.sqlite',
+        commitBatch: { records: 500, intervalMs: 1000 },
+        retention: { days: 180 },
+      }),
     log: z
       .strictObject({
         level: z

@@ -23,6 +23,7 @@ import { startBoss } from './queue/boss.js';
 import { PgBossRunDispatcher } from './queue/dispatcher.js';
 import { SnowlineMetrics } from '../runtime/metrics.js';
 import { Scheduler } from './scheduler.js';
+import { RetentionDaemon } from './retention.daemon.js';
 
 /** Options for {@link startServe}. */
 export interface ServeOptions {
@@ -218,6 +219,8 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
       ...(options.resumeCheckMs ? { resumeCheckMs: options.resumeCheckMs } : {}),
     });
     scheduler.start();
+    const retention = new RetentionDaemon({ store, clock, logger, days: config.store.retention.days });
+    retention.start();
     if (config.api.tokens.length === 0)
       logger.warn('api.tokens is empty: every API request except health and readiness is refused');
     if (!tls && !['127.0.0.1', '::1', 'localhost'].includes(host))
@@ -237,7 +240,8 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
       close() {
         closing ??= (async () => {
           accepting = false;
-          await Promise.all([scheduler.stop(), dispatcher.close()]);
+          retention.stop();
+          await Promise.all([scheduler.stop(), dispatcher.close(), retention.idle()]);
           await closeServer(server);
           await webhook?.close();
           await boss?.stop({ graceful: true, wait: true });

@@ -142,6 +142,13 @@ export interface Database {
   watermark: WatermarkTable;
   deferred_work: DeferredWorkTable;
   dashboard_snapshot: DashboardSnapshotTable;
+  ledger_retention: LedgerRetentionTable;
+}
+
+/** The one row that says before when ledger events may be pruned (the database refuses the rest). */
+export interface LedgerRetentionTable {
+  id: number;
+  prune_before: string;
 }
 
 export type RunRow = Selectable<RunTable>;

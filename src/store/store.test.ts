@@ -13,6 +13,7 @@ import { linkForAssessment, linksForCorrelation, linksForTicket, upsertLink } fr
 import { finishRun, getRun, listRuns, recordFlowSummary, startRun } from './models/runs.js';
 import { advanceWatermark, getWatermark } from './models/watermarks.js';
 import { MIGRATIONS } from './migrations/index.js';
+import { pruneBefore } from './models/retention.js';
 import { openStore, type Store } from './store.js';
 
 const postgresUrl = inject('postgresUrl');
@@ -140,6 +141,67 @@ describe.each(backends)('state store on $name', ({ available, url }) => {
     );
     await expect(store.db.deleteFrom('ledger_event').execute()).rejects.toThrow(/append-only/);
   });
+
+  it.skipIf(!available)(
+    'prunes events and finished runs past the retention boundary, and nothing else',
+    async () => {
+      const old = new ManualClock(new Date('2026-01-01T00:00:00Z'));
+      const recent = new ManualClock(new Date('2026-06-01T00:00:00Z'));
+      const oldRun = await startRun(store.db, old, {
+        integrationId: 'retention',
+        trigger: 'cli',
+        dryRun: false,
+      });
+      await finishRun(store.db, old, oldRun, { summary: { runId: oldRun, jobs: {} } });
+      const running = await startRun(store.db, old, {
+        integrationId: 'retention',
+        trigger: 'cli',
+        dryRun: false,
+      });
+      const event = {
+        flow: 'ot-inventory' as const,
+        side: 'servicenow' as const,
+        action: 'create',
+        entity: 'device',
+        reason: 'r',
+      };
+      await appendLedgerEvents(store.db, old, { integrationId: 'retention', runId: oldRun }, [
+        { ...event, key: 'old' },
+      ]);
+      await appendLedgerEvents(store.db, recent, { integrationId: 'retention', runId: null }, [
+        { ...event, key: 'new' },
+      ]);
+      await upsertEntityStates(
+        store.db,
+        { integrationId: 'retention', flow: 'ot-inventory', entity: 'device' },
+        [{ sourceKey: 'old', contentHash: 'h', lastSeenAt: '2026-01-01T00:00:00.000Z' }],
+      );
+
+      const result = await pruneBefore(store.db, new Date('2026-03-01T00:00:00Z'), 1);
+      expect(result).toEqual({ before: '2026-03-01T00:00:00.000Z', ledgerEvents: 1, runs: 1 });
+      expect((await queryLedger(store.db, { integrationId: 'retention' })).map((e) => e.entity_key)).toEqual([
+        'new',
+      ]);
+      expect((await listRuns(store.db, 'retention')).map((r) => r.id)).toEqual([running]);
+      const states = await getEntityStates(
+        store.db,
+        { integrationId: 'retention', flow: 'ot-inventory', entity: 'device' },
+        ['old'],
+      );
+      expect(states.size).toBe(1);
+      // Inside the window the ledger is still append-only.
+      await expect(
+        store.db.deleteFrom('ledger_event').where('integration_id', '=', 'retention').execute(),
+      ).rejects.toThrow(/append-only/);
+      await expect(
+        store.db
+          .updateTable('ledger_event')
+          .set({ reason: 'rewritten' })
+          .where('integration_id', '=', 'retention')
+          .execute(),
+      ).rejects.toThrow(/append-only/);
+    },
+  );
 
   it.skipIf(!available)(
     'records runs with per-flow counts; deferred runs keep their retry time',
