@@ -6,6 +6,7 @@ import { closedStatesOf } from '../../domain/tickets/tables.js';
 import { withFlowConnections } from '../kernel/connections.js';
 import type { FlowRunContext, FlowRunInput } from '../kernel/flow.js';
 import { CloudTicketsRun, cloudTicketsFlow, cloudTicketsSummary } from './flow.js';
+import type { TicketMemory } from './memory.js';
 import { coveredAssessment } from './read.js';
 import type {
   AppliedRule,
@@ -120,10 +121,15 @@ export async function createTicketForAssessment(
   };
   // A person asking again after the previous manual ticket was closed gets a new one at once:
   // the suppression of flow runs protects against automatic ping-pong, not against a request.
-  const memory = existing
-    ? await flow.tickets.openTicket(group, existing.generation + 1)
-    : await flow.tickets.syncGroup(group, undefined);
-  await context.recorder.flush();
+  let memory: TicketMemory | undefined;
+  try {
+    memory = existing
+      ? await flow.tickets.openTicket(group, existing.generation + 1)
+      : await flow.tickets.syncGroup(group, undefined);
+  } finally {
+    // Recorded before the answer, also when a later step failed: the ticket may exist already.
+    await context.recorder.flush();
+  }
   if (!memory) throw new ConflictError(`no ticket was created for ${assessment.id} (dry run)`);
   return {
     table: memory.table,

@@ -168,7 +168,12 @@ export function defineFlow<C, D, S extends object>(spec: FlowSpec<C, D, S>): Flo
       await spec.run(run, deps, summary);
     } catch (error) {
       if (!isRateLimitedError(error)) {
-        await run.recorder.flush();
+        // What the run wrote before it failed is recorded too; the run's own error is what is reported.
+        await run.recorder
+          .flush()
+          .catch((flushError: unknown) =>
+            run.logger.error({ err: flushError }, 'could not record what the failed run decided'),
+          );
         throw error;
       }
       deferred = { retryAt: error.retryAt.toISOString() };
