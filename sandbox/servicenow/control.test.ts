@@ -269,7 +269,7 @@ describe('/_sandbox/webhooks', () => {
     await new Promise<void>((r) => receiver.close(() => r()));
   });
 
-  it('posts the signed DESIGN.md body after insert and update, asynchronously', async () => {
+  it('posts the signed webhook body of docs/ticket-sync.md after insert and update, asynchronously', async () => {
     const inc = await api.post<{ result: Record<string, string> }>('/api/now/table/incident', {
       short_description: 'hooked',
     });

@@ -1,8 +1,9 @@
 /**
  * ServiceNow sandbox: a local emulator of the ServiceNow REST APIs Snowline uses (Table, IRE,
  * Batch, Aggregate, Import Set, OAuth), with the business rules a real instance enforces and a
- * `/_sandbox/*` control API for tests. An independent implementation of the public contract
- * (`contracts/servicenow.md`): it imports no engine code.
+ * `/_sandbox/*` control API for tests. An independent implementation of the platform as
+ * ServiceNow's public documentation (ServiceNow/ServiceNowDocs) describes it: it imports no engine
+ * code.
  */
 import type { Hono } from 'hono';
 import { generateSandboxTls, type SandboxTls } from '../common/tls.js';

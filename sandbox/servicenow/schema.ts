@@ -1,8 +1,8 @@
 /**
  * The data dictionary of the emulated instance: table hierarchy, field types, references, defaults,
  * choice lists, relationship types and IRE identification rules. Everything here mirrors the
- * out-of-box platform as described in the contract (`contracts/servicenow.md`); gaps are marked
- * UNVERIFIED and can be overridden through {@link SchemaOverrides}.
+ * out-of-box platform as ServiceNow's public documentation (ServiceNow/ServiceNowDocs) describes
+ * it; gaps are marked UNVERIFIED and can be overridden through {@link SchemaOverrides}.
  */
 
 /** How a field is stored and rendered. All values are strings on the wire, as on a real instance. */

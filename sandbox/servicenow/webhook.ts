@@ -1,6 +1,6 @@
 /**
- * Outbound webhook, as the business rule Snowline documents would send it (DESIGN.md "Webhook
- * contract"): after insert/update on a registered table, POST
+ * Outbound webhook, as the business rule Snowline documents would send it (docs/ticket-sync.md,
+ * "Push mode"): after insert/update on a registered table, POST
  * `{"table","sys_id","sys_mod_count","sys_updated_on","record":{…}}` with `X-Snowline-Timestamp`
  * (epoch seconds, sandbox clock) and `X-Snowline-Signature` = base64(HMAC-SHA256(secret,
  * timestamp + "." + rawBody)). Delivery is asynchronous (the API response never waits) and in

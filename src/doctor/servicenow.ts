@@ -17,7 +17,7 @@ interface RequiredRole {
   readonly why: string;
 }
 
-/** What each enabled flow needs on the instance (DESIGN.md "Prerequisites on a real instance"). */
+/** What each enabled flow needs on the instance (docs/doctor.md, "Tables and roles per flow"). */
 export function serviceNowRequirements(integration: IntegrationConfig): {
   tables: RequiredTable[];
   roles: RequiredRole[];

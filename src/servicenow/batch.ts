@@ -2,7 +2,8 @@ import type { BatchItemResult } from './client.js';
 import type { SnRecord } from './values.js';
 
 /**
- * Reading the answer to one request of a Batch API call (contracts/servicenow.md §2.1): each
+ * Reading the answer to one request of a Batch API call
+ * (ServiceNow/ServiceNowDocs markdown/api-reference/rest-apis/batch-api.md): each
  * inner request has its own status, and one the instance did not run (`unserviced_requests`,
  * e.g. the batch hit its 30 s timeout) comes back with status 0.
  */

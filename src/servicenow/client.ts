@@ -195,8 +195,9 @@ export class ServiceNowClient {
    * instance did not run come back with status 0.
    *
    * A call that failed as a whole (a 5xx, a reset) may have been partly applied on the instance
-   * before it failed (contracts/servicenow.md §2.1: inner requests run one by one and commit on
-   * their own), so it is re-sent only where that can not duplicate a record:
+   * before it failed (ServiceNow/ServiceNowDocs markdown/api-reference/rest-apis/batch-api.md:
+   * each inner request has its own status, and a batch stopped by a limit lists the ones it did
+   * not run), so it is re-sent only where that can not duplicate a record:
    * - a call with no insert (reads, and PATCH / PUT / DELETE by sys_id, which set the same values
    *   however often they run) is re-sent as it is, with the usual backoff;
    * - a call with inserts is re-sent only when every insert carries its `identity`: after the
@@ -417,8 +418,9 @@ export class ServiceNowClient {
 
 /**
  * Longest a Batch API call can still be running on the instance after it was sent: the platform's
- * "REST Batch API request timeout" quota kills it at 30 s (contracts/servicenow.md §2.1); 5 s more
- * for the kill to land.
+ * "REST Batch API request timeout" quota kills it at 30 s
+ * (ServiceNow/ServiceNowDocs markdown/api-reference/rest-apis/batch-api.md); 5 s more for the kill to
+ * land.
  */
 export const BATCH_SETTLE_MS = 35_000;
 

@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
-/** How old (or how far in the future) a signed timestamp may be: DESIGN.md "Webhook contract". */
+/** How old (or how far in the future) a signed timestamp may be: docs/ticket-sync.md, "Push mode". */
 export const WEBHOOK_TOLERANCE_SECONDS = 300;
 
 /**

@@ -1,7 +1,7 @@
 /**
  * Canonical OT records: what every Defender for IoT source (sensor API, management console,
  * Resource Graph) is normalised into before mapping to the CMDB. A field a source does not
- * provide stays undefined (see DESIGN.md "What each Defender source provides"); the mapping
+ * provide stays undefined (see docs/ot-inventory.md, "Sources"); the mapping
  * then fills it from configuration (site, zone, Purdue level per sensor) or leaves it empty.
  */
 

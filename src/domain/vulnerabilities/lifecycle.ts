@@ -5,7 +5,8 @@
 
 /**
  * The numeric codes Vulnerability Response uses, read from `sys_choice` at the start of a run
- * (contracts/servicenow.md §5.2: the substate values are UNVERIFIED, so none is hard-coded).
+ * (UNVERIFIED: ServiceNow's docs name the substates, e.g. Fixed, Stale, but not their values, so
+ * none is hard-coded).
  */
 export interface VrChoices {
   readonly detectionStatus: { readonly open: string; readonly fixed: string; readonly stale: string };

@@ -4,7 +4,9 @@ import type { DeviceCve } from './records.js';
 
 /**
  * Pure mapping of Defender for IoT CVEs to Vulnerability Response records, written as a scanner
- * integration writes them (contracts/servicenow.md §5): an `sn_vul_nvd_entry` per CVE id, one
+ * integration writes them (ServiceNow/ServiceNowDocs
+ * markdown/security-management/vulnerability-response/vr-detections-rt-vi-states.md): an
+ * `sn_vul_nvd_entry` per CVE id, one
  * `sn_vul_detection` per (CI, CVE, source). The vulnerable item follows from the detections
  * (the platform's rollup), so nothing here writes `sn_vul_vulnerable_item`.
  */

@@ -37,7 +37,7 @@ export function vulnerabilitySourceProblems(flows: VulnerabilityFlowsInput): Sou
       {
         path: ['flows', 'otVulnerabilities', 'source'],
         message:
-          'resourceGraph is not available: Microsoft documents no Resource Graph table with the CVEs of OT devices (contracts/defender.md §9, UNVERIFIED), so Snowline does not guess one. Read CVEs from the management console (console) or the sensors (sensor), with flows.otInventory.source set to the same',
+          'resourceGraph is not available: Microsoft documents no Resource Graph table with the CVEs of OT devices (UNVERIFIED: none is in the published Resource Graph tables or Microsoft.IoTSecurity API specs), so Snowline does not guess one. Read CVEs from the management console (console) or the sensors (sensor), with flows.otInventory.source set to the same',
         example: 'console',
       },
     ];

@@ -5,8 +5,8 @@ export type { RecordProblem, SourcePage } from '../../sources/common.js';
 
 /**
  * What ot-inventory reads from Defender for IoT. The sensor API, the management console and
- * Azure Resource Graph each implement it, and provide only what they have (DESIGN.md "What each
- * Defender source provides"): a source without connections says so, and one that is
+ * Azure Resource Graph each implement it, and provide only what they have (docs/ot-inventory.md,
+ * "Sources"): a source without connections says so, and one that is
  * incremental reports deletions instead of leaving unseen devices to be retired.
  */
 export interface OtInventorySource {

@@ -52,7 +52,8 @@ const FLOW = 'ot-vulnerabilities' as const;
 const DEVICE_CHUNK = 100;
 /**
  * Flow ot-vulnerabilities: Defender for IoT CVEs per device → Vulnerability Response, written
- * as a scanner integration writes it (contracts/servicenow.md §5).
+ * as a scanner integration writes it (ServiceNow/ServiceNowDocs
+ * markdown/security-management/vulnerability-response/vr-detections-rt-vi-states.md).
  *
  * Per device: the CI comes from ot-inventory's state (no CI yet: the CVEs wait as deferred work
  * and are written on a later run). A device whose CVEs, CI and address hash as last time is not
@@ -214,7 +215,7 @@ class OtVulnerabilitiesRun {
 
   // ---- phases ----------------------------------------------------------------------------
 
-  /** Reads the VR codes once per run: nothing numeric is assumed (contracts/servicenow.md §5.2). */
+  /** Reads the VR codes once per run: nothing numeric is assumed (substate values: UNVERIFIED). */
   private async readChoices(): Promise<VrChoices> {
     const rows = await this.deps.servicenow.listAll('sys_choice', {
       query: encodeQuery({

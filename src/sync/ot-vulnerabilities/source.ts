@@ -23,7 +23,9 @@ export interface VulnerabilityPage extends SourcePage<DeviceCves> {
  * - `sensor`: `/api/v1/devices/cves?top=N` per sensor, keyed by IP and mapped to devices
  *   through the sensor's device list (full read; a list of exactly `top` CVEs is marked
  *   `truncated`).
- * - `resourceGraph`: UNVERIFIED (DESIGN.md: ServiceNow's VR app reads CVEs from Resource Graph,
+ * - `resourceGraph`: UNVERIFIED (ServiceNow's VR app reads CVEs from Resource Graph, see
+ *   ServiceNow/ServiceNowDocs
+ *   markdown/operational-technology/operational-technology-vulnerability-response/support-for-msft-defender-iot-azure.md,
  *   but Microsoft documents no per-device CVE table); no source is built on it.
  *
  * A device listed with no CVEs says "this device has none": its open detections close.

@@ -290,7 +290,8 @@ function entryOf(byDevice: Map<number, SensorDeviceCves>, id: number): SensorDev
  * CVEs find their CI through the device key ot-inventory records, and each Defender source keys
  * devices its own way (console `u_id`, `<sensor>/<id>`, Resource Graph device name): the flow
  * therefore reads the source ot-inventory reads. Resource Graph has no documented per-device CVE
- * table (contracts/defender.md §9: UNVERIFIED), so it is refused with what to use instead.
+ * table (UNVERIFIED: none was found in Microsoft's Resource Graph tables or Microsoft.IoTSecurity
+ * specs), so it is refused with what to use instead.
  *
  * @throws ConfigError when the source is not usable with this configuration.
  */
