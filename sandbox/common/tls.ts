@@ -11,7 +11,7 @@ export interface SandboxTls {
   readonly caFile: string;
   /** PEM private key of the server certificate. */
   readonly key: string;
-  /** PEM server certificate for `localhost`, `127.0.0.1` and `::1`, signed by the CA. */
+  /** PEM server certificate for `localhost`, `sandbox.invalid`, `127.0.0.1` and `::1`, signed by the CA. */
   readonly cert: string;
 }
 
@@ -52,6 +52,9 @@ export async function generateSandboxTls(dir?: string): Promise<SandboxTls> {
         name: 'subjectAltName',
         altNames: [
           { type: 2, value: 'localhost' },
+          // A name no resolver answers (RFC 6761 reserves .invalid): a test that names the
+          // sandbox by it reaches it only through a proxy that maps it to loopback.
+          { type: 2, value: 'sandbox.invalid' },
           { type: 7, ip: '127.0.0.1' },
           { type: 7, ip: '::1' },
         ],

@@ -14,6 +14,38 @@ export function secret(description: string, example = '${SNOWLINE_SECRET}') {
     .meta({ secret: true, description, examples: [example] });
 }
 
+/** A proxy URL: http(s), host and port. */
+const proxyUrl = z.url({
+  protocol: /^https?$/,
+  error: 'must be an http(s) URL of the proxy, e.g. http://proxy:3128',
+});
+
+/**
+ * How one side reaches its endpoints: absent, through the proxy the environment names
+ * (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`); `none`, directly; a URL, through that proxy; or
+ * `{ url, username, password }` for a proxy that asks for Basic authentication.
+ */
+export function proxy(side: string) {
+  return z
+    .union(
+      [
+        z.literal('none'),
+        proxyUrl,
+        z.strictObject({
+          url: proxyUrl,
+          username: z.string().min(1).optional(),
+          password: secret('Proxy password.', '${PROXY_PASSWORD}').optional(),
+        }),
+      ],
+      { error: 'must be "none", a proxy URL such as http://proxy:3128, or { url, username, password }' },
+    )
+    .optional()
+    .meta({
+      description: `How ${side} is reached: absent, through the proxy of HTTPS_PROXY / HTTP_PROXY (NO_PROXY excludes hosts); "none", directly; a URL, through that proxy; { url, username, password } for a proxy with Basic authentication.`,
+      examples: ['http://proxy.plant.local:3128', 'none'],
+    });
+}
+
 /** `enabled` of every flow section: a configured flow runs unless switched off. */
 export const enabled = z
   .boolean()

@@ -192,12 +192,33 @@ describe('secrets', () => {
             username: 'u',
             password: 'CANARY-sn-oauth-password',
           },
+          proxy: { url: 'http://proxy.example:3128', username: 'p', password: 'CANARY-sn-proxy-password' },
         },
         defender: {
           tenantId: 't',
           auth: { type: 'clientSecret', clientId: 'c', clientSecret: 'CANARY-azure-client-secret' },
-          sensors: [{ name: 's1', url: 'https://10.0.0.1', token: 'CANARY-sensor-token' }],
-          console: { url: 'https://10.0.0.2', token: 'CANARY-console-token' },
+          sensors: [
+            {
+              name: 's1',
+              url: 'https://10.0.0.1',
+              token: 'CANARY-sensor-token',
+              proxy: {
+                url: 'http://ot-proxy.example:3128',
+                username: 'p',
+                password: 'CANARY-sensor-proxy-password',
+              },
+            },
+          ],
+          console: {
+            url: 'https://10.0.0.2',
+            token: 'CANARY-console-token',
+            proxy: {
+              url: 'http://ot-proxy.example:3128',
+              username: 'p',
+              password: 'CANARY-console-proxy-password',
+            },
+          },
+          proxy: { url: 'http://proxy.example:3128', username: 'p', password: 'CANARY-azure-proxy-password' },
         },
         flows: { ticketSync: { webhook: { secret: 'CANARY-webhook-secret' } } },
       },
@@ -221,8 +242,12 @@ describe('secrets', () => {
       const branches = node.oneOf ?? node.anyOf;
       if (branches && value && typeof value === 'object') {
         const type = (value as { type?: string }).type;
+        // The branch of a tagged union by its `type`; else (a proxy: "none", a URL, or an object) the object one.
         const branch =
-          branches.find((b) => (b.properties?.type as JsonSchemaNode | undefined)?.const === type) ??
+          (type !== undefined
+            ? branches.find((b) => (b.properties?.type as JsonSchemaNode | undefined)?.const === type)
+            : undefined) ??
+          branches.find((b) => b.properties !== undefined && !Array.isArray(value)) ??
           branches[0]!;
         return walk(value, type ? `${path}|${type}` : path, branch);
       }

@@ -4,7 +4,7 @@ import { cloudTicketsSection } from '../sync/cloud-tickets/config.js';
 import { otInventorySection } from '../sync/ot-inventory/config.js';
 import { otVulnerabilitiesSection } from '../sync/ot-vulnerabilities/config.js';
 import { ticketSyncSection } from '../sync/ticket-sync/config.js';
-import { secret } from './common.js';
+import { proxy, secret } from './common.js';
 
 /**
  * The configuration schema. Every key carries a description and, where it helps, an example
@@ -72,6 +72,7 @@ const serviceNow = z
     instanceUrl: httpUrl('Base URL of the ServiceNow instance.', 'https://acme.service-now.com'),
     auth: serviceNowAuth,
     tls: tls.default({}),
+    proxy: proxy('the ServiceNow instance'),
     limits: z
       .strictObject({
         requestsPerHour: z
@@ -150,6 +151,7 @@ const sensor = z
       .max(5)
       .optional()
       .meta({ description: 'Default Purdue level of devices this sensor sees.', examples: [1] }),
+    proxy: proxy('this sensor'),
   })
   .meta({ description: 'An OT sensor read through its on-premises API.' });
 
@@ -174,10 +176,12 @@ const defender = z
       .strictObject({
         url: httpUrl('Base URL of the on-premises management console.', 'https://10.1.0.10'),
         token: secret('Management console API token.', '${CONSOLE_TOKEN}'),
+        proxy: proxy('the management console'),
       })
       .optional()
       .meta({ description: 'On-premises management console (integration API v3).' }),
     tls: tls.default({}),
+    proxy: proxy('Azure (ARM, Resource Graph and Entra ID)'),
   })
   .meta({
     description: 'The Microsoft side: Defender for Cloud (ARM), Resource Graph and Defender for IoT.',

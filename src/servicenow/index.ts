@@ -31,7 +31,11 @@ export function connectServiceNow(
 ): ServiceNowConnection {
   const transport =
     deps.transport ??
-    createHttpTransport({ caFile: config.tls.caFile, connections: config.limits.maxInFlight });
+    createHttpTransport({
+      caFile: config.tls.caFile,
+      connections: config.limits.maxInFlight,
+      proxy: config.proxy,
+    });
   // In a `snowline worker`, the instance's request budget is shared with every other worker.
   const limiter: Limiter =
     currentWorkContext()?.serviceNowLimiter?.(config) ??

@@ -3,7 +3,7 @@ import type { IntegrationConfig } from '../config/schema.js';
 import type { Clock } from '../domain/clock.js';
 import type { Logger } from '../logging.js';
 import type { RequestCounters } from '../runtime/http/counters.js';
-import { createHttpTransport, type HttpTransport } from '../runtime/http/transport.js';
+import { createHttpTransport, type HttpTransport, type ProxySetting } from '../runtime/http/transport.js';
 import type { RequestLimiter } from '../runtime/http/limiter.js';
 import { ArmClient, ARM_QUOTA_EXHAUSTED_PAUSE_MS, armQuotaObserver } from './azure/arm.js';
 import { createCredential } from './azure/credentials.js';
@@ -74,7 +74,18 @@ export function createDefenderSources(
   deps: DefenderSourcesDeps,
 ): DefenderSources {
   const ownTransport = deps.transport === undefined;
-  const transport = deps.transport ?? createHttpTransport({ caFile: config.tls.caFile });
+  // Azure (ARM, Resource Graph, Entra) and each on-premises appliance may sit behind different
+  // proxies: one transport per distinct setting, shared by the services that use it.
+  const transports = new Map<string, HttpTransport>();
+  const transportFor = (proxySetting: ProxySetting | undefined): HttpTransport => {
+    if (deps.transport) return deps.transport;
+    const key = JSON.stringify(proxySetting ?? null);
+    const made =
+      transports.get(key) ?? createHttpTransport({ caFile: config.tls.caFile, proxy: proxySetting });
+    transports.set(key, made);
+    return made;
+  };
+  const transport = transportFor(config.proxy);
   const shared: SourceDeps = {
     transport,
     clock: deps.clock,
@@ -125,14 +136,20 @@ export function createDefenderSources(
 
   // Each sensor is its own appliance: its own in-flight bound and pauses, one `sensor` service in the counters.
   const sensors = config.sensors.map((sensor, index) => {
-    const { http, limiter } = createServiceHttp('sensor', shared);
+    const { http, limiter } = createServiceHttp('sensor', {
+      ...shared,
+      transport: transportFor(sensor.proxy),
+    });
     limiters.set(`sensor:${sensor.name}`, limiter);
     return new SensorClient({ sensor, http, configKey: `defender.sensors[${index}].token` });
   });
 
   let consoleClient: ConsoleClient | undefined;
   if (config.console) {
-    const { http, limiter } = createServiceHttp('console', shared);
+    const { http, limiter } = createServiceHttp('console', {
+      ...shared,
+      transport: transportFor(config.console.proxy),
+    });
     limiters.set('console', limiter);
     consoleClient = new ConsoleClient({ url: config.console.url, token: config.console.token, http });
   }
@@ -148,6 +165,8 @@ export function createDefenderSources(
     console: consoleClient,
     credential,
     limiters,
-    close: () => (ownTransport ? transport.close() : Promise.resolve()),
+    close: async () => {
+      if (ownTransport) await Promise.all([...transports.values()].map((t) => t.close()));
+    },
   };
 }

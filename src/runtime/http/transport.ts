@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, EnvHttpProxyAgent, ProxyAgent, request, type Dispatcher } from 'undici';
 import { ConfigError } from '../../errors.js';
 
 /** One outbound HTTP request. */
@@ -30,10 +30,22 @@ export interface HttpTransport {
   close(): Promise<void>;
 }
 
+/**
+ * How requests reach their origin: through the proxy the environment names (`HTTPS_PROXY`,
+ * `HTTP_PROXY`, `NO_PROXY`; when unset), never through one (`none`), or through this one (a URL,
+ * or a URL with credentials for a proxy that asks for Basic authentication).
+ */
+export type ProxySetting =
+  | 'none'
+  | string
+  | { readonly url: string; readonly username?: string | undefined; readonly password?: string | undefined };
+
 /** Options for {@link createHttpTransport}. */
 export interface TransportOptions {
   /** PEM file of extra CAs to trust, added to the system's (verification stays on). */
   readonly caFile?: string;
+  /** The proxy setting of this side; the environment's when omitted. */
+  readonly proxy?: ProxySetting | undefined;
   /** Connections kept per origin. */
   readonly connections?: number;
   readonly headersTimeoutMs?: number;
@@ -72,14 +84,7 @@ export function trustedCas(caFile: string | undefined, key = 'tls.caFile'): stri
  * const response = await transport.send({ method: 'GET', url: 'https://acme.service-now.com/api/now/table/incident' });
  */
 export function createHttpTransport(options: TransportOptions = {}): HttpTransport {
-  const ca = trustedCas(options.caFile);
-  const agent = new Agent({
-    connections: options.connections ?? 16,
-    keepAliveTimeout: 30_000,
-    headersTimeout: options.headersTimeoutMs ?? 120_000,
-    bodyTimeout: options.bodyTimeoutMs ?? 300_000,
-    connect: { rejectUnauthorized: true, ...(ca ? { ca } : {}) },
-  });
+  const agent = dispatcherFor(options);
   return {
     async send(req) {
       const response = await request(req.url, {
@@ -93,4 +98,33 @@ export function createHttpTransport(options: TransportOptions = {}): HttpTranspo
     },
     close: () => agent.close(),
   };
+}
+
+/**
+ * The undici dispatcher of a transport. TLS to the origin is verified with the trusted CAs in
+ * every case; through a proxy it runs inside the CONNECT tunnel (undici's `requestTls`), so the
+ * proxy sees only the origin's host and port, never the request.
+ */
+function dispatcherFor(options: TransportOptions): Dispatcher {
+  const ca = trustedCas(options.caFile);
+  const tls = { rejectUnauthorized: true, ...(ca ? { ca } : {}) };
+  const agent = {
+    connections: options.connections ?? 16,
+    keepAliveTimeout: 30_000,
+    headersTimeout: options.headersTimeoutMs ?? 120_000,
+    bodyTimeout: options.bodyTimeoutMs ?? 300_000,
+  };
+  const proxy = options.proxy;
+  if (proxy === 'none') return new Agent({ ...agent, connect: tls });
+  // undici reads HTTPS_PROXY / HTTP_PROXY / NO_PROXY (either case) and goes direct when unset.
+  if (proxy === undefined) return new EnvHttpProxyAgent({ ...agent, connect: tls, requestTls: tls });
+  const { url, username, password } = typeof proxy === 'string' ? { url: proxy } : proxy;
+  return new ProxyAgent({
+    ...agent,
+    uri: url,
+    requestTls: tls,
+    ...(username !== undefined
+      ? { token: `Basic ${Buffer.from(`${username}:${password ?? ''}`).toString('base64')}` }
+      : {}),
+  });
 }
