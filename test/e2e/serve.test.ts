@@ -72,15 +72,25 @@ describe.skipIf(!existsSync('dist/cli.js'))('snowline serve (built CLI)', () => 
       expect(run.status).toBe('ok');
       expect(run.summary.jobs['ot-inventory'].created).toBeGreaterThan(0);
 
-      // The cloud-tickets schedule fires every second; wait (bounded) for its first run to end.
+      // The cloud-tickets schedule fires every second, and ticket-sync's backstop poll (every 60 s
+      // by default) at the first whole second: wait (bounded) for the first run of each to end.
+      const scheduledRunOf = (runs: any[], flow: string) =>
+        runs.find(
+          (r: any) =>
+            r.trigger === 'schedule' && r.status !== 'running' && r.summary?.jobs?.[flow] !== undefined,
+        );
       let scheduled: any;
-      for (let i = 0; i < 150 && !scheduled; i++) {
-        const runs = (await (await fetch(`${base}/api/v1/runs?limit=20`, { headers: auth })).json()) as any;
-        scheduled = runs.runs.find((r: any) => r.trigger === 'schedule' && r.status !== 'running');
-        if (!scheduled) await new Promise((r) => setTimeout(r, 100));
+      let polled: any;
+      for (let i = 0; i < 150 && !(scheduled && polled); i++) {
+        const runs = (await (await fetch(`${base}/api/v1/runs?limit=50`, { headers: auth })).json()) as any;
+        scheduled = scheduledRunOf(runs.runs, 'cloud-tickets');
+        polled = scheduledRunOf(runs.runs, 'ticket-sync');
+        if (!(scheduled && polled)) await new Promise((r) => setTimeout(r, 100));
       }
       expect(scheduled).toMatchObject({ status: 'ok' });
       expect(Object.keys(scheduled.summary.jobs)).toEqual(['cloud-tickets']);
+      expect(polled).toMatchObject({ status: 'ok' });
+      expect(Object.keys(polled.summary.jobs)).toEqual(['ticket-sync']);
       const metrics = await (await fetch(`${base}/metrics`, { headers: auth })).text();
       expect(metrics).toMatch(
         /snowline_runs_total\{integration="sandbox",flow="cloud-tickets",outcome="ok"\} [1-9]/,
