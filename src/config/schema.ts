@@ -40,6 +40,34 @@ const tls = z
   })
   .meta({ description: 'TLS settings. Certificates are always verified.' });
 
+/** TLS trust of one on-premises appliance: its own CA file and, optionally, its certificate's pin. */
+function applianceTls(what: string, key: string) {
+  return z
+    .strictObject({
+      caFile: z
+        .string()
+        .min(1)
+        .optional()
+        .meta({
+          description: `PEM file of the CA (or the self-signed certificate) that signs ${what}'s certificate; replaces defender.tls.caFile for it.`,
+          examples: ['/etc/snowline/sensor-line-1.pem'],
+        }),
+      pinSha256: z
+        .string()
+        .regex(/^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/, {
+          error:
+            'must be a SHA-256 fingerprint: 64 hex digits, colons allowed (openssl x509 -noout -fingerprint -sha256)',
+        })
+        .optional()
+        .meta({
+          description: `SHA-256 fingerprint of ${what}'s certificate; any other certificate is refused even if trusted (${key}).`,
+          examples: ['AB:CD:…'],
+        }),
+    })
+    .optional()
+    .meta({ description: `TLS trust of ${what}. Certificates are always verified.` });
+}
+
 const serviceNowAuth = z.discriminatedUnion(
   'type',
   [
@@ -152,6 +180,7 @@ const sensor = z
       .optional()
       .meta({ description: 'Default Purdue level of devices this sensor sees.', examples: [1] }),
     proxy: proxy('this sensor'),
+    tls: applianceTls('this sensor', 'defender.sensors[].tls'),
   })
   .meta({ description: 'An OT sensor read through its on-premises API.' });
 
@@ -177,6 +206,7 @@ const defender = z
         url: httpUrl('Base URL of the on-premises management console.', 'https://10.1.0.10'),
         token: secret('Management console API token.', '${CONSOLE_TOKEN}'),
         proxy: proxy('the management console'),
+        tls: applianceTls('the management console', 'defender.console.tls'),
       })
       .optional()
       .meta({ description: 'On-premises management console (integration API v3).' }),

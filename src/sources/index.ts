@@ -77,11 +77,18 @@ export function createDefenderSources(
   // Azure (ARM, Resource Graph, Entra) and each on-premises appliance may sit behind different
   // proxies: one transport per distinct setting, shared by the services that use it.
   const transports = new Map<string, HttpTransport>();
-  const transportFor = (proxySetting: ProxySetting | undefined): HttpTransport => {
+  const transportFor = (
+    proxySetting: ProxySetting | undefined,
+    tls: { caFile?: string | undefined; pinSha256?: string | undefined; owner?: string } = {},
+  ): HttpTransport => {
     if (deps.transport) return deps.transport;
-    const key = JSON.stringify(proxySetting ?? null);
-    const made =
-      transports.get(key) ?? createHttpTransport({ caFile: config.tls.caFile, proxy: proxySetting });
+    const options = {
+      caFile: tls.caFile ?? config.tls.caFile,
+      proxy: proxySetting,
+      ...(tls.pinSha256 ? { pinSha256: tls.pinSha256, pinOwner: tls.owner } : {}),
+    };
+    const key = JSON.stringify(options);
+    const made = transports.get(key) ?? createHttpTransport(options);
     transports.set(key, made);
     return made;
   };
@@ -138,7 +145,10 @@ export function createDefenderSources(
   const sensors = config.sensors.map((sensor, index) => {
     const { http, limiter } = createServiceHttp('sensor', {
       ...shared,
-      transport: transportFor(sensor.proxy),
+      transport: transportFor(sensor.proxy, {
+        ...sensor.tls,
+        owner: `sensor ${sensor.name} (defender.sensors[${index}].tls.pinSha256)`,
+      }),
     });
     limiters.set(`sensor:${sensor.name}`, limiter);
     return new SensorClient({ sensor, http, configKey: `defender.sensors[${index}].token` });
@@ -148,7 +158,10 @@ export function createDefenderSources(
   if (config.console) {
     const { http, limiter } = createServiceHttp('console', {
       ...shared,
-      transport: transportFor(config.console.proxy),
+      transport: transportFor(config.console.proxy, {
+        ...config.console.tls,
+        owner: 'the management console (defender.console.tls.pinSha256)',
+      }),
     });
     limiters.set('console', limiter);
     consoleClient = new ConsoleClient({ url: config.console.url, token: config.console.token, http });

@@ -15,6 +15,7 @@ import {
   type BackoffOptions,
 } from './retry.js';
 import type { HttpRequest, HttpResponse, HttpTransport } from './transport.js';
+import { CertificatePinError } from './transport.js';
 
 /** Options for {@link ResilientHttpClient}. */
 export interface ResilientClientOptions {
@@ -164,6 +165,10 @@ export function tlsTrustFailure(error: unknown): string | undefined {
 }
 
 function describeNetworkError(error: unknown): string {
+  for (let current: unknown = error, depth = 0; current && depth < 5; depth++) {
+    if (current instanceof CertificatePinError) return current.message;
+    current = (current as { cause?: unknown }).cause;
+  }
   const tls = tlsTrustFailure(error);
   if (tls)
     return `its TLS certificate is not trusted (${tls}); if it is signed by a private CA, set tls.caFile to that CA's PEM file`;

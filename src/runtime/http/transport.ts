@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { rootCertificates } from 'node:tls';
+import { checkServerIdentity, rootCertificates, type PeerCertificate } from 'node:tls';
 import { Agent, EnvHttpProxyAgent, ProxyAgent, request, type Dispatcher } from 'undici';
 import { ConfigError } from '../../errors.js';
 
@@ -46,6 +46,13 @@ export interface TransportOptions {
   readonly caFile?: string;
   /** The proxy setting of this side; the environment's when omitted. */
   readonly proxy?: ProxySetting | undefined;
+  /**
+   * SHA-256 fingerprint of the one server certificate to accept (hex, colons optional), checked
+   * after the usual verification: pins a sensor's self-signed certificate.
+   */
+  readonly pinSha256?: string | undefined;
+  /** Who the pin belongs to, for the error (`defender.sensors[1] (line-2)`). */
+  readonly pinOwner?: string | undefined;
   /** Connections kept per origin. */
   readonly connections?: number;
   readonly headersTimeoutMs?: number;
@@ -107,7 +114,17 @@ export function createHttpTransport(options: TransportOptions = {}): HttpTranspo
  */
 function dispatcherFor(options: TransportOptions): Dispatcher {
   const ca = trustedCas(options.caFile);
-  const tls = { rejectUnauthorized: true, ...(ca ? { ca } : {}) };
+  const pin = options.pinSha256;
+  const tls = {
+    rejectUnauthorized: true,
+    ...(ca ? { ca } : {}),
+    ...(pin
+      ? {
+          checkServerIdentity: (host: string, cert: PeerCertificate) =>
+            checkServerIdentity(host, cert) ?? pinMismatch(cert, pin, options.pinOwner ?? host),
+        }
+      : {}),
+  };
   const agent = {
     connections: options.connections ?? 16,
     keepAliveTimeout: 30_000,
@@ -127,4 +144,25 @@ function dispatcherFor(options: TransportOptions): Dispatcher {
       ? { token: `Basic ${Buffer.from(`${username}:${password ?? ''}`).toString('base64')}` }
       : {}),
   });
+}
+
+/** A server certificate that verified but is not the one pinned (`tls.pinSha256`). */
+export class CertificatePinError extends Error {
+  constructor(
+    readonly owner: string,
+    fingerprint: string,
+  ) {
+    super(
+      `${owner}: its certificate (SHA-256 ${fingerprint}) is not the one tls.pinSha256 pins; check the pin, or the appliance's certificate if it was replaced`,
+    );
+    this.name = 'CertificatePinError';
+  }
+}
+
+/** The pin error when the certificate's SHA-256 fingerprint is not `pin`; undefined when it is. */
+function pinMismatch(cert: PeerCertificate, pin: string, owner: string): Error | undefined {
+  const normal = (hex: string) => hex.replace(/:/g, '').toUpperCase();
+  return normal(cert.fingerprint256) === normal(pin)
+    ? undefined
+    : new CertificatePinError(owner, cert.fingerprint256);
 }

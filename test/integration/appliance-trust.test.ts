@@ -1,0 +1,109 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { validateConfig } from '../../src/config/load.js';
+import { systemClock } from '../../src/domain/clock.js';
+import { createLogger } from '../../src/logging.js';
+import { queryLedger } from '../../src/store/models/ledger.js';
+import { openStore } from '../../src/store/store.js';
+import { FLOW_RUNNERS } from '../../src/sync/flows.js';
+import { runFlows } from '../../src/sync/kernel/runner.js';
+import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
+
+/**
+ * Per-appliance trust: two sensors whose certificates come from two different CAs in one
+ * configuration (each sandbox set generates its own CA), and a certificate pin that refuses a
+ * trusted certificate that is not the pinned one, naming the sensor.
+ */
+const dir = mkdtempSync(join(tmpdir(), 'snowline-trust-'));
+let plantA: Sandboxes;
+let plantB: Sandboxes;
+
+beforeAll(async () => {
+  [plantA, plantB] = await Promise.all([
+    startSandboxes({ devices: 20, seed: 3 }),
+    startSandboxes({ devices: 20, seed: 4 }),
+  ]);
+});
+afterAll(async () => {
+  await Promise.all([plantA?.close(), plantB?.close()]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** The SHA-256 fingerprint of the certificate a TLS server presents. */
+function fingerprintOf(url: string, caFile: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(
+      { host: hostname, port: Number(port), ca: readFileSync(caFile), servername: 'localhost' },
+      () => {
+        resolve(socket.getPeerCertificate().fingerprint256);
+        socket.end();
+      },
+    );
+    socket.on('error', reject);
+  });
+}
+
+/** ot-inventory from plant A's first sensor and plant B's first sensor, with `tls` per sensor. */
+async function syncBoth(name: string, tls: { a?: object; b?: object }) {
+  const raw = structuredClone(plantA.config(join(dir, `${name}.sqlite`)).config) as any;
+  const fromB = plantB.config(join(dir, 'unused.sqlite')).config.integrations[0]!.defender.sensors[0]!;
+  const integration = raw.integrations[0];
+  integration.defender.sensors = [
+    { ...integration.defender.sensors[0], ...(tls.a ? { tls: tls.a } : {}) },
+    { ...fromB, name: `b-${fromB.name}`, tls: { caFile: plantB.ready.caFile!, ...tls.b } },
+  ];
+  integration.flows = { otInventory: { source: 'sensor', sensorValidation: 'auto', connections: false } };
+  const loaded = validateConfig(raw, `trust test ${name}`);
+  const store = await openStore(loaded.config.store.url);
+  try {
+    await store.migrate();
+    const { summary } = await runFlows({
+      integration: loaded.config.integrations[0]!,
+      store,
+      clock: systemClock,
+      logger: createLogger({ level: 'silent' }),
+      runners: FLOW_RUNNERS,
+      trigger: 'cli',
+    });
+    const errors = (
+      await queryLedger(store.db, { integrationId: loaded.config.integrations[0]!.id, action: 'error' })
+    ).map((e) => e.reason);
+    return {
+      summary: summary.jobs['ot-inventory']!,
+      errors,
+      sensorA: integration.defender.sensors[0].name as string,
+    };
+  } finally {
+    await store.close();
+  }
+}
+
+describe('trust per on-premises appliance', () => {
+  it('reads two sensors whose certificates come from different CAs, each with its own CA file', async () => {
+    const { summary, errors } = await syncBoth('two-cas', {});
+    expect(errors).toEqual([]);
+    expect(summary).toMatchObject({ outcome: 'ok', problems: 0, errors: 0 });
+    expect(summary.created).toBeGreaterThan(0);
+  });
+
+  it('accepts the pinned certificate and refuses another one with a message naming the sensor', async () => {
+    const pinB = await fingerprintOf(plantB.defender.url, plantB.ready.caFile!);
+    const wrong = Array.from({ length: 32 }, () => 'AB').join(':');
+    const { summary, errors, sensorA } = await syncBoth('pins', {
+      a: { pinSha256: wrong },
+      b: { pinSha256: pinB },
+    });
+    expect(summary.problems).toBeGreaterThan(0);
+    expect(errors.length).toBeGreaterThan(0);
+    for (const reason of errors) {
+      expect(reason).toContain(`sensor ${sensorA} (defender.sensors[0].tls.pinSha256)`);
+      expect(reason).toContain('is not the one tls.pinSha256 pins');
+    }
+    // Plant B's sensor, pinned right, was read: its devices are in the CMDB.
+    expect(summary.created).toBeGreaterThan(0);
+  });
+});
