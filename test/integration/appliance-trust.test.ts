@@ -4,13 +4,10 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/load.js';
-import { systemClock } from '../../src/domain/clock.js';
-import { createLogger } from '../../src/logging.js';
 import { queryLedger } from '../../src/store/models/ledger.js';
 import { openStore } from '../../src/store/store.js';
-import { FLOW_RUNNERS } from '../../src/sync/flows.js';
-import { runFlows } from '../../src/sync/kernel/runner.js';
 import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
+import { syncOnce } from '../support/sync.js';
 
 /**
  * Per-appliance trust: two sensors whose certificates come from two different CAs in one
@@ -58,17 +55,9 @@ async function syncBoth(name: string, tls: { a?: object; b?: object }) {
   ];
   integration.flows = { otInventory: { source: 'sensor', sensorValidation: 'auto', connections: false } };
   const loaded = validateConfig(raw, `trust test ${name}`);
+  const { summary } = await syncOnce(loaded);
   const store = await openStore(loaded.config.store.url);
   try {
-    await store.migrate();
-    const { summary } = await runFlows({
-      integration: loaded.config.integrations[0]!,
-      store,
-      clock: systemClock,
-      logger: createLogger({ level: 'silent' }),
-      runners: FLOW_RUNNERS,
-      trigger: 'cli',
-    });
     const errors = (
       await queryLedger(store.db, { integrationId: loaded.config.integrations[0]!.id, action: 'error' })
     ).map((e) => e.reason);

@@ -7,14 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { LoadedConfig } from '../../src/config/load.js';
 import { systemClock } from '../../src/domain/clock.js';
-import { createLogger } from '../../src/logging.js';
 import { RequestCounters } from '../../src/runtime/http/counters.js';
 import { connectServiceNow } from '../../src/servicenow/index.js';
 import { referenceValue, stringValue } from '../../src/servicenow/values.js';
 import { openStore } from '../../src/store/store.js';
-import { FLOW_RUNNERS } from '../../src/sync/flows.js';
-import { runFlows } from '../../src/sync/kernel/runner.js';
 import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
+import { syncOnce } from '../support/sync.js';
 
 /**
  * ot-inventory end to end: the real Defender sources and ServiceNow client against both
@@ -41,23 +39,6 @@ const EXPECTED_CLASS: Record<string, string> = {
 
 const dir = mkdtempSync(join(tmpdir(), 'snowline-oti-sb-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function syncOnce(loaded: LoadedConfig, storeUrl: string) {
-  const store = await openStore(storeUrl);
-  try {
-    await store.migrate();
-    return await runFlows({
-      integration: loaded.config.integrations[0]!,
-      store,
-      clock: systemClock,
-      logger: createLogger({ level: 'silent' }),
-      runners: FLOW_RUNNERS,
-      trigger: 'cli',
-    });
-  } finally {
-    await store.close();
-  }
-}
 
 async function serviceNowWrites(sandboxes: Sandboxes): Promise<number> {
   return (await sandboxes.control('servicenow', 'GET', '/_sandbox/stats')).writes;

@@ -16,6 +16,7 @@ import { FLOW_RUNNERS } from '../../src/sync/flows.js';
 import { runFlows } from '../../src/sync/kernel/runner.js';
 import type { Estate } from '../../sandbox/dataset/index.js';
 import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
+import { syncOnce } from '../support/sync.js';
 
 /**
  * ot-vulnerabilities end to end: ot-inventory then ot-vulnerabilities through the runner, with
@@ -25,23 +26,6 @@ import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'snowline-otv-sb-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function syncOnce(loaded: LoadedConfig, storeUrl: string) {
-  const store = await openStore(storeUrl);
-  try {
-    await store.migrate();
-    return await runFlows({
-      integration: loaded.config.integrations[0]!,
-      store,
-      clock: systemClock,
-      logger: createLogger({ level: 'silent' }),
-      runners: FLOW_RUNNERS,
-      trigger: 'cli',
-    });
-  } finally {
-    await store.close();
-  }
-}
 
 interface WriteCounts {
   /** Outer write requests (a Batch call is one). */

@@ -4,14 +4,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig, type LoadedConfig } from '../../src/config/load.js';
 import { systemClock } from '../../src/domain/clock.js';
-import { createLogger } from '../../src/logging.js';
 import { RequestCounters } from '../../src/runtime/http/counters.js';
 import { connectServiceNow } from '../../src/servicenow/index.js';
-import { openStore } from '../../src/store/store.js';
-import { FLOW_RUNNERS } from '../../src/sync/flows.js';
-import { runFlows } from '../../src/sync/kernel/runner.js';
 import { startConnectProxy, type ConnectProxy } from '../support/connect-proxy.js';
 import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
+import { syncOnce } from '../support/sync.js';
 
 /**
  * Outbound proxies through a real HTTP CONNECT proxy on loopback. The sandboxes are named
@@ -42,23 +39,6 @@ function configThrough(name: string, edit: (raw: any) => void): LoadedConfig {
   return validateConfig(raw, `proxy test ${name}`);
 }
 
-async function sync(loaded: LoadedConfig) {
-  const store = await openStore(loaded.config.store.url);
-  try {
-    await store.migrate();
-    return await runFlows({
-      integration: loaded.config.integrations[0]!,
-      store,
-      clock: systemClock,
-      logger: createLogger({ level: 'silent' }),
-      runners: FLOW_RUNNERS,
-      trigger: 'cli',
-    });
-  } finally {
-    await store.close();
-  }
-}
-
 describe('outbound proxies', () => {
   it('reaches ServiceNow, ARM, Entra, the sensors and the console only through the configured proxy', async () => {
     const loaded = configThrough('configured', (raw) => {
@@ -69,7 +49,7 @@ describe('outbound proxies', () => {
       if (integration.defender.console) integration.defender.console.proxy = proxy.url;
     });
     proxy.tunnels.length = 0;
-    const { summary } = await sync(loaded);
+    const { summary } = await syncOnce(loaded);
     for (const [flow, job] of Object.entries(summary.jobs))
       expect({ flow, outcome: job?.outcome }).toEqual({ flow, outcome: 'ok' });
     expect(summary.jobs['ot-inventory']?.created).toBeGreaterThan(0);
@@ -99,7 +79,7 @@ describe('outbound proxies', () => {
         };
       });
       proxy.tunnels.length = 0;
-      const { summary } = await sync(loaded);
+      const { summary } = await syncOnce(loaded);
       expect(summary.jobs['ot-inventory']).toMatchObject({ outcome: 'ok' });
       expect(summary.jobs['ot-inventory']!.created).toBeGreaterThan(0);
       expect(summary.jobs['cloud-tickets']).toMatchObject({ outcome: 'ok' });

@@ -11,14 +11,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import type { LoadedConfig } from '../../src/config/load.js';
-import { systemClock } from '../../src/domain/clock.js';
 import type { Flow, FlowSummary } from '../../src/domain/flows.js';
 import { correlationPrefix } from '../../src/domain/tickets/rules.js';
-import { createLogger } from '../../src/logging.js';
-import { openStore } from '../../src/store/store.js';
-import { FLOW_RUNNERS } from '../../src/sync/flows.js';
-import { runFlows } from '../../src/sync/kernel/runner.js';
 import { signInPerson, type Sandboxes } from '../support/sandboxes.js';
+import { syncOnce } from '../support/sync.js';
 
 /**
  * Devices in the generated estate. `SNOWLINE_RELIABILITY_SIZE` chooses: `small` (the default, for
@@ -201,22 +197,7 @@ export async function syncInProcess(
   loaded: LoadedConfig,
   only: readonly Flow[],
 ): Promise<Partial<Record<Flow, FlowSummary>>> {
-  const store = await openStore(loaded.config.store.url);
-  try {
-    await store.migrate();
-    const { summary } = await runFlows({
-      integration: loaded.config.integrations[0]!,
-      store,
-      clock: systemClock,
-      logger: createLogger({ level: 'silent' }),
-      runners: FLOW_RUNNERS,
-      only,
-      trigger: 'cli',
-    });
-    return summary.jobs;
-  } finally {
-    await store.close();
-  }
+  return (await syncOnce(loaded, loaded.config.store.url, only)).summary.jobs;
 }
 
 /** What a `snowline sync` process did. */

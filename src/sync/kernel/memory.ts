@@ -87,11 +87,17 @@ export class FlowMemory<T> {
   parse(text: string | null | undefined): T | undefined {
     if (!text) return undefined;
     try {
-      const parsed = this.schema.safeParse(JSON.parse(text));
-      return parsed.success ? parsed.data : undefined;
+      return this.valid(JSON.parse(text));
     } catch {
       return undefined;
     }
+  }
+
+  /** The value as this memory's type, or undefined when it does not match the schema. */
+  private valid(value: unknown): T | undefined {
+    if (value === null) return undefined;
+    const parsed = this.schema.safeParse(value);
+    return parsed.success ? parsed.data : undefined;
   }
 
   private remembered(key: string, row: EntityStateRow | undefined): Remembered<T> | undefined {
@@ -108,12 +114,7 @@ export class FlowMemory<T> {
       lastSeenAt: pick('lastSeenAt', row?.last_seen_at ?? null),
       lastWrittenAt: pick('lastWrittenAt', row?.last_written_at ?? null),
       retiredAt: pick('retiredAt', row?.retired_at ?? null),
-      data:
-        pendingData !== undefined
-          ? pendingData === null
-            ? undefined
-            : this.parse(JSON.stringify(pendingData))
-          : this.parse(row?.data),
+      data: pendingData !== undefined ? this.valid(pendingData) : this.parse(row?.data),
     };
   }
 
