@@ -51,9 +51,6 @@ export interface CommitBatch {
   readonly intervalMs: number;
 }
 
-/** The default {@link CommitBatch}: a few hundred records or one second, whichever comes first. */
-export const DEFAULT_COMMIT_BATCH: CommitBatch = { records: 500, intervalMs: 1000 };
-
 /** Options of a {@link Recorder}. */
 export interface RecorderOptions {
   readonly flow: Flow;
@@ -72,7 +69,7 @@ export interface RecorderOptions {
   readonly keepPlan?: boolean;
   /** Which counter a decision counts toward; {@link defaultCounter} when omitted. */
   readonly countAs?: (action: PlanAction) => DecisionCounter | undefined;
-  /** When to commit; the store's setting (or {@link DEFAULT_COMMIT_BATCH}) when omitted. */
+  /** When to commit; the store's setting (`store.commitBatch`) when omitted. */
   readonly commitBatch?: CommitBatch;
 }
 
@@ -120,7 +117,7 @@ export class Recorder {
 
   constructor(private readonly options: RecorderOptions) {
     this.keepsPlan = options.dryRun || options.keepPlan === true;
-    this.batch = options.commitBatch ?? options.store.commitBatch ?? DEFAULT_COMMIT_BATCH;
+    this.batch = options.commitBatch ?? options.store.commitBatch;
   }
 
   /** True when nothing is written: the run only reads and plans. */
