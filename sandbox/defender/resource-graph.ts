@@ -314,7 +314,7 @@ function deviceRow(state: DefenderState, d: LiveDevice, tenantId: string): Row {
     lastSeen: iso(d.lastActivity),
     lastUpdated: iso(d.lastUpdate),
     operatingSystem: d.operatingSystem
-      ? { platform: d.operatingSystem.split(' ')[0], version: d.operatingSystem }
+      ? { platform: d.operatingSystem.split(' ')[0], distribution: d.operatingSystem }
       : {},
     hardware: { vendor: d.vendor, model: d.model, serialNumber: d.serialNumber },
     firmwares: [{ version: d.firmwareVersion }],

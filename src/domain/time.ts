@@ -7,3 +7,8 @@ export function toSnDateTime(date: Date): string {
 export function days(n: number): number {
   return n * 24 * 3600 * 1000;
 }
+
+/** Hours in milliseconds, for freshness periods. */
+export function hours(n: number): number {
+  return n * 3600 * 1000;
+}

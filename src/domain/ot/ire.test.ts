@@ -1,13 +1,21 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { contentHash } from '../hash.js';
-import { classForDeviceType, FALLBACK_CLASS } from './classes.js';
+import {
+  classForDevice,
+  classForDeviceType,
+  CONNECTOR_CLASS_ROWS,
+  FALLBACK_CLASS,
+  OS_CLASS_ROWS,
+} from './classes.js';
 import {
   connectionGroup,
   deviceGroup,
   packPayloads,
+  NEW_SENSOR_VALUES,
   sensorGroup,
   siteGroup,
+  withValues,
   type IreGroup,
   type MappingContext,
 } from './ire.js';
@@ -15,7 +23,18 @@ import { purdueLevelOf } from './purdue.js';
 import type { OtDevice, OtSensor } from './records.js';
 import { normaliseMac } from './records.js';
 
-const context: MappingContext = { integrationId: 'plant-a', dataSource: 'Snowline' };
+const context: MappingContext = {
+  integrationId: 'plant-a',
+  dataSource: 'Snowline',
+  references: {
+    otTypes: new Map([
+      ['plc', 'type-plc'],
+      ['historian', 'type-historian'],
+    ]),
+    companies: new Map([['siemens', 'company-siemens']]),
+    lifeCycle: { operational: 'stage-op', inUse: 'status-in-use', learning: 'status-learning' },
+  },
+};
 const sensor: OtSensor = {
   key: 'line-1',
   name: 'line-1',
@@ -51,13 +70,134 @@ describe('device classes and Purdue levels', () => {
     expect(classForDeviceType('Engineering Station')).toEqual({
       className: 'cmdb_ci_ot_ews',
       otAssetType: 'EWS',
+      allowOsClassification: true,
     });
     expect(classForDeviceType('dcs controller').className).toBe('cmdb_ci_ot_dcs');
     expect(classForDeviceType('Switch').className).toBe('cmdb_ci_ip_switch');
-    expect(classForDeviceType('Coffee Machine')).toEqual(FALLBACK_CLASS);
+    expect(classForDeviceType('Coffee Machine')).toMatchObject(FALLBACK_CLASS);
     expect(classForDeviceType('PLC', { plc: { className: 'cmdb_ci_ot_control' } }).className).toBe(
       'cmdb_ci_ot_control',
     );
+  });
+
+  // ServiceNow/ServiceNowDocs attribute-mapping-sgc-msft-d4iot-azure.md (and -on-prem.md), table
+  // table_gth_v4f_d1c, transcribed in docs/research/ot-connector-mapping.md §1(c).
+  it.each([
+    ['Protocol Converter', 'cmdb_ci_netgear', undefined],
+    ['VPN Gateway', 'cmdb_ci_netgear', undefined],
+    ['Multicast/Broadcast', 'cmdb_ci_netgear', undefined],
+    ['Alarm System', 'cmdb_ci_ot_control', 'OT Control System'],
+    ['Robot Controller', 'cmdb_ci_ot_control', 'OT Control System'],
+    ['Meter', 'cmdb_ci_ot_industrial_sensor', 'Industrial Sensor'],
+    ['Servo Drive', 'cmdb_ci_ot_industrial_actuator', 'Industrial Actuator'],
+    ['Pneumatic Device', 'cmdb_ci_ot_industrial_actuator', 'Industrial Actuator'],
+    ['Variable Frequency Drive', 'cmdb_ci_ot_industrial_drive', 'Industrial Drive'],
+    ['Industrial Robot', 'cmdb_ci_ot_industrial_robot', 'Industrial Robot'],
+    ['Industrial Scale', 'cmdb_ci_ot_field_device', 'OT Field Device'],
+    ['Industrial Packaging System', 'cmdb_ci_ot_field_device', 'OT Field Device'],
+    ['IP Camera', 'cmdb_ci_ip_camera', undefined],
+    ['IP Telephone', 'cmdb_ci_ip_phone', undefined],
+    ['Printer', 'cmdb_ci_printer', undefined],
+    ['Uninterruptable Power Supply', 'cmdb_ci_ups', undefined],
+    ['HVAC', 'cmdb_ci_hvac', undefined],
+    ['Wireless Access Point', 'cmdb_ci_wap_network', undefined],
+    ['Smart TV', 'cmdb_ci_stv', undefined],
+    ['Tablet', 'cmdb_ci_handheld_computing', undefined],
+    ['DCS Controller', 'cmdb_ci_ot_dcs', undefined],
+    ['Unknown', 'cmdb_ci_ot', 'Operational Technology (OT)'],
+    ['OPC Server', 'cmdb_ci_ot', 'Operational Technology (OT)'],
+  ])('maps subtype %s to %s (OT type %s) as the connector does', (subType, className, otAssetType) => {
+    const mapped = classForDevice({ deviceType: subType });
+    expect(mapped.className).toBe(className);
+    expect(mapped.otAssetType).toBe(otAssetType);
+  });
+
+  it('has every row of the connector table once, with errata only where the page is wrong', () => {
+    expect(CONNECTOR_CLASS_ROWS).toHaveLength(65);
+    expect(new Set(CONNECTOR_CLASS_ROWS.map((r) => r.subType.toLowerCase())).size).toBe(65);
+    expect(CONNECTOR_CLASS_ROWS.filter((r) => r.erratum).map((r) => r.subType)).toEqual([
+      'I/O Adapter',
+      'IED',
+      'Physical Location',
+    ]);
+    expect(OS_CLASS_ROWS.filter((r) => r.erratum).map((r) => r.className)).toEqual(['cmdb_ci_win_server']);
+  });
+
+  it('reclassifies by operating system, keeping the OT type, except network and IoT subtypes', () => {
+    // "if Historian is the target class but Windows Server OS is found in the payload, the CI is
+    // classified as a Windows Server CI and its OT device type is set to Historian"
+    // (sgc-microsoft-d4iot-azure-classes.md). The page's table says cmdb_ci_linux_server: erratum.
+    expect(classForDevice({ deviceType: 'Historian', operatingSystem: 'Windows Server 2019' })).toMatchObject(
+      {
+        className: 'cmdb_ci_win_server',
+        otAssetType: 'Historian',
+      },
+    );
+    expect(
+      classForDevice({ deviceType: 'Engineering Station', operatingSystem: 'Windows 10' }),
+    ).toMatchObject({
+      className: 'cmdb_ci_computer',
+      otAssetType: 'EWS',
+    });
+    expect(classForDevice({ deviceType: 'Server', operatingSystem: 'Ubuntu 22.04' }).className).toBe(
+      'cmdb_ci_linux_server',
+    );
+    expect(classForDevice({ deviceType: 'PLC', operatingSystem: 'VxWorks' }).className).toBe(
+      'cmdb_ci_ot_plc',
+    );
+    expect(classForDevice({ deviceType: 'IP Camera', operatingSystem: 'Linux' }).className).toBe(
+      'cmdb_ci_ip_camera',
+    );
+    expect(classForDevice({ deviceType: 'Switch', operatingSystem: 'Cisco IOS' }).className).toBe(
+      'cmdb_ci_ip_switch',
+    );
+    // "darwin" is not "win": names match as whole words.
+    expect(classForDevice({ deviceType: 'Workstation', operatingSystem: 'Darwin' }).className).toBe(
+      'cmdb_ci_computer',
+    );
+    // An override is taken as written unless it asks for OS classification.
+    expect(
+      classForDevice(
+        { deviceType: 'Historian', operatingSystem: 'Linux' },
+        { historian: { className: 'cmdb_ci_ot_historian' } },
+      ).className,
+    ).toBe('cmdb_ci_ot_historian');
+  });
+
+  it('writes OS fields on computers and key/run state on PLCs only', () => {
+    const historian = deviceGroup(
+      context,
+      device({
+        deviceType: 'Historian',
+        operatingSystem: 'Windows Server 2016',
+        osVersion: '1607',
+        osPlatform: 'Windows',
+        osArchitecture: 'x64',
+        modules: [],
+      }),
+      { sensors: [] },
+    );
+    expect(historian.items[0]).toMatchObject({
+      className: 'cmdb_ci_win_server',
+      values: { os: 'Windows Server 2016', os_version: '1607', os_domain: 'Windows', os_address_width: '64' },
+    });
+    expect(historian.items[0]!.related![0]!.values.ot_asset_type).toBe('type-historian');
+    const plc = deviceGroup(
+      context,
+      device({ plcKeyState: 'Run', plcRunState: 'Remote', operatingSystem: 'Linux' }),
+      {
+        sensors: [],
+      },
+    );
+    // A PLC that reports Linux is still an OT device whose OS reclassifies it (the page's rule), so
+    // key/run state goes only where the class is a PLC.
+    expect(plc.items[0]!.className).toBe('cmdb_ci_linux_server');
+    expect(plc.items[0]!.values).not.toHaveProperty('switch_position');
+    const plain = deviceGroup(context, device({ plcKeyState: 'Run', plcRunState: 'Remote' }), {
+      sensors: [],
+    });
+    expect(plain.items[0]!.values).toMatchObject({ switch_position: 'Run', switch_remote_mode: 'Remote' });
+    expect(plain.items[0]!.values).not.toHaveProperty('os');
   });
 
   it('takes the type refinement, then the numeric level, then the layer, then the sensor', () => {
@@ -89,21 +229,28 @@ describe('IRE mapping', () => {
         name: 'PLC-17',
         serial_number: 'SN-17',
         firmware_version: '2.9.4',
+        manufacturer: 'company-siemens',
         install_status: '1',
         has_module: 'true',
       },
+      lookup: [
+        {
+          className: 'cmdb_serial_number',
+          values: { serial_number: 'SN-17', serial_number_type: 'system', valid: 'true' },
+        },
+      ],
       sys_object_source_info: { source_name: 'Snowline', source_native_key: 'plant-a:device:17' },
     });
     expect(ci!.values).not.toHaveProperty('last_discovered');
     expect(ci!.related![0]).toEqual({
       className: 'cmdb_ot_entity',
       values: {
+        ot_asset_type: 'type-plc',
         purdue_level: '1.0',
         zone: 'Line 1',
         business_criticality: 'High',
         isa_entity_site: 'site-sys',
         ot_correlation_id: 'plant-a:device:17',
-        discovery_source_id: 'plant-a:device:17',
       },
     });
     expect(ci!.related!.map((r) => r.values.key).filter(Boolean)).toContain('defender.vendor');
@@ -157,19 +304,35 @@ describe('IRE mapping', () => {
       mac: 'AA:BB:CC:00:11:22',
     });
     expect(learning.items[0]!.values).toMatchObject({
-      life_cycle_stage: 'Operational',
-      life_cycle_stage_status: 'Learning Mode',
+      life_cycle_stage: 'stage-op',
+      life_cycle_stage_status: 'status-learning',
       connection_state: 'Connected',
     });
+    // The NIDS network type is the admin's once the sensor exists: the flow adds it on creation only.
+    expect(learning.items[0]!.values).not.toHaveProperty('network_type_assignment');
+    const created = withValues(learning, 0, NEW_SENSOR_VALUES);
+    expect(created.items[0]!.values.network_type_assignment).toBe('OT');
+    expect(created.hash).toBe(learning.hash);
+    // References with no record found are left out, never sent as text.
+    const bare = sensorGroup(
+      { integrationId: 'plant-a', dataSource: 'Snowline' },
+      { ...sensor, learningMode: false },
+    );
+    expect(bare.items[0]!.values).not.toHaveProperty('life_cycle_stage');
+    expect(bare.items[0]!.values).not.toHaveProperty('life_cycle_stage_status');
     expect(learning.items.map((i) => i.className)).toEqual([
       'cmdb_ci_nids',
       'cmdb_ci_network_adapter',
       'cmdb_ci_ip_address',
     ]);
+    // A site is an ISA entity without a parent, level or level type (ot-use-case.md).
     expect(siteGroup(context, { key: 'rtm', name: 'Rotterdam' }).items[0]).toMatchObject({
       className: 'cmdb_ci_ot_isa_entity',
       values: { name: 'Rotterdam' },
     });
+    expect(Object.keys(siteGroup(context, { key: 'rtm', name: 'Rotterdam' }).items[0]!.values)).toEqual([
+      'name',
+    ]);
   });
 
   it('maps a connection between two devices with IPs, and skips one without', () => {

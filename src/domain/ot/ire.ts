@@ -1,6 +1,6 @@
 import { contentHash } from '../hash.js';
 import { toSnDateTime } from '../time.js';
-import { classForDeviceType, type DeviceClass } from './classes.js';
+import { classForDevice, COMPUTER_CLASSES, type ClassInput, type DeviceClass } from './classes.js';
 import { formatPurdueLevel, purdueLevelOf } from './purdue.js';
 import type { OtConnection, OtDevice, OtSensor, OtSite } from './records.js';
 import { normaliseMac } from './records.js';
@@ -18,6 +18,11 @@ export interface IreItem {
   readonly className: string;
   readonly values: Readonly<Record<string, string>>;
   readonly related?: readonly {
+    readonly className: string;
+    readonly values: Readonly<Record<string, string>>;
+  }[];
+  /** Records that identify the item through a table referencing it (serial numbers, NICs). */
+  readonly lookup?: readonly {
     readonly className: string;
     readonly values: Readonly<Record<string, string>>;
   }[];
@@ -49,6 +54,25 @@ export interface IreGroup {
   readonly hash: string;
 }
 
+/**
+ * sys_ids of the records reference fields point at. IRE takes only a sys_id for a reference field
+ * ("For a reference field, the value must be the referenced sys_id": ServiceNow/ServiceNowDocs
+ * `markdown/api-reference/rest-apis/c_IdentifyReconcileAPI.md`); a name with no record found is
+ * left out rather than sent as text, which IRE would refuse with INVALID_INPUT_DATA.
+ */
+export interface ReferenceIds {
+  /** `cmdb_ot_entity_type` by name or label, lower case (the instance's records may differ in case). */
+  readonly otTypes?: ReadonlyMap<string, string>;
+  /** `core_company` by vendor name as Defender reports it (lower case). */
+  readonly companies?: ReadonlyMap<string, string>;
+  /** `life_cycle_stage` / `life_cycle_stage_status` sys_ids the sensor mapping uses. */
+  readonly lifeCycle?: {
+    readonly operational?: string;
+    readonly inUse?: string;
+    readonly learning?: string;
+  };
+}
+
 /** What the mapping needs besides the record. */
 export interface MappingContext {
   /** Integration id: namespaces every source key, so two consoles' device 1 never collide. */
@@ -58,6 +82,7 @@ export interface MappingContext {
   readonly classMap?: Readonly<Record<string, DeviceClass>>;
   readonly layerLevels?: Readonly<Record<string, number>>;
   readonly typeLevels?: Readonly<Record<string, number>>;
+  readonly references?: ReferenceIds;
 }
 
 /** The namespaced source key written to `sys_object_source` and the OT discovery source id. */
@@ -83,6 +108,33 @@ function group(
   relations: GroupRelation[],
 ): IreGroup {
   return { entity, key, items, relations, hash: contentHash({ items, relations }) };
+}
+
+/**
+ * The group with more values on one item, and the same hash: for what is sent only at times the
+ * flow chooses (fields written on creation only, the daily freshness stamp), so that sending it
+ * or not never makes an unchanged entity look changed.
+ */
+export function withValues(
+  g: IreGroup,
+  index: number,
+  extra: Readonly<Record<string, string | undefined>>,
+): IreGroup {
+  const added = values(extra);
+  if (Object.keys(added).length === 0) return g;
+  const items = g.items.map((item, i) =>
+    i === index ? { ...item, values: { ...item.values, ...added } } : item,
+  );
+  return { ...g, items };
+}
+
+/** `os_address_width` is a number of bits; Defender reports an architecture name. */
+function addressWidth(architecture: string | undefined): string | undefined {
+  const arch = architecture?.toLowerCase();
+  if (!arch) return undefined;
+  if (/64/.test(arch)) return '64';
+  if (/^(x86|i[3-6]86|ia32|arm|armv7.*|32.*)$/.test(arch)) return '32';
+  return undefined;
 }
 
 /** Adds a NIC and an IP item owned by item `owner`, once each. */
@@ -122,10 +174,15 @@ export function sensorReference(context: MappingContext, sensor: Pick<OtSensor, 
 }
 
 /**
- * A sensor as a `cmdb_ci_nids`: learning mode → life cycle Operational / Learning Mode
- * (a learning sensor fails validation), else Operational / In Use.
+ * A sensor as a `cmdb_ci_nids`, as the connector maps it (`attribute-mapping-sgc-msft-d4iot-azure.md`,
+ * sensor table): learning mode → life cycle Operational / Learning (a learning sensor fails
+ * validation), else Operational / In Use; both are references, sent as the sys_ids found on the
+ * instance. `network_type_assignment` is the admin's when validating the NIDS
+ * (`validate-nids-appliances-sgc-msft-d4iot-azure.md`): the flow adds it on creation only
+ * ({@link NEW_SENSOR_VALUES}).
  */
 export function sensorGroup(context: MappingContext, sensor: OtSensor, siteSysId?: string): IreGroup {
+  const lifeCycle = context.references?.lifeCycle;
   const items: IreItem[] = [
     {
       className: 'cmdb_ci_nids',
@@ -133,7 +190,6 @@ export function sensorGroup(context: MappingContext, sensor: OtSensor, siteSysId
         name: sensor.name,
         correlation_id: sourceKey(context, 'sensor', sensor.key),
         nids_source_name: 'Microsoft Defender for IoT',
-        network_type_assignment: 'OT',
         fqdn: sensor.fqdn,
         firmware_version: sensor.firmwareVersion,
         zone: sensor.zone,
@@ -141,9 +197,13 @@ export function sensorGroup(context: MappingContext, sensor: OtSensor, siteSysId
         connection_state:
           sensor.connectionState ??
           (sensor.connected === undefined ? undefined : sensor.connected ? 'Connected' : 'Disconnected'),
-        life_cycle_stage: 'Operational',
+        life_cycle_stage: lifeCycle?.operational,
         life_cycle_stage_status:
-          sensor.learningMode === undefined ? undefined : sensor.learningMode ? 'Learning Mode' : 'In Use',
+          sensor.learningMode === undefined
+            ? undefined
+            : sensor.learningMode
+              ? lifeCycle?.learning
+              : lifeCycle?.inUse,
         first_discovered: sensor.firstSeen ? toSnDateTime(sensor.firstSeen) : undefined,
       }),
       sys_object_source_info: sourceInfo(context, 'sensor', sensor.key),
@@ -156,7 +216,15 @@ export function sensorGroup(context: MappingContext, sensor: OtSensor, siteSysId
   return group('sensor', sensor.key, items, relations);
 }
 
-/** A site as an ISA-95 `cmdb_ci_ot_isa_entity`. */
+/** Values a new sensor gets and a known one never: the NIDS network type is the admin's afterwards. */
+export const NEW_SENSOR_VALUES: Readonly<Record<string, string>> = { network_type_assignment: 'OT' };
+
+/**
+ * A site as an ISA-95 `cmdb_ci_ot_isa_entity`. "A record in the Equipment Model Entity table
+ * (cmdb_ci_ot_isa_entity) without a parent is considered a site" (ServiceNow/ServiceNowDocs
+ * `operational-technology-manager/ot-use-case.md`): no parent, and no `isa_entity_level` /
+ * `isa_entity_type`, which are references to level and level-type records of a template.
+ */
 export function siteGroup(context: MappingContext, site: OtSite): IreGroup {
   return group(
     'site',
@@ -164,7 +232,7 @@ export function siteGroup(context: MappingContext, site: OtSite): IreGroup {
     [
       {
         className: 'cmdb_ci_ot_isa_entity',
-        values: { name: site.name, isa_entity_level: 'Site', isa_entity_type: 'Site' },
+        values: { name: site.name },
         sys_object_source_info: sourceInfo(context, 'site', site.key),
       },
     ],
@@ -191,18 +259,22 @@ const CONTROL_CLASSES_WITH_MODULES = new Set([
 ]);
 
 /**
- * A device: its class (by device type), `cmdb_ot_entity` with Purdue level, zone, criticality,
- * site and discovery source id; vendor details in `cmdb_key_value_v2`; NICs and IPs it owns;
- * its control modules; and `Detects::Detected by` from each sensor that sees it.
- * `last_discovered` is not sent: IRE stamps it on every write, and a moving "last seen" would
- * turn every unchanged device into an update.
+ * A device, as the connector's device table maps it (`attribute-mapping-sgc-msft-d4iot-azure.md`):
+ * its class (subtype, then operating system: {@link classForDevice}); `cmdb_ot_entity` with OT
+ * device type, Purdue level, zone, criticality, site and OT discovery source id; manufacturer;
+ * OS fields on computers; PLC key and run state; its serial number as a `cmdb_serial_number` lookup
+ * (the OT and Hardware identification rules' first entry); vendor details in `cmdb_key_value_v2`;
+ * NICs and IPs it owns; its control modules; and `Detects::Detected by` from each sensor that sees it.
+ * `last_discovered` ("Most recent discovery", which the page calls `most_recent_discovery`) is not
+ * part of the group: the flow adds it at most once per `freshnessHours` with {@link withValues}.
  */
 export function deviceGroup(
   context: MappingContext,
   device: OtDevice,
   options: DeviceMappingOptions,
 ): IreGroup {
-  const mapped = classForDeviceType(device.deviceType, context.classMap);
+  const mapped = classForDevice(device, context.classMap);
+  const references = context.references;
   const firstSensor = options.sensors[0];
   const level = purdueLevelOf(device, {
     ...(firstSensor?.purdueLevel !== undefined ? { sensorLevel: firstSensor.purdueLevel } : {}),
@@ -219,6 +291,8 @@ export function deviceGroup(
     ['defender.operating_system', device.operatingSystem],
     ['defender.protocols', device.protocols.length ? [...device.protocols].sort().join(', ') : undefined],
   ];
+  const computer = COMPUTER_CLASSES.has(mapped.className);
+  const plc = mapped.className === 'cmdb_ci_ot_plc';
   const items: IreItem[] = [
     {
       className: mapped.className,
@@ -227,21 +301,32 @@ export function deviceGroup(
         serial_number: device.serialNumber,
         firmware_version: device.firmwareVersion,
         model_number: device.model,
+        manufacturer: device.vendor ? references?.companies?.get(device.vendor.toLowerCase()) : undefined,
         first_discovered: device.firstSeen ? toSnDateTime(device.firstSeen) : undefined,
         install_status: options.retired ? '7' : '1',
         operational_status: options.retired ? '6' : '1',
         has_module: hasModules ? 'true' : undefined,
+        os: computer ? device.operatingSystem : undefined,
+        os_version: computer ? device.osVersion : undefined,
+        os_domain: computer ? device.osPlatform : undefined,
+        os_address_width: computer ? addressWidth(device.osArchitecture) : undefined,
+        switch_position: plc ? device.plcKeyState : undefined,
+        switch_remote_mode: plc ? device.plcRunState : undefined,
       }),
       related: [
         {
           className: 'cmdb_ot_entity',
           values: values({
+            ot_asset_type: mapped.otAssetType
+              ? references?.otTypes?.get(mapped.otAssetType.toLowerCase())
+              : undefined,
             purdue_level: formatPurdueLevel(level),
             zone: device.zone ?? firstSensor?.zone,
             business_criticality: device.criticality,
             isa_entity_site: options.siteSysId,
+            // The mapping page says "discovery_source_id in cmdb_ot_entity"; the column is
+            // ot_correlation_id ("OT discovery source ID": sgc-microsoft-d4iot-azure-classes.md).
             ot_correlation_id: discoveryId,
-            discovery_source_id: discoveryId,
           }),
         },
         ...keyValues
@@ -257,6 +342,18 @@ export function deviceGroup(
             },
           })),
       ],
+      ...(device.serialNumber
+        ? {
+            lookup: [
+              {
+                // "For Operational Technology (OT), use the string value system for the serial number
+                // type" (cmdb-ci-class-models-operation-technology.md).
+                className: 'cmdb_serial_number',
+                values: { serial_number: device.serialNumber, serial_number_type: 'system', valid: 'true' },
+              },
+            ],
+          }
+        : {}),
       sys_object_source_info: sourceInfo(context, 'device', device.key),
     },
   ];
@@ -275,7 +372,7 @@ export function deviceGroup(
           model_number: module.model,
           serial_number: module.serialNumber,
           firmware_version: module.firmwareVersion,
-          vendor: module.vendor,
+          vendor: module.vendor ? references?.companies?.get(module.vendor.toLowerCase()) : undefined,
           module_type: module.moduleType,
           install_status: options.retired ? '7' : '1',
         }),
@@ -293,23 +390,27 @@ export function deviceGroup(
 /** The minimal item that lets IRE find an already-written device (through sys_object_source). */
 export function deviceReference(
   context: MappingContext,
-  device: Pick<OtDevice, 'key' | 'name' | 'deviceType'>,
+  device: Pick<OtDevice, 'key' | 'name'> & ClassInput,
 ): IreItem {
   return {
-    className: classForDeviceType(device.deviceType, context.classMap).className,
+    className: classForDevice(device, context.classMap).className,
     values: { name: device.name },
     sys_object_source_info: sourceInfo(context, 'device', device.key),
   };
 }
 
+/** One end of a connection: the device as written, and its CI once known. */
+export type ConnectionEnd = Pick<
+  OtDevice,
+  'key' | 'name' | 'deviceType' | 'operatingSystem' | 'nics' | 'zone' | 'site'
+> & {
+  readonly sysId?: string;
+};
+
 /** What a connection needs to know of its two devices, as written. */
 export interface ConnectionEnds {
-  readonly source: Pick<OtDevice, 'key' | 'name' | 'deviceType' | 'nics' | 'zone' | 'site'> & {
-    readonly sysId?: string;
-  };
-  readonly destination: Pick<OtDevice, 'key' | 'name' | 'deviceType' | 'nics' | 'zone' | 'site'> & {
-    readonly sysId?: string;
-  };
+  readonly source: ConnectionEnd;
+  readonly destination: ConnectionEnd;
 }
 
 /**

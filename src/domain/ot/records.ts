@@ -65,7 +65,18 @@ export interface OtDevice {
   readonly model?: string;
   readonly serialNumber?: string;
   readonly firmwareVersion?: string;
+  /** The operating system's name (Resource Graph `operatingSystem.distribution`); it can reclassify the CI. */
   readonly operatingSystem?: string;
+  /** Resource Graph `operatingSystem.version` → `os_version`. */
+  readonly osVersion?: string;
+  /** Resource Graph `operatingSystem.platform` → `os_domain` (as the connector's mapping page says). */
+  readonly osPlatform?: string;
+  /** Resource Graph `operatingSystem.architecture` (`x64`, `x86`…) → `os_address_width`. */
+  readonly osArchitecture?: string;
+  /** PLC key switch state (Resource Graph `additionalFields.plcKeyState`) → `switch_position`. */
+  readonly plcKeyState?: string;
+  /** PLC run state (Resource Graph `additionalFields.plcRunState`) → `switch_remote_mode`. */
+  readonly plcRunState?: string;
   readonly nics: readonly OtNic[];
   readonly modules: readonly OtModule[];
   readonly protocols: readonly string[];

@@ -571,6 +571,9 @@ export const CloudIotDeviceSchema = z
         .looseObject({ platform: text, version: text, distribution: text, architecture: text })
         .nullish(),
       firmwares: listOf(z.looseObject({ version: text })),
+      // The connector maps plcKeyState → switch_position, plcRunState → switch_remote_mode
+      // (ServiceNow/ServiceNowDocs attribute-mapping-sgc-msft-d4iot-azure.md).
+      additionalFields: z.looseObject({ plcKeyState: text, plcRunState: text }).nullish(),
       nics: listOf(
         z.looseObject({
           ipv4Address: text,
@@ -620,6 +623,8 @@ export const CloudIotDeviceSchema = z
       model: p.hardware?.model,
       serialNumber: p.hardware?.serialNumber,
       operatingSystem: p.operatingSystem ?? undefined,
+      plcKeyState: p.additionalFields?.plcKeyState,
+      plcRunState: p.additionalFields?.plcRunState,
       firmwareVersion: p.firmwares.find((f) => f.version)?.version,
       nics: p.nics.map((n) => ({
         ipv4Address: n.ipv4Address,

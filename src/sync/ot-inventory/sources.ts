@@ -314,8 +314,10 @@ export class ResourceGraphSource implements OtInventorySource {
   }
 
   private device(d: CloudIotDevice): OtDevice {
-    const os = d.operatingSystem
-      ? [d.operatingSystem.platform, d.operatingSystem.version].filter(Boolean).join(' ')
+    const system = d.operatingSystem;
+    // The connector maps `distribution` → os; a source without it names the OS by platform and version.
+    const os = system
+      ? system.distribution || [system.platform, system.version].filter(Boolean).join(' ') || undefined
       : undefined;
     return {
       key: d.deviceId,
@@ -327,6 +329,11 @@ export class ResourceGraphSource implements OtInventorySource {
       ...(d.serialNumber ? { serialNumber: d.serialNumber } : {}),
       ...(d.firmwareVersion ? { firmwareVersion: d.firmwareVersion } : {}),
       ...(os ? { operatingSystem: os } : {}),
+      ...(system?.version ? { osVersion: system.version } : {}),
+      ...(system?.platform ? { osPlatform: system.platform } : {}),
+      ...(system?.architecture ? { osArchitecture: system.architecture } : {}),
+      ...(d.plcKeyState ? { plcKeyState: d.plcKeyState } : {}),
+      ...(d.plcRunState ? { plcRunState: d.plcRunState } : {}),
       nics: d.nics.map((n) => {
         const mac = normaliseMac(n.macAddress);
         const ip = n.ipv4Address ?? n.ipv6Address;
