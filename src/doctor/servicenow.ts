@@ -32,7 +32,7 @@ export function serviceNowRequirements(integration: IntegrationConfig): {
       { table: 'cmdb_ot_entity', plugin: ot },
       { table: 'cmdb_ci_nids', plugin: ot },
     );
-    if (flows.otInventory.connections)
+    if (flows.otInventory.connections.enabled)
       tables.push({ table: 'sn_ot_device_network_connection', plugin: 'Industrial Core (sn_ot_core)' });
     roles.push(
       {

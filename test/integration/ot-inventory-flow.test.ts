@@ -191,7 +191,8 @@ describe('ot-inventory flow against the ServiceNow sandbox', () => {
     // line-2 is learning, so under sensorValidation auto its two devices do not feed the CMDB.
     expect(summary).toMatchObject({
       outcome: 'ok',
-      created: 1 + 2 + 6 + 1,
+      // site, sensors, devices, connection, and the vendor's core_company (manufacturer is a reference)
+      created: 1 + 2 + 6 + 1 + 1,
       errors: 1,
       problems: 1,
       skipped: 2,
@@ -266,7 +267,8 @@ describe('ot-inventory flow against the ServiceNow sandbox', () => {
     const { summary, counters } = await sync(clock);
     expect(await writes()).toBe(before);
     expect(summary).toMatchObject({ created: 0, updated: 0, unchanged: 1 + 2 + 6 + 1 });
-    expect(counters.snapshot()).toEqual({});
+    // Reads only: the reference tables (OT device types, life cycle, companies) are read each run.
+    expect(Object.keys(counters.snapshot()).filter((k) => !k.startsWith('servicenow GET'))).toEqual([]);
   });
 
   it('sends exactly one update for one changed device', async () => {
@@ -302,5 +304,61 @@ describe('ot-inventory flow against the ServiceNow sandbox', () => {
     const revived = await sync(clock);
     expect(revived.summary).toMatchObject({ updated: 1, retired: 0 });
     expect((await revived.client.get('cmdb_ci_ot', ci.sys_id))!.install_status).toBe('1');
+  });
+
+  it('moves most recent discovery after freshnessHours and not before, one item per device', async () => {
+    const seen = (at: Date) => {
+      devices = devices.map((d) => ({ ...d, lastSeen: at }));
+      connections[0] = { ...connections[0]!, lastSeen: at };
+    };
+    const fed = 6;
+    const first = clock.now();
+    seen(first);
+    const stamped = await sync(clock);
+    expect(stamped.summary).toMatchObject({ refreshed: fed, created: 0 });
+    const dev1 = async (client: typeof stamped.client) =>
+      (await client.listAll('cmdb_ci', { query: encodeQuery({ where: [where('name', '=', 'dev-1')] }) }))[0]!;
+    expect(stringValue((await dev1(stamped.client)).last_discovered)).toBe(
+      first.toISOString().slice(0, 19).replace('T', ' '),
+    );
+
+    // Defender saw them again an hour later: inside the window, nothing is written.
+    clock.advance(3600_000);
+    seen(clock.now());
+    const before = await writes();
+    const quiet = await sync(clock);
+    expect(quiet.summary).toMatchObject({ refreshed: 0, updated: 0 });
+    expect(await writes()).toBe(before);
+
+    // A day after the last stamp: one item per device, packed (batchSize 7), and the new time lands.
+    clock.advance(24 * 3600_000);
+    const later = clock.now();
+    seen(later);
+    const refreshed = await sync(clock);
+    expect(refreshed.summary).toMatchObject({ refreshed: fed, updated: fed, ireItems: fed, ireRequests: 1 });
+    expect(stringValue((await dev1(refreshed.client)).last_discovered)).toBe(
+      later.toISOString().slice(0, 19).replace('T', ' '),
+    );
+    expect(refreshed.plan).toEqual([]);
+    const reasons = (await ledgerActionKeys(store.db, 'plant-a', refreshed.runId)).length;
+    expect(reasons).toBeGreaterThanOrEqual(fed);
+  });
+
+  it("keeps a connection's last communication at Defender's last seen, refreshed every refreshDays", async () => {
+    const connection = async () =>
+      (await (await sync(clock)).client.listAll('sn_ot_device_network_connection'))[0]!;
+    // The previous test stamped it with Defender's time a day ago; it is not due again for a week.
+    const lastSeen = connections[0]!.lastSeen!;
+    clock.advance(3 * 24 * 3600_000);
+    const row = await connection();
+    expect(stringValue(row.last_communication)).toBe(lastSeen.toISOString().slice(0, 19).replace('T', ' '));
+    // Defender keeps reporting it: after refreshDays (7) the time follows Defender's, not the run's.
+    clock.advance(5 * 24 * 3600_000);
+    const reported = new Date(clock.now().getTime() - 3600_000);
+    connections[0] = { ...connections[0]!, lastSeen: reported };
+    const refreshed = await connection();
+    expect(stringValue(refreshed.last_communication)).toBe(
+      reported.toISOString().slice(0, 19).replace('T', ' '),
+    );
   });
 });

@@ -20,15 +20,22 @@ import { syncOnce } from '../support/sync.js';
  */
 
 /** Where each device type of the estate must land (the Service Graph Connector's class map). */
-const EXPECTED_CLASS: Record<string, string> = {
+/**
+ * The class each catalog device lands in, written out from the connector's tables
+ * (ServiceNow/ServiceNowDocs attribute-mapping-sgc-msft-d4iot-azure.md, table_gth_v4f_d1c): the
+ * subtype's class, unless its operating system reclassifies it (not for network subtypes). SCADA
+ * and OPC servers are not in the table ("Any other type" → cmdb_ci_ot). The page's Windows Server
+ * row names cmdb_ci_linux_server; Snowline corrects it to cmdb_ci_win_server (docs/ot-inventory.md).
+ */
+const SUBTYPE_CLASS: Record<string, string> = {
   PLC: 'cmdb_ci_ot_plc',
   RTU: 'cmdb_ci_ot_rtu',
   IED: 'cmdb_ci_ot_ied',
   'DCS Controller': 'cmdb_ci_ot_dcs',
   HMI: 'cmdb_ci_ot_hmi',
   'Engineering Station': 'cmdb_ci_ot_ews',
-  'SCADA Server': 'cmdb_ci_ot_scada_server',
-  'OPC Server': 'cmdb_ci_ot_opc_server',
+  'SCADA Server': 'cmdb_ci_ot',
+  'OPC Server': 'cmdb_ci_ot',
   Historian: 'cmdb_ci_ot_historian',
   Switch: 'cmdb_ci_ip_switch',
   Firewall: 'cmdb_ci_ip_firewall',
@@ -36,6 +43,16 @@ const EXPECTED_CLASS: Record<string, string> = {
   Workstation: 'cmdb_ci_computer',
   Server: 'cmdb_ci_server',
 };
+const NETWORK = new Set(['Switch', 'Firewall', 'Router']);
+function expectedClass(d: { type: string; operatingSystem: string | null }): string {
+  const os = d.operatingSystem ?? '';
+  if (!NETWORK.has(d.type)) {
+    if (/\bwindows server\b/i.test(os)) return 'cmdb_ci_win_server';
+    if (/\b(windows|win)\b/i.test(os)) return 'cmdb_ci_computer';
+    if (/\blinux\b/i.test(os)) return 'cmdb_ci_linux_server';
+  }
+  return SUBTYPE_CLASS[d.type]!;
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'snowline-oti-sb-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -90,7 +107,7 @@ describe.each(['console', 'sensor', 'resourceGraph'] as const)(
           source === 'resourceGraph' || (source === 'sensor' && d.modules.length === 0)
             ? d.serialNumber
             : undefined;
-        const expectedDump = expected.map((d) => `${EXPECTED_CLASS[d.type]}|${d.name}|${serialOf(d)}`).sort();
+        const expectedDump = expected.map((d) => `${expectedClass(d)}|${d.name}|${serialOf(d)}`).sort();
         const actualDump = expected.map((d) => {
           const ci = byName.get(d.name);
           return `${stringValue(ci?.sys_class_name)}|${stringValue(ci?.name)}|${stringValue(ci?.serial_number)}`;
@@ -144,7 +161,7 @@ describe.each(['console', 'sensor', 'resourceGraph'] as const)(
       const before = await serviceNowWrites(sandboxes);
       const { summary } = await syncOnce(loaded, storeUrl);
       expect(summary.jobs['ot-inventory']).toMatchObject({ outcome: 'ok', created: 0, updated: 0 });
-      expect(summary.jobs['ot-inventory']!.requests.servicenow).toBe(0);
+      // Reads only: the reference tables (OT device types, life cycle, companies) are read each run.
       expect(await serviceNowWrites(sandboxes)).toBe(before);
     });
 
@@ -157,7 +174,23 @@ describe.each(['console', 'sensor', 'resourceGraph'] as const)(
       const before = await serviceNowWrites(sandboxes);
       const { summary } = await syncOnce(loaded, storeUrl);
       expect(summary.jobs['ot-inventory']).toMatchObject({ outcome: 'ok', created: 0, updated: 1 });
-      expect((await serviceNowWrites(sandboxes)) - before).toBe(1);
+      // The IRE update, and the new vendor's company (manufacturer is a reference to core_company).
+      expect((await serviceNowWrites(sandboxes)) - before).toBe(2);
+      const { client, close } = connectServiceNow(loaded.config.integrations[0]!.servicenow, {
+        clock: systemClock,
+        counters: new RequestCounters(),
+      });
+      try {
+        const companies = await client.listAll('core_company', { query: 'name=Renamed Vendor GmbH' });
+        expect(companies).toHaveLength(1);
+        const ci = await client.listAll('cmdb_ci', {
+          query: `name=${device.name}`,
+          fields: ['manufacturer'],
+        });
+        expect(referenceValue(ci[0]?.manufacturer)).toBe(companies[0]!.sys_id);
+      } finally {
+        await close();
+      }
     });
   },
 );

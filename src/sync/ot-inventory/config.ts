@@ -62,9 +62,34 @@ export const otInventorySection = z
         examples: [30],
       }),
     connections: z
-      .boolean()
-      .default(true)
-      .meta({ description: 'Write network connections where the source has them.', examples: [true] }),
+      .union([
+        z.boolean().transform((enabled) => ({ enabled, refreshDays: 7 })),
+        z.strictObject({
+          enabled: z
+            .boolean()
+            .default(true)
+            .meta({ description: 'Write network connections where the source has them.' }),
+          refreshDays: z.number().min(1).max(89).default(7).meta({
+            description:
+              "How often an unchanged connection's last_communication is rewritten from Defender's last-seen time. The instance deletes connections not communicating for 90 days (Table Cleanup), so this stays below 90.",
+          }),
+        }),
+      ])
+      .default({ enabled: true, refreshDays: 7 })
+      .meta({
+        description:
+          'Network connections: true / false, or { enabled, refreshDays }. A connection Defender still reports has its last_communication refreshed every refreshDays; one it stopped reporting ages out on the instance.',
+        examples: [{ enabled: true, refreshDays: 7 }],
+      }),
+    freshnessHours: z
+      .number()
+      .min(1)
+      .default(24)
+      .meta({
+        description:
+          "How often an unchanged device's most recent discovery (last_discovered) follows Defender's last-seen time, in hours: at most once per period per device, so CMDB health sees live devices as fresh without a write per device per run.",
+        examples: [24],
+      }),
     classMap: z
       .record(
         z.string(),
@@ -73,6 +98,10 @@ export const otInventorySection = z
             .string()
             .regex(/^[a-z][a-z0-9_]*$/, { error: 'must be a table name like cmdb_ci_ot_plc' }),
           otAssetType: z.string().optional(),
+          allowOsClassification: z.boolean().optional().meta({
+            description:
+              'Reclassify by operating system (a Windows Server historian becomes cmdb_ci_win_server, OT device type kept). Default for an override: false.',
+          }),
         }),
       )
       .default({})

@@ -2,15 +2,18 @@ import {
   connectionGroup,
   deviceGroup,
   deviceReference,
+  NEW_SENSOR_VALUES,
   sensorGroup,
   siteGroup,
   sourceKey,
+  withValues,
   type IreGroup,
   type MappingContext,
 } from '../../domain/ot/ire.js';
+import { classForDevice } from '../../domain/ot/classes.js';
 import type { OtDevice, OtSensor } from '../../domain/ot/records.js';
 import type { PlanAction } from '../../domain/plan.js';
-import { days } from '../../domain/time.js';
+import { days, hours, toSnDateTime } from '../../domain/time.js';
 import type { ServiceNowClient } from '../../servicenow/client.js';
 import { encodeQuery, where } from '../../servicenow/query.js';
 import { stringValue } from '../../servicenow/values.js';
@@ -19,7 +22,14 @@ import { advanceWatermark, getWatermark } from '../../store/models/watermarks.js
 import { defineFlow, type FlowContext } from '../kernel/flow.js';
 import type { FlowMemory, Remembered } from '../kernel/memory.js';
 import { IreWriter, type IreDecision, type IreWriteCounts } from '../kernel/writers/ire.js';
-import { deviceMemory, inventoryEntities, type DeviceMemory } from './memory.js';
+import {
+  connectionMemory,
+  deviceMemory,
+  inventoryEntities,
+  type ConnectionMemory,
+  type DeviceMemory,
+} from './memory.js';
+import { CmdbReferences } from './references.js';
 import { otInventorySource } from './sources.js';
 import type { OtInventorySource, RecordProblem } from './source.js';
 import type { OtInventoryConfig } from './config.js';
@@ -39,6 +49,8 @@ export interface OtInventoryCounters extends IreWriteCounts {
   skipped: number;
   /** Malformed records the source reported and Snowline skipped. */
   problems: number;
+  /** Unchanged devices whose most recent discovery was moved forward (once per `freshnessHours`). */
+  refreshed: number;
 }
 
 const FLOW = 'ot-inventory' as const;
@@ -64,6 +76,7 @@ export const otInventoryFlow = defineFlow({
     unchanged: 0,
     skipped: 0,
     problems: 0,
+    refreshed: 0,
     ireItems: 0,
     ireRequests: 0,
   }),
@@ -77,7 +90,12 @@ export const otInventoryFlow = defineFlow({
 /** Where a device is placed for its connections: its CI (once known) and the details the mapping needs. */
 interface PlacedDevice {
   readonly sysId?: string;
-  readonly device: Pick<OtDevice, 'key' | 'name' | 'deviceType' | 'nics' | 'zone' | 'site'>;
+  /** Defender's last seen as last written to the CI's `last_discovered`. */
+  readonly discoveredAt?: string;
+  readonly device: Pick<
+    OtDevice,
+    'key' | 'name' | 'deviceType' | 'operatingSystem' | 'nics' | 'zone' | 'site'
+  >;
 }
 
 /** A changed device waiting for its IRE write. */
@@ -85,16 +103,23 @@ interface PendingDevice {
   readonly group: IreGroup;
   readonly device: OtDevice;
   readonly state?: Remembered<DeviceMemory>;
+  /** Unchanged, sent only to move its most recent discovery forward. */
+  readonly refresh?: boolean;
 }
 
 class OtInventoryRun {
-  private readonly mapping: MappingContext;
+  private mapping: MappingContext;
+  private readonly references: CmdbReferences;
   private readonly now: Date;
   private readonly writer: IreWriter;
   private readonly devices: FlowMemory<DeviceMemory>;
   private siteSysIds = new Map<string, string>();
   private sensorsByKey = new Map<string, OtSensor>();
   private feeding = new Set<string>();
+  private readonly connections: FlowMemory<ConnectionMemory>;
+  /** Defender's last-seen time of each connection being written, and those written only to refresh it. */
+  private readonly communicated = new Map<string, string>();
+  private readonly refreshing = new Set<string>();
   /** Device sys_ids and details known after the device phase, for connections. */
   private deviceInfo = new Map<string, PlacedDevice>();
 
@@ -123,16 +148,39 @@ class OtInventoryRun {
       counts: summary,
     });
     this.devices = deviceMemory(this.scope());
+    this.connections = connectionMemory(this.scope());
+    this.references = new CmdbReferences(deps.servicenow, run.dryRun, (name, sysId) =>
+      this.decide({
+        action: 'create',
+        entity: 'company',
+        key: name,
+        reason: `vendor ${name} reported by Defender has no core_company record: created as a manufacturer (manufacturer is a reference)`,
+        target: { table: 'core_company', ...(sysId ? { id: sysId } : {}) },
+      }),
+    );
   }
 
   async execute(): Promise<void> {
+    await this.references.load();
+    this.mapping = { ...this.mapping, references: this.references.ids() };
     await this.syncSites();
     await this.syncSensors();
     await this.chooseFeedingSensors();
     await this.syncDevices();
     await this.retireUnreported();
-    if (this.run.config.connections && this.deps.source.hasConnections && this.deps.source.connections)
+    if (
+      this.run.config.connections.enabled &&
+      this.deps.source.hasConnections &&
+      this.deps.source.connections
+    )
       await this.syncConnections();
+    for (const miss of this.references.missing()) {
+      await this.skip(
+        miss.table,
+        `${miss.table}:${miss.name}`,
+        `no ${miss.table} record named "${miss.name}" on the instance: ${miss.field} left empty (a reference takes a sys_id, never a name)`,
+      );
+    }
   }
 
   // ---- phases ----------------------------------------------------------------------------
@@ -157,7 +205,7 @@ class OtInventoryRun {
     const groups = page.items.map((sensor) =>
       sensorGroup(this.mapping, sensor, sensor.site ? this.siteSysIds.get(sensor.site) : undefined),
     );
-    await this.apply('sensor', groups);
+    await this.apply('sensor', groups, (group) => withValues(group, 0, NEW_SENSOR_VALUES));
   }
 
   /**
@@ -238,8 +286,12 @@ class OtInventoryRun {
         return feeding;
       });
       const states = await this.devices.get(fed.map((d) => d.key));
+      await this.references.ensureCompanies(
+        fed.flatMap((d) => [d.vendor, ...d.modules.map((m) => m.vendor)]),
+      );
       const seen: EntityStateUpdate[] = [];
       for (const device of fed) {
+        this.references.checkOtType(classForDevice(device, this.mapping.classMap).otAssetType);
         const sensors = device.sensorKeys
           .map((k) => this.sensorsByKey.get(k))
           .filter((s): s is OtSensor => s !== undefined);
@@ -264,21 +316,35 @@ class OtInventoryRun {
               key: device.key,
               name: device.name,
               deviceType: device.deviceType,
+              ...(device.operatingSystem ? { operatingSystem: device.operatingSystem } : {}),
               nics: device.nics,
               ...(zone ? { zone } : {}),
               ...(siteName ? { site: siteName } : {}),
             },
           });
         }
+        const discoveredAt = state?.data?.discoveredAt;
         if (state?.contentHash === group.hash && !state.retiredAt) {
+          if (this.freshnessDue(device.lastSeen, discoveredAt)) {
+            pending.push({
+              group: this.freshnessGroup(device, state.contentHash),
+              device: placed,
+              state,
+              refresh: true,
+            });
+            continue;
+          }
           this.summary.unchanged += 1;
           seen.push({
             sourceKey: device.key,
             lastSeenAt: this.now.toISOString(),
-            data: memoryOf(device, zone, siteName),
+            data: memoryOf(device, zone, siteName, discoveredAt),
           });
         } else {
-          pending.push({ group, device: placed, ...(state ? { state } : {}) });
+          const stamped = device.lastSeen
+            ? withValues(group, 0, { last_discovered: toSnDateTime(device.lastSeen) })
+            : group;
+          pending.push({ group: stamped, device: placed, ...(state ? { state } : {}) });
         }
       }
       if (seen.length) await this.run.recorder.save({ states: { device: seen } });
@@ -334,16 +400,27 @@ class OtInventoryRun {
       batch.map((b) => b.group),
       {
         decide: (group) => {
-          const state = byKey.get(group.key)?.state;
+          const entry = byKey.get(group.key);
+          const state = entry?.state;
           if (!state?.remoteSysId) return ['create', 'new device reported by Defender'];
           if (state.retiredAt) return ['revive', 'device reported again after it was retired'];
+          if (entry?.refresh)
+            return [
+              'update',
+              `most recent discovery moved to Defender's last seen ${entry.device.lastSeen?.toISOString()} (at most once per ${this.run.config.freshnessHours} h)`,
+            ];
           return ['update', 'device details changed in Defender'];
         },
         onWritten: (group, sysId) => {
           const entry = byKey.get(group.key)!;
+          if (entry.refresh) this.summary.refreshed += 1;
           const info = this.deviceInfo.get(group.key);
           if (info) this.deviceInfo.set(group.key, { ...info, sysId });
-          return { data: memoryOf(entry.device, entry.device.zone, entry.device.site), retiredAt: null };
+          const discoveredAt = entry.device.lastSeen?.toISOString() ?? entry.state?.data?.discoveredAt;
+          return {
+            data: memoryOf(entry.device, entry.device.zone, entry.device.site, discoveredAt),
+            retiredAt: null,
+          };
         },
         ...(holdPartial
           ? { holdPartial: (groups: IreGroup[]) => held.push(...groups.map((g) => byKey.get(g.key)!)) }
@@ -369,6 +446,7 @@ class OtInventoryRun {
           key: state.key,
           name: memory.name,
           deviceType: memory.deviceType,
+          ...(memory.operatingSystem ? { operatingSystem: memory.operatingSystem } : {}),
         });
         const item = {
           ...reference,
@@ -401,7 +479,7 @@ class OtInventoryRun {
       const usable = page.items.filter(
         (c) => this.deviceInfo.has(c.sourceDeviceKey) && this.deviceInfo.has(c.destinationDeviceKey),
       );
-      const states = await this.entities('connection').get(usable.map((c) => c.key));
+      const states = await this.connections.get(usable.map((c) => c.key));
       for (const connection of usable) {
         const source = this.deviceInfo.get(connection.sourceDeviceKey)!;
         const destination = this.deviceInfo.get(connection.destinationDeviceKey)!;
@@ -413,8 +491,35 @@ class OtInventoryRun {
           withoutIp += 1;
           continue;
         }
-        if (states.get(connection.key)?.contentHash === group.hash) this.summary.unchanged += 1;
-        else groups.push(group);
+        const state = states.get(connection.key);
+        const communicatedAt = state?.data?.communicatedAt;
+        const refresh =
+          state?.contentHash === group.hash &&
+          this.dueAfter(connection.lastSeen, communicatedAt, days(this.run.config.connections.refreshDays));
+        if (state?.contentHash === group.hash && !refresh) {
+          this.summary.unchanged += 1;
+          continue;
+        }
+        // Defender's own last-seen time of the connection, never this run's: one Defender stopped
+        // reporting keeps its old time and is purged by the instance after 90 days, as designed.
+        // The two device items carry their own last seen: IRE stamps "now" on a CI written without
+        // one (ServiceNow/ServiceNowDocs markdown/servicenow-platform/configuration-management-database-cmdb/ire.md).
+        const stamp = (at: string | undefined) => (at ? { last_discovered: toSnDateTime(new Date(at)) } : {});
+        groups.push(
+          withValues(
+            withValues(
+              withValues(group, 0, {
+                last_communication: connection.lastSeen ? toSnDateTime(connection.lastSeen) : undefined,
+              }),
+              1,
+              stamp(source.discoveredAt),
+            ),
+            2,
+            stamp(destination.discoveredAt),
+          ),
+        );
+        if (connection.lastSeen) this.communicated.set(connection.key, connection.lastSeen.toISOString());
+        if (refresh) this.refreshing.add(connection.key);
       }
       // Devices looked up for this page are not needed for the next: memory stays one page deep.
       if (!this.run.dryRun) this.deviceInfo.clear();
@@ -455,10 +560,13 @@ class OtInventoryRun {
       if (!memory || state.retiredAt || memory.deleted) continue;
       this.deviceInfo.set(key, {
         ...(state.remoteSysId ? { sysId: state.remoteSysId } : {}),
+        ...(memory.discoveredAt ? { discoveredAt: memory.discoveredAt } : {}),
         device: {
           key,
           name: memory.name,
           deviceType: memory.deviceType,
+          // The class of the reference item must be the one written, or IRE would switch the CI back.
+          ...(memory.operatingSystem ? { operatingSystem: memory.operatingSystem } : {}),
           nics: memory.nics ?? [],
           ...(memory.zone ? { zone: memory.zone } : {}),
           ...(memory.site ? { site: memory.site } : {}),
@@ -469,13 +577,22 @@ class OtInventoryRun {
 
   /** Writes changed connections; with `holdPartial`, returns those of a trailing short payload, unsent. */
   private async applyConnections(groups: IreGroup[], holdPartial = false): Promise<IreGroup[]> {
-    const known = await this.entities('connection').get(groups.map((g) => g.key));
+    const known = await this.connections.get(groups.map((g) => g.key));
     const held: IreGroup[] = [];
     await this.writer.write('connection', groups, {
       decide: (group) =>
-        known.get(group.key)?.remoteSysId
-          ? ['update', 'connection details changed']
-          : ['create', 'new connection between two devices'],
+        !known.get(group.key)?.remoteSysId
+          ? ['create', 'new connection between two devices']
+          : this.refreshing.has(group.key)
+            ? [
+                'update',
+                `last communication moved to Defender's last seen (at most once per ${this.run.config.connections.refreshDays} days)`,
+              ]
+            : ['update', 'connection details changed'],
+      onWritten: (group) => {
+        const communicatedAt = this.communicated.get(group.key) ?? known.get(group.key)?.data?.communicatedAt;
+        return communicatedAt ? { data: { communicatedAt } } : {};
+      },
       ...(holdPartial ? { holdPartial: (partial: IreGroup[]) => held.push(...partial) } : {}),
     });
     return held;
@@ -483,10 +600,18 @@ class OtInventoryRun {
 
   // ---- writing and recording ---------------------------------------------------------------
 
-  /** Writes groups whose hash changed since their last write (sites and sensors). */
-  private async apply(entity: 'site' | 'sensor', groups: readonly IreGroup[]): Promise<Map<string, string>> {
-    if (groups.length === 0) return new Map();
-    const known = await this.entities(entity).get(groups.map((g) => g.key));
+  /**
+   * Writes groups whose hash changed since their last write (sites and sensors); `onCreate` adds
+   * what only a new record gets.
+   */
+  private async apply(
+    entity: 'site' | 'sensor',
+    mapped: readonly IreGroup[],
+    onCreate: (group: IreGroup) => IreGroup = (group) => group,
+  ): Promise<Map<string, string>> {
+    if (mapped.length === 0) return new Map();
+    const known = await this.entities(entity).get(mapped.map((g) => g.key));
+    const groups = mapped.map((g) => (known.get(g.key)?.contentHash ? g : onCreate(g)));
     return this.writer.write(entity, groups, {
       decide: (group): IreDecision => {
         const state = known.get(group.key);
@@ -556,18 +681,55 @@ class OtInventoryRun {
     return { store: this.run.store, integrationId: this.run.integrationId, recorder: this.run.recorder };
   }
 
-  private entities(entity: 'site' | 'sensor' | 'connection'): FlowMemory<unknown> {
+  private entities(entity: 'site' | 'sensor'): FlowMemory<unknown> {
     return inventoryEntities(this.scope(), entity);
+  }
+
+  /** Whether a device's most recent discovery is due to follow Defender's last seen. */
+  private freshnessDue(lastSeen: Date | undefined, discoveredAt: string | undefined): boolean {
+    return this.dueAfter(lastSeen, discoveredAt, hours(this.run.config.freshnessHours));
+  }
+
+  /** Whether `seen` is at least `period` past what was last written (or nothing was). */
+  private dueAfter(seen: Date | undefined, written: string | undefined, period: number): boolean {
+    if (!seen) return false;
+    if (!written) return true;
+    return seen.getTime() - Date.parse(written) >= period;
+  }
+
+  /**
+   * The one item that moves an unchanged device's most recent discovery: the device found through
+   * its source key, with `last_discovered` = Defender's last seen. One item per device, so the
+   * daily pass costs one IRE request per `batchSize` devices.
+   */
+  private freshnessGroup(device: OtDevice, hash: string): IreGroup {
+    const reference = deviceReference(this.mapping, device);
+    return {
+      entity: 'device',
+      key: device.key,
+      items: [
+        { ...reference, values: { ...reference.values, last_discovered: toSnDateTime(device.lastSeen!) } },
+      ],
+      relations: [],
+      hash,
+    };
   }
 }
 
-function memoryOf(device: OtDevice, zone: string | undefined, site?: string): DeviceMemory {
+function memoryOf(
+  device: OtDevice,
+  zone: string | undefined,
+  site?: string,
+  discoveredAt?: string,
+): DeviceMemory {
   return {
     name: device.name,
     deviceType: device.deviceType,
+    ...(device.operatingSystem ? { operatingSystem: device.operatingSystem } : {}),
     ...(zone ? { zone } : {}),
     ...(site ? { site } : {}),
     nics: [...device.nics],
+    ...(discoveredAt ? { discoveredAt } : {}),
   };
 }
 

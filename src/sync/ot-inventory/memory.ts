@@ -9,11 +9,15 @@ import { FlowMemory, type MemoryScope } from '../kernel/memory.js';
 export const DeviceMemorySchema = z.object({
   name: z.string(),
   deviceType: z.string(),
+  /** Its operating system, which may have reclassified it (so its references find the same class). */
+  operatingSystem: z.string().optional(),
   zone: z.string().optional(),
   site: z.string().optional(),
   nics: z.array(z.object({ mac: z.string().optional(), ip: z.string().optional() })).optional(),
   /** Reported deleted by an incremental source (the console's deleteddevices). */
   deleted: z.boolean().optional(),
+  /** Defender's last seen as last written to `last_discovered` (ISO time). */
+  discoveredAt: z.string().optional(),
 });
 
 /** What ot-inventory remembers of a device. */
@@ -24,10 +28,21 @@ export function deviceMemory(scope: Omit<MemoryScope, 'flow'>): FlowMemory<Devic
   return new FlowMemory({ ...scope, flow: 'ot-inventory' }, 'device', DeviceMemorySchema);
 }
 
-/** Entities ot-inventory records without flow-specific data (sites, sensors, connections). */
+/** What ot-inventory remembers of a connection: Defender's last seen as last written to `last_communication`. */
+export const ConnectionMemorySchema = z.object({ communicatedAt: z.string().optional() });
+
+/** What ot-inventory remembers of a connection. */
+export type ConnectionMemory = z.infer<typeof ConnectionMemorySchema>;
+
+/** The connections ot-inventory remembers. */
+export function connectionMemory(scope: Omit<MemoryScope, 'flow'>): FlowMemory<ConnectionMemory> {
+  return new FlowMemory({ ...scope, flow: 'ot-inventory' }, 'connection', ConnectionMemorySchema);
+}
+
+/** Entities ot-inventory records without flow-specific data (sites, sensors). */
 export function inventoryEntities(
   scope: Omit<MemoryScope, 'flow'>,
-  entity: 'site' | 'sensor' | 'connection',
+  entity: 'site' | 'sensor',
 ): FlowMemory<unknown> {
   return new FlowMemory({ ...scope, flow: 'ot-inventory' }, entity, z.unknown());
 }

@@ -1,4 +1,4 @@
-import { DEFAULT_CLASS_MAP, FALLBACK_CLASS } from '../../domain/ot/classes.js';
+import { CONNECTOR_CLASS_ROWS, FALLBACK_CLASS, OS_CLASS_ROWS } from '../../domain/ot/classes.js';
 import { DEFAULT_LAYER_LEVELS, DEFAULT_TYPE_LEVELS } from '../../domain/ot/purdue.js';
 
 const titleCase = (text: string) => text.replace(/\b\w/g, (c) => c.toUpperCase());
@@ -8,12 +8,18 @@ const titleCase = (text: string) => text.replace(/\b\w/g, (c) => c.toUpperCase()
  * can not drift from what Snowline writes (`npm run docs` rewrites it; a test fails when stale).
  */
 export function renderOtInventoryReference(): string {
-  const classes = Object.entries(DEFAULT_CLASS_MAP)
-    .map(
-      ([type, c]) =>
-        `| ${titleCase(type)} | \`${c.className}\` | ${c.otAssetType ?? '(IT gear, no OT function)'} |`,
-    )
-    .join('\n');
+  const classes = CONNECTOR_CLASS_ROWS.map(
+    (row) =>
+      `| ${row.subType} | \`${row.className}\` | ${row.otAssetType ?? '(none)'} | ${row.designation === 'network' || row.designation === 'iot' ? 'no' : 'yes'} | ${row.erratum ? 'corrected (below)' : 'as published'} |`,
+  ).join('\n');
+  const osRows = OS_CLASS_ROWS.map(
+    (row) =>
+      `| ${row.names.join(', ')} | \`${row.className}\` | ${row.erratum ? 'corrected (below)' : 'as published'} |`,
+  ).join('\n');
+  const errata = [
+    ...CONNECTOR_CLASS_ROWS.filter((r) => r.erratum).map((r) => `- **${r.subType}**: ${r.erratum}`),
+    ...OS_CLASS_ROWS.filter((r) => r.erratum).map((r) => `- **OS row ${r.names[0]}…**: ${r.erratum}`),
+  ].join('\n');
   const layers = Object.entries(DEFAULT_LAYER_LEVELS)
     .map(([layer, level]) => `| ${layer} | ${level} |`)
     .join('\n');
@@ -29,22 +35,37 @@ instance: keep the OT CMDB equal to what the sensors see. Every write goes throu
 Identification and Reconciliation Engine (IRE) as the discovery source \`flows.otInventory.dataSource\`
 (default \`Snowline\`, which must be a \`cmdb_ci.discovery_source\` choice on the instance).
 
+Every mapping row below comes from the connector's own attribute-mapping pages in
+[ServiceNow/ServiceNowDocs](https://github.com/ServiceNow/ServiceNowDocs):
+\`markdown/operational-technology/operational-technology-manager/attribute-mapping-sgc-msft-d4iot-azure.md\`
+and \`attribute-mapping-sgc-msft-d4iot-on-prem.md\`. Their tables are identical (checked on the xanadu,
+yokohama, zurich and australia branches), so Snowline maps every Defender source (sensor API, management
+console, Resource Graph) by the same rows; the research notes with every citation are in
+[research/ot-connector-mapping.md](research/ot-connector-mapping.md) and
+[research/ot-cmdb-model.md](research/ot-cmdb-model.md).
+
 \`\`\`sh
-snowline sync --job ot-inventory --dry-run   # what would change, and why; writes nothing
+snowline sync --job ot-inventory --dry-run   # what IRE would do, per CI, and why; writes nothing
 snowline sync --job ot-inventory --json      # do it; prints the summary
 \`\`\`
 
 ## Order of a run
 
 1. **Sites** → \`cmdb_ci_ot_isa_entity\` (keyed by name; sites named only on devices are added as they appear).
+   A site is an ISA entity without a parent, so none is sent, and no \`isa_entity_level\` / \`isa_entity_type\`
+   (those are references to the level records of an equipment-model template: \`ot-use-case.md\`).
 2. **Sensors** → \`cmdb_ci_nids\` with \`correlation_id\`, fqdn, firmware, zone, site, connection state;
-   learning mode → life cycle *Operational / Learning Mode*, else *Operational / In Use*; the sensor's NIC and IP.
+   learning mode → life cycle *Operational / Learning* (the validation page calls it *Learning Mode*; the first
+   record found is used), else *Operational / In Use*; the sensor's NIC and IP. \`network_type_assignment\` = OT is
+   sent when the sensor is created and never again: an admin sets it when validating the NIDS.
 3. **Which sensors feed devices** (\`sensorValidation\`): \`servicenow\` (default) = only sensors an admin
    marked *validated* on \`cmdb_ci_nids\`, as the connector does; \`list\` = the sensors named in \`sensors\`;
    \`auto\` = connected sensors not in learning mode. Devices of other sensors are skipped, and the ledger
    records one *skip* per sensor and run.
-4. **Devices** → their class (table below) with \`cmdb_ot_entity\` (Purdue level, zone, criticality, site,
-   OT discovery source id), vendor details in \`cmdb_key_value_v2\`, NICs (\`cmdb_ci_network_adapter\`)
+4. **Devices** → their class (table below) with \`cmdb_ot_entity\` (OT device type, Purdue level, zone,
+   criticality, site, OT discovery source id), manufacturer, OS fields on computers, PLC key and run state,
+   the serial number as a \`cmdb_serial_number\` lookup (type \`system\`), vendor details in
+   \`cmdb_key_value_v2\`, NICs (\`cmdb_ci_network_adapter\`)
    and IPs (\`cmdb_ci_ip_address\`) it \`Owns::Owned by\`, control modules (\`cmdb_ci_ot_control_module\`) under
    PLC, DCS, RTU, IED and DPU, and \`Detects::Detected by\` from each sensor that sees it.
 5. **Retirement**: a device not reported for \`retireAfterDays\` (default 30) gets install status *Retired*;
@@ -63,8 +84,26 @@ snowline sync --job ot-inventory --json      # do it; prints the summary
 - IRE finds existing CIs through \`sys_object_source\` (source name + the namespaced key
   \`<integration>:<kind>:<Defender id>\`), so a payload sent again after a crash updates the same CI and
   never creates a duplicate.
-- \`last_discovered\` is left to IRE (it stamps every write): a moving "last seen" would otherwise turn every
-  device into an update on every run.
+- **Freshness.** \`last_discovered\` (*Most recent discovery*; the mapping page calls it \`most_recent_discovery\`)
+  follows Defender's \`lastSeen\`, but at most once per \`freshnessHours\` (default 24) per device: an unchanged
+  device whose last seen moved that far is sent as one item (found by its source key, with \`last_discovered\`
+  only), packed \`batchSize\` to a request; the summary counts it as \`refreshed\`. Inside the window nothing is
+  sent. IRE applies a payload \`last_discovered\` only when newer, and stamps "now" on a CI written without one
+  (\`configuration-management-database-cmdb/ire.md\`), so every item Snowline sends for a device carries
+  Defender's time.
+- **Connections** carry \`last_communication\` = Defender's own last-seen time of the connection (never the
+  time of the run), rewritten at most every \`connections.refreshDays\` (default 7). The instance deletes
+  connections whose last communication is 90 days old (Table Cleanup, \`view-device-to-device-connections.md\`):
+  one Defender keeps reporting stays, one it stopped reporting ages out as the platform intends.
+- **References are sys_ids.** IRE takes only a sys_id for a reference field (\`c_IdentifyReconcileAPI.md\`).
+  Each run reads \`cmdb_ot_entity_type\`, \`life_cycle_stage\` and \`life_cycle_stage_status\` by name, and
+  \`core_company\` by vendor name (a vendor with no company is created as a manufacturer, as Integration
+  Commons' *Cleanse Company* does; the ledger records it). A name with no record is left out and reported once
+  per run as a *skip* (for example an OT device type a plugin did not install), never sent as text.
+- **Dry run** sends each changed payload to IRE's \`/identifyreconcile/query\`, which identifies without
+  committing: the plan says, per CI, whether IRE would insert, update, find nothing to change, or refuse it,
+  with IRE's error. A CI Snowline thought new that IRE matches (written first by Discovery or the vendor
+  connector) is reported as *adopted*, naming the identifier that matched, in the plan and in the ledger.
 - A rate limit longer than \`servicenow.limits.maxWaitSeconds\` defers the rest of the run: the summary says
   \`deferred\` with \`retryAt\`, the store keeps the deferral, and the next run sends only what is still different.
 
@@ -80,12 +119,70 @@ An unreachable sensor is reported (an error in the summary and the ledger) and t
 
 ## Device classes
 
-By Defender device type (case-insensitive); \`classMap\` in the configuration overrides any entry. A type
-not listed lands in \`${FALLBACK_CLASS.className}\` (OT device type *${FALLBACK_CLASS.otAssetType}*), so nothing is dropped.
+By Defender device subtype (\`deviceSubTypeDisplayName\`; the sensor API's and console's device type), compared
+without case; the table is the connector's, row for row (\`table_gth_v4f_d1c\` on both mapping pages).
+\`classMap\` in the configuration overrides any entry. A subtype not listed ("Any other type") lands in
+\`${FALLBACK_CLASS.className}\` (OT device type *${FALLBACK_CLASS.otAssetType}*), so nothing is dropped. The OT
+device type is written to \`cmdb_ot_entity.ot_asset_type\` as the sys_id of the \`cmdb_ot_entity_type\` record of
+that name; *(none)* is where the page says NULL.
 
-| Defender device type | CMDB class | OT device type |
-| --- | --- | --- |
+| Defender subtype | CMDB class | OT device type | OS may reclassify | Row |
+| --- | --- | --- | --- | --- |
 ${classes}
+
+### Reclassification by operating system
+
+The page's last rows ("Any above type value except with designation Network and IoT"): when the device
+reports an operating system, a subtype that allows it goes to the class of that OS and keeps its OT device type
+("if Historian is the target class but Windows Server OS is found in the payload, the CI is classified as a
+Windows Server CI and its OT device type is set to Historian": \`sgc-microsoft-d4iot-azure-classes.md\`). The
+first row, in the page's order, with a name the OS contains as a whole word wins. Network and IoT subtypes
+(switches, routers, cameras, printers…) are never reclassified; a \`classMap\` override is not either, unless it
+sets \`allowOsClassification: true\`. How the connector matches OS names is not documented (UNVERIFIED; searched
+the Azure and on-premises SGC pages and the OT class-model page).
+
+| Operating system names | CMDB class | Row |
+| --- | --- | --- |
+${osRows}
+
+OS fields (computer classes only): \`operatingSystem.distribution\` → \`os\`, \`version\` → \`os_version\`,
+\`platform\` → \`os_domain\` (as the page maps it), \`architecture\` → \`os_address_width\` (64 or 32). The sensor
+API and the console give one OS string, written to \`os\`. PLCs: \`additionalFields.plcKeyState\` →
+\`switch_position\`, \`plcRunState\` → \`switch_remote_mode\` (Resource Graph only).
+
+### Errata
+
+Rows of the published table that are evidently wrong or empty, and how Snowline writes them instead:
+
+${errata}
+- **\`properties.lastSeen\` → \`most_recent_discovery\`**: no such column; *Most recent discovery* is
+  \`last_discovered\` (\`sgc-microsoft-d4iot-azure-classes.md\`).
+- **Device \`id\` → \`discovery_source_id\` in \`cmdb_ot_entity\`**: the column is \`ot_correlation_id\` (*OT discovery
+  source ID*, same page); no \`discovery_source_id\` column is documented anywhere else.
+
+## Field ownership
+
+What Snowline does with each field it knows, per table. *Owned*: written whenever Defender's value changes, so a
+person's edit is put back on the next change. *On creation*: sent when Snowline creates the record, never after.
+*Never*: Snowline does not send it.
+
+| Table | Field | Snowline |
+| --- | --- | --- |
+| device class | name, serial_number, firmware_version, model_number, manufacturer, first_discovered, install_status, operational_status, has_module, os, os_version, os_domain, os_address_width, switch_position, switch_remote_mode | owned |
+| device class | last_discovered | owned, at most once per \`freshnessHours\` |
+| device class | location, company, assigned_to, support_group, owned_by, managed_by, model_id | never |
+| \`cmdb_ot_entity\` | ot_asset_type, purdue_level, zone, business_criticality, isa_entity_site, ot_correlation_id | owned |
+| \`cmdb_ci_nids\` | name, correlation_id, nids_source_name, fqdn, firmware_version, zone, isa_entity_site, connection_state, life_cycle_stage, life_cycle_stage_status, first_discovered | owned |
+| \`cmdb_ci_nids\` | network_type_assignment | on creation |
+| \`cmdb_ci_nids\` | validated | never (the admin validates) |
+| \`cmdb_ci_ot_isa_entity\` | name | owned |
+| \`cmdb_ci_ot_isa_entity\` | parent, isa_entity_level, isa_entity_type, location, company | never |
+| \`cmdb_ci_ot_control_module\` | name, rack_number, slot_number, model_number, serial_number, firmware_version, vendor, module_type, install_status | owned |
+| \`sn_ot_device_network_connection\` | IPs, MACs, port, protocols, managed networks, CIs | owned |
+| \`sn_ot_device_network_connection\` | last_communication | owned, at most once per \`connections.refreshDays\` |
+
+"Owned" fields are sent only when the device's mapped content changes (Snowline compares a hash of what it would
+send), not on every run: a person's edit to an owned field stays until Defender reports a change for that device.
 
 ## Purdue levels
 

@@ -1,7 +1,7 @@
 import type { Flow } from '../../../domain/flows.js';
 import { packPayloads, type IreGroup } from '../../../domain/ot/ire.js';
 import type { PlanActionKind } from '../../../domain/plan.js';
-import type { IreResult, ServiceNowClient } from '../../../servicenow/client.js';
+import type { IreItemResult, IreResult, ServiceNowClient } from '../../../servicenow/client.js';
 import type { EntityStateUpdate } from '../../../store/models/entity-state.js';
 import type { Recorder } from '../recorder.js';
 
@@ -69,22 +69,39 @@ export class IreWriter {
       return false;
     });
     if (changed.length === 0) return written;
+    const payloads = packPayloads(changed, this.options.batchSize);
     if (recorder.dryRun) {
-      for (const g of changed) {
-        const [action, reason] = options.decide(g);
-        await recorder.decide({
-          flow: this.options.flow,
-          side: 'servicenow',
-          action,
-          entity,
-          key: g.key,
-          reason,
-          target: { table: g.items[0]!.className },
+      // IRE's /query identifies without committing ("Determines the CMDB operation (insert/update)
+      // to perform with the specified payload … without committing the operations in the
+      // database": ServiceNow/ServiceNowDocs markdown/api-reference/rest-apis/c_IdentifyReconcileAPI.md),
+      // so the plan says, per CI, what IRE would do and why it would refuse.
+      for (const packed of payloads) {
+        const result = await this.options.servicenow.identifyReconcile(packed.payload, {
+          dataSource: this.options.dataSource,
+          simulate: true,
         });
+        for (const { group, index, indices } of packed.groups) {
+          const main = result.items[index];
+          const errors = itemErrors(result, indices);
+          const [action, reason] = errors.length
+            ? (['error', `IRE would refuse the ${entity}: ${errors.join('; ')}`] as const)
+            : asIreDecided(options.decide(group), main);
+          await recorder.decide({
+            flow: this.options.flow,
+            side: 'servicenow',
+            action,
+            entity,
+            key: group.key,
+            reason: reason.slice(0, 2000),
+            target: {
+              table: main?.className ?? group.items[0]!.className,
+              ...(main?.sysId && main.sysId !== 'Unknown' ? { id: main.sysId } : {}),
+            },
+          });
+        }
       }
       return written;
     }
-    const payloads = packPayloads(changed, this.options.batchSize);
     const last = payloads.at(-1);
     if (options.holdPartial && last && last.payload.items.length < this.options.batchSize) {
       payloads.pop();
@@ -116,10 +133,8 @@ export class IreWriter {
     const nowText = this.options.now().toISOString();
     for (const { group, index, indices } of placed) {
       const main = result.items[index];
-      const errors = [...new Set(indices)].flatMap((i) =>
-        (result.items[i]?.errors ?? []).map((e) => `${result.items[i]!.className}: ${e.error} ${e.message}`),
-      );
-      const [action, reason] = options.decide(group);
+      const errors = itemErrors(result, indices);
+      const [action, reason] = asIreDecided(options.decide(group), main);
       const sysId = main && main.sysId && main.sysId !== 'Unknown' ? main.sysId : undefined;
       if (errors.length || !sysId) {
         // No hash is recorded, so the group is sent again next run.
@@ -165,4 +180,35 @@ export class IreWriter {
       );
     }
   }
+}
+
+/** The errors IRE gave for a group's items, as `class: CODE message`. */
+function itemErrors(result: IreResult, indices: readonly number[]): string[] {
+  return [...new Set(indices)].flatMap((i) =>
+    (result.items[i]?.errors ?? []).map((e) => `${result.items[i]!.className}: ${e.error} ${e.message}`),
+  );
+}
+
+/**
+ * The flow's decision, corrected by what IRE did: a CI Snowline thought new that IRE matched is an
+ * adoption (another source, Discovery or the vendor connector, wrote it first), and says which
+ * identifier matched; one IRE found identical is unchanged.
+ */
+function asIreDecided(decided: IreDecision, main: IreItemResult | undefined): IreDecision {
+  const [action, reason] = decided;
+  const operation = main?.operation ?? '';
+  if (action === 'create' && operation.startsWith('UPDATE')) {
+    const attempts = Array.isArray(main?.identificationAttempts)
+      ? (main.identificationAttempts as { identifierName?: string; attemptResult?: string }[])
+      : [];
+    const matched = attempts.find((a) => a.attemptResult === 'MATCHED')?.identifierName;
+    return [
+      'update',
+      `adopted: IRE matched an existing ${main!.className}${matched ? ` by its ${matched}` : ''} (${operation})`,
+    ];
+  }
+  if (operation === 'NO_CHANGE') return ['skip', `${reason}; IRE found nothing to change`];
+  if (operation && operation !== 'INSERT' && operation !== 'UPDATE')
+    return [action, `${reason} (IRE: ${operation})`];
+  return decided;
 }

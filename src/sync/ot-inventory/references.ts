@@ -1,0 +1,159 @@
+import type { ReferenceIds } from '../../domain/ot/ire.js';
+import { UpstreamError } from '../../errors.js';
+import type { ListOptions, ServiceNowClient } from '../../servicenow/client.js';
+import { encodeQuery, where } from '../../servicenow/query.js';
+import { stringValue } from '../../servicenow/values.js';
+
+/** A reference Snowline could not resolve, reported once per run. */
+export interface UnresolvedReference {
+  readonly table: string;
+  readonly name: string;
+  readonly field: string;
+}
+
+/** Life cycle values of the sensor mapping (`attribute-mapping-sgc-msft-d4iot-azure.md`, `properties.learningMode`). */
+const OPERATIONAL = 'Operational';
+const IN_USE = 'In Use';
+/**
+ * The mapping page names the status "Learning"; the validation page calls it "Learning Mode"
+ * (`validate-nids-appliances-sgc-msft-d4iot-azure.md`). The first that exists is used.
+ */
+const LEARNING = ['Learning', 'Learning Mode'];
+
+/**
+ * Finds the sys_ids the OT mapping's reference fields need, by name, through the Table API:
+ * OT device types (`cmdb_ot_entity_type`), life cycle stage and status, and companies for the
+ * vendors Defender reports (`core_company`, created as a manufacturer when missing, unless this
+ * is a dry run — what Integration Commons' "Cleanse Company" does for the Service Graph
+ * connectors: ServiceNow/ServiceNowDocs `markdown/servicenow-platform/cmdb-integration-commons/cmdb-rte-transforms.md`).
+ * A name with no record is left out of the payload and reported, never sent as text.
+ */
+export class CmdbReferences {
+  private otTypes = new Map<string, string>();
+  private companies = new Map<string, string>();
+  private lifeCycle: { operational?: string; inUse?: string; learning?: string } = {};
+  private readonly unresolved = new Map<string, UnresolvedReference>();
+  /** Companies a dry run would create. */
+  private readonly planned = new Set<string>();
+
+  /**
+   * @param onCompanyCreated records the creation of a company (a plan action in a dry run, with no
+   *   sys_id; a ledger event otherwise), so the dry run's plan and the run agree.
+   */
+  constructor(
+    private readonly servicenow: ServiceNowClient,
+    private readonly dryRun: boolean,
+    private readonly onCompanyCreated: (name: string, sysId?: string) => Promise<void>,
+  ) {}
+
+  /** Reads the small reference tables once per run. */
+  async load(): Promise<void> {
+    const types = await this.read('cmdb_ot_entity_type', {
+      fields: ['sys_id', 'name', 'label'],
+    });
+    for (const row of types) {
+      const sysId = stringValue(row.sys_id);
+      if (!sysId) continue;
+      for (const name of [stringValue(row.name), stringValue(row.label)])
+        if (name && !this.otTypes.has(name.toLowerCase())) this.otTypes.set(name.toLowerCase(), sysId);
+    }
+    const stages = await this.read('life_cycle_stage', {
+      query: encodeQuery({ where: [where('name', '=', OPERATIONAL)] }),
+      fields: ['sys_id', 'name'],
+    });
+    const operational = stringValue(stages[0]?.sys_id);
+    const statuses = await this.read('life_cycle_stage_status', {
+      query: encodeQuery({ where: [where('name', 'IN', [IN_USE, ...LEARNING])] }),
+      fields: ['sys_id', 'name', 'life_cycle_stage'],
+    });
+    const status = (name: string) =>
+      stringValue(
+        statuses.find(
+          (s) =>
+            stringValue(s.name) === name &&
+            (!operational ||
+              !stringValue(s.life_cycle_stage) ||
+              stringValue(s.life_cycle_stage) === operational),
+        )?.sys_id,
+      );
+    const learning = LEARNING.map(status).find((id) => id !== undefined);
+    this.lifeCycle = {
+      ...(operational ? { operational } : {}),
+      ...(status(IN_USE) ? { inUse: status(IN_USE)! } : {}),
+      ...(learning ? { learning } : {}),
+    };
+    if (!operational) this.miss('life_cycle_stage', OPERATIONAL, 'cmdb_ci_nids.life_cycle_stage');
+    if (!this.lifeCycle.inUse)
+      this.miss('life_cycle_stage_status', IN_USE, 'cmdb_ci_nids.life_cycle_stage_status');
+    if (!learning) this.miss('life_cycle_stage_status', LEARNING[0]!, 'cmdb_ci_nids.life_cycle_stage_status');
+  }
+
+  /** Resolves (and, outside a dry run, creates) the companies of these vendor names. */
+  async ensureCompanies(vendors: Iterable<string | undefined>): Promise<void> {
+    const wanted = new Map<string, string>();
+    for (const vendor of vendors) {
+      const name = vendor?.trim();
+      const key = name?.toLowerCase();
+      if (name && key && !this.companies.has(key) && !this.planned.has(key)) wanted.set(key, name);
+    }
+    if (wanted.size === 0) return;
+    const found = await this.servicenow.listAll('core_company', {
+      query: encodeQuery({ where: [where('name', 'IN', [...wanted.values()])] }),
+      fields: ['sys_id', 'name'],
+    });
+    for (const row of found) {
+      const name = stringValue(row.name)?.toLowerCase();
+      const sysId = stringValue(row.sys_id);
+      if (name && sysId && wanted.has(name)) {
+        this.companies.set(name, sysId);
+        wanted.delete(name);
+      }
+    }
+    for (const [key, name] of wanted) {
+      if (this.dryRun) {
+        // Planned once per run; the dry run's payloads carry no manufacturer for it.
+        if (!this.planned.has(key)) await this.onCompanyCreated(name);
+        this.planned.add(key);
+        continue;
+      }
+      const created = await this.servicenow.create('core_company', { name, manufacturer: 'true' });
+      const sysId = stringValue(created.sys_id);
+      if (sysId) this.companies.set(key, sysId);
+      await this.onCompanyCreated(name, sysId);
+    }
+  }
+
+  /** The sys_ids known so far, for the mapping; OT types not found are reported on first use. */
+  ids(): ReferenceIds {
+    return { otTypes: this.otTypes, companies: this.companies, lifeCycle: this.lifeCycle };
+  }
+
+  /** Notes an OT device type the mapping wants that the instance has no record for. */
+  checkOtType(name: string | undefined): void {
+    if (name && !this.otTypes.has(name.toLowerCase()))
+      this.miss('cmdb_ot_entity_type', name, 'cmdb_ot_entity.ot_asset_type');
+  }
+
+  /** References that could not be resolved this run (each once). */
+  missing(): UnresolvedReference[] {
+    return [...this.unresolved.values()];
+  }
+
+  /**
+   * Reads a reference table; one the instance does not have (a plugin not installed: the Table
+   * API answers 400 "Invalid table") reads as empty, so its references are reported, not fatal.
+   */
+  private async read(table: string, options: ListOptions) {
+    try {
+      return await this.servicenow.listAll(table, options);
+    } catch (error) {
+      if (error instanceof UpstreamError && error.status === 400 && /invalid table/i.test(error.message))
+        return [];
+      throw error;
+    }
+  }
+
+  private miss(table: string, name: string, field: string): void {
+    this.unresolved.set(`${table}\u241f${name}`, { table, name, field });
+  }
+}
