@@ -314,7 +314,13 @@ function deviceRow(state: DefenderState, d: LiveDevice, tenantId: string): Row {
     lastSeen: iso(d.lastActivity),
     lastUpdated: iso(d.lastUpdate),
     operatingSystem: d.operatingSystem
-      ? { platform: d.operatingSystem.split(' ')[0], distribution: d.operatingSystem }
+      ? // The spec's OperatingSystem has platform, version, distribution and architecture
+        // (2021-02-01-preview/devices.json); its example: { version: "10\\1604", platform: "Windows" }.
+        {
+          platform: d.operatingSystem.split(' ')[0],
+          version: d.operatingSystem.split(' ').slice(1).join(' ') || d.operatingSystem,
+          distribution: d.operatingSystem,
+        }
       : {},
     hardware: { vendor: d.vendor, model: d.model, serialNumber: d.serialNumber },
     firmwares: [{ version: d.firmwareVersion }],

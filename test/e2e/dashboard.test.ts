@@ -212,7 +212,7 @@ describe.skipIf(!hasChromium)('dashboard in a browser', () => {
     }
     // Devices: the store's count (what the page shows) equals the OT entities on the instance.
     const entities = await sn(
-      `/api/now/stats/cmdb_ot_entity?sysparm_count=true&sysparm_query=${encodeURIComponent('discovery_source_idSTARTSWITHsandbox:device:')}`,
+      `/api/now/stats/cmdb_ot_entity?sysparm_count=true&sysparm_query=${encodeURIComponent('ot_correlation_idSTARTSWITHsandbox:device:')}`,
     );
     expect(Number(await page.textContent('[data-testid=devices]'))).toBe(Number(entities.result.stats.count));
     // The chart has its first point.
@@ -226,7 +226,7 @@ describe.skipIf(!hasChromium)('dashboard in a browser', () => {
     await capture(page, 'inventory');
     const levels = await aggregate(
       'cmdb_ot_entity',
-      'discovery_source_idSTARTSWITHsandbox:device:',
+      'ot_correlation_idSTARTSWITHsandbox:device:',
       'purdue_level',
     );
     expect(Object.keys(levels).length).toBeGreaterThan(1);

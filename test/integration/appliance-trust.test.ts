@@ -92,7 +92,8 @@ describe('trust per on-premises appliance', () => {
       expect(reason).toContain(`sensor ${sensorA} (defender.sensors[0].tls.pinSha256)`);
       expect(reason).toContain('is not the one tls.pinSha256 pins');
     }
-    // Plant B's sensor, pinned right, was read: its devices are in the CMDB.
-    expect(summary.created).toBeGreaterThan(0);
+    // Plant B's sensor, pinned right, was read: its devices are in the CMDB (written by the first
+    // test into the same instance, so IRE matches them: adopted, reported as updates).
+    expect(summary.created + summary.updated).toBeGreaterThan(0);
   });
 });

@@ -242,8 +242,15 @@ describe('ot-inventory flow against the ServiceNow sandbox', () => {
         query: encodeQuery({ where: [where('mac_address', '=', '02:00:00:00:00:01')] }),
       })
     )[0]!;
+    // NICs are lookup entries: the adapter row points at its device (cmdb_ci), which IRE matches by MAC.
+    expect(referenceValue(nic.cmdb_ci)).toBe(plc.sys_id);
+    const ip = (
+      await client.listAll('cmdb_ci_ip_address', {
+        query: encodeQuery({ where: [where('ip_address', '=', '10.1.0.10')] }),
+      })
+    )[0]!;
     const relations = await client.listAll('cmdb_rel_ci', {
-      query: encodeQuery({ where: [where('child', '=', nic.sys_id)] }),
+      query: encodeQuery({ where: [where('child', '=', ip.sys_id)] }),
     });
     expect(relations.map((r) => referenceValue(r.parent))).toEqual([plc.sys_id]);
     const sensor = (
@@ -304,6 +311,43 @@ describe('ot-inventory flow against the ServiceNow sandbox', () => {
     const revived = await sync(clock);
     expect(revived.summary).toMatchObject({ updated: 1, retired: 0 });
     expect((await revived.client.get('cmdb_ci_ot', ci.sys_id))!.install_status).toBe('1');
+  });
+
+  it('adopts a CI another source wrote first (same MAC), never duplicating it', async () => {
+    // Discovery found the PLC first: its CI and network adapter exist, under Discovery's name.
+    const { client } = await sync(clock);
+    const found = await client.create('cmdb_ci_ot_plc', {
+      name: 'plc-0042.plant.local',
+      discovery_source: 'ServiceNow',
+    });
+    await client.create('cmdb_ci_network_adapter', {
+      name: '02:00:00:00:00:42',
+      mac_address: '02:00:00:00:00:42',
+      cmdb_ci: found.sys_id,
+    });
+    devices = [
+      ...devices,
+      {
+        key: '42',
+        name: 'dev-42',
+        deviceType: 'PLC',
+        nics: [{ mac: '02:00:00:00:00:42', ip: '10.1.0.42' }],
+        modules: [],
+        protocols: [],
+        sensorKeys: ['line-1'],
+      },
+    ];
+    const dry = await sync(clock, { dryRun: true });
+    const planned = dry.plan.find((a) => a.entity === 'device' && a.key === '42')!;
+    expect(planned).toMatchObject({ action: 'update', target: { id: found.sys_id } });
+    expect(planned.reason).toMatch(/^adopted: IRE matched an existing cmdb_ci_ot_plc/);
+    const { summary } = await sync(clock);
+    expect(summary).toMatchObject({ created: 0, updated: 1 });
+    const plcs = await client.listAll('cmdb_ci', {
+      query: encodeQuery({ where: [where('name', 'IN', ['dev-42', 'plc-0042.plant.local'])] }),
+    });
+    expect(plcs.map((r) => r.sys_id)).toEqual([found.sys_id]);
+    devices = devices.filter((d) => d.key !== '42');
   });
 
   it('moves most recent discovery after freshnessHours and not before, one item per device', async () => {

@@ -173,8 +173,8 @@ describe.each(['console', 'sensor', 'resourceGraph'] as const)(
       });
       const before = await serviceNowWrites(sandboxes);
       const { summary } = await syncOnce(loaded, storeUrl);
-      expect(summary.jobs['ot-inventory']).toMatchObject({ outcome: 'ok', created: 0, updated: 1 });
       // The IRE update, and the new vendor's company (manufacturer is a reference to core_company).
+      expect(summary.jobs['ot-inventory']).toMatchObject({ outcome: 'ok', created: 1, updated: 1 });
       expect((await serviceNowWrites(sandboxes)) - before).toBe(2);
       const { client, close } = connectServiceNow(loaded.config.integrations[0]!.servicenow, {
         clock: systemClock,

@@ -209,7 +209,8 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
       for (const row of await recordsByPrefix(
         client,
         'cmdb_ot_entity',
-        'discovery_source_id',
+        // "OT discovery source ID" (sgc-microsoft-d4iot-azure-classes.md), where ot-inventory writes the device's key.
+        'ot_correlation_id',
         `${id}:device:`,
         ['ot_device', 'purdue_level'],
       )) {
@@ -240,12 +241,13 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
     });
     const sensors: InventorySensor[] = sensorStates.map((state) => {
       const record = state.remote_sys_id ? read.value?.nids.get(state.remote_sys_id) : undefined;
-      const learning = record ? field(record, 'life_cycle_stage_status').value : '';
+      // A reference to life_cycle_stage_status: its display value is the status name.
+      const learning = record ? field(record, 'life_cycle_stage_status').display : '';
       return {
         name: record ? field(record, 'name').display : state.source_key,
         zone: record ? field(record, 'zone').display : '',
         connection: record ? field(record, 'connection_state').display || 'unknown' : 'unknown',
-        learning: learning === 'Learning Mode' ? 'yes' : learning ? 'no' : 'unknown',
+        learning: /^learning( mode)?$/i.test(learning) ? 'yes' : learning ? 'no' : 'unknown',
         ...(ciUrl(state.remote_table, state.remote_sys_id)
           ? { ciUrl: ciUrl(state.remote_table, state.remote_sys_id)! }
           : {}),

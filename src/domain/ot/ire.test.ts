@@ -222,7 +222,7 @@ describe('device classes and Purdue levels', () => {
 describe('IRE mapping', () => {
   it('maps a device with its OT details, NICs, IPs, modules and the sensor that detects it', () => {
     const g = deviceGroup(context, device(), { sensors: [sensor], siteSysId: 'site-sys' });
-    const [ci, nic, ip, module, sensorRef] = g.items;
+    const [ci, ip, module, sensorRef] = g.items;
     expect(ci).toMatchObject({
       className: 'cmdb_ci_ot_plc',
       values: {
@@ -233,10 +233,16 @@ describe('IRE mapping', () => {
         install_status: '1',
         has_module: 'true',
       },
+      // Serial number and NIC identify the device through lookup tables, as the OT rule does: the
+      // duplicate NIC (same MAC, another spelling) is sent once.
       lookup: [
         {
           className: 'cmdb_serial_number',
           values: { serial_number: 'SN-17', serial_number_type: 'system', valid: 'true' },
+        },
+        {
+          className: 'cmdb_ci_network_adapter',
+          values: { name: '00:1b:1b:aa:bb:cc', mac_address: '00:1b:1b:aa:bb:cc' },
         },
       ],
       sys_object_source_info: { source_name: 'Snowline', source_native_key: 'plant-a:device:17' },
@@ -254,10 +260,6 @@ describe('IRE mapping', () => {
       },
     });
     expect(ci!.related!.map((r) => r.values.key).filter(Boolean)).toContain('defender.vendor');
-    expect(nic).toEqual({
-      className: 'cmdb_ci_network_adapter',
-      values: { name: '00:1b:1b:aa:bb:cc', mac_address: '00:1b:1b:aa:bb:cc' },
-    });
     expect(ip).toMatchObject({
       className: 'cmdb_ci_ip_address',
       values: { ip_address: '10.1.0.17', ip_version: '4' },
@@ -270,19 +272,18 @@ describe('IRE mapping', () => {
       className: 'cmdb_ci_nids',
       sys_object_source_info: { source_native_key: 'plant-a:sensor:line-1' },
     });
-    expect(g.items).toHaveLength(5); // the duplicate NIC is written once
+    expect(g.items).toHaveLength(4);
     expect(g.relations).toEqual([
       { parent: 0, child: 1, type: 'Owns::Owned by' },
       { parent: 0, child: 2, type: 'Owns::Owned by' },
-      { parent: 0, child: 3, type: 'Owns::Owned by' },
-      { parent: 4, child: 0, type: 'Detects::Detected by' },
+      { parent: 3, child: 0, type: 'Detects::Detected by' },
     ]);
   });
 
   it('writes modules only under control systems, and retires without deleting', () => {
     expect(
       deviceGroup(context, device({ deviceType: 'HMI' }), { sensors: [] }).items.map((i) => i.className),
-    ).toEqual(['cmdb_ci_ot_hmi', 'cmdb_ci_network_adapter', 'cmdb_ci_ip_address']);
+    ).toEqual(['cmdb_ci_ot_hmi', 'cmdb_ci_ip_address']);
     const retired = deviceGroup(context, device(), { sensors: [sensor], retired: true });
     expect(retired.items[0]!.values).toMatchObject({ install_status: '7', operational_status: '6' });
   });

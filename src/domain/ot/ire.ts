@@ -137,21 +137,33 @@ function addressWidth(architecture: string | undefined): string | undefined {
   return undefined;
 }
 
-/** Adds a NIC and an IP item owned by item `owner`, once each. */
+/**
+ * Adds an IP item owned by item `owner` per address, once each, and a NIC per MAC: as an item it
+ * owns, or — for devices — returned as `lookup` entries, so IRE can identify the device by a MAC
+ * another source (Discovery, the vendor connector) already recorded ("Mac Address in Network
+ * Adapter table" is an identifier entry of the OT and Hardware rules:
+ * `cmdb-ci-class-models-operation-technology.md`). A NIC's `name` is its MAC (same page).
+ */
 function addNetworkItems(
   items: IreItem[],
   relations: GroupRelation[],
   owner: number,
   nics: readonly { mac?: string; ip?: string }[],
-): void {
+  nicsAs: 'items' | 'lookup' = 'items',
+): NonNullable<IreItem['lookup']>[number][] {
   const seenMacs = new Set<string>();
   const seenIps = new Set<string>();
+  const lookup: NonNullable<IreItem['lookup']>[number][] = [];
   for (const nic of nics) {
     const mac = normaliseMac(nic.mac);
     if (mac && !seenMacs.has(mac)) {
       seenMacs.add(mac);
-      relations.push({ parent: owner, child: items.length, type: 'Owns::Owned by' });
-      items.push({ className: 'cmdb_ci_network_adapter', values: { name: mac, mac_address: mac } });
+      const adapter = { className: 'cmdb_ci_network_adapter', values: { name: mac, mac_address: mac } };
+      if (nicsAs === 'lookup') lookup.push(adapter);
+      else {
+        relations.push({ parent: owner, child: items.length, type: 'Owns::Owned by' });
+        items.push(adapter);
+      }
     }
     if (nic.ip && !seenIps.has(nic.ip)) {
       seenIps.add(nic.ip);
@@ -162,6 +174,7 @@ function addNetworkItems(
       });
     }
   }
+  return lookup;
 }
 
 /** The minimal item that lets IRE find an already-written sensor (through sys_object_source). */
@@ -342,23 +355,25 @@ export function deviceGroup(
             },
           })),
       ],
-      ...(device.serialNumber
-        ? {
-            lookup: [
-              {
-                // "For Operational Technology (OT), use the string value system for the serial number
-                // type" (cmdb-ci-class-models-operation-technology.md).
-                className: 'cmdb_serial_number',
-                values: { serial_number: device.serialNumber, serial_number_type: 'system', valid: 'true' },
-              },
-            ],
-          }
-        : {}),
       sys_object_source_info: sourceInfo(context, 'device', device.key),
     },
   ];
   const relations: GroupRelation[] = [];
-  addNetworkItems(items, relations, 0, device.nics);
+  const nicLookups = addNetworkItems(items, relations, 0, device.nics, 'lookup');
+  const lookup = [
+    ...(device.serialNumber
+      ? [
+          {
+            // "For Operational Technology (OT), use the string value system for the serial number
+            // type" (cmdb-ci-class-models-operation-technology.md).
+            className: 'cmdb_serial_number',
+            values: { serial_number: device.serialNumber, serial_number_type: 'system', valid: 'true' },
+          },
+        ]
+      : []),
+    ...nicLookups,
+  ];
+  if (lookup.length) items[0] = { ...items[0]!, lookup };
   if (hasModules) {
     for (const module of device.modules) {
       const place = `${module.rack ?? '0'}/${module.slot ?? '0'}`;

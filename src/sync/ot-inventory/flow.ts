@@ -149,14 +149,28 @@ class OtInventoryRun {
     });
     this.devices = deviceMemory(this.scope());
     this.connections = connectionMemory(this.scope());
-    this.references = new CmdbReferences(deps.servicenow, run.dryRun, (name, sysId) =>
-      this.decide({
-        action: 'create',
-        entity: 'company',
-        key: name,
-        reason: `vendor ${name} reported by Defender has no core_company record: created as a manufacturer (manufacturer is a reference)`,
-        target: { table: 'core_company', ...(sysId ? { id: sysId } : {}) },
-      }),
+    this.references = new CmdbReferences(
+      deps.servicenow,
+      run.dryRun,
+      (name, sysId) =>
+        this.decide({
+          action: 'create',
+          entity: 'company',
+          key: name,
+          reason: `vendor ${name} reported by Defender has no core_company record: created as a manufacturer (manufacturer is a reference)`,
+          target: { table: 'core_company', ...(sysId ? { id: sysId } : {}) },
+        }),
+      (name, why) =>
+        this.decide({
+          action: 'error',
+          entity: 'company',
+          key: name,
+          reason:
+            `could not create the core_company of vendor ${name}; its devices go without manufacturer this run: ${why}`.slice(
+              0,
+              2000,
+            ),
+        }),
     );
   }
 

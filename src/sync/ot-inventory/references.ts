@@ -39,11 +39,13 @@ export class CmdbReferences {
   /**
    * @param onCompanyCreated records the creation of a company (a plan action in a dry run, with no
    *   sys_id; a ledger event otherwise), so the dry run's plan and the run agree.
+   * @param onCompanyFailed records a company the instance refused to create.
    */
   constructor(
     private readonly servicenow: ServiceNowClient,
     private readonly dryRun: boolean,
     private readonly onCompanyCreated: (name: string, sysId?: string) => Promise<void>,
+    private readonly onCompanyFailed: (name: string, why: string) => Promise<void>,
   ) {}
 
   /** Reads the small reference tables once per run. */
@@ -97,10 +99,31 @@ export class CmdbReferences {
       if (name && key && !this.companies.has(key) && !this.planned.has(key)) wanted.set(key, name);
     }
     if (wanted.size === 0) return;
-    const found = await this.servicenow.listAll('core_company', {
-      query: encodeQuery({ where: [where('name', 'IN', [...wanted.values()])] }),
-      fields: ['sys_id', 'name'],
-    });
+    const found: Awaited<ReturnType<ServiceNowClient['listAll']>> = [];
+    const listable: string[] = [];
+    for (const [key, name] of wanted) {
+      if (/^\s*javascript:/i.test(name)) {
+        // The instance would evaluate it as a script in a query: never looked up, never sent.
+        wanted.delete(key);
+        this.miss('core_company', name, 'manufacturer');
+      } else if (name.includes(',')) {
+        // An IN list has no escape for a comma ("Siemens, Inc."): such a name is asked for alone.
+        found.push(
+          ...(await this.read('core_company', {
+            query: encodeQuery({ where: [where('name', '=', name)] }),
+            fields: ['sys_id', 'name'],
+          })),
+        );
+      } else listable.push(name);
+    }
+    for (let i = 0; i < listable.length; i += 100) {
+      found.push(
+        ...(await this.read('core_company', {
+          query: encodeQuery({ where: [where('name', 'IN', listable.slice(i, i + 100))] }),
+          fields: ['sys_id', 'name'],
+        })),
+      );
+    }
     for (const row of found) {
       const name = stringValue(row.name)?.toLowerCase();
       const sysId = stringValue(row.sys_id);
@@ -116,8 +139,19 @@ export class CmdbReferences {
         this.planned.add(key);
         continue;
       }
-      const created = await this.servicenow.create('core_company', { name, manufacturer: 'true' });
-      const sysId = stringValue(created.sys_id);
+      let sysId: string | undefined;
+      try {
+        sysId = stringValue(
+          (await this.servicenow.create('core_company', { name, manufacturer: 'true' })).sys_id,
+        );
+      } catch (error) {
+        // An insert is not retried blindly (it could duplicate); the devices go without their
+        // manufacturer this run, and the next run finds the company or creates it.
+        if (!(error instanceof UpstreamError) || error.status === 429) throw error;
+        this.planned.add(key);
+        await this.onCompanyFailed(name, error.message);
+        continue;
+      }
       if (sysId) this.companies.set(key, sysId);
       await this.onCompanyCreated(name, sysId);
     }
