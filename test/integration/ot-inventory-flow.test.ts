@@ -15,7 +15,7 @@ import { RequestCounters } from '../../src/runtime/http/counters.js';
 import { connectServiceNow } from '../../src/servicenow/index.js';
 import { encodeQuery, where } from '../../src/servicenow/query.js';
 import { referenceValue, stringValue } from '../../src/servicenow/values.js';
-import { ledgerActionKeys } from '../../src/store/models/ledger.js';
+import { ledgerActionKeys, queryLedger } from '../../src/store/models/ledger.js';
 import { startRun } from '../../src/store/models/runs.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import { otInventoryFlow, type OtInventoryConfig } from '../../src/sync/ot-inventory/flow.js';
@@ -91,7 +91,7 @@ const source: OtInventorySource = {
   },
 };
 
-const otConfig = (): OtInventoryConfig =>
+const otConfig = (otInventory: Record<string, unknown> = {}): OtInventoryConfig =>
   validateConfig(
     {
       integrations: [
@@ -103,7 +103,13 @@ const otConfig = (): OtInventoryConfig =>
           },
           defender: { tenantId: 't', auth: { type: 'managedIdentity' } },
           flows: {
-            otInventory: { source: 'sensor', sensorValidation: 'auto', batchSize: 7, retireAfterDays: 30 },
+            otInventory: {
+              source: 'sensor',
+              sensorValidation: 'auto',
+              batchSize: 7,
+              retireAfterDays: 30,
+              ...otInventory,
+            },
           },
         },
       ],
@@ -131,7 +137,27 @@ async function writes(): Promise<number> {
   return ((await response.body.json()) as { writes: number }).writes;
 }
 
-async function sync(clock: ManualClock, options: { dryRun?: boolean } = {}) {
+/** Inserts records as the instance's administrators would (the integration user may not). */
+async function seed(records: Record<string, Record<string, string>[]>): Promise<Record<string, string[]>> {
+  const response = await request(`${sandbox.url}/_sandbox/seed`, {
+    method: 'POST',
+    dispatcher: control,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(records),
+  });
+  return ((await response.body.json()) as { result: Record<string, string[]> }).result;
+}
+
+async function sync(
+  clock: ManualClock,
+  options: {
+    dryRun?: boolean;
+    config?: OtInventoryConfig;
+    store?: Store;
+    source?: OtInventorySource;
+  } = {},
+) {
+  const target = options.store ?? store;
   const counters = new RequestCounters();
   const { client, close } = connectServiceNow(
     validateConfig(
@@ -157,7 +183,7 @@ async function sync(clock: ManualClock, options: { dryRun?: boolean } = {}) {
     { clock, counters },
   );
   opened.push(close);
-  const runId = await startRun(store.db, clock, {
+  const runId = await startRun(target.db, clock, {
     integrationId: 'plant-a',
     trigger: 'cli',
     dryRun: options.dryRun ?? false,
@@ -166,15 +192,15 @@ async function sync(clock: ManualClock, options: { dryRun?: boolean } = {}) {
     const result = await otInventoryFlow.execute(
       {
         integrationId: 'plant-a',
-        config: otConfig(),
-        store,
+        config: options.config ?? otConfig(),
+        store: target,
         clock,
         logger: createLogger({ level: 'silent' }),
         counters,
         runId,
         dryRun: options.dryRun ?? false,
       },
-      { source, servicenow: client },
+      { source: options.source ?? source, servicenow: client },
     );
     return { ...result, runId, client, counters };
   }
@@ -404,5 +430,97 @@ describe('ot-inventory flow against the ServiceNow sandbox', () => {
     expect(stringValue(refreshed.last_communication)).toBe(
       reported.toISOString().slice(0, 19).replace('T', ' '),
     );
+  });
+});
+
+describe('ot-inventory site mappings', () => {
+  const clock = new ManualClock(start);
+  let siteStore: Store;
+  beforeAll(async () => {
+    siteStore = await openStore(join(dir, 'sites.sqlite'));
+    await siteStore.migrate();
+  });
+  afterAll(async () => siteStore?.close());
+
+  const plantSites: OtSite[] = [
+    { key: 'Delft', name: 'Delft' },
+    { key: 'Gouda', name: 'Gouda' },
+  ];
+  const plantSensors: OtSensor[] = [
+    {
+      key: 'delft-1',
+      name: 'delft-1',
+      site: 'Delft',
+      zone: 'Packaging',
+      connected: true,
+      learningMode: false,
+    },
+    { key: 'gouda-1', name: 'gouda-1', site: 'Gouda', zone: 'Dairy', connected: true, learningMode: false },
+  ];
+  const plantDevices: OtDevice[] = ['delft-1', 'gouda-1'].map((sensor, i) => ({
+    key: `site-${i}`,
+    name: `site-dev-${i}`,
+    deviceType: 'PLC',
+    nics: [{ mac: `02:00:00:00:0a:0${i}`, ip: `10.9.0.${i + 1}` }],
+    modules: [],
+    protocols: [],
+    sensorKeys: [sensor],
+  }));
+  const plantSource: OtInventorySource = {
+    kind: 'sensor',
+    hasConnections: false,
+    incremental: false,
+    sites: async () => ({ items: plantSites, problems: [] }),
+    sensors: async () => ({ items: plantSensors, problems: [] }),
+    async *devices() {
+      yield { items: plantDevices, problems: [] };
+    },
+  };
+
+  it("puts a mapped site's devices on the admin's ISA entity with its location and group, and creates the others", async () => {
+    const { client } = await sync(clock, { dryRun: true, store: siteStore, source: plantSource });
+    // What the instance's admins own: the site, a location and the plant's OT group.
+    const seeded = await seed({
+      cmdb_ci_ot_isa_entity: [{ name: 'Delft Plant' }],
+      cmn_location: [{ name: 'Delft, NL' }],
+      sys_user_group: [{ name: 'OT Delft' }],
+    });
+    const entity = { sys_id: seeded.cmdb_ci_ot_isa_entity![0]! };
+    const location = { sys_id: seeded.cmn_location![0]! };
+    const group = { sys_id: seeded.sys_user_group![0]! };
+    const config = otConfig({
+      siteMappings: {
+        Delft: { isaEntity: 'Delft Plant', location: location.sys_id, supportGroup: 'OT Delft' },
+        Leiden: { isaEntity: 'No Such Plant' },
+      },
+    });
+    const { summary, runId } = await sync(clock, { store: siteStore, source: plantSource, config });
+    expect(summary.outcome).toBe('ok');
+    const isa = await client.listAll('cmdb_ci_ot_isa_entity', {
+      query: encodeQuery({ where: [where('name', 'IN', ['Delft', 'Gouda', 'Delft Plant'])] }),
+      fields: ['name'],
+    });
+    // No ISA entity is created for the mapped site; the unmapped one is created as before.
+    expect(isa.map((r) => r.name).sort()).toEqual(['Delft Plant', 'Gouda']);
+    const ci = (
+      await client.listAll('cmdb_ci', { query: encodeQuery({ where: [where('name', '=', 'site-dev-0')] }) })
+    )[0]!;
+    expect(referenceValue(ci.location)).toBe(location.sys_id);
+    expect(referenceValue(ci.support_group)).toBe(group.sys_id);
+    const ot = (
+      await client.listAll('cmdb_ot_entity', {
+        query: encodeQuery({ where: [where('ot_device', '=', ci.sys_id)] }),
+      })
+    )[0]!;
+    expect(referenceValue(ot.isa_entity_site)).toBe(entity.sys_id);
+    const sensor = (
+      await client.listAll('cmdb_ci_nids', { query: encodeQuery({ where: [where('name', '=', 'delft-1')] }) })
+    )[0]!;
+    expect(referenceValue(sensor.isa_entity_site)).toBe(entity.sys_id);
+    // A mapping naming a record that does not exist is reported, not sent as text.
+    const errors = await queryLedger(siteStore.db, { integrationId: 'plant-a', runId, action: 'error' });
+    expect(errors.map((e) => e.reason)).toEqual([
+      'site Leiden: no cmdb_ci_ot_isa_entity record named "No Such Plant" (siteMappings.isaEntity)',
+    ]);
   });
 });

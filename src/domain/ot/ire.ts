@@ -259,6 +259,8 @@ export interface DeviceMappingOptions {
   readonly sensors: readonly Pick<OtSensor, 'key' | 'name' | 'purdueLevel' | 'site' | 'zone'>[];
   /** sys_id of the device's site CI, when known. */
   readonly siteSysId?: string;
+  /** sys_ids a site mapping copies onto its devices (`location`, `company`, `support_group`). */
+  readonly siteValues?: Readonly<Record<string, string>>;
   /** Retire it: install status Retired, nothing deleted. */
   readonly retired?: boolean;
 }
@@ -325,6 +327,7 @@ export function deviceGroup(
         os_address_width: computer ? addressWidth(device.osArchitecture) : undefined,
         switch_position: plc ? device.plcKeyState : undefined,
         switch_remote_mode: plc ? device.plcRunState : undefined,
+        ...options.siteValues,
       }),
       related: [
         {

@@ -1,6 +1,34 @@
 import { z } from 'zod';
 import { enabled, schedule } from '../../config/common.js';
 
+/**
+ * One entry of `flows.otInventory.siteMappings`, like a row of the connector's Site Mappings table
+ * (ServiceNow/ServiceNowDocs `operational-technology-manager/actively-scan-device-data-msft-azure.md`).
+ */
+const siteMapping = z.strictObject({
+  isaEntity: z.string().min(1).meta({
+    description: 'The ISA entity site (cmdb_ci_ot_isa_entity without a parent): sys_id or name.',
+  }),
+  location: z
+    .string()
+    .min(1)
+    .optional()
+    .meta({ description: 'cmn_location copied onto devices: sys_id or name.' }),
+  company: z
+    .string()
+    .min(1)
+    .optional()
+    .meta({ description: 'core_company copied onto devices: sys_id or name.' }),
+  supportGroup: z
+    .string()
+    .min(1)
+    .optional()
+    .meta({ description: 'sys_user_group copied onto devices as support_group: sys_id or name.' }),
+});
+
+/** One entry of `flows.otInventory.siteMappings`. */
+export type SiteMapping = z.output<typeof siteMapping>;
+
 /** `flows.otInventory`: the configuration section of flow ot-inventory (composed by config/schema.ts). */
 export const otInventorySection = z
   .strictObject({
@@ -108,6 +136,18 @@ export const otInventorySection = z
       .meta({
         description: 'Device type → CMDB class overrides of the built-in map (docs/ot-inventory.md).',
         examples: [{ 'Engineering Station': { className: 'cmdb_ci_ot_ews', otAssetType: 'EWS' } }],
+      }),
+    siteMappings: z
+      .record(z.string().min(1), siteMapping)
+      .default({})
+      .meta({
+        description:
+          "Defender site (by name) → an existing ISA entity site on the instance, and the location, company and support group copied onto the site's devices; each by sys_id or name. Snowline then creates no ISA entity for that site. Unmapped sites are created as ISA entities named after them.",
+        examples: [
+          {
+            Rotterdam: { isaEntity: 'Rotterdam Plant', location: 'Rotterdam', supportGroup: 'OT Rotterdam' },
+          },
+        ],
       }),
     purdueLayers: z
       .record(z.string(), z.number().min(0).max(5))

@@ -30,6 +30,7 @@ import {
   type DeviceMemory,
 } from './memory.js';
 import { CmdbReferences } from './references.js';
+import { resolveSiteMappings, type MappedSite } from './site-mappings.js';
 import { otInventorySource } from './sources.js';
 import type { OtInventorySource, RecordProblem } from './source.js';
 import type { OtInventoryConfig } from './config.js';
@@ -114,6 +115,8 @@ class OtInventoryRun {
   private readonly writer: IreWriter;
   private readonly devices: FlowMemory<DeviceMemory>;
   private siteSysIds = new Map<string, string>();
+  /** Defender sites an admin mapped onto existing ISA entities (`siteMappings`). */
+  private mappedSites = new Map<string, MappedSite>();
   private sensorsByKey = new Map<string, OtSensor>();
   private feeding = new Set<string>();
   private readonly connections: FlowMemory<ConnectionMemory>;
@@ -177,6 +180,12 @@ class OtInventoryRun {
   async execute(): Promise<void> {
     await this.references.load();
     this.mapping = { ...this.mapping, references: this.references.ids() };
+    this.mappedSites = await resolveSiteMappings(this.deps.servicenow, this.run.config.siteMappings);
+    for (const [site, mapped] of this.mappedSites) {
+      this.siteSysIds.set(site, mapped.isaEntity ?? '');
+      for (const problem of mapped.problems)
+        await this.decide({ action: 'error', entity: 'site', key: site, reason: problem });
+    }
     await this.syncSites();
     await this.syncSensors();
     await this.chooseFeedingSensors();
@@ -202,10 +211,12 @@ class OtInventoryRun {
   private async syncSites(): Promise<void> {
     const page = await this.deps.source.sites();
     await this.reportProblems('site', page.problems);
-    const groups = page.items.map((site) => siteGroup(this.mapping, site));
+    // A mapped site is the admin's ISA entity: Snowline creates none for it.
+    const own = page.items.filter((site) => !this.mappedSites.has(site.name));
+    const groups = own.map((site) => siteGroup(this.mapping, site));
     const written = await this.apply('site', groups);
-    const known = await this.entities('site').get(page.items.map((s) => s.key));
-    for (const site of page.items) {
+    const known = await this.entities('site').get(own.map((s) => s.key));
+    for (const site of own) {
       const sysId = written.get(site.key) ?? known.get(site.key)?.remoteSysId ?? undefined;
       this.siteSysIds.set(site.name, sysId ?? '');
     }
@@ -311,9 +322,11 @@ class OtInventoryRun {
           .filter((s): s is OtSensor => s !== undefined);
         const siteName = device.site ?? sensors[0]?.site;
         const zone = device.zone ?? sensors[0]?.zone;
+        const siteValues = siteName ? this.mappedSites.get(siteName)?.deviceValues : undefined;
         const group = deviceGroup(this.mapping, zone ? { ...device, zone } : device, {
           sensors,
           ...(siteName && this.siteSysIds.get(siteName) ? { siteSysId: this.siteSysIds.get(siteName)! } : {}),
+          ...(siteValues ? { siteValues } : {}),
         });
         const state = states.get(device.key);
         const placed: OtDevice = {

@@ -52,6 +52,10 @@ snowline sync --job ot-inventory --json      # do it; prints the summary
 ## Order of a run
 
 1. **Sites** → \`cmdb_ci_ot_isa_entity\` (keyed by name; sites named only on devices are added as they appear).
+   \`siteMappings\` puts a Defender site onto an ISA entity site the admins already have (by sys_id or name), as the
+   connector's Site Mappings table does (\`actively-scan-device-data-msft-azure.md\`): Snowline then creates no
+   entity for it, points the site's sensors and devices at it, and copies the mapping's \`location\`, \`company\`
+   and \`supportGroup\` onto the devices. A mapped record that is not found is reported as an error and left out.
    A site is an ISA entity without a parent, so none is sent, and no \`isa_entity_level\` / \`isa_entity_type\`
    (those are references to the level records of an equipment-model template: \`ot-use-case.md\`).
 2. **Sensors** → \`cmdb_ci_nids\` with \`correlation_id\`, fqdn, firmware, zone, site, connection state;
