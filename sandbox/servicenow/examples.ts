@@ -3,7 +3,12 @@
  * devices (with their `cmdb_ot_entity` details), each device's NIC and IP address as dependent
  * CIs (`Owns::Owned by`), and `Detects::Detected by` from the sensor. Used by the tests and the
  * benchmark; not engine code (the engine has its own mapping).
+ *
+ * Reference fields carry sys_ids, as IRE requires: the OT device type is a seeded baseline
+ * record; manufacturer and model are left out unless the caller passes the sys_ids of records
+ * it created (an instance has no Siemens or S7-1500 record out of the box).
  */
+import { otEntityTypeSysId } from './baseline.js';
 
 /** Options of {@link otInventoryPayload}. */
 export interface OtPayloadOptions {
@@ -17,6 +22,10 @@ export interface OtPayloadOptions {
   readonly firmware?: string;
   /** Whether to include the sensor item and its Detects relations. */
   readonly withSensor?: boolean;
+  /** sys_id of a `core_company` written as each device's manufacturer (none when absent). */
+  readonly manufacturer?: string;
+  /** sys_id of a `cmdb_model` written as each device's model_id (none when absent). */
+  readonly model?: string;
 }
 
 const classes = [
@@ -69,8 +78,8 @@ export function otInventoryPayload(opts: OtPayloadOptions): { items: unknown[]; 
       className: classes[kind],
       values: {
         name: `ot-device-${n}`,
-        manufacturer: 'Siemens',
-        model_id: 'S7-1500',
+        ...(opts.manufacturer === undefined ? {} : { manufacturer: opts.manufacturer }),
+        ...(opts.model === undefined ? {} : { model_id: opts.model }),
         firmware_version: opts.firmware ?? '2.9.4',
       },
       related: [
@@ -81,7 +90,7 @@ export function otInventoryPayload(opts: OtPayloadOptions): { items: unknown[]; 
             zone: 'zone-a',
             business_criticality: '2',
             ot_correlation_id: `device-${n}`,
-            ot_asset_type: assetTypes[kind],
+            ot_asset_type: otEntityTypeSysId(assetTypes[kind] ?? 'Unknown'),
           },
         },
       ],

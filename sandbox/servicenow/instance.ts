@@ -8,6 +8,7 @@ import {
   type FieldDef,
 } from './schema.js';
 import { Store, type Row } from './store.js';
+import { otEntityTypeSysId, otEntityTypes } from './baseline.js';
 import {
   compileQuery,
   formatDateTime,
@@ -991,8 +992,12 @@ export class Instance {
         { parent_descriptor: parentDescriptor ?? '', child_descriptor: childDescriptor ?? '' },
       );
     }
-    for (const t of ['PLC', 'HMI', 'EWS', 'Historian', 'RTU', 'IED', 'DCS', 'No OT Function', 'Unknown']) {
-      this.ensure('cmdb_ot_entity_type', { name: t }, { label: t });
+    for (const t of otEntityTypes) {
+      this.ensure(
+        'cmdb_ot_entity_type',
+        { name: t.name },
+        { label: t.name, ot_table: t.otTable ?? '', sys_id: otEntityTypeSysId(t.name) },
+      );
     }
     const allRoles = new Set([...integrationRoles, 'admin', 'cmdb_ot_viewer', 'sn_vul.admin']);
     for (const r of allRoles) this.ensure('sys_user_role', { name: r });

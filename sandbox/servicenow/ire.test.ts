@@ -272,3 +272,130 @@ describe('IRE item-level errors (HTTP 200)', () => {
     expect((res.body as { status: string }).status).toBe('failure');
   });
 });
+
+// [SND] markdown/api-reference/rest-apis/c_IdentifyReconcileAPI.md: "For a reference field, the
+// value must be the referenced sys_id" (items.values, items.related.values, items.lookup.values);
+// message from [SND] markdown/servicenow-platform/configuration-management-database-cmdb/id-engine-error-messages.md.
+describe('IRE reference values must be sys_ids of existing records (c_IdentifyReconcileAPI.md, id-engine-error-messages.md)', () => {
+  const invalid = (value: string, table: string): { error: string; message: string } => ({
+    error: 'INVALID_INPUT_DATA',
+    message: `Found invalid sys_id in payload. No record with sys_id [${value}] exist in table [${table}] or is a duplicate record with [duplicate_of] field set to a main CI`,
+  });
+  const count = async (query: string): Promise<number> =>
+    (await api.get<Many>(`/api/now/table/cmdb_ci?sysparm_query=${query}`)).body.result.length;
+
+  it('a display value in items.values fails the item; its dependents and relations are abandoned', async () => {
+    const res = await ire({
+      items: [
+        { className: 'cmdb_ci_ot_plc', values: { name: 'ref-by-name', company: 'Acme Industrial' } },
+        {
+          className: 'cmdb_ci_network_adapter',
+          values: { name: 'aa:bb:cc:01:00:01', mac_address: 'aa:bb:cc:01:00:01' },
+        },
+      ],
+      relations: [{ parent: 0, child: 1, type: 'Owns::Owned by' }],
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.result.items[0]).toMatchObject({ sysId: 'Unknown', errorCount: 1 });
+    expect(res.body.result.items[0]?.errors).toEqual([invalid('Acme Industrial', 'core_company')]);
+    expect(res.body.result.items[1]?.errors?.[0]?.error).toBe('ABANDONED');
+    expect(res.body.result.relations[0]?.errors?.[0]?.error).toBe('ABANDONED');
+    expect(await count('name=ref-by-name')).toBe(0);
+    expect(await count('name=aa:bb:cc:01:00:01')).toBe(0);
+  });
+
+  it('a sys_id of no record, in a related entry or a lookup entry, fails the whole item', async () => {
+    const ghost = 'f'.repeat(32);
+    const related = await ire({
+      items: [
+        {
+          className: 'cmdb_ci_ot_hmi',
+          values: { name: 'bad-related' },
+          related: [{ className: 'cmdb_ot_entity', values: { ot_asset_type: ghost } }],
+        },
+      ],
+    });
+    expect(related.body.result.items[0]?.errors).toEqual([invalid(ghost, 'cmdb_ot_entity_type')]);
+    const lookup = await ire({
+      items: [
+        {
+          className: 'cmdb_ci_ot_hmi',
+          values: { name: 'bad-lookup' },
+          lookup: [
+            {
+              className: 'cmdb_ci_network_adapter',
+              values: { name: 'eth0', mac_address: 'aa:bb:cc:01:00:02', location: ghost },
+            },
+          ],
+        },
+      ],
+    });
+    expect(lookup.body.result.items[0]?.errors).toEqual([invalid(ghost, 'cmn_location')]);
+    expect(await count('nameINbad-related,bad-lookup')).toBe(0);
+    const entities = await api.get<Many>(
+      `/api/now/table/cmdb_ot_entity?sysparm_query=ot_asset_type=${ghost}`,
+    );
+    expect(entities.body.result).toEqual([]);
+  });
+
+  it('accepts a sys_id of the target table or a descendant, an empty value, and the fields IRE fills', async () => {
+    const plc = await ire({ items: [{ className: 'cmdb_ci_ot_plc', values: { name: 'ref-target' } }] });
+    const plcId = plc.body.result.items[0]?.sysId ?? '';
+    const types = await api.get<Many>('/api/now/table/cmdb_ot_entity_type?sysparm_query=name=PLC');
+    const res = await ire({
+      items: [
+        {
+          className: 'sn_ot_device_network_connection',
+          // source_ci references cmdb_ci; a PLC is a descendant of it.
+          values: {
+            source_ip: '10.9.0.1',
+            destination_ip: '10.9.0.2',
+            destination_port: '44818',
+            source_ci: plcId,
+          },
+        },
+        {
+          className: 'cmdb_ci_ot_hmi',
+          values: { name: 'ref-ok', company: '' },
+          related: [
+            {
+              className: 'cmdb_ot_entity',
+              values: { ot_asset_type: types.body.result[0]?.sys_id ?? '', ot_device: 'x' },
+            },
+          ],
+        },
+      ],
+    });
+    expect(res.body.result.items.map((i) => i.operation)).toEqual(['INSERT', 'INSERT']);
+  });
+
+  it('a reference to a CI marked as a duplicate (duplicate_of set) is refused too', async () => {
+    const main = await ire({ items: [{ className: 'cmdb_ci_ot_plc', values: { name: 'dup-main' } }] });
+    const dup = await api.post<{ result: Record<string, string> }>('/api/now/table/cmdb_ci_ot_plc', {
+      name: 'dup-copy',
+      duplicate_of: main.body.result.items[0]?.sysId,
+    });
+    const res = await ire({
+      items: [
+        {
+          className: 'sn_ot_device_network_connection',
+          values: {
+            source_ip: '10.9.1.1',
+            destination_ip: '10.9.1.2',
+            destination_port: '502',
+            source_ci: dup.body.result.sys_id ?? '',
+          },
+        },
+      ],
+    });
+    expect(res.body.result.items[0]?.errors).toEqual([invalid(dup.body.result.sys_id ?? '', 'cmdb_ci')]);
+  });
+
+  it('/query reports the same error and commits nothing', async () => {
+    const res = await ire(
+      { items: [{ className: 'cmdb_ci_ot_plc', values: { name: 'ref-sim', location: 'Plant 1' } }] },
+      '/query?sysparm_data_source=Snowline',
+    );
+    expect(res.body.result.items[0]?.errors).toEqual([invalid('Plant 1', 'cmn_location')]);
+  });
+});

@@ -125,6 +125,59 @@ export function identifyReconcile(instance: Instance, body: unknown, opts: IreCa
   };
   const partialEnabled = opts.enhanced && opts.options.partial_payloads !== false;
 
+  // Reference fields IRE fills itself (from referenceItems) are not the payload's to get right.
+  const filledByReferenceItems = new Set<string>();
+  for (const r of rawRefs) {
+    const o = (r && typeof r === 'object' ? r : {}) as Json;
+    filledByReferenceItems.add(`${toStr(o.referencedBy)}|${toStr(o.referenceField)}`);
+  }
+
+  /**
+   * "For a reference field, the value must be the referenced sys_id" ([SND]
+   * markdown/api-reference/rest-apis/c_IdentifyReconcileAPI.md, items.values,
+   * items.related.values, items.lookup.values). Anything else fails the item with the catalogue's
+   * INVALID_INPUT_DATA text ([SND]
+   * markdown/servicenow-platform/configuration-management-database-cmdb/id-engine-error-messages.md),
+   * before identification, so nothing of the item is written. An empty string clears the field.
+   * Left out: `sys_*` fields (IRE ignores them), the back-reference of a lookup or related entry,
+   * and the parent reference of a dependent CI and fields named by referenceItems (IRE sets those).
+   */
+  function invalidReferences(item: WorkItem): IreError[] {
+    const out: IreError[] = [];
+    const check = (className: string, values: Record<string, string>, skip: ReadonlySet<string>): void => {
+      if (!schema.has(className)) return;
+      for (const [field, value] of Object.entries(values)) {
+        if (value === '' || field.startsWith('sys_') || skip.has(field)) continue;
+        const def = schema.field(className, field);
+        if (def?.type !== 'reference' || !def.ref) continue;
+        const target = store.getIn(def.ref, value);
+        const duplicate =
+          target !== undefined &&
+          schema.isA(target.table, 'cmdb_ci') &&
+          (target.values.duplicate_of ?? '') !== '';
+        if (!target || duplicate)
+          out.push({
+            error: 'INVALID_INPUT_DATA',
+            message: `Found invalid sys_id in payload. No record with sys_id [${value}] exist in table [${def.ref}] or is a duplicate record with [duplicate_of] field set to a main CI`,
+          });
+      }
+    };
+    const own = new Set(
+      [...filledByReferenceItems]
+        .filter((k) => item.internalId !== undefined && k.startsWith(`${item.internalId}|`))
+        .map((k) => k.slice((item.internalId ?? '').length + 1)),
+    );
+    // Dependent CIs get their parent reference from the Owns relation (see parentField).
+    for (const f of ['cmdb_ci', 'owned_by_cmdb_ci', 'nic']) if (item.rule?.dependent) own.add(f);
+    check(item.className, item.values, own);
+    for (const l of item.lookup) check(l.className, l.values, new Set(['cmdb_ci']));
+    for (const r of item.related) {
+      const refField = item.rule?.related?.[r.className]?.refField;
+      check(r.className, r.values, new Set(refField ? [refField] : []));
+    }
+    return out;
+  }
+
   // ---- parse and validate items
   const items: WorkItem[] = rawItems.map((r, index) => {
     const o = (r && typeof r === 'object' ? r : {}) as Json;
@@ -191,6 +244,7 @@ export function identifyReconcile(instance: Instance, body: unknown, opts: IreCa
         }
       }
     }
+    if (item.errors.length === 0) item.errors.push(...invalidReferences(item));
     item.values.discovery_source = item.values.discovery_source || (dataSource ?? 'ServiceNow');
     return item;
   });

@@ -151,6 +151,9 @@ const ciFields: Record<string, FieldDef> = {
   zone: S,
   life_cycle_stage: S,
   life_cycle_stage_status: S,
+  // A de-duplicated CI points at the main CI; IRE refuses references to such a duplicate ([SND]
+  // markdown/servicenow-platform/configuration-management-database-cmdb/id-engine-error-messages.md, INVALID_INPUT_DATA).
+  duplicate_of: R('cmdb_ci'),
 };
 
 /** Table definitions. Order does not matter; `parent` builds the hierarchy. */
