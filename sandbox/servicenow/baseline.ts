@@ -1,6 +1,7 @@
 /**
- * Out-of-box reference records the emulated instance seeds. One list per kind, read by the
- * seeding code and by the payload builders in `examples.ts`, so the two never disagree.
+ * Out-of-box reference records the emulated instance seeds: OT device types, CSDM life-cycle
+ * stages and statuses and the ISA-95 equipment-model template. One list per kind, read by the seeding code and by the payload builders in
+ * `examples.ts`, so the two never disagree.
  *
  * Each record gets a stable sys_id ({@link baselineSysId}). A real instance also ships its
  * out-of-box records with fixed sys_ids, but those are not published: a client must look them up
@@ -26,9 +27,13 @@ export interface OtEntityTypeSeed {
 }
 
 /**
- * OT device types: common OT functions, plus the "No OT Function" and "Unknown" choices of the
- * Class Mappings form ([SND]
+ * OT device types. The first nine were seeded before (common OT functions, plus the "No OT
+ * Function" and "Unknown" choices of the Class Mappings form: [SND]
  * markdown/operational-technology/operational-technology-manager/sgc-microsoft-d4iot-azure-classes.md).
+ * The rest are the distinct "NOW OT type" values of the connector's device-subtype table ([SND]
+ * markdown/operational-technology/operational-technology-manager/attribute-mapping-sgc-msft-d4iot-azure.md,
+ * table_gth_v4f_d1c; NULL/NA/empty left out). That table writes the IED type as "ied": the
+ * existing "IED" record stands for it.
  */
 export const otEntityTypes: readonly OtEntityTypeSeed[] = [
   { name: 'PLC', otTable: 'cmdb_ci_ot_plc' },
@@ -40,9 +45,127 @@ export const otEntityTypes: readonly OtEntityTypeSeed[] = [
   { name: 'DCS', otTable: 'cmdb_ci_ot_dcs' },
   { name: 'No OT Function' },
   { name: 'Unknown' },
+  { name: 'OT Control System', otTable: 'cmdb_ci_ot_control' },
+  { name: 'OT Field Device', otTable: 'cmdb_ci_ot_field_device' },
+  { name: 'Industrial Robot', otTable: 'cmdb_ci_ot_industrial_robot' },
+  { name: 'Industrial Sensor', otTable: 'cmdb_ci_ot_industrial_sensor' },
+  { name: 'Industrial Actuator', otTable: 'cmdb_ci_ot_industrial_actuator' },
+  { name: 'OT Control Module', otTable: 'cmdb_ci_ot_control_module' },
+  { name: 'Industrial Drive', otTable: 'cmdb_ci_ot_industrial_drive' },
+  { name: 'Operational Technology (OT)', otTable: 'cmdb_ci_ot' },
 ];
 
 /** The sys_id of a seeded `cmdb_ot_entity_type` by name. */
 export function otEntityTypeSysId(name: string): string {
   return baselineSysId('cmdb_ot_entity_type', name);
 }
+
+/** One CSDM life-cycle stage and the statuses it allows. */
+export interface LifeCycleStageSeed {
+  readonly name: string;
+  readonly statuses: readonly string[];
+}
+
+/**
+ * Tangible/physical life-cycle stages and statuses as the CSDM defines them ([SND]
+ * markdown/servicenow-platform/common-service-data-model-csdm/csdm-lifecycle-df-tangible-physical.md).
+ * Operational also gets the two learning-mode statuses the Defender for IoT connector uses for a
+ * sensor: "Learning" on the mapping page ([SND]
+ * markdown/operational-technology/operational-technology-manager/attribute-mapping-sgc-msft-d4iot-azure.md,
+ * row properties.learningMode) and "Learning Mode" on the validation page ([SND]
+ * markdown/operational-technology/operational-technology-manager/validate-nids-appliances-sgc-msft-d4iot-azure.md).
+ * The docs disagree, so both exist. UNVERIFIED: whether either ships with the platform or with
+ * the connector.
+ */
+export const lifeCycleStages: readonly LifeCycleStageSeed[] = [
+  { name: 'Ideation', statuses: ['Under Evaluation', 'Pilot'] },
+  { name: 'Purchase', statuses: ['On Order', 'Preallocated'] },
+  { name: 'Design', statuses: ['Design', 'Chartered', 'Build'] },
+  {
+    name: 'Inventory',
+    statuses: ['Available', 'Reserved', 'Preallocated', 'Pending Repair', 'Legal Hold', 'Quarantine'],
+  },
+  { name: 'Deploy', statuses: ['In Stock', 'Reserved', 'Pending Transfer', 'In Transit', 'Test'] },
+  {
+    name: 'Operational',
+    statuses: [
+      'Pending Fulfillment',
+      'In Use',
+      'In Maintenance',
+      'End of Support',
+      'Pending Retirement',
+      'Learning',
+      'Learning Mode',
+    ],
+  },
+  {
+    name: 'End of Operation',
+    statuses: [
+      'Pending Evaluation',
+      'Pending Return',
+      'In Transit',
+      'Pending Resale',
+      'Pending Certificate',
+      'Pending Disposal',
+      'Pending Donation',
+      'On Hold',
+    ],
+  },
+  { name: 'Defective', statuses: ['In Stock', 'In Transit'] },
+  { name: 'Missing', statuses: ['Lost', 'Stolen'] },
+  {
+    name: 'End of Life',
+    statuses: [
+      'Pending Disposal',
+      'In Transit',
+      'Pending Certificate',
+      'Disposed',
+      'Donated',
+      'RMA',
+      'Sold',
+      'Vendor Credit',
+      'Buyout',
+      'Lease Return',
+    ],
+  },
+];
+
+/** The sys_id of a seeded `life_cycle_stage` by name. */
+export function lifeCycleStageSysId(stage: string): string {
+  return baselineSysId('life_cycle_stage', stage);
+}
+
+/** The sys_id of a seeded `life_cycle_stage_status`: names repeat across stages, so both are needed. */
+export function lifeCycleStatusSysId(stage: string, status: string): string {
+  return baselineSysId('life_cycle_stage_status', `${stage}/${status}`);
+}
+
+/** One level of the equipment-model template and the level types under it. */
+export interface IsaLevelSeed {
+  readonly name: string;
+  readonly order: number;
+  readonly types: readonly string[];
+}
+
+/**
+ * The default ISA-95 equipment-model template: "the levels shown here (area, work center, and
+ * work units) are included in the base system" and "the types shown here (process cell,
+ * production unit, production line, and storage zone) are included in the base system" ([SND]
+ * markdown/operational-technology/operational-technology-manager/ot-use-case.md). Each level's
+ * parent is the one before it. The types sit under Work Center as in the level-type example of
+ * [SND] markdown/operational-technology/industrial-process-manager/create-equipment-model-template-type.md
+ * (which names them "Production Cell, Production Unit, Production Zone, Storage Zone"; the base
+ * system list above is used). UNVERIFIED: the template's name.
+ */
+export const isaTemplate: { readonly name: string; readonly levels: readonly IsaLevelSeed[] } = {
+  name: 'ISA-95',
+  levels: [
+    { name: 'Area', order: 1, types: [] },
+    {
+      name: 'Work Center',
+      order: 2,
+      types: ['Process Cell', 'Production Unit', 'Production Line', 'Storage Zone'],
+    },
+    { name: 'Work Unit', order: 3, types: [] },
+  ],
+};

@@ -8,7 +8,15 @@ import {
   type FieldDef,
 } from './schema.js';
 import { Store, type Row } from './store.js';
-import { otEntityTypeSysId, otEntityTypes } from './baseline.js';
+import {
+  baselineSysId,
+  isaTemplate,
+  lifeCycleStageSysId,
+  lifeCycleStages,
+  lifeCycleStatusSysId,
+  otEntityTypeSysId,
+  otEntityTypes,
+} from './baseline.js';
 import {
   compileQuery,
   formatDateTime,
@@ -998,6 +1006,43 @@ export class Instance {
         { name: t.name },
         { label: t.name, ot_table: t.otTable ?? '', sys_id: otEntityTypeSysId(t.name) },
       );
+    }
+    for (const stage of lifeCycleStages) {
+      const s = this.ensure(
+        'life_cycle_stage',
+        { name: stage.name },
+        { sys_id: lifeCycleStageSysId(stage.name) },
+      );
+      for (const status of stage.statuses)
+        this.ensure(
+          'life_cycle_stage_status',
+          { name: status, life_cycle_stage: s.values.sys_id ?? '' },
+          { sys_id: lifeCycleStatusSysId(stage.name, status) },
+        );
+    }
+    const template = this.ensure(
+      'isa_entity_template',
+      { name: isaTemplate.name },
+      { sys_id: baselineSysId('isa_entity_template', isaTemplate.name) },
+    );
+    let parentLevel = '';
+    for (const level of isaTemplate.levels) {
+      const l = this.ensure(
+        'isa_entity_level',
+        { name: level.name, template: template.values.sys_id ?? '' },
+        {
+          parent: parentLevel,
+          order: String(level.order),
+          sys_id: baselineSysId('isa_entity_level', level.name),
+        },
+      );
+      parentLevel = l.values.sys_id ?? '';
+      for (const type of level.types)
+        this.ensure(
+          'isa_entity_type',
+          { name: type, isa_entity_level: parentLevel },
+          { template: template.values.sys_id ?? '', sys_id: baselineSysId('isa_entity_type', type) },
+        );
     }
     const allRoles = new Set([...integrationRoles, 'admin', 'cmdb_ot_viewer', 'sn_vul.admin']);
     for (const r of allRoles) this.ensure('sys_user_role', { name: r });

@@ -391,6 +391,72 @@ describe('IRE reference values must be sys_ids of existing records (c_IdentifyRe
     expect(res.body.result.items[0]?.errors).toEqual([invalid(dup.body.result.sys_id ?? '', 'cmdb_ci')]);
   });
 
+  // [SND] markdown/servicenow-platform/cmdb-ci-class-models/cmdb-ci-class-models-operation-technology.md
+  // (manufacturer, model_id) and the NIDS table of sgc-microsoft-d4iot-azure-classes.md (life cycle).
+  it('manufacturer, model and the sensor life-cycle pair go by sys_id (cmdb-ci-class-models-operation-technology.md)', async () => {
+    const byName = await ire(otInventoryPayload({ start: 700, devices: 1, withSensor: false }));
+    expect(byName.body.result.items.map((i) => i.errorCount)).toEqual([0, 0, 0]);
+    const named = structuredClone(otInventoryPayload({ start: 701, devices: 1, withSensor: false })) as {
+      items: Array<{ values: Record<string, string> }>;
+    };
+    (named.items[0] as { values: Record<string, string> }).values.manufacturer = 'Siemens';
+    const refused = await ire(named);
+    expect(refused.body.result.items[0]?.errors).toEqual([invalid('Siemens', 'core_company')]);
+
+    const company = await api.post<{ result: Record<string, string> }>('/api/now/table/core_company', {
+      name: 'Siemens AG',
+      manufacturer: 'true',
+    });
+    const model = await api.post<{ result: Record<string, string> }>('/api/now/table/cmdb_model', {
+      name: 'S7-1500',
+      manufacturer: company.body.result.sys_id,
+    });
+    const ok = await ire(
+      otInventoryPayload({
+        start: 702,
+        devices: 1,
+        withSensor: false,
+        manufacturer: company.body.result.sys_id ?? '',
+        model: model.body.result.sys_id ?? '',
+      }),
+    );
+    expect(ok.body.result.items[0]?.operation).toBe('INSERT');
+    const stage = (await api.get<Many>('/api/now/table/life_cycle_stage?sysparm_query=name=Operational')).body
+      .result[0]?.sys_id;
+    const learning = (
+      await api.get<Many>(
+        '/api/now/table/life_cycle_stage_status?sysparm_query=life_cycle_stage.name=Operational^name=Learning',
+      )
+    ).body.result[0]?.sys_id;
+    const sensor = await ire({
+      items: [
+        {
+          className: 'cmdb_ci_nids',
+          values: {
+            name: 'sensor-lc',
+            correlation_id: '/sites/plant-9/sensors/sensor-lc',
+            life_cycle_stage: stage,
+            life_cycle_stage_status: learning,
+            manufacturer: company.body.result.sys_id,
+          },
+        },
+      ],
+    });
+    expect(sensor.body.result.items[0]?.operation).toBe('INSERT');
+    const textual = await ire({
+      items: [
+        {
+          className: 'cmdb_ci_nids',
+          values: { name: 'sensor-lc', life_cycle_stage: 'Operational', life_cycle_stage_status: 'Learning' },
+        },
+      ],
+    });
+    expect(textual.body.result.items[0]?.errors).toEqual([
+      invalid('Operational', 'life_cycle_stage'),
+      invalid('Learning', 'life_cycle_stage_status'),
+    ]);
+  });
+
   it('/query reports the same error and commits nothing', async () => {
     const res = await ire(
       { items: [{ className: 'cmdb_ci_ot_plc', values: { name: 'ref-sim', location: 'Plant 1' } }] },

@@ -127,15 +127,31 @@ const ciFields: Record<string, FieldDef> = {
   name: S,
   serial_number: S,
   asset_tag: S,
-  manufacturer: S,
-  model_id: S,
+  // "The Manufacturer and Model ID attributes are reference attributes to the Company
+  // [core_company] and Product Model [cmdb_model] tables respectively" ([SND]
+  // markdown/servicenow-platform/cmdb-ci-class-models/cmdb-ci-class-models-operation-technology.md).
+  manufacturer: R('core_company'),
+  model_id: R('cmdb_model'),
+  model_number: S,
+  // A CI's Vendor [vendor] is a "reference from core_company" ([SND]
+  // markdown/it-operations-management/discovery-and-service-mapping-patterns/cassandra-discovery.md).
+  vendor: R('core_company'),
   company: R('core_company'),
   location: R('cmn_location'),
+  // "The Owned By, Assigned To, Managed By, and Supported By attributes are reference attributes
+  // to the User [sys_user] table. The Change Group and Support Group attributes are reference
+  // attributes to the Group [sys_user_group] table" ([SND] cmdb-ci-class-models-operation-technology.md);
+  // columns per the Hardware table of [SND]
+  // markdown/operational-technology/operational-technology-manager/sgc-microsoft-d4iot-azure-classes.md
+  // (Approval group = change_control, Change Group = assignment_group).
   assigned_to: R('sys_user'),
   assignment_group: R('sys_user_group'),
   support_group: R('sys_user_group'),
+  change_control: R('sys_user_group'),
+  managed_by_group: R('sys_user_group'),
   managed_by: R('sys_user'),
   owned_by: R('sys_user'),
+  supported_by: R('sys_user'),
   discovery_source: S,
   first_discovered: D,
   last_discovered: D,
@@ -149,8 +165,11 @@ const ciFields: Record<string, FieldDef> = {
   cmdb_ot_entity: R('cmdb_ot_entity'),
   isa_entity_site: R('cmdb_ci_ot_isa_entity'),
   zone: S,
-  life_cycle_stage: S,
-  life_cycle_stage_status: S,
+  // CSDM life-cycle value pair: references to the stage and status tables (labels "Life Cycle
+  // Stage" / "Life Cycle Stage Status" on [SND] sgc-microsoft-d4iot-azure-classes.md, NIDS table;
+  // values per [SND] markdown/servicenow-platform/common-service-data-model-csdm/csdm-lifecycle-df-tangible-physical.md).
+  life_cycle_stage: R('life_cycle_stage'),
+  life_cycle_stage_status: R('life_cycle_stage_status'),
   // A de-duplicated CI points at the main CI; IRE refuses references to such a duplicate ([SND]
   // markdown/servicenow-platform/configuration-management-database-cmdb/id-engine-error-messages.md, INVALID_INPUT_DATA).
   duplicate_of: R('cmdb_ci'),
@@ -219,7 +238,28 @@ const tableList: TableDef[] = [
     displayField: 'name',
     fields: { name: S, label: S, super_class: R('sys_db_object') },
   },
-  { name: 'core_company', displayField: 'name', fields: { name: S }, open: true },
+  {
+    // Manufacturers and vendors are companies flagged as such.
+    name: 'core_company',
+    displayField: 'name',
+    fields: { name: S, manufacturer: B('false'), vendor: B('false') },
+    open: true,
+  },
+  {
+    // Product Model, the target of cmdb_ci.model_id ([SND] cmdb-ci-class-models-operation-technology.md).
+    name: 'cmdb_model',
+    displayField: 'name',
+    fields: { name: S, manufacturer: R('core_company'), model_number: S },
+    open: true,
+  },
+  { name: 'life_cycle_stage', displayField: 'name', fields: { name: S } },
+  {
+    // Statuses belong to a stage ("which life cycle stage status values are available for each
+    // life cycle stage", [SND] markdown/servicenow-platform/common-service-data-model-csdm/csdm-lifecycle-hardware.md).
+    name: 'life_cycle_stage_status',
+    displayField: 'name',
+    fields: { name: S, life_cycle_stage: R('life_cycle_stage') },
+  },
   { name: 'cmn_location', displayField: 'name', fields: { name: S }, open: true },
   // ---- ITSM (task family)
   { name: 'task', displayField: 'number', numberPrefix: 'TASK', fields: taskFields },
@@ -414,9 +454,15 @@ const tableList: TableDef[] = [
     name: 'cmdb_ci_nids',
     parent: 'cmdb_ci_ids_network',
     open: true,
+    // Columns of [SND] markdown/servicenow-platform/cmdb-ci-class-models/cmdb-network-ids-nids-ci-extension-class.md
+    // (nids_source_name, network_type_assignment, isa_entity_site; correlation_id is cmdb_ci's) and
+    // of the NIDS table of [SND] sgc-microsoft-d4iot-azure-classes.md (source_name "NIDS source
+    // name", fqdn, zone, connection_state, validated).
     fields: {
       nids_source_name: S,
+      source_name: S,
       network_type_assignment: S,
+      isa_entity_site: R('cmdb_ci_ot_isa_entity'),
       connection_state: S,
       validated: B('false'),
       fqdn: S,
@@ -449,7 +495,9 @@ const tableList: TableDef[] = [
     name: 'cmdb_ci_ot_control_module',
     parent: 'cmdb_ci_ot_control',
     open: true,
-    fields: { slot_number: S, module_type: S, rack_number: S, vendor: S },
+    // vendor is cmdb_ci's reference to core_company; rack and slot are integers in the source
+    // (Azure slots[].rackNumber / slotNumber: [SND] attribute-mapping-sgc-msft-d4iot-azure.md).
+    fields: { slot_number: I(), module_type: S, rack_number: I() },
   },
   ...['hmi', 'ews', 'historian', 'opc_client', 'scada_client'].map((k): TableDef => ({
     name: `cmdb_ci_ot_${k}`,
@@ -471,10 +519,37 @@ const tableList: TableDef[] = [
   { name: 'cmdb_ci_service', parent: 'cmdb_ci', open: true, fields: {} },
   { name: 'cmdb_ci_service_auto', parent: 'cmdb_ci_service', open: true, fields: {} },
   {
+    // "A record in the Equipment Model Entity table (cmdb_ci_ot_isa_entity) without a parent is
+    // considered a site"; levels (isa_entity_level) and level types (isa_entity_type) are records
+    // ([SND] markdown/operational-technology/operational-technology-manager/ot-use-case.md). Column
+    // names UNVERIFIED (the entity form shows Parent, Entity name, Short Code, Entity type:
+    // [SND] markdown/operational-technology/industrial-process-manager/create-entity-new-equipment-model.md).
     name: 'cmdb_ci_ot_isa_entity',
     parent: 'cmdb_ci_service_auto',
     open: true,
-    fields: { isa_entity_level: S, isa_entity_type: S, isa_entity_template: S },
+    fields: {
+      parent: R('cmdb_ci_ot_isa_entity'),
+      short_code: S,
+      isa_entity_level: R('isa_entity_level'),
+      isa_entity_type: R('isa_entity_type'),
+      isa_entity_template: R('isa_entity_template'),
+    },
+  },
+  { name: 'isa_entity_template', displayField: 'name', fields: { name: S } },
+  {
+    // Level form: Level name, Parent, Application, Template, Order ([SND]
+    // markdown/operational-technology/industrial-process-manager/create-equipment-model-template-levels.md).
+    name: 'isa_entity_level',
+    displayField: 'name',
+    fields: { name: S, parent: R('isa_entity_level'), template: R('isa_entity_template'), order: I() },
+  },
+  {
+    // Level type form: Level type name, Level name, Application, Template ([SND]
+    // markdown/operational-technology/industrial-process-manager/create-equipment-model-template-type.md).
+    // UNVERIFIED: the level column's name.
+    name: 'isa_entity_type',
+    displayField: 'name',
+    fields: { name: S, isa_entity_level: R('isa_entity_level'), template: R('isa_entity_template') },
   },
   {
     name: 'cmdb_rel_type',

@@ -363,3 +363,99 @@ describe('robustness', () => {
     expect((await api.get('/api/now/table/incident?sysparm_limit=1')).status).toBe(200);
   });
 });
+
+describe('reference data the OT model points at, through the Table API as the integration user', () => {
+  const one = async (path: string): Promise<Rec> => {
+    const res = await api.get<Many>(path);
+    expect(res.status, path).toBe(200);
+    expect(res.body.result, path).toHaveLength(1);
+    return res.body.result[0] as Rec;
+  };
+
+  // [SND] markdown/servicenow-platform/cmdb-ci-class-models/cmdb-ci-class-models-operation-technology.md
+  it('creates a manufacturer and a product model, and a CI refers to both by sys_id (cmdb-ci-class-models-operation-technology.md)', async () => {
+    const company = await api.post<One>('/api/now/table/core_company', {
+      name: 'Siemens',
+      manufacturer: 'true',
+    });
+    expect(company.status).toBe(201);
+    const model = await api.post<One>('/api/now/table/cmdb_model', {
+      name: 'S7-1500',
+      manufacturer: company.body.result.sys_id,
+    });
+    expect(model.status).toBe(201);
+    const plc = await api.post<One>('/api/now/table/cmdb_ci_ot_plc', {
+      name: 'plc-with-model',
+      manufacturer: company.body.result.sys_id,
+      model_id: model.body.result.sys_id,
+    });
+    const read = await api.get<One>(
+      `/api/now/table/cmdb_ci_ot_plc/${plc.body.result.sys_id}?sysparm_display_value=all&sysparm_fields=manufacturer,model_id`,
+    );
+    expect(read.body.result).toEqual({
+      manufacturer: {
+        display_value: 'Siemens',
+        link: `${sn.url}/api/now/table/core_company/${company.body.result.sys_id}`,
+        value: company.body.result.sys_id,
+      },
+      model_id: {
+        display_value: 'S7-1500',
+        link: `${sn.url}/api/now/table/cmdb_model/${model.body.result.sys_id}`,
+        value: model.body.result.sys_id,
+      },
+    });
+  });
+
+  // [SND] markdown/servicenow-platform/common-service-data-model-csdm/csdm-lifecycle-df-tangible-physical.md;
+  // "Learning": attribute-mapping-sgc-msft-d4iot-azure.md; "Learning Mode": validate-nids-appliances-sgc-msft-d4iot-azure.md.
+  it('serves the CSDM life-cycle stages and the Operational statuses, learning ones included (csdm-lifecycle-df-tangible-physical.md)', async () => {
+    const stages = await api.get<Many>('/api/now/table/life_cycle_stage?sysparm_fields=name');
+    expect(stages.body.result.map((s) => s.name)).toEqual(
+      expect.arrayContaining(['Ideation', 'Deploy', 'Operational', 'End of Life']),
+    );
+    const operational = await one('/api/now/table/life_cycle_stage?sysparm_query=name=Operational');
+    const statuses = await api.get<Many>(
+      `/api/now/table/life_cycle_stage_status?sysparm_query=life_cycle_stage=${String(operational.sys_id)}&sysparm_fields=name`,
+    );
+    expect(statuses.body.result.map((s) => s.name)).toEqual(
+      expect.arrayContaining(['In Use', 'Learning', 'Learning Mode', 'In Maintenance']),
+    );
+    const dotWalk = await api.get<Many>(
+      '/api/now/table/life_cycle_stage_status?sysparm_query=life_cycle_stage.name=Operational^name=In Use&sysparm_fields=sys_id',
+    );
+    expect(dotWalk.body.result).toHaveLength(1);
+  });
+
+  // [SND] markdown/operational-technology/operational-technology-manager/ot-use-case.md
+  it('serves the ISA-95 levels and level types; an entity without a parent is a site (ot-use-case.md)', async () => {
+    const area = await one('/api/now/table/isa_entity_level?sysparm_query=name=Area');
+    const workCenter = await one('/api/now/table/isa_entity_level?sysparm_query=name=Work Center');
+    expect(workCenter.parent).toMatchObject({ value: area.sys_id });
+    const cell = await one('/api/now/table/isa_entity_type?sysparm_query=name=Process Cell');
+    const site = await api.post<One>('/api/now/table/cmdb_ci_ot_isa_entity', { name: 'Plant 1' });
+    const line = await api.post<One>('/api/now/table/cmdb_ci_ot_isa_entity', {
+      name: 'Plant 1 / Line 2',
+      parent: site.body.result.sys_id,
+      isa_entity_level: workCenter.sys_id,
+      isa_entity_type: cell.sys_id,
+    });
+    expect(line.body.result).toMatchObject({
+      parent: { value: site.body.result.sys_id },
+      isa_entity_type: { value: cell.sys_id },
+    });
+    const sites = await api.get<Many>(
+      '/api/now/table/cmdb_ci_ot_isa_entity?sysparm_query=parentISEMPTY^nameSTARTSWITHPlant 1&sysparm_fields=name',
+    );
+    expect(sites.body.result).toEqual([{ name: 'Plant 1' }]);
+  });
+
+  // The "NOW OT type" column of [SND] attribute-mapping-sgc-msft-d4iot-azure.md, table_gth_v4f_d1c.
+  it('serves one OT device type per type of the connector subtype table, name = label (attribute-mapping-sgc-msft-d4iot-azure.md)', async () => {
+    const types = await api.get<Many>('/api/now/table/cmdb_ot_entity_type?sysparm_fields=name,label');
+    const names = types.body.result.map((t) => t.name);
+    expect(names).toEqual(
+      expect.arrayContaining(['OT Control System', 'Industrial Drive', 'Operational Technology (OT)', 'PLC']),
+    );
+    for (const t of types.body.result) expect(t.label).toBe(t.name);
+  });
+});
