@@ -10,6 +10,56 @@
  */
 import { otEntityTypeSysId } from './baseline.js';
 
+/**
+ * Every CMDB class the Defender for IoT connector targets: the "NOW table" column of its device
+ * subtype table and the tables of its OS-reclassification rows ([SND]
+ * markdown/operational-technology/operational-technology-manager/attribute-mapping-sgc-msft-d4iot-azure.md,
+ * table_gth_v4f_d1c; the Windows row's cmdb_ci_linux_server read as cmdb_ci_win_server, see
+ * docs/research/ot-connector-mapping.md erratum 1).
+ */
+export const connectorTargetClasses: readonly string[] = [
+  'cmdb_ci_iot',
+  'cmdb_ci_ot_control',
+  'cmdb_ci_ot_dcs',
+  'cmdb_ci_ot_ews',
+  'cmdb_ci_ot_historian',
+  'cmdb_ci_ot_hmi',
+  'cmdb_ci_ot_ied',
+  'cmdb_ci_ot_field_device',
+  'cmdb_ci_ot_industrial_robot',
+  'cmdb_ci_ot_industrial_sensor',
+  'cmdb_ci_ot_industrial_actuator',
+  'cmdb_ci_ot_industrial_drive',
+  'cmdb_ci_ot_plc',
+  'cmdb_ci_ot_rtu',
+  'cmdb_ci_ot_control_module',
+  'cmdb_ci_ot',
+  'cmdb_ci_server',
+  'cmdb_ci_ip_firewall',
+  'cmdb_ci_ip_router',
+  'cmdb_ci_ip_switch',
+  'cmdb_ci_netgear',
+  'cmdb_ci_wap_network',
+  'cmdb_ci_game_console',
+  'cmdb_ci_hvac',
+  'cmdb_ci_ip_camera',
+  'cmdb_ci_ip_phone',
+  'cmdb_ci_printer',
+  'cmdb_ci_handheld_computing',
+  'cmdb_ci_stv',
+  'cmdb_ci_ups',
+  'cmdb_ci_computer',
+  'cmdb_ci_win_server',
+  'cmdb_ci_linux_server',
+  'cmdb_ci_aix_server',
+  'cmdb_ci_esx_server',
+  'cmdb_ci_hpux_server',
+  'cmdb_ci_hyper_v_server',
+  'cmdb_ci_solaris_server',
+  'cmdb_ci_osx_server',
+  'cmdb_ci_unix_server',
+];
+
 /** Options of {@link otInventoryPayload}. */
 export interface OtPayloadOptions {
   /** First device number (devices are numbered from here). */

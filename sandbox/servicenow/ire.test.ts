@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServiceNowSandbox, type ServiceNowSandbox } from './index.js';
-import { otInventoryPayload } from './examples.js';
+import { connectorTargetClasses, otInventoryPayload } from './examples.js';
+import { otEntityTypeSysId } from './baseline.js';
 import { SandboxClient } from './testing.js';
 
 interface IreItem {
@@ -463,5 +464,38 @@ describe('IRE reference values must be sys_ids of existing records (c_IdentifyRe
       '/query?sysparm_data_source=Snowline',
     );
     expect(res.body.result.items[0]?.errors).toEqual([invalid('Plant 1', 'cmn_location')]);
+  });
+});
+
+// [SND] markdown/operational-technology/operational-technology-manager/attribute-mapping-sgc-msft-d4iot-azure.md
+// (table_gth_v4f_d1c) for the classes; cmdb-ci-class-models-operation-technology.md for the rules.
+describe('every class the connector targets is writable through IRE (attribute-mapping-sgc-msft-d4iot-azure.md)', () => {
+  it('inserts one CI per class under its rule, with an OT device record, and a replay changes nothing', async () => {
+    const items = connectorTargetClasses.map((cls) => ({
+      className: cls,
+      values: { name: `every-class-${cls}` },
+      related: [{ className: 'cmdb_ot_entity', values: { ot_asset_type: otEntityTypeSysId('Unknown') } }],
+    }));
+    const first = await ire({ items });
+    const expectedRule = (cls: string): string =>
+      cls === 'cmdb_ci_ot_control_module'
+        ? 'OT Control Module Rule'
+        : cls.startsWith('cmdb_ci_ot')
+          ? 'OT Rule'
+          : 'Hardware Rule';
+    first.body.result.items.forEach((item, i) => {
+      const cls = connectorTargetClasses[i] ?? '';
+      expect(item, cls).toMatchObject({ className: cls, operation: 'INSERT', errorCount: 0 });
+      const attempts = item.identificationAttempts as Array<{ identifierName?: string }>;
+      expect(attempts.map((a) => a.identifierName).filter(Boolean)[0], cls).toBe(expectedRule(cls));
+    });
+    const stored = await api.get<Many>(
+      '/api/now/table/cmdb_ci?sysparm_query=nameSTARTSWITHevery-class-^cmdb_ot_entityISNOTEMPTY&sysparm_fields=sys_class_name',
+    );
+    expect(stored.body.result.map((r) => r.sys_class_name).sort()).toEqual(
+      [...connectorTargetClasses].sort(),
+    );
+    const replay = await ire({ items });
+    expect(new Set(replay.body.result.items.map((i) => i.operation))).toEqual(new Set(['NO_CHANGE']));
   });
 });

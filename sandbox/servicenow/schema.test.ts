@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { Schema } from './schema.js';
+import { Schema, ruleFor } from './schema.js';
 import { otEntityTypes } from './baseline.js';
+import { connectorTargetClasses } from './examples.js';
 
 const schema = new Schema();
 
@@ -80,5 +81,88 @@ describe('dictionary', () => {
     ])
       expect(names).toContain(t);
     for (const t of otEntityTypes) if (t.otTable) expect(schema.has(t.otTable), t.otTable).toBe(true);
+  });
+});
+
+/** The expected parent of every class the connector targets. */
+const parents: Readonly<Record<string, string>> = {
+  cmdb_ci_iot: 'cmdb_ci_hardware',
+  cmdb_ci_ot_control: 'cmdb_ci_ot',
+  cmdb_ci_ot_dcs: 'cmdb_ci_ot_control',
+  cmdb_ci_ot_ews: 'cmdb_ci_ot_supervisory',
+  cmdb_ci_ot_historian: 'cmdb_ci_ot_supervisory',
+  cmdb_ci_ot_hmi: 'cmdb_ci_ot_supervisory',
+  cmdb_ci_ot_ied: 'cmdb_ci_ot_control',
+  cmdb_ci_ot_field_device: 'cmdb_ci_ot',
+  cmdb_ci_ot_industrial_robot: 'cmdb_ci_ot_field_device',
+  cmdb_ci_ot_industrial_sensor: 'cmdb_ci_ot_field_device',
+  cmdb_ci_ot_industrial_actuator: 'cmdb_ci_ot_field_device',
+  cmdb_ci_ot_industrial_drive: 'cmdb_ci_ot_field_device',
+  cmdb_ci_ot_plc: 'cmdb_ci_ot_control',
+  cmdb_ci_ot_rtu: 'cmdb_ci_ot_control',
+  cmdb_ci_ot_control_module: 'cmdb_ci_ot_control',
+  cmdb_ci_ot: 'cmdb_ci_hardware',
+  cmdb_ci_server: 'cmdb_ci_computer',
+  cmdb_ci_ip_firewall: 'cmdb_ci_netgear',
+  cmdb_ci_ip_router: 'cmdb_ci_netgear',
+  cmdb_ci_ip_switch: 'cmdb_ci_netgear',
+  cmdb_ci_netgear: 'cmdb_ci_hardware',
+  cmdb_ci_wap_network: 'cmdb_ci_netgear',
+  cmdb_ci_game_console: 'cmdb_ci_multimedia',
+  cmdb_ci_hvac: 'cmdb_ci_hardware',
+  cmdb_ci_ip_camera: 'cmdb_ci_imaging',
+  cmdb_ci_ip_phone: 'cmdb_ci_hardware',
+  cmdb_ci_printer: 'cmdb_ci_hardware',
+  cmdb_ci_handheld_computing: 'cmdb_ci_computer',
+  cmdb_ci_stv: 'cmdb_ci_display',
+  cmdb_ci_ups: 'cmdb_ci_hardware',
+  cmdb_ci_computer: 'cmdb_ci_hardware',
+  cmdb_ci_win_server: 'cmdb_ci_server',
+  cmdb_ci_linux_server: 'cmdb_ci_server',
+  cmdb_ci_aix_server: 'cmdb_ci_unix_server',
+  cmdb_ci_esx_server: 'cmdb_ci_server',
+  cmdb_ci_hpux_server: 'cmdb_ci_unix_server',
+  cmdb_ci_hyper_v_server: 'cmdb_ci_server',
+  cmdb_ci_solaris_server: 'cmdb_ci_unix_server',
+  cmdb_ci_osx_server: 'cmdb_ci_unix_server',
+  cmdb_ci_unix_server: 'cmdb_ci_server',
+};
+
+// Classes: [SND] attribute-mapping-sgc-msft-d4iot-azure.md (table_gth_v4f_d1c). Parents:
+// cmdb-ci-class-models-operation-technology.md and cmdb-ci-class-models-iot.md ("Extends"), the
+// rest as marked UNVERIFIED in schema.ts.
+describe('classes of the connector subtype table (attribute-mapping-sgc-msft-d4iot-azure.md)', () => {
+  it('each exists with its parent and has an identification rule', () => {
+    expect(Object.keys(parents).sort()).toEqual([...connectorTargetClasses].sort());
+    for (const [cls, parent] of Object.entries(parents)) {
+      expect(schema.table(cls)?.parent, cls).toBe(parent);
+      expect(schema.ancestry(cls), cls).toContain('cmdb_ci_hardware');
+      expect(ruleFor(cls, schema), cls).toBeDefined();
+    }
+  });
+
+  // [SND] sgc-microsoft-d4iot-azure-classes.md: Computer, PLC and OT Control Module tables.
+  it('computers carry the OS columns, PLCs the switch columns, control modules rack/slot/vendor/model (sgc-microsoft-d4iot-azure-classes.md)', () => {
+    for (const cls of ['cmdb_ci_win_server', 'cmdb_ci_handheld_computing', 'cmdb_ci_osx_server'])
+      for (const f of ['os', 'os_version', 'os_domain', 'os_address_width'])
+        expect(schema.field(cls, f)?.type, `${cls}.${f}`).toBe('string');
+    expect(schema.field('cmdb_ci_ot_plc', 'switch_position')).toBeDefined();
+    expect(schema.field('cmdb_ci_ot_plc', 'switch_remote_mode')).toBeDefined();
+    const module = (f: string): string | undefined => schema.field('cmdb_ci_ot_control_module', f)?.type;
+    expect(['rack_number', 'slot_number'].map(module)).toEqual(['integer', 'integer']);
+    expect(['vendor', 'model_id'].map(module)).toEqual(['reference', 'reference']);
+    expect(['firmware_version', 'serial_number'].map(module)).toEqual(['string', 'string']);
+  });
+
+  // "The OT Control Module [cmdb_ci_ot_control_module] rule contains the following related
+  // entries" ([SND] cmdb-ci-class-models-operation-technology.md): OT classes share the OT rule,
+  // the control module has its own, IT and IoT classes use the Hardware rule.
+  it('OT classes use the OT rule, control modules their own, the others the Hardware rule (cmdb-ci-class-models-operation-technology.md)', () => {
+    expect(ruleFor('cmdb_ci_ot_industrial_drive', schema)?.name).toBe('OT Rule');
+    expect(ruleFor('cmdb_ci_ot_control_module', schema)?.name).toBe('OT Control Module Rule');
+    expect(ruleFor('cmdb_ci_ot_control_module', schema)?.related?.cmdb_key_value_v2).toBeUndefined();
+    expect(ruleFor('cmdb_ci_ot_control_module', schema)?.related?.cmdb_ot_entity).toBeDefined();
+    expect(ruleFor('cmdb_ci_ip_camera', schema)?.name).toBe('Hardware Rule');
+    expect(ruleFor('cmdb_ci_hyper_v_server', schema)?.name).toBe('Hardware Rule');
   });
 });

@@ -22,6 +22,8 @@ export interface FieldDef {
 /** One table of the dictionary. */
 export interface TableDef {
   readonly name: string;
+  /** Display name, served as `sys_db_object.label` (the table name when absent). */
+  readonly label?: string;
   readonly parent?: string;
   /** Own fields (inherited ones come from the parent chain). */
   readonly fields: Readonly<Record<string, FieldDef>>;
@@ -46,6 +48,15 @@ const R = (ref: string, d?: string): FieldDef =>
 const J: FieldDef = { type: 'journal' };
 const Sd = (d: string, label?: string): FieldDef =>
   label ? { type: 'string', default: d, label } : { type: 'string', default: d };
+
+/** A CMDB class: open (the class models have many more columns than we list). */
+const C = (name: string, parent: string, label: string, fields: Record<string, FieldDef> = {}): TableDef => ({
+  name,
+  label,
+  parent,
+  open: true,
+  fields,
+});
 
 /** Fields every record has (§1.5). */
 const systemFields: Record<string, FieldDef> = {
@@ -424,34 +435,60 @@ const tableList: TableDef[] = [
     },
   },
   // ---- CMDB
-  { name: 'cmdb_ci', displayField: 'name', open: true, fields: ciFields },
-  { name: 'cmdb_ci_hardware', parent: 'cmdb_ci', open: true, fields: { serial_number_type: S } },
-  {
-    name: 'cmdb_ci_computer',
-    parent: 'cmdb_ci_hardware',
-    open: true,
-    fields: {
-      os: S,
-      os_version: S,
-      os_domain: S,
-      os_address_width: S,
-      host_name: S,
-      cpu_core_count: S,
-      ram: S,
-    },
-  },
-  { name: 'cmdb_ci_server', parent: 'cmdb_ci_computer', open: true, fields: {} },
-  { name: 'cmdb_ci_linux_server', parent: 'cmdb_ci_server', open: true, fields: { os_name: S } },
-  { name: 'cmdb_ci_win_server', parent: 'cmdb_ci_server', open: true, fields: {} },
-  { name: 'cmdb_ci_unix_server', parent: 'cmdb_ci_server', open: true, fields: {} },
-  { name: 'cmdb_ci_netgear', parent: 'cmdb_ci_hardware', open: true, fields: {} },
-  { name: 'cmdb_ci_ip_switch', parent: 'cmdb_ci_netgear', open: true, fields: {} },
-  { name: 'cmdb_ci_ip_router', parent: 'cmdb_ci_netgear', open: true, fields: {} },
-  { name: 'cmdb_ci_ip_firewall', parent: 'cmdb_ci_netgear', open: true, fields: {} },
-  { name: 'cmdb_ci_protocol_converter', parent: 'cmdb_ci_netgear', open: true, fields: {} },
-  { name: 'cmdb_ci_ids_network', parent: 'cmdb_ci_netgear', open: true, fields: {} },
+  { name: 'cmdb_ci', label: 'Configuration Item', displayField: 'name', open: true, fields: ciFields },
+  // Parents below cite the page that states them. Sources used throughout:
+  // [OTM] = [SND] markdown/servicenow-platform/cmdb-ci-class-models/cmdb-ci-class-models-operation-technology.md
+  //         (Classes table, "Extends" column; Form view table),
+  // [IOT] = [SND] markdown/servicenow-platform/cmdb-ci-class-models/cmdb-ci-class-models-iot.md ("Extends" column),
+  // [TU]  = [SND] markdown/api-reference/server-api-reference/c_TableUtilsAPI.md (getHierarchy of
+  //         cmdb_ci_server, getTableExtensions of cmdb_ci_computer: descendants, not direct parents),
+  // labels from [SND] markdown/operational-technology/operational-technology-manager/integration-sgc-microsoft-defender-iot-azure.md.
+  // "cmdbi_ci > cmdb_ci_hardware > cmdb_ci_computer > cmdb_ci_server > cmdb_ci_linux_server"
+  // ([SND] markdown/platform-user-interface/r_HelpContextTypes.md) and "The Computer class is
+  // extended to the Server [cmdb_ci_server] class, which is extended to the UNIX Server
+  // [cmdb_ci_unix_server] class" ([SND] markdown/servicenow-platform/configuration-management-database-cmdb/c_ConfigurationManagementDatabase.md).
+  C('cmdb_ci_hardware', 'cmdb_ci', 'Hardware', { serial_number_type: S }),
+  // OS columns the connector writes on Computer ([SND] sgc-microsoft-d4iot-azure-classes.md).
+  C('cmdb_ci_computer', 'cmdb_ci_hardware', 'Computer', {
+    os: S,
+    os_version: S,
+    os_domain: S,
+    os_address_width: S,
+    host_name: S,
+    cpu_core_count: S,
+    ram: S,
+  }),
+  C('cmdb_ci_server', 'cmdb_ci_computer', 'Server'),
+  C('cmdb_ci_linux_server', 'cmdb_ci_server', 'Linux Server', { os_name: S }),
+  // UNVERIFIED direct parent: [TU] shows it below cmdb_ci_server.
+  C('cmdb_ci_win_server', 'cmdb_ci_server', 'Windows Server'),
+  C('cmdb_ci_unix_server', 'cmdb_ci_server', 'Unix Server'),
+  // UNVERIFIED: [TU] shows AIX, HP-UX, Solaris and OSX below cmdb_ci_server, listed after
+  // cmdb_ci_unix_server; no page names their direct parent (searched the class names with
+  // "extend"/"parent"/"child"). Modelled as UNIX servers.
+  C('cmdb_ci_aix_server', 'cmdb_ci_unix_server', 'AIX Server'),
+  C('cmdb_ci_hpux_server', 'cmdb_ci_unix_server', 'HP-UX Server'),
+  C('cmdb_ci_solaris_server', 'cmdb_ci_unix_server', 'Solaris Server'),
+  C('cmdb_ci_osx_server', 'cmdb_ci_unix_server', 'OSX Server'),
+  // UNVERIFIED: [TU] shows ESX below cmdb_ci_server; Hyper-V is on no page with a parent.
+  C('cmdb_ci_esx_server', 'cmdb_ci_server', 'ESX Server'),
+  C('cmdb_ci_hyper_v_server', 'cmdb_ci_server', 'HyperV Server'),
+  // [TU] getTableExtensions('cmdb_ci_computer') lists it (UNVERIFIED: direct).
+  C('cmdb_ci_handheld_computing', 'cmdb_ci_computer', 'Handheld Computing Device'),
+  C('cmdb_ci_netgear', 'cmdb_ci_hardware', 'Netgear'), // [OTM]
+  // "Specialization of the Network Gear [cmdb_ci_netgear] table" [OTM, Form view].
+  C('cmdb_ci_ip_switch', 'cmdb_ci_netgear', 'IP Switch'),
+  C('cmdb_ci_ip_router', 'cmdb_ci_netgear', 'IP Router'),
+  // UNVERIFIED: searched "cmdb_ci_ip_firewall" with "extend"/"parent"; only its children are documented.
+  C('cmdb_ci_ip_firewall', 'cmdb_ci_netgear', 'IP Firewall'),
+  // UNVERIFIED: searched "cmdb_ci_wap_network"; no page names its parent.
+  C('cmdb_ci_wap_network', 'cmdb_ci_netgear', 'Wireless Access Point'),
+  // [OTM] says cmdb_ci_hardware_network_gear, a table that does not exist: read as cmdb_ci_netgear.
+  C('cmdb_ci_protocol_converter', 'cmdb_ci_netgear', 'Protocol Converter'),
+  C('cmdb_ci_ids_network', 'cmdb_ci_netgear', 'IDS Network'),
   {
     name: 'cmdb_ci_nids',
+    label: 'Network Intrusion Detection System',
     parent: 'cmdb_ci_ids_network',
     open: true,
     // Columns of [SND] markdown/servicenow-platform/cmdb-ci-class-models/cmdb-network-ids-nids-ci-extension-class.md
@@ -470,44 +507,70 @@ const tableList: TableDef[] = [
       is_manager: B('false'),
     },
   },
-  { name: 'cmdb_ci_iot', parent: 'cmdb_ci_hardware', open: true, fields: {} },
-  { name: 'cmdb_ci_ot', parent: 'cmdb_ci_hardware', open: true, fields: { hardware_version: S } },
-  {
-    name: 'cmdb_ci_ot_control',
-    parent: 'cmdb_ci_ot',
-    open: true,
-    fields: { has_module: B('false'), backplane_name: S, backplane_id: S },
-  },
-  { name: 'cmdb_ci_ot_supervisory', parent: 'cmdb_ci_ot', open: true, fields: {} },
-  { name: 'cmdb_ci_ot_field_device', parent: 'cmdb_ci_ot', open: true, fields: { device_type: S } },
-  { name: 'cmdb_ci_ot_system', parent: 'cmdb_ci_ot', open: true, fields: {} },
-  { name: 'cmdb_ci_ot_system_service', parent: 'cmdb_ci_ot_system', open: true, fields: { display_name: S } },
-  {
-    name: 'cmdb_ci_ot_plc',
-    parent: 'cmdb_ci_ot_control',
-    open: true,
-    fields: { switch_position: S, switch_remote_mode: S },
-  },
-  ...['dcs', 'dpu', 'rtu', 'ied', 'cnc', 'industrial_3d_printer', 'qics', 'opc_server', 'scada_server'].map(
-    (k): TableDef => ({ name: `cmdb_ci_ot_${k}`, parent: 'cmdb_ci_ot_control', open: true, fields: {} }),
-  ),
-  {
-    name: 'cmdb_ci_ot_control_module',
-    parent: 'cmdb_ci_ot_control',
-    open: true,
-    // vendor is cmdb_ci's reference to core_company; rack and slot are integers in the source
-    // (Azure slots[].rackNumber / slotNumber: [SND] attribute-mapping-sgc-msft-d4iot-azure.md).
-    fields: { slot_number: I(), module_type: S, rack_number: I() },
-  },
-  ...['hmi', 'ews', 'historian', 'opc_client', 'scada_client'].map((k): TableDef => ({
-    name: `cmdb_ci_ot_${k}`,
-    parent: 'cmdb_ci_ot_supervisory',
-    open: true,
-    fields: {},
-  })),
-  ...['industrial_actuator', 'industrial_drive', 'industrial_robot', 'industrial_sensor'].map(
-    (k): TableDef => ({ name: `cmdb_ci_ot_${k}`, parent: 'cmdb_ci_ot_field_device', open: true, fields: {} }),
-  ),
+  C('cmdb_ci_iot', 'cmdb_ci_hardware', 'IoT Device'), // [IOT]
+  C('cmdb_ci_display', 'cmdb_ci_iot', 'Display Device'), // [IOT]
+  C('cmdb_ci_imaging', 'cmdb_ci_iot', 'Imaging Device'), // [IOT]
+  C('cmdb_ci_multimedia', 'cmdb_ci_iot', 'Multimedia Device'), // [IOT]
+  C('cmdb_ci_stv', 'cmdb_ci_display', 'Smart Television'), // [IOT]
+  C('cmdb_ci_ip_camera', 'cmdb_ci_imaging', 'IP Camera'), // [IOT]
+  C('cmdb_ci_game_console', 'cmdb_ci_multimedia', 'Game Console'), // [IOT]
+  // UNVERIFIED parents (searched each name with "extend"/"parent"/"child", and the CMDB tables
+  // page, which gives no parents): modelled directly under Hardware. Printer and UPS may sit
+  // under Computer Peripheral [cmdb_ci_peripheral], whose description mentions UPS.
+  C('cmdb_ci_hvac', 'cmdb_ci_hardware', 'HVAC Equipment'),
+  C('cmdb_ci_ip_phone', 'cmdb_ci_hardware', 'IP Phone'),
+  C('cmdb_ci_printer', 'cmdb_ci_hardware', 'Printer'),
+  C('cmdb_ci_ups', 'cmdb_ci_hardware', 'Uninterruptible Power Supply (UPS)'),
+  C('cmdb_ci_ot', 'cmdb_ci_hardware', 'Operational Technology (OT)', { hardware_version: S }), // [OTM]
+  C('cmdb_ci_ot_control', 'cmdb_ci_ot', 'OT Control System', {
+    has_module: B('false'),
+    backplane_name: S,
+    backplane_id: S,
+  }), // [OTM]
+  C('cmdb_ci_ot_supervisory', 'cmdb_ci_ot', 'OT Supervisory System'), // [OTM]
+  // UNVERIFIED: [OTM] lists its children but not its own row; the OT base class is the evident parent.
+  C('cmdb_ci_ot_field_device', 'cmdb_ci_ot', 'OT Field Device', { device_type: S }),
+  C('cmdb_ci_ot_system', 'cmdb_ci_ot', 'OT System'),
+  C('cmdb_ci_ot_system_service', 'cmdb_ci_ot_system', 'OT System Service', { display_name: S }), // [OTM]
+  // PLC key and run state ([SND] sgc-microsoft-d4iot-azure-classes.md, PLC table).
+  C('cmdb_ci_ot_plc', 'cmdb_ci_ot_control', 'PLC', { switch_position: S, switch_remote_mode: S }), // [OTM]
+  ...(
+    [
+      ['dcs', 'DCS'],
+      ['dpu', 'DPU'],
+      ['rtu', 'RTU'],
+      ['ied', 'IED'],
+      ['cnc', 'CNC'],
+      ['industrial_3d_printer', 'Industrial 3D Printer'],
+      ['qics', 'Quality Inspection Control System'],
+      ['opc_server', 'OPC Server'],
+      ['scada_server', 'SCADA Server'],
+    ] as const
+  ).map(([k, label]) => C(`cmdb_ci_ot_${k}`, 'cmdb_ci_ot_control', label)), // [OTM]
+  // vendor is cmdb_ci's reference to core_company; rack and slot are integers in the source
+  // (Azure slots[].rackNumber / slotNumber: [SND] attribute-mapping-sgc-msft-d4iot-azure.md).
+  C('cmdb_ci_ot_control_module', 'cmdb_ci_ot_control', 'OT Control Module', {
+    slot_number: I(),
+    module_type: S,
+    rack_number: I(),
+  }), // [OTM]
+  ...(
+    [
+      ['hmi', 'HMI'],
+      ['ews', 'EWS'],
+      ['historian', 'Historian'],
+      ['opc_client', 'OPC Client'],
+      ['scada_client', 'SCADA Client'],
+    ] as const
+  ).map(([k, label]) => C(`cmdb_ci_ot_${k}`, 'cmdb_ci_ot_supervisory', label)), // [OTM]
+  ...(
+    [
+      ['industrial_actuator', 'Industrial Actuator'],
+      ['industrial_drive', 'Industrial Drive'],
+      ['industrial_robot', 'Industrial Robot'],
+      ['industrial_sensor', 'Industrial Sensor'],
+    ] as const
+  ).map(([k, label]) => C(`cmdb_ci_ot_${k}`, 'cmdb_ci_ot_field_device', label)), // [OTM]
   { name: 'cmdb_ci_network_adapter', parent: 'cmdb_ci', open: true, fields: { cmdb_ci: R('cmdb_ci') } },
   {
     name: 'cmdb_ci_ip_address',
@@ -1124,6 +1187,9 @@ const otRelated = {
   cmdb_serial_number: { refField: 'cmdb_ci', key: ['serial_number', 'serial_number_type'] },
 } as const;
 
+/** The OT Control Module rule's related entries are the OT rule's "minus" External system metadata [OTM]. */
+const { cmdb_key_value_v2: _externalMetadata, ...controlModuleRelated } = otRelated;
+
 /**
  * Identification rules for the classes Snowline writes and the doc examples. The Hardware rule
  * order is [DOC]; the OT, NIDS, ISA-entity and connection rules follow the contract's text, with
@@ -1179,6 +1245,32 @@ export const identificationRules: readonly IdentificationRule[] = [
       { sysId: 'a1f0c2e5c3400200d8d4bea192d3ae04', attributes: ['name'], searchOnTable: 'cmdb_ci_ot' },
     ],
     related: otRelated,
+  },
+  {
+    // "The OT Control Module [cmdb_ci_ot_control_module] rule contains the following related
+    // entries" ([SND] cmdb-ci-class-models-operation-technology.md, Related entries): the class has
+    // a rule of its own. UNVERIFIED: its identifier entries, modelled on the OT rule's.
+    name: 'OT Control Module Rule',
+    appliesTo: 'cmdb_ci_ot_control_module',
+    entries: [
+      {
+        sysId: 'a1f0c2e5c3400200d8d4bea192d3ae11',
+        attributes: ['serial_number', 'serial_number_type'],
+        searchOnTable: 'cmdb_serial_number',
+        lookup: true,
+      },
+      {
+        sysId: 'a1f0c2e5c3400200d8d4bea192d3ae12',
+        attributes: ['serial_number'],
+        searchOnTable: 'cmdb_ci_ot_control_module',
+      },
+      {
+        sysId: 'a1f0c2e5c3400200d8d4bea192d3ae13',
+        attributes: ['name'],
+        searchOnTable: 'cmdb_ci_ot_control_module',
+      },
+    ],
+    related: controlModuleRelated,
   },
   {
     name: 'NIDS Rule',
