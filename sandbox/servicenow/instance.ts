@@ -970,11 +970,15 @@ export class Instance {
   /** Seeds the out-of-box data: dictionary, choices, relationship types, roles and users. Idempotent. */
   seedBaseline(): void {
     const sys = this.system();
+    // sys_db_object is generated from the dictionary so a client can ask which classes exist and
+    // what each extends (super_class), as on an instance.
+    const label = (name: string): string => this.schema.table(name)?.label ?? name;
     for (const name of this.schema.names()) {
       const parent = this.schema.table(name)?.parent;
-      const row = this.ensure('sys_db_object', { name }, { label: name });
+      const row = this.ensure('sys_db_object', { name }, { label: label(name) });
+      if (row.values.label !== label(name)) this.update(row, { label: label(name) }, sys);
       if (parent) {
-        const p = this.ensure('sys_db_object', { name: parent }, { label: parent });
+        const p = this.ensure('sys_db_object', { name: parent }, { label: label(parent) });
         if (row.values.super_class !== p.values.sys_id)
           this.update(row, { super_class: p.values.sys_id }, sys);
       }

@@ -459,3 +459,37 @@ describe('reference data the OT model points at, through the Table API as the in
     for (const t of types.body.result) expect(t.label).toBe(t.name);
   });
 });
+
+describe('tables a client reads to learn the instance', () => {
+  // sys_db_object is the platform's table of tables; super_class is its parent reference
+  // ([SND] markdown/api-reference/server-api-reference/c_TableUtilsAPI.md walks the same hierarchy).
+  it('serves sys_db_object with name, label and super_class, so a client finds classes and parents', async () => {
+    const ipCamera = await api.get<Many>(
+      '/api/now/table/sys_db_object?sysparm_query=name=cmdb_ci_ip_camera&sysparm_display_value=all&sysparm_fields=name,label,super_class',
+    );
+    expect(ipCamera.status).toBe(200);
+    const row = ipCamera.body.result[0] as Record<string, { display_value: string; link?: string }>;
+    expect(row.name?.display_value).toBe('cmdb_ci_ip_camera');
+    expect(row.label?.display_value).toBe('IP Camera');
+    expect(row.super_class?.display_value).toBe('cmdb_ci_imaging');
+    expect(row.super_class?.link).toMatch(/\/api\/now\/table\/sys_db_object\/[0-9a-f]{32}$/);
+    const servers = await api.get<Many>(
+      '/api/now/table/sys_db_object?sysparm_query=super_class.name=cmdb_ci_unix_server^ORDERBYname&sysparm_fields=name',
+    );
+    expect(servers.body.result.map((r) => r.name)).toEqual([
+      'cmdb_ci_aix_server',
+      'cmdb_ci_hpux_server',
+      'cmdb_ci_osx_server',
+      'cmdb_ci_solaris_server',
+    ]);
+  });
+
+  // IRE writes these ([SND] markdown/servicenow-platform/configuration-management-database-cmdb/ire.md);
+  // a client reads them back to find a CI by source key or serial number.
+  it('serves cmdb_serial_number and sys_object_source to the integration user', async () => {
+    for (const table of ['cmdb_serial_number', 'sys_object_source']) {
+      const res = await api.get<Many>(`/api/now/table/${table}?sysparm_limit=1`);
+      expect(res.status, table).toBe(200);
+    }
+  });
+});
