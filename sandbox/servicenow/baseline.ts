@@ -1,6 +1,7 @@
 /**
  * Out-of-box reference records the emulated instance seeds: OT device types, CSDM life-cycle
- * stages and statuses and the ISA-95 equipment-model template. One list per kind, read by the seeding code and by the payload builders in
+ * stages and statuses, the ISA-95 equipment-model template and system properties. One list per
+ * kind, read by the seeding code and by the payload builders in
  * `examples.ts`, so the two never disagree.
  *
  * Each record gets a stable sys_id ({@link baselineSysId}). A real instance also ships its
@@ -169,3 +170,39 @@ export const isaTemplate: { readonly name: string; readonly levels: readonly Isa
     { name: 'Work Unit', order: 3, types: [] },
   ],
 };
+
+/** One `sys_properties` record. */
+export interface SystemPropertySeed {
+  readonly name: string;
+  readonly value: string;
+  readonly type: string;
+  readonly description: string;
+}
+
+/**
+ * Properties the sandbox's behaviour reads. The three class properties are on the
+ * Identification/Reconciliation properties page with default true ([SND]
+ * markdown/servicenow-platform/configuration-management-database-cmdb/properties-id-reconciliation.md).
+ * The `glide.identification_engine.update_without_*_enabled` properties are read too, but not
+ * seeded: that page says to add them to sys_properties (absent means false).
+ */
+export const systemProperties: readonly SystemPropertySeed[] = [
+  {
+    name: 'glide.class.upgrade.enabled',
+    value: 'true',
+    type: 'true|false',
+    description: 'Allow class upgrade during IRE identification and reconciliation.',
+  },
+  {
+    name: 'glide.class.downgrade.enabled',
+    value: 'true',
+    type: 'true|false',
+    description: 'Allow class downgrades during IRE identification and reconciliation.',
+  },
+  {
+    name: 'glide.class.switch.enabled',
+    value: 'true',
+    type: 'true|false',
+    description: 'Allow class switching during IRE identification and reconciliation.',
+  },
+];

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSandboxTls } from '../common/tls.js';
-import { signWebhook, startServiceNowSandbox, type ServiceNowSandbox } from './index.js';
+import { Instance, signWebhook, startServiceNowSandbox, type ServiceNowSandbox } from './index.js';
 import { otInventoryPayload } from './examples.js';
 import { SandboxClient } from './testing.js';
 
@@ -425,5 +425,21 @@ describe('/_sandbox/sys-ids', () => {
     expect([await created(), await created()]).toEqual([expected(0), expected(1)]);
     await control.post('/_sandbox/sys-ids', { seed: null });
     expect(await created()).not.toBe(expected(2));
+  });
+});
+
+// Property names and defaults: [SND] markdown/servicenow-platform/configuration-management-database-cmdb/properties-id-reconciliation.md
+describe('system properties (properties-id-reconciliation.md)', () => {
+  it('seeds the class properties true, applies config.properties over them, and restores both on reset', async () => {
+    const instance = new Instance({ config: { properties: { 'glide.class.switch.enabled': 'false' } } });
+    expect(instance.property('glide.class.upgrade.enabled')).toBe('true');
+    expect(instance.property('glide.class.switch.enabled')).toBe('false');
+    expect(instance.property('glide.identification_engine.update_without_switch_enabled')).toBeUndefined();
+    instance.setProperty('glide.class.switch.enabled', 'true');
+    instance.reset();
+    expect(instance.property('glide.class.switch.enabled')).toBe('false');
+    const res = await control.post<Record<string, string>>('/_sandbox/properties', { 'x.y': 3 });
+    expect(res.body['x.y']).toBe('3');
+    expect((await control.post('/_sandbox/properties', { 'x.y': { nested: true } })).status).toBe(400);
   });
 });

@@ -16,6 +16,7 @@ import {
   lifeCycleStatusSysId,
   otEntityTypeSysId,
   otEntityTypes,
+  systemProperties,
 } from './baseline.js';
 import {
   compileQuery,
@@ -88,6 +89,11 @@ export interface InstanceConfig {
   readonly refreshTokenSeconds: number;
   /** Discovery sources added to the out-of-box `cmdb_ci.discovery_source` choices. Default ['Snowline']. */
   readonly extraDiscoverySources: readonly string[];
+  /**
+   * `sys_properties` values set over the seeded ones at start and on reset, e.g.
+   * `{ 'glide.class.switch.enabled': 'false' }`. Default none.
+   */
+  readonly properties: Readonly<Record<string, string>>;
 }
 
 /** The defaults of {@link InstanceConfig}. */
@@ -98,6 +104,7 @@ export const defaultInstanceConfig: InstanceConfig = {
   accessTokenSeconds: 1800,
   refreshTokenSeconds: 100 * 86_400,
   extraDiscoverySources: ['Snowline'],
+  properties: {},
 };
 
 /** A change the webhook dispatcher may forward. */
@@ -369,6 +376,8 @@ export class Instance {
   /** Table-level read ACL: OT tables need an OT role, VR tables a VR role (as on a real instance). */
   canRead(caller: Caller, table: string): boolean {
     if (this.isOtTable(table)) return this.hasAny(caller, Instance.otReadRoles);
+    // UNVERIFIED: system properties are an admin's to read; tests set them through /_sandbox/properties.
+    if (table === 'sys_properties') return this.hasAny(caller, []);
     if (table.startsWith('sn_vul'))
       return this.hasAny(caller, ['sn_vul.vulnerability_read', 'sn_vul.vulnerability_write', 'sn_vul.admin']);
     return caller.roles.size > 0;
@@ -952,6 +961,27 @@ export class Instance {
     return { detectionsStaled, itemsClosed };
   }
 
+  // ------------------------------------------------------------------ system properties
+
+  /** A `sys_properties` value, or undefined when the property is not defined. */
+  property(name: string): string | undefined {
+    return this.store.findBy('sys_properties', 'name', name)[0]?.values.value;
+  }
+
+  /** Sets a `sys_properties` value (adds the property when it is not defined), as an admin would. */
+  setProperty(name: string, value: string): void {
+    const row = this.store.findBy('sys_properties', 'name', name)[0];
+    if (row) this.update(row, { value }, this.system());
+    else this.insert('sys_properties', { name, value, type: 'string' }, this.system());
+  }
+
+  /** Every defined system property, by name. */
+  properties(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const r of this.store.scan('sys_properties')) out[r.values.name ?? ''] = r.values.value ?? '';
+    return out;
+  }
+
   // ------------------------------------------------------------------ seeding
 
   /** The system caller used for seeding and platform jobs. */
@@ -1048,6 +1078,18 @@ export class Instance {
           { template: template.values.sys_id ?? '', sys_id: baselineSysId('isa_entity_type', type) },
         );
     }
+    for (const p of systemProperties)
+      this.ensure(
+        'sys_properties',
+        { name: p.name },
+        {
+          value: p.value,
+          type: p.type,
+          description: p.description,
+          sys_id: baselineSysId('sys_properties', p.name),
+        },
+      );
+    for (const [name, value] of Object.entries(this.config.properties)) this.setProperty(name, value);
     const allRoles = new Set([...integrationRoles, 'admin', 'cmdb_ot_viewer', 'sn_vul.admin']);
     for (const r of allRoles) this.ensure('sys_user_role', { name: r });
     const addUser = (userName: string, first: string, last: string, roles: readonly string[]): void => {

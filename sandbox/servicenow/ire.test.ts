@@ -499,3 +499,135 @@ describe('every class the connector targets is writable through IRE (attribute-m
     expect(new Set(replay.body.result.items.map((i) => i.operation))).toEqual(new Set(['NO_CHANGE']));
   });
 });
+
+// [SND] markdown/servicenow-platform/configuration-management-database-cmdb/c_CIReclassification.md,
+// properties-id-reconciliation.md and id-engine-error-messages.md (RECLASSIFICATION_NOT_ALLOWED);
+// operations from markdown/api-reference/rest-apis/c_IdentifyReconcileAPI.md.
+describe('CI reclassification (c_CIReclassification.md, properties-id-reconciliation.md)', () => {
+  type Item = IreItem & { info?: Array<{ code: string; message: string; ruleSysId: string }> };
+  const setProperties = async (props: Record<string, string | boolean>): Promise<void> => {
+    const res = await api.post('/_sandbox/properties', props);
+    expect(res.status).toBe(200);
+  };
+  const classOf = async (sysId: string): Promise<string | undefined> =>
+    (
+      await api.get<{ result: Record<string, string> }>(
+        `/api/now/table/cmdb_ci/${sysId}?sysparm_fields=sys_class_name,firmware_version`,
+      )
+    ).body.result.sys_class_name;
+  const create = async (className: string, name: string): Promise<string> => {
+    const res = await ire({ items: [{ className, values: { name } }] });
+    expect(res.body.result.items[0]?.operation).toBe('INSERT');
+    return res.body.result.items[0]?.sysId ?? '';
+  };
+  const tasksFor = async (sysId: string): Promise<Array<Record<string, string>>> =>
+    (
+      await api.get<Many>(
+        `/api/now/table/reclassification_task?sysparm_query=cmdb_ci=${sysId}&sysparm_exclude_reference_link=true`,
+      )
+    ).body.result;
+  const notAllowed = (from: string, to: string): { error: string; message: string } => ({
+    error: 'RECLASSIFICATION_NOT_ALLOWED',
+    message: `CI Reclassification not allowed from class: [${from}] to [${to}]`,
+  });
+
+  it('by default downgrades to an ancestor and switches to a sibling with the same rule', async () => {
+    const plc = await create('cmdb_ci_ot_plc', 'reclass-down');
+    const down = await ire({ items: [{ className: 'cmdb_ci_ot', values: { name: 'reclass-down' } }] });
+    expect(down.body.result.items[0]).toMatchObject({ operation: 'UPDATE_WITH_DOWNGRADE', sysId: plc });
+    expect(await classOf(plc)).toBe('cmdb_ci_ot');
+    const hmi = await create('cmdb_ci_ot_plc', 'reclass-switch');
+    const sw = await ire({ items: [{ className: 'cmdb_ci_ot_hmi', values: { name: 'reclass-switch' } }] });
+    expect(sw.body.result.items[0]).toMatchObject({ operation: 'UPDATE_WITH_SWITCH', sysId: hmi });
+    expect(await classOf(hmi)).toBe('cmdb_ci_ot_hmi');
+    const linux = await create('cmdb_ci_linux_server', 'reclass-os');
+    const win = await ire({ items: [{ className: 'cmdb_ci_win_server', values: { name: 'reclass-os' } }] });
+    expect(win.body.result.items[0]).toMatchObject({ operation: 'UPDATE_WITH_SWITCH', sysId: linux });
+  });
+
+  it('refuses a change between classes with different identification rules and opens a reclassification task', async () => {
+    const historian = await create('cmdb_ci_ot_historian', 'reclass-rules');
+    const res = await ire({
+      items: [{ className: 'cmdb_ci_win_server', values: { name: 'reclass-rules', firmware_version: '9' } }],
+    });
+    const item = res.body.result.items[0] as Item;
+    expect(item).toMatchObject({ sysId: 'Unknown', errorCount: 1 });
+    expect(item.errors).toEqual([notAllowed('cmdb_ci_ot_historian', 'cmdb_ci_win_server')]);
+    expect(await classOf(historian)).toBe('cmdb_ci_ot_historian');
+    const tasks = await tasksFor(historian);
+    expect(tasks).toHaveLength(1);
+    expect(tasks[0]?.description).toContain('cmdb_ci_win_server');
+    expect(tasks[0]?.internal_payload).toContain('reclass-rules');
+  });
+
+  it('with glide.class.<kind>.enabled false refuses that kind only, and /query opens no task', async () => {
+    try {
+      await setProperties({ 'glide.class.switch.enabled': false, 'glide.class.downgrade.enabled': 'false' });
+      const plc = await create('cmdb_ci_ot_plc', 'reclass-off');
+      const sim = await ire(
+        { items: [{ className: 'cmdb_ci_ot_rtu', values: { name: 'reclass-off' } }] },
+        '/query?sysparm_data_source=Snowline',
+      );
+      expect(sim.body.result.items[0]?.errors).toEqual([notAllowed('cmdb_ci_ot_plc', 'cmdb_ci_ot_rtu')]);
+      expect(await tasksFor(plc)).toEqual([]);
+      const sw = await ire({ items: [{ className: 'cmdb_ci_ot_rtu', values: { name: 'reclass-off' } }] });
+      expect(sw.body.result.items[0]?.errors).toEqual([notAllowed('cmdb_ci_ot_plc', 'cmdb_ci_ot_rtu')]);
+      const down = await ire({
+        items: [{ className: 'cmdb_ci_ot_control', values: { name: 'reclass-off' } }],
+      });
+      expect(down.body.result.items[0]?.errors?.[0]?.error).toBe('RECLASSIFICATION_NOT_ALLOWED');
+      expect(await tasksFor(plc)).toHaveLength(2);
+      expect(await classOf(plc)).toBe('cmdb_ci_ot_plc');
+      // The payload flag overrides the property for its item.
+      const flagged = await ire({
+        items: [{ className: 'cmdb_ci_ot_rtu', classSwitch: true, values: { name: 'reclass-off' } }],
+      });
+      expect(flagged.body.result.items[0]?.operation).toBe('UPDATE_WITH_SWITCH');
+      const generic = await create('cmdb_ci_ot', 'reclass-up-still');
+      const up = await ire({
+        items: [{ className: 'cmdb_ci_ot_plc', values: { name: 'reclass-up-still' } }],
+      });
+      expect(up.body.result.items[0]).toMatchObject({ operation: 'UPDATE_WITH_UPGRADE', sysId: generic });
+    } finally {
+      await setProperties({ 'glide.class.switch.enabled': true, 'glide.class.downgrade.enabled': true });
+    }
+  });
+
+  it('update-without (item setting or property) updates the CI, keeps its class and says so in info[]', async () => {
+    const plc = await create('cmdb_ci_ot_plc', 'reclass-keep');
+    const res = await ire({
+      items: [
+        {
+          className: 'cmdb_ci_ot',
+          settings: { updateWithoutDowngrade: true },
+          values: { name: 'reclass-keep', firmware_version: '7.1' },
+        },
+      ],
+    });
+    const item = res.body.result.items[0] as Item;
+    expect(item).toMatchObject({ operation: 'UPDATE', sysId: plc });
+    expect(item.info).toEqual([
+      { code: 'SKIPPED_CLASS_DOWNGRADE', message: expect.any(String), ruleSysId: '' },
+    ]);
+    expect(await classOf(plc)).toBe('cmdb_ci_ot_plc');
+    try {
+      await setProperties({ 'glide.identification_engine.update_without_switch_enabled': 'true' });
+      const sw = await ire({ items: [{ className: 'cmdb_ci_ot_hmi', values: { name: 'reclass-keep' } }] });
+      expect((sw.body.result.items[0] as Item).info?.[0]?.code).toBe('SKIPPED_CLASS_SWITCH');
+      expect(await classOf(plc)).toBe('cmdb_ci_ot_plc');
+      expect(await tasksFor(plc)).toEqual([]);
+    } finally {
+      await setProperties({ 'glide.identification_engine.update_without_switch_enabled': 'false' });
+    }
+  });
+
+  it('serves the properties on the control API; sys_properties itself is not readable without admin', async () => {
+    const props = await api.get<Record<string, string>>('/_sandbox/properties');
+    expect(props.body).toMatchObject({
+      'glide.class.upgrade.enabled': 'true',
+      'glide.class.downgrade.enabled': 'true',
+      'glide.class.switch.enabled': 'true',
+    });
+    expect((await api.get('/api/now/table/sys_properties')).status).toBe(403);
+  });
+});

@@ -10,6 +10,12 @@
  */
 import { ireClassKnown, ruleFor, type IdentificationRule, type IdentifierEntry } from './schema.js';
 import { newSysId, type Caller, type Instance } from './instance.js';
+import {
+  decideReclassification,
+  type ReclassificationInfo,
+  type ReclassificationKind,
+  type ReclassificationPolicy,
+} from './reclassify.js';
 import type { Row } from './store.js';
 
 /** Options of one IRE call. */
@@ -54,6 +60,8 @@ interface WorkItem {
   done: boolean;
   result: Json;
   mergedPayloadIds: string[];
+  /** Reclassifications skipped for this item (`info[]` of the response). */
+  info: ReclassificationInfo[];
 }
 
 const toStr = (v: unknown): string =>
@@ -103,6 +111,29 @@ export function identifyReconcile(instance: Instance, body: unknown, opts: IreCa
       .filter((c) => c.values.name === 'cmdb_ci' && c.values.inactive !== 'true')
       .map((c) => c.values.value ?? ''),
   );
+  /**
+   * The reclassification policy of one item: the glide.class.* and update_without properties
+   * ([SND] markdown/servicenow-platform/configuration-management-database-cmdb/properties-id-reconciliation.md),
+   * overridden per item by classUpgrade/classDowngrade/classSwitch (c_CIReclassification.md, "in
+   * input payloads") and items.settings.updateWithout* (c_IdentifyReconcileAPI.md).
+   */
+  const policyFor = (it: WorkItem): ReclassificationPolicy => {
+    const settings = (it.raw.settings && typeof it.raw.settings === 'object' ? it.raw.settings : {}) as Json;
+    const flag = (v: unknown): boolean | undefined =>
+      v === true || v === 'true' ? true : v === false || v === 'false' ? false : undefined;
+    const upper = (k: ReclassificationKind): string => k.charAt(0).toUpperCase() + k.slice(1);
+    const kinds: readonly ReclassificationKind[] = ['upgrade', 'downgrade', 'switch'];
+    const enabled = {} as Record<ReclassificationKind, boolean>;
+    const updateWithout = {} as Record<ReclassificationKind, boolean>;
+    for (const k of kinds) {
+      enabled[k] =
+        flag(it.raw[`class${upper(k)}`]) ?? instance.property(`glide.class.${k}.enabled`) !== 'false';
+      updateWithout[k] =
+        flag(settings[`updateWithout${upper(k)}`]) === true ||
+        instance.property(`glide.identification_engine.update_without_${k}_enabled`) === 'true';
+    }
+    return { enabled, updateWithout };
+  };
   const summary = new Map<string, ClassSummary>();
   const bump = (cls: string, key: keyof ClassSummary): void => {
     let s = summary.get(cls);
@@ -210,6 +241,7 @@ export function identifyReconcile(instance: Instance, body: unknown, opts: IreCa
       done: false,
       result: {},
       mergedPayloadIds: [],
+      info: [],
     };
     const dataSource = opts.dataSource ?? item.source?.name ?? item.values.discovery_source;
     if (opts.dataSource !== undefined && !sources.has(opts.dataSource)) {
@@ -534,15 +566,32 @@ export function identifyReconcile(instance: Instance, body: unknown, opts: IreCa
       const match: Row = row;
       let moveTo: string | undefined;
       let op = 'UPDATE';
-      if (match.table !== it.className) {
-        if (schema.isA(it.className, match.table)) {
-          moveTo = it.className;
-          op = 'UPDATE_WITH_UPGRADE';
-        } else if (!schema.isA(match.table, it.className)) {
-          moveTo = it.className;
-          op = 'UPDATE_WITH_SWITCH';
-        }
-        // A payload of a parent class (downgrade) keeps the existing, more specific class.
+      const decision = decideReclassification(schema, match.table, it.className, policyFor(it));
+      if (decision.kind === 'refuse') {
+        it.errors.push({ ...decision.error });
+        it.result.identificationAttempts = id.attempts;
+        // The task lets someone reclassify by hand ([SND] t_ViewReclassificationTask.md).
+        if (opts.commit)
+          instance.insert(
+            'reclassification_task',
+            {
+              cmdb_ci: match.values.sys_id ?? '',
+              // UNVERIFIED texts: the doc describes them ("noting that CI reclassification was
+              // not allowed", "the current class of the CI and the class that the CI must be
+              // changed to").
+              short_description: 'CI reclassification not allowed',
+              description: `Current class: ${match.table}. Class to change to: ${it.className}.`,
+              internal_payload: echo(it),
+            },
+            opts.caller,
+          );
+        return;
+      }
+      if (decision.kind === 'reclassify') {
+        moveTo = it.className;
+        op = decision.operation;
+      } else if (decision.kind === 'skip') {
+        it.info.push(decision.info);
       }
       const changed = Object.entries(values).some(
         ([k, v]) =>
@@ -742,6 +791,7 @@ export function identifyReconcile(instance: Instance, body: unknown, opts: IreCa
       mergedPayloadIds: it.mergedPayloadIds,
       errorCount: 0,
     };
+    if (it.info.length) out.info = it.info;
     if (opts.enhanced) {
       Object.assign(out, { errors: [], warnings: it.warnings, warningCount: it.warnings.length });
       if (it.warnings.length) bump(it.className, 'warnings');

@@ -250,6 +250,12 @@ const tableList: TableDef[] = [
     fields: { name: S, label: S, super_class: R('sys_db_object') },
   },
   {
+    // System properties the sandbox reads (baseline.ts lists them).
+    name: 'sys_properties',
+    displayField: 'name',
+    fields: { name: S, value: S, type: Sd('string'), description: S },
+  },
+  {
     // Manufacturers and vendors are companies flagged as such.
     name: 'core_company',
     displayField: 'name',
@@ -341,6 +347,16 @@ const tableList: TableDef[] = [
       chg_model: S,
       std_change_producer_version: S,
     },
+  },
+  {
+    // Created when IRE may not reclassify a CI. Form fields: Configuration item, Short
+    // description, Description, Internal payload ([SND]
+    // markdown/servicenow-platform/configuration-management-database-cmdb/t_ViewReclassificationTask.md).
+    // UNVERIFIED: that it extends task, and the payload column's name.
+    name: 'reclassification_task',
+    parent: 'task',
+    label: 'Reclassification Task',
+    fields: { internal_payload: S },
   },
   // ---- Vulnerability Response
   {
