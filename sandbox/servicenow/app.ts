@@ -1028,6 +1028,7 @@ function registerControl(app: Hono<Env>, control: SandboxControl, options: AppOp
     return c.json({ cleared: true });
   });
   app.post('/_sandbox/jobs/vr-auto-close', (c) => c.json(instance.runVrAutoClose(instance.system())));
+  app.post('/_sandbox/jobs/table-cleanup', (c) => c.json(instance.runTableCleanup()));
   // System properties (sys_properties) are an admin's to change: tests set them here, e.g.
   // {"glide.class.switch.enabled": false}. Answers every defined property.
   app.get('/_sandbox/properties', (c) => c.json(instance.properties()));

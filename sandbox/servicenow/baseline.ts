@@ -1,7 +1,7 @@
 /**
  * Out-of-box reference records the emulated instance seeds: OT device types, CSDM life-cycle
- * stages and statuses, the ISA-95 equipment-model template and system properties. One list per
- * kind, read by the seeding code and by the payload builders in
+ * stages and statuses, the ISA-95 equipment-model template, system properties and Table
+ * Cleanup rules. One list per kind, read by the seeding code and by the payload builders in
  * `examples.ts`, so the two never disagree.
  *
  * Each record gets a stable sys_id ({@link baselineSysId}). A real instance also ships its
@@ -205,4 +205,22 @@ export const systemProperties: readonly SystemPropertySeed[] = [
     type: 'true|false',
     description: 'Allow class switching during IRE identification and reconciliation.',
   },
+];
+
+/** One Table Cleanup (`sys_auto_flush`) rule. Column names UNVERIFIED (only labels are documented). */
+export interface TableCleanupSeed {
+  readonly tablename: string;
+  readonly matchfield: string;
+  readonly age: number;
+}
+
+/**
+ * Table Cleanup rules. "Any device-to-device connection record with a Last Communication Time
+ * stamp of 90 days or longer is deleted", configurable in Table Cleanup with "Age in seconds"
+ * default 7,776,000 ([SND]
+ * markdown/operational-technology/operational-technology-manager/view-device-to-device-connections.md).
+ * The match field is the sandbox's `last_communication` column, whose name is UNVERIFIED.
+ */
+export const tableCleanupRules: readonly TableCleanupSeed[] = [
+  { tablename: 'sn_ot_device_network_connection', matchfield: 'last_communication', age: 7_776_000 },
 ];

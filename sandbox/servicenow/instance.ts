@@ -17,6 +17,7 @@ import {
   otEntityTypeSysId,
   otEntityTypes,
   systemProperties,
+  tableCleanupRules,
 } from './baseline.js';
 import {
   compileQuery,
@@ -961,6 +962,38 @@ export class Instance {
     return { detectionsStaled, itemsClosed };
   }
 
+  /**
+   * The platform's Table Cleanup job on the sandbox clock: for each active `sys_auto_flush` rule,
+   * deletes the rows of its table whose match field is set and older than `age` seconds. Seeded
+   * with the OT device-to-device connection rule ("Any device-to-device connection record with a
+   * Last Communication Time stamp of 90 days or longer is deleted", default age 7,776,000 s:
+   * [SND] markdown/operational-technology/operational-technology-manager/view-device-to-device-connections.md).
+   * A real instance runs it on a schedule; the sandbox runs it when asked
+   * (`POST /_sandbox/jobs/table-cleanup`), so tests decide when rows disappear.
+   */
+  runTableCleanup(): { deleted: Record<string, number> } {
+    const deleted: Record<string, number> = {};
+    const nowMs = this.clock.now().getTime();
+    for (const rule of [...this.store.scan('sys_auto_flush')]) {
+      const { tablename = '', matchfield = '', age = '', active } = rule.values;
+      const seconds = Number(age);
+      if (active === 'false' || !this.schema.has(tablename) || !matchfield || !Number.isFinite(seconds))
+        continue;
+      // Stored date-times sort as text, so the cutoff compares as one.
+      const cutoff = formatDateTime(new Date(nowMs - seconds * 1000));
+      let n = 0;
+      for (const row of [...this.store.scan(tablename)]) {
+        const stamp = row.values[matchfield] ?? '';
+        if (stamp !== '' && stamp <= cutoff) {
+          this.delete(row);
+          n++;
+        }
+      }
+      deleted[tablename] = (deleted[tablename] ?? 0) + n;
+    }
+    return { deleted };
+  }
+
   // ------------------------------------------------------------------ system properties
 
   /** A `sys_properties` value, or undefined when the property is not defined. */
@@ -1090,6 +1123,16 @@ export class Instance {
         },
       );
     for (const [name, value] of Object.entries(this.config.properties)) this.setProperty(name, value);
+    for (const rule of tableCleanupRules)
+      this.ensure(
+        'sys_auto_flush',
+        { tablename: rule.tablename },
+        {
+          matchfield: rule.matchfield,
+          age: String(rule.age),
+          sys_id: baselineSysId('sys_auto_flush', rule.tablename),
+        },
+      );
     const allRoles = new Set([...integrationRoles, 'admin', 'cmdb_ot_viewer', 'sn_vul.admin']);
     for (const r of allRoles) this.ensure('sys_user_role', { name: r });
     const addUser = (userName: string, first: string, last: string, roles: readonly string[]): void => {

@@ -250,6 +250,15 @@ const tableList: TableDef[] = [
     fields: { name: S, label: S, super_class: R('sys_db_object') },
   },
   {
+    // Table Cleanup rules: rows of `tablename` whose `matchfield` is older than `age` seconds are
+    // deleted by the platform's cleanup job. UNVERIFIED column names (the docs show the "Age in
+    // seconds" label: [SND] markdown/operational-technology/operational-technology-manager/view-device-to-device-connections.md).
+    name: 'sys_auto_flush',
+    label: 'Table Cleanup',
+    displayField: 'tablename',
+    fields: { tablename: S, matchfield: S, age: I(), active: B('true') },
+  },
+  {
     // System properties the sandbox reads (baseline.ts lists them).
     name: 'sys_properties',
     displayField: 'name',
