@@ -370,6 +370,30 @@ describe('IRE reference values must be sys_ids of existing records (c_IdentifyRe
     expect(res.body.result.items.map((i) => i.operation)).toEqual(['INSERT', 'INSERT']);
   });
 
+  it('a field that referenceItems fills is not checked: IRE sets it to the referenced item', async () => {
+    const res = await ire({
+      items: [
+        { className: 'cmdb_ci_ot_plc', internal_id: 'plc', values: { name: 'ref-items-plc' } },
+        {
+          className: 'sn_ot_device_network_connection',
+          internal_id: 'conn',
+          values: {
+            source_ip: '10.9.2.1',
+            destination_ip: '10.9.2.2',
+            destination_port: '102',
+            source_ci: 'plc',
+          },
+        },
+      ],
+      referenceItems: [{ referenced: 'plc', referencedBy: 'conn', referenceField: 'source_ci' }],
+    });
+    expect(res.body.result.items.map((i) => i.operation)).toEqual(['INSERT', 'INSERT']);
+    const conn = await api.get<{ result: Record<string, string> }>(
+      `/api/now/table/sn_ot_device_network_connection/${res.body.result.items[1]?.sysId}?sysparm_exclude_reference_link=true`,
+    );
+    expect(conn.body.result.source_ci).toBe(res.body.result.items[0]?.sysId);
+  });
+
   it('a reference to a CI marked as a duplicate (duplicate_of set) is refused too', async () => {
     const main = await ire({ items: [{ className: 'cmdb_ci_ot_plc', values: { name: 'dup-main' } }] });
     const dup = await api.post<{ result: Record<string, string> }>('/api/now/table/cmdb_ci_ot_plc', {

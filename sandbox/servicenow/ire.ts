@@ -157,10 +157,13 @@ export function identifyReconcile(instance: Instance, body: unknown, opts: IreCa
   const partialEnabled = opts.enhanced && opts.options.partial_payloads !== false;
 
   // Reference fields IRE fills itself (from referenceItems) are not the payload's to get right.
-  const filledByReferenceItems = new Set<string>();
+  const filledByReferenceItems = new Map<string, Set<string>>();
   for (const r of rawRefs) {
     const o = (r && typeof r === 'object' ? r : {}) as Json;
-    filledByReferenceItems.add(`${toStr(o.referencedBy)}|${toStr(o.referenceField)}`);
+    const holder = toStr(o.referencedBy);
+    const fields = filledByReferenceItems.get(holder) ?? new Set<string>();
+    fields.add(toStr(o.referenceField));
+    filledByReferenceItems.set(holder, fields);
   }
 
   /**
@@ -194,12 +197,10 @@ export function identifyReconcile(instance: Instance, body: unknown, opts: IreCa
       }
     };
     const own = new Set(
-      [...filledByReferenceItems]
-        .filter((k) => item.internalId !== undefined && k.startsWith(`${item.internalId}|`))
-        .map((k) => k.slice((item.internalId ?? '').length + 1)),
+      item.internalId === undefined ? [] : (filledByReferenceItems.get(item.internalId) ?? []),
     );
     // Dependent CIs get their parent reference from the Owns relation (see parentField).
-    for (const f of ['cmdb_ci', 'owned_by_cmdb_ci', 'nic']) if (item.rule?.dependent) own.add(f);
+    if (item.rule?.dependent) for (const f of ['cmdb_ci', 'owned_by_cmdb_ci', 'nic']) own.add(f);
     check(item.className, item.values, own);
     for (const l of item.lookup) check(l.className, l.values, new Set(['cmdb_ci']));
     for (const r of item.related) {
