@@ -904,6 +904,7 @@ const clockSchema = z.union([
   z.object({ now: z.string().datetime({ offset: true }) }),
   z.object({ advanceSeconds: z.number() }),
 ]);
+const propertiesSchema = z.record(z.string().min(1), z.union([z.string(), z.boolean(), z.number()]));
 const userSchema = z.object({
   user_name: z.string().min(1),
   password: z.string().min(1),
@@ -1027,4 +1028,13 @@ function registerControl(app: Hono<Env>, control: SandboxControl, options: AppOp
     return c.json({ cleared: true });
   });
   app.post('/_sandbox/jobs/vr-auto-close', (c) => c.json(instance.runVrAutoClose(instance.system())));
+  app.post('/_sandbox/jobs/table-cleanup', (c) => c.json(instance.runTableCleanup()));
+  // System properties (sys_properties) are an admin's to change: tests set them here, e.g.
+  // {"glide.class.switch.enabled": false}. Answers every defined property.
+  app.get('/_sandbox/properties', (c) => c.json(instance.properties()));
+  app.post('/_sandbox/properties', async (c) => {
+    const input = parse(propertiesSchema, await body(c));
+    for (const [name, value] of Object.entries(input)) instance.setProperty(name, String(value));
+    return c.json(instance.properties());
+  });
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSandboxTls } from '../common/tls.js';
-import { signWebhook, startServiceNowSandbox, type ServiceNowSandbox } from './index.js';
+import { Instance, signWebhook, startServiceNowSandbox, type ServiceNowSandbox } from './index.js';
 import { otInventoryPayload } from './examples.js';
 import { SandboxClient } from './testing.js';
 
@@ -425,5 +425,69 @@ describe('/_sandbox/sys-ids', () => {
     expect([await created(), await created()]).toEqual([expected(0), expected(1)]);
     await control.post('/_sandbox/sys-ids', { seed: null });
     expect(await created()).not.toBe(expected(2));
+  });
+});
+
+// Property names and defaults: [SND] markdown/servicenow-platform/configuration-management-database-cmdb/properties-id-reconciliation.md
+describe('system properties (properties-id-reconciliation.md)', () => {
+  it('seeds the class properties true, applies config.properties over them, and restores both on reset', async () => {
+    const instance = new Instance({ config: { properties: { 'glide.class.switch.enabled': 'false' } } });
+    expect(instance.property('glide.class.upgrade.enabled')).toBe('true');
+    expect(instance.property('glide.class.switch.enabled')).toBe('false');
+    expect(instance.property('glide.identification_engine.update_without_switch_enabled')).toBeUndefined();
+    instance.setProperty('glide.class.switch.enabled', 'true');
+    instance.reset();
+    expect(instance.property('glide.class.switch.enabled')).toBe('false');
+    const res = await control.post<Record<string, string>>('/_sandbox/properties', { 'x.y': 3 });
+    expect(res.body['x.y']).toBe('3');
+    expect((await control.post('/_sandbox/properties', { 'x.y': { nested: true } })).status).toBe(400);
+  });
+});
+
+// [SND] markdown/operational-technology/operational-technology-manager/view-device-to-device-connections.md:
+// "Any device-to-device connection record with a Last Communication Time stamp of 90 days or
+// longer is deleted", Table Cleanup "Age in seconds" default 7,776,000.
+describe('Table Cleanup of OT device-to-device connections (view-device-to-device-connections.md)', () => {
+  it('deletes connections last seen 90 days ago or more when the job runs on the sandbox clock', async () => {
+    const now = new Date('2026-03-01T12:00:00Z');
+    await control.post('/_sandbox/clock', { now: now.toISOString() });
+    const ago = (days: number): string =>
+      new Date(now.getTime() - days * 86_400_000).toISOString().replace('T', ' ').slice(0, 19);
+    const conn = (port: string, last: string): Record<string, unknown> => ({
+      className: 'sn_ot_device_network_connection',
+      values: {
+        source_ip: '10.77.0.1',
+        destination_ip: '10.77.0.2',
+        destination_port: port,
+        last_communication: last,
+      },
+    });
+    const res = await api.post<{ result: { items: Array<{ operation: string }> } }>(
+      '/api/now/identifyreconcile?sysparm_data_source=Snowline',
+      { items: [conn('1', ago(91)), conn('2', ago(90)), conn('3', ago(89)), conn('4', '')] },
+    );
+    expect(res.body.result.items.map((i) => i.operation)).toEqual(Array(4).fill('INSERT'));
+    const ports = async (): Promise<string[]> =>
+      (
+        await api.get<Many>(
+          '/api/now/table/sn_ot_device_network_connection?sysparm_query=source_ip=10.77.0.1^ORDERBYdestination_port&sysparm_fields=destination_port',
+        )
+      ).body.result.map((r) => r.destination_port ?? '');
+    const rule = await api.get<Many>(
+      '/api/now/table/sys_auto_flush?sysparm_query=tablename=sn_ot_device_network_connection',
+    );
+    expect(rule.body.result[0]).toMatchObject({
+      matchfield: 'last_communication',
+      age: '7776000',
+      active: 'true',
+    });
+
+    const first = await control.post<{ deleted: Record<string, number> }>('/_sandbox/jobs/table-cleanup', {});
+    expect(first.body.deleted.sn_ot_device_network_connection).toBe(2);
+    expect(await ports()).toEqual(['3', '4']);
+    await control.post('/_sandbox/clock', { advanceSeconds: 2 * 86_400 });
+    await control.post('/_sandbox/jobs/table-cleanup', {});
+    expect(await ports()).toEqual(['4']);
+    await control.post('/_sandbox/clock', { now: new Date().toISOString() });
   });
 });

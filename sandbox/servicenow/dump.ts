@@ -59,6 +59,8 @@ export function canonicalDump(
     else if (row.table === 'sys_journal_field') key = `${ref(v.element_id)}|${v.element}|${v.value}`;
     else if (row.table === 'sys_choice') key = `${v.name}.${v.element}=${v.value}`;
     else if (row.table === 'cmdb_serial_number') key = `${ref(v.cmdb_ci)}|sn|${v.serial_number}`;
+    // Status names repeat across stages ("In Transit"): the stage is part of the key.
+    else if (row.table === 'life_cycle_stage_status') key = `${ref(v.life_cycle_stage)}|${v.name}`;
     else if (row.table === 'cmdb_key_value' || row.table === 'cmdb_key_value_v2')
       key = `${ref(v.configuration_item)}|kv|${v.key}`;
     else if (row.table === 'sn_ot_device_network_connection')

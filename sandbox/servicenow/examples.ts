@@ -3,7 +3,62 @@
  * devices (with their `cmdb_ot_entity` details), each device's NIC and IP address as dependent
  * CIs (`Owns::Owned by`), and `Detects::Detected by` from the sensor. Used by the tests and the
  * benchmark; not engine code (the engine has its own mapping).
+ *
+ * Reference fields carry sys_ids, as IRE requires: the OT device type is a seeded baseline
+ * record; manufacturer and model are left out unless the caller passes the sys_ids of records
+ * it created (an instance has no Siemens or S7-1500 record out of the box).
  */
+import { otEntityTypeSysId } from './baseline.js';
+
+/**
+ * Every CMDB class the Defender for IoT connector targets: the "NOW table" column of its device
+ * subtype table and the tables of its OS-reclassification rows ([SND]
+ * markdown/operational-technology/operational-technology-manager/attribute-mapping-sgc-msft-d4iot-azure.md,
+ * table_gth_v4f_d1c; the Windows row's cmdb_ci_linux_server read as cmdb_ci_win_server, see
+ * docs/research/ot-connector-mapping.md erratum 1).
+ */
+export const connectorTargetClasses: readonly string[] = [
+  'cmdb_ci_iot',
+  'cmdb_ci_ot_control',
+  'cmdb_ci_ot_dcs',
+  'cmdb_ci_ot_ews',
+  'cmdb_ci_ot_historian',
+  'cmdb_ci_ot_hmi',
+  'cmdb_ci_ot_ied',
+  'cmdb_ci_ot_field_device',
+  'cmdb_ci_ot_industrial_robot',
+  'cmdb_ci_ot_industrial_sensor',
+  'cmdb_ci_ot_industrial_actuator',
+  'cmdb_ci_ot_industrial_drive',
+  'cmdb_ci_ot_plc',
+  'cmdb_ci_ot_rtu',
+  'cmdb_ci_ot_control_module',
+  'cmdb_ci_ot',
+  'cmdb_ci_server',
+  'cmdb_ci_ip_firewall',
+  'cmdb_ci_ip_router',
+  'cmdb_ci_ip_switch',
+  'cmdb_ci_netgear',
+  'cmdb_ci_wap_network',
+  'cmdb_ci_game_console',
+  'cmdb_ci_hvac',
+  'cmdb_ci_ip_camera',
+  'cmdb_ci_ip_phone',
+  'cmdb_ci_printer',
+  'cmdb_ci_handheld_computing',
+  'cmdb_ci_stv',
+  'cmdb_ci_ups',
+  'cmdb_ci_computer',
+  'cmdb_ci_win_server',
+  'cmdb_ci_linux_server',
+  'cmdb_ci_aix_server',
+  'cmdb_ci_esx_server',
+  'cmdb_ci_hpux_server',
+  'cmdb_ci_hyper_v_server',
+  'cmdb_ci_solaris_server',
+  'cmdb_ci_osx_server',
+  'cmdb_ci_unix_server',
+];
 
 /** Options of {@link otInventoryPayload}. */
 export interface OtPayloadOptions {
@@ -17,6 +72,10 @@ export interface OtPayloadOptions {
   readonly firmware?: string;
   /** Whether to include the sensor item and its Detects relations. */
   readonly withSensor?: boolean;
+  /** sys_id of a `core_company` written as each device's manufacturer (none when absent). */
+  readonly manufacturer?: string;
+  /** sys_id of a `cmdb_model` written as each device's model_id (none when absent). */
+  readonly model?: string;
 }
 
 const classes = [
@@ -69,8 +128,8 @@ export function otInventoryPayload(opts: OtPayloadOptions): { items: unknown[]; 
       className: classes[kind],
       values: {
         name: `ot-device-${n}`,
-        manufacturer: 'Siemens',
-        model_id: 'S7-1500',
+        ...(opts.manufacturer === undefined ? {} : { manufacturer: opts.manufacturer }),
+        ...(opts.model === undefined ? {} : { model_id: opts.model }),
         firmware_version: opts.firmware ?? '2.9.4',
       },
       related: [
@@ -81,7 +140,7 @@ export function otInventoryPayload(opts: OtPayloadOptions): { items: unknown[]; 
             zone: 'zone-a',
             business_criticality: '2',
             ot_correlation_id: `device-${n}`,
-            ot_asset_type: assetTypes[kind],
+            ot_asset_type: otEntityTypeSysId(assetTypes[kind] ?? 'Unknown'),
           },
         },
       ],

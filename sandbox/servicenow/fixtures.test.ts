@@ -56,11 +56,36 @@ function writable(record: Record<string, unknown>): Record<string, string> {
 
 type Result<T = Record<string, unknown>> = { result: T };
 
+/**
+ * Companies the doc's enhanced-IRE example names by display value ("company": "My Company",
+ * "manufacturer": "DELL").
+ * The same page says "For a reference field, the value must be the referenced sys_id" and the
+ * sandbox holds IRE to that ([SND] markdown/api-reference/rest-apis/c_IdentifyReconcileAPI.md),
+ * so the example is replayed with these records' sys_ids in place of the names.
+ */
+const docCompanies: Readonly<Record<string, string>> = {
+  'My Company': 'c0f1e2d3c4b5a6978877665544332211',
+  DELL: 'd0e1f2a3b4c5d6e7f8091a2b3c4d5e6f',
+};
+
+/** A doc IRE payload with reference values named by display value rewritten to sys_ids. */
+function bySysId<T>(payload: T, fields: readonly string[]): T {
+  const copy = structuredClone(payload) as { items?: Array<{ values?: Record<string, string> }> };
+  for (const item of copy.items ?? [])
+    for (const f of fields) {
+      const v = item.values?.[f];
+      if (v !== undefined && item.values) item.values[f] = docCompanies[v] ?? v;
+    }
+  return copy as T;
+}
+
 let sn: ServiceNowSandbox;
 let api: SandboxClient;
 
 beforeAll(async () => {
-  sn = await startServiceNowSandbox();
+  sn = await startServiceNowSandbox({
+    seed: { core_company: Object.entries(docCompanies).map(([name, sys_id]) => ({ name, sys_id })) },
+  });
   api = SandboxClient.basic(sn, sn.credentials.user, sn.credentials.password);
 });
 
@@ -203,7 +228,10 @@ describe('IRE fixtures', () => {
     it(`POST /now/identifyreconcile/${endpoint}: a payload without matching attributes is kept as a partial payload`, async () => {
       const res = await api.post(
         `/api/now/identifyreconcile/${endpoint}`,
-        fixture(`identifyreconcile/post-now-identifyreconcile-${name}-partial1.request.json`),
+        bySysId(fixture(`identifyreconcile/post-now-identifyreconcile-${name}-partial1.request.json`), [
+          'company',
+          'manufacturer',
+        ]),
       );
       const expected = fixture(`identifyreconcile/post-now-identifyreconcile-${name}-partial1.response.json`);
       expect(res.status).toBe(200);
@@ -246,7 +274,7 @@ describe('IRE fixtures', () => {
     expect(res.body.result.summary.cmdb_ci_computer).toMatchObject({ inserted: 1, mergedPartialPayloads: 1 });
     expect(res.body.result.summary.cmdb_ci_network_adapter).toMatchObject({ inserted: 1 });
     const computer = await api.get<Result<Array<Record<string, string>>>>(
-      '/api/now/table/cmdb_ci_computer?sysparm_query=manufacturer=DELL&sysparm_fields=cpu_core_count,ram',
+      '/api/now/table/cmdb_ci_computer?sysparm_query=manufacturer.name=DELL&sysparm_fields=cpu_core_count,ram',
     );
     expect(computer.body.result).toEqual([{ cpu_core_count: '6', ram: '8192' }]);
   });

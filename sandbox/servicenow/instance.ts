@@ -9,6 +9,17 @@ import {
 } from './schema.js';
 import { Store, type Row } from './store.js';
 import {
+  baselineSysId,
+  isaTemplate,
+  lifeCycleStageSysId,
+  lifeCycleStages,
+  lifeCycleStatusSysId,
+  otEntityTypeSysId,
+  otEntityTypes,
+  systemProperties,
+  tableCleanupRules,
+} from './baseline.js';
+import {
   compileQuery,
   formatDateTime,
   parseEncodedQuery,
@@ -79,6 +90,11 @@ export interface InstanceConfig {
   readonly refreshTokenSeconds: number;
   /** Discovery sources added to the out-of-box `cmdb_ci.discovery_source` choices. Default ['Snowline']. */
   readonly extraDiscoverySources: readonly string[];
+  /**
+   * `sys_properties` values set over the seeded ones at start and on reset, e.g.
+   * `{ 'glide.class.switch.enabled': 'false' }`. Default none.
+   */
+  readonly properties: Readonly<Record<string, string>>;
 }
 
 /** The defaults of {@link InstanceConfig}. */
@@ -89,6 +105,7 @@ export const defaultInstanceConfig: InstanceConfig = {
   accessTokenSeconds: 1800,
   refreshTokenSeconds: 100 * 86_400,
   extraDiscoverySources: ['Snowline'],
+  properties: {},
 };
 
 /** A change the webhook dispatcher may forward. */
@@ -360,6 +377,8 @@ export class Instance {
   /** Table-level read ACL: OT tables need an OT role, VR tables a VR role (as on a real instance). */
   canRead(caller: Caller, table: string): boolean {
     if (this.isOtTable(table)) return this.hasAny(caller, Instance.otReadRoles);
+    // UNVERIFIED: system properties are an admin's to read; tests set them through /_sandbox/properties.
+    if (table === 'sys_properties') return this.hasAny(caller, []);
     if (table.startsWith('sn_vul'))
       return this.hasAny(caller, ['sn_vul.vulnerability_read', 'sn_vul.vulnerability_write', 'sn_vul.admin']);
     return caller.roles.size > 0;
@@ -943,6 +962,59 @@ export class Instance {
     return { detectionsStaled, itemsClosed };
   }
 
+  /**
+   * The platform's Table Cleanup job on the sandbox clock: for each active `sys_auto_flush` rule,
+   * deletes the rows of its table whose match field is set and older than `age` seconds. Seeded
+   * with the OT device-to-device connection rule ("Any device-to-device connection record with a
+   * Last Communication Time stamp of 90 days or longer is deleted", default age 7,776,000 s:
+   * [SND] markdown/operational-technology/operational-technology-manager/view-device-to-device-connections.md).
+   * A real instance runs it on a schedule; the sandbox runs it when asked
+   * (`POST /_sandbox/jobs/table-cleanup`), so tests decide when rows disappear.
+   */
+  runTableCleanup(): { deleted: Record<string, number> } {
+    const deleted: Record<string, number> = {};
+    const nowMs = this.clock.now().getTime();
+    for (const rule of [...this.store.scan('sys_auto_flush')]) {
+      const { tablename = '', matchfield = '', age = '', active } = rule.values;
+      const seconds = Number(age);
+      if (active === 'false' || !this.schema.has(tablename) || !matchfield || !Number.isFinite(seconds))
+        continue;
+      // Stored date-times sort as text, so the cutoff compares as one.
+      const cutoff = formatDateTime(new Date(nowMs - seconds * 1000));
+      let n = 0;
+      for (const row of [...this.store.scan(tablename)]) {
+        const stamp = row.values[matchfield] ?? '';
+        if (stamp !== '' && stamp <= cutoff) {
+          this.delete(row);
+          n++;
+        }
+      }
+      deleted[tablename] = (deleted[tablename] ?? 0) + n;
+    }
+    return { deleted };
+  }
+
+  // ------------------------------------------------------------------ system properties
+
+  /** A `sys_properties` value, or undefined when the property is not defined. */
+  property(name: string): string | undefined {
+    return this.store.findBy('sys_properties', 'name', name)[0]?.values.value;
+  }
+
+  /** Sets a `sys_properties` value (adds the property when it is not defined), as an admin would. */
+  setProperty(name: string, value: string): void {
+    const row = this.store.findBy('sys_properties', 'name', name)[0];
+    if (row) this.update(row, { value }, this.system());
+    else this.insert('sys_properties', { name, value, type: 'string' }, this.system());
+  }
+
+  /** Every defined system property, by name. */
+  properties(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const r of this.store.scan('sys_properties')) out[r.values.name ?? ''] = r.values.value ?? '';
+    return out;
+  }
+
   // ------------------------------------------------------------------ seeding
 
   /** The system caller used for seeding and platform jobs. */
@@ -961,11 +1033,15 @@ export class Instance {
   /** Seeds the out-of-box data: dictionary, choices, relationship types, roles and users. Idempotent. */
   seedBaseline(): void {
     const sys = this.system();
+    // sys_db_object is generated from the dictionary so a client can ask which classes exist and
+    // what each extends (super_class), as on an instance.
+    const label = (name: string): string => this.schema.table(name)?.label ?? name;
     for (const name of this.schema.names()) {
       const parent = this.schema.table(name)?.parent;
-      const row = this.ensure('sys_db_object', { name }, { label: name });
+      const row = this.ensure('sys_db_object', { name }, { label: label(name) });
+      if (row.values.label !== label(name)) this.update(row, { label: label(name) }, sys);
       if (parent) {
-        const p = this.ensure('sys_db_object', { name: parent }, { label: parent });
+        const p = this.ensure('sys_db_object', { name: parent }, { label: label(parent) });
         if (row.values.super_class !== p.values.sys_id)
           this.update(row, { super_class: p.values.sys_id }, sys);
       }
@@ -991,9 +1067,72 @@ export class Instance {
         { parent_descriptor: parentDescriptor ?? '', child_descriptor: childDescriptor ?? '' },
       );
     }
-    for (const t of ['PLC', 'HMI', 'EWS', 'Historian', 'RTU', 'IED', 'DCS', 'No OT Function', 'Unknown']) {
-      this.ensure('cmdb_ot_entity_type', { name: t }, { label: t });
+    for (const t of otEntityTypes) {
+      this.ensure(
+        'cmdb_ot_entity_type',
+        { name: t.name },
+        { label: t.name, ot_table: t.otTable ?? '', sys_id: otEntityTypeSysId(t.name) },
+      );
     }
+    for (const stage of lifeCycleStages) {
+      const s = this.ensure(
+        'life_cycle_stage',
+        { name: stage.name },
+        { sys_id: lifeCycleStageSysId(stage.name) },
+      );
+      for (const status of stage.statuses)
+        this.ensure(
+          'life_cycle_stage_status',
+          { name: status, life_cycle_stage: s.values.sys_id ?? '' },
+          { sys_id: lifeCycleStatusSysId(stage.name, status) },
+        );
+    }
+    const template = this.ensure(
+      'isa_entity_template',
+      { name: isaTemplate.name },
+      { sys_id: baselineSysId('isa_entity_template', isaTemplate.name) },
+    );
+    let parentLevel = '';
+    for (const level of isaTemplate.levels) {
+      const l = this.ensure(
+        'isa_entity_level',
+        { name: level.name, template: template.values.sys_id ?? '' },
+        {
+          parent: parentLevel,
+          order: String(level.order),
+          sys_id: baselineSysId('isa_entity_level', level.name),
+        },
+      );
+      parentLevel = l.values.sys_id ?? '';
+      for (const type of level.types)
+        this.ensure(
+          'isa_entity_type',
+          { name: type, isa_entity_level: parentLevel },
+          { template: template.values.sys_id ?? '', sys_id: baselineSysId('isa_entity_type', type) },
+        );
+    }
+    for (const p of systemProperties)
+      this.ensure(
+        'sys_properties',
+        { name: p.name },
+        {
+          value: p.value,
+          type: p.type,
+          description: p.description,
+          sys_id: baselineSysId('sys_properties', p.name),
+        },
+      );
+    for (const [name, value] of Object.entries(this.config.properties)) this.setProperty(name, value);
+    for (const rule of tableCleanupRules)
+      this.ensure(
+        'sys_auto_flush',
+        { tablename: rule.tablename },
+        {
+          matchfield: rule.matchfield,
+          age: String(rule.age),
+          sys_id: baselineSysId('sys_auto_flush', rule.tablename),
+        },
+      );
     const allRoles = new Set([...integrationRoles, 'admin', 'cmdb_ot_viewer', 'sn_vul.admin']);
     for (const r of allRoles) this.ensure('sys_user_role', { name: r });
     const addUser = (userName: string, first: string, last: string, roles: readonly string[]): void => {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServiceNowSandbox, type ServiceNowSandbox } from './index.js';
-import { otInventoryPayload } from './examples.js';
+import { connectorTargetClasses, otInventoryPayload } from './examples.js';
+import { otEntityTypeSysId } from './baseline.js';
 import { SandboxClient } from './testing.js';
 
 interface IreItem {
@@ -270,5 +271,387 @@ describe('IRE item-level errors (HTTP 200)', () => {
     const res = await api.post('/api/now/identifyreconcile', { nope: true });
     expect(res.status).toBe(400);
     expect((res.body as { status: string }).status).toBe('failure');
+  });
+});
+
+// [SND] markdown/api-reference/rest-apis/c_IdentifyReconcileAPI.md: "For a reference field, the
+// value must be the referenced sys_id" (items.values, items.related.values, items.lookup.values);
+// message from [SND] markdown/servicenow-platform/configuration-management-database-cmdb/id-engine-error-messages.md.
+describe('IRE reference values must be sys_ids of existing records (c_IdentifyReconcileAPI.md, id-engine-error-messages.md)', () => {
+  const invalid = (value: string, table: string): { error: string; message: string } => ({
+    error: 'INVALID_INPUT_DATA',
+    message: `Found invalid sys_id in payload. No record with sys_id [${value}] exist in table [${table}] or is a duplicate record with [duplicate_of] field set to a main CI`,
+  });
+  const count = async (query: string): Promise<number> =>
+    (await api.get<Many>(`/api/now/table/cmdb_ci?sysparm_query=${query}`)).body.result.length;
+
+  it('a display value in items.values fails the item; its dependents and relations are abandoned', async () => {
+    const res = await ire({
+      items: [
+        { className: 'cmdb_ci_ot_plc', values: { name: 'ref-by-name', company: 'Acme Industrial' } },
+        {
+          className: 'cmdb_ci_network_adapter',
+          values: { name: 'aa:bb:cc:01:00:01', mac_address: 'aa:bb:cc:01:00:01' },
+        },
+      ],
+      relations: [{ parent: 0, child: 1, type: 'Owns::Owned by' }],
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.result.items[0]).toMatchObject({ sysId: 'Unknown', errorCount: 1 });
+    expect(res.body.result.items[0]?.errors).toEqual([invalid('Acme Industrial', 'core_company')]);
+    expect(res.body.result.items[1]?.errors?.[0]?.error).toBe('ABANDONED');
+    expect(res.body.result.relations[0]?.errors?.[0]?.error).toBe('ABANDONED');
+    expect(await count('name=ref-by-name')).toBe(0);
+    expect(await count('name=aa:bb:cc:01:00:01')).toBe(0);
+  });
+
+  it('a sys_id of no record, in a related entry or a lookup entry, fails the whole item', async () => {
+    const ghost = 'f'.repeat(32);
+    const related = await ire({
+      items: [
+        {
+          className: 'cmdb_ci_ot_hmi',
+          values: { name: 'bad-related' },
+          related: [{ className: 'cmdb_ot_entity', values: { ot_asset_type: ghost } }],
+        },
+      ],
+    });
+    expect(related.body.result.items[0]?.errors).toEqual([invalid(ghost, 'cmdb_ot_entity_type')]);
+    const lookup = await ire({
+      items: [
+        {
+          className: 'cmdb_ci_ot_hmi',
+          values: { name: 'bad-lookup' },
+          lookup: [
+            {
+              className: 'cmdb_ci_network_adapter',
+              values: { name: 'eth0', mac_address: 'aa:bb:cc:01:00:02', location: ghost },
+            },
+          ],
+        },
+      ],
+    });
+    expect(lookup.body.result.items[0]?.errors).toEqual([invalid(ghost, 'cmn_location')]);
+    expect(await count('nameINbad-related,bad-lookup')).toBe(0);
+    const entities = await api.get<Many>(
+      `/api/now/table/cmdb_ot_entity?sysparm_query=ot_asset_type=${ghost}`,
+    );
+    expect(entities.body.result).toEqual([]);
+  });
+
+  it('accepts a sys_id of the target table or a descendant, an empty value, and the fields IRE fills', async () => {
+    const plc = await ire({ items: [{ className: 'cmdb_ci_ot_plc', values: { name: 'ref-target' } }] });
+    const plcId = plc.body.result.items[0]?.sysId ?? '';
+    const types = await api.get<Many>('/api/now/table/cmdb_ot_entity_type?sysparm_query=name=PLC');
+    const res = await ire({
+      items: [
+        {
+          className: 'sn_ot_device_network_connection',
+          // source_ci references cmdb_ci; a PLC is a descendant of it.
+          values: {
+            source_ip: '10.9.0.1',
+            destination_ip: '10.9.0.2',
+            destination_port: '44818',
+            source_ci: plcId,
+          },
+        },
+        {
+          className: 'cmdb_ci_ot_hmi',
+          values: { name: 'ref-ok', company: '' },
+          related: [
+            {
+              className: 'cmdb_ot_entity',
+              values: { ot_asset_type: types.body.result[0]?.sys_id ?? '', ot_device: 'x' },
+            },
+          ],
+        },
+      ],
+    });
+    expect(res.body.result.items.map((i) => i.operation)).toEqual(['INSERT', 'INSERT']);
+  });
+
+  it('a field that referenceItems fills is not checked: IRE sets it to the referenced item', async () => {
+    const res = await ire({
+      items: [
+        { className: 'cmdb_ci_ot_plc', internal_id: 'plc', values: { name: 'ref-items-plc' } },
+        {
+          className: 'sn_ot_device_network_connection',
+          internal_id: 'conn',
+          values: {
+            source_ip: '10.9.2.1',
+            destination_ip: '10.9.2.2',
+            destination_port: '102',
+            source_ci: 'plc',
+          },
+        },
+      ],
+      referenceItems: [{ referenced: 'plc', referencedBy: 'conn', referenceField: 'source_ci' }],
+    });
+    expect(res.body.result.items.map((i) => i.operation)).toEqual(['INSERT', 'INSERT']);
+    const conn = await api.get<{ result: Record<string, string> }>(
+      `/api/now/table/sn_ot_device_network_connection/${res.body.result.items[1]?.sysId}?sysparm_exclude_reference_link=true`,
+    );
+    expect(conn.body.result.source_ci).toBe(res.body.result.items[0]?.sysId);
+  });
+
+  it('a reference to a CI marked as a duplicate (duplicate_of set) is refused too', async () => {
+    const main = await ire({ items: [{ className: 'cmdb_ci_ot_plc', values: { name: 'dup-main' } }] });
+    const dup = await api.post<{ result: Record<string, string> }>('/api/now/table/cmdb_ci_ot_plc', {
+      name: 'dup-copy',
+      duplicate_of: main.body.result.items[0]?.sysId,
+    });
+    const res = await ire({
+      items: [
+        {
+          className: 'sn_ot_device_network_connection',
+          values: {
+            source_ip: '10.9.1.1',
+            destination_ip: '10.9.1.2',
+            destination_port: '502',
+            source_ci: dup.body.result.sys_id ?? '',
+          },
+        },
+      ],
+    });
+    expect(res.body.result.items[0]?.errors).toEqual([invalid(dup.body.result.sys_id ?? '', 'cmdb_ci')]);
+  });
+
+  // [SND] markdown/servicenow-platform/cmdb-ci-class-models/cmdb-ci-class-models-operation-technology.md
+  // (manufacturer, model_id) and the NIDS table of sgc-microsoft-d4iot-azure-classes.md (life cycle).
+  it('manufacturer, model and the sensor life-cycle pair go by sys_id (cmdb-ci-class-models-operation-technology.md)', async () => {
+    const byName = await ire(otInventoryPayload({ start: 700, devices: 1, withSensor: false }));
+    expect(byName.body.result.items.map((i) => i.errorCount)).toEqual([0, 0, 0]);
+    const named = structuredClone(otInventoryPayload({ start: 701, devices: 1, withSensor: false })) as {
+      items: Array<{ values: Record<string, string> }>;
+    };
+    (named.items[0] as { values: Record<string, string> }).values.manufacturer = 'Siemens';
+    const refused = await ire(named);
+    expect(refused.body.result.items[0]?.errors).toEqual([invalid('Siemens', 'core_company')]);
+
+    const company = await api.post<{ result: Record<string, string> }>('/api/now/table/core_company', {
+      name: 'Siemens AG',
+      manufacturer: 'true',
+    });
+    const model = await api.post<{ result: Record<string, string> }>('/api/now/table/cmdb_model', {
+      name: 'S7-1500',
+      manufacturer: company.body.result.sys_id,
+    });
+    const ok = await ire(
+      otInventoryPayload({
+        start: 702,
+        devices: 1,
+        withSensor: false,
+        manufacturer: company.body.result.sys_id ?? '',
+        model: model.body.result.sys_id ?? '',
+      }),
+    );
+    expect(ok.body.result.items[0]?.operation).toBe('INSERT');
+    const stage = (await api.get<Many>('/api/now/table/life_cycle_stage?sysparm_query=name=Operational')).body
+      .result[0]?.sys_id;
+    const learning = (
+      await api.get<Many>(
+        '/api/now/table/life_cycle_stage_status?sysparm_query=life_cycle_stage.name=Operational^name=Learning',
+      )
+    ).body.result[0]?.sys_id;
+    const sensor = await ire({
+      items: [
+        {
+          className: 'cmdb_ci_nids',
+          values: {
+            name: 'sensor-lc',
+            correlation_id: '/sites/plant-9/sensors/sensor-lc',
+            life_cycle_stage: stage,
+            life_cycle_stage_status: learning,
+            manufacturer: company.body.result.sys_id,
+          },
+        },
+      ],
+    });
+    expect(sensor.body.result.items[0]?.operation).toBe('INSERT');
+    const textual = await ire({
+      items: [
+        {
+          className: 'cmdb_ci_nids',
+          values: { name: 'sensor-lc', life_cycle_stage: 'Operational', life_cycle_stage_status: 'Learning' },
+        },
+      ],
+    });
+    expect(textual.body.result.items[0]?.errors).toEqual([
+      invalid('Operational', 'life_cycle_stage'),
+      invalid('Learning', 'life_cycle_stage_status'),
+    ]);
+  });
+
+  it('/query reports the same error and commits nothing', async () => {
+    const res = await ire(
+      { items: [{ className: 'cmdb_ci_ot_plc', values: { name: 'ref-sim', location: 'Plant 1' } }] },
+      '/query?sysparm_data_source=Snowline',
+    );
+    expect(res.body.result.items[0]?.errors).toEqual([invalid('Plant 1', 'cmn_location')]);
+  });
+});
+
+// [SND] markdown/operational-technology/operational-technology-manager/attribute-mapping-sgc-msft-d4iot-azure.md
+// (table_gth_v4f_d1c) for the classes; cmdb-ci-class-models-operation-technology.md for the rules.
+describe('every class the connector targets is writable through IRE (attribute-mapping-sgc-msft-d4iot-azure.md)', () => {
+  it('inserts one CI per class under its rule, with an OT device record, and a replay changes nothing', async () => {
+    const items = connectorTargetClasses.map((cls) => ({
+      className: cls,
+      values: { name: `every-class-${cls}` },
+      related: [{ className: 'cmdb_ot_entity', values: { ot_asset_type: otEntityTypeSysId('Unknown') } }],
+    }));
+    const first = await ire({ items });
+    const expectedRule = (cls: string): string =>
+      cls === 'cmdb_ci_ot_control_module'
+        ? 'OT Control Module Rule'
+        : cls.startsWith('cmdb_ci_ot')
+          ? 'OT Rule'
+          : 'Hardware Rule';
+    first.body.result.items.forEach((item, i) => {
+      const cls = connectorTargetClasses[i] ?? '';
+      expect(item, cls).toMatchObject({ className: cls, operation: 'INSERT', errorCount: 0 });
+      const attempts = item.identificationAttempts as Array<{ identifierName?: string }>;
+      expect(attempts.map((a) => a.identifierName).filter(Boolean)[0], cls).toBe(expectedRule(cls));
+    });
+    const stored = await api.get<Many>(
+      '/api/now/table/cmdb_ci?sysparm_query=nameSTARTSWITHevery-class-^cmdb_ot_entityISNOTEMPTY&sysparm_fields=sys_class_name',
+    );
+    expect(stored.body.result.map((r) => r.sys_class_name).sort()).toEqual(
+      [...connectorTargetClasses].sort(),
+    );
+    const replay = await ire({ items });
+    expect(new Set(replay.body.result.items.map((i) => i.operation))).toEqual(new Set(['NO_CHANGE']));
+  });
+});
+
+// [SND] markdown/servicenow-platform/configuration-management-database-cmdb/c_CIReclassification.md,
+// properties-id-reconciliation.md and id-engine-error-messages.md (RECLASSIFICATION_NOT_ALLOWED);
+// operations from markdown/api-reference/rest-apis/c_IdentifyReconcileAPI.md.
+describe('CI reclassification (c_CIReclassification.md, properties-id-reconciliation.md)', () => {
+  type Item = IreItem & { info?: Array<{ code: string; message: string; ruleSysId: string }> };
+  const setProperties = async (props: Record<string, string | boolean>): Promise<void> => {
+    const res = await api.post('/_sandbox/properties', props);
+    expect(res.status).toBe(200);
+  };
+  const classOf = async (sysId: string): Promise<string | undefined> =>
+    (
+      await api.get<{ result: Record<string, string> }>(
+        `/api/now/table/cmdb_ci/${sysId}?sysparm_fields=sys_class_name,firmware_version`,
+      )
+    ).body.result.sys_class_name;
+  const create = async (className: string, name: string): Promise<string> => {
+    const res = await ire({ items: [{ className, values: { name } }] });
+    expect(res.body.result.items[0]?.operation).toBe('INSERT');
+    return res.body.result.items[0]?.sysId ?? '';
+  };
+  const tasksFor = async (sysId: string): Promise<Array<Record<string, string>>> =>
+    (
+      await api.get<Many>(
+        `/api/now/table/reclassification_task?sysparm_query=cmdb_ci=${sysId}&sysparm_exclude_reference_link=true`,
+      )
+    ).body.result;
+  const notAllowed = (from: string, to: string): { error: string; message: string } => ({
+    error: 'RECLASSIFICATION_NOT_ALLOWED',
+    message: `CI Reclassification not allowed from class: [${from}] to [${to}]`,
+  });
+
+  it('by default downgrades to an ancestor and switches to a sibling with the same rule', async () => {
+    const plc = await create('cmdb_ci_ot_plc', 'reclass-down');
+    const down = await ire({ items: [{ className: 'cmdb_ci_ot', values: { name: 'reclass-down' } }] });
+    expect(down.body.result.items[0]).toMatchObject({ operation: 'UPDATE_WITH_DOWNGRADE', sysId: plc });
+    expect(await classOf(plc)).toBe('cmdb_ci_ot');
+    const hmi = await create('cmdb_ci_ot_plc', 'reclass-switch');
+    const sw = await ire({ items: [{ className: 'cmdb_ci_ot_hmi', values: { name: 'reclass-switch' } }] });
+    expect(sw.body.result.items[0]).toMatchObject({ operation: 'UPDATE_WITH_SWITCH', sysId: hmi });
+    expect(await classOf(hmi)).toBe('cmdb_ci_ot_hmi');
+    const linux = await create('cmdb_ci_linux_server', 'reclass-os');
+    const win = await ire({ items: [{ className: 'cmdb_ci_win_server', values: { name: 'reclass-os' } }] });
+    expect(win.body.result.items[0]).toMatchObject({ operation: 'UPDATE_WITH_SWITCH', sysId: linux });
+  });
+
+  it('refuses a change between classes with different identification rules and opens a reclassification task', async () => {
+    const historian = await create('cmdb_ci_ot_historian', 'reclass-rules');
+    const res = await ire({
+      items: [{ className: 'cmdb_ci_win_server', values: { name: 'reclass-rules', firmware_version: '9' } }],
+    });
+    const item = res.body.result.items[0] as Item;
+    expect(item).toMatchObject({ sysId: 'Unknown', errorCount: 1 });
+    expect(item.errors).toEqual([notAllowed('cmdb_ci_ot_historian', 'cmdb_ci_win_server')]);
+    expect(await classOf(historian)).toBe('cmdb_ci_ot_historian');
+    const tasks = await tasksFor(historian);
+    expect(tasks).toHaveLength(1);
+    expect(tasks[0]?.description).toContain('cmdb_ci_win_server');
+    expect(tasks[0]?.internal_payload).toContain('reclass-rules');
+  });
+
+  it('with glide.class.<kind>.enabled false refuses that kind only, and /query opens no task', async () => {
+    try {
+      await setProperties({ 'glide.class.switch.enabled': false, 'glide.class.downgrade.enabled': 'false' });
+      const plc = await create('cmdb_ci_ot_plc', 'reclass-off');
+      const sim = await ire(
+        { items: [{ className: 'cmdb_ci_ot_rtu', values: { name: 'reclass-off' } }] },
+        '/query?sysparm_data_source=Snowline',
+      );
+      expect(sim.body.result.items[0]?.errors).toEqual([notAllowed('cmdb_ci_ot_plc', 'cmdb_ci_ot_rtu')]);
+      expect(await tasksFor(plc)).toEqual([]);
+      const sw = await ire({ items: [{ className: 'cmdb_ci_ot_rtu', values: { name: 'reclass-off' } }] });
+      expect(sw.body.result.items[0]?.errors).toEqual([notAllowed('cmdb_ci_ot_plc', 'cmdb_ci_ot_rtu')]);
+      const down = await ire({
+        items: [{ className: 'cmdb_ci_ot_control', values: { name: 'reclass-off' } }],
+      });
+      expect(down.body.result.items[0]?.errors?.[0]?.error).toBe('RECLASSIFICATION_NOT_ALLOWED');
+      expect(await tasksFor(plc)).toHaveLength(2);
+      expect(await classOf(plc)).toBe('cmdb_ci_ot_plc');
+      // The payload flag overrides the property for its item.
+      const flagged = await ire({
+        items: [{ className: 'cmdb_ci_ot_rtu', classSwitch: true, values: { name: 'reclass-off' } }],
+      });
+      expect(flagged.body.result.items[0]?.operation).toBe('UPDATE_WITH_SWITCH');
+      const generic = await create('cmdb_ci_ot', 'reclass-up-still');
+      const up = await ire({
+        items: [{ className: 'cmdb_ci_ot_plc', values: { name: 'reclass-up-still' } }],
+      });
+      expect(up.body.result.items[0]).toMatchObject({ operation: 'UPDATE_WITH_UPGRADE', sysId: generic });
+    } finally {
+      await setProperties({ 'glide.class.switch.enabled': true, 'glide.class.downgrade.enabled': true });
+    }
+  });
+
+  it('update-without (item setting or property) updates the CI, keeps its class and says so in info[]', async () => {
+    const plc = await create('cmdb_ci_ot_plc', 'reclass-keep');
+    const res = await ire({
+      items: [
+        {
+          className: 'cmdb_ci_ot',
+          settings: { updateWithoutDowngrade: true },
+          values: { name: 'reclass-keep', firmware_version: '7.1' },
+        },
+      ],
+    });
+    const item = res.body.result.items[0] as Item;
+    expect(item).toMatchObject({ operation: 'UPDATE', sysId: plc });
+    expect(item.info).toEqual([
+      { code: 'SKIPPED_CLASS_DOWNGRADE', message: expect.any(String), ruleSysId: '' },
+    ]);
+    expect(await classOf(plc)).toBe('cmdb_ci_ot_plc');
+    try {
+      await setProperties({ 'glide.identification_engine.update_without_switch_enabled': 'true' });
+      const sw = await ire({ items: [{ className: 'cmdb_ci_ot_hmi', values: { name: 'reclass-keep' } }] });
+      expect((sw.body.result.items[0] as Item).info?.[0]?.code).toBe('SKIPPED_CLASS_SWITCH');
+      expect(await classOf(plc)).toBe('cmdb_ci_ot_plc');
+      expect(await tasksFor(plc)).toEqual([]);
+    } finally {
+      await setProperties({ 'glide.identification_engine.update_without_switch_enabled': 'false' });
+    }
+  });
+
+  it('serves the properties on the control API; sys_properties itself is not readable without admin', async () => {
+    const props = await api.get<Record<string, string>>('/_sandbox/properties');
+    expect(props.body).toMatchObject({
+      'glide.class.upgrade.enabled': 'true',
+      'glide.class.downgrade.enabled': 'true',
+      'glide.class.switch.enabled': 'true',
+    });
+    expect((await api.get('/api/now/table/sys_properties')).status).toBe(403);
   });
 });

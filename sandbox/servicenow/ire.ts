@@ -10,6 +10,12 @@
  */
 import { ireClassKnown, ruleFor, type IdentificationRule, type IdentifierEntry } from './schema.js';
 import { newSysId, type Caller, type Instance } from './instance.js';
+import {
+  decideReclassification,
+  type ReclassificationInfo,
+  type ReclassificationKind,
+  type ReclassificationPolicy,
+} from './reclassify.js';
 import type { Row } from './store.js';
 
 /** Options of one IRE call. */
@@ -54,6 +60,8 @@ interface WorkItem {
   done: boolean;
   result: Json;
   mergedPayloadIds: string[];
+  /** Reclassifications skipped for this item (`info[]` of the response). */
+  info: ReclassificationInfo[];
 }
 
 const toStr = (v: unknown): string =>
@@ -103,6 +111,29 @@ export function identifyReconcile(instance: Instance, body: unknown, opts: IreCa
       .filter((c) => c.values.name === 'cmdb_ci' && c.values.inactive !== 'true')
       .map((c) => c.values.value ?? ''),
   );
+  /**
+   * The reclassification policy of one item: the glide.class.* and update_without properties
+   * ([SND] markdown/servicenow-platform/configuration-management-database-cmdb/properties-id-reconciliation.md),
+   * overridden per item by classUpgrade/classDowngrade/classSwitch (c_CIReclassification.md, "in
+   * input payloads") and items.settings.updateWithout* (c_IdentifyReconcileAPI.md).
+   */
+  const policyFor = (it: WorkItem): ReclassificationPolicy => {
+    const settings = (it.raw.settings && typeof it.raw.settings === 'object' ? it.raw.settings : {}) as Json;
+    const flag = (v: unknown): boolean | undefined =>
+      v === true || v === 'true' ? true : v === false || v === 'false' ? false : undefined;
+    const upper = (k: ReclassificationKind): string => k.charAt(0).toUpperCase() + k.slice(1);
+    const kinds: readonly ReclassificationKind[] = ['upgrade', 'downgrade', 'switch'];
+    const enabled = {} as Record<ReclassificationKind, boolean>;
+    const updateWithout = {} as Record<ReclassificationKind, boolean>;
+    for (const k of kinds) {
+      enabled[k] =
+        flag(it.raw[`class${upper(k)}`]) ?? instance.property(`glide.class.${k}.enabled`) !== 'false';
+      updateWithout[k] =
+        flag(settings[`updateWithout${upper(k)}`]) === true ||
+        instance.property(`glide.identification_engine.update_without_${k}_enabled`) === 'true';
+    }
+    return { enabled, updateWithout };
+  };
   const summary = new Map<string, ClassSummary>();
   const bump = (cls: string, key: keyof ClassSummary): void => {
     let s = summary.get(cls);
@@ -124,6 +155,60 @@ export function identifyReconcile(instance: Instance, body: unknown, opts: IreCa
     s[key]++;
   };
   const partialEnabled = opts.enhanced && opts.options.partial_payloads !== false;
+
+  // Reference fields IRE fills itself (from referenceItems) are not the payload's to get right.
+  const filledByReferenceItems = new Map<string, Set<string>>();
+  for (const r of rawRefs) {
+    const o = (r && typeof r === 'object' ? r : {}) as Json;
+    const holder = toStr(o.referencedBy);
+    const fields = filledByReferenceItems.get(holder) ?? new Set<string>();
+    fields.add(toStr(o.referenceField));
+    filledByReferenceItems.set(holder, fields);
+  }
+
+  /**
+   * "For a reference field, the value must be the referenced sys_id" ([SND]
+   * markdown/api-reference/rest-apis/c_IdentifyReconcileAPI.md, items.values,
+   * items.related.values, items.lookup.values). Anything else fails the item with the catalogue's
+   * INVALID_INPUT_DATA text ([SND]
+   * markdown/servicenow-platform/configuration-management-database-cmdb/id-engine-error-messages.md),
+   * before identification, so nothing of the item is written. An empty string clears the field.
+   * Left out: `sys_*` fields (IRE ignores them), the back-reference of a lookup or related entry,
+   * and the parent reference of a dependent CI and fields named by referenceItems (IRE sets those).
+   */
+  function invalidReferences(item: WorkItem): IreError[] {
+    const out: IreError[] = [];
+    const check = (className: string, values: Record<string, string>, skip: ReadonlySet<string>): void => {
+      if (!schema.has(className)) return;
+      for (const [field, value] of Object.entries(values)) {
+        if (value === '' || field.startsWith('sys_') || skip.has(field)) continue;
+        const def = schema.field(className, field);
+        if (def?.type !== 'reference' || !def.ref) continue;
+        const target = store.getIn(def.ref, value);
+        const duplicate =
+          target !== undefined &&
+          schema.isA(target.table, 'cmdb_ci') &&
+          (target.values.duplicate_of ?? '') !== '';
+        if (!target || duplicate)
+          out.push({
+            error: 'INVALID_INPUT_DATA',
+            message: `Found invalid sys_id in payload. No record with sys_id [${value}] exist in table [${def.ref}] or is a duplicate record with [duplicate_of] field set to a main CI`,
+          });
+      }
+    };
+    const own = new Set(
+      item.internalId === undefined ? [] : (filledByReferenceItems.get(item.internalId) ?? []),
+    );
+    // Dependent CIs get their parent reference from the Owns relation (see parentField).
+    if (item.rule?.dependent) for (const f of ['cmdb_ci', 'owned_by_cmdb_ci', 'nic']) own.add(f);
+    check(item.className, item.values, own);
+    for (const l of item.lookup) check(l.className, l.values, new Set(['cmdb_ci']));
+    for (const r of item.related) {
+      const refField = item.rule?.related?.[r.className]?.refField;
+      check(r.className, r.values, new Set(refField ? [refField] : []));
+    }
+    return out;
+  }
 
   // ---- parse and validate items
   const items: WorkItem[] = rawItems.map((r, index) => {
@@ -157,6 +242,7 @@ export function identifyReconcile(instance: Instance, body: unknown, opts: IreCa
       done: false,
       result: {},
       mergedPayloadIds: [],
+      info: [],
     };
     const dataSource = opts.dataSource ?? item.source?.name ?? item.values.discovery_source;
     if (opts.dataSource !== undefined && !sources.has(opts.dataSource)) {
@@ -191,6 +277,7 @@ export function identifyReconcile(instance: Instance, body: unknown, opts: IreCa
         }
       }
     }
+    if (item.errors.length === 0) item.errors.push(...invalidReferences(item));
     item.values.discovery_source = item.values.discovery_source || (dataSource ?? 'ServiceNow');
     return item;
   });
@@ -480,15 +567,32 @@ export function identifyReconcile(instance: Instance, body: unknown, opts: IreCa
       const match: Row = row;
       let moveTo: string | undefined;
       let op = 'UPDATE';
-      if (match.table !== it.className) {
-        if (schema.isA(it.className, match.table)) {
-          moveTo = it.className;
-          op = 'UPDATE_WITH_UPGRADE';
-        } else if (!schema.isA(match.table, it.className)) {
-          moveTo = it.className;
-          op = 'UPDATE_WITH_SWITCH';
-        }
-        // A payload of a parent class (downgrade) keeps the existing, more specific class.
+      const decision = decideReclassification(schema, match.table, it.className, policyFor(it));
+      if (decision.kind === 'refuse') {
+        it.errors.push({ ...decision.error });
+        it.result.identificationAttempts = id.attempts;
+        // The task lets someone reclassify by hand ([SND] t_ViewReclassificationTask.md).
+        if (opts.commit)
+          instance.insert(
+            'reclassification_task',
+            {
+              cmdb_ci: match.values.sys_id ?? '',
+              // UNVERIFIED texts: the doc describes them ("noting that CI reclassification was
+              // not allowed", "the current class of the CI and the class that the CI must be
+              // changed to").
+              short_description: 'CI reclassification not allowed',
+              description: `Current class: ${match.table}. Class to change to: ${it.className}.`,
+              internal_payload: echo(it),
+            },
+            opts.caller,
+          );
+        return;
+      }
+      if (decision.kind === 'reclassify') {
+        moveTo = it.className;
+        op = decision.operation;
+      } else if (decision.kind === 'skip') {
+        it.info.push(decision.info);
       }
       const changed = Object.entries(values).some(
         ([k, v]) =>
@@ -688,6 +792,7 @@ export function identifyReconcile(instance: Instance, body: unknown, opts: IreCa
       mergedPayloadIds: it.mergedPayloadIds,
       errorCount: 0,
     };
+    if (it.info.length) out.info = it.info;
     if (opts.enhanced) {
       Object.assign(out, { errors: [], warnings: it.warnings, warningCount: it.warnings.length });
       if (it.warnings.length) bump(it.className, 'warnings');

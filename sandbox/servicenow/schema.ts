@@ -22,6 +22,8 @@ export interface FieldDef {
 /** One table of the dictionary. */
 export interface TableDef {
   readonly name: string;
+  /** Display name, served as `sys_db_object.label` (the table name when absent). */
+  readonly label?: string;
   readonly parent?: string;
   /** Own fields (inherited ones come from the parent chain). */
   readonly fields: Readonly<Record<string, FieldDef>>;
@@ -46,6 +48,15 @@ const R = (ref: string, d?: string): FieldDef =>
 const J: FieldDef = { type: 'journal' };
 const Sd = (d: string, label?: string): FieldDef =>
   label ? { type: 'string', default: d, label } : { type: 'string', default: d };
+
+/** A CMDB class: open (the class models have many more columns than we list). */
+const C = (name: string, parent: string, label: string, fields: Record<string, FieldDef> = {}): TableDef => ({
+  name,
+  label,
+  parent,
+  open: true,
+  fields,
+});
 
 /** Fields every record has (§1.5). */
 const systemFields: Record<string, FieldDef> = {
@@ -127,15 +138,31 @@ const ciFields: Record<string, FieldDef> = {
   name: S,
   serial_number: S,
   asset_tag: S,
-  manufacturer: S,
-  model_id: S,
+  // "The Manufacturer and Model ID attributes are reference attributes to the Company
+  // [core_company] and Product Model [cmdb_model] tables respectively" ([SND]
+  // markdown/servicenow-platform/cmdb-ci-class-models/cmdb-ci-class-models-operation-technology.md).
+  manufacturer: R('core_company'),
+  model_id: R('cmdb_model'),
+  model_number: S,
+  // A CI's Vendor [vendor] is a "reference from core_company" ([SND]
+  // markdown/it-operations-management/discovery-and-service-mapping-patterns/cassandra-discovery.md).
+  vendor: R('core_company'),
   company: R('core_company'),
   location: R('cmn_location'),
+  // "The Owned By, Assigned To, Managed By, and Supported By attributes are reference attributes
+  // to the User [sys_user] table. The Change Group and Support Group attributes are reference
+  // attributes to the Group [sys_user_group] table" ([SND] cmdb-ci-class-models-operation-technology.md);
+  // columns per the Hardware table of [SND]
+  // markdown/operational-technology/operational-technology-manager/sgc-microsoft-d4iot-azure-classes.md
+  // (Approval group = change_control, Change Group = assignment_group).
   assigned_to: R('sys_user'),
   assignment_group: R('sys_user_group'),
   support_group: R('sys_user_group'),
+  change_control: R('sys_user_group'),
+  managed_by_group: R('sys_user_group'),
   managed_by: R('sys_user'),
   owned_by: R('sys_user'),
+  supported_by: R('sys_user'),
   discovery_source: S,
   first_discovered: D,
   last_discovered: D,
@@ -149,8 +176,14 @@ const ciFields: Record<string, FieldDef> = {
   cmdb_ot_entity: R('cmdb_ot_entity'),
   isa_entity_site: R('cmdb_ci_ot_isa_entity'),
   zone: S,
-  life_cycle_stage: S,
-  life_cycle_stage_status: S,
+  // CSDM life-cycle value pair: references to the stage and status tables (labels "Life Cycle
+  // Stage" / "Life Cycle Stage Status" on [SND] sgc-microsoft-d4iot-azure-classes.md, NIDS table;
+  // values per [SND] markdown/servicenow-platform/common-service-data-model-csdm/csdm-lifecycle-df-tangible-physical.md).
+  life_cycle_stage: R('life_cycle_stage'),
+  life_cycle_stage_status: R('life_cycle_stage_status'),
+  // A de-duplicated CI points at the main CI; IRE refuses references to such a duplicate ([SND]
+  // markdown/servicenow-platform/configuration-management-database-cmdb/id-engine-error-messages.md, INVALID_INPUT_DATA).
+  duplicate_of: R('cmdb_ci'),
 };
 
 /** Table definitions. Order does not matter; `parent` builds the hierarchy. */
@@ -216,7 +249,43 @@ const tableList: TableDef[] = [
     displayField: 'name',
     fields: { name: S, label: S, super_class: R('sys_db_object') },
   },
-  { name: 'core_company', displayField: 'name', fields: { name: S }, open: true },
+  {
+    // Table Cleanup rules: rows of `tablename` whose `matchfield` is older than `age` seconds are
+    // deleted by the platform's cleanup job. UNVERIFIED column names (the docs show the "Age in
+    // seconds" label: [SND] markdown/operational-technology/operational-technology-manager/view-device-to-device-connections.md).
+    name: 'sys_auto_flush',
+    label: 'Table Cleanup',
+    displayField: 'tablename',
+    fields: { tablename: S, matchfield: S, age: I(), active: B('true') },
+  },
+  {
+    // System properties the sandbox reads (baseline.ts lists them).
+    name: 'sys_properties',
+    displayField: 'name',
+    fields: { name: S, value: S, type: Sd('string'), description: S },
+  },
+  {
+    // Manufacturers and vendors are companies flagged as such.
+    name: 'core_company',
+    displayField: 'name',
+    fields: { name: S, manufacturer: B('false'), vendor: B('false') },
+    open: true,
+  },
+  {
+    // Product Model, the target of cmdb_ci.model_id ([SND] cmdb-ci-class-models-operation-technology.md).
+    name: 'cmdb_model',
+    displayField: 'name',
+    fields: { name: S, manufacturer: R('core_company'), model_number: S },
+    open: true,
+  },
+  { name: 'life_cycle_stage', displayField: 'name', fields: { name: S } },
+  {
+    // Statuses belong to a stage ("which life cycle stage status values are available for each
+    // life cycle stage", [SND] markdown/servicenow-platform/common-service-data-model-csdm/csdm-lifecycle-hardware.md).
+    name: 'life_cycle_stage_status',
+    displayField: 'name',
+    fields: { name: S, life_cycle_stage: R('life_cycle_stage') },
+  },
   { name: 'cmn_location', displayField: 'name', fields: { name: S }, open: true },
   // ---- ITSM (task family)
   { name: 'task', displayField: 'number', numberPrefix: 'TASK', fields: taskFields },
@@ -287,6 +356,16 @@ const tableList: TableDef[] = [
       chg_model: S,
       std_change_producer_version: S,
     },
+  },
+  {
+    // Created when IRE may not reclassify a CI. Form fields: Configuration item, Short
+    // description, Description, Internal payload ([SND]
+    // markdown/servicenow-platform/configuration-management-database-cmdb/t_ViewReclassificationTask.md).
+    // UNVERIFIED: that it extends task, and the payload column's name.
+    name: 'reclassification_task',
+    parent: 'task',
+    label: 'Reclassification Task',
+    fields: { internal_payload: S },
   },
   // ---- Vulnerability Response
   {
@@ -381,39 +460,71 @@ const tableList: TableDef[] = [
     },
   },
   // ---- CMDB
-  { name: 'cmdb_ci', displayField: 'name', open: true, fields: ciFields },
-  { name: 'cmdb_ci_hardware', parent: 'cmdb_ci', open: true, fields: { serial_number_type: S } },
-  {
-    name: 'cmdb_ci_computer',
-    parent: 'cmdb_ci_hardware',
-    open: true,
-    fields: {
-      os: S,
-      os_version: S,
-      os_domain: S,
-      os_address_width: S,
-      host_name: S,
-      cpu_core_count: S,
-      ram: S,
-    },
-  },
-  { name: 'cmdb_ci_server', parent: 'cmdb_ci_computer', open: true, fields: {} },
-  { name: 'cmdb_ci_linux_server', parent: 'cmdb_ci_server', open: true, fields: { os_name: S } },
-  { name: 'cmdb_ci_win_server', parent: 'cmdb_ci_server', open: true, fields: {} },
-  { name: 'cmdb_ci_unix_server', parent: 'cmdb_ci_server', open: true, fields: {} },
-  { name: 'cmdb_ci_netgear', parent: 'cmdb_ci_hardware', open: true, fields: {} },
-  { name: 'cmdb_ci_ip_switch', parent: 'cmdb_ci_netgear', open: true, fields: {} },
-  { name: 'cmdb_ci_ip_router', parent: 'cmdb_ci_netgear', open: true, fields: {} },
-  { name: 'cmdb_ci_ip_firewall', parent: 'cmdb_ci_netgear', open: true, fields: {} },
-  { name: 'cmdb_ci_protocol_converter', parent: 'cmdb_ci_netgear', open: true, fields: {} },
-  { name: 'cmdb_ci_ids_network', parent: 'cmdb_ci_netgear', open: true, fields: {} },
+  { name: 'cmdb_ci', label: 'Configuration Item', displayField: 'name', open: true, fields: ciFields },
+  // Parents below cite the page that states them. Sources used throughout:
+  // [OTM] = [SND] markdown/servicenow-platform/cmdb-ci-class-models/cmdb-ci-class-models-operation-technology.md
+  //         (Classes table, "Extends" column; Form view table),
+  // [IOT] = [SND] markdown/servicenow-platform/cmdb-ci-class-models/cmdb-ci-class-models-iot.md ("Extends" column),
+  // [TU]  = [SND] markdown/api-reference/server-api-reference/c_TableUtilsAPI.md (getHierarchy of
+  //         cmdb_ci_server, getTableExtensions of cmdb_ci_computer: descendants, not direct parents),
+  // labels from [SND] markdown/operational-technology/operational-technology-manager/integration-sgc-microsoft-defender-iot-azure.md.
+  // "cmdbi_ci > cmdb_ci_hardware > cmdb_ci_computer > cmdb_ci_server > cmdb_ci_linux_server"
+  // ([SND] markdown/platform-user-interface/r_HelpContextTypes.md) and "The Computer class is
+  // extended to the Server [cmdb_ci_server] class, which is extended to the UNIX Server
+  // [cmdb_ci_unix_server] class" ([SND] markdown/servicenow-platform/configuration-management-database-cmdb/c_ConfigurationManagementDatabase.md).
+  C('cmdb_ci_hardware', 'cmdb_ci', 'Hardware', { serial_number_type: S }),
+  // OS columns the connector writes on Computer ([SND] sgc-microsoft-d4iot-azure-classes.md).
+  C('cmdb_ci_computer', 'cmdb_ci_hardware', 'Computer', {
+    os: S,
+    os_version: S,
+    os_domain: S,
+    os_address_width: S,
+    host_name: S,
+    cpu_core_count: S,
+    ram: S,
+  }),
+  C('cmdb_ci_server', 'cmdb_ci_computer', 'Server'),
+  C('cmdb_ci_linux_server', 'cmdb_ci_server', 'Linux Server', { os_name: S }),
+  // UNVERIFIED direct parent: [TU] shows it below cmdb_ci_server.
+  C('cmdb_ci_win_server', 'cmdb_ci_server', 'Windows Server'),
+  C('cmdb_ci_unix_server', 'cmdb_ci_server', 'Unix Server'),
+  // UNVERIFIED: [TU] shows AIX, HP-UX, Solaris and OSX below cmdb_ci_server, listed after
+  // cmdb_ci_unix_server; no page names their direct parent (searched the class names with
+  // "extend"/"parent"/"child"). Modelled as UNIX servers.
+  C('cmdb_ci_aix_server', 'cmdb_ci_unix_server', 'AIX Server'),
+  C('cmdb_ci_hpux_server', 'cmdb_ci_unix_server', 'HP-UX Server'),
+  C('cmdb_ci_solaris_server', 'cmdb_ci_unix_server', 'Solaris Server'),
+  C('cmdb_ci_osx_server', 'cmdb_ci_unix_server', 'OSX Server'),
+  // UNVERIFIED: [TU] shows ESX below cmdb_ci_server; Hyper-V is on no page with a parent.
+  C('cmdb_ci_esx_server', 'cmdb_ci_server', 'ESX Server'),
+  C('cmdb_ci_hyper_v_server', 'cmdb_ci_server', 'HyperV Server'),
+  // [TU] getTableExtensions('cmdb_ci_computer') lists it (UNVERIFIED: direct).
+  C('cmdb_ci_handheld_computing', 'cmdb_ci_computer', 'Handheld Computing Device'),
+  C('cmdb_ci_netgear', 'cmdb_ci_hardware', 'Netgear'), // [OTM]
+  // "Specialization of the Network Gear [cmdb_ci_netgear] table" [OTM, Form view].
+  C('cmdb_ci_ip_switch', 'cmdb_ci_netgear', 'IP Switch'),
+  C('cmdb_ci_ip_router', 'cmdb_ci_netgear', 'IP Router'),
+  // UNVERIFIED: searched "cmdb_ci_ip_firewall" with "extend"/"parent"; only its children are documented.
+  C('cmdb_ci_ip_firewall', 'cmdb_ci_netgear', 'IP Firewall'),
+  // UNVERIFIED: searched "cmdb_ci_wap_network"; no page names its parent.
+  C('cmdb_ci_wap_network', 'cmdb_ci_netgear', 'Wireless Access Point'),
+  // [OTM] says cmdb_ci_hardware_network_gear, a table that does not exist: read as cmdb_ci_netgear.
+  C('cmdb_ci_protocol_converter', 'cmdb_ci_netgear', 'Protocol Converter'),
+  C('cmdb_ci_ids_network', 'cmdb_ci_netgear', 'IDS Network'),
   {
     name: 'cmdb_ci_nids',
+    label: 'Network Intrusion Detection System',
     parent: 'cmdb_ci_ids_network',
     open: true,
+    // Columns of [SND] markdown/servicenow-platform/cmdb-ci-class-models/cmdb-network-ids-nids-ci-extension-class.md
+    // (nids_source_name, network_type_assignment, isa_entity_site; correlation_id is cmdb_ci's) and
+    // of the NIDS table of [SND] sgc-microsoft-d4iot-azure-classes.md (source_name "NIDS source
+    // name", fqdn, zone, connection_state, validated).
     fields: {
       nids_source_name: S,
+      source_name: S,
       network_type_assignment: S,
+      isa_entity_site: R('cmdb_ci_ot_isa_entity'),
       connection_state: S,
       validated: B('false'),
       fqdn: S,
@@ -421,42 +532,70 @@ const tableList: TableDef[] = [
       is_manager: B('false'),
     },
   },
-  { name: 'cmdb_ci_iot', parent: 'cmdb_ci_hardware', open: true, fields: {} },
-  { name: 'cmdb_ci_ot', parent: 'cmdb_ci_hardware', open: true, fields: { hardware_version: S } },
-  {
-    name: 'cmdb_ci_ot_control',
-    parent: 'cmdb_ci_ot',
-    open: true,
-    fields: { has_module: B('false'), backplane_name: S, backplane_id: S },
-  },
-  { name: 'cmdb_ci_ot_supervisory', parent: 'cmdb_ci_ot', open: true, fields: {} },
-  { name: 'cmdb_ci_ot_field_device', parent: 'cmdb_ci_ot', open: true, fields: { device_type: S } },
-  { name: 'cmdb_ci_ot_system', parent: 'cmdb_ci_ot', open: true, fields: {} },
-  { name: 'cmdb_ci_ot_system_service', parent: 'cmdb_ci_ot_system', open: true, fields: { display_name: S } },
-  {
-    name: 'cmdb_ci_ot_plc',
-    parent: 'cmdb_ci_ot_control',
-    open: true,
-    fields: { switch_position: S, switch_remote_mode: S },
-  },
-  ...['dcs', 'dpu', 'rtu', 'ied', 'cnc', 'industrial_3d_printer', 'qics', 'opc_server', 'scada_server'].map(
-    (k): TableDef => ({ name: `cmdb_ci_ot_${k}`, parent: 'cmdb_ci_ot_control', open: true, fields: {} }),
-  ),
-  {
-    name: 'cmdb_ci_ot_control_module',
-    parent: 'cmdb_ci_ot_control',
-    open: true,
-    fields: { slot_number: S, module_type: S, rack_number: S, vendor: S },
-  },
-  ...['hmi', 'ews', 'historian', 'opc_client', 'scada_client'].map((k): TableDef => ({
-    name: `cmdb_ci_ot_${k}`,
-    parent: 'cmdb_ci_ot_supervisory',
-    open: true,
-    fields: {},
-  })),
-  ...['industrial_actuator', 'industrial_drive', 'industrial_robot', 'industrial_sensor'].map(
-    (k): TableDef => ({ name: `cmdb_ci_ot_${k}`, parent: 'cmdb_ci_ot_field_device', open: true, fields: {} }),
-  ),
+  C('cmdb_ci_iot', 'cmdb_ci_hardware', 'IoT Device'), // [IOT]
+  C('cmdb_ci_display', 'cmdb_ci_iot', 'Display Device'), // [IOT]
+  C('cmdb_ci_imaging', 'cmdb_ci_iot', 'Imaging Device'), // [IOT]
+  C('cmdb_ci_multimedia', 'cmdb_ci_iot', 'Multimedia Device'), // [IOT]
+  C('cmdb_ci_stv', 'cmdb_ci_display', 'Smart Television'), // [IOT]
+  C('cmdb_ci_ip_camera', 'cmdb_ci_imaging', 'IP Camera'), // [IOT]
+  C('cmdb_ci_game_console', 'cmdb_ci_multimedia', 'Game Console'), // [IOT]
+  // UNVERIFIED parents (searched each name with "extend"/"parent"/"child", and the CMDB tables
+  // page, which gives no parents): modelled directly under Hardware. Printer and UPS may sit
+  // under Computer Peripheral [cmdb_ci_peripheral], whose description mentions UPS.
+  C('cmdb_ci_hvac', 'cmdb_ci_hardware', 'HVAC Equipment'),
+  C('cmdb_ci_ip_phone', 'cmdb_ci_hardware', 'IP Phone'),
+  C('cmdb_ci_printer', 'cmdb_ci_hardware', 'Printer'),
+  C('cmdb_ci_ups', 'cmdb_ci_hardware', 'Uninterruptible Power Supply (UPS)'),
+  C('cmdb_ci_ot', 'cmdb_ci_hardware', 'Operational Technology (OT)', { hardware_version: S }), // [OTM]
+  C('cmdb_ci_ot_control', 'cmdb_ci_ot', 'OT Control System', {
+    has_module: B('false'),
+    backplane_name: S,
+    backplane_id: S,
+  }), // [OTM]
+  C('cmdb_ci_ot_supervisory', 'cmdb_ci_ot', 'OT Supervisory System'), // [OTM]
+  // UNVERIFIED: [OTM] lists its children but not its own row; the OT base class is the evident parent.
+  C('cmdb_ci_ot_field_device', 'cmdb_ci_ot', 'OT Field Device', { device_type: S }),
+  C('cmdb_ci_ot_system', 'cmdb_ci_ot', 'OT System'),
+  C('cmdb_ci_ot_system_service', 'cmdb_ci_ot_system', 'OT System Service', { display_name: S }), // [OTM]
+  // PLC key and run state ([SND] sgc-microsoft-d4iot-azure-classes.md, PLC table).
+  C('cmdb_ci_ot_plc', 'cmdb_ci_ot_control', 'PLC', { switch_position: S, switch_remote_mode: S }), // [OTM]
+  ...(
+    [
+      ['dcs', 'DCS'],
+      ['dpu', 'DPU'],
+      ['rtu', 'RTU'],
+      ['ied', 'IED'],
+      ['cnc', 'CNC'],
+      ['industrial_3d_printer', 'Industrial 3D Printer'],
+      ['qics', 'Quality Inspection Control System'],
+      ['opc_server', 'OPC Server'],
+      ['scada_server', 'SCADA Server'],
+    ] as const
+  ).map(([k, label]) => C(`cmdb_ci_ot_${k}`, 'cmdb_ci_ot_control', label)), // [OTM]
+  // vendor is cmdb_ci's reference to core_company; rack and slot are integers in the source
+  // (Azure slots[].rackNumber / slotNumber: [SND] attribute-mapping-sgc-msft-d4iot-azure.md).
+  C('cmdb_ci_ot_control_module', 'cmdb_ci_ot_control', 'OT Control Module', {
+    slot_number: I(),
+    module_type: S,
+    rack_number: I(),
+  }), // [OTM]
+  ...(
+    [
+      ['hmi', 'HMI'],
+      ['ews', 'EWS'],
+      ['historian', 'Historian'],
+      ['opc_client', 'OPC Client'],
+      ['scada_client', 'SCADA Client'],
+    ] as const
+  ).map(([k, label]) => C(`cmdb_ci_ot_${k}`, 'cmdb_ci_ot_supervisory', label)), // [OTM]
+  ...(
+    [
+      ['industrial_actuator', 'Industrial Actuator'],
+      ['industrial_drive', 'Industrial Drive'],
+      ['industrial_robot', 'Industrial Robot'],
+      ['industrial_sensor', 'Industrial Sensor'],
+    ] as const
+  ).map(([k, label]) => C(`cmdb_ci_ot_${k}`, 'cmdb_ci_ot_field_device', label)), // [OTM]
   { name: 'cmdb_ci_network_adapter', parent: 'cmdb_ci', open: true, fields: { cmdb_ci: R('cmdb_ci') } },
   {
     name: 'cmdb_ci_ip_address',
@@ -468,10 +607,37 @@ const tableList: TableDef[] = [
   { name: 'cmdb_ci_service', parent: 'cmdb_ci', open: true, fields: {} },
   { name: 'cmdb_ci_service_auto', parent: 'cmdb_ci_service', open: true, fields: {} },
   {
+    // "A record in the Equipment Model Entity table (cmdb_ci_ot_isa_entity) without a parent is
+    // considered a site"; levels (isa_entity_level) and level types (isa_entity_type) are records
+    // ([SND] markdown/operational-technology/operational-technology-manager/ot-use-case.md). Column
+    // names UNVERIFIED (the entity form shows Parent, Entity name, Short Code, Entity type:
+    // [SND] markdown/operational-technology/industrial-process-manager/create-entity-new-equipment-model.md).
     name: 'cmdb_ci_ot_isa_entity',
     parent: 'cmdb_ci_service_auto',
     open: true,
-    fields: { isa_entity_level: S, isa_entity_type: S, isa_entity_template: S },
+    fields: {
+      parent: R('cmdb_ci_ot_isa_entity'),
+      short_code: S,
+      isa_entity_level: R('isa_entity_level'),
+      isa_entity_type: R('isa_entity_type'),
+      isa_entity_template: R('isa_entity_template'),
+    },
+  },
+  { name: 'isa_entity_template', displayField: 'name', fields: { name: S } },
+  {
+    // Level form: Level name, Parent, Application, Template, Order ([SND]
+    // markdown/operational-technology/industrial-process-manager/create-equipment-model-template-levels.md).
+    name: 'isa_entity_level',
+    displayField: 'name',
+    fields: { name: S, parent: R('isa_entity_level'), template: R('isa_entity_template'), order: I() },
+  },
+  {
+    // Level type form: Level type name, Level name, Application, Template ([SND]
+    // markdown/operational-technology/industrial-process-manager/create-equipment-model-template-type.md).
+    // UNVERIFIED: the level column's name.
+    name: 'isa_entity_type',
+    displayField: 'name',
+    fields: { name: S, isa_entity_level: R('isa_entity_level'), template: R('isa_entity_template') },
   },
   {
     name: 'cmdb_rel_type',
@@ -1046,6 +1212,9 @@ const otRelated = {
   cmdb_serial_number: { refField: 'cmdb_ci', key: ['serial_number', 'serial_number_type'] },
 } as const;
 
+/** The OT Control Module rule's related entries are the OT rule's "minus" External system metadata [OTM]. */
+const { cmdb_key_value_v2: _externalMetadata, ...controlModuleRelated } = otRelated;
+
 /**
  * Identification rules for the classes Snowline writes and the doc examples. The Hardware rule
  * order is [DOC]; the OT, NIDS, ISA-entity and connection rules follow the contract's text, with
@@ -1101,6 +1270,32 @@ export const identificationRules: readonly IdentificationRule[] = [
       { sysId: 'a1f0c2e5c3400200d8d4bea192d3ae04', attributes: ['name'], searchOnTable: 'cmdb_ci_ot' },
     ],
     related: otRelated,
+  },
+  {
+    // "The OT Control Module [cmdb_ci_ot_control_module] rule contains the following related
+    // entries" ([SND] cmdb-ci-class-models-operation-technology.md, Related entries): the class has
+    // a rule of its own. UNVERIFIED: its identifier entries, modelled on the OT rule's.
+    name: 'OT Control Module Rule',
+    appliesTo: 'cmdb_ci_ot_control_module',
+    entries: [
+      {
+        sysId: 'a1f0c2e5c3400200d8d4bea192d3ae11',
+        attributes: ['serial_number', 'serial_number_type'],
+        searchOnTable: 'cmdb_serial_number',
+        lookup: true,
+      },
+      {
+        sysId: 'a1f0c2e5c3400200d8d4bea192d3ae12',
+        attributes: ['serial_number'],
+        searchOnTable: 'cmdb_ci_ot_control_module',
+      },
+      {
+        sysId: 'a1f0c2e5c3400200d8d4bea192d3ae13',
+        attributes: ['name'],
+        searchOnTable: 'cmdb_ci_ot_control_module',
+      },
+    ],
+    related: controlModuleRelated,
   },
   {
     name: 'NIDS Rule',

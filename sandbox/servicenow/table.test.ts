@@ -363,3 +363,133 @@ describe('robustness', () => {
     expect((await api.get('/api/now/table/incident?sysparm_limit=1')).status).toBe(200);
   });
 });
+
+describe('reference data the OT model points at, through the Table API as the integration user', () => {
+  const one = async (path: string): Promise<Rec> => {
+    const res = await api.get<Many>(path);
+    expect(res.status, path).toBe(200);
+    expect(res.body.result, path).toHaveLength(1);
+    return res.body.result[0] as Rec;
+  };
+
+  // [SND] markdown/servicenow-platform/cmdb-ci-class-models/cmdb-ci-class-models-operation-technology.md
+  it('creates a manufacturer and a product model, and a CI refers to both by sys_id (cmdb-ci-class-models-operation-technology.md)', async () => {
+    const company = await api.post<One>('/api/now/table/core_company', {
+      name: 'Siemens',
+      manufacturer: 'true',
+    });
+    expect(company.status).toBe(201);
+    const model = await api.post<One>('/api/now/table/cmdb_model', {
+      name: 'S7-1500',
+      manufacturer: company.body.result.sys_id,
+    });
+    expect(model.status).toBe(201);
+    const plc = await api.post<One>('/api/now/table/cmdb_ci_ot_plc', {
+      name: 'plc-with-model',
+      manufacturer: company.body.result.sys_id,
+      model_id: model.body.result.sys_id,
+    });
+    const read = await api.get<One>(
+      `/api/now/table/cmdb_ci_ot_plc/${plc.body.result.sys_id}?sysparm_display_value=all&sysparm_fields=manufacturer,model_id`,
+    );
+    expect(read.body.result).toEqual({
+      manufacturer: {
+        display_value: 'Siemens',
+        link: `${sn.url}/api/now/table/core_company/${company.body.result.sys_id}`,
+        value: company.body.result.sys_id,
+      },
+      model_id: {
+        display_value: 'S7-1500',
+        link: `${sn.url}/api/now/table/cmdb_model/${model.body.result.sys_id}`,
+        value: model.body.result.sys_id,
+      },
+    });
+  });
+
+  // [SND] markdown/servicenow-platform/common-service-data-model-csdm/csdm-lifecycle-df-tangible-physical.md;
+  // "Learning": attribute-mapping-sgc-msft-d4iot-azure.md; "Learning Mode": validate-nids-appliances-sgc-msft-d4iot-azure.md.
+  it('serves the CSDM life-cycle stages and the Operational statuses, learning ones included (csdm-lifecycle-df-tangible-physical.md)', async () => {
+    const stages = await api.get<Many>('/api/now/table/life_cycle_stage?sysparm_fields=name');
+    expect(stages.body.result.map((s) => s.name)).toEqual(
+      expect.arrayContaining(['Ideation', 'Deploy', 'Operational', 'End of Life']),
+    );
+    const operational = await one('/api/now/table/life_cycle_stage?sysparm_query=name=Operational');
+    const statuses = await api.get<Many>(
+      `/api/now/table/life_cycle_stage_status?sysparm_query=life_cycle_stage=${String(operational.sys_id)}&sysparm_fields=name`,
+    );
+    expect(statuses.body.result.map((s) => s.name)).toEqual(
+      expect.arrayContaining(['In Use', 'Learning', 'Learning Mode', 'In Maintenance']),
+    );
+    const dotWalk = await api.get<Many>(
+      '/api/now/table/life_cycle_stage_status?sysparm_query=life_cycle_stage.name=Operational^name=In Use&sysparm_fields=sys_id',
+    );
+    expect(dotWalk.body.result).toHaveLength(1);
+  });
+
+  // [SND] markdown/operational-technology/operational-technology-manager/ot-use-case.md
+  it('serves the ISA-95 levels and level types; an entity without a parent is a site (ot-use-case.md)', async () => {
+    const area = await one('/api/now/table/isa_entity_level?sysparm_query=name=Area');
+    const workCenter = await one('/api/now/table/isa_entity_level?sysparm_query=name=Work Center');
+    expect(workCenter.parent).toMatchObject({ value: area.sys_id });
+    const cell = await one('/api/now/table/isa_entity_type?sysparm_query=name=Process Cell');
+    const site = await api.post<One>('/api/now/table/cmdb_ci_ot_isa_entity', { name: 'Plant 1' });
+    const line = await api.post<One>('/api/now/table/cmdb_ci_ot_isa_entity', {
+      name: 'Plant 1 / Line 2',
+      parent: site.body.result.sys_id,
+      isa_entity_level: workCenter.sys_id,
+      isa_entity_type: cell.sys_id,
+    });
+    expect(line.body.result).toMatchObject({
+      parent: { value: site.body.result.sys_id },
+      isa_entity_type: { value: cell.sys_id },
+    });
+    const sites = await api.get<Many>(
+      '/api/now/table/cmdb_ci_ot_isa_entity?sysparm_query=parentISEMPTY^nameSTARTSWITHPlant 1&sysparm_fields=name',
+    );
+    expect(sites.body.result).toEqual([{ name: 'Plant 1' }]);
+  });
+
+  // The "NOW OT type" column of [SND] attribute-mapping-sgc-msft-d4iot-azure.md, table_gth_v4f_d1c.
+  it('serves one OT device type per type of the connector subtype table, name = label (attribute-mapping-sgc-msft-d4iot-azure.md)', async () => {
+    const types = await api.get<Many>('/api/now/table/cmdb_ot_entity_type?sysparm_fields=name,label');
+    const names = types.body.result.map((t) => t.name);
+    expect(names).toEqual(
+      expect.arrayContaining(['OT Control System', 'Industrial Drive', 'Operational Technology (OT)', 'PLC']),
+    );
+    for (const t of types.body.result) expect(t.label).toBe(t.name);
+  });
+});
+
+describe('tables a client reads to learn the instance', () => {
+  // sys_db_object is the platform's table of tables; super_class is its parent reference
+  // ([SND] markdown/api-reference/server-api-reference/c_TableUtilsAPI.md walks the same hierarchy).
+  it('serves sys_db_object with name, label and super_class, so a client finds classes and parents', async () => {
+    const ipCamera = await api.get<Many>(
+      '/api/now/table/sys_db_object?sysparm_query=name=cmdb_ci_ip_camera&sysparm_display_value=all&sysparm_fields=name,label,super_class',
+    );
+    expect(ipCamera.status).toBe(200);
+    const row = ipCamera.body.result[0] as Record<string, { display_value: string; link?: string }>;
+    expect(row.name?.display_value).toBe('cmdb_ci_ip_camera');
+    expect(row.label?.display_value).toBe('IP Camera');
+    expect(row.super_class?.display_value).toBe('cmdb_ci_imaging');
+    expect(row.super_class?.link).toMatch(/\/api\/now\/table\/sys_db_object\/[0-9a-f]{32}$/);
+    const servers = await api.get<Many>(
+      '/api/now/table/sys_db_object?sysparm_query=super_class.name=cmdb_ci_unix_server^ORDERBYname&sysparm_fields=name',
+    );
+    expect(servers.body.result.map((r) => r.name)).toEqual([
+      'cmdb_ci_aix_server',
+      'cmdb_ci_hpux_server',
+      'cmdb_ci_osx_server',
+      'cmdb_ci_solaris_server',
+    ]);
+  });
+
+  // IRE writes these ([SND] markdown/servicenow-platform/configuration-management-database-cmdb/ire.md);
+  // a client reads them back to find a CI by source key or serial number.
+  it('serves cmdb_serial_number and sys_object_source to the integration user', async () => {
+    for (const table of ['cmdb_serial_number', 'sys_object_source']) {
+      const res = await api.get<Many>(`/api/now/table/${table}?sysparm_limit=1`);
+      expect(res.status, table).toBe(200);
+    }
+  });
+});
