@@ -135,6 +135,37 @@ describe('IRE for the OT classes Snowline writes', () => {
     expect(count).toHaveLength(1);
   });
 
+  // ServiceNow/ServiceNowDocs markdown/servicenow-platform/configuration-management-database-cmdb/ire.md:
+  // last_discovered is always updated; a payload value only when newer; else the current time.
+  it('stamps last_discovered: the payload time when newer, never older, and now when none is sent', async () => {
+    const item = (lastDiscovered?: string) => ({
+      items: [
+        {
+          className: 'cmdb_ci_ot_plc',
+          values: { name: 'seen-plc', ...(lastDiscovered ? { last_discovered: lastDiscovered } : {}) },
+          sys_object_source_info: { source_name: 'Snowline', source_native_key: 'seen-plc' },
+        },
+      ],
+    });
+    const read = async (sysId: string) =>
+      (
+        await api.get<{ result: Record<string, string> }>(
+          `/api/now/table/cmdb_ci/${sysId}?sysparm_fields=last_discovered`,
+        )
+      ).body.result.last_discovered;
+    const first = await ire(item('2026-01-02 03:04:05'));
+    const sysId = first.body.result.items[0]!.sysId;
+    expect(await read(sysId)).toBe('2026-01-02 03:04:05');
+    // Older: kept; and an unchanged item is NO_CHANGE, its time still processed.
+    expect((await ire(item('2025-12-31 00:00:00'))).body.result.items[0]!.operation).toBe('NO_CHANGE');
+    expect(await read(sysId)).toBe('2026-01-02 03:04:05');
+    await ire(item('2026-02-01 00:00:00'));
+    expect(await read(sysId)).toBe('2026-02-01 00:00:00');
+    // None sent: the instance's current time.
+    await ire(item());
+    expect(await read(sysId)).toBe(sn.control.instance.now());
+  });
+
   it('upgrades the class of a generic CI matched by name', async () => {
     const generic = await api.post<{ result: Record<string, string> }>('/api/now/table/cmdb_ci_ot', {
       name: 'reclassify-me',

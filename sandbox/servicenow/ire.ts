@@ -596,17 +596,24 @@ export function identifyReconcile(instance: Instance, body: unknown, opts: IreCa
       }
       const changed = Object.entries(values).some(
         ([k, v]) =>
-          (match.values[k] ?? '') !== v && !(k === 'discovery_source' && (match.values[k] ?? '') !== ''),
+          (match.values[k] ?? '') !== v &&
+          k !== 'last_discovered' &&
+          !(k === 'discovery_source' && (match.values[k] ?? '') !== ''),
       );
+      const discovered = lastDiscovered(values.last_discovered, match.values.last_discovered, now);
       if (!changed && !moveTo) {
         operation = 'NO_CHANGE';
         bump(it.className, 'unchanged');
+        // "IRE always updates CIs' last_discovered and discovery_source attributes during payload
+        // processing, even when no other CI attributes are updated" ([SND] ire.md).
+        if (opts.commit && discovered !== match.values.last_discovered)
+          instance.update(match, { last_discovered: discovered }, opts.caller);
       } else {
         operation = op;
         bump(it.className, 'updated');
         if (opts.commit) {
           if (moveTo) store.update(match, {}, moveTo);
-          instance.update(match, { ...values, last_discovered: now }, opts.caller);
+          instance.update(match, { ...values, last_discovered: discovered }, opts.caller);
         }
       }
       it.sysId = match.values.sys_id;
@@ -616,7 +623,11 @@ export function identifyReconcile(instance: Instance, body: unknown, opts: IreCa
       if (opts.commit) {
         row = instance.insert(
           it.className,
-          { ...values, first_discovered: values.first_discovered || now, last_discovered: now },
+          {
+            ...values,
+            first_discovered: values.first_discovered || now,
+            last_discovered: values.last_discovered || now,
+          },
           opts.caller,
         );
         it.sysId = row.values.sys_id;
@@ -835,4 +846,17 @@ export function parseIreOptions(raw: string | undefined): Record<string, boolean
     if (k && v !== undefined) out[k.trim()] = v.trim() === 'true';
   }
   return out;
+}
+
+/**
+ * The `last_discovered` IRE leaves on a CI: "When last_discovered is provided in the payload, IRE
+ * updates the CI with the provided value only if the last_discovered time in the payload is newer
+ * than the one in the CMDB. If last_discovered is not provided in the payload, IRE updates the
+ * last_discovered attribute with the current timestamp" ([SND]
+ * markdown/servicenow-platform/configuration-management-database-cmdb/ire.md). Times are
+ * `YYYY-MM-DD HH:mm:ss` UTC, which compare as strings.
+ */
+function lastDiscovered(sent: string | undefined, stored: string | undefined, now: string): string {
+  if (!sent) return now;
+  return !stored || sent > stored ? sent : stored;
 }

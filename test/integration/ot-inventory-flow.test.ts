@@ -206,6 +206,8 @@ async function sync(
   }
 }
 const opened: (() => Promise<void>)[] = [];
+/** When the freshness test first reported every device and the connection as seen. */
+let firstSeen: Date;
 
 describe('ot-inventory flow against the ServiceNow sandbox', () => {
   const clock = new ManualClock(start);
@@ -282,10 +284,16 @@ describe('ot-inventory flow against the ServiceNow sandbox', () => {
     const sensor = (
       await client.listAll('cmdb_ci_nids', { query: encodeQuery({ where: [where('name', '=', 'line-2')] }) })
     )[0]!;
-    expect(sensor).toMatchObject({
-      life_cycle_stage_status: 'Learning Mode',
-      correlation_id: 'plant-a:sensor:line-2',
-    });
+    expect(sensor).toMatchObject({ correlation_id: 'plant-a:sensor:line-2' });
+    // Life cycle stage and status are references, sent as the sys_ids of the records named
+    // Operational / Learning (attribute-mapping-sgc-msft-d4iot-azure.md, properties.learningMode).
+    const status = await client.get(
+      'life_cycle_stage_status',
+      referenceValue(sensor.life_cycle_stage_status)!,
+    );
+    expect(status).toMatchObject({ name: 'Learning' });
+    const stage = await client.get('life_cycle_stage', referenceValue(sensor.life_cycle_stage)!);
+    expect(stage).toMatchObject({ name: 'Operational' });
     const detected = await client.listAll('cmdb_rel_ci', {
       query: encodeQuery({
         where: [where('child', '=', plc.sys_id), where('type.name', '=', 'Detects::Detected by')],
@@ -383,6 +391,7 @@ describe('ot-inventory flow against the ServiceNow sandbox', () => {
     };
     const fed = 6;
     const first = clock.now();
+    firstSeen = first;
     seen(first);
     const stamped = await sync(clock);
     expect(stamped.summary).toMatchObject({ refreshed: fed, created: 0 });
@@ -417,11 +426,11 @@ describe('ot-inventory flow against the ServiceNow sandbox', () => {
   it("keeps a connection's last communication at Defender's last seen, refreshed every refreshDays", async () => {
     const connection = async () =>
       (await (await sync(clock)).client.listAll('sn_ot_device_network_connection'))[0]!;
-    // The previous test stamped it with Defender's time a day ago; it is not due again for a week.
-    const lastSeen = connections[0]!.lastSeen!;
+    // The previous test first stamped it with Defender's last seen of that day (not the run's time);
+    // Defender's later sightings do not rewrite it within refreshDays (7).
     clock.advance(3 * 24 * 3600_000);
     const row = await connection();
-    expect(stringValue(row.last_communication)).toBe(lastSeen.toISOString().slice(0, 19).replace('T', ' '));
+    expect(stringValue(row.last_communication)).toBe(firstSeen.toISOString().slice(0, 19).replace('T', ' '));
     // Defender keeps reporting it: after refreshDays (7) the time follows Defender's, not the run's.
     clock.advance(5 * 24 * 3600_000);
     const reported = new Date(clock.now().getTime() - 3600_000);

@@ -192,7 +192,7 @@ function itemErrors(result: IreResult, indices: readonly number[]): string[] {
 /**
  * The flow's decision, corrected by what IRE did: a CI Snowline thought new that IRE matched is an
  * adoption (another source, Discovery or the vendor connector, wrote it first), and says which
- * identifier matched; one IRE found identical is unchanged.
+ * identifier matched.
  */
 function asIreDecided(decided: IreDecision, main: IreItemResult | undefined): IreDecision {
   const [action, reason] = decided;
@@ -207,7 +207,8 @@ function asIreDecided(decided: IreDecision, main: IreItemResult | undefined): Ir
       `adopted: IRE matched an existing ${main!.className}${matched ? ` by its ${matched}` : ''} (${operation})`,
     ];
   }
-  if (operation === 'NO_CHANGE') return ['skip', `${reason}; IRE found nothing to change`];
+  // IRE still stamps last_discovered on a NO_CHANGE item (ire.md): the write is the flow's decision.
+  if (operation === 'NO_CHANGE') return [action, `${reason} (IRE: no change)`];
   if (operation && operation !== 'INSERT' && operation !== 'UPDATE')
     return [action, `${reason} (IRE: ${operation})`];
   return decided;
