@@ -95,6 +95,11 @@ export interface InstanceConfig {
    * `{ 'glide.class.switch.enabled': 'false' }`. Default none.
    */
   readonly properties: Readonly<Record<string, string>>;
+  /**
+   * Classes this instance lacks, with their descendants, as when the plugin that brings them is not
+   * installed (the Industrial Core OT classes, say). Default none.
+   */
+  readonly absentClasses: readonly string[];
 }
 
 /** The defaults of {@link InstanceConfig}. */
@@ -106,6 +111,7 @@ export const defaultInstanceConfig: InstanceConfig = {
   refreshTokenSeconds: 100 * 86_400,
   extraDiscoverySources: ['Snowline'],
   properties: {},
+  absentClasses: [],
 };
 
 /** A change the webhook dispatcher may forward. */
@@ -214,7 +220,7 @@ const journalLabels: Record<string, string> = { work_notes: 'Work notes', commen
  * rules a real instance enforces on writes. The HTTP layer (`app.ts`) is a thin shell over it.
  */
 export class Instance {
-  readonly schema = new Schema();
+  readonly schema: Schema;
   readonly store: Store;
   readonly clock: SandboxClock;
   readonly config: InstanceConfig;
@@ -235,6 +241,7 @@ export class Instance {
     } = {},
   ) {
     this.config = { ...defaultInstanceConfig, ...options.config };
+    this.schema = Schema.without(this.config.absentClasses);
     this.clock = new SandboxClock(options.now);
     this.store = new Store(this.schema);
     if (options.persistFile) this.store.openFile(options.persistFile);

@@ -785,6 +785,14 @@ export class Schema {
     for (const d of defs) this.tables.set(d.name, d);
   }
 
+  /** The out-of-box dictionary less these tables and every table extending them. */
+  static without(absent: readonly string[]): Schema {
+    if (absent.length === 0) return new Schema();
+    const full = new Schema();
+    const gone = new Set(full.names().filter((t) => absent.some((a) => full.isA(t, a))));
+    return new Schema(tableList.filter((d) => !gone.has(d.name)));
+  }
+
   has(table: string): boolean {
     return this.tables.has(table);
   }

@@ -4,6 +4,7 @@ import type { ServiceNowClient } from '../servicenow/client.js';
 import { encodeQuery, where } from '../servicenow/query.js';
 import type { DoctorCheck } from './report.js';
 import { TICKET_TABLES } from '../domain/tickets/tables.js';
+import { CLASS_PARENTS, classesInMap, nearestExistingClass } from '../domain/ot/classes.js';
 
 /** A table a flow needs, and which ServiceNow plugin brings it (what to install when missing). */
 interface RequiredTable {
@@ -210,8 +211,50 @@ export async function checkServiceNow(
         fix: `check by hand that cmdb_ci.discovery_source has the choice "${source}"`,
       });
     }
+    checks.push(await checkClasses(client, classesInMap(integration.flows.otInventory.classMap)));
   }
   return checks;
+}
+
+/**
+ * Which CI classes the ot-inventory map names that the instance lacks (read from sys_db_object):
+ * their devices are written as the nearest ancestor the instance has, which doctor reports as a
+ * failure with the plugin to install. A class map the instance fully holds passes.
+ */
+async function checkClasses(client: ServiceNowClient, classNames: readonly string[]): Promise<DoctorCheck> {
+  const wanted = new Set<string>(['cmdb_ci_hardware']);
+  for (const name of classNames)
+    for (let c: string | undefined = name; c; c = CLASS_PARENTS[c]) wanted.add(c);
+  let present: Set<string>;
+  try {
+    const rows = await client.listAll('sys_db_object', {
+      query: encodeQuery({ where: [where('name', 'IN', [...wanted].sort())] }),
+      fields: ['name'],
+    });
+    present = new Set(rows.map((r) => String(r.name)));
+  } catch (error) {
+    return {
+      id: 'servicenow.ci-classes',
+      status: 'fail',
+      detail: `cannot read sys_db_object to see which CI classes exist: ${error instanceof Error ? error.message : String(error)}`,
+      fix: 'let the integration user read sys_db_object, or compare the classes in docs/ot-inventory.md with the instance by hand',
+    };
+  }
+  const missing = classNames.filter((c) => !present.has(c));
+  if (missing.length === 0)
+    return {
+      id: 'servicenow.ci-classes',
+      status: 'pass',
+      detail: `all ${classNames.length} CI classes of the class map exist`,
+    };
+  return {
+    id: 'servicenow.ci-classes',
+    status: 'fail',
+    detail: `the instance lacks ${missing.length} CI class(es) of the class map; their devices are written as the nearest ancestor: ${missing
+      .map((c) => `${c} → ${nearestExistingClass(c, (n) => present.has(n))}`)
+      .join(', ')}`,
+    fix: 'activate the plugins that bring them (OT classes: Operational Technology Manager / Industrial Core), or map those subtypes elsewhere with flows.otInventory.classMap',
+  };
 }
 
 /** A display value as the Table API returns it: a string, or `{display_value}` with references. */

@@ -67,6 +67,8 @@ describe('snowline doctor', () => {
       'servicenow.role.sn_vul.vulnerability_write|sn_vul.admin',
       'servicenow.role.itil',
       'servicenow.discovery-source',
+      // Every class of the connector's map exists on the sandbox (sys_db_object).
+      'servicenow.ci-classes',
       'defender.console',
       ...sandboxes.ready.defender.sensors.map((s) => `defender.sensor.${s.name}`),
       ...sandboxes.ready.defender.subscriptions.map((s) => `defender.subscription.${s}.read`),

@@ -155,8 +155,11 @@ async function sync(
     config?: OtInventoryConfig;
     store?: Store;
     source?: OtInventorySource;
+    /** Another sandbox than the shared one. */
+    instance?: ServiceNowSandbox;
   } = {},
 ) {
+  const instance = options.instance ?? sandbox;
   const target = options.store ?? store;
   const counters = new RequestCounters();
   const { client, close } = connectServiceNow(
@@ -166,13 +169,13 @@ async function sync(
           {
             id: 'plant-a',
             servicenow: {
-              instanceUrl: sandbox.url,
+              instanceUrl: instance.url,
               auth: {
                 type: 'basic',
-                username: sandbox.credentials.user,
-                password: sandbox.credentials.password,
+                username: instance.credentials.user,
+                password: instance.credentials.password,
               },
-              tls: { caFile: sandbox.caFile! },
+              tls: { caFile: instance.caFile! },
             },
             defender: { tenantId: 't', auth: { type: 'managedIdentity' } },
           },
@@ -531,5 +534,37 @@ describe('ot-inventory site mappings', () => {
     expect(errors.map((e) => e.reason)).toEqual([
       'site Leiden: no cmdb_ci_ot_isa_entity record named "No Such Plant" (siteMappings.isaEntity)',
     ]);
+  });
+});
+
+describe('ot-inventory on an instance without a class the map names', () => {
+  it('writes those devices as the nearest class the instance has, and says so once per run', async () => {
+    const lean = await startServiceNowSandbox({
+      tls: await generateSandboxTls(),
+      now: start,
+      // As when the plugin bringing the EWS class is not installed.
+      config: { absentClasses: ['cmdb_ci_ot_ews'] },
+    });
+    const leanStore = await openStore(join(dir, 'lean.sqlite'));
+    await leanStore.migrate();
+    try {
+      const { summary, client, runId } = await sync(new ManualClock(start), {
+        store: leanStore,
+        instance: lean,
+      });
+      expect(summary.outcome).toBe('ok');
+      const ews = await client.listAll('cmdb_ci', {
+        query: encodeQuery({ where: [where('name', '=', 'dev-3')] }),
+        fields: ['sys_class_name'],
+      });
+      expect(ews.map((r) => r.sys_class_name)).toEqual(['cmdb_ci_ot_supervisory']);
+      const skips = await queryLedger(leanStore.db, { integrationId: 'plant-a', runId, action: 'skip' });
+      expect(skips.map((e) => e.reason)).toContain(
+        'the instance has no CI class cmdb_ci_ot_ews (its plugin is not installed?): its devices are written as cmdb_ci_ot_supervisory, its nearest ancestor',
+      );
+    } finally {
+      await leanStore.close();
+      await lean.close();
+    }
   });
 });

@@ -367,3 +367,81 @@ export const COMPUTER_CLASSES: ReadonlySet<string> = new Set([
   'cmdb_ci_server',
   ...OS_CLASS_ROWS.map((row) => row.className),
 ]);
+
+/**
+ * The parent of each class the default map can write, so that a class an instance lacks (its
+ * plugin not installed) falls back to its nearest existing ancestor. From the CMDB class-model
+ * pages of ServiceNow/ServiceNowDocs: `markdown/servicenow-platform/cmdb-ci-class-models/
+ * cmdb-ci-class-models-operation-technology.md` (OT classes, Netgear) and
+ * `cmdb-ci-class-models-iot.md` (IoT classes, "Extends" column). Parents no page names
+ * (UNVERIFIED; the class-model pages, the CSDM pages and TableUtils examples were searched): the
+ * OS server classes under Server or Unix Server, firewall and wireless access point under Netgear,
+ * HVAC, IP phone, printer and UPS under Hardware, OT field device under OT.
+ */
+export const CLASS_PARENTS: Readonly<Record<string, string>> = {
+  cmdb_ci_computer: 'cmdb_ci_hardware',
+  cmdb_ci_server: 'cmdb_ci_computer',
+  cmdb_ci_linux_server: 'cmdb_ci_server',
+  cmdb_ci_win_server: 'cmdb_ci_server',
+  cmdb_ci_unix_server: 'cmdb_ci_server',
+  cmdb_ci_aix_server: 'cmdb_ci_unix_server',
+  cmdb_ci_hpux_server: 'cmdb_ci_unix_server',
+  cmdb_ci_solaris_server: 'cmdb_ci_unix_server',
+  cmdb_ci_osx_server: 'cmdb_ci_unix_server',
+  cmdb_ci_esx_server: 'cmdb_ci_server',
+  cmdb_ci_hyper_v_server: 'cmdb_ci_server',
+  cmdb_ci_handheld_computing: 'cmdb_ci_computer',
+  cmdb_ci_netgear: 'cmdb_ci_hardware',
+  cmdb_ci_ip_switch: 'cmdb_ci_netgear',
+  cmdb_ci_ip_router: 'cmdb_ci_netgear',
+  cmdb_ci_ip_firewall: 'cmdb_ci_netgear',
+  cmdb_ci_wap_network: 'cmdb_ci_netgear',
+  cmdb_ci_iot: 'cmdb_ci_hardware',
+  cmdb_ci_display: 'cmdb_ci_iot',
+  cmdb_ci_imaging: 'cmdb_ci_iot',
+  cmdb_ci_multimedia: 'cmdb_ci_iot',
+  cmdb_ci_stv: 'cmdb_ci_display',
+  cmdb_ci_ip_camera: 'cmdb_ci_imaging',
+  cmdb_ci_game_console: 'cmdb_ci_multimedia',
+  cmdb_ci_hvac: 'cmdb_ci_hardware',
+  cmdb_ci_ip_phone: 'cmdb_ci_hardware',
+  cmdb_ci_printer: 'cmdb_ci_hardware',
+  cmdb_ci_ups: 'cmdb_ci_hardware',
+  cmdb_ci_ot: 'cmdb_ci_hardware',
+  cmdb_ci_ot_control: 'cmdb_ci_ot',
+  cmdb_ci_ot_supervisory: 'cmdb_ci_ot',
+  cmdb_ci_ot_field_device: 'cmdb_ci_ot',
+  cmdb_ci_ot_plc: 'cmdb_ci_ot_control',
+  cmdb_ci_ot_dcs: 'cmdb_ci_ot_control',
+  cmdb_ci_ot_rtu: 'cmdb_ci_ot_control',
+  cmdb_ci_ot_ied: 'cmdb_ci_ot_control',
+  cmdb_ci_ot_control_module: 'cmdb_ci_ot_control',
+  cmdb_ci_ot_hmi: 'cmdb_ci_ot_supervisory',
+  cmdb_ci_ot_ews: 'cmdb_ci_ot_supervisory',
+  cmdb_ci_ot_historian: 'cmdb_ci_ot_supervisory',
+  cmdb_ci_ot_industrial_actuator: 'cmdb_ci_ot_field_device',
+  cmdb_ci_ot_industrial_drive: 'cmdb_ci_ot_field_device',
+  cmdb_ci_ot_industrial_robot: 'cmdb_ci_ot_field_device',
+  cmdb_ci_ot_industrial_sensor: 'cmdb_ci_ot_field_device',
+};
+
+/**
+ * The class to write when the instance may lack `className`: itself when it exists, else its
+ * nearest ancestor that does (per {@link CLASS_PARENTS}), else `cmdb_ci_hardware`.
+ */
+export function nearestExistingClass(className: string, exists: (name: string) => boolean): string {
+  for (let c: string | undefined = className; c; c = CLASS_PARENTS[c]) if (exists(c)) return c;
+  return 'cmdb_ci_hardware';
+}
+
+/** Every class the built-in map and OS rows can write (what `doctor` and each run check the instance for). */
+export function classesInMap(overrides: Readonly<Record<string, DeviceClass>> = {}): string[] {
+  return [
+    ...new Set([
+      ...CONNECTOR_CLASS_ROWS.map((r) => r.className),
+      ...OS_CLASS_ROWS.map((r) => r.className),
+      FALLBACK_CLASS.className,
+      ...Object.values(overrides).map((c) => c.className),
+    ]),
+  ].sort();
+}

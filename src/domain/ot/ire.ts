@@ -83,6 +83,15 @@ export interface MappingContext {
   readonly layerLevels?: Readonly<Record<string, number>>;
   readonly typeLevels?: Readonly<Record<string, number>>;
   readonly references?: ReferenceIds;
+  /** The class the instance has for a mapped class (a missing class's nearest ancestor). */
+  readonly classOnInstance?: (className: string) => string;
+}
+
+/** A device's class as mapped, then as the instance can hold it. */
+function deviceClass(context: MappingContext, device: ClassInput) {
+  const mapped = classForDevice(device, context.classMap);
+  const className = context.classOnInstance?.(mapped.className) ?? mapped.className;
+  return className === mapped.className ? mapped : { ...mapped, className };
 }
 
 /** The namespaced source key written to `sys_object_source` and the OT discovery source id. */
@@ -288,7 +297,7 @@ export function deviceGroup(
   device: OtDevice,
   options: DeviceMappingOptions,
 ): IreGroup {
-  const mapped = classForDevice(device, context.classMap);
+  const mapped = deviceClass(context, device);
   const references = context.references;
   const firstSensor = options.sensors[0];
   const level = purdueLevelOf(device, {
@@ -411,7 +420,7 @@ export function deviceReference(
   device: Pick<OtDevice, 'key' | 'name'> & ClassInput,
 ): IreItem {
   return {
-    className: classForDevice(device, context.classMap).className,
+    className: deviceClass(context, device).className,
     values: { name: device.name },
     sys_object_source_info: sourceInfo(context, 'device', device.key),
   };

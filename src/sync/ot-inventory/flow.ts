@@ -10,7 +10,7 @@ import {
   type IreGroup,
   type MappingContext,
 } from '../../domain/ot/ire.js';
-import { classForDevice } from '../../domain/ot/classes.js';
+import { classesInMap, classForDevice } from '../../domain/ot/classes.js';
 import type { OtDevice, OtSensor } from '../../domain/ot/records.js';
 import type { PlanAction } from '../../domain/plan.js';
 import { days, hours, toSnDateTime } from '../../domain/time.js';
@@ -179,7 +179,12 @@ class OtInventoryRun {
 
   async execute(): Promise<void> {
     await this.references.load();
-    this.mapping = { ...this.mapping, references: this.references.ids() };
+    await this.references.checkClasses(classesInMap(this.run.config.classMap));
+    this.mapping = {
+      ...this.mapping,
+      references: this.references.ids(),
+      classOnInstance: (className) => this.references.classFor(className),
+    };
     this.mappedSites = await resolveSiteMappings(this.deps.servicenow, this.run.config.siteMappings);
     for (const [site, mapped] of this.mappedSites) {
       this.siteSysIds.set(site, mapped.isaEntity ?? '');
@@ -198,11 +203,7 @@ class OtInventoryRun {
     )
       await this.syncConnections();
     for (const miss of this.references.missing()) {
-      await this.skip(
-        miss.table,
-        `${miss.table}:${miss.name}`,
-        `no ${miss.table} record named "${miss.name}" on the instance: ${miss.field} left empty (a reference takes a sys_id, never a name)`,
-      );
+      await this.skip(miss.table, `${miss.table}:${miss.name}`, miss.reason);
     }
   }
 

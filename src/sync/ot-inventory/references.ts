@@ -1,3 +1,4 @@
+import { CLASS_PARENTS, nearestExistingClass } from '../../domain/ot/classes.js';
 import type { ReferenceIds } from '../../domain/ot/ire.js';
 import { UpstreamError } from '../../errors.js';
 import type { ListOptions, ServiceNowClient } from '../../servicenow/client.js';
@@ -8,7 +9,8 @@ import { stringValue } from '../../servicenow/values.js';
 export interface UnresolvedReference {
   readonly table: string;
   readonly name: string;
-  readonly field: string;
+  /** What Snowline does instead, in a sentence. */
+  readonly reason: string;
 }
 
 /** Life cycle values of the sensor mapping (`attribute-mapping-sgc-msft-d4iot-azure.md`, `properties.learningMode`). */
@@ -35,6 +37,8 @@ export class CmdbReferences {
   private readonly unresolved = new Map<string, UnresolvedReference>();
   /** Companies a dry run would create. */
   private readonly planned = new Set<string>();
+  /** Classes the mapping may write that the instance lacks, and what is written instead. */
+  private readonly substitutes = new Map<string, string>();
 
   /**
    * @param onCompanyCreated records the creation of a company (a plan action in a dry run, with no
@@ -88,6 +92,41 @@ export class CmdbReferences {
     if (!this.lifeCycle.inUse)
       this.miss('life_cycle_stage_status', IN_USE, 'cmdb_ci_nids.life_cycle_stage_status');
     if (!learning) this.miss('life_cycle_stage_status', LEARNING[0]!, 'cmdb_ci_nids.life_cycle_stage_status');
+  }
+
+  /**
+   * Finds which of these classes the instance has (`sys_db_object`); each it lacks (its plugin is
+   * not installed) is written as its nearest existing ancestor, reported once per run. When
+   * `sys_db_object` can not be read (an ACL), every class is taken as present.
+   */
+  async checkClasses(classNames: readonly string[]): Promise<void> {
+    let rows: Awaited<ReturnType<ServiceNowClient['listAll']>>;
+    try {
+      rows = await this.servicenow.listAll('sys_db_object', {
+        query: encodeQuery({ where: [where('name', 'IN', withAncestors(classNames))] }),
+        fields: ['name'],
+      });
+    } catch (error) {
+      if (error instanceof UpstreamError && (error.status === 403 || error.status === 400)) return;
+      throw error;
+    }
+    const present = new Set(rows.map((r) => stringValue(r.name)));
+    if (present.size === 0) return;
+    for (const name of classNames) {
+      if (present.has(name)) continue;
+      const instead = nearestExistingClass(name, (c) => present.has(c));
+      this.substitutes.set(name, instead);
+      this.unresolved.set(`sys_db_object\u241f${name}`, {
+        table: 'sys_db_object',
+        name,
+        reason: `the instance has no CI class ${name} (its plugin is not installed?): its devices are written as ${instead}, its nearest ancestor`,
+      });
+    }
+  }
+
+  /** The class to write for a mapped class: itself, or its nearest ancestor the instance has. */
+  classFor(className: string): string {
+    return this.substitutes.get(className) ?? className;
   }
 
   /** Resolves (and, outside a dry run, creates) the companies of these vendor names. */
@@ -188,6 +227,17 @@ export class CmdbReferences {
   }
 
   private miss(table: string, name: string, field: string): void {
-    this.unresolved.set(`${table}\u241f${name}`, { table, name, field });
+    this.unresolved.set(`${table}\u241f${name}`, {
+      table,
+      name,
+      reason: `no ${table} record named "${name}" on the instance: ${field} left empty (a reference takes a sys_id, never a name)`,
+    });
   }
+}
+
+/** The classes and every ancestor {@link CLASS_PARENTS} names, each once. */
+function withAncestors(classNames: readonly string[]): string[] {
+  const all = new Set<string>(['cmdb_ci_hardware']);
+  for (const name of classNames) for (let c: string | undefined = name; c; c = CLASS_PARENTS[c]) all.add(c);
+  return [...all].sort();
 }
