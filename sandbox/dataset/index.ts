@@ -446,7 +446,7 @@ export function generateEstate(options: EstateOptions = {}): Estate {
   const subscriptions = generateSubscriptions(rng('subscriptions'), profile.subscriptions);
   const { sites, zones, sensors } = generateTopology(rng('topology'), profile, subscriptions);
   const cves = buildCveCatalogue();
-  const devices = generateDevices(rng('devices'), profile.devices, sites, zones, cves);
+  const devices = generateDevices(rng('devices'), profile.devices, sites, zones, cves, seed);
   const connections = generateConnections(rng('connections'), devices, zones, profile.connectionsPerDevice);
   const alerts = generateAlerts(rng('alerts'), sensors, devices, profile.alertsPerSensor);
   const servicenow = generateServiceNowPeople(rng('people'), profile.users);
@@ -619,8 +619,13 @@ function generateDevices(
   sites: readonly Site[],
   zones: readonly Zone[],
   cves: readonly CveInfo[],
+  seed: number,
 ): OtDevice[] {
   if (count === 0 || zones.length === 0) return [];
+  // Real MACs are unique across plants: two estates of different seeds share none (seed 1 keeps
+  // the MACs it always had). Without the salt, device n of two estates got the same MAC whenever
+  // their models shared a vendor OUI, and IRE rightly took them for one device.
+  const macSalt = Math.imul(seed - 1, 0x9e3779b1) >>> 8;
   const weights = zones.map(zoneWeight);
   const totalWeight = weights.reduce((a, b) => a + b, 0);
   // Deterministic allocation of devices to zones, proportional to the zone's weight.
@@ -673,13 +678,13 @@ function generateDevices(
       const model: ModelInfo = r.pick(info.models);
       const level = r.weighted(pick.levels, pick.levelWeights);
       const ip = `10.${o2}.${o3 + Math.floor(k / 240)}.${(k % 240) + 10}`;
-      const mac = macFor(model.oui, (id * 2654435761) >>> 8);
+      const mac = macFor(model.oui, ((id * 2654435761) >>> 8) ^ macSalt);
       const nics: DeviceNic[] = [{ ip, mac, vlan: String(zone.vlan) }];
       if (level >= 2 && info.category !== 'ICS' ? r.chance(0.15) : level >= 2 && r.chance(0.08)) {
         secondNicCounter++;
         nics.push({
           ip: `172.${16 + site.id}.${Math.floor(secondNicCounter / 240) % 256}.${(secondNicCounter % 240) + 10}`,
-          mac: macFor(model.oui, ((id * 2654435761) >>> 8) ^ 0x800000),
+          mac: macFor(model.oui, ((id * 2654435761) >>> 8) ^ macSalt ^ 0x800000),
           vlan: String(900 + zoneIndexInSite),
         });
       }

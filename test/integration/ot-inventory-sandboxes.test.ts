@@ -43,6 +43,13 @@ const SUBTYPE_CLASS: Record<string, string> = {
   Workstation: 'cmdb_ci_computer',
   Server: 'cmdb_ci_server',
 };
+/**
+ * Defender names a device it could not name by its IP; such a CI is named by its MAC, as the OT
+ * class-model page says to do when only a MAC is available (cmdb-ci-class-models-operation-technology.md).
+ */
+function ciNameOf(d: { name: string; nics: readonly { mac: string }[] }): string {
+  return /^\d+\.\d+\.\d+\.\d+$/.test(d.name) && d.nics[0] ? d.nics[0].mac.toLowerCase() : d.name;
+}
 const NETWORK = new Set(['Switch', 'Firewall', 'Router']);
 function expectedClass(d: { type: string; operatingSystem: string | null }): string {
   const os = d.operatingSystem ?? '';
@@ -107,15 +114,15 @@ describe.each(['console', 'sensor', 'resourceGraph'] as const)(
           source === 'resourceGraph' || (source === 'sensor' && d.modules.length === 0)
             ? d.serialNumber
             : undefined;
-        const expectedDump = expected.map((d) => `${expectedClass(d)}|${d.name}|${serialOf(d)}`).sort();
+        const expectedDump = expected.map((d) => `${expectedClass(d)}|${ciNameOf(d)}|${serialOf(d)}`).sort();
         const actualDump = expected.map((d) => {
-          const ci = byName.get(d.name);
+          const ci = byName.get(ciNameOf(d));
           return `${stringValue(ci?.sys_class_name)}|${stringValue(ci?.name)}|${stringValue(ci?.serial_number)}`;
         });
         expect(actualDump.sort()).toEqual(expectedDump);
         // Devices of sensors that do not feed are not in the CMDB.
         const unfed = estate.devices.filter((d) => !fedIds.has(d.sensorId));
-        for (const d of unfed) expect(byName.has(d.name)).toBe(false);
+        for (const d of unfed) expect(byName.has(ciNameOf(d))).toBe(false);
 
         const zones = new Map(estate.zones.map((z) => [z.id, z.name]));
         const entities = await client.listAll('cmdb_ot_entity', {
@@ -143,7 +150,7 @@ describe.each(['console', 'sensor', 'resourceGraph'] as const)(
             .map((r) => referenceValue(r.child)),
         );
         for (const d of expected) {
-          const ci = byName.get(d.name)!;
+          const ci = byName.get(ciNameOf(d))!;
           expect(stringValue(entityOf.get(ci.sys_id)?.zone)).toBe(zones.get(d.zoneId));
           for (const nic of d.nics) expect(owns.has(`${ci.sys_id}>${ipSysId.get(nic.ip)}`)).toBe(true);
           expect(detects.has(ci.sys_id)).toBe(true);
@@ -184,7 +191,7 @@ describe.each(['console', 'sensor', 'resourceGraph'] as const)(
         const companies = await client.listAll('core_company', { query: 'name=Renamed Vendor GmbH' });
         expect(companies).toHaveLength(1);
         const ci = await client.listAll('cmdb_ci', {
-          query: `name=${device.name}`,
+          query: `name=${ciNameOf(device)}`,
           fields: ['manufacturer'],
         });
         expect(referenceValue(ci[0]?.manufacturer)).toBe(companies[0]!.sys_id);

@@ -103,6 +103,27 @@ function sourceInfo(context: MappingContext, kind: string, key: string): IreItem
   return { source_name: context.dataSource, source_native_key: sourceKey(context, kind, key) };
 }
 
+const IPV4 = /^(\d{1,3})(\.\d{1,3}){3}$/;
+const IPV6 = /^[0-9a-f:]+$/i;
+
+/**
+ * The CI name of a device. Defender names a device it could not name by its IP address, and IPs
+ * repeat across plants and over time: as a name (the OT identification rule's last identifier)
+ * it would merge two plants' devices. "If both Serial Number and Name are not available, and only
+ * MAC Address is available, use MAC Address as the name of the CI" (ServiceNow/ServiceNowDocs
+ * `markdown/servicenow-platform/cmdb-ci-class-models/cmdb-ci-class-models-operation-technology.md`):
+ * such a device is named by its first MAC; with no MAC, the IP stays its name.
+ */
+export function ciName(device: {
+  readonly name: string;
+  readonly nics?: readonly { readonly mac?: string }[];
+}): string {
+  const name = device.name.trim();
+  const isIp = IPV4.test(name) || (name.includes(':') && IPV6.test(name) && normaliseMac(name) === undefined);
+  if (!isIp) return device.name;
+  return device.nics?.map((n) => normaliseMac(n.mac)).find((m) => m !== undefined) ?? device.name;
+}
+
 /** Drops undefined and empty values (IRE treats a missing value as "not known", `""` as "clear"). */
 function values(record: Record<string, string | undefined>): Record<string, string> {
   return Object.fromEntries(
@@ -321,7 +342,7 @@ export function deviceGroup(
     {
       className: mapped.className,
       values: values({
-        name: device.name,
+        name: ciName(device),
         serial_number: device.serialNumber,
         firmware_version: device.firmwareVersion,
         model_number: device.model,
@@ -393,7 +414,7 @@ export function deviceGroup(
       items.push({
         className: 'cmdb_ci_ot_control_module',
         values: values({
-          name: `${device.name} module ${place}`,
+          name: `${ciName(device)} module ${place}`,
           rack_number: module.rack,
           slot_number: module.slot,
           model_number: module.model,
@@ -417,11 +438,11 @@ export function deviceGroup(
 /** The minimal item that lets IRE find an already-written device (through sys_object_source). */
 export function deviceReference(
   context: MappingContext,
-  device: Pick<OtDevice, 'key' | 'name'> & ClassInput,
+  device: Pick<OtDevice, 'key' | 'name'> & Partial<Pick<OtDevice, 'nics'>> & ClassInput,
 ): IreItem {
   return {
     className: deviceClass(context, device).className,
-    values: { name: device.name },
+    values: { name: ciName(device) },
     sys_object_source_info: sourceInfo(context, 'device', device.key),
   };
 }

@@ -407,7 +407,8 @@ class OtInventoryRun {
       }
       if (marks.length) await this.run.recorder.save({ states: { device: marks } });
     }
-    if (!this.run.dryRun && source.incremental) {
+    // A device written without a reference that failed this run is read again next run.
+    if (!this.run.dryRun && source.incremental && !this.references.incomplete()) {
       // Everything read is recorded before the watermark moves past it.
       await this.run.recorder.flush();
       await advanceWatermark(
@@ -475,6 +476,7 @@ class OtInventoryRun {
           name: memory.name,
           deviceType: memory.deviceType,
           ...(memory.operatingSystem ? { operatingSystem: memory.operatingSystem } : {}),
+          nics: memory.nics ?? [],
         });
         const item = {
           ...reference,

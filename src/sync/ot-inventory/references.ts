@@ -13,6 +13,14 @@ export interface UnresolvedReference {
   readonly reason: string;
 }
 
+/**
+ * Longest vendor name looked up or created as a company. UNVERIFIED: the length of
+ * `core_company.name` is not in the docs; a vendor string longer than this is not a company name.
+ */
+const MAX_VENDOR_NAME = 100;
+/** Most query text per company lookup, so the request line stays far below common URL limits. */
+const MAX_QUERY_TEXT = 1500;
+
 /** Life cycle values of the sensor mapping (`attribute-mapping-sgc-msft-d4iot-azure.md`, `properties.learningMode`). */
 const OPERATIONAL = 'Operational';
 const IN_USE = 'In Use';
@@ -37,6 +45,8 @@ export class CmdbReferences {
   private readonly unresolved = new Map<string, UnresolvedReference>();
   /** Companies a dry run would create. */
   private readonly planned = new Set<string>();
+  /** Whether a company lookup or creation failed this run (a transient error, unlike a bad name). */
+  private transientMiss = false;
   /** Classes the mapping may write that the instance lacks, and what is written instead. */
   private readonly substitutes = new Map<string, string>();
 
@@ -139,30 +149,44 @@ export class CmdbReferences {
     }
     if (wanted.size === 0) return;
     const found: Awaited<ReturnType<ServiceNowClient['listAll']>> = [];
-    const listable: string[] = [];
-    for (const [key, name] of wanted) {
-      if (/^\s*javascript:/i.test(name)) {
-        // The instance would evaluate it as a script in a query: never looked up, never sent.
+    const lookUp = async (names: readonly string[], query: string) => {
+      try {
+        found.push(...(await this.servicenow.listAll('core_company', { query, fields: ['sys_id', 'name'] })));
+      } catch (error) {
+        // A company that can not be looked up leaves its devices without manufacturer this
+        // run; the inventory itself goes on. A rate limit still defers the run.
+        if (!(error instanceof UpstreamError) || error.status === 429) throw error;
+        this.transientMiss = true;
+        for (const name of names) {
+          wanted.delete(name.toLowerCase());
+          this.miss('core_company', name, `manufacturer (the lookup failed: ${error.message})`);
+        }
+      }
+    };
+    let batch: string[] = [];
+    let length = 0;
+    const flush = async () => {
+      if (batch.length) await lookUp(batch, encodeQuery({ where: [where('name', 'IN', batch)] }));
+      batch = [];
+      length = 0;
+    };
+    for (const [key, name] of [...wanted]) {
+      if (/^\s*javascript:/i.test(name) || name.length > MAX_VENDOR_NAME) {
+        // A script the instance would evaluate in a query, or text too long to be a company name
+        // (and to fit in a URL): never looked up, never created.
         wanted.delete(key);
-        this.miss('core_company', name, 'manufacturer');
+        this.miss('core_company', name.slice(0, 100), 'manufacturer');
       } else if (name.includes(',')) {
         // An IN list has no escape for a comma ("Siemens, Inc."): such a name is asked for alone.
-        found.push(
-          ...(await this.read('core_company', {
-            query: encodeQuery({ where: [where('name', '=', name)] }),
-            fields: ['sys_id', 'name'],
-          })),
-        );
-      } else listable.push(name);
+        await lookUp([name], encodeQuery({ where: [where('name', '=', name)] }));
+      } else {
+        // IN lists stay well inside the URL length instances and proxies accept.
+        if (length + name.length > MAX_QUERY_TEXT) await flush();
+        batch.push(name);
+        length += encodeURIComponent(name).length + 1;
+      }
     }
-    for (let i = 0; i < listable.length; i += 100) {
-      found.push(
-        ...(await this.read('core_company', {
-          query: encodeQuery({ where: [where('name', 'IN', listable.slice(i, i + 100))] }),
-          fields: ['sys_id', 'name'],
-        })),
-      );
-    }
+    await flush();
     for (const row of found) {
       const name = stringValue(row.name)?.toLowerCase();
       const sysId = stringValue(row.sys_id);
@@ -188,6 +212,7 @@ export class CmdbReferences {
         // manufacturer this run, and the next run finds the company or creates it.
         if (!(error instanceof UpstreamError) || error.status === 429) throw error;
         this.planned.add(key);
+        this.transientMiss = true;
         await this.onCompanyFailed(name, error.message);
         continue;
       }
@@ -205,6 +230,14 @@ export class CmdbReferences {
   checkOtType(name: string | undefined): void {
     if (name && !this.otTypes.has(name.toLowerCase()))
       this.miss('cmdb_ot_entity_type', name, 'cmdb_ot_entity.ot_asset_type');
+  }
+
+  /**
+   * Whether some devices went without a reference this run for a reason the next run may not
+   * have (a failed lookup or insert): an incremental read must then not move past them.
+   */
+  incomplete(): boolean {
+    return this.transientMiss;
   }
 
   /** References that could not be resolved this run (each once). */
