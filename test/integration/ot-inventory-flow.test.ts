@@ -137,6 +137,17 @@ async function writes(): Promise<number> {
   return ((await response.body.json()) as { writes: number }).writes;
 }
 
+/** Calls a control operation of the shared ServiceNow sandbox. */
+async function controlCall(path: string, body: unknown = {}): Promise<any> {
+  const response = await request(`${sandbox.url}${path}`, {
+    method: 'POST',
+    dispatcher: control,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return response.body.json();
+}
+
 /** Inserts records as the instance's administrators would (the integration user may not). */
 async function seed(records: Record<string, Record<string, string>[]>): Promise<Record<string, string[]>> {
   const response = await request(`${sandbox.url}/_sandbox/seed`, {
@@ -565,6 +576,95 @@ describe('ot-inventory on an instance without a class the map names', () => {
     } finally {
       await leanStore.close();
       await lean.close();
+    }
+  });
+});
+
+describe('ot-inventory connections over 120 days of the instance purging old ones', () => {
+  it('keeps a connection Defender still reports, and lets the instance purge one it stopped reporting', async () => {
+    const day = 24 * 3600_000;
+    const begin = new Date('2027-03-01T00:00:00Z');
+    const clock = new ManualClock(begin);
+    const longStore = await openStore(join(dir, 'long.sqlite'));
+    await longStore.migrate();
+    const plc = (key: string, ip: string): OtDevice => ({
+      key,
+      name: `long-${key}`,
+      deviceType: 'PLC',
+      nics: [{ mac: `02:00:00:00:0b:${key.padStart(2, '0')}`, ip }],
+      modules: [],
+      protocols: [],
+      sensorKeys: ['long-1'],
+    });
+    const ends = [plc('1', '10.8.0.1'), plc('2', '10.8.0.2'), plc('3', '10.8.0.3')];
+    let reported: OtConnection[] = [];
+    const longSource: OtInventorySource = {
+      kind: 'sensor',
+      hasConnections: true,
+      incremental: false,
+      sites: async () => ({ items: [], problems: [] }),
+      sensors: async () => ({
+        items: [{ key: 'long-1', name: 'long-1', zone: 'Long', connected: true, learningMode: false }],
+        problems: [],
+      }),
+      async *devices() {
+        yield { items: ends, problems: [] };
+      },
+      async *connections() {
+        yield { items: reported, problems: [] };
+      },
+    };
+    const connectionTo = async (ip: string) =>
+      (
+        await sandbox.control.instance.store.findBy('sn_ot_device_network_connection', 'destination_ip', ip)
+      )[0];
+    try {
+      // Day 0: Defender reports both; then only the first, for 120 days of runs every 3 days,
+      // with the instance's Table Cleanup running after each on the instance's own clock.
+      for (let d = 0; d <= 120; d += 3) {
+        const now = clock.now();
+        await controlCall('/_sandbox/clock', { now: now.toISOString() });
+        const seen = new Date(now.getTime() - 3600_000);
+        reported = [
+          {
+            key: 'keep',
+            sourceDeviceKey: '1',
+            destinationDeviceKey: '2',
+            ports: [502],
+            protocols: ['Modbus'],
+            lastSeen: seen,
+          },
+          ...(d === 0
+            ? [
+                {
+                  key: 'stop',
+                  sourceDeviceKey: '1',
+                  destinationDeviceKey: '3',
+                  ports: [502],
+                  protocols: ['Modbus'],
+                  lastSeen: seen,
+                },
+              ]
+            : []),
+        ];
+        const { summary } = await sync(clock, { store: longStore, source: longSource });
+        expect(summary.outcome).toBe('ok');
+        await controlCall('/_sandbox/jobs/table-cleanup');
+        if (d === 87) expect(await connectionTo('10.8.0.3')).toBeDefined();
+        clock.advance(3 * day);
+      }
+      const kept = await connectionTo('10.8.0.2');
+      expect(kept, 'a connection Defender keeps reporting survives the purge').toBeDefined();
+      // Its last communication is Defender's, refreshed at most every refreshDays (7).
+      const age =
+        clock.now().getTime() - Date.parse(`${kept!.values.last_communication!.replace(' ', 'T')}Z`);
+      expect(age).toBeLessThanOrEqual(7 * day + 3 * day);
+      expect(
+        await connectionTo('10.8.0.3'),
+        'one Defender stopped reporting is purged after 90 days',
+      ).toBeUndefined();
+    } finally {
+      await longStore.close();
     }
   });
 });
