@@ -398,6 +398,38 @@ describe('ot-inventory flow against the ServiceNow sandbox', () => {
     devices = devices.filter((d) => d.key !== '42');
   });
 
+  it('reports once a reclassification IRE refuses (OT class to a computer class), leaving the task to a person', async () => {
+    // dev-2 is an HMI (cmdb_ci_ot_hmi); Defender now reports Windows 10 on it: by the connector's OS
+    // rows it is a Computer, whose identification rule differs from the OT rule's, so IRE refuses
+    // the switch and opens a reclassification task (c_CIReclassification.md).
+    const tasks = () => sandbox.control.instance.store.count('reclassification_task');
+    const tasksBefore = tasks();
+    devices = devices.map((d) => (d.key === '2' ? { ...d, operatingSystem: 'Windows 10' } : d));
+    const { summary, client, runId } = await sync(clock);
+    // The source's malformed record is an error every run; the refusal is the second.
+    expect(summary).toMatchObject({ errors: 2, updated: 0 });
+    const [error] = await queryLedger(store.db, {
+      integrationId: 'plant-a',
+      runId,
+      action: 'error',
+      entity: 'device',
+      key: '2',
+    });
+    expect(error!.reason).toMatch(
+      /^IRE refused to reclassify the device \(CI Reclassification not allowed from class: \[cmdb_ci_ot_hmi\] to \[cmdb_ci_computer\]\)/,
+    );
+    expect(tasks()).toBe(tasksBefore + 1);
+    // Not sent again while nothing changes: no second task, no write.
+    const before = await writes();
+    const quiet = await sync(clock);
+    expect(quiet.summary).toMatchObject({ errors: 1, updated: 0 });
+    expect(await writes()).toBe(before);
+    expect(tasks()).toBe(tasksBefore + 1);
+    expect(await client.listAll('cmdb_ci_ot_hmi', { query: 'name=dev-2' })).toHaveLength(1);
+    devices = devices.map((d) => (d.key === '2' ? { ...d, operatingSystem: undefined } : d));
+    expect((await sync(clock)).summary).toMatchObject({ errors: 1, updated: 1 });
+  });
+
   it('moves most recent discovery after freshnessHours and not before, one item per device', async () => {
     const seen = (at: Date) => {
       devices = devices.map((d) => ({ ...d, lastSeen: at }));

@@ -439,9 +439,12 @@ export function deviceGroup(
 export function deviceReference(
   context: MappingContext,
   device: Pick<OtDevice, 'key' | 'name'> & Partial<Pick<OtDevice, 'nics'>> & ClassInput,
+  writtenAs?: string | null,
 ): IreItem {
   return {
-    className: deviceClass(context, device).className,
+    // The class the CI was last written as, when known: a reference item of another class would
+    // ask IRE to reclassify the CI (and a refused reclassification would fail the whole payload).
+    className: writtenAs || deviceClass(context, device).className,
     values: { name: ciName(device) },
     sys_object_source_info: sourceInfo(context, 'device', device.key),
   };
@@ -453,6 +456,8 @@ export type ConnectionEnd = Pick<
   'key' | 'name' | 'deviceType' | 'operatingSystem' | 'nics' | 'zone' | 'site'
 > & {
   readonly sysId?: string;
+  /** The class the device's CI was last written as. */
+  readonly remoteTable?: string;
 };
 
 /** What a connection needs to know of its two devices, as written. */
@@ -501,8 +506,8 @@ export function connectionGroup(
       }),
       sys_object_source_info: sourceInfo(context, 'connection', connection.key),
     },
-    deviceReference(context, ends.source),
-    deviceReference(context, ends.destination),
+    deviceReference(context, ends.source, ends.source.remoteTable),
+    deviceReference(context, ends.destination, ends.destination.remoteTable),
   ];
   return group('connection', connection.key, items, [
     { parent: 1, child: 2, type: 'Connects to::Connected by' },

@@ -91,6 +91,8 @@ export const otInventoryFlow = defineFlow({
 /** Where a device is placed for its connections: its CI (once known) and the details the mapping needs. */
 interface PlacedDevice {
   readonly sysId?: string;
+  /** The class its CI was last written as. */
+  readonly remoteTable?: string;
   /** Defender's last seen as last written to the CI's `last_discovered`. */
   readonly discoveredAt?: string;
   readonly device: Pick<
@@ -340,6 +342,7 @@ class OtInventoryRun {
         if (this.run.dryRun) {
           this.deviceInfo.set(device.key, {
             ...(state?.remoteSysId ? { sysId: state.remoteSysId } : {}),
+            ...(state?.remoteTable ? { remoteTable: state.remoteTable } : {}),
             device: {
               key: device.key,
               name: device.name,
@@ -355,7 +358,7 @@ class OtInventoryRun {
         if (state?.contentHash === group.hash && !state.retiredAt) {
           if (this.freshnessDue(device.lastSeen, discoveredAt)) {
             pending.push({
-              group: this.freshnessGroup(device, state.contentHash),
+              group: this.freshnessGroup(device, state.contentHash, state.remoteTable),
               device: placed,
               state,
               refresh: true,
@@ -471,13 +474,17 @@ class OtInventoryRun {
         if (!memory || !state.remoteSysId) continue;
         // An incremental source does not repeat unchanged devices: only a reported deletion counts.
         if (this.deps.source.incremental && !memory.deleted) continue;
-        const reference = deviceReference(this.mapping, {
-          key: state.key,
-          name: memory.name,
-          deviceType: memory.deviceType,
-          ...(memory.operatingSystem ? { operatingSystem: memory.operatingSystem } : {}),
-          nics: memory.nics ?? [],
-        });
+        const reference = deviceReference(
+          this.mapping,
+          {
+            key: state.key,
+            name: memory.name,
+            deviceType: memory.deviceType,
+            ...(memory.operatingSystem ? { operatingSystem: memory.operatingSystem } : {}),
+            nics: memory.nics ?? [],
+          },
+          state.remoteTable,
+        );
         const item = {
           ...reference,
           values: { ...reference.values, install_status: '7', operational_status: '6' },
@@ -514,8 +521,16 @@ class OtInventoryRun {
         const source = this.deviceInfo.get(connection.sourceDeviceKey)!;
         const destination = this.deviceInfo.get(connection.destinationDeviceKey)!;
         const group = connectionGroup(this.mapping, connection, {
-          source: { ...source.device, ...(source.sysId ? { sysId: source.sysId } : {}) },
-          destination: { ...destination.device, ...(destination.sysId ? { sysId: destination.sysId } : {}) },
+          source: {
+            ...source.device,
+            ...(source.sysId ? { sysId: source.sysId } : {}),
+            ...(source.remoteTable ? { remoteTable: source.remoteTable } : {}),
+          },
+          destination: {
+            ...destination.device,
+            ...(destination.sysId ? { sysId: destination.sysId } : {}),
+            ...(destination.remoteTable ? { remoteTable: destination.remoteTable } : {}),
+          },
         });
         if (!group) {
           withoutIp += 1;
@@ -590,6 +605,7 @@ class OtInventoryRun {
       if (!memory || state.retiredAt || memory.deleted) continue;
       this.deviceInfo.set(key, {
         ...(state.remoteSysId ? { sysId: state.remoteSysId } : {}),
+        ...(state.remoteTable ? { remoteTable: state.remoteTable } : {}),
         ...(memory.discoveredAt ? { discoveredAt: memory.discoveredAt } : {}),
         device: {
           key,
@@ -732,8 +748,8 @@ class OtInventoryRun {
    * its source key, with `last_discovered` = Defender's last seen. One item per device, so the
    * daily pass costs one IRE request per `batchSize` devices.
    */
-  private freshnessGroup(device: OtDevice, hash: string): IreGroup {
-    const reference = deviceReference(this.mapping, device);
+  private freshnessGroup(device: OtDevice, hash: string, writtenAs: string | null): IreGroup {
+    const reference = deviceReference(this.mapping, device, writtenAs);
     return {
       entity: 'device',
       key: device.key,

@@ -104,6 +104,22 @@ snowline sync --job ot-inventory --json      # do it; prints the summary
   \`core_company\` by vendor name (a vendor with no company is created as a manufacturer, as Integration
   Commons' *Cleanse Company* does; the ledger records it). A name with no record is left out and reported once
   per run as a *skip* (for example an OT device type a plugin did not install), never sent as text.
+- **Identification.** A device's serial number (\`cmdb_serial_number\`, type \`system\`) and its NICs
+  (\`cmdb_ci_network_adapter\`, name = MAC) go in \`lookup\`, as the OT and Hardware identification rules expect,
+  so a CI Discovery or the vendor connector wrote first is matched by serial or MAC and adopted, never
+  duplicated. Defender names a device it could not name by its IP; IPs repeat across plants and name is the
+  rules' last identifier, so such a CI is named by its first MAC ("If both Serial Number and Name are not
+  available, and only MAC Address is available, use MAC Address as the name of the CI":
+  \`cmdb-ci-class-models-operation-technology.md\`).
+- **Reclassification.** When a device's class changes (Defender reports an OS, or a newer map), IRE moves the
+  CI where the instance allows it (\`glide.class.upgrade/downgrade/switch.enabled\`; only between classes with
+  identical identification rules). When IRE refuses (\`RECLASSIFICATION_NOT_ALLOWED\`, e.g. an OT class to a
+  Computer class) it opens a reclassification task for a person: the run reports it once as an error and does
+  not send that device again until Defender reports a change. Reference items (a connection's two devices, the
+  freshness stamp, a retirement) always use the class the CI was last written as.
+- **Classes the instance lacks.** Each run reads \`sys_db_object\` for the classes the map can write; one the
+  instance lacks (plugin not installed) is written as its nearest existing ancestor and reported once per run;
+  \`snowline doctor\` lists them (\`servicenow.ci-classes\`).
 - **Dry run** sends each changed payload to IRE's \`/identifyreconcile/query\`, which identifies without
   committing: the plan says, per CI, whether IRE would insert, update, find nothing to change, or refuse it,
   with IRE's error. A CI Snowline thought new that IRE matches (written first by Discovery or the vendor

@@ -136,6 +136,37 @@ export class IreWriter {
       const errors = itemErrors(result, indices);
       const [action, reason] = asIreDecided(options.decide(group), main);
       const sysId = main && main.sysId && main.sysId !== 'Unknown' ? main.sysId : undefined;
+      if (isRefusedReclassification(result, index, indices)) {
+        // IRE kept the CI in its class and opened a reclassification task for a person
+        // (c_CIReclassification.md). Sending the same payload again would open another task
+        // each run: the hash is recorded, so the device is sent again only when it changes.
+        await this.options.recorder.decide(
+          {
+            flow: this.options.flow,
+            side: 'servicenow',
+            action: 'error',
+            entity,
+            key: group.key,
+            reason: (
+              `IRE refused to reclassify the ${entity} (${main!.errors[0]!.message}): a reclassification task is open on the instance; ` +
+              'Snowline sends it again when Defender reports a change'
+            ).slice(0, 2000),
+          },
+          {
+            states: {
+              [entity]: [
+                {
+                  sourceKey: group.key,
+                  contentHash: group.hash,
+                  lastSeenAt: nowText,
+                  ...(sysId ? { remoteSysId: sysId } : {}),
+                },
+              ],
+            },
+          },
+        );
+        continue;
+      }
       if (errors.length || !sysId) {
         // No hash is recorded, so the group is sent again next run.
         const why = errors.length ? errors.join('; ') : 'IRE returned no sys_id';
@@ -212,4 +243,18 @@ function asIreDecided(decided: IreDecision, main: IreItemResult | undefined): Ir
   if (operation && operation !== 'INSERT' && operation !== 'UPDATE')
     return [action, `${reason} (IRE: ${operation})`];
   return decided;
+}
+
+/**
+ * Whether IRE refused a group only because its entity would change class in a way the instance
+ * does not allow (RECLASSIFICATION_NOT_ALLOWED on item 0; its dependents ABANDONED with it).
+ */
+function isRefusedReclassification(result: IreResult, index: number, indices: readonly number[]): boolean {
+  const main = result.items[index];
+  if (!main?.errors.some((e) => e.error === 'RECLASSIFICATION_NOT_ALLOWED')) return false;
+  return indices.every((i) =>
+    (result.items[i]?.errors ?? []).every(
+      (e) => e.error === 'RECLASSIFICATION_NOT_ALLOWED' || e.error === 'ABANDONED',
+    ),
+  );
 }
