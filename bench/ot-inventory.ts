@@ -65,6 +65,12 @@ async function measure(size: string, withRatios: boolean) {
     if (withRatios) await journal(sandbox, false);
     const noop = await timedSync(config, FLOW);
     const afterNoop = await serviceNowCounters(sandbox);
+    // The daily freshness pass: a day later Defender has seen every device again; each fed device's
+    // most recent discovery moves, one IRE item per device (flows.otInventory.freshnessHours 24).
+    await sandbox.control('defender', 'POST', '/_sandbox/clock', { advanceSeconds: 25 * 3600 });
+    await sandbox.control('defender', 'POST', '/_sandbox/devices/seen');
+    const freshness = await timedSync(config, FLOW);
+    const afterFreshness = await serviceNowCounters(sandbox);
     const ratios = requests && {
       snowlineMs: initial.wallMs,
       // `sys_object_source` is written by IRE only: the Table API refuses inserts (ACL), as on a
@@ -85,6 +91,12 @@ async function measure(size: string, withRatios: boolean) {
         requests: afterInitial.requests - before.requests,
         ire: afterInitial.ire - before.ire,
         noopWrites: afterNoop.writes - afterInitial.writes,
+      },
+      freshness: {
+        wallMs: freshness.wallMs,
+        refreshed: (freshness.summary as { refreshed?: number }).refreshed ?? 0,
+        ire: afterFreshness.ire - afterNoop.ire,
+        requests: afterFreshness.requests - afterNoop.requests,
       },
       ratios,
     };
@@ -122,6 +134,16 @@ const result: FlowBenchResult = {
     writes: main.servicenow.noopWrites,
     peakRssMb: Math.round(main.noop.peakRssMb),
   },
+  // Target: ≤ 1.05 × ceil(refreshed devices / batch) IRE requests.
+  freshness: {
+    wallMs: Math.round(main.freshness.wallMs),
+    refreshed: main.freshness.refreshed,
+    ireRequests: main.freshness.ire,
+    floor: Math.ceil(main.freshness.refreshed / batchSize),
+    ratio: round(main.freshness.ire / Math.max(1, Math.ceil(main.freshness.refreshed / batchSize)), 3),
+  },
+  // IRE requests per device of the initial load (items per device: NIC lookups ride on the device).
+  ireRequestsPerDevice: round(main.servicenow.ire / Math.max(1, main.devices), 4),
   errors: s.errors,
   replay,
   naive,

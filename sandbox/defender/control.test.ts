@@ -202,6 +202,18 @@ describe('control API', () => {
     held.catch(() => undefined);
   });
 
+  it('sees every device again at the sandbox clock, so last seen and the incremental readers move', async () => {
+    await control('POST', '/reset');
+    await control('POST', '/clock', { now: '2027-03-03T00:00:00Z' });
+    const seen = await control('POST', '/devices/seen');
+    expect(seen.json).toEqual({ seen: estate.devices.length });
+    for (const d of estate.devices.slice(0, 5)) {
+      const device = await control('GET', `/devices/${d.id}`);
+      expect(device.json).toMatchObject({ lastActivity: expect.stringMatching(/^2027-03-03T00:00:0/) });
+    }
+    await control('POST', '/reset');
+  });
+
   it('adds, changes and removes devices and CVEs; toggles sensors; validates input', async () => {
     await control('POST', '/reset');
     const sensor = estate.sensors[0] as Estate['sensors'][number];

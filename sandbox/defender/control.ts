@@ -253,6 +253,9 @@ export function mountControlApi(app: Hono, ctx: ControlContext): void {
     return c.json(deviceSummary(device), 201);
   });
 
+  // Every device seen again at the sandbox's now (what a day of traffic does to last seen).
+  app.post('/_sandbox/devices/seen', (c) => c.json({ seen: state.seeAll() }));
+
   app.patch('/_sandbox/devices/:id', async (c) => {
     const b = await body(c, patchDeviceSchema);
     if (b instanceof Response) return b;

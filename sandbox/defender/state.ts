@@ -332,6 +332,17 @@ export class DefenderState {
     return next;
   }
 
+  /**
+   * Every device seen again now (`lastActivity` = the sandbox clock), as after a sensor's day of
+   * traffic; `lastUpdate` moves too, so incremental readers see them. Returns how many.
+   */
+  seeAll(): number {
+    const ids = [...this.estate.devices.map((d) => d.id), ...this.addedDeviceIds];
+    let seen = 0;
+    for (const id of ids) if (this.updateDevice(id, (d) => ({ ...d, lastActivity: this.now() }))) seen++;
+    return seen;
+  }
+
   removeDevice(id: number): boolean {
     if (!this.device(id)) return false;
     this.deletedDevices.set(id, this.now());

@@ -12,6 +12,7 @@ import { connectServiceNow } from '../../src/servicenow/index.js';
 import { referenceValue, stringValue } from '../../src/servicenow/values.js';
 import { openStore } from '../../src/store/store.js';
 import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
+import { ciNameOf } from '../support/estate.js';
 import { syncOnce } from '../support/sync.js';
 
 /**
@@ -43,13 +44,6 @@ const SUBTYPE_CLASS: Record<string, string> = {
   Workstation: 'cmdb_ci_computer',
   Server: 'cmdb_ci_server',
 };
-/**
- * Defender names a device it could not name by its IP; such a CI is named by its MAC, as the OT
- * class-model page says to do when only a MAC is available (cmdb-ci-class-models-operation-technology.md).
- */
-function ciNameOf(d: { name: string; nics: readonly { mac: string }[] }): string {
-  return /^\d+\.\d+\.\d+\.\d+$/.test(d.name) && d.nics[0] ? d.nics[0].mac.toLowerCase() : d.name;
-}
 const NETWORK = new Set(['Switch', 'Firewall', 'Router']);
 function expectedClass(d: { type: string; operatingSystem: string | null }): string {
   const os = d.operatingSystem ?? '';

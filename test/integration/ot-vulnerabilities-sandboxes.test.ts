@@ -16,6 +16,7 @@ import { FLOW_RUNNERS } from '../../src/sync/flows.js';
 import { runFlows } from '../../src/sync/kernel/runner.js';
 import type { Estate } from '../../sandbox/dataset/index.js';
 import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
+import { ciNameOf } from '../support/estate.js';
 import { syncOnce } from '../support/sync.js';
 
 /**
@@ -122,8 +123,8 @@ describe.each(['console', 'sensor'] as const)(
       expected = pairsOf(devices);
       const withSeveral = devices.find((d) => d.cves.length >= 2)!;
       const withOne = devices.find((d) => d.cves.length === 1)!;
-      several = { id: withSeveral.id, name: withSeveral.name, cve: withSeveral.cves[0]! };
-      single = { id: withOne.id, name: withOne.name, cve: withOne.cves[0]! };
+      several = { id: withSeveral.id, name: ciNameOf(withSeveral), cve: withSeveral.cves[0]! };
+      single = { id: withOne.id, name: ciNameOf(withOne), cve: withOne.cves[0]! };
     });
     afterAll(async () => sandboxes?.close());
 
@@ -533,7 +534,7 @@ function fedDevices(estate: Estate, source: 'console' | 'sensor'): Estate['devic
 
 /** `device|CVE` of every CVE of these devices, sorted: the pairs detections and items should hold. */
 function pairsOf(devices: Estate['devices']): string[] {
-  return devices.flatMap((d) => d.cves.map((cve) => `${d.name}|${cve}`)).sort();
+  return devices.flatMap((d) => d.cves.map((cve) => `${ciNameOf(d)}|${cve}`)).sort();
 }
 
 /** The pairs of the console source's fed devices. */
