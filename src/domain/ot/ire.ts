@@ -13,6 +13,13 @@ import { normaliseMac } from './records.js';
  * connections (`sn_ot_device_network_connection` + `Connects to::Connected by`).
  */
 
+/**
+ * The version of what this mapping sends. Raise it whenever a release maps an unchanged Defender
+ * record differently (classes, fields, references): flows then read every record once more
+ * instead of only what changed. 1 = Snowline 0.1; 2 = the connector's class map and references.
+ */
+export const MAPPING_VERSION = 2;
+
 /** One IRE payload item. All values are strings, as IRE requires. */
 export interface IreItem {
   readonly className: string;

@@ -5,6 +5,7 @@ import {
   NEW_SENSOR_VALUES,
   sensorGroup,
   siteGroup,
+  MAPPING_VERSION,
   sourceKey,
   withValues,
   type IreGroup,
@@ -289,11 +290,7 @@ class OtInventoryRun {
 
   private async syncDevices(): Promise<void> {
     const source = this.deps.source;
-    const watermarkRef = {
-      integrationId: this.run.integrationId,
-      flow: FLOW,
-      scope: `${source.kind}:devices`,
-    };
+    const watermarkRef = this.watermark('devices');
     const since = await this.since('devices');
     const readStarted = this.now;
     const skippedBySensor = new Map<string, number>();
@@ -709,7 +706,14 @@ class OtInventoryRun {
 
   /** The watermark of an incremental read (epoch ms of when the last complete read started). */
   private watermark(what: 'devices' | 'connections') {
-    return { integrationId: this.run.integrationId, flow: FLOW, scope: `${this.deps.source.kind}:${what}` };
+    // The mapping's version is part of the scope: a release that maps differently reads everything
+    // once (an incremental source would otherwise never repeat unchanged devices, and the CMDB
+    // would keep the old mapping until each device changed in Defender).
+    return {
+      integrationId: this.run.integrationId,
+      flow: FLOW,
+      scope: `${this.deps.source.kind}:${what}${MAPPING_VERSION > 1 ? `@mapping${MAPPING_VERSION}` : ''}`,
+    };
   }
 
   /**
