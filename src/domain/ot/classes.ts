@@ -434,6 +434,13 @@ export function nearestExistingClass(className: string, exists: (name: string) =
   return 'cmdb_ci_hardware';
 }
 
+/** The classes and every ancestor {@link CLASS_PARENTS} names (and Hardware), each once, sorted. */
+export function withAncestors(classNames: readonly string[]): string[] {
+  const all = new Set<string>(['cmdb_ci_hardware']);
+  for (const name of classNames) for (let c: string | undefined = name; c; c = CLASS_PARENTS[c]) all.add(c);
+  return [...all].sort();
+}
+
 /** Every class the built-in map and OS rows can write (what `doctor` and each run check the instance for). */
 export function classesInMap(overrides: Readonly<Record<string, DeviceClass>> = {}): string[] {
   return [

@@ -1,4 +1,4 @@
-import { CLASS_PARENTS, nearestExistingClass } from '../../domain/ot/classes.js';
+import { nearestExistingClass, withAncestors } from '../../domain/ot/classes.js';
 import type { ReferenceIds } from '../../domain/ot/ire.js';
 import { UpstreamError } from '../../errors.js';
 import type { ListOptions, ServiceNowClient } from '../../servicenow/client.js';
@@ -266,11 +266,4 @@ export class CmdbReferences {
       reason: `no ${table} record named "${name}" on the instance: ${field} left empty (a reference takes a sys_id, never a name)`,
     });
   }
-}
-
-/** The classes and every ancestor {@link CLASS_PARENTS} names, each once. */
-function withAncestors(classNames: readonly string[]): string[] {
-  const all = new Set<string>(['cmdb_ci_hardware']);
-  for (const name of classNames) for (let c: string | undefined = name; c; c = CLASS_PARENTS[c]) all.add(c);
-  return [...all].sort();
 }
