@@ -4,7 +4,7 @@ import type { ServiceNowClient } from '../servicenow/client.js';
 import { encodeQuery, where } from '../servicenow/query.js';
 import type { DoctorCheck } from './report.js';
 import { TICKET_TABLES } from '../domain/tickets/tables.js';
-import { CLASS_PARENTS, classesInMap, nearestExistingClass } from '../domain/ot/classes.js';
+import { classesInMap, nearestExistingClass, withAncestors } from '../domain/ot/classes.js';
 
 /** A table a flow needs, and which ServiceNow plugin brings it (what to install when missing). */
 interface RequiredTable {
@@ -222,13 +222,10 @@ export async function checkServiceNow(
  * failure with the plugin to install. A class map the instance fully holds passes.
  */
 async function checkClasses(client: ServiceNowClient, classNames: readonly string[]): Promise<DoctorCheck> {
-  const wanted = new Set<string>(['cmdb_ci_hardware']);
-  for (const name of classNames)
-    for (let c: string | undefined = name; c; c = CLASS_PARENTS[c]) wanted.add(c);
   let present: Set<string>;
   try {
     const rows = await client.listAll('sys_db_object', {
-      query: encodeQuery({ where: [where('name', 'IN', [...wanted].sort())] }),
+      query: encodeQuery({ where: [where('name', 'IN', withAncestors(classNames))] }),
       fields: ['name'],
     });
     present = new Set(rows.map((r) => String(r.name)));
