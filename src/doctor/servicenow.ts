@@ -32,6 +32,11 @@ export function serviceNowRequirements(integration: IntegrationConfig): {
       { table: 'cmdb_ci_ot', plugin: ot },
       { table: 'cmdb_ot_entity', plugin: ot },
       { table: 'cmdb_ci_nids', plugin: ot },
+      // Reference tables the mapping reads by name each run (docs/ot-inventory.md, "References").
+      { table: 'cmdb_ot_entity_type', plugin: ot },
+      { table: 'life_cycle_stage', plugin: 'CSDM life cycle (platform)' },
+      { table: 'life_cycle_stage_status', plugin: 'CSDM life cycle (platform)' },
+      { table: 'core_company', plugin: 'the platform (Company)' },
     );
     if (flows.otInventory.connections.enabled)
       tables.push({ table: 'sn_ot_device_network_connection', plugin: 'Industrial Core (sn_ot_core)' });
