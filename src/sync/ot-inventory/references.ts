@@ -181,9 +181,10 @@ export class CmdbReferences {
         await lookUp([name], encodeQuery({ where: [where('name', '=', name)] }));
       } else {
         // IN lists stay well inside the URL length instances and proxies accept.
-        if (length + name.length > MAX_QUERY_TEXT) await flush();
+        const size = encodeURIComponent(name).length + 1;
+        if (length + size > MAX_QUERY_TEXT) await flush();
         batch.push(name);
-        length += encodeURIComponent(name).length + 1;
+        length += size;
       }
     }
     await flush();
