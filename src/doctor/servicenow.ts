@@ -4,7 +4,7 @@ import type { ServiceNowClient } from '../servicenow/client.js';
 import { encodeQuery, where } from '../servicenow/query.js';
 import type { DoctorCheck } from './report.js';
 import { TICKET_TABLES } from '../domain/tickets/tables.js';
-import { classesInMap, nearestExistingClass, withAncestors } from '../domain/ot/classes.js';
+import { classesInMap, classSubstitutes, withAncestors } from '../domain/ot/classes.js';
 
 /** A table a flow needs, and which ServiceNow plugin brings it (what to install when missing). */
 interface RequiredTable {
@@ -227,13 +227,9 @@ export async function checkServiceNow(
  * failure with the plugin to install. A class map the instance fully holds passes.
  */
 async function checkClasses(client: ServiceNowClient, classNames: readonly string[]): Promise<DoctorCheck> {
-  let present: Set<string>;
+  let missing: Map<string, string>;
   try {
-    const rows = await client.listAll('sys_db_object', {
-      query: encodeQuery({ where: [where('name', 'IN', withAncestors(classNames))] }),
-      fields: ['name'],
-    });
-    present = new Set(rows.map((r) => String(r.name)));
+    missing = classSubstitutes(classNames, await client.existingTables(withAncestors(classNames)));
   } catch (error) {
     return {
       id: 'servicenow.ci-classes',
@@ -242,8 +238,7 @@ async function checkClasses(client: ServiceNowClient, classNames: readonly strin
       fix: 'let the integration user read sys_db_object, or compare the classes in docs/ot-inventory.md with the instance by hand',
     };
   }
-  const missing = classNames.filter((c) => !present.has(c));
-  if (missing.length === 0)
+  if (missing.size === 0)
     return {
       id: 'servicenow.ci-classes',
       status: 'pass',
@@ -252,8 +247,10 @@ async function checkClasses(client: ServiceNowClient, classNames: readonly strin
   return {
     id: 'servicenow.ci-classes',
     status: 'fail',
-    detail: `the instance lacks ${missing.length} CI class(es) of the class map; their devices are written as the nearest ancestor: ${missing
-      .map((c) => `${c} → ${nearestExistingClass(c, (n) => present.has(n))}`)
+    detail: `the instance lacks ${missing.size} CI class(es) of the class map; their devices are written as the nearest ancestor: ${[
+      ...missing,
+    ]
+      .map(([c, instead]) => `${c} → ${instead}`)
       .join(', ')}`,
     fix: 'activate the plugins that bring them (OT classes: Operational Technology Manager / Industrial Core), or map those subtypes elsewhere with flows.otInventory.classMap',
   };

@@ -130,6 +130,15 @@ export class ServiceNowClient {
     return all;
   }
 
+  /** Which of these tables the instance has, read from the dictionary (`sys_db_object`). */
+  async existingTables(names: readonly string[]): Promise<Set<string>> {
+    const rows = await this.listAll('sys_db_object', {
+      query: encodeQuery({ where: [where('name', 'IN', names)] }),
+      fields: ['name'],
+    });
+    return new Set(rows.map((r) => String(r.name)));
+  }
+
   /** One record by sys_id, or undefined when it does not exist (or an ACL hides it). */
   async get<T extends SnRecord = SnRecord>(
     table: string,

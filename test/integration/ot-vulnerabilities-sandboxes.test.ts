@@ -7,13 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { LoadedConfig } from '../../src/config/load.js';
 import { systemClock } from '../../src/domain/clock.js';
-import { createLogger } from '../../src/logging.js';
 import { RequestCounters } from '../../src/runtime/http/counters.js';
 import { connectServiceNow } from '../../src/servicenow/index.js';
 import { referenceValue, stringValue } from '../../src/servicenow/values.js';
 import { openStore } from '../../src/store/store.js';
-import { FLOW_RUNNERS } from '../../src/sync/flows.js';
-import { runFlows } from '../../src/sync/kernel/runner.js';
 import type { Estate } from '../../sandbox/dataset/index.js';
 import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
 import { ciNameOf } from '../support/estate.js';
@@ -481,7 +478,7 @@ describe('ot-vulnerabilities through failed Batch API calls', () => {
     const expected = consoleFedPairs(estate);
     const storeUrl = join(dir, 'batch-500.sqlite');
     const loaded = sandboxes.config(storeUrl, SMALL_BATCHES);
-    const inventory = await runOnly(loaded, storeUrl, 'ot-inventory');
+    const inventory = await syncOnce(loaded, storeUrl, ['ot-inventory']);
     expect(inventory.summary.jobs['ot-inventory']).toMatchObject({ outcome: 'ok' });
 
     // A third of the Batch calls refused with a 500 before they run, and the second one that runs
@@ -494,7 +491,7 @@ describe('ot-vulnerabilities through failed Batch API calls', () => {
       holdWrite: 2,
       holdStatus: 500,
     });
-    const { summary } = await runOnly(loaded, storeUrl, 'ot-vulnerabilities');
+    const { summary } = await syncOnce(loaded, storeUrl, ['ot-vulnerabilities']);
     const faults = await sandboxes.control('servicenow', 'GET', '/_sandbox/faults');
     await sandboxes.control('servicenow', 'POST', '/_sandbox/faults', {});
 
@@ -540,22 +537,4 @@ function pairsOf(devices: Estate['devices']): string[] {
 /** The pairs of the console source's fed devices. */
 function consoleFedPairs(estate: Estate): string[] {
   return pairsOf(fedDevices(estate, 'console'));
-}
-
-async function runOnly(loaded: LoadedConfig, storeUrl: string, flow: 'ot-inventory' | 'ot-vulnerabilities') {
-  const store = await openStore(storeUrl);
-  try {
-    await store.migrate();
-    return await runFlows({
-      integration: loaded.config.integrations[0]!,
-      store,
-      clock: systemClock,
-      logger: createLogger({ level: 'silent' }),
-      runners: FLOW_RUNNERS,
-      only: [flow],
-      trigger: 'cli',
-    });
-  } finally {
-    await store.close();
-  }
 }

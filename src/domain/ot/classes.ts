@@ -434,6 +434,24 @@ export function nearestExistingClass(className: string, exists: (name: string) =
   return 'cmdb_ci_hardware';
 }
 
+/**
+ * For each of `classNames` the instance lacks (`present`: the tables it has, ancestors included),
+ * the class written instead: its nearest existing ancestor. Empty when every class exists.
+ */
+export function classSubstitutes(
+  classNames: readonly string[],
+  present: ReadonlySet<string>,
+): Map<string, string> {
+  const substitutes = new Map<string, string>();
+  for (const name of classNames)
+    if (!present.has(name))
+      substitutes.set(
+        name,
+        nearestExistingClass(name, (c) => present.has(c)),
+      );
+  return substitutes;
+}
+
 /** The classes and every ancestor {@link CLASS_PARENTS} names (and Hardware), each once, sorted. */
 export function withAncestors(classNames: readonly string[]): string[] {
   const all = new Set<string>(['cmdb_ci_hardware']);

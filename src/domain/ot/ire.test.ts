@@ -311,7 +311,7 @@ describe('IRE mapping', () => {
     });
     // The NIDS network type is the admin's once the sensor exists: the flow adds it on creation only.
     expect(learning.items[0]!.values).not.toHaveProperty('network_type_assignment');
-    const created = withValues(learning, 0, NEW_SENSOR_VALUES);
+    const created = withValues(learning, { 0: NEW_SENSOR_VALUES });
     expect(created.items[0]!.values.network_type_assignment).toBe('OT');
     expect(created.hash).toBe(learning.hash);
     // References with no record found are left out, never sent as text.

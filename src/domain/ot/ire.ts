@@ -148,20 +148,18 @@ function group(
 }
 
 /**
- * The group with more values on one item, and the same hash: for what is sent only at times the
- * flow chooses (fields written on creation only, the daily freshness stamp), so that sending it
- * or not never makes an unchanged entity look changed.
+ * The group with more values on some items (by item index), and the same hash: for what is sent
+ * only at times the flow chooses (fields written on creation only, the daily freshness stamp), so
+ * that sending it or not never makes an unchanged entity look changed. Undefined values are left out.
  */
 export function withValues(
   g: IreGroup,
-  index: number,
-  extra: Readonly<Record<string, string | undefined>>,
+  extra: Readonly<Record<number, Readonly<Record<string, string | undefined>>>>,
 ): IreGroup {
-  const added = values(extra);
-  if (Object.keys(added).length === 0) return g;
-  const items = g.items.map((item, i) =>
-    i === index ? { ...item, values: { ...item.values, ...added } } : item,
-  );
+  const items = g.items.map((item, i) => {
+    const added = values(extra[i] ?? {});
+    return Object.keys(added).length ? { ...item, values: { ...item.values, ...added } } : item;
+  });
   return { ...g, items };
 }
 

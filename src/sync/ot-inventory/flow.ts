@@ -234,7 +234,7 @@ class OtInventoryRun {
     const groups = page.items.map((sensor) =>
       sensorGroup(this.mapping, sensor, sensor.site ? this.siteSysIds.get(sensor.site) : undefined),
     );
-    await this.apply('sensor', groups, (group) => withValues(group, 0, NEW_SENSOR_VALUES));
+    await this.apply('sensor', groups, (group) => withValues(group, { 0: NEW_SENSOR_VALUES }));
   }
 
   /**
@@ -370,7 +370,7 @@ class OtInventoryRun {
           });
         } else {
           const stamped = device.lastSeen
-            ? withValues(group, 0, { last_discovered: toSnDateTime(device.lastSeen) })
+            ? withValues(group, { 0: { last_discovered: toSnDateTime(device.lastSeen) } })
             : group;
           pending.push({ group: stamped, device: placed, ...(state ? { state } : {}) });
         }
@@ -477,7 +477,6 @@ class OtInventoryRun {
             key: state.key,
             name: memory.name,
             deviceType: memory.deviceType,
-            ...(memory.operatingSystem ? { operatingSystem: memory.operatingSystem } : {}),
             nics: memory.nics ?? [],
           },
           state.remoteTable,
@@ -546,19 +545,15 @@ class OtInventoryRun {
         // reporting keeps its old time and is purged by the instance after 90 days, as designed.
         // The two device items carry their own last seen: IRE stamps "now" on a CI written without
         // one (ServiceNow/ServiceNowDocs markdown/servicenow-platform/configuration-management-database-cmdb/ire.md).
-        const stamp = (at: string | undefined) => (at ? { last_discovered: toSnDateTime(new Date(at)) } : {});
+        const stamp = (at: string | undefined) => ({
+          last_discovered: at ? toSnDateTime(new Date(at)) : undefined,
+        });
         groups.push(
-          withValues(
-            withValues(
-              withValues(group, 0, {
-                last_communication: connection.lastSeen ? toSnDateTime(connection.lastSeen) : undefined,
-              }),
-              1,
-              stamp(source.discoveredAt),
-            ),
-            2,
-            stamp(destination.discoveredAt),
-          ),
+          withValues(group, {
+            0: { last_communication: connection.lastSeen ? toSnDateTime(connection.lastSeen) : undefined },
+            1: stamp(source.discoveredAt),
+            2: stamp(destination.discoveredAt),
+          }),
         );
         if (connection.lastSeen) this.communicated.set(connection.key, connection.lastSeen.toISOString());
         if (refresh) this.refreshing.add(connection.key);
@@ -608,8 +603,6 @@ class OtInventoryRun {
           key,
           name: memory.name,
           deviceType: memory.deviceType,
-          // The class of the reference item must be the one written, or IRE would switch the CI back.
-          ...(memory.operatingSystem ? { operatingSystem: memory.operatingSystem } : {}),
           nics: memory.nics ?? [],
           ...(memory.zone ? { zone: memory.zone } : {}),
           ...(memory.site ? { site: memory.site } : {}),
@@ -775,7 +768,6 @@ function memoryOf(
   return {
     name: device.name,
     deviceType: device.deviceType,
-    ...(device.operatingSystem ? { operatingSystem: device.operatingSystem } : {}),
     ...(zone ? { zone } : {}),
     ...(site ? { site } : {}),
     nics: [...device.nics],

@@ -9,8 +9,6 @@ import { FlowMemory, type MemoryScope } from '../kernel/memory.js';
 export const DeviceMemorySchema = z.object({
   name: z.string(),
   deviceType: z.string(),
-  /** Its operating system, which may have reclassified it (so its references find the same class). */
-  operatingSystem: z.string().optional(),
   zone: z.string().optional(),
   site: z.string().optional(),
   nics: z.array(z.object({ mac: z.string().optional(), ip: z.string().optional() })).optional(),

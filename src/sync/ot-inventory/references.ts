@@ -1,4 +1,4 @@
-import { nearestExistingClass, withAncestors } from '../../domain/ot/classes.js';
+import { classSubstitutes, withAncestors } from '../../domain/ot/classes.js';
 import type { ReferenceIds } from '../../domain/ot/ire.js';
 import { UpstreamError } from '../../errors.js';
 import type { ListOptions, ServiceNowClient } from '../../servicenow/client.js';
@@ -110,21 +110,15 @@ export class CmdbReferences {
    * `sys_db_object` can not be read (an ACL), every class is taken as present.
    */
   async checkClasses(classNames: readonly string[]): Promise<void> {
-    let rows: Awaited<ReturnType<ServiceNowClient['listAll']>>;
+    let present: Set<string>;
     try {
-      rows = await this.servicenow.listAll('sys_db_object', {
-        query: encodeQuery({ where: [where('name', 'IN', withAncestors(classNames))] }),
-        fields: ['name'],
-      });
+      present = await this.servicenow.existingTables(withAncestors(classNames));
     } catch (error) {
       if (error instanceof UpstreamError && (error.status === 403 || error.status === 400)) return;
       throw error;
     }
-    const present = new Set(rows.map((r) => stringValue(r.name)));
     if (present.size === 0) return;
-    for (const name of classNames) {
-      if (present.has(name)) continue;
-      const instead = nearestExistingClass(name, (c) => present.has(c));
+    for (const [name, instead] of classSubstitutes(classNames, present)) {
       this.substitutes.set(name, instead);
       this.unresolved.set(`sys_db_object\u241f${name}`, {
         table: 'sys_db_object',
