@@ -163,7 +163,11 @@ export function withValues(
   return { ...g, items };
 }
 
-/** `os_address_width` is a number of bits; Defender reports an architecture name. */
+/**
+ * `os_address_width` is "OS Address Width (bits)": "Operating system bit (such as 32, 64)"
+ * (ServiceNow/ServiceNowDocs `markdown/servicenow-platform/configuration-management-database-cmdb/class-computer.md`);
+ * Defender reports an architecture name (`x64`, `x86`…). Names that say neither are left out.
+ */
 function addressWidth(architecture: string | undefined): string | undefined {
   const arch = architecture?.toLowerCase();
   if (!arch) return undefined;
