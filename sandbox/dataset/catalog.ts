@@ -648,6 +648,11 @@ export interface CveInfo {
   readonly description: string;
   /** Vendors (or `*windows*` for Windows hosts) it applies to. */
   readonly appliesTo: readonly string[];
+  /**
+   * Known exploit, as Defender for IoT's cloud names it in `exploitType` (the spec's example is
+   * `ExploitKit`); absent when none is known, which the cloud reports as `Unknown`.
+   */
+  readonly exploitType?: string;
 }
 
 /**
@@ -749,6 +754,8 @@ export function buildCveCatalogue(): CveInfo[] {
         attackVector: vector,
         appliesTo: [vendor],
         description: `Sandbox vulnerability (synthetic): ${product} ${text}.`,
+        // One synthetic CVE in four has an exploit kit, so both answers of the exploit flag occur.
+        ...(n % 4 === 0 ? { exploitType: 'ExploitKit' } : {}),
       });
       n++;
     }

@@ -305,6 +305,7 @@ export function mountControlApi(app: Hono, ctx: ControlContext): void {
           .optional(),
         attackVector: z.enum(['NETWORK', 'ADJACENT_NETWORK', 'LOCAL']).optional(),
         description: z.string().optional(),
+        exploitType: z.string().min(1).optional(),
       }),
     );
     if (b instanceof Response) return b;
@@ -319,6 +320,7 @@ export function mountControlApi(app: Hono, ctx: ControlContext): void {
         attackVector: b.attackVector ?? 'NETWORK',
         description: b.description ?? `${b.cveId} (added through the sandbox control API)`,
         appliesTo: [],
+        ...(b.exploitType !== undefined ? { exploitType: b.exploitType } : {}),
       });
     }
     const updated = state.updateDevice(id, (d) =>

@@ -1,5 +1,5 @@
 import type { Context, Hono } from 'hono';
-import { PROTOCOLS, type CveInfo } from '../dataset/index.js';
+import { PROTOCOLS } from '../dataset/index.js';
 import { otError, streamJsonArray } from './http.js';
 import type { DefenderState, LiveDevice, LiveSensor } from './state.js';
 
@@ -17,13 +17,6 @@ const PROTOCOL_BY_NAME = new Map(PROTOCOLS.map((p, i) => [p.name, i]));
 function authorised(c: Context, expected: string): boolean {
   // The on-premises APIs take the raw token; "Bearer <token>" is refused as a real appliance would.
   return c.req.header('authorization') === expected;
-}
-
-function cveSorted(state: DefenderState, d: LiveDevice): CveInfo[] {
-  return d.cves
-    .map((id) => state.cve(id))
-    .filter((c): c is CveInfo => c !== undefined)
-    .sort((a, b) => Number(b.score) - Number(a.score) || (a.cveId < b.cveId ? -1 : 1));
 }
 
 // ---- sensor API v1 -------------------------------------------------------------------------
@@ -179,7 +172,7 @@ export function mountSensorApi(app: Hono, state: DefenderState, tokens: OtTokens
     for (const id of ids) {
       const d = state.device(id);
       if (!d || d.cves.length === 0) continue;
-      const cves = cveSorted(state, d);
+      const cves = state.cvesOf(d);
       for (const nic of d.nics) {
         for (const cve of cves.slice(0, limit)) {
           rows.push({
@@ -202,7 +195,8 @@ export function mountSensorApi(app: Hono, state: DefenderState, tokens: OtTokens
     const d = state.deviceByIp(ip);
     if (!d || d.sensorId !== sensorOf(c).id) return c.json([]);
     return c.json(
-      cveSorted(state, d)
+      state
+        .cvesOf(d)
         .slice(0, top ?? 100)
         .map((cve) => ({
           cveId: cve.cveId,
@@ -463,8 +457,7 @@ export function mountConsoleApi(app: Hono, state: DefenderState, tokens: OtToken
         if (sensors && !sensors.has(state.deviceSensorId(id) as number)) continue;
         if (deviceIds && !deviceIds.has(id)) continue;
         const d = state.device(id) as LiveDevice;
-        if (!cveSorted(state, d).some((cve) => minScore === undefined || Number(cve.score) >= minScore))
-          continue;
+        if (!state.cvesOf(d).some((cve) => minScore === undefined || Number(cve.score) >= minScore)) continue;
         out.push(id);
       }
       return out;
@@ -485,7 +478,8 @@ export function mountConsoleApi(app: Hono, state: DefenderState, tokens: OtToken
           u_mac_address_objects: d.nics.map((n) => ({ u_mac_address: n.mac })),
           u_last_activity: d.lastActivity,
           u_last_update: d.lastUpdate,
-          u_cves: cveSorted(state, d)
+          u_cves: state
+            .cvesOf(d)
             .filter((cve) => minScore === undefined || Number(cve.score) >= minScore)
             .map((cve) => ({
               u_cve_id: cve.cveId,

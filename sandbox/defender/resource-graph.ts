@@ -3,8 +3,13 @@ import type { Context } from 'hono';
 import { armError } from './http.js';
 import { KqlError, applyRowOperators, parseKql, pinnedTypes, type Query } from './kql.js';
 import { metadataProperties } from './arm.js';
+import {
+  DEVICE_VULNERABILITY_TYPE,
+  deviceVulnerabilityProperties,
+  vulnerabilityName,
+} from './device-vulnerabilities.js';
 import type { DefenderState, LiveDevice, LiveSensor, StatePart } from './state.js';
-import type { AssessmentMetadata, Site } from '../dataset/index.js';
+import type { AssessmentMetadata, CveInfo, Site } from '../dataset/index.js';
 
 /** Resource Graph api-versions the emulator accepts (contract §5.1). */
 export const RESOURCE_GRAPH_API_VERSIONS = [
@@ -97,6 +102,7 @@ function sources(state: DefenderState): RowSource[] {
     }
     return deviceIds;
   };
+  const currentVulnerabilities = () => deviceVulnerabilities(state);
 
   return [
     {
@@ -261,6 +267,17 @@ function sources(state: DefenderState): RowSource[] {
       },
     },
     {
+      table: 'iotsecurityresources',
+      type: DEVICE_VULNERABILITY_TYPE,
+      parts: ['devices'],
+      count: () => currentVulnerabilities().length,
+      row: (i) => {
+        const v = currentVulnerabilities()[i];
+        const d = v && state.device(v.deviceId);
+        return v && d ? vulnerabilityRow(state, d, v.cve, tenantId) : undefined;
+      },
+    },
+    {
       table: 'resources',
       type: null,
       parts: [],
@@ -284,14 +301,60 @@ function sources(state: DefenderState): RowSource[] {
   ];
 }
 
+interface VulnerabilityRef {
+  readonly deviceId: number;
+  readonly cve: CveInfo;
+}
+
+const vulnerabilityIndexes = new WeakMap<DefenderState, { version: number; refs: VulnerabilityRef[] }>();
+
+/**
+ * One entry per (device, CVE) of every device the devices type serves (all live devices), in
+ * device order and each device's CVEs as the sensor and console list them. Kept per state until
+ * the devices change (control-API CVE changes go through `updateDevice`, which bumps `devices`):
+ * `sources()` is rebuilt per request, and a large estate has ~325,000 pairs.
+ */
+function deviceVulnerabilities(state: DefenderState): VulnerabilityRef[] {
+  const hit = vulnerabilityIndexes.get(state);
+  if (hit && hit.version === state.versions.devices) return hit.refs;
+  const refs: VulnerabilityRef[] = [];
+  for (const id of state.deviceIds()) {
+    const d = state.device(id);
+    if (d) for (const cve of state.cvesOf(d)) refs.push({ deviceId: id, cve });
+  }
+  vulnerabilityIndexes.set(state, { version: state.versions.devices, refs });
+  return refs;
+}
+
+/** `/subscriptions/…/deviceGroups/<group>` of a site's devices. UNVERIFIED: one group per site, named after it. */
+function deviceGroupId(site: Site): string {
+  return `/subscriptions/${site.subscriptionId}/providers/Microsoft.IoTSecurity/locations/${site.location}/deviceGroups/${site.name}`;
+}
+
+function vulnerabilityRow(state: DefenderState, d: LiveDevice, cve: CveInfo, tenantId: string): Row {
+  const site = state.estate.sites[d.siteId - 1] as Site;
+  const group = deviceGroupId(site);
+  const name = vulnerabilityName(`${group}/devices/${d.uuid}`, cve.cveId);
+  const row = base(
+    `${group}/vulnerabilities/${name}`,
+    name,
+    DEVICE_VULNERABILITY_TYPE,
+    tenantId,
+    site.subscriptionId,
+    '',
+    site.location,
+  );
+  row['properties'] = deviceVulnerabilityProperties({ deviceName: d.uuid, cve });
+  return row;
+}
+
 function deviceRow(state: DefenderState, d: LiveDevice, tenantId: string): Row {
   const site = state.estate.sites[d.siteId - 1] as Site;
   const sensor = state.estate.sensors[d.sensorId - 1];
   const zone = state.estate.zones[d.zoneId - 1];
   const iso = (ms: number) => new Date(ms).toISOString();
-  // UNVERIFIED: the device group is named after the site (one group per site).
   const row = base(
-    `/subscriptions/${site.subscriptionId}/providers/Microsoft.IoTSecurity/locations/${site.location}/deviceGroups/${site.name}/devices/${d.uuid}`,
+    `${deviceGroupId(site)}/devices/${d.uuid}`,
     d.uuid,
     'microsoft.iotsecurity/locations/devicegroups/devices',
     tenantId,

@@ -185,6 +185,17 @@ export class DefenderState {
     return this.cveById.get(id) ?? this.extraCves.get(id);
   }
 
+  /**
+   * A device's vulnerabilities, highest score first (then by id): the one list the sensor API,
+   * the console's `devicecves` and Resource Graph all serve, so the three cannot disagree.
+   */
+  cvesOf(d: LiveDevice): CveInfo[] {
+    return d.cves
+      .map((id) => this.cve(id))
+      .filter((c): c is CveInfo => c !== undefined)
+      .sort((a, b) => Number(b.score) - Number(a.score) || (a.cveId < b.cveId ? -1 : 1));
+  }
+
   // ---- assessments -------------------------------------------------------------------------
 
   get assessmentCount(): number {
