@@ -42,6 +42,11 @@ const ire = (
 describe('IRE for the OT classes Snowline writes', () => {
   it('inserts a sensor, devices, NICs, IPs, OT details and relations; a replay changes nothing', async () => {
     const payload = otInventoryPayload({ start: 0, devices: 3 });
+    // IRE sets last_discovered to the current time on every commit (ire.md): the replay must run
+    // in the same sandbox second as the insert, or it is an update. Both start at one instant.
+    const clock = new SandboxClient(sn, undefined);
+    const instant = { now: new Date(Math.ceil(Date.now() / 1000) * 1000).toISOString() };
+    await clock.post('/_sandbox/clock', instant);
     const first = await ire(payload);
     expect(first.status).toBe(200);
     expect(first.body.result.items.map((i) => i.operation)).toEqual(Array(10).fill('INSERT'));
@@ -101,6 +106,8 @@ describe('IRE for the OT classes Snowline writes', () => {
     ).body.result;
     expect(src[0]).toMatchObject({ target_sys_id: device.sysId, target_table: 'cmdb_ci_ot_plc' });
 
+    await clock.post('/_sandbox/clock', instant);
+    await clock.close();
     const replay = await ire(payload);
     expect(replay.body.result.items.map((i) => i.operation)).toEqual(Array(10).fill('NO_CHANGE'));
     expect(replay.body.result.relations.map((r) => r.operation)).toEqual(Array(9).fill('NO_CHANGE'));
