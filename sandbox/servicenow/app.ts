@@ -905,6 +905,16 @@ const clockSchema = z.union([
   z.object({ advanceSeconds: z.number() }),
 ]);
 const propertiesSchema = z.record(z.string().min(1), z.union([z.string(), z.boolean(), z.number()]));
+/** Body of `POST /_sandbox/config`: the switches a running sandbox may change (a reset restores the start config). */
+const runtimeConfigSchema = z
+  .object({
+    enforceStateModels: z.boolean(),
+    vrStaleDays: z.number().int().min(0),
+    vrSkipDeferred: z.boolean(),
+    vrRollup: z.boolean(),
+  })
+  .partial()
+  .strict();
 const userSchema = z.object({
   user_name: z.string().min(1),
   password: z.string().min(1),
@@ -1029,6 +1039,11 @@ function registerControl(app: Hono<Env>, control: SandboxControl, options: AppOp
   });
   app.post('/_sandbox/jobs/vr-auto-close', (c) => c.json(instance.runVrAutoClose(instance.system())));
   app.post('/_sandbox/jobs/table-cleanup', (c) => c.json(instance.runTableCleanup()));
+  // Behaviour switches for contract gaps, e.g. {"vrRollup": false}; answers the config in force.
+  app.get('/_sandbox/config', (c) => c.json(instance.config));
+  app.post('/_sandbox/config', async (c) =>
+    c.json(instance.configure(parse(runtimeConfigSchema, await body(c)))),
+  );
   // System properties (sys_properties) are an admin's to change: tests set them here, e.g.
   // {"glide.class.switch.enabled": false}. Answers every defined property.
   app.get('/_sandbox/properties', (c) => c.json(instance.properties()));

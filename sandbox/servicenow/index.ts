@@ -14,7 +14,7 @@ import { Instance, type InstanceConfig, type SandboxAccounts } from './instance.
 import { WebhookDispatcher } from './webhook.js';
 
 export { ApiError, Instance, SandboxClock, integrationRoles, defaultInstanceConfig } from './instance.js';
-export type { Caller, InstanceConfig, SandboxAccounts } from './instance.js';
+export type { Caller, InstanceConfig, RuntimeConfig, SandboxAccounts } from './instance.js';
 export { escapeQueryValue, formatEncodedQuery, parseEncodedQuery } from './query.js';
 export type { EncodedQuery, QueryCondition, QueryOperator } from './query.js';
 export { signWebhook } from './webhook.js';

@@ -100,7 +100,24 @@ export interface InstanceConfig {
    * installed (the Industrial Core OT classes, say). Default none.
    */
   readonly absentClasses: readonly string[];
+  /**
+   * Whether a detection written through the Table API drives its vulnerable item: an insert without
+   * `vulnerable_item` finds the item by (CI, vulnerability) or creates it, a duplicate (CI,
+   * vulnerability, source) is refused, and the item's state follows its detections. The platform
+   * documents that "Detection data are paired with vulnerable items … If a VI isn't found, a new
+   * one is created" ([SND] vr-detections-rt-vi-states.md) for data coming in through an
+   * integration; whether the same happens on a plain Table API insert is UNVERIFIED. `false`
+   * models an instance where it does not: the detection is stored as given and nothing else
+   * changes. Default true.
+   */
+  readonly vrRollup: boolean;
 }
+
+/** The switches that may change on a running sandbox (`POST /_sandbox/config`). */
+export type RuntimeConfig = Pick<
+  InstanceConfig,
+  'enforceStateModels' | 'vrStaleDays' | 'vrSkipDeferred' | 'vrRollup'
+>;
 
 /** The defaults of {@link InstanceConfig}. */
 export const defaultInstanceConfig: InstanceConfig = {
@@ -112,6 +129,7 @@ export const defaultInstanceConfig: InstanceConfig = {
   extraDiscoverySources: ['Snowline'],
   properties: {},
   absentClasses: [],
+  vrRollup: true,
 };
 
 /** A change the webhook dispatcher may forward. */
@@ -223,7 +241,8 @@ export class Instance {
   readonly schema: Schema;
   readonly store: Store;
   readonly clock: SandboxClock;
-  readonly config: InstanceConfig;
+  private readonly startConfig: InstanceConfig;
+  private currentConfig: InstanceConfig;
   private readonly passwords = new Map<string, string>();
   private readonly clients = new Map<string, { secret: string; appUser: string }>();
   private readonly accessTokens = new Map<string, { user: string; expiresAt: number }>();
@@ -240,7 +259,8 @@ export class Instance {
       config?: Partial<InstanceConfig>;
     } = {},
   ) {
-    this.config = { ...defaultInstanceConfig, ...options.config };
+    this.startConfig = { ...defaultInstanceConfig, ...options.config };
+    this.currentConfig = this.startConfig;
     this.schema = Schema.without(this.config.absentClasses);
     this.clock = new SandboxClock(options.now);
     this.store = new Store(this.schema);
@@ -250,6 +270,20 @@ export class Instance {
     // A persisted instance was seeded by its first run: seeding again would duplicate records.
     if (options.seed && this.store.getMeta('seeded') === undefined) this.seed(options.seed);
     this.store.setMeta('seeded', 'true');
+  }
+
+  /** The behaviour switches in force (the start config, with any runtime changes until a reset). */
+  get config(): InstanceConfig {
+    return this.currentConfig;
+  }
+
+  /**
+   * Changes switches of a running sandbox; a reset restores the start config. The dictionary
+   * switches (`absentClasses`) and token lifetimes are fixed at start.
+   */
+  configure(changes: Partial<RuntimeConfig>): InstanceConfig {
+    this.currentConfig = { ...this.currentConfig, ...changes };
+    return this.currentConfig;
   }
 
   /** Subscribes to inserts/updates/deletes (the webhook dispatcher uses it). */
@@ -488,6 +522,25 @@ export class Instance {
       if (c) return c;
     }
     return undefined;
+  }
+
+  /**
+   * The fields of a record holding a value that is not one of the field's choices (as `sys_choice`
+   * serves them). A real instance stores such a value through the Table API without complaint and
+   * shows it as is; tests use this to see that a client wrote a choice field the way the instance
+   * lists it.
+   *
+   * @example
+   * instance.valuesOutsideChoices(entry); // { severity: 'Critical' } when '1'..'5' were expected
+   */
+  valuesOutsideChoices(row: Row): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [field, value] of Object.entries(row.values)) {
+      if (value === '') continue;
+      const choices = this.choiceValues(row.table, field);
+      if (choices && !choices.has(value)) out[field] = value;
+    }
+    return out;
   }
 
   /** Display value of a record (its display field, `number`, or `name`). */
@@ -827,7 +880,7 @@ export class Instance {
           v.active = 'false';
         }
       }
-    } else if (table === 'sn_vul_detection' && old === undefined) {
+    } else if (table === 'sn_vul_detection' && old === undefined && this.config.vrRollup) {
       v.first_found = v.first_found || now;
       v.last_found = v.last_found || now;
       const ci = v.cmdb_ci ?? '';
@@ -852,7 +905,7 @@ export class Instance {
   /** Rules that run after a write (VR rollup, choice cache). */
   private afterWrite(row: Row, before: Record<string, string> | undefined, caller: Caller): void {
     if (row.table === 'sys_choice') this.choiceCache = undefined;
-    if (row.table === 'sn_vul_detection') {
+    if (row.table === 'sn_vul_detection' && this.config.vrRollup) {
       const vi = this.store.get(row.values.vulnerable_item ?? '');
       if (vi) this.rollUp(vi, caller);
       if (before && before.vulnerable_item && before.vulnerable_item !== row.values.vulnerable_item) {
@@ -964,6 +1017,8 @@ export class Instance {
       detectionsStaled++;
       if (vi) touched.add(vi);
     }
+    // Without the Table API rollup the job is still VR's own processing: it rolls up what it staled.
+    if (!this.config.vrRollup) for (const vi of touched) this.rollUp(vi, caller);
     let itemsClosed = 0;
     for (const vi of touched) if (vi.values.state === VR.itemClosed) itemsClosed++;
     return { detectionsStaled, itemsClosed };
@@ -1180,6 +1235,7 @@ export class Instance {
   reset(seed?: Record<string, Array<Record<string, string>>>): void {
     this.store.clear();
     this.choiceCache = undefined;
+    this.currentConfig = this.startConfig;
     this.accessTokens.clear();
     this.refreshTokens.clear();
     this.seedBaseline();

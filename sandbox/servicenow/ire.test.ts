@@ -42,6 +42,11 @@ const ire = (
 describe('IRE for the OT classes Snowline writes', () => {
   it('inserts a sensor, devices, NICs, IPs, OT details and relations; a replay changes nothing', async () => {
     const payload = otInventoryPayload({ start: 0, devices: 3 });
+    // IRE sets last_discovered to the current time on every commit (ire.md): the replay must run
+    // in the same sandbox second as the insert, or it is an update. Both start at one instant.
+    const clock = new SandboxClient(sn, undefined);
+    const instant = { now: new Date(Math.ceil(Date.now() / 1000) * 1000).toISOString() };
+    await clock.post('/_sandbox/clock', instant);
     const first = await ire(payload);
     expect(first.status).toBe(200);
     expect(first.body.result.items.map((i) => i.operation)).toEqual(Array(10).fill('INSERT'));
@@ -101,6 +106,8 @@ describe('IRE for the OT classes Snowline writes', () => {
     ).body.result;
     expect(src[0]).toMatchObject({ target_sys_id: device.sysId, target_table: 'cmdb_ci_ot_plc' });
 
+    await clock.post('/_sandbox/clock', instant);
+    await clock.close();
     const replay = await ire(payload);
     expect(replay.body.result.items.map((i) => i.operation)).toEqual(Array(10).fill('NO_CHANGE'));
     expect(replay.body.result.relations.map((r) => r.operation)).toEqual(Array(9).fill('NO_CHANGE'));
@@ -684,5 +691,73 @@ describe('CI reclassification (c_CIReclassification.md, properties-id-reconcilia
       'glide.class.switch.enabled': 'true',
     });
     expect((await api.get('/api/now/table/sys_properties')).status).toBe(403);
+  });
+});
+
+// [SND] support-for-msft-defender-iot-azure.md: with sn_msftd4iotazvr.require_ci_match false the
+// integration "allows the creation of unclassed hardware CIs". Their identification is the Hardware
+// Rule's: serial number (lookup, then attribute), name, then the NIC's mac_address + name as a
+// lookup ([SND] t_CreateCIIdentificationRule.md "the pre-defined Hardware Rule applies to the Hardware
+// [cmdb_ci_hardware] table"; the attempts of c_IdentifyReconcileAPI.md's examples).
+describe('unclassed hardware CIs (support-for-msft-defender-iot-azure.md, t_CreateCIIdentificationRule.md)', () => {
+  const nic = {
+    className: 'cmdb_ci_network_adapter',
+    values: { name: 'eth0', mac_address: 'aa:bb:cc:0f:00:01' },
+  };
+  /** The identifier entry that matched: its attributes and the table it searched. */
+  const matchedBy = (item: IreItem): unknown =>
+    (
+      item.identificationAttempts as Array<{
+        attemptResult: string;
+        attributes: string[];
+        searchOnTable: string;
+      }>
+    )
+      .filter((a) => a.attemptResult !== 'SKIPPED')
+      .map((a) => [a.attemptResult, a.attributes.join('+'), a.searchOnTable]);
+
+  it('inserts cmdb_ci_hardware by name, serial number and NIC, then finds it by each', async () => {
+    const first = await ire({
+      items: [
+        {
+          className: 'cmdb_ci_hardware',
+          values: { name: 'unclassed-1', serial_number: 'SN-UH-1', mac_address: 'aa:bb:cc:0f:00:01' },
+          lookup: [nic],
+        },
+      ],
+    });
+    const inserted = first.body.result.items[0] as IreItem;
+    expect(inserted).toMatchObject({ className: 'cmdb_ci_hardware', operation: 'INSERT', errorCount: 0 });
+    const ci = (
+      await api.get<{ result: Record<string, string> }>(
+        `/api/now/table/cmdb_ci/${inserted.sysId}?sysparm_fields=name,serial_number,sys_class_name`,
+      )
+    ).body.result;
+    expect(ci).toEqual({ name: 'unclassed-1', serial_number: 'SN-UH-1', sys_class_name: 'cmdb_ci_hardware' });
+    const nics = await api.get<Many>(
+      `/api/now/table/cmdb_ci_network_adapter?sysparm_query=cmdb_ci=${inserted.sysId}&sysparm_fields=name,mac_address`,
+    );
+    expect(nics.body.result).toEqual([{ name: 'eth0', mac_address: 'aa:bb:cc:0f:00:01' }]);
+
+    const bySerial = await ire({
+      items: [{ className: 'cmdb_ci_hardware', values: { serial_number: 'SN-UH-1' } }],
+    });
+    const byName = await ire({ items: [{ className: 'cmdb_ci_hardware', values: { name: 'unclassed-1' } }] });
+    const byNic = await ire({ items: [{ className: 'cmdb_ci_hardware', values: {}, lookup: [nic] }] });
+    for (const res of [bySerial, byName, byNic])
+      expect(res.body.result.items[0]).toMatchObject({
+        sysId: inserted.sysId,
+        operation: 'NO_CHANGE',
+        errorCount: 0,
+      });
+    expect(matchedBy(bySerial.body.result.items[0] as IreItem)).toEqual([
+      ['MATCHED', 'serial_number', 'cmdb_ci_hardware'],
+    ]);
+    expect(matchedBy(byName.body.result.items[0] as IreItem)).toEqual([
+      ['MATCHED', 'name', 'cmdb_ci_hardware'],
+    ]);
+    expect(matchedBy(byNic.body.result.items[0] as IreItem)).toEqual([
+      ['MATCHED', 'mac_address+name', 'cmdb_ci_network_adapter'],
+    ]);
   });
 });

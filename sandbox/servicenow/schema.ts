@@ -368,6 +368,15 @@ const tableList: TableDef[] = [
     fields: { internal_payload: S },
   },
   // ---- Vulnerability Response
+  // Entry columns as the integrations' field mappings name them ([SND]
+  // markdown/security-management/vulnerability-response/aws-inspector-mapping.md,
+  // aws-security-hub-mapping.md ("score / v2_base_score / v3_base_score / v4_base_score —
+  // Version-dependent base score"), mstvm-data-transformref.md (u_publicexploit → public_exploit,
+  // u_cvssv3 → v3_base_score), and the Azure D4IoT page
+  // markdown/operational-technology/operational-technology-vulnerability-response/support-for-msft-defender-iot-azure.md:
+  // properties/score → score, source "NVD", exploittype → "Exploit exists" and public_exploit).
+  // No page names a v2/v3 "base severity" column, so there is none: on these open tables such a
+  // field is stored as any other undeclared one.
   {
     name: 'sn_vul_entry',
     displayField: 'id',
@@ -375,10 +384,18 @@ const tableList: TableDef[] = [
     fields: {
       id: S,
       summary: S,
-      severity: S,
+      source: S,
+      // A choice stored as 1–5 (labels in `choiceLists`).
+      severity: { type: 'string', label: 'Severity' },
+      score: S,
+      v2_base_score: S,
+      v3_base_score: S,
+      // "Exploit exists": AWS Inspector maps exploitAvailable to it as "YES=1, NO=2".
+      exploit: { type: 'string', label: 'Exploit exists' },
+      // UNVERIFIED type: the Azure page sets it "to Yes"; no page lists its values.
+      public_exploit: S,
       date_published: D,
       last_modified: D,
-      exploit: B('false'),
       sys_class_name: S,
     },
   },
@@ -387,15 +404,12 @@ const tableList: TableDef[] = [
     parent: 'sn_vul_entry',
     open: true,
     fields: {
-      v3_base_score: S,
-      v3_base_severity: S,
-      v2_base_severity: S,
       epss_score: S,
       patch_available: B('false'),
       cwe_entry: S,
     },
   },
-  { name: 'sn_vul_third_party_entry', parent: 'sn_vul_entry', open: true, fields: { source: S } },
+  { name: 'sn_vul_third_party_entry', parent: 'sn_vul_entry', open: true, fields: {} },
   {
     // UNVERIFIED: whether sn_vul_vulnerable_item extends task on every release; modelled so.
     name: 'sn_vul_vulnerable_item',
@@ -409,7 +423,8 @@ const tableList: TableDef[] = [
       source: S,
       risk_score: S,
       risk_rating: S,
-      severity: S,
+      // A choice stored as 1–5, like the entry's (labels in `choiceLists`).
+      severity: { type: 'string', label: 'Severity' },
       first_found: D,
       last_found: D,
       last_opened: D,
@@ -446,7 +461,10 @@ const tableList: TableDef[] = [
       status: Sd('0'),
       first_found: D,
       last_found: D,
-      times_found: I('1'),
+      // "Number of times this vulnerability has been detected on this asset by the third-party
+      // source" ([SND] vulnerable-item-fields.md, Detections): the source's count, stored as given.
+      // No page says the platform counts it, nor gives a default. UNVERIFIED column name.
+      times_found: I(),
       ip_address: S,
       dns: S,
       netbios: S,
@@ -455,6 +473,9 @@ const tableList: TableDef[] = [
       ssl: S,
       proof: S,
       detection_key: S,
+      // Free text: the Azure D4IoT page says "Always set this field to Microsoft Azure Defender
+      // for IoT", Claroty's "Always set to Claroty CTD", AWS's mappings a static "AWS"; no page
+      // gives it a choice list or a reference table.
       source: S,
       integration_run: S,
     },
@@ -949,6 +970,15 @@ export const defaultDiscoverySources: readonly string[] = [
 
 type ChoiceSpec = readonly [table: string, element: string, values: ReadonlyArray<readonly [string, string]>];
 
+/** Vulnerability Response severities: value and label ([SND] create-severity-map.md). */
+export const vrSeverities: ReadonlyArray<readonly [string, string]> = [
+  ['1', '1- Critical'],
+  ['2', '2 - High'],
+  ['3', '3 - Medium'],
+  ['4', '4 - Low'],
+  ['5', '5 - None'],
+];
+
 /** Choice lists served by `sys_choice` (§5.2, §6). Numeric VR substates/detection statuses are UNVERIFIED. */
 export const choiceLists: readonly ChoiceSpec[] = [
   [
@@ -1102,6 +1132,21 @@ export const choiceLists: readonly ChoiceSpec[] = [
       ['successful', 'Successful'],
       ['successful_issues', 'Successful with issues'],
       ['unsuccessful', 'Unsuccessful'],
+    ],
+  ],
+  // Severity as the Normalized Severity Mapping's "Target value" lists it, labels verbatim ([SND]
+  // markdown/security-management/vulnerability-response/create-severity-map.md); stored as the
+  // number (aws-inspector-mapping.md: CRITICAL → 1 … UNTRIAGED → 5).
+  ['sn_vul_entry', 'severity', vrSeverities],
+  ['sn_vul_vulnerable_item', 'severity', vrSeverities],
+  // "exploitAvailable | exploit | YES=1, NO=2" ([SND] aws-inspector-mapping.md); the Azure D4IoT
+  // page sets "Exploit exists" "to Yes". UNVERIFIED label case.
+  [
+    'sn_vul_entry',
+    'exploit',
+    [
+      ['1', 'Yes'],
+      ['2', 'No'],
     ],
   ],
   [
