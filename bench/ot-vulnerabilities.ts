@@ -16,7 +16,7 @@
  * Above `--sample` devices (10,000) both run on a sample of that many devices with Snowline timed
  * on the same sample, and say so; `--sample 0` leaves them out.
  *
- *   npx tsx bench/ot-vulnerabilities.ts [--size demo|large|N[,…]] [--json] [--batch 100] [--source console|sensor] [--sample 10000]
+ *   npx tsx bench/ot-vulnerabilities.ts [--size demo|large|N[,…]] [--json] [--batch 100] [--source console|sensor|resourceGraph] [--sample 10000]
  *
  * `N` is a number of devices. Prints one result per size (one JSON object per line with
  * `--json`) and writes bench/results/<date>-ot-vulnerabilities.json. The floor is the fewest
@@ -55,7 +55,10 @@ const { sizes, json, sample, values } = benchArgs({
 });
 const batchSize = Number(values.batch);
 const source = values.source;
-if (source !== 'console' && source !== 'sensor') throw new Error('--source is console or sensor');
+if (source !== 'console' && source !== 'sensor' && source !== 'resourceGraph')
+  throw new Error('--source is console, sensor or resourceGraph');
+/** Resource Graph CVEs go with a sensor inventory (the sandbox-written configuration's pairing). */
+const inventorySource = source === 'resourceGraph' ? 'sensor' : source;
 
 /** The part of the flow's `--json` summary the benchmark reads. */
 interface Summary {
@@ -84,7 +87,7 @@ async function measure(
   const sandbox = await startSandbox(size);
   try {
     const configPath = writeBenchConfig(sandbox.ready, dir, {
-      otInventory: { source, sensorValidation: 'auto', batchSize },
+      otInventory: { source: inventorySource, sensorValidation: 'auto', batchSize },
       otVulnerabilities: { source, batchSize },
     });
     const inventory = await timedSync(configPath, 'ot-inventory');
@@ -100,8 +103,12 @@ async function measure(
     const noop = await measuredSync<Summary>(sandbox.ready, sandbox.agent, configPath, 'ot-vulnerabilities');
     const s = initial.summary;
     const detections = s.opened;
-    const entries = s.created - detections;
-    const floor = Math.ceil(entries / batchSize) + Math.ceil(detections / batchSize);
+    // Snowline pairs each new detection with its item (writeVulnerableItems, the default): one
+    // item per detection on a fresh instance, created before it.
+    const items = detections;
+    const entries = s.created - detections - items;
+    const floor =
+      Math.ceil(entries / batchSize) + Math.ceil(items / batchSize) + Math.ceil(detections / batchSize);
     const sn = initial.counts.servicenow;
     const writes = sn.writes + initial.counts.defender.writes;
     // ot-vulnerabilities writes no CMDB table: what ot-inventory left there is unchanged since.
@@ -141,6 +148,7 @@ async function measure(
         outcome: s.outcome,
         inventory: { wallMs: Math.round(inventory.wallMs), created: inventory.summary.created },
         nvdEntriesCreated: entries,
+        itemsCreated: items,
         detectionsOpened: detections,
         batchCalls: sn.batchCalls,
         innerWrites: sn.innerWrites,

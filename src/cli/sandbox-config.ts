@@ -12,12 +12,17 @@ export interface SandboxConfigOptions {
   readonly integrationId?: string;
   /** Secret of the ServiceNow webhook (flows.ticketSync.webhook.secret); a random one when omitted. */
   readonly webhookSecret?: string;
+  /**
+   * Also configure the sandbox's management console (`defender.console`), for those who still
+   * run one and for tests of that source. Off by default: Microsoft retired it on 2025-01-01.
+   */
+  readonly withConsole?: boolean;
 }
 
 /**
  * A Snowline configuration pointing at running sandboxes: the ServiceNow sandbox through OAuth
- * client credentials, the Defender sandbox with its ARM token, every sensor and the management
- * console, all over TLS with the sandbox CA trusted. Validated before it is returned, so a
+ * client credentials, the Defender sandbox with its ARM token and every sensor (the retired
+ * management console only when asked), all over TLS with the sandbox CA trusted. Validated before it is returned, so a
  * written file always loads.
  */
 export function sandboxConfig(
@@ -60,15 +65,19 @@ export function sandboxConfig(
             ...(s.site ? { site: s.site } : {}),
             ...(s.zone ? { zone: s.zone } : {}),
           })),
-          console: { url: ready.defender.console.url, token: ready.defender.console.token },
+          // No management console unless asked: Microsoft retired it on 2025-01-01 (config/warnings.ts).
+          ...(options.withConsole
+            ? { console: { url: ready.defender.console.url, token: ready.defender.console.token } }
+            : {}),
           tls,
         },
         flows: {
-          // The console is the incremental source with sites, zones and Purdue layers; the sandbox
-          // has no admin to validate sensors in ServiceNow, so connected, non-learning ones feed.
-          otInventory: { source: 'console', sensorValidation: 'auto' },
-          // CVEs from the same source, so that they find the CIs ot-inventory wrote.
-          otVulnerabilities: { source: 'console' },
+          // The sensors carry the connections Resource Graph lacks; the sandbox has no admin to
+          // validate sensors in ServiceNow, so connected, non-learning ones feed.
+          otInventory: { source: 'sensor', sensorValidation: 'auto' },
+          // CVEs from Resource Graph, as ServiceNow's own VR integration reads them; each device is
+          // recognised among the sensors' by sensor and MAC (domain/ot/identity.ts).
+          otVulnerabilities: { source: 'resourceGraph' },
           // High and Critical recommendations become incidents, one per recommendation and
           // subscription, owned by whoever the resource's `owner` tag names.
           cloudTickets: {

@@ -67,11 +67,11 @@ integrations:
         batchSize: 100
         retireAfterDays: 30
       # Defender for IoT CVEs per device -> Vulnerability Response (docs/ot-vulnerabilities.md).
-      # Needs ot-inventory reading the same source, console or sensor: Resource Graph has no
-      # documented per-device CVE table, so set otInventory.source to console (or sensor) first.
+      # resourceGraph pairs with an inventory from resourceGraph or sensor (devices recognised by
+      # sensor and MAC); sensor and the retired console only with themselves.
       # otVulnerabilities:
-      #   source: console # console (incremental) | sensor (full read, keyed by IP)
-      #   sourceName: Microsoft Defender for IoT # the detection source; never change it once written
+      #   source: resourceGraph # resourceGraph | sensor (keyed by IP) | console (retired 2025-01-01)
+      #   detectionSource: Snowline # the detection source; never change it once written
       #   sensorTop: 1000 # CVEs asked per IP of the sensor API; a list this long may be truncated
       #   refreshLastFoundDays: 7 # keep well below the instance's 90-day auto-close
 `;

@@ -44,7 +44,7 @@ export async function startSandboxes(options: EstateOptions & { now?: Date } = {
     defender,
     ready,
     config(storeUrl, flows) {
-      const { loaded } = sandboxConfig(ready, { storeUrl, integrationId: 'sandbox' });
+      const { loaded } = sandboxConfig(ready, { storeUrl, integrationId: 'sandbox', withConsole: true });
       if (!flows) return loaded;
       const raw = structuredClone(loaded.config) as any;
       raw.integrations[0].flows = flows;

@@ -13,6 +13,22 @@ export interface DeviceCve {
   readonly description?: string;
   /** Defender's attack vector: `NETWORK`, `ADJACENT_NETWORK`, `LOCAL`… */
   readonly attackVector?: string;
+  /**
+   * True when Defender says an exploit exists (Resource Graph `properties.exploitType` other than
+   * `Unknown`/`None`); undefined when the source does not say (the sensor and the console).
+   */
+  readonly exploit?: boolean;
+}
+
+/**
+ * What a source knows of a device besides its key, for recognising it in another source's
+ * inventory (domain/ot/identity.ts): the sensor that sees it, its name, MAC and IP addresses.
+ */
+export interface DeviceClues {
+  readonly sensor?: string;
+  readonly name?: string;
+  readonly macs: readonly string[];
+  readonly ips: readonly string[];
 }
 
 /** The CVEs Defender reports for one device. */
@@ -27,6 +43,8 @@ export interface DeviceCves {
    * IP). CVEs missing from a truncated list are not taken as fixed.
    */
   readonly truncated?: boolean;
+  /** Set by a source whose device keys differ from ot-inventory's: how to recognise the device there. */
+  readonly clues?: DeviceClues;
 }
 
 const CVE_ID = /^CVE-\d{4}-\d{4,}$/;

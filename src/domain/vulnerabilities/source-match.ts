@@ -18,11 +18,22 @@ export interface SourceMatchProblem {
 }
 
 /**
- * The problems of an ot-vulnerabilities source: Resource Graph (no documented CVE table), no
- * ot-inventory, or a source other than ot-inventory's. Each Defender source keys devices its own
- * way (the console by `u_id`, the sensors by sensor and id), and the flow finds each device's CI
- * by that key in what ot-inventory recorded: with another source, no CVE would ever find its CI.
- * A disabled ot-vulnerabilities has no problem.
+ * The inventory sources a CVE source can be matched with. Same source: CVEs carry ot-inventory's
+ * own device keys. Resource Graph CVEs with a sensor inventory: devices are recognised across the
+ * two by the rule of domain/ot/identity.ts (same sensor, same MAC, else same IP), since Resource
+ * Graph names each device's sensor and interfaces. The console keys devices by `u_id` and the
+ * sensors by their own ids, and neither names the other's: they pair only with themselves.
+ */
+export const MATCHABLE_INVENTORY: Readonly<Record<string, readonly string[]>> = {
+  resourceGraph: ['resourceGraph', 'sensor'],
+  sensor: ['sensor'],
+  console: ['console'],
+};
+
+/**
+ * The problems of an ot-vulnerabilities source: no ot-inventory, or an inventory source its
+ * devices can not be recognised in ({@link MATCHABLE_INVENTORY}). A disabled ot-vulnerabilities
+ * has no problem.
  *
  * @example
  * vulnerabilitySourceProblems({ otInventory: { source: 'console' }, otVulnerabilities: { source: 'sensor' } });
@@ -32,31 +43,23 @@ export function vulnerabilitySourceProblems(flows: VulnerabilityFlowsInput): Sou
   const config = flows.otVulnerabilities;
   if (!config || config.enabled === false) return [];
   const kind = config.source;
-  if (kind === 'resourceGraph')
-    return [
-      {
-        path: ['flows', 'otVulnerabilities', 'source'],
-        message:
-          'resourceGraph is not available: Microsoft documents no Resource Graph table with the CVEs of OT devices (UNVERIFIED: none is in the published Resource Graph tables or Microsoft.IoTSecurity API specs), so Snowline does not guess one. Read CVEs from the management console (console) or the sensors (sensor), with flows.otInventory.source set to the same',
-        example: 'console',
-      },
-    ];
   const inventory = flows.otInventory;
   if (!inventory)
     return [
       {
         path: ['flows', 'otInventory'],
         message:
-          'flow ot-vulnerabilities finds each device CI in what ot-inventory recorded: configure flows.otInventory with the same source',
-        example: `{ source: ${kind} }`,
+          'flow ot-vulnerabilities finds each device CI in what ot-inventory recorded: configure flows.otInventory too',
+        example: `{ source: ${kind === 'resourceGraph' ? 'sensor' : kind} }`,
       },
     ];
-  if (inventory.source !== kind)
+  const matchable = MATCHABLE_INVENTORY[kind] ?? [kind];
+  if (!matchable.includes(inventory.source))
     return [
       {
         path: ['flows', 'otVulnerabilities', 'source'],
-        message: `is ${kind} but flows.otInventory.source is ${inventory.source}: each Defender source keys devices its own way, so CVEs can be matched to the CIs ot-inventory wrote only when both flows read the same source; set both to the same source`,
-        example: inventory.source === 'resourceGraph' ? 'console' : inventory.source,
+        message: `is ${kind} but flows.otInventory.source is ${inventory.source}: devices read from ${kind} can be recognised only in an inventory read from ${matchable.join(' or ')} (each Defender source keys devices its own way; see docs/ot-vulnerabilities.md)`,
+        example: inventory.source === 'sensor' ? 'resourceGraph' : inventory.source,
       },
     ];
   return [];

@@ -647,3 +647,76 @@ export const CloudIotDeviceSchema = z
 
 /** An OT device of the cloud inventory (Resource Graph), normalised. */
 export type CloudIotDevice = z.output<typeof CloudIotDeviceSchema>;
+
+/**
+ * A device vulnerability row of Resource Graph (`iotsecurityresources`, type
+ * {@link IOT_VULNERABILITY_TYPE}): one per (device, CVE). Fields as ServiceNow's own "Vulnerability
+ * Response Integration with Microsoft Defender for IoT (Azure)" reads them — `name` → detection
+ * key, `properties/vulnerabilityid` → CVE id, `properties/description` → summary,
+ * `properties/score` → score, `properties/exploittype` → exploit flags, CI found by `deviceid`
+ * (ServiceNow/ServiceNowDocs
+ * markdown/operational-technology/operational-technology-vulnerability-response/support-for-msft-defender-iot-azure.md)
+ * — and as the ARM model types them (`DeviceVulnerabilityPropertiesModel`:
+ * Azure/azure-rest-api-specs
+ * specification/iotsecurity/resource-manager/Microsoft.IoTSecurity/preview/2021-07-01-preview/vulnerabilities.json).
+ * UNVERIFIED: that `deviceId` sits under `properties` (ServiceNow names it `deviceid` without a
+ * path; the ARM model, nested under the device, has none); when absent, the device is taken
+ * from an id of the ARM form `…/devices/<deviceId>/vulnerabilities/<cve>`.
+ */
+export const CloudIotVulnerabilitySchema = z
+  .looseObject({
+    id: z.string(),
+    name: z.string(),
+    properties: z.looseObject({
+      deviceId: text,
+      vulnerabilityId: text,
+      description: text,
+      score: z.union([z.number(), z.string()]).nullish(),
+      severity: text,
+      exploitType: text,
+      publishedDate: isoTime,
+      lastModifiedDate: isoTime,
+    }),
+  })
+  .transform((v, ctx) => {
+    const p = v.properties;
+    const deviceId = p.deviceId ?? idSegment(v.id, 'devices');
+    const cveId = p.vulnerabilityId ?? (idSegment(v.id, 'vulnerabilities') === v.name ? v.name : undefined);
+    if (!deviceId || !cveId) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `vulnerability ${v.name} names no ${deviceId ? 'vulnerabilityId' : 'deviceId'}`,
+      });
+      return z.NEVER;
+    }
+    const score = p.score === null || p.score === undefined || p.score === '' ? undefined : Number(p.score);
+    if (score !== undefined && !Number.isFinite(score)) {
+      ctx.addIssue({ code: 'custom', message: `vulnerability ${v.name} has score "${String(p.score)}"` });
+      return z.NEVER;
+    }
+    return {
+      name: v.name,
+      deviceId,
+      cveId,
+      description: p.description,
+      score,
+      severity: p.severity,
+      exploitType: p.exploitType,
+      publishedDate: p.publishedDate,
+      lastModifiedDate: p.lastModifiedDate,
+    };
+  });
+
+/** A device vulnerability of the cloud inventory (Resource Graph), normalised. */
+export type CloudIotVulnerability = z.output<typeof CloudIotVulnerabilitySchema>;
+
+/**
+ * The Resource Graph type of device vulnerabilities. UNVERIFIED: Microsoft's Resource Graph
+ * tables reference (MicrosoftDocs/azure-docs
+ * articles/governance/resource-graph/reference/supported-tables-resources.md) lists no
+ * vulnerability type; this one follows the RBAC operation
+ * `Microsoft.IoTSecurity/locations/deviceGroups/vulnerabilities/read` "Gets device
+ * vulnerabilities" (articles/role-based-access-control/permissions/internet-of-things.md), as the
+ * documented devices, alerts and recommendations types follow theirs.
+ */
+export const IOT_VULNERABILITY_TYPE = 'microsoft.iotsecurity/locations/devicegroups/vulnerabilities';

@@ -1,13 +1,16 @@
 import { InputError } from '../../errors.js';
 import type { ResourceGraphClient } from '../azure/resource-graph.js';
-import type { SourcePage } from '../common.js';
+import { parseRecords, type SourcePage } from '../common.js';
 import {
   CloudIotDeviceSchema,
   CloudIotSensorSchema,
   CloudIotSiteSchema,
+  CloudIotVulnerabilitySchema,
+  IOT_VULNERABILITY_TYPE,
   type CloudIotDevice,
   type CloudIotSensor,
   type CloudIotSite,
+  type CloudIotVulnerability,
 } from './models.js';
 
 /** Columns every query projects: `id` first, so that Resource Graph can page stably. */
@@ -23,8 +26,9 @@ export function kqlString(value: string): string {
 
 /**
  * Defender for IoT's cloud inventory in Resource Graph (`iotsecurityresources`): sites,
- * sensors and devices, as the ServiceNow Service Graph Connector (Azure) reads them. Devices
- * carry Purdue level, site, zone and first/last seen, but no connections and no CVEs.
+ * sensors and devices, as the ServiceNow Service Graph Connector (Azure) reads them, and device
+ * vulnerabilities, as ServiceNow's VR integration for Defender for IoT (Azure) reads them. Devices
+ * carry Purdue level, site, zone and first/last seen, but no connections.
  *
  * @example
  * const iot = new IotResourceGraphReader(sources.resourceGraph, { subscriptions });
@@ -73,4 +77,32 @@ export class IotResourceGraphReader {
       { ...this.scope, pageSize: this.pageSize, what: 'IoT devices' },
     );
   }
+
+  /**
+   * Device vulnerabilities (type {@link IOT_VULNERABILITY_TYPE}), one row per (device, CVE). A
+   * row that does not parse is a problem keyed by its device (`properties.deviceId`) when the row
+   * names one, so that the device's other CVEs are not taken as its whole list.
+   */
+  async *vulnerabilities(): AsyncIterable<SourcePage<CloudIotVulnerability>> {
+    const what = 'resourcegraph IoT device vulnerabilities';
+    for await (const rows of this.graph.query(
+      `iotsecurityresources | where type == '${IOT_VULNERABILITY_TYPE}' | ${COLUMNS}`,
+      { ...this.scope, pageSize: this.pageSize },
+    )) {
+      const page = parseRecords(CloudIotVulnerabilitySchema, rows, what);
+      yield {
+        items: page.items,
+        problems: page.problems.map((p) => {
+          const deviceId = deviceIdOf(rows[p.index]);
+          return deviceId ? { ...p, key: deviceId } : p;
+        }),
+      };
+    }
+  }
+}
+
+/** The `properties.deviceId` of a raw Resource Graph row, when it has a usable one. */
+function deviceIdOf(row: unknown): string | undefined {
+  const properties = (row as { properties?: { deviceId?: unknown } } | undefined)?.properties;
+  return typeof properties?.deviceId === 'string' && properties.deviceId !== '' ? properties.deviceId : undefined;
 }

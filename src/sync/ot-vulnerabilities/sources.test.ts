@@ -3,7 +3,7 @@ import { minimalConfigInput } from '../../../test/support/config.js';
 import { validateConfig } from '../../config/load.js';
 import type { DeviceCves } from '../../domain/vulnerabilities/records.js';
 import { ConfigError, InputError, UpstreamError } from '../../errors.js';
-import type { SourcePage } from '../../sources/common.js';
+import type { RecordProblem, SourcePage } from '../../sources/common.js';
 import type { ConsoleClient } from '../../sources/defender-iot/console-client.js';
 import type { SensorClient } from '../../sources/defender-iot/sensor-client.js';
 import type {
@@ -17,6 +17,8 @@ import type { VulnerabilityPage } from './source.js';
 import {
   CONSOLE_OVERLAP_MS,
   ConsoleVulnerabilitySource,
+  exploitExists,
+  ResourceGraphVulnerabilitySource,
   otVulnerabilitiesSource,
   SensorVulnerabilitySource,
 } from './sources.js';
@@ -253,8 +255,97 @@ describe('ConsoleVulnerabilitySource with a malformed record', () => {
   });
 });
 
+describe('ResourceGraphVulnerabilitySource', () => {
+  // Rows as ServiceNow's VR integration (Azure) reads them: support-for-msft-defender-iot-azure.md.
+  const device = (name: string, sensor: string, mac: string, ip: string) => ({
+    deviceId: name,
+    name: `dev-${name}`,
+    sensor: { name: sensor },
+    nics: [{ macAddress: mac, ipv4Address: ip }],
+  });
+  const vulnerability = (deviceId: string, cveId: string, score: number, exploitType = 'Unknown') => ({
+    name: `${deviceId}-${cveId}`,
+    deviceId,
+    cveId,
+    score,
+    description: `${cveId} text`,
+    exploitType,
+  });
+  const reader = (devices: unknown[], rows: unknown[], problems: RecordProblem[] = []) => ({
+    async *devices() {
+      yield { items: devices, problems: [] };
+    },
+    async *vulnerabilities() {
+      yield { items: rows, problems };
+    },
+  });
+
+  it('groups the rows by device, gives each device its sensor and addresses, and reads the exploit flag', async () => {
+    const source = new ResourceGraphVulnerabilitySource(
+      reader(
+        [device('a', 'line-1', '00-1A-2B-3C-4D-5E', '10.0.0.1'), device('b', 'line-2', '00-1A-2B-3C-4D-5F', '10.0.0.2')],
+        [
+          vulnerability('a', 'CVE-2021-44228', 10, 'ExploitKit'),
+          vulnerability('b', 'CVE-2020-0001', 5),
+          vulnerability('a', 'CVE-2019-0002', 7.5),
+          // A device that is not an OT sensor's (ot-inventory leaves it out): its rows too.
+          vulnerability('enterprise', 'CVE-2018-0003', 4),
+        ],
+      ) as never,
+    );
+    const { items, problems } = await collect(source.deviceCves());
+    expect(problems).toEqual([]);
+    expect(items).toEqual([
+      {
+        deviceKey: 'a',
+        cves: [
+          { id: 'CVE-2021-44228', score: 10, description: 'CVE-2021-44228 text', exploit: true },
+          { id: 'CVE-2019-0002', score: 7.5, description: 'CVE-2019-0002 text', exploit: false },
+        ],
+        clues: { sensor: 'line-1', name: 'dev-a', macs: ['00-1A-2B-3C-4D-5E'], ips: ['10.0.0.1'] },
+      },
+      {
+        deviceKey: 'b',
+        cves: [{ id: 'CVE-2020-0001', score: 5, description: 'CVE-2020-0001 text', exploit: false }],
+        clues: { sensor: 'line-2', name: 'dev-b', macs: ['00-1A-2B-3C-4D-5F'], ips: ['10.0.0.2'] },
+      },
+    ]);
+  });
+
+  it('reports a malformed row and marks its device truncated, so its missing CVE is not closed', async () => {
+    const problem: RecordProblem = {
+      source: 'resourcegraph IoT device vulnerabilities',
+      index: 1,
+      key: 'a',
+      error: new InputError('vulnerability x names no vulnerabilityId'),
+    };
+    const source = new ResourceGraphVulnerabilitySource(
+      reader(
+        [device('a', 'line-1', '00-1A-2B-3C-4D-5E', '10.0.0.1')],
+        [vulnerability('a', 'CVE-2021-44228', 10), vulnerability('a', 'not-a-cve', 3)],
+        [problem],
+      ) as never,
+    );
+    const { items, problems } = await collect(source.deviceCves());
+    expect(problems).toHaveLength(2);
+    expect(problems[1]).toMatch(/"not-a-cve" reported for device a is not a CVE id/);
+    expect(items).toMatchObject([{ deviceKey: 'a', cves: [{ id: 'CVE-2021-44228' }], truncated: true }]);
+  });
+
+  it.each([
+    ['ExploitKit', true],
+    ['Unknown', false],
+    ['none', false],
+    ['', undefined],
+    [undefined, undefined],
+  ])('reads exploitType %s as exploit %s', (type, exists) => {
+    expect(exploitExists(type)).toBe(exists);
+  });
+});
+
 describe('otVulnerabilitiesSource', () => {
   const sources = {
+    iotResourceGraph: {},
     sensors: [fakeSensor('line-1', [], [])],
     console: fakeConsole([], []).client,
   } as unknown as DefenderSources;
@@ -279,13 +370,20 @@ describe('otVulnerabilitiesSource', () => {
         sources,
       ),
     ).toBeInstanceOf(SensorVulnerabilitySource);
+    for (const inventory of ['resourceGraph', 'sensor'])
+      expect(
+        otVulnerabilitiesSource(
+          integration({ otInventory: { source: inventory }, otVulnerabilities: { source: 'resourceGraph' } }),
+          sources,
+        ),
+      ).toBeInstanceOf(ResourceGraphVulnerabilitySource);
   });
 
   it.each([
     [
-      'Resource Graph, which documents no CVE table',
-      { otInventory: { source: 'resourceGraph' }, otVulnerabilities: { source: 'resourceGraph' } },
-      /flows\.otVulnerabilities\.source: resourceGraph is not available: Microsoft documents no Resource Graph table/,
+      'Resource Graph CVEs over a console inventory',
+      { otInventory: { source: 'console' }, otVulnerabilities: { source: 'resourceGraph' } },
+      /is resourceGraph but flows\.otInventory\.source is console: devices read from resourceGraph can be recognised only in an inventory read from resourceGraph or sensor/,
     ],
     [
       'a source other than ot-inventory’s',

@@ -1,9 +1,10 @@
 import type { IntegrationConfig } from '../../config/schema.js';
 import { vulnerabilitySourceProblems } from '../../domain/vulnerabilities/source-match.js';
-import { normaliseCveId, type DeviceCve, type DeviceCves } from '../../domain/vulnerabilities/records.js';
+import { normaliseCveId, type DeviceClues, type DeviceCve, type DeviceCves } from '../../domain/vulnerabilities/records.js';
 import { ConfigError, InputError, UpstreamError } from '../../errors.js';
 import type { RecordProblem } from '../../sources/common.js';
 import type { ConsoleClient } from '../../sources/defender-iot/console-client.js';
+import type { IotResourceGraphReader } from '../../sources/defender-iot/resource-graph-iot.js';
 import type { SensorClient } from '../../sources/defender-iot/sensor-client.js';
 import type { ConsoleDeviceCves, DefenderSources } from '../../sources/index.js';
 import type { VulnerabilityPage, VulnerabilitySource } from './source.js';
@@ -18,12 +19,18 @@ export const CONSOLE_OVERLAP_MS = 10 * 60_000;
 /** Device ids per `devicecves?deviceIds=` request that confirms devices have no CVEs (keeps the URL short). */
 const CONFIRM_CHUNK = 100;
 
-/** Devices per yielded page of the sensor source (the sensor API answers whole lists). */
+/** Devices per yielded page of the full-read sources (sensor, Resource Graph). */
 const SENSOR_PAGE = 500;
 
 /** One CVE record of a source, as the flow's canonical record, or a problem when its id is no CVE id. */
 function toDeviceCve(
-  raw: { cveId: string; score: number; description?: string | undefined; attackVector?: string | undefined },
+  raw: {
+    cveId: string;
+    score?: number | undefined;
+    description?: string | undefined;
+    attackVector?: string | undefined;
+    exploit?: boolean | undefined;
+  },
   where: { source: string; index: number; key: string },
 ): DeviceCve | RecordProblem {
   const id = normaliseCveId(raw.cveId);
@@ -36,9 +43,10 @@ function toDeviceCve(
     };
   return {
     id,
-    score: raw.score,
+    ...(raw.score !== undefined ? { score: raw.score } : {}),
     ...(raw.description ? { description: raw.description } : {}),
     ...(raw.attackVector ? { attackVector: raw.attackVector } : {}),
+    ...(raw.exploit !== undefined ? { exploit: raw.exploit } : {}),
   };
 }
 
@@ -275,6 +283,92 @@ export class SensorVulnerabilitySource implements VulnerabilitySource {
   }
 }
 
+/**
+ * Whether Resource Graph's `exploitType` says an exploit exists: ServiceNow's integration sets
+ * Exploit exists and `public_exploit` "if the API data indicates an exploit exists"
+ * (support-for-msft-defender-iot-azure.md); the ARM model's examples are "ExploitKit" and
+ * "Unknown" (vulnerabilities.json). Undefined when the record does not say.
+ */
+export function exploitExists(exploitType: string | undefined): boolean | undefined {
+  const value = exploitType?.trim();
+  if (!value) return undefined;
+  return !/^(unknown|none|notavailable|n\/a)$/i.test(value);
+}
+
+/**
+ * Device vulnerabilities from Azure Resource Graph, as ServiceNow's own "Vulnerability Response
+ * Integration with Microsoft Defender for IoT (Azure)" reads them (ServiceNow/ServiceNowDocs
+ * markdown/operational-technology/operational-technology-vulnerability-response/support-for-msft-defender-iot-azure.md):
+ * a full read of the vulnerability rows, grouped by device, plus the OT devices (those of OT
+ * sensors, as ot-inventory reads them), whose sensor and addresses are given as `clues` so a
+ * device can be recognised in an inventory read from the sensors (domain/ot/identity.ts).
+ *
+ * - Device key: the device resource's name, ot-inventory's key for its Resource Graph source.
+ * - Vulnerabilities of devices that are not OT-sensor devices (Enterprise IoT, agents) are left
+ *   out, as ot-inventory leaves those devices out.
+ * - A malformed row is reported and skipped; its device is then marked `truncated`, so that a
+ *   CVE that row may have carried is not closed.
+ *
+ * @example
+ * const source = new ResourceGraphVulnerabilitySource(defender.iotResourceGraph);
+ */
+export class ResourceGraphVulnerabilitySource implements VulnerabilitySource {
+  readonly kind = 'resourceGraph' as const;
+  readonly incremental = false;
+
+  constructor(private readonly reader: IotResourceGraphReader) {}
+
+  async *deviceCves(): AsyncIterable<VulnerabilityPage> {
+    const problems: RecordProblem[] = [];
+    const clues = new Map<string, DeviceClues>();
+    for await (const page of this.reader.devices()) {
+      problems.push(...page.problems);
+      for (const d of page.items)
+        clues.set(d.deviceId, {
+          ...(d.sensor?.name ? { sensor: d.sensor.name } : {}),
+          name: d.name,
+          macs: d.nics.map((n) => n.macAddress).filter((m): m is string => !!m),
+          ips: d.nics.flatMap((n) => [n.ipv4Address, n.ipv6Address]).filter((ip): ip is string => !!ip),
+        });
+    }
+    const byDevice = new Map<string, DeviceCve[]>();
+    const damaged = new Set<string>();
+    const source = 'Resource Graph device vulnerabilities';
+    let index = 0;
+    for await (const page of this.reader.vulnerabilities()) {
+      for (const problem of page.problems) {
+        problems.push(problem);
+        if (problem.key) damaged.add(problem.key);
+      }
+      for (const v of page.items) {
+        const at = index++;
+        if (!clues.has(v.deviceId)) continue;
+        const cve = toDeviceCve(
+          {
+            cveId: v.cveId,
+            score: v.score,
+            description: v.description,
+            exploit: exploitExists(v.exploitType),
+          },
+          { source, index: at, key: v.deviceId },
+        );
+        if (isProblem(cve)) {
+          problems.push(cve);
+          damaged.add(v.deviceId);
+        } else byDevice.set(v.deviceId, [...(byDevice.get(v.deviceId) ?? []), cve]);
+      }
+    }
+    const devices: DeviceCves[] = [...byDevice].map(([deviceId, cves]) => ({
+      deviceKey: deviceId,
+      cves,
+      clues: clues.get(deviceId)!,
+      ...(damaged.has(deviceId) ? { truncated: true } : {}),
+    }));
+    for (let start = 0; start < Math.max(devices.length, 1); start += SENSOR_PAGE)
+      yield { items: devices.slice(start, start + SENSOR_PAGE), problems: start === 0 ? problems : [] };
+  }
+}
+
 function entryOf(byDevice: Map<number, SensorDeviceCves>, id: number): SensorDeviceCves {
   let entry = byDevice.get(id);
   if (!entry) {
@@ -287,11 +381,9 @@ function entryOf(byDevice: Map<number, SensorDeviceCves>, id: number): SensorDev
 /**
  * The vulnerability source the configuration names, built on the integration's Defender clients.
  *
- * CVEs find their CI through the device key ot-inventory records, and each Defender source keys
- * devices its own way (console `u_id`, `<sensor>/<id>`, Resource Graph device name): the flow
- * therefore reads the source ot-inventory reads. Resource Graph has no documented per-device CVE
- * table (UNVERIFIED: none was found in Microsoft's Resource Graph tables or Microsoft.IoTSecurity
- * specs), so it is refused with what to use instead.
+ * CVEs find their CI through the device ot-inventory recorded: by the same key when both flows
+ * read the same source, or, for Resource Graph CVEs over a sensor inventory, by the identity rule
+ * of domain/ot/identity.ts (see MATCHABLE_INVENTORY in domain/vulnerabilities/source-match.ts).
  *
  * @throws ConfigError when the source is not usable with this configuration.
  */
@@ -314,6 +406,7 @@ export function otVulnerabilitiesSource(
       })),
     );
   const kind = config.source;
+  if (kind === 'resourceGraph') return new ResourceGraphVulnerabilitySource(sources.iotResourceGraph);
   if (kind === 'sensor') {
     if (sources.sensors.length === 0)
       throw new ConfigError([
