@@ -213,6 +213,7 @@ async function sync(
     dryRun?: boolean;
     source?: VulnerabilitySource;
     writeVulnerableItems?: boolean;
+    detectionSource?: string;
     dies?: boolean;
   } = {},
 ) {
@@ -231,6 +232,7 @@ async function sync(
           source: 'sensor',
           batchSize: 3,
           writeVulnerableItems: options.writeVulnerableItems ?? false,
+          ...(options.detectionSource ? { detectionSource: options.detectionSource } : {}),
         },
       }).flows.otVulnerabilities!,
       store,
@@ -364,7 +366,7 @@ describe('ot-vulnerabilities flow against the ServiceNow sandbox', () => {
     ]);
     const [detection] = await detectionsOf('dev-1', 'CVE-2024-0001');
     expect(detection).toMatchObject({
-      source: 'Microsoft Defender for IoT',
+      source: 'Snowline',
       times_found: '1',
       ip_address: '10.1.0.1',
       first_found: '2026-11-01 00:00:00',
@@ -373,8 +375,11 @@ describe('ot-vulnerabilities flow against the ServiceNow sandbox', () => {
     expect(stringValue(detection!.detection_key)).toMatch(/^plant-a:[0-9a-f]{32}:CVE-2024-0001:/);
     expect((await client.listAll('sn_vul_nvd_entry', { query: 'id=CVE-2024-0001' }))[0]).toMatchObject({
       summary: 'CVE-2024-0001 in the Acme firmware',
-      v3_base_score: '9.8',
-      v3_base_severity: 'CRITICAL',
+      // As ServiceNow's Defender for IoT (Azure) VR integration maps it (support-for-msft-defender-iot-azure.md):
+      // score → score, source NVD; severity the stored choice value ("1- Critical": create-severity-map.md).
+      score: '9.8',
+      severity: '1',
+      source: 'NVD',
     });
     expect(await client.listAll('sn_vul_vulnerable_item')).toHaveLength(4);
     expect((await itemOf('dev-2', 'CVE-2024-0001')).state).toBe(
@@ -521,7 +526,7 @@ describe('ot-vulnerabilities flow against the ServiceNow sandbox', () => {
     // Written by Snowline, not by the sandbox's rollup (which sets external_id).
     expect(item).toMatchObject({
       external_id: '',
-      source: 'Microsoft Defender for IoT',
+      source: 'Snowline',
       state: await choice('sn_vul_vulnerable_item', 'state', 'Open'),
     });
     expect(referenceValue((await detectionsOf('dev-11', x.id))[0]!.vulnerable_item)).toBe(item.sys_id);
@@ -582,4 +587,43 @@ describe('ot-vulnerabilities flow against the ServiceNow sandbox', () => {
       expect(settled.summary).toMatchObject({ created: 0, updated: 0, closed: 0, reopened: 0 });
     },
   );
+
+  // The vendor integration creates an entry only when the NVD has none (Claroty's mapping page
+  // says so: data-mapping-otvr-integration-claroty-ctd.md); the instance's NVD import owns it.
+  it('fills only the empty fields of an NVD entry the instance already had', async () => {
+    inventory = [...inventory, device(30)];
+    await syncInventory();
+    await client.create('sn_vul_nvd_entry', { id: 'CVE-2024-3000', summary: 'NVD import text' });
+    reported = [
+      ...reported,
+      { deviceKey: 'dev-30', cves: [{ id: 'CVE-2024-3000', score: 9.1, description: 'Defender text' }] },
+    ];
+    const { summary, decisions } = await sync();
+    expect(summary.errors).toBe(1); // the malformed source record only
+    const [entry] = await client.listAll('sn_vul_nvd_entry', { query: 'id=CVE-2024-3000' });
+    expect(entry).toMatchObject({ summary: 'NVD import text', score: '9.1', severity: '1' });
+    expect(decisions).toContainEqual(
+      expect.objectContaining({
+        entity: 'vulnerability',
+        key: 'CVE-2024-3000',
+        reason: expect.stringMatching(/lacks score, severity, which Defender gives/),
+      }),
+    );
+    // Recorded as found, not created: Defender's later text does not overwrite the NVD's.
+    reported = reported.map((d) =>
+      d.deviceKey === 'dev-30'
+        ? { ...d, cves: [{ id: 'CVE-2024-3000', score: 9.1, description: 'New text' }] }
+        : d,
+    );
+    await sync();
+    expect((await client.listAll('sn_vul_nvd_entry', { query: 'id=CVE-2024-3000' }))[0]).toMatchObject({
+      summary: 'NVD import text',
+    });
+  });
+
+  it('refuses to run under another detection source than its detections were written with', async () => {
+    await expect(sync({ detectionSource: 'Microsoft Azure Defender for IoT' })).rejects.toThrow(
+      /detectionSource: is "Microsoft Azure Defender for IoT" but this integration's detections were written with source "Snowline"/,
+    );
+  });
 });

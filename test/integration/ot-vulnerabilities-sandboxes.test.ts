@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { LoadedConfig } from '../../src/config/load.js';
@@ -98,9 +99,59 @@ async function vulnerabilityResponse(sandboxes: Sandboxes, loaded: LoadedConfig)
   }
 }
 
-describe.each(['console', 'sensor'] as const)(
-  'ot-vulnerabilities from the %s source against both sandboxes',
-  (source) => {
+/**
+ * The Resource Graph vulnerability records of the Defender sandbox, read as ServiceNow's own VR
+ * integration reads them (POST …/providers/Microsoft.ResourceGraph/resources, api-version
+ * 2021-03-01: support-for-msft-defender-iot-azure.md), as `<device CI name>|<CVE>` of the devices
+ * given (those with CIs): what the detections must equal. Read from the sandbox, not from Snowline.
+ */
+async function graphVulnerabilityPairs(sandboxes: Sandboxes, devices: Estate['devices']): Promise<string[]> {
+  const byUuid = new Map(devices.map((d) => [d.uuid, d]));
+  const pairs: string[] = [];
+  const dispatcher = new Agent({ connect: { ca: readFileSync(sandboxes.ready.caFile!) } });
+  let skipToken: string | undefined;
+  for (let page = 0; page < 1000; page++) {
+    const response = await request(
+      `${sandboxes.defender.url}/providers/Microsoft.ResourceGraph/resources?api-version=2021-03-01`,
+      {
+        method: 'POST',
+        dispatcher,
+        headers: {
+          authorization: `Bearer ${sandboxes.ready.defender.token}`,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({
+          subscriptions: sandboxes.ready.defender.subscriptions,
+          query:
+            "iotsecurityresources | where type == 'microsoft.iotsecurity/locations/devicegroups/vulnerabilities' | project id, name, properties",
+          options: { $top: 1000, ...(skipToken ? { $skipToken: skipToken } : {}) },
+        }),
+      },
+    );
+    const body = (await response.body.json()) as {
+      data: { properties: { deviceId: string; vulnerabilityId: string } }[];
+      $skipToken?: string;
+    };
+    for (const row of body.data) {
+      const device = byUuid.get(row.properties.deviceId);
+      if (device) pairs.push(`${ciNameOf(device)}|${row.properties.vulnerabilityId}`);
+    }
+    skipToken = body.$skipToken;
+    if (!skipToken) break;
+  }
+  await dispatcher.close();
+  return pairs.sort();
+}
+
+describe.each([
+  { source: 'console', inventory: 'console', rollup: true },
+  { source: 'sensor', inventory: 'sensor', rollup: true },
+  // The default of a cloud-connected plant: CVEs from Resource Graph, devices recognised among the
+  // sensors' by sensor and MAC; on an instance that does not roll Table API detections up.
+  { source: 'resourceGraph', inventory: 'sensor', rollup: false },
+] as const)(
+  'ot-vulnerabilities from the $source source (inventory $inventory, rollup $rollup) against both sandboxes',
+  ({ source, inventory, rollup }) => {
     let sandboxes: Sandboxes;
     let loaded: LoadedConfig;
     let expected: string[];
@@ -111,13 +162,19 @@ describe.each(['console', 'sensor'] as const)(
 
     beforeAll(async () => {
       sandboxes = await startSandboxes({ devices: 150, seed: 13 });
+      if (!rollup) await sandboxes.control('servicenow', 'POST', '/_sandbox/config', { vrRollup: false });
       loaded = sandboxes.config(storeUrl, {
-        otInventory: { source, sensorValidation: 'auto', batchSize: 50 },
+        otInventory: { source: inventory, sensorValidation: 'auto', batchSize: 50 },
         otVulnerabilities: { source, batchSize: 50 },
       });
       const { estate } = sandboxes;
-      const devices = fedDevices(estate, source);
+      const devices = fedDevices(estate, inventory);
       expected = pairsOf(devices);
+      if (source === 'resourceGraph') {
+        const graph = await graphVulnerabilityPairs(sandboxes, devices);
+        expect(graph).toEqual(expected);
+        expected = graph;
+      }
       const withSeveral = devices.find((d) => d.cves.length >= 2)!;
       const withOne = devices.find((d) => d.cves.length === 1)!;
       several = { id: withSeveral.id, name: ciNameOf(withSeveral), cve: withSeveral.cves[0]! };
@@ -147,6 +204,13 @@ describe.each(['console', 'sensor'] as const)(
       if (source === 'sensor') {
         // A sensor that does not answer is a problem of the run; the others are read.
         expect(result.problems).toBe(disconnected);
+      } else if (source === 'resourceGraph') {
+        // Devices of sensors that did not answer ot-inventory are not recognised: their CVEs wait.
+        const unfed = sandboxes.estate.devices.filter(
+          (d) =>
+            d.cves.length > 0 && sandboxes.estate.sensors.some((s) => s.id === d.sensorId && !s.connected),
+        );
+        expect(result.pending).toBe(unfed.reduce((n, d) => n + d.cves.length, 0));
       } else {
         // Devices of sensors that do not feed have no CI: their CVEs wait, nothing is written for them.
         const unfed = sandboxes.estate.devices.filter(
@@ -170,7 +234,7 @@ describe.each(['console', 'sensor'] as const)(
         reopened: 0,
         // The sensor source reads every CVE again (and finds it unchanged); the console lists
         // only devices updated since the last run: none.
-        unchanged: source === 'sensor' ? expected.length : 0,
+        unchanged: source === 'console' ? 0 : expected.length,
       });
       expect(await serviceNowWrites(sandboxes)).toEqual(before);
     });
@@ -186,13 +250,15 @@ describe.each(['console', 'sensor'] as const)(
         outcome: 'ok',
         closed: 2,
         created: 0,
-        updated: 0,
+        // The items: closed by Snowline where the instance does not roll up, else by the rollup.
+        updated: rollup ? 0 : 2,
         reopened: 0,
       });
-      // Two detection updates and nothing else (in one Batch call per chunk of devices they fall in).
+      // Two detection updates (and two item updates without rollup), in one Batch call per chunk
+      // of devices they fall in.
       const after = await serviceNowWrites(sandboxes);
-      expect(after.inner - before.inner).toBe(2);
-      expect(after.writes - before.writes).toBeLessThanOrEqual(2);
+      expect(after.inner - before.inner).toBe(rollup ? 2 : 4);
+      expect(after.writes - before.writes).toBeLessThanOrEqual(rollup ? 2 : 4);
       const closed = await vulnerabilityResponse(sandboxes, loaded);
       expect(closed.closedItems).toEqual(removed.map((p) => `${p}|Fixed`));
       expect(closed.openItems).toEqual(expected.filter((p) => !removed.includes(p)));

@@ -332,20 +332,6 @@ export interface CanonicalState {
   readonly orphanAssignments: readonly string[];
 }
 
-/**
- * The state without some ServiceNow fields, for a comparison that documents a known gap (see
- * docs/reliability.md, "Known gaps").
- */
-export function withoutFields(state: CanonicalState, fields: readonly string[]): CanonicalState {
-  const servicenow = Object.fromEntries(
-    Object.entries(state.servicenow).map(([table, rows]) => [
-      table,
-      rows.map((row) => Object.fromEntries(Object.entries(row).filter(([f]) => !fields.includes(f)))),
-    ]),
-  );
-  return { ...state, servicenow };
-}
-
 /** Keys that occur more than once in a table of the dump: duplicates, which must never exist. */
 export function duplicateKeys(state: CanonicalState): string[] {
   const out: string[] = [];

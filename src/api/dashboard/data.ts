@@ -1,3 +1,4 @@
+import { detectionSourceOf } from '../../sync/ot-vulnerabilities/config.js';
 import type { IntegrationConfig } from '../../config/schema.js';
 import type { Clock } from '../../domain/clock.js';
 import { FLOWS, type Flow } from '../../domain/flows.js';
@@ -228,7 +229,7 @@ export async function liveCounts(
         await client.count('sn_vul_vulnerable_item', {
           query: encodeQuery({
             where: [
-              where('source', '=', integration.flows.otVulnerabilities.sourceName),
+              where('source', '=', detectionSourceOf(integration.flows.otVulnerabilities)),
               where('state', '!=', ITEM_CLOSED_STATE),
             ],
           }),

@@ -53,6 +53,7 @@ import {
   type VulnerabilityRow,
 } from './pages.js';
 import { deviceMemory } from '../../sync/ot-inventory/memory.js';
+import { detectionSourceOf } from '../../sync/ot-vulnerabilities/config.js';
 
 /** What the dashboard needs from `snowline serve` (or a test). */
 export interface DashboardDeps {
@@ -272,7 +273,7 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
     const instance = page.integration.servicenow.instanceUrl.replace(/\/$/, '');
     const read = config
       ? await live(page.integration, (client) =>
-          recordsByPrefix(client, 'sn_vul_vulnerable_item', 'source', config.sourceName, [
+          recordsByPrefix(client, 'sn_vul_vulnerable_item', 'source', detectionSourceOf(config), [
             'number',
             'state',
             'severity',

@@ -34,6 +34,8 @@ describe('choices from sys_choice', () => {
       detectionStatus: { open: '10', fixed: '11', stale: '12' },
       itemState: { open: '1', deferred: '12', closed: '3' },
       itemSubstate: { fixed: '9', decommissioned: '6', falsePositive: '7', riskAccepted: '8' },
+      // None listed in these rows: the documented values (create-severity-map.md).
+      severity: { Critical: '1', High: '2', Medium: '3', Low: '4', None: '5' },
     });
     expect(detectionStatusOf('11', choices)).toBe('fixed');
     expect(detectionStatusOf('99', choices)).toBe('other');

@@ -17,6 +17,56 @@ export interface VrChoices {
     readonly falsePositive: string;
     readonly riskAccepted: string;
   };
+  /** The stored `sn_vul_entry.severity` value per CVSS band ({@link severityChoices}). */
+  readonly severity: Readonly<Record<SeverityBand, string>>;
+}
+
+/** The bands of VR's normalized severity, in the CVSS v3 words. */
+export type SeverityBand = 'Critical' | 'High' | 'Medium' | 'Low' | 'None';
+
+/**
+ * VR's severity choices as documented: "1- Critical, 2 - High, 3 - Medium, 4 - Low, 5 - None"
+ * (ServiceNow/ServiceNowDocs markdown/security-management/vulnerability-response/create-severity-map.md),
+ * stored as the leading number (the AWS Inspector mapping writes CRITICAL → 1 … :
+ * aws-inspector-mapping.md). Used where the instance's `sys_choice` does not list a band.
+ */
+export const DOCUMENTED_SEVERITY: Readonly<Record<SeverityBand, string>> = {
+  Critical: '1',
+  High: '2',
+  Medium: '3',
+  Low: '4',
+  None: '5',
+};
+
+/**
+ * The stored severity value per band, from `sn_vul_entry.severity` choices matched by label with
+ * their number prefix dropped (`1- Critical` → critical); bands the instance does not list take
+ * the documented value; `overrides` (`flows.otVulnerabilities.severityMap`) win over both.
+ *
+ * @example
+ * severityChoices([{ name: 'sn_vul_entry', element: 'severity', value: '1', label: '1- Critical' }])
+ * // { Critical: '1', High: '2', Medium: '3', Low: '4', None: '5' }
+ */
+export function severityChoices(
+  rows: readonly ChoiceRow[],
+  overrides: Partial<Record<SeverityBand, string>> = {},
+): Record<SeverityBand, string> {
+  const result = { ...DOCUMENTED_SEVERITY };
+  for (const band of Object.keys(result) as SeverityBand[]) {
+    const row = rows.find(
+      (r) =>
+        r.name === 'sn_vul_entry' &&
+        r.element === 'severity' &&
+        r.label
+          .trim()
+          .toLowerCase()
+          .replace(/^\d+\s*-\s*/, '') === band.toLowerCase(),
+    );
+    if (row) result[band] = row.value;
+    const override = overrides[band];
+    if (override) result[band] = override;
+  }
+  return result;
 }
 
 /** A `sys_choice` row as read (`name`, `element`, `value`, `label`). */
@@ -29,6 +79,7 @@ export interface ChoiceRow {
 
 /** The tables and fields whose choices a run reads. */
 export const VR_CHOICE_FIELDS = [
+  ['sn_vul_entry', 'severity'],
   ['sn_vul_detection', 'status'],
   ['sn_vul_vulnerable_item', 'state'],
   ['sn_vul_vulnerable_item', 'substate'],
@@ -67,6 +118,7 @@ const WANTED = {
  */
 export function vrChoicesFrom(
   rows: readonly ChoiceRow[],
+  severityOverrides: Partial<Record<SeverityBand, string>> = {},
 ):
   | { readonly choices: VrChoices; readonly missing?: undefined }
   | { readonly choices?: undefined; readonly missing: string[] } {
@@ -84,7 +136,7 @@ export function vrChoicesFrom(
     }
   }
   if (missing.length) return { missing };
-  return { choices: found as unknown as VrChoices };
+  return { choices: { ...(found as unknown as VrChoices), severity: severityChoices(rows, severityOverrides) } };
 }
 
 /** A detection's status in the words of the lifecycle. */

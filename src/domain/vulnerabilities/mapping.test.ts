@@ -7,11 +7,14 @@ import {
   detectionHash,
   detectionKey,
   newDetectionValues,
+  missingFields,
+  newNvdEntryValues,
   nvdEntryHash,
   nvdEntryValues,
   parseDetectionEntityKey,
   sightingValues,
 } from './mapping.js';
+import { DOCUMENTED_SEVERITY, severityChoices } from './lifecycle.js';
 import { distinctCves, normaliseCveId } from './records.js';
 
 const identity = {
@@ -90,15 +93,47 @@ describe('severity', () => {
 });
 
 describe('NVD entry', () => {
-  it('maps id, summary, score and severity, and leaves out what the source did not give', () => {
-    expect(nvdEntryValues({ id: 'CVE-2021-44228', score: 10, description: ' Log4Shell ' })).toEqual({
+  // ServiceNow/ServiceNowDocs …/support-for-msft-defender-iot-azure.md: description → summary,
+  // score → score, exploit → Exploit exists and public_exploit; severity the stored choice value.
+  it('maps id, summary, score, stored severity and exploit flags, and leaves out what the source did not give', () => {
+    expect(
+      nvdEntryValues({ id: 'CVE-2021-44228', score: 10, description: ' Log4Shell ', exploit: true }, DOCUMENTED_SEVERITY),
+    ).toEqual({
       id: 'CVE-2021-44228',
       summary: 'Log4Shell',
-      v3_base_score: '10.0',
-      v3_base_severity: 'CRITICAL',
-      severity: 'Critical',
+      score: '10.0',
+      severity: '1',
+      exploit: '1',
+      public_exploit: 'true',
     });
-    expect(nvdEntryValues({ id: 'CVE-2020-0001' })).toEqual({ id: 'CVE-2020-0001' });
+    expect(nvdEntryValues({ id: 'CVE-2020-0001', score: 5.3, exploit: false }, DOCUMENTED_SEVERITY)).toEqual({
+      id: 'CVE-2020-0001',
+      score: '5.3',
+      severity: '3',
+    });
+    expect(nvdEntryValues({ id: 'CVE-2020-0001' }, { ...DOCUMENTED_SEVERITY, Critical: '9' })).toEqual({
+      id: 'CVE-2020-0001',
+    });
+    expect(newNvdEntryValues({ id: 'CVE-2020-0001' })).toEqual({ id: 'CVE-2020-0001', source: 'NVD' });
+  });
+
+  it('fills only the empty fields of an entry it did not create', () => {
+    expect(
+      missingFields(
+        { id: 'CVE-1', summary: 'Defender text', score: '9.8', severity: '1' },
+        { id: 'CVE-1', summary: 'NVD text', score: '', severity: null },
+      ),
+    ).toEqual({ score: '9.8', severity: '1' });
+  });
+
+  it('reads severity values from sys_choice labels, the documented ones where the instance lists none', () => {
+    expect(
+      severityChoices([
+        { name: 'sn_vul_entry', element: 'severity', value: '1', label: '1- Critical' },
+        { name: 'sn_vul_entry', element: 'severity', value: '20', label: '2 - High' },
+      ]),
+    ).toEqual({ Critical: '1', High: '20', Medium: '3', Low: '4', None: '5' });
+    expect(severityChoices([], { Low: '7' })).toEqual({ ...DOCUMENTED_SEVERITY, Low: '7' });
   });
 
   it('hashes equal values equally whatever their key order', () => {

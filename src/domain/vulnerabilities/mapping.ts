@@ -1,5 +1,6 @@
 import { contentHash } from '../hash.js';
 import { toSnDateTime } from '../time.js';
+import type { SeverityBand } from './lifecycle.js';
 import type { DeviceCve } from './records.js';
 
 /**
@@ -30,7 +31,11 @@ export function cvssSeverity(score: number | undefined): CvssSeverity | undefine
   return 'CRITICAL';
 }
 
-const SEVERITY_LABEL: Record<CvssSeverity, string> = {
+/** ServiceNow caps string fields; summaries longer than this are cut (UNVERIFIED length: 4000 is the platform's default for long strings). */
+const SUMMARY_MAX = 4000;
+
+/** The band of a CVSS severity, in the words VR's severity choices use. */
+const BAND: Record<CvssSeverity, SeverityBand> = {
   CRITICAL: 'Critical',
   HIGH: 'High',
   MEDIUM: 'Medium',
@@ -38,31 +43,73 @@ const SEVERITY_LABEL: Record<CvssSeverity, string> = {
   NONE: 'None',
 };
 
-/** ServiceNow caps string fields; summaries longer than this are cut (UNVERIFIED length: 4000 is the platform's default for long strings). */
-const SUMMARY_MAX = 4000;
-
 /**
- * The `sn_vul_nvd_entry` values for a CVE: `id`, `summary`, `v3_base_score`,
- * `v3_base_severity` and `severity`. Fields the source did not give are left out, so an upsert
- * never blanks what the NVD feed (or another scanner) put there.
- * UNVERIFIED: `severity` on `sn_vul_entry` is written as the label (`Critical`…); no numeric
- * choice list for it is documented.
+ * The `sn_vul_nvd_entry` values Defender gives for a CVE, as ServiceNow's own Defender for IoT
+ * (Azure) VR integration maps them (ServiceNow/ServiceNowDocs
+ * markdown/operational-technology/operational-technology-vulnerability-response/support-for-msft-defender-iot-azure.md):
+ * `id`; `summary` from the description; `score` from the score; Exploit exists (`exploit`) and
+ * `public_exploit` set when the data says an exploit exists. Plus `severity`, the stored choice
+ * value of the score's CVSS v3 band (`severity`, see lifecycle.ts severityChoices). Fields the
+ * source did not give are left out, so a write never blanks what the NVD import put there.
  *
  * @example
- * nvdEntryValues({ id: 'CVE-2021-44228', score: 10, description: 'Log4Shell' })
- * // { id: 'CVE-2021-44228', summary: 'Log4Shell', v3_base_score: '10.0', v3_base_severity: 'CRITICAL', severity: 'Critical' }
+ * nvdEntryValues({ id: 'CVE-2021-44228', score: 10, description: 'Log4Shell' }, DOCUMENTED_SEVERITY)
+ * // { id: 'CVE-2021-44228', summary: 'Log4Shell', score: '10.0', severity: '1' }
  */
-export function nvdEntryValues(cve: DeviceCve): Record<string, string> {
+export function nvdEntryValues(
+  cve: DeviceCve,
+  severity: Readonly<Record<SeverityBand, string>>,
+): Record<string, string> {
   const values: Record<string, string> = { id: cve.id };
   const summary = cve.description?.trim();
   if (summary) values.summary = summary.slice(0, SUMMARY_MAX);
-  const severity = cvssSeverity(cve.score);
-  if (severity && cve.score !== undefined) {
-    values.v3_base_score = cve.score.toFixed(1);
-    values.v3_base_severity = severity;
-    values.severity = SEVERITY_LABEL[severity];
+  const band = cvssSeverity(cve.score);
+  if (band && cve.score !== undefined) {
+    values.score = cve.score.toFixed(1);
+    values.severity = severity[BAND[band]];
+  }
+  if (cve.exploit) {
+    values.exploit = EXPLOIT_YES;
+    values.public_exploit = 'true';
   }
   return values;
+}
+
+/**
+ * Exploit exists (`exploit`) is a choice stored as 1 (Yes) / 2 (No): "exploitAvailable | exploit
+ * | YES=1, NO=2" (ServiceNow/ServiceNowDocs
+ * markdown/security-management/vulnerability-response/aws-inspector-mapping.md).
+ * `public_exploit` is written true: the Azure page sets it to "Yes" and documents no values
+ * (UNVERIFIED: its type).
+ */
+const EXPLOIT_YES = '1';
+
+/** The NVD entry fields {@link nvdEntryValues} may write (read back to compare). */
+export const NVD_FIELDS = ['summary', 'score', 'severity', 'exploit', 'public_exploit'] as const;
+
+/**
+ * The values of an NVD entry Snowline creates: Defender's, with `source` "NVD" as the vendor
+ * integration sets it (support-for-msft-defender-iot-azure.md: "This field is set to NVD by
+ * default").
+ */
+export function newNvdEntryValues(values: Readonly<Record<string, string>>): Record<string, string> {
+  return { ...values, source: 'NVD' };
+}
+
+/**
+ * What Snowline writes on an NVD entry it did not create (the instance's NVD import, or another
+ * scanner, owns it): only the fields that are empty there. Empty when nothing is missing.
+ */
+export function missingFields(
+  wanted: Readonly<Record<string, string>>,
+  current: Readonly<Record<string, unknown>>,
+): Record<string, string> {
+  const fill: Record<string, string> = {};
+  for (const [field, value] of Object.entries(wanted)) {
+    const now = current[field];
+    if (field !== 'id' && (now === undefined || now === null || now === '')) fill[field] = value;
+  }
+  return fill;
 }
 
 /** The content hash of an NVD entry's values: equal means the entry needs no write. */
@@ -191,17 +238,21 @@ export function newDetectionValues(
   };
 }
 
-/** The values that record one more sighting of an existing detection (and reopen it when closed). */
+/**
+ * The values that record one more sighting of an existing detection (and reopen it when closed).
+ * `timesFoundBefore` undefined: the sighting is not a new one (a re-send of a write Snowline did
+ * not record), so `times_found` is left as it is.
+ */
 export function sightingValues(
   content: DetectionContent,
   openStatus: string,
-  timesFoundBefore: number,
+  timesFoundBefore: number | undefined,
   now: Date,
 ): Record<string, string> {
   return {
     status: openStatus,
     last_found: toSnDateTime(now),
-    times_found: String(Math.max(0, timesFoundBefore) + 1),
+    ...(timesFoundBefore === undefined ? {} : { times_found: String(Math.max(0, timesFoundBefore) + 1) }),
     ...(content.ipAddress ? { ip_address: content.ipAddress } : {}),
     proof: detectionProof(content.source, content.cve, content.ipAddress),
   };

@@ -8,18 +8,42 @@ export const otVulnerabilitiesSection = z
     schedule,
     source: z.enum(['console', 'sensor', 'resourceGraph']).meta({
       description:
-        'Where CVEs per device come from: the management console integration API v3 `devicecves` (defender.console, incremental), the OT sensor API `/api/v1/devices/cves` (defender.sensors, keyed by IP), or Azure Resource Graph (UNVERIFIED: Microsoft documents no per-device CVE table; see docs/ot-vulnerabilities.md).',
-      examples: ['console'],
+        "Where CVEs per device come from: Azure Resource Graph (cloud-connected sensors; the device vulnerabilities ServiceNow's own Defender for IoT (Azure) VR integration reads; works with ot-inventory from `resourceGraph` or `sensor`), the OT sensor API `/api/v1/devices/cves` (defender.sensors, keyed by IP; ot-inventory from `sensor`), or the management console integration API v3 `devicecves` (retired by Microsoft on 2025-01-01; ot-inventory from `console`).",
+      examples: ['resourceGraph'],
     }),
+    detectionSource: z
+      .string()
+      .min(1)
+      .max(100)
+      .optional()
+      .meta({
+        description:
+          'The `source` written on every detection (default `Snowline`). One detection exists per (CI, CVE, source), so keep it stable: a run refuses to start when detections were written under another source. `Microsoft Azure Defender for IoT` is the value ServiceNow\'s own Defender for IoT (Azure) VR integration writes (support-for-msft-defender-iot-azure.md): choose it only when that integration does not run, or both write the same detections (see docs/ot-vulnerabilities.md).',
+        examples: ['Snowline'],
+      }),
     sourceName: z
       .string()
       .min(1)
       .max(100)
-      .default('Microsoft Defender for IoT')
+      .optional()
       .meta({
         description:
-          'The `source` written on every detection. One detection exists per (CI, CVE, source): keep it stable, changing it starts a second set of detections.',
+          'Deprecated: the former name of `detectionSource` (its default was `Microsoft Defender for IoT`). Still read when `detectionSource` is not set.',
         examples: ['Microsoft Defender for IoT'],
+      }),
+    severityMap: z
+      .strictObject({
+        Critical: z.string().min(1).max(40).optional(),
+        High: z.string().min(1).max(40).optional(),
+        Medium: z.string().min(1).max(40).optional(),
+        Low: z.string().min(1).max(40).optional(),
+        None: z.string().min(1).max(40).optional(),
+      })
+      .optional()
+      .meta({
+        description:
+          "The stored `severity` value written on NVD entries Snowline creates, per CVSS v3 band of Defender's score. By default read from the instance's `sys_choice` for `sn_vul_entry.severity` by label (`1- Critical`, `2 - High`, `3 - Medium`, `4 - Low`, `5 - None`: create-severity-map.md); set a band here to override it.",
+        examples: [{ Critical: '1', High: '2' }],
       }),
     batchSize: z
       .number()
@@ -54,17 +78,25 @@ export const otVulnerabilitiesSection = z
       }),
     writeVulnerableItems: z
       .boolean()
-      .default(false)
+      .default(true)
       .meta({
         description:
-          'Also write sn_vul_vulnerable_item (create, close as Fixed or CI Decommissioned, reopen), for instances that do not roll detections up into items. Off: the platform owns the item.',
-        examples: [false],
+          "Snowline pairs each detection with its vulnerable item (found by CI and vulnerability, else created) and closes, reopens it with its detections. On by default: ServiceNow documents item creation only inside integration processing (vr-detections-rt-vi-states.md), not for a detection written through the Table API, and pairing the item before the detection yields one item per (CI, vulnerability) whether or not the instance rolls detections up. Off: detections only, for instances known to roll Table API detections up.",
+        examples: [true],
       }),
   })
   .meta({
     description:
-      'Flow ot-vulnerabilities: Defender for IoT CVEs per device → Vulnerability Response (NVD entries and detections; the platform rolls detections up into vulnerable items).',
+      'Flow ot-vulnerabilities: Defender for IoT CVEs per device → Vulnerability Response (NVD entries, detections and their vulnerable items).',
   });
 
 /** The flow's configuration section (`flows.otVulnerabilities`), with defaults applied. */
 export type OtVulnerabilitiesConfig = z.output<typeof otVulnerabilitiesSection>;
+
+/** 0.1's default detection source, assumed for detections written before the source was recorded. */
+export const LEGACY_DETECTION_SOURCE = 'Microsoft Defender for IoT';
+
+/** The `source` written on detections: `detectionSource`, else the deprecated `sourceName`, else `Snowline`. */
+export function detectionSourceOf(config: Pick<OtVulnerabilitiesConfig, 'detectionSource' | 'sourceName'>): string {
+  return config.detectionSource ?? config.sourceName ?? 'Snowline';
+}

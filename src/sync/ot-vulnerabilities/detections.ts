@@ -7,7 +7,10 @@ import {
 import {
   changedFields,
   detectionHash,
+  missingFields,
   newDetectionValues,
+  newNvdEntryValues,
+  NVD_FIELDS,
   nvdEntryHash,
   nvdEntryValues,
   sightingValues,
@@ -29,8 +32,10 @@ export class DetectionSync {
 
   /**
    * Ensures an `sn_vul_nvd_entry` per CVE: searched by id when Snowline has none recorded,
-   * created when missing, updated when Defender's details changed. Returns the sys_id per CVE id
-   * and whether the entry is created this run (so no detection can reference it yet).
+   * created with Defender's values when missing. An entry Snowline created follows Defender's
+   * details; one the instance already had (its NVD import, another scanner) gets only the fields
+   * that are empty there (docs/ot-vulnerabilities.md, "NVD entries"). Returns the sys_id per CVE
+   * id and whether the entry is created this run (so no detection can reference it yet).
    */
   async syncVulnerabilities(
     cves: readonly DeviceCve[],
@@ -44,58 +49,52 @@ export class DetectionSync {
     const states = await this.vr.memories.vulnerabilities.get([...byId.keys()]);
     const writes: Write[] = [];
     const unknown: string[] = [];
-    for (const [id, cve] of byId) {
+    const valuesOf = (id: string) => nvdEntryValues(byId.get(id)!, this.vr.choices.severity);
+    for (const id of byId.keys()) {
       const state = states.get(id);
-      const values = nvdEntryValues(cve);
-      if (state?.remoteSysId && state.contentHash === nvdEntryHash(values)) {
-        result.set(id, { sysId: state.remoteSysId, isNew: false });
-      } else if (state?.remoteSysId) {
+      const values = valuesOf(id);
+      if (state?.remoteSysId) result.set(id, { sysId: state.remoteSysId, isNew: false });
+      if (state?.remoteSysId && state.contentHash === nvdEntryHash(values)) continue;
+      if (state?.remoteSysId && state.data?.created) {
         const { id: _id, ...changes } = values;
+        writes.push(
+          this.nvdWrite(id, values, 'update', 'the CVE details changed in Defender', changes, state.remoteSysId),
+        );
+      } else unknown.push(id);
+    }
+    const found = await this.vr.reads.search(NVD_TABLE, 'id', unknown, ['sys_id', 'id', ...NVD_FIELDS]);
+    const adopted: EntityStateUpdate[] = [];
+    for (const id of unknown) {
+      const values = valuesOf(id);
+      const row = found.find((r) => stringValue(r.id) === id);
+      if (!row) {
         writes.push(
           this.nvdWrite(
             id,
             values,
-            'update',
-            'the CVE details changed in Defender',
-            changes,
-            state.remoteSysId,
+            'create',
+            'a CVE Defender reports is not in the instance yet',
+            newNvdEntryValues(values),
           ),
-        );
-        result.set(id, { sysId: state.remoteSysId, isNew: false });
-      } else {
-        unknown.push(id);
-      }
-    }
-    const found = await this.vr.reads.search(NVD_TABLE, 'id', unknown, [
-      'sys_id',
-      'id',
-      'summary',
-      'v3_base_score',
-      'v3_base_severity',
-      'severity',
-    ]);
-    const adopted: EntityStateUpdate[] = [];
-    for (const id of unknown) {
-      const values = nvdEntryValues(byId.get(id)!);
-      const row = found.find((r) => stringValue(r.id) === id);
-      if (!row) {
-        writes.push(
-          this.nvdWrite(id, values, 'create', 'a CVE Defender reports is not in the instance yet', values),
         );
         result.set(id, { isNew: true });
         continue;
       }
       result.set(id, { sysId: row.sys_id, isNew: false });
-      const changes = changedFields(values, row);
+      const created = states.get(id)?.data?.created === true;
+      const changes = created ? changedFields(values, row) : missingFields(values, row);
       if (Object.keys(changes).length)
         writes.push(
           this.nvdWrite(
             id,
             values,
             'update',
-            'the NVD entry lacks or differs from what Defender reports',
+            created
+              ? 'the CVE details changed in Defender'
+              : `the NVD entry lacks ${Object.keys(changes).join(', ')}, which Defender gives (other fields are the NVD import's)`,
             changes,
             row.sys_id,
+            created,
           ),
         );
       else
@@ -105,6 +104,7 @@ export class DetectionSync {
           remoteSysId: row.sys_id,
           contentHash: nvdEntryHash(values),
           lastSeenAt: this.vr.nowText,
+          data: { created },
         });
     }
     if (adopted.length) await this.vr.context.recorder.save({ states: { vulnerability: adopted } });
@@ -125,6 +125,7 @@ export class DetectionSync {
     reason: string,
     body: Record<string, string>,
     sysId?: string,
+    created = action === 'create',
   ): Write {
     return {
       request: sysId
@@ -148,6 +149,7 @@ export class DetectionSync {
         contentHash: nvdEntryHash(values),
         lastSeenAt: this.vr.nowText,
         lastWrittenAt: this.vr.nowText,
+        data: { created },
       }),
     };
   }
@@ -266,7 +268,7 @@ export class DetectionSync {
             integrationId: this.vr.context.integrationId,
             ciSysId: w.content.ciSysId,
             cveId: w.cve.id,
-            source: this.vr.context.config.sourceName,
+            source: this.vr.detectionSource,
           },
           w.content,
           vulnerability ?? '',
@@ -282,7 +284,7 @@ export class DetectionSync {
             identity: {
               cmdb_ci: w.content.ciSysId,
               vulnerability: vulnerability ?? '',
-              source: this.vr.context.config.sourceName,
+              source: this.vr.detectionSource,
             },
           },
           entity: 'detection',
@@ -321,7 +323,14 @@ export class DetectionSync {
           request: {
             method: 'PATCH',
             url: `/api/now/table/${DETECTION_TABLE}/${existing!.sysId}?sysparm_fields=sys_id`,
-            body: sightingValues(w.content, open, existing!.timesFound, this.vr.now),
+            // An open detection found by search (written by a run that did not record it, e.g.
+            // one killed after the write) is the same sighting: it is not counted found again.
+            body: sightingValues(
+              w.content,
+              open,
+              !byId && existing!.status === 'open' ? undefined : existing!.timesFound,
+              this.vr.now,
+            ),
           },
           entity: 'detection',
           key: w.key,

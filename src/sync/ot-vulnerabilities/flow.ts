@@ -9,7 +9,7 @@ import {
 } from '../../domain/vulnerabilities/lifecycle.js';
 import { detectionEntityKey, type DetectionContent } from '../../domain/vulnerabilities/mapping.js';
 import { distinctCves, type DeviceCve, type DeviceCves } from '../../domain/vulnerabilities/records.js';
-import { SnowlineError } from '../../errors.js';
+import { ConfigError, SnowlineError } from '../../errors.js';
 import type { ServiceNowClient } from '../../servicenow/client.js';
 import { encodeQuery, where } from '../../servicenow/query.js';
 import { stringValue } from '../../servicenow/values.js';
@@ -20,8 +20,9 @@ import { defineFlow, type FlowContext } from '../kernel/flow.js';
 import type { Remembered } from '../kernel/memory.js';
 import { BatchWriter } from '../kernel/writers/batch.js';
 import { deviceMemory } from '../ot-inventory/memory.js';
-import type { OtVulnerabilitiesConfig } from './config.js';
+import { detectionSourceOf, LEGACY_DETECTION_SOURCE, type OtVulnerabilitiesConfig } from './config.js';
 import { DetectionSync } from './detections.js';
+import { InventoryDevices } from './identity.js';
 import { VulnerableItems } from './items.js';
 import { VrReads } from './reads.js';
 import type { DetectionWork, DeviceOutcome, OtVulnerabilitiesCounters, VrRun } from './run.js';
@@ -45,6 +46,8 @@ export type { OtVulnerabilitiesCounters } from './run.js';
 export interface OtVulnerabilitiesDeps {
   readonly source: VulnerabilitySource;
   readonly servicenow: ServiceNowClient;
+  /** True when the source keys devices otherwise than ot-inventory's (recognised by domain/ot/identity.ts). */
+  readonly crossSource?: boolean;
 }
 
 const FLOW = 'ot-vulnerabilities' as const;
@@ -93,6 +96,7 @@ export const otVulnerabilitiesFlow = defineFlow({
     // A configuration the source can not serve fails here, before any request is sent.
     source: otVulnerabilitiesSource(integration, defender),
     servicenow,
+    crossSource: integration.flows.otInventory?.source !== integration.flows.otVulnerabilities?.source,
   }),
   async run(context, deps, summary) {
     await new OtVulnerabilitiesRun(context, deps, summary).execute();
@@ -106,6 +110,7 @@ class OtVulnerabilitiesRun {
   private readonly now: Date;
   private readonly nowText: string;
   private readonly refreshAfterMs: number;
+  private readonly detectionSource: string;
   private choices!: VrChoices;
   /** What the run's parts share, once the choices are read. */
   private vr!: VrRun;
@@ -124,6 +129,8 @@ class OtVulnerabilitiesRun {
   private readonly truncatedExamples: string[] = [];
   /** Key prefixes of devices the source could not read this run (left as they are). */
   private readonly unread: string[] = [];
+  /** ot-inventory's devices, for a source that keys devices otherwise (undefined: same keys). */
+  private readonly inventory: InventoryDevices | undefined;
 
   constructor(
     private readonly run: FlowContext<OtVulnerabilitiesConfig>,
@@ -133,14 +140,19 @@ class OtVulnerabilitiesRun {
     this.now = run.clock.now();
     this.nowText = this.now.toISOString();
     this.refreshAfterMs = days(run.config.refreshLastFoundDays);
+    this.detectionSource = detectionSourceOf(run.config);
     this.memories = vulnerabilityMemories({
       store: run.store,
       integrationId: run.integrationId,
       recorder: run.recorder,
     });
+    this.inventory = deps.crossSource
+      ? new InventoryDevices({ store: run.store, integrationId: run.integrationId })
+      : undefined;
   }
 
   async execute(): Promise<void> {
+    await this.checkDetectionSource();
     this.choices = await this.readChoices();
     this.vr = this.shared();
     this.detections = new DetectionSync(this.vr);
@@ -157,8 +169,9 @@ class OtVulnerabilitiesRun {
     for await (const page of source.deviceCves(since ? { since } : {})) {
       await this.reportProblems(page.problems);
       if (page.unread) this.unread.push(...page.unread);
-      for (let i = 0; i < page.items.length; i += DEVICE_CHUNK)
-        await this.syncDevices(page.items.slice(i, i + DEVICE_CHUNK), true);
+      const items = await this.recognise(page.items);
+      for (let i = 0; i < items.length; i += DEVICE_CHUNK)
+        await this.syncDevices(items.slice(i, i + DEVICE_CHUNK), true);
     }
     await this.retryPending();
     // closeUnreported pages through committed device states: this run's sightings first.
@@ -185,6 +198,34 @@ class OtVulnerabilitiesRun {
     }
   }
 
+  /**
+   * Refuses a run whose detection source differs from the one earlier detections were written
+   * under: detections are one per (CI, CVE, source), so a new source would open a second set and
+   * leave the first open for ever. Detections written before the source was recorded (0.1) were
+   * written under the deprecated `sourceName`, or its default. Records the source otherwise.
+   */
+  private async checkDetectionSource(): Promise<void> {
+    const ref = { integrationId: this.run.integrationId, flow: FLOW, scope: 'detection-source' };
+    const recorded = await getWatermark(this.run.store.db, ref);
+    let before = recorded;
+    if (before === undefined) {
+      for await (const page of this.memories.detections.all({ pageSize: 1 })) {
+        if (page.length) before = this.run.config.sourceName ?? LEGACY_DETECTION_SOURCE;
+        break;
+      }
+    }
+    if (before !== undefined && before !== this.detectionSource)
+      throw new ConfigError([
+        {
+          path: 'flows.otVulnerabilities.detectionSource',
+          message: `is "${this.detectionSource}" but this integration's detections were written with source "${before}": a new source would open a second detection for every CVE. Set detectionSource: ${before} to keep writing them`,
+          example: before,
+        },
+      ]);
+    if (recorded === undefined && !this.run.dryRun)
+      await advanceWatermark(this.run.store.db, this.run.clock, ref, this.detectionSource);
+  }
+
   /** The run state the detection and item parts share. */
   private shared(): VrRun {
     const run = this.run;
@@ -195,6 +236,7 @@ class OtVulnerabilitiesRun {
       choices: this.choices,
       now: this.now,
       nowText: this.nowText,
+      detectionSource: this.detectionSource,
       refreshAfterMs: this.refreshAfterMs,
       writer: new BatchWriter({
         flow: FLOW,
@@ -203,7 +245,7 @@ class OtVulnerabilitiesRun {
         batchSize: run.config.batchSize,
       }),
       memories: this.memories,
-      reads: new VrReads({ context: run, servicenow: this.deps.servicenow, choices: this.choices }),
+      reads: new VrReads({ context: run, servicenow: this.deps.servicenow, choices: this.choices, detectionSource: this.detectionSource }),
       get items(): VulnerableItems {
         return items;
       },
@@ -234,6 +276,7 @@ class OtVulnerabilitiesRun {
         value: stringValue(r.value) ?? '',
         label: stringValue(r.label) ?? '',
       })),
+      this.run.config.severityMap,
     );
     if (result.missing)
       throw new SnowlineError(
@@ -294,7 +337,7 @@ class OtVulnerabilitiesRun {
       const content = (cve: DeviceCve): DetectionContent => ({
         ciSysId: ci,
         cve,
-        source: this.run.config.sourceName,
+        source: this.detectionSource,
         ...(reported.ipAddress ? { ipAddress: reported.ipAddress } : {}),
       });
       for (const cve of cves)
@@ -330,6 +373,27 @@ class OtVulnerabilitiesRun {
     if (!this.run.dryRun && superseded.length)
       await completePending(this.run.store, this.run.integrationId, superseded);
     await this.apply(work, outcomes);
+  }
+
+  /**
+   * The devices of a page under ot-inventory's keys. A device that can not be recognised keeps
+   * its CVEs pending under its source key, with the reason, and is tried again on the next run
+   * (a full read lists it again).
+   */
+  private async recognise(devices: readonly DeviceCves[]): Promise<DeviceCves[]> {
+    if (!this.inventory) return [...devices];
+    const recognised: DeviceCves[] = [];
+    for (const device of devices) {
+      const match = await this.inventory.recognise(device);
+      if (match.device) {
+        recognised.push(match.device);
+        continue;
+      }
+      if (this.sightingsInMemory) this.seen.add(device.deviceKey);
+      const { clues: _clues, ...rest } = device;
+      await this.keepPending([{ ...rest, cves: distinctCves(device.cves) }], match.reason);
+    }
+    return recognised;
   }
 
   /** Devices whose CVEs waited (no CI yet, or a failed write) and that the source did not report again. */
@@ -380,7 +444,7 @@ class OtVulnerabilitiesRun {
             deviceKey,
             wanted: why,
             cve: { id },
-            content: { ciSysId: memory.ci, cve: { id }, source: this.run.config.sourceName },
+            content: { ciSysId: memory.ci, cve: { id }, source: this.detectionSource },
           });
         outcomes.push({
           deviceKey,

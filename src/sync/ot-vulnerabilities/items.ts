@@ -64,7 +64,7 @@ export class VulnerableItems {
           body: {
             cmdb_ci: ci,
             vulnerability,
-            source: this.vr.context.config.sourceName,
+            source: this.vr.detectionSource,
             state: this.vr.choices.itemState.open,
             first_found: at,
             last_found: at,
@@ -144,14 +144,43 @@ export class VulnerableItems {
   }
 
   /**
-   * The item writes to send after their detections were written. An item is closed only when no
-   * other open detection (of any source) is on it; that is read before, so a dry run plans the
-   * same as a real run does.
+   * The item writes to send after their detections were written, as far as the instance has not
+   * made them already: an instance that rolls detections up has closed or reopened the item on
+   * the detection's write, and the item's state and substate, read now, say so — then nothing is sent, so
+   * both kinds of instance end with the same items and an instance that rolls up gets no second
+   * write. A reopen counts in `reopen_count`, as the platform's own reopen does. An item is closed
+   * only when no other open detection (of any source) is on it. Everything is read before
+   * sending, so a dry run plans the same as a real run does.
    */
   async keepItemFollows(written: readonly Write[]): Promise<Write[]> {
     const follows = written.map((w) => w.follow).filter((f): f is Write => f !== undefined);
-    const closing = follows.filter((f) => f.action === 'resolve');
-    if (closing.length === 0) return follows;
+    if (follows.length === 0) return follows;
+    const items = new Map(
+      (
+        await this.vr.reads.search(
+          ITEM_TABLE,
+          'sys_id',
+          [...new Set(follows.map((f) => f.sysId!))],
+          ['sys_id', 'state', 'substate', 'reopen_count'],
+        )
+      ).map((row) => [row.sys_id, row]),
+    );
+    const { open, closed } = this.vr.choices.itemState;
+    const pending = follows.filter((f) => {
+      const item = items.get(f.sysId!);
+      const state = stringValue(item?.state);
+      if (f.action !== 'resolve') return state !== open;
+      // Closed by a rollup, but perhaps as Fixed where the device was retired (CI Decommissioned).
+      const substate = (f.request.body as Record<string, string>).substate;
+      return state !== closed || stringValue(item?.substate) !== substate;
+    });
+    for (const f of pending)
+      if (f.action === 'reopen')
+        (f.request.body as Record<string, string>).reopen_count = String(
+          (Number(stringValue(items.get(f.sysId!)?.reopen_count)) || 0) + 1,
+        );
+    const closing = pending.filter((f) => f.action === 'resolve');
+    if (closing.length === 0) return pending;
     const ours = new Set(written.filter((w) => w.follow?.action === 'resolve').map((w) => w.sysId));
     const stillOpen = new Set<string>();
     const rows = await this.vr.reads.search(
@@ -163,6 +192,6 @@ export class VulnerableItems {
     for (const row of rows)
       if (stringValue(row.status) === this.vr.choices.detectionStatus.open && !ours.has(row.sys_id))
         stillOpen.add(referenceValue(row.vulnerable_item) ?? '');
-    return follows.filter((f) => f.action !== 'resolve' || !stillOpen.has(f.sysId!));
+    return pending.filter((f) => f.action !== 'resolve' || !stillOpen.has(f.sysId!));
   }
 }

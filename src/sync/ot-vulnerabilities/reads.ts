@@ -5,7 +5,7 @@ import { DETECTION_TABLE, SEARCH_CHUNK, type RemoteDetection, type VrRun } from 
 
 /** The flow's reads of Vulnerability Response: searches by field, detections by sys_id or by (CI, CVE, source). */
 export class VrReads {
-  constructor(private readonly vr: Pick<VrRun, 'context' | 'servicenow' | 'choices'>) {}
+  constructor(private readonly vr: Pick<VrRun, 'context' | 'servicenow' | 'choices' | 'detectionSource'>) {}
 
   /** Records whose `field` is one of `values`, read in chunks. */
   async search(
@@ -75,7 +75,7 @@ export class VrReads {
         where: [
           where('cmdb_ci', 'IN', [...new Set(chunk.map((p) => p.ci))]),
           where('vulnerability', 'IN', [...new Set(chunk.map((p) => p.vulnerability))]),
-          where('source', '=', this.vr.context.config.sourceName),
+          where('source', '=', this.vr.detectionSource),
         ],
         orderBy: ['sys_created_on'],
       });

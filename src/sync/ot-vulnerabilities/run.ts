@@ -83,6 +83,8 @@ export interface VrRun {
   readonly choices: VrChoices;
   readonly now: Date;
   readonly nowText: string;
+  /** The `source` written on detections (config.ts detectionSourceOf). */
+  readonly detectionSource: string;
   readonly refreshAfterMs: number;
   readonly writer: BatchWriter;
   readonly memories: ReturnType<typeof vulnerabilityMemories>;

@@ -35,13 +35,20 @@ export const DetectionMemorySchema = z.object({
 });
 export type DetectionMemory = z.infer<typeof DetectionMemorySchema>;
 
+/**
+ * What the flow remembers per NVD entry (entity `vulnerability`): whether Snowline created it
+ * (then it follows Defender's details) or found it (then only its empty fields are filled).
+ * Entries recorded before this was kept parse as found.
+ */
+export const VulnerabilityMemorySchema = z.object({ created: z.boolean().optional() });
+
 /** The flow's memories for a run (its recorder overlaid). */
 export function vulnerabilityMemories(scope: Omit<MemoryScope, 'flow'>) {
   const of = { ...scope, flow: FLOW };
   return {
     devices: new FlowMemory(of, 'device', DeviceVulnerabilitiesSchema),
     detections: new FlowMemory(of, 'detection', DetectionMemorySchema),
-    vulnerabilities: new FlowMemory(of, 'vulnerability', z.unknown()),
+    vulnerabilities: new FlowMemory(of, 'vulnerability', VulnerabilityMemorySchema),
   };
 }
 
