@@ -339,6 +339,67 @@ describe.each([
   },
 );
 
+// The vendor's sn_msftd4iotazvr.require_ci_match set to false "allows the creation of unclassed
+// hardware CIs if a CI match isn't found" (support-for-msft-defender-iot-azure.md).
+describe('ot-vulnerabilities with requireCiMatch: false', () => {
+  let sandboxes: Sandboxes;
+  const storeUrl = join(dir, 'unclassed.sqlite');
+
+  beforeAll(async () => {
+    sandboxes = await startSandboxes({ devices: 80, seed: 23 });
+  });
+  afterAll(async () => sandboxes?.close());
+
+  it('writes the CVEs of devices without a CI on unclassed hardware CIs, once', async () => {
+    const loaded = sandboxes.config(storeUrl, {
+      otInventory: { source: 'sensor', sensorValidation: 'auto', batchSize: 50 },
+      otVulnerabilities: { source: 'resourceGraph', batchSize: 50, requireCiMatch: false },
+    });
+    const { estate } = sandboxes;
+    // A sensor that does not answer: ot-inventory writes no CI for its devices.
+    const down = estate.sensors.find(
+      (s) => s.connected && estate.devices.some((d) => d.sensorId === s.id && d.cves.length > 0),
+    )!;
+    await sandboxes.control('defender', 'POST', `/_sandbox/sensors/${down.name}`, { connected: false });
+    const unfed = estate.devices.filter(
+      (d) =>
+        d.cves.length > 0 &&
+        (d.sensorId === down.id || !estate.sensors.some((s) => s.id === d.sensorId && s.connected)),
+    );
+    const { summary } = await syncOnce(loaded, storeUrl);
+    const result = summary.jobs['ot-vulnerabilities']!;
+    expect(result).toMatchObject({ outcome: 'ok', pending: 0, errors: 0 });
+
+    // Every vulnerability record Resource Graph holds has its open detection: on the device's CI,
+    // or on the unclassed hardware CI made for a device no connected sensor reports.
+    const everything = await graphVulnerabilityPairs(
+      sandboxes,
+      estate.devices.map((d) => ({ ...d, name: ciNameOf(d) })),
+    );
+    const vr = await vulnerabilityResponse(sandboxes, loaded);
+    expect(vr.openDetections).toEqual(everything);
+    expect(vr.duplicates).toBe(0);
+    const { client, close } = connectServiceNow(loaded.config.integrations[0]!.servicenow, {
+      clock: systemClock,
+      counters: new RequestCounters(),
+    });
+    try {
+      const unclassed = await client.listAll('cmdb_ci_hardware', {
+        query: 'sys_class_name=cmdb_ci_hardware',
+        fields: ['name'],
+      });
+      expect(unclassed.map((r) => stringValue(r.name)).sort()).toEqual(unfed.map((d) => ciNameOf(d)).sort());
+    } finally {
+      await close();
+    }
+
+    const before = await serviceNowWrites(sandboxes);
+    const again = await syncOnce(loaded, storeUrl);
+    expect(again.summary.jobs['ot-vulnerabilities']).toMatchObject({ created: 0, updated: 0, closed: 0 });
+    expect(await serviceNowWrites(sandboxes)).toEqual(before);
+  });
+});
+
 describe.skipIf(!existsSync('dist/cli.js'))(
   'ot-vulnerabilities crash safety (snowline sync killed -9)',
   () => {

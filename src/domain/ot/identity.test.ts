@@ -12,8 +12,12 @@ describe('one device identity across Defender sources', () => {
   index.add({ key: 'line-2/1', nics: [{ mac: '00:1a:2b:3c:4d:01', ip: '10.0.0.1' }] });
 
   it('recognises a device by a MAC of its sensor, whatever the notation', () => {
-    expect(index.recognise({ sensor: 'line-1', macs: ['00-1A-2B-3C-4D-01'], ips: [] })).toEqual({ key: 'line-1/1' });
-    expect(index.recognise({ sensor: 'line-2', macs: ['001a2b3c4d01'], ips: [] })).toEqual({ key: 'line-2/1' });
+    expect(index.recognise({ sensor: 'line-1', macs: ['00-1A-2B-3C-4D-01'], ips: [] })).toEqual({
+      key: 'line-1/1',
+    });
+    expect(index.recognise({ sensor: 'line-2', macs: ['001a2b3c4d01'], ips: [] })).toEqual({
+      key: 'line-2/1',
+    });
   });
 
   it('falls back to an IP only one device of the sensor has', () => {
@@ -29,7 +33,9 @@ describe('one device identity across Defender sources', () => {
     });
     expect(
       index.recognise({ sensor: 'line-1', macs: ['00:1a:2b:3c:4d:01', '00:1a:2b:3c:4d:02'], ips: [] }),
-    ).toEqual({ reason: 'its MAC addresses belong to different devices of sensor line-1 (line-1/1, line-1/2)' });
+    ).toEqual({
+      reason: 'its MAC addresses belong to different devices of sensor line-1 (line-1/1, line-1/2)',
+    });
     expect(index.recognise({ sensor: 'line-3', macs: ['00:1a:2b:3c:4d:01'], ips: [] })).toEqual({
       reason: 'no device of sensor line-3 that ot-inventory recorded has its addresses (00:1a:2b:3c:4d:01)',
     });

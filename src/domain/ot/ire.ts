@@ -52,7 +52,7 @@ export interface GroupRelation {
  * the hash of their content. Item 0 is the entity itself; the rest are identified through it.
  */
 export interface IreGroup {
-  readonly entity: 'sensor' | 'site' | 'device' | 'connection';
+  readonly entity: 'sensor' | 'site' | 'device' | 'connection' | 'hardware';
   /** Source key of the entity (not namespaced). */
   readonly key: string;
   readonly items: readonly IreItem[];
@@ -102,11 +102,15 @@ function deviceClass(context: MappingContext, device: ClassInput) {
 }
 
 /** The namespaced source key written to `sys_object_source` and the OT discovery source id. */
-export function sourceKey(context: MappingContext, kind: string, key: string): string {
+export function sourceKey(context: Pick<MappingContext, 'integrationId'>, kind: string, key: string): string {
   return `${context.integrationId}:${kind}:${key}`;
 }
 
-function sourceInfo(context: MappingContext, kind: string, key: string): IreItem['sys_object_source_info'] {
+function sourceInfo(
+  context: Pick<MappingContext, 'integrationId' | 'dataSource'>,
+  kind: string,
+  key: string,
+): IreItem['sys_object_source_info'] {
   return { source_name: context.dataSource, source_native_key: sourceKey(context, kind, key) };
 }
 
@@ -214,6 +218,46 @@ function addNetworkItems(
     }
   }
   return lookup;
+}
+
+/**
+ * An unclassed hardware CI (`cmdb_ci_hardware`) for a Defender device that has no CI, as the
+ * vendor's VR integration creates one when `require_ci_match` is false ("Setting the property to
+ * false allows the creation of unclassed hardware CIs if a CI match isn't found":
+ * ServiceNow/ServiceNowDocs
+ * markdown/operational-technology/operational-technology-vulnerability-response/support-for-msft-defender-iot-azure.md).
+ * Identified as the Hardware rule identifies it — name, and the NIC's MAC as a lookup
+ * (ServiceNow/ServiceNowDocs markdown/servicenow-platform/configuration-management-database-cmdb/t_CreateCIIdentificationRule.md)
+ * — with the device's source key, so ot-inventory's later write of the same device (same key,
+ * or the same MAC) updates this CI, where identification rules allow, instead of adding one.
+ * Undefined when the device has neither a name nor a MAC to be identified by.
+ */
+export function unclassedHardwareGroup(
+  context: Pick<MappingContext, 'integrationId' | 'dataSource'>,
+  device: {
+    readonly key: string;
+    readonly name?: string;
+    readonly nics: readonly { mac?: string; ip?: string }[];
+  },
+): IreGroup | undefined {
+  const name = device.name?.trim() ? ciName({ name: device.name, nics: device.nics }) : undefined;
+  const mac = device.nics.map((n) => normaliseMac(n.mac)).find((m) => m !== undefined);
+  if (!name && !mac) return undefined;
+  const items: IreItem[] = [];
+  const relations: GroupRelation[] = [];
+  items.push({ className: 'cmdb_ci_hardware', values: {} });
+  const lookup = addNetworkItems(items, relations, 0, device.nics, 'lookup');
+  items[0] = {
+    className: 'cmdb_ci_hardware',
+    values: values({
+      name: name ?? mac,
+      mac_address: mac,
+      ip_address: device.nics.find((n) => n.ip)?.ip,
+    }),
+    ...(lookup.length ? { lookup } : {}),
+    sys_object_source_info: sourceInfo(context, 'device', device.key),
+  };
+  return group('hardware', device.key, items, relations);
 }
 
 /** The minimal item that lets IRE find an already-written sensor (through sys_object_source). */

@@ -136,7 +136,9 @@ export function vrChoicesFrom(
     }
   }
   if (missing.length) return { missing };
-  return { choices: { ...(found as unknown as VrChoices), severity: severityChoices(rows, severityOverrides) } };
+  return {
+    choices: { ...(found as unknown as VrChoices), severity: severityChoices(rows, severityOverrides) },
+  };
 }
 
 /** A detection's status in the words of the lifecycle. */

@@ -97,7 +97,10 @@ describe('NVD entry', () => {
   // score → score, exploit → Exploit exists and public_exploit; severity the stored choice value.
   it('maps id, summary, score, stored severity and exploit flags, and leaves out what the source did not give', () => {
     expect(
-      nvdEntryValues({ id: 'CVE-2021-44228', score: 10, description: ' Log4Shell ', exploit: true }, DOCUMENTED_SEVERITY),
+      nvdEntryValues(
+        { id: 'CVE-2021-44228', score: 10, description: ' Log4Shell ', exploit: true },
+        DOCUMENTED_SEVERITY,
+      ),
     ).toEqual({
       id: 'CVE-2021-44228',
       summary: 'Log4Shell',

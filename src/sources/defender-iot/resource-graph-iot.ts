@@ -104,5 +104,7 @@ export class IotResourceGraphReader {
 /** The `properties.deviceId` of a raw Resource Graph row, when it has a usable one. */
 function deviceIdOf(row: unknown): string | undefined {
   const properties = (row as { properties?: { deviceId?: unknown } } | undefined)?.properties;
-  return typeof properties?.deviceId === 'string' && properties.deviceId !== '' ? properties.deviceId : undefined;
+  return typeof properties?.deviceId === 'string' && properties.deviceId !== ''
+    ? properties.deviceId
+    : undefined;
 }

@@ -18,7 +18,7 @@ export const otVulnerabilitiesSection = z
       .optional()
       .meta({
         description:
-          'The `source` written on every detection (default `Snowline`). One detection exists per (CI, CVE, source), so keep it stable: a run refuses to start when detections were written under another source. `Microsoft Azure Defender for IoT` is the value ServiceNow\'s own Defender for IoT (Azure) VR integration writes (support-for-msft-defender-iot-azure.md): choose it only when that integration does not run, or both write the same detections (see docs/ot-vulnerabilities.md).',
+          "The `source` written on every detection (default `Snowline`). One detection exists per (CI, CVE, source), so keep it stable: a run refuses to start when detections were written under another source. `Microsoft Azure Defender for IoT` is the value ServiceNow's own Defender for IoT (Azure) VR integration writes (support-for-msft-defender-iot-azure.md): choose it only when that integration does not run, or both write the same detections (see docs/ot-vulnerabilities.md).",
         examples: ['Snowline'],
       }),
     sourceName: z
@@ -81,7 +81,15 @@ export const otVulnerabilitiesSection = z
       .default(true)
       .meta({
         description:
-          "Snowline pairs each detection with its vulnerable item (found by CI and vulnerability, else created) and closes, reopens it with its detections. On by default: ServiceNow documents item creation only inside integration processing (vr-detections-rt-vi-states.md), not for a detection written through the Table API, and pairing the item before the detection yields one item per (CI, vulnerability) whether or not the instance rolls detections up. Off: detections only, for instances known to roll Table API detections up.",
+          'Snowline pairs each detection with its vulnerable item (found by CI and vulnerability, else created) and closes, reopens it with its detections. On by default: ServiceNow documents item creation only inside integration processing (vr-detections-rt-vi-states.md), not for a detection written through the Table API, and pairing the item before the detection yields one item per (CI, vulnerability) whether or not the instance rolls detections up. Off: detections only, for instances known to roll Table API detections up.',
+        examples: [true],
+      }),
+    requireCiMatch: z
+      .boolean()
+      .default(true)
+      .meta({
+        description:
+          "Like the vendor integration's `sn_msftd4iotazvr.require_ci_match` (support-for-msft-defender-iot-azure.md): true keeps a device's CVEs pending until ot-inventory wrote its CI. false creates an unclassed hardware CI (`cmdb_ci_hardware`, through IRE, named and identified by MAC) for a device that has none and that the source names (Resource Graph), and writes its CVEs there; sources that give no device name or MAC keep them pending.",
         examples: [true],
       }),
   })
@@ -97,6 +105,8 @@ export type OtVulnerabilitiesConfig = z.output<typeof otVulnerabilitiesSection>;
 export const LEGACY_DETECTION_SOURCE = 'Microsoft Defender for IoT';
 
 /** The `source` written on detections: `detectionSource`, else the deprecated `sourceName`, else `Snowline`. */
-export function detectionSourceOf(config: Pick<OtVulnerabilitiesConfig, 'detectionSource' | 'sourceName'>): string {
+export function detectionSourceOf(
+  config: Pick<OtVulnerabilitiesConfig, 'detectionSource' | 'sourceName'>,
+): string {
   return config.detectionSource ?? config.sourceName ?? 'Snowline';
 }

@@ -58,7 +58,14 @@ export class DetectionSync {
       if (state?.remoteSysId && state.data?.created) {
         const { id: _id, ...changes } = values;
         writes.push(
-          this.nvdWrite(id, values, 'update', 'the CVE details changed in Defender', changes, state.remoteSysId),
+          this.nvdWrite(
+            id,
+            values,
+            'update',
+            'the CVE details changed in Defender',
+            changes,
+            state.remoteSysId,
+          ),
         );
       } else unknown.push(id);
     }

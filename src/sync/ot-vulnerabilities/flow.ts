@@ -1,4 +1,5 @@
 import { contentHash } from '../../domain/hash.js';
+import { unclassedHardwareGroup, type IreGroup } from '../../domain/ot/ire.js';
 import type { PlanAction } from '../../domain/plan.js';
 import { days } from '../../domain/time.js';
 import {
@@ -19,6 +20,7 @@ import { advanceWatermark, getWatermark } from '../../store/models/watermarks.js
 import { defineFlow, type FlowContext } from '../kernel/flow.js';
 import type { Remembered } from '../kernel/memory.js';
 import { BatchWriter } from '../kernel/writers/batch.js';
+import { IreWriter } from '../kernel/writers/ire.js';
 import { deviceMemory } from '../ot-inventory/memory.js';
 import { detectionSourceOf, LEGACY_DETECTION_SOURCE, type OtVulnerabilitiesConfig } from './config.js';
 import { DetectionSync } from './detections.js';
@@ -48,6 +50,8 @@ export interface OtVulnerabilitiesDeps {
   readonly servicenow: ServiceNowClient;
   /** True when the source keys devices otherwise than ot-inventory's (recognised by domain/ot/identity.ts). */
   readonly crossSource?: boolean;
+  /** ot-inventory's `dataSource`: the discovery source unclassed hardware CIs are written as. */
+  readonly dataSource?: string;
 }
 
 const FLOW = 'ot-vulnerabilities' as const;
@@ -97,6 +101,7 @@ export const otVulnerabilitiesFlow = defineFlow({
     source: otVulnerabilitiesSource(integration, defender),
     servicenow,
     crossSource: integration.flows.otInventory?.source !== integration.flows.otVulnerabilities?.source,
+    ...(integration.flows.otInventory ? { dataSource: integration.flows.otInventory.dataSource } : {}),
   }),
   async run(context, deps, summary) {
     await new OtVulnerabilitiesRun(context, deps, summary).execute();
@@ -245,7 +250,12 @@ class OtVulnerabilitiesRun {
         batchSize: run.config.batchSize,
       }),
       memories: this.memories,
-      reads: new VrReads({ context: run, servicenow: this.deps.servicenow, choices: this.choices, detectionSource: this.detectionSource }),
+      reads: new VrReads({
+        context: run,
+        servicenow: this.deps.servicenow,
+        choices: this.choices,
+        detectionSource: this.detectionSource,
+      }),
       get items(): VulnerableItems {
         return items;
       },
@@ -298,6 +308,7 @@ class OtVulnerabilitiesRun {
       keys,
     );
     const states = await this.memories.devices.get(keys);
+    const unclassed = await this.unclassedCis(devices, cis);
     const work: DetectionWork[] = [];
     const outcomes: DeviceOutcome[] = [];
     const seenOnly: EntityStateUpdate[] = [];
@@ -310,7 +321,7 @@ class OtVulnerabilitiesRun {
         seenOnly.push({ sourceKey: deviceKey, lastSeenAt: this.nowText });
       const cves = distinctCves(reported.cves);
       const ciState = cis.get(deviceKey);
-      const ci = ciState?.remoteSysId ?? undefined;
+      const ci = ciState?.remoteSysId ?? unclassed.get(deviceKey);
       if (!ci) {
         waiting.push({ ...reported, cves });
         continue;
@@ -376,6 +387,57 @@ class OtVulnerabilitiesRun {
   }
 
   /**
+   * The CIs of devices ot-inventory wrote none for: an unclassed hardware CI created earlier, or
+   * — with `requireCiMatch: false`, for a device the source names — one created now through IRE
+   * (domain/ot/ire.ts unclassedHardwareGroup; IRE adopts a CI another source already has with
+   * that name or MAC). A dry run asks IRE what it would do and creates nothing.
+   */
+  private async unclassedCis(
+    devices: readonly DeviceCves[],
+    cis: ReadonlyMap<string, { readonly remoteSysId: string | null }>,
+  ): Promise<Map<string, string>> {
+    const result = new Map<string, string>();
+    const without = devices.filter((d) => !cis.get(d.deviceKey)?.remoteSysId);
+    if (without.length === 0) return result;
+    const known = await this.memories.hardware.get(without.map((d) => d.deviceKey));
+    const groups: IreGroup[] = [];
+    for (const device of without) {
+      const created = known.get(device.deviceKey)?.remoteSysId;
+      if (created) result.set(device.deviceKey, created);
+      else if (!this.run.config.requireCiMatch && device.clues) {
+        const group = unclassedHardwareGroup(
+          { integrationId: this.run.integrationId, dataSource: this.deps.dataSource ?? 'Snowline' },
+          {
+            key: device.deviceKey,
+            ...(device.clues.name ? { name: device.clues.name } : {}),
+            nics: [...device.clues.macs.map((mac) => ({ mac })), ...device.clues.ips.map((ip) => ({ ip }))],
+          },
+        );
+        if (group) groups.push(group);
+      }
+    }
+    if (groups.length === 0) return result;
+    const writer = new IreWriter({
+      flow: FLOW,
+      servicenow: this.deps.servicenow,
+      recorder: this.run.recorder,
+      dataSource: this.deps.dataSource ?? 'Snowline',
+      batchSize: this.run.config.batchSize,
+      concurrency: 1,
+      now: () => this.now,
+      counts: { unchanged: 0, ireItems: 0, ireRequests: 0 },
+    });
+    const written = await writer.write('hardware', groups, {
+      decide: () => [
+        'create',
+        'requireCiMatch is false and ot-inventory wrote no CI for the device: an unclassed hardware CI holds its CVEs',
+      ],
+    });
+    for (const [key, sysId] of written) result.set(key, sysId);
+    return result;
+  }
+
+  /**
    * The devices of a page under ot-inventory's keys. A device that can not be recognised keeps
    * its CVEs pending under its source key, with the reason, and is tried again on the next run
    * (a full read lists it again).
@@ -387,6 +449,11 @@ class OtVulnerabilitiesRun {
       const match = await this.inventory.recognise(device);
       if (match.device) {
         recognised.push(match.device);
+        continue;
+      }
+      // requireCiMatch false: the device gets an unclassed hardware CI under its own key.
+      if (!this.run.config.requireCiMatch) {
+        recognised.push(device);
         continue;
       }
       if (this.sightingsInMemory) this.seen.add(device.deviceKey);

@@ -5,8 +5,7 @@ import { deviceMemory } from '../ot-inventory/memory.js';
 
 /** A device of the CVE source, as ot-inventory knows it, or why it could not be recognised. */
 export type InventoryMatch =
-  | { readonly device: DeviceCves }
-  | { readonly device?: undefined; readonly reason: string };
+  { readonly device: DeviceCves } | { readonly device?: undefined; readonly reason: string };
 
 /**
  * The devices ot-inventory recorded, for CVE sources whose device keys are not ot-inventory's

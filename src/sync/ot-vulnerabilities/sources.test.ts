@@ -283,7 +283,10 @@ describe('ResourceGraphVulnerabilitySource', () => {
   it('groups the rows by device, gives each device its sensor and addresses, and reads the exploit flag', async () => {
     const source = new ResourceGraphVulnerabilitySource(
       reader(
-        [device('a', 'line-1', '00-1A-2B-3C-4D-5E', '10.0.0.1'), device('b', 'line-2', '00-1A-2B-3C-4D-5F', '10.0.0.2')],
+        [
+          device('a', 'line-1', '00-1A-2B-3C-4D-5E', '10.0.0.1'),
+          device('b', 'line-2', '00-1A-2B-3C-4D-5F', '10.0.0.2'),
+        ],
         [
           vulnerability('a', 'CVE-2021-44228', 10, 'ExploitKit'),
           vulnerability('b', 'CVE-2020-0001', 5),

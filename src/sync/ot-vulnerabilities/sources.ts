@@ -1,6 +1,11 @@
 import type { IntegrationConfig } from '../../config/schema.js';
 import { vulnerabilitySourceProblems } from '../../domain/vulnerabilities/source-match.js';
-import { normaliseCveId, type DeviceClues, type DeviceCve, type DeviceCves } from '../../domain/vulnerabilities/records.js';
+import {
+  normaliseCveId,
+  type DeviceClues,
+  type DeviceCve,
+  type DeviceCves,
+} from '../../domain/vulnerabilities/records.js';
 import { ConfigError, InputError, UpstreamError } from '../../errors.js';
 import type { RecordProblem } from '../../sources/common.js';
 import type { ConsoleClient } from '../../sources/defender-iot/console-client.js';

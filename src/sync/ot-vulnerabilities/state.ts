@@ -49,6 +49,8 @@ export function vulnerabilityMemories(scope: Omit<MemoryScope, 'flow'>) {
     devices: new FlowMemory(of, 'device', DeviceVulnerabilitiesSchema),
     detections: new FlowMemory(of, 'detection', DetectionMemorySchema),
     vulnerabilities: new FlowMemory(of, 'vulnerability', VulnerabilityMemorySchema),
+    /** Unclassed hardware CIs created for devices without one (`requireCiMatch: false`). */
+    hardware: new FlowMemory(of, 'hardware', z.unknown()),
   };
 }
 
