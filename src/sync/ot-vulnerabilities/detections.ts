@@ -301,7 +301,13 @@ export class DetectionSync {
           table: DETECTION_TABLE,
           deviceKey: w.deviceKey,
           ...(this.vr.context.config.writeVulnerableItems
-            ? { needsItem: { ci: w.content.ciSysId, vulnerability: vulnerability ?? '' } }
+            ? {
+                needsItem: {
+                  ci: w.content.ciSysId,
+                  vulnerability: vulnerability ?? '',
+                  severity: nvdEntryValues(w.cve, this.vr.choices.severity).severity,
+                },
+              }
             : {}),
           onWritten: (sysId, record) =>
             this.detectionState(w, sysId, 'open', referenceValue(record?.vulnerable_item), hash, true),

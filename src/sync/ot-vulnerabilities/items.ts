@@ -49,7 +49,7 @@ export class VulnerableItems {
     }
     const itemWrites: Write[] = [];
     for (const w of creates) {
-      const { ci, vulnerability } = w.needsItem!;
+      const { ci, vulnerability, severity } = w.needsItem!;
       const item = found.get(`${ci}|${vulnerability}`);
       if (item) {
         (w.request.body as Record<string, string>).vulnerable_item = item.sys_id;
@@ -66,6 +66,8 @@ export class VulnerableItems {
             vulnerability,
             source: this.vr.detectionSource,
             state: this.vr.choices.itemState.open,
+            // The band of Defender's score, as the NVD entry Snowline writes has it.
+            ...(severity ? { severity } : {}),
             first_found: at,
             last_found: at,
             last_opened: at,

@@ -72,7 +72,12 @@ export interface Write extends BatchWrite {
   /** A write to send once this one succeeded (the vulnerable item, with writeVulnerableItems). */
   follow?: Write | undefined;
   /** For a detection create with writeVulnerableItems: the (CI, vulnerability) whose item it needs. */
-  readonly needsItem?: { readonly ci: string; readonly vulnerability: string };
+  readonly needsItem?: {
+    readonly ci: string;
+    readonly vulnerability: string;
+    /** The stored severity of the CVE's band, for an item Snowline creates. */
+    readonly severity?: string | undefined;
+  };
 }
 
 /** What the parts of one run share. */
