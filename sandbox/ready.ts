@@ -4,8 +4,9 @@ import type { ServiceNowSandbox } from './servicenow/index.js';
 
 /**
  * The one JSON object `snowline sandbox` prints when both sandboxes are up: where they listen,
- * how to sign in, the CA to trust, and a summary of the estate. Each sensor carries its site and
- * zone, which the sensor API itself does not report, so a written config can say them.
+ * how to sign in, the CA to trust, and a summary of the estate. Each sensor carries its site,
+ * zone and Purdue level (the level most of its devices sit at: a sensor watches one network
+ * segment), which the sensor API itself does not report, so a written config can say them.
  */
 export function sandboxReadyLine(
   servicenow: ServiceNowSandbox,
@@ -16,7 +17,10 @@ export function sandboxReadyLine(
   const siteName = new Map(estate.sites.map((s) => [s.id, s.displayName]));
   const zoneName = new Map(estate.zones.map((z) => [z.id, z.name]));
   const place = new Map(
-    estate.sensors.map((s) => [s.name, { site: siteName.get(s.siteId), zone: zoneName.get(s.zoneId) }]),
+    estate.sensors.map((s) => [
+      s.name,
+      { site: siteName.get(s.siteId), zone: zoneName.get(s.zoneId), purdueLevel: commonLevel(estate, s.id) },
+    ]),
   );
   return {
     servicenow: {
@@ -49,4 +53,15 @@ export function sandboxReadyLine(
       assessments: estate.assessments.length,
     },
   };
+}
+
+/** The Purdue level most devices of a sensor sit at (the lowest of equals); undefined without devices. */
+function commonLevel(estate: Estate, sensorId: Estate['sensors'][number]['id']): number | undefined {
+  const counts = new Map<number, number>();
+  for (const d of estate.devices)
+    if (d.sensorId === sensorId) counts.set(d.purdueLevel, (counts.get(d.purdueLevel) ?? 0) + 1);
+  let best: number | undefined;
+  for (const [level, n] of [...counts].sort((a, b) => a[0] - b[0]))
+    if (best === undefined || n > counts.get(best)!) best = level;
+  return best;
 }

@@ -64,6 +64,7 @@ export function sandboxConfig(
             token: s.token,
             ...(s.site ? { site: s.site } : {}),
             ...(s.zone ? { zone: s.zone } : {}),
+            ...(s.purdueLevel !== undefined ? { purdueLevel: s.purdueLevel } : {}),
           })),
           // No management console unless asked: Microsoft retired it on 2025-01-01 (config/warnings.ts).
           ...(options.withConsole

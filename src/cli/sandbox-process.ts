@@ -21,7 +21,14 @@ export interface SandboxReady {
     clientId?: string;
     clientSecret?: string;
     subscriptions: string[];
-    sensors: Array<{ name: string; url: string; token: string; site?: string; zone?: string }>;
+    sensors: Array<{
+      name: string;
+      url: string;
+      token: string;
+      site?: string;
+      zone?: string;
+      purdueLevel?: number;
+    }>;
     console: { url: string; token: string };
     [k: string]: unknown;
   };

@@ -185,11 +185,7 @@ describe.skipIf(!hasChromium)('dashboard in a browser', () => {
         'ok',
       );
     }
-    const items = await aggregate(
-      'sn_vul_vulnerable_item',
-      'source=Microsoft Defender for IoT^state!=3',
-      'severity',
-    );
+    const items = await aggregate('sn_vul_vulnerable_item', 'source=Snowline^state!=3', 'severity');
     const tickets = await aggregate(
       'incident',
       'correlation_idSTARTSWITHsnowline:sandbox:ct:^stateNOT IN6,7,8',
@@ -234,20 +230,28 @@ describe.skipIf(!hasChromium)('dashboard in a browser', () => {
       expect(Number(await page.textContent(`[data-testid="level-${level || 'unknown'}"]`))).toBe(n);
     }
     // And with the estate as Defender serves it: every device of a sensor that feeds the CMDB
-    // (connected, not learning), in the band its console Purdue layer maps to, counted per type.
+    // (connected and not learning, as its Resource Graph resource says), at its type's level or
+    // else its sensor's configured level (the sensor API reports no Purdue level), per type.
     const estate = await sandboxes.control('defender', 'GET', '/_sandbox/dump?what=devices,sensors');
+    const served = estate.sensors as {
+      id: number;
+      name: string;
+      connected?: boolean;
+      learningMode?: boolean;
+    }[];
     const feeding = new Set(
-      (estate.sensors as { id: number; connected?: boolean; learningMode?: boolean }[])
-        .filter((s) => s.connected !== false && s.learningMode !== true)
-        .map((s) => s.id),
+      served.filter((s) => s.connected !== false && s.learningMode !== true).map((s) => s.id),
     );
-    const layer = (level: number) =>
-      level <= 1 ? 'Process Control' : level <= 3 ? 'Supervisory' : 'Enterprise';
+    const configured = new Map(
+      loaded.config.integrations[0]!.defender.sensors.map((s) => [s.name, s.purdueLevel]),
+    );
+    const sensorLevel = new Map(served.map((s) => [s.id, configured.get(s.name)]));
     const expected = new Map<string, number>();
-    for (const d of estate.devices as { type: string; sensorId: number; purdueLevel: number }[]) {
+    for (const d of estate.devices as { type: string; sensorId: number }[]) {
       if (!feeding.has(d.sensorId)) continue;
+      const at = sensorLevel.get(d.sensorId);
       const level = formatPurdueLevel(
-        purdueLevelOf({ deviceType: d.type, purdueLayer: layer(d.purdueLevel) }),
+        purdueLevelOf({ deviceType: d.type }, at === undefined ? {} : { sensorLevel: at }),
       )!;
       expected.set(`${level}|${d.type}`, (expected.get(`${level}|${d.type}`) ?? 0) + 1);
     }
@@ -271,8 +275,9 @@ describe.skipIf(!hasChromium)('dashboard in a browser', () => {
       const row = page.locator(`[data-testid=sensors] tr[data-sensor="${s.name}"]`);
       if (s.connected !== undefined)
         await expect(row.locator('[data-field=connection]').textContent()).resolves.toBe(
-          // The console source reports its own words (SYNCED / DISCONNECTED), written to the CI as is.
-          s.connected ? 'SYNCED' : 'DISCONNECTED',
+          // The sensor source takes the state from the sensor's Resource Graph resource
+          // (sensorStatus: Ok / Disconnected), written to the CI as is.
+          s.connected ? 'Ok' : 'Disconnected',
         );
       if (s.learningMode !== undefined)
         await expect(row.locator('[data-field=learning]').textContent()).resolves.toBe(

@@ -53,7 +53,9 @@ describe.skipIf(!hasHistory)(`upgrade from ${RELEASE}`, () => {
     const storeUrl = join(dir, 'store.sqlite');
     const flows = { otInventory: { source: 'console', sensorValidation: 'auto' } };
     // The configuration the old release reads: what `snowline sandbox --write-config` wrote.
-    const raw = parse(sandboxConfig(sandboxes.ready, { storeUrl, integrationId: 'sandbox' }).text);
+    const raw = parse(
+      sandboxConfig(sandboxes.ready, { storeUrl, integrationId: 'sandbox', withConsole: true }).text,
+    );
     raw.integrations[0].flows = flows;
     const configPath = join(dir, 'config.yaml');
     writeFileSync(configPath, stringify(raw));

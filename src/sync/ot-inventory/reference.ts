@@ -131,11 +131,15 @@ snowline sync --job ot-inventory --json      # do it; prints the summary
 
 | Source (\`source\`) | Reads | Has | Has not |
 | --- | --- | --- | --- |
-| \`sensor\` | \`/api/v1/devices\`, \`/api/v1/devices/connections\` of each \`defender.sensors\` entry | devices, NICs, modules, protocols, connections with ports | site, zone, Purdue level (from each sensor's configuration), learning mode, times |
+| \`sensor\` | \`/api/v1/devices\`, \`/api/v1/devices/connections\` of each \`defender.sensors\` entry; with \`defender.subscriptions\`, the sensors' Resource Graph resources for their connection state and learning mode | devices, NICs, modules, protocols, connections with ports; sensor state and learning mode (cloud-connected sensors) | site, zone, Purdue level (from each sensor's configuration), times; learning mode of sensors not connected to Azure |
 | \`console\` | \`/external/v3/integration/{sensors,devices,deleteddevices,connections}\`, incremental by timestamp | site, zone, Purdue layer, times, deletions, connections | ports, device serial numbers |
 | \`resourceGraph\` | \`iotsecurityresources\` sites, sensors, devices | site, zone, Purdue layer, hardware (serial, model), slots, times | connections |
 
 An unreachable sensor is reported (an error in the summary and the ledger) and the other sensors still sync.
+With the sensor source, a sensor's connection state (\`sensorStatus\`, e.g. \`Ok\` / \`Disconnected\`) and
+learning mode come from its resource in Resource Graph, matched by name, when \`defender.subscriptions\` is
+set (attribute-mapping-sgc-msft-d4iot-azure.md maps both); if that read fails, the sensors are written
+without them and the run reports it.
 
 ## Device classes
 

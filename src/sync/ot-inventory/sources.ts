@@ -9,7 +9,13 @@ import {
   type OtSite,
 } from '../../domain/ot/records.js';
 import type { SourcePage } from '../../sources/common.js';
-import type { CloudIotDevice, ConsoleDevice, DefenderSources, SensorDevice } from '../../sources/index.js';
+import type {
+  CloudIotDevice,
+  CloudIotSensor,
+  ConsoleDevice,
+  DefenderSources,
+  SensorDevice,
+} from '../../sources/index.js';
 import type { IotResourceGraphReader } from '../../sources/defender-iot/resource-graph-iot.js';
 import type { ConsoleClient } from '../../sources/defender-iot/console-client.js';
 import type { SensorClient } from '../../sources/defender-iot/sensor-client.js';
@@ -52,6 +58,10 @@ function modulesOf(
 /**
  * The OT sensor API as an ot-inventory source: a full read of every configured sensor. The API
  * knows nothing of sites, zones or Purdue levels: they come from each sensor's configuration.
+ * Nor does it say whether the sensor is connected to Defender or in learning mode: for
+ * cloud-connected sensors (`defender.subscriptions` set) that comes from the sensor resources in
+ * Resource Graph, matched by name, as the Azure connector reads them
+ * (attribute-mapping-sgc-msft-d4iot-azure.md: sensorStatus → connection state, learningMode).
  * Device keys are `<sensor>/<id>` (ids are per sensor).
  */
 export class SensorApiSource implements OtInventorySource {
@@ -59,7 +69,10 @@ export class SensorApiSource implements OtInventorySource {
   readonly hasConnections = true;
   readonly incremental = false;
 
-  constructor(private readonly clients: readonly SensorClient[]) {}
+  constructor(
+    private readonly clients: readonly SensorClient[],
+    private readonly cloud?: IotResourceGraphReader,
+  ) {}
 
   async sites(): Promise<SourcePage<OtSite>> {
     const names = [...new Set(this.clients.map((c) => c.site).filter((s): s is string => s !== undefined))];
@@ -67,15 +80,40 @@ export class SensorApiSource implements OtInventorySource {
   }
 
   async sensors(): Promise<SourcePage<OtSensor>> {
+    const problems: SourcePage<OtSensor>['problems'][number][] = [];
+    const cloud = new Map<string, CloudIotSensor>();
+    if (this.cloud) {
+      try {
+        for await (const page of this.cloud.sensors()) {
+          problems.push(...page.problems);
+          for (const sensor of page.items) cloud.set(sensor.name, sensor);
+        }
+      } catch (error) {
+        if (!(error instanceof UpstreamError)) throw error;
+        // The sensors are still written, without a state: the run goes on.
+        problems.push({
+          source: 'resourcegraph IoT sensors',
+          index: 0,
+          error: new InputError(
+            `the sensors' connection state and learning mode could not be read from Resource Graph: ${error.message}`,
+            { cause: error },
+          ),
+        });
+      }
+    }
     return {
-      items: this.clients.map((c) => ({
-        key: c.name,
-        name: c.name,
-        ...(c.site ? { site: c.site } : {}),
-        ...(c.zone ? { zone: c.zone } : {}),
-        ...(c.purdueLevel !== undefined ? { purdueLevel: c.purdueLevel } : {}),
-      })),
-      problems: [],
+      items: this.clients.map((c) => {
+        const state = cloud.get(c.name);
+        return {
+          key: c.name,
+          name: c.name,
+          ...(c.site ? { site: c.site } : {}),
+          ...(c.zone ? { zone: c.zone } : {}),
+          ...(c.purdueLevel !== undefined ? { purdueLevel: c.purdueLevel } : {}),
+          ...(state ? cloudSensorState(state) : {}),
+        };
+      }),
+      problems,
     };
   }
 
@@ -298,10 +336,7 @@ export class ResourceGraphSource implements OtInventorySource {
           ...(s.ip ? { ip: s.ip } : {}),
           ...(s.mac ? { mac: s.mac } : {}),
           ...(s.version ? { firmwareVersion: s.version } : {}),
-          ...(s.status
-            ? { connectionState: s.status, connected: !/disconnected|unavailable|offline/i.test(s.status) }
-            : {}),
-          learningMode: s.learningMode,
+          ...cloudSensorState(s),
           ...(s.upSince ? { firstSeen: s.upSince } : {}),
         });
       }
@@ -360,6 +395,18 @@ export class ResourceGraphSource implements OtInventorySource {
   }
 }
 
+/** A cloud sensor's connection state and learning mode, as an {@link OtSensor} says them. */
+function cloudSensorState(
+  s: CloudIotSensor,
+): Pick<OtSensor, 'connectionState' | 'connected' | 'learningMode'> {
+  return {
+    ...(s.status
+      ? { connectionState: s.status, connected: !/disconnected|unavailable|offline/i.test(s.status) }
+      : {}),
+    learningMode: s.learningMode,
+  };
+}
+
 /** The ot-inventory source the configuration names, built on the integration's Defender clients. */
 export function otInventorySource(
   kind: 'sensor' | 'console' | 'resourceGraph',
@@ -375,7 +422,10 @@ export function otInventorySource(
         },
       ]);
     }
-    return new SensorApiSource(sources.sensors);
+    return new SensorApiSource(
+      sources.sensors,
+      config.subscriptions.length ? sources.iotResourceGraph : undefined,
+    );
   }
   if (kind === 'console') {
     if (!sources.console || !config.console) {
