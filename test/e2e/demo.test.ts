@@ -32,6 +32,31 @@ describe.skipIf(!existsSync('dist/cli.js'))('npm start (snowline demo)', () => {
     expect(existsSync(join(dir, 'demo.sqlite'))).toBe(true);
     expect(existsSync(join(dir, 'demo.yaml'))).toBe(true);
   });
+
+  it('shows the same numbers when started again in the same folder, as users do', () => {
+    const again = mkdtempSync(join(tmpdir(), 'snowline-demo-again-'));
+    try {
+      const counts = () => {
+        const result = run(
+          'npm',
+          ['start', '--silent', '--', '--once', '--json', '--dir', again],
+          resolve('.'),
+        );
+        expectDemoSummary(result.stdout);
+        const jobs = JSON.parse(result.stdout).jobs as Record<string, Record<string, unknown>>;
+        // What each start wrote into its (fresh) sandboxes: CIs, NVD entries, detections, items,
+        // tickets and assignments.
+        return Object.fromEntries(
+          Object.entries(jobs).map(([flow, job]) => [flow, { created: job.created, deleted: job.deleted }]),
+        );
+      };
+      const first = counts();
+      expect((first['ot-inventory'] as { created: number }).created).toBeGreaterThan(0);
+      expect(counts()).toEqual(first);
+    } finally {
+      rmSync(again, { recursive: true, force: true });
+    }
+  });
 });
 
 /**

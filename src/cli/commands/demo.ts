@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, Option } from '@commander-js/extra-typings';
 import type cliProgressModule from 'cli-progress';
@@ -164,8 +164,14 @@ export function demoCommand(io: CliIo, scrubber: SecretScrubber, globals: () => 
         sandboxArgs({ dataset: options.dataset, seed: options.seed }),
       );
       try {
+        const storeFile = join(dir, 'demo.sqlite');
+        // The demo's store belongs to this start's sandboxes, which begin empty: a store left by
+        // an earlier start describes records these sandboxes never held, so it starts empty too.
+        // A production store is never discarded this way.
+        for (const file of [storeFile, `${storeFile}-wal`, `${storeFile}-shm`, `${storeFile}-journal`])
+          rmSync(file, { force: true });
         const { text, loaded } = sandboxConfig(sandbox.ready, {
-          storeUrl: join(dir, 'demo.sqlite'),
+          storeUrl: storeFile,
           integrationId: 'demo',
         });
         scrubber.add(loaded.secrets);
