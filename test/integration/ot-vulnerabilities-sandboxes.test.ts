@@ -69,7 +69,7 @@ async function vulnerabilityResponse(sandboxes: Sandboxes, loaded: LoadedConfig)
     const pair = (r: Record<string, unknown>) =>
       `${names.get(referenceValue(r.cmdb_ci) ?? '')}|${cves.get(referenceValue(r.vulnerability) ?? '')}`;
     const detections = await client.listAll('sn_vul_detection', {
-      fields: ['cmdb_ci', 'vulnerability', 'source', 'status'],
+      fields: ['cmdb_ci', 'vulnerability', 'source', 'status', 'detection_key'],
       pageSize: 1000,
     });
     const items = await client.listAll('sn_vul_vulnerable_item', {
@@ -91,6 +91,7 @@ async function vulnerabilityResponse(sandboxes: Sandboxes, loaded: LoadedConfig)
         .map((i) => `${pair(i)}|${label('sn_vul_vulnerable_item', 'substate', i.substate)}`)
         .sort(),
       reopenCount: new Map(items.map((i) => [pair(i), stringValue(i.reopen_count)])),
+      detectionKeys: detections.map((d) => stringValue(d.detection_key) ?? ''),
       /** One detection per (CI, CVE, source): the number of keys seen twice. */
       duplicates: keys.length - new Set(keys).size,
     };
@@ -105,7 +106,11 @@ async function vulnerabilityResponse(sandboxes: Sandboxes, loaded: LoadedConfig)
  * 2021-03-01: support-for-msft-defender-iot-azure.md), as `<device CI name>|<CVE>` of the devices
  * given (those with CIs): what the detections must equal. Read from the sandbox, not from Snowline.
  */
-async function graphVulnerabilityPairs(sandboxes: Sandboxes, devices: Estate['devices']): Promise<string[]> {
+async function graphVulnerabilityPairs(
+  sandboxes: Sandboxes,
+  devices: Estate['devices'],
+  names?: Set<string>,
+): Promise<string[]> {
   const byUuid = new Map(devices.map((d) => [d.uuid, d]));
   const pairs: string[] = [];
   const dispatcher = new Agent({ connect: { ca: readFileSync(sandboxes.ready.caFile!) } });
@@ -129,12 +134,14 @@ async function graphVulnerabilityPairs(sandboxes: Sandboxes, devices: Estate['de
       },
     );
     const body = (await response.body.json()) as {
-      data: { properties: { deviceId: string; vulnerabilityId: string } }[];
+      data: { name: string; properties: { deviceId: string; vulnerabilityId: string } }[];
       $skipToken?: string;
     };
     for (const row of body.data) {
       const device = byUuid.get(row.properties.deviceId);
-      if (device) pairs.push(`${ciNameOf(device)}|${row.properties.vulnerabilityId}`);
+      if (!device) continue;
+      pairs.push(`${ciNameOf(device)}|${row.properties.vulnerabilityId}`);
+      names?.add(row.name);
     }
     skipToken = body.$skipToken;
     if (!skipToken) break;
@@ -158,6 +165,8 @@ describe.each([
     const storeUrl = join(dir, `${source}.sqlite`);
     /** A fed device with several CVEs (one is removed), and one with a single CVE (it is left with none). */
     let several: { id: number; name: string; cve: string };
+    /** The Resource Graph `name` of each vulnerability record of the fed devices. */
+    const graphNames = new Set<string>();
     let single: { id: number; name: string; cve: string };
 
     beforeAll(async () => {
@@ -171,7 +180,7 @@ describe.each([
       const devices = fedDevices(estate, inventory);
       expected = pairsOf(devices);
       if (source === 'resourceGraph') {
-        const graph = await graphVulnerabilityPairs(sandboxes, devices);
+        const graph = await graphVulnerabilityPairs(sandboxes, devices, graphNames);
         expect(graph).toEqual(expected);
         expected = graph;
       }
@@ -197,6 +206,8 @@ describe.each([
       const vr = await vulnerabilityResponse(sandboxes, loaded);
       expect(vr.openDetections).toEqual(expected);
       expect(vr.openItems).toEqual(expected);
+      // Resource Graph `name` → detection_key, as ServiceNow's Azure VR integration maps it.
+      if (source === 'resourceGraph') expect(new Set(vr.detectionKeys)).toEqual(graphNames);
       expect(vr.closedItems).toEqual([]);
       expect(vr.duplicates).toBe(0);
 

@@ -228,7 +228,8 @@ export function newDetectionValues(
     cmdb_ci: identity.ciSysId,
     vulnerability: vulnerabilitySysId,
     source: identity.source,
-    detection_key: detectionKey(identity),
+    // The source's own key where it has one (Resource Graph `name`, as the vendor maps it), else Snowline's.
+    detection_key: content.cve.detectionKey ?? detectionKey(identity),
     status: openStatus,
     first_found: at,
     last_found: at,

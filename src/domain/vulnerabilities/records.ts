@@ -18,6 +18,12 @@ export interface DeviceCve {
    * `Unknown`/`None`); undefined when the source does not say (the sensor and the console).
    */
   readonly exploit?: boolean;
+  /**
+   * The source's own id of this (device, CVE) record, written as the detection key where the
+   * source has one (Resource Graph `name`, which ServiceNow's Azure VR integration maps to
+   * `detection_key`: support-for-msft-defender-iot-azure.md).
+   */
+  readonly detectionKey?: string;
 }
 
 /**

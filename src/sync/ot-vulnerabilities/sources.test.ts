@@ -302,14 +302,34 @@ describe('ResourceGraphVulnerabilitySource', () => {
       {
         deviceKey: 'a',
         cves: [
-          { id: 'CVE-2021-44228', score: 10, description: 'CVE-2021-44228 text', exploit: true },
-          { id: 'CVE-2019-0002', score: 7.5, description: 'CVE-2019-0002 text', exploit: false },
+          {
+            id: 'CVE-2021-44228',
+            score: 10,
+            description: 'CVE-2021-44228 text',
+            exploit: true,
+            detectionKey: 'a-CVE-2021-44228',
+          },
+          {
+            id: 'CVE-2019-0002',
+            score: 7.5,
+            description: 'CVE-2019-0002 text',
+            exploit: false,
+            detectionKey: 'a-CVE-2019-0002',
+          },
         ],
         clues: { sensor: 'line-1', name: 'dev-a', macs: ['00-1A-2B-3C-4D-5E'], ips: ['10.0.0.1'] },
       },
       {
         deviceKey: 'b',
-        cves: [{ id: 'CVE-2020-0001', score: 5, description: 'CVE-2020-0001 text', exploit: false }],
+        cves: [
+          {
+            id: 'CVE-2020-0001',
+            score: 5,
+            description: 'CVE-2020-0001 text',
+            exploit: false,
+            detectionKey: 'b-CVE-2020-0001',
+          },
+        ],
         clues: { sensor: 'line-2', name: 'dev-b', macs: ['00-1A-2B-3C-4D-5F'], ips: ['10.0.0.2'] },
       },
     ]);

@@ -35,6 +35,7 @@ function toDeviceCve(
     description?: string | undefined;
     attackVector?: string | undefined;
     exploit?: boolean | undefined;
+    detectionKey?: string | undefined;
   },
   where: { source: string; index: number; key: string },
 ): DeviceCve | RecordProblem {
@@ -52,6 +53,7 @@ function toDeviceCve(
     ...(raw.description ? { description: raw.description } : {}),
     ...(raw.attackVector ? { attackVector: raw.attackVector } : {}),
     ...(raw.exploit !== undefined ? { exploit: raw.exploit } : {}),
+    ...(raw.detectionKey ? { detectionKey: raw.detectionKey } : {}),
   };
 }
 
@@ -354,6 +356,7 @@ export class ResourceGraphVulnerabilitySource implements VulnerabilitySource {
             score: v.score,
             description: v.description,
             exploit: exploitExists(v.exploitType),
+            detectionKey: v.name,
           },
           { source, index: at, key: v.deviceId },
         );
