@@ -15,7 +15,7 @@ import { generateEstate, type Estate } from '../dataset/index.js';
 import { cvssSeverity, nvdDates, vulnerabilityName } from './device-vulnerabilities.js';
 import { startDefenderSandbox, type DefenderSandbox } from './index.js';
 import { applyRowOperators, parseKql } from './kql.js';
-import { TestClient } from './test-support.js';
+import { argQueryAll, TestClient, type ArgPage } from './test-support.js';
 
 const ARG = '/providers/Microsoft.ResourceGraph/resources?api-version=2021-03-01';
 const CONSOLE = '/console/external/v3/integration';
@@ -23,13 +23,6 @@ const TYPE = 'microsoft.iotsecurity/locations/devicegroups/vulnerabilities';
 /** The query the engine sends ([SN-AZ] reads these records through Resource Graph). */
 const VULNERABILITIES_QUERY = `iotsecurityresources | where type == '${TYPE}' | project id, name, type, subscriptionId, location, properties`;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-interface ArgPage {
-  totalRecords: number;
-  count: number;
-  $skipToken?: string;
-  data: Array<Record<string, unknown>>;
-}
 
 interface VulnerabilityRecord {
   id: string;
@@ -66,28 +59,16 @@ afterAll(async () => {
   await sandbox.close();
 });
 
-async function queryAll(
-  query: string,
-  top?: number,
-): Promise<{ rows: Array<Record<string, unknown>>; pages: number; total: number }> {
-  const rows: Array<Record<string, unknown>> = [];
-  let skipToken: string | undefined;
-  let pages = 0;
-  let total: number;
-  do {
-    const options = { ...(top ? { $top: top } : {}), ...(skipToken ? { $skipToken: skipToken } : {}) };
-    const res = await client.call('POST', ARG, {
-      body: { subscriptions: sandbox.subscriptions, query, options },
-    });
-    expect(res.status, res.text).toBe(200);
-    const page = res.json as ArgPage;
-    rows.push(...page.data);
-    total = page.totalRecords;
-    skipToken = page.$skipToken;
-    pages++;
-  } while (skipToken && pages < 500);
-  return { rows, pages, total };
-}
+const queryAll = (query: string, top?: number) =>
+  argQueryAll(
+    client,
+    { subscriptions: sandbox.subscriptions, query },
+    {
+      ...(top ? { top } : {}),
+      maxPages: 500,
+      check: (res) => expect(res.status, res.text).toBe(200),
+    },
+  );
 
 const vulnerabilitiesOf = async (deviceNames: readonly string[]) =>
   (

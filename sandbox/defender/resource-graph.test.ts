@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateEstate, type Estate } from '../dataset/index.js';
 import { startDefenderSandbox, type DefenderSandbox } from './index.js';
 import { KqlError, applyRowOperators, parseKql } from './kql.js';
-import { TestClient, fixture, fixturePaths, shapeDiff } from './test-support.js';
+import { TestClient, argQueryAll, fixture, fixturePaths, shapeDiff } from './test-support.js';
 
 /** The two queries of contract §5.3, verbatim. */
 const ASSESSMENTS_QUERY = `securityresources
@@ -47,29 +47,16 @@ afterAll(async () => {
   await sandbox.close();
 });
 
-async function queryAll(
-  body: Record<string, unknown>,
-  top = 1000,
-): Promise<{ rows: Array<Record<string, unknown>>; pages: number; total: number }> {
-  const rows: Array<Record<string, unknown>> = [];
-  let skipToken: string | undefined;
-  let pages = 0;
-  let total: number;
-  do {
-    const res = await client.call('POST', ARG, {
-      body: { ...body, options: { $top: top, ...(skipToken ? { $skipToken: skipToken } : {}) } },
-    });
-    expect(res.status, res.text).toBe(200);
-    const page = res.json as ArgResponse;
-    expect(page.count).toBe(page.data.length);
-    expect(page.count).toBeLessThanOrEqual(Math.min(top, 1000));
-    rows.push(...page.data);
-    total = page.totalRecords;
-    skipToken = page.$skipToken;
-    pages++;
-  } while (skipToken && pages < 1000);
-  return { rows, pages, total };
-}
+const queryAll = (body: Record<string, unknown>, top = 1000) =>
+  argQueryAll(client, body, {
+    top,
+    maxPages: 1000,
+    check: (res, page) => {
+      expect(res.status, res.text).toBe(200);
+      expect(page.count).toBe(page.data.length);
+      expect(page.count).toBeLessThanOrEqual(Math.min(top, 1000));
+    },
+  });
 
 describe('Resource Graph: contract §5.3 queries verbatim', () => {
   it('assessments with metadata, paged with $top/$skipToken', async () => {

@@ -140,3 +140,51 @@ export class TestClient {
     return this.agent.destroy();
   }
 }
+
+/** One Resource Graph answer page, as the tests read it. */
+export interface ArgPage {
+  readonly count: number;
+  readonly totalRecords: number;
+  readonly $skipToken?: string;
+  readonly data: Array<Record<string, unknown>>;
+}
+
+/**
+ * Every page of a Resource Graph query (`$top` when given, `$skipToken` until none, at most
+ * `maxPages`): the rows, the page count and the last `totalRecords`. `check` sees each answer
+ * first, for the caller's assertions.
+ */
+export async function argQueryAll(
+  client: TestClient,
+  body: Record<string, unknown>,
+  options: {
+    readonly top?: number;
+    readonly maxPages: number;
+    readonly check: (res: Awaited<ReturnType<TestClient['call']>>, page: ArgPage) => void;
+  },
+): Promise<{ rows: Array<Record<string, unknown>>; pages: number; total: number }> {
+  const rows: Array<Record<string, unknown>> = [];
+  let skipToken: string | undefined;
+  let pages = 0;
+  let total: number;
+  do {
+    const paging = {
+      ...(options.top ? { $top: options.top } : {}),
+      ...(skipToken ? { $skipToken: skipToken } : {}),
+    };
+    const res = await client.call(
+      'POST',
+      '/providers/Microsoft.ResourceGraph/resources?api-version=2021-03-01',
+      {
+        body: { ...body, options: paging },
+      },
+    );
+    const page = res.json as ArgPage;
+    options.check(res, page);
+    rows.push(...page.data);
+    total = page.totalRecords;
+    skipToken = page.$skipToken;
+    pages++;
+  } while (skipToken && pages < options.maxPages);
+  return { rows, pages, total };
+}
