@@ -4,7 +4,7 @@ import type { ResilientHttpClient } from '../runtime/http/resilient-client.js';
 import { safeUrl } from '../runtime/http/resilient-client.js';
 import type { HttpResponse } from '../runtime/http/transport.js';
 import { isRetryableNetworkError, isRetryableStatus } from '../runtime/http/retry.js';
-import { encodeQuery, where } from './query.js';
+import { encodeQuery, where, type QueryCondition } from './query.js';
 import type { ServiceNowAuth } from './auth.js';
 import type { SnRecord } from './values.js';
 
@@ -128,6 +128,37 @@ export class ServiceNowClient {
     const all: T[] = [];
     for await (const page of this.list<T>(table, options)) all.push(...page);
     return all;
+  }
+
+  /**
+   * The rows whose `field` is one of `values` (and that meet `also`), read `chunk` values per
+   * query. An IN list has no escape for a comma, so a value with one is asked for alone with `=`.
+   *
+   * @example
+   * await client.listWhereIn('sys_object_source', 'id', keys, ['sys_id', 'id'], [where('name', '=', 'Snowline')]);
+   */
+  async listWhereIn<T extends SnRecord = SnRecord>(
+    table: string,
+    field: string,
+    values: readonly string[],
+    fields: readonly string[],
+    also: readonly QueryCondition[] = [],
+    chunk = 100,
+  ): Promise<T[]> {
+    const rows: T[] = [];
+    const read = async (condition: QueryCondition) => {
+      for await (const page of this.list<T>(table, {
+        query: encodeQuery({ where: [...also, condition] }),
+        fields,
+      }))
+        rows.push(...page);
+    };
+    const unique = [...new Set(values)];
+    const listable = unique.filter((v) => !v.includes(','));
+    for (let i = 0; i < listable.length; i += chunk)
+      await read(where(field, 'IN', listable.slice(i, i + chunk)));
+    for (const value of unique.filter((v) => v.includes(','))) await read(where(field, '=', value));
+    return rows;
   }
 
   /** Which of these tables the instance has, read from the dictionary (`sys_db_object`). */

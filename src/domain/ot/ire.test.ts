@@ -10,6 +10,7 @@ import {
 } from './classes.js';
 import {
   connectionGroup,
+  deviceReference,
   deviceGroup,
   packPayloads,
   NEW_SENSOR_VALUES,
@@ -278,6 +279,31 @@ describe('IRE mapping', () => {
       { parent: 0, child: 2, type: 'Owns::Owned by' },
       { parent: 3, child: 0, type: 'Detects::Detected by' },
     ]);
+  });
+
+  // attribute-mapping-sgc-msft-d4iot-azure.md: device `id` → "snk in sys_object_source" and the
+  // OT discovery source id; sensor `id` → snk and `correlation_id`.
+  it('keys a Resource Graph device and sensor by their Azure resource ids, as the connector does', () => {
+    const deviceId =
+      '/subscriptions/s1/providers/Microsoft.IoTSecurity/locations/eastus/deviceGroups/plant-a/devices/17';
+    const sensorId =
+      '/subscriptions/s1/resourceGroups/ot/providers/Microsoft.IoTSecurity/sites/plant-a/sensors/line-1';
+    const cloudSensor = { ...sensor, nativeKey: sensorId };
+    const g = deviceGroup(context, device({ nativeKey: deviceId }), { sensors: [cloudSensor] });
+    expect(g.key).toBe('17');
+    expect(g.items[0]!.sys_object_source_info).toEqual({
+      source_name: 'Snowline',
+      source_native_key: deviceId,
+    });
+    expect(g.items[0]!.related![0]!.values.ot_correlation_id).toBe(deviceId);
+    expect(g.items.at(-1)!.sys_object_source_info!.source_native_key).toBe(sensorId);
+    const nids = sensorGroup(context, cloudSensor).items[0]!;
+    expect(nids.values.correlation_id).toBe(sensorId);
+    expect(nids.sys_object_source_info!.source_native_key).toBe(sensorId);
+    expect(deviceReference(context, { ...device(), nativeKey: deviceId }).sys_object_source_info).toEqual({
+      source_name: 'Snowline',
+      source_native_key: deviceId,
+    });
   });
 
   it('writes modules only under control systems, and retires without deleting', () => {

@@ -106,12 +106,30 @@ export function sourceKey(context: Pick<MappingContext, 'integrationId'>, kind: 
   return `${context.integrationId}:${kind}:${key}`;
 }
 
+/**
+ * The key a record is written under, in `sys_object_source` (`source_native_key`) and in the
+ * correlation ids: the key ServiceNow's own Defender for IoT connector uses when the source has
+ * it (the Azure resource `id`: "snk in sys_object_source", `correlation_id` for sensors,
+ * "discovery_source_id in cmdb_ot_entity" for devices, ServiceNow/ServiceNowDocs
+ * markdown/operational-technology/operational-technology-manager/attribute-mapping-sgc-msft-d4iot-azure.md),
+ * so ServiceNow's Azure VR integration, which looks CIs up by device id in `sys_object_source`
+ * (support-for-msft-defender-iot-azure.md, "CI lookup"), finds Snowline's CIs; else Snowline's
+ * namespaced key (the sensor and console APIs have no Azure id).
+ */
+export function nativeKeyOf(
+  context: Pick<MappingContext, 'integrationId'>,
+  kind: string,
+  record: { readonly key: string; readonly nativeKey?: string | undefined },
+): string {
+  return record.nativeKey ?? sourceKey(context, kind, record.key);
+}
+
 function sourceInfo(
   context: Pick<MappingContext, 'integrationId' | 'dataSource'>,
   kind: string,
-  key: string,
+  record: { readonly key: string; readonly nativeKey?: string | undefined },
 ): IreItem['sys_object_source_info'] {
-  return { source_name: context.dataSource, source_native_key: sourceKey(context, kind, key) };
+  return { source_name: context.dataSource, source_native_key: nativeKeyOf(context, kind, record) };
 }
 
 const IPV4 = /^(\d{1,3})(\.\d{1,3}){3}$/;
@@ -255,17 +273,20 @@ export function unclassedHardwareGroup(
       ip_address: device.nics.find((n) => n.ip)?.ip,
     }),
     ...(lookup.length ? { lookup } : {}),
-    sys_object_source_info: sourceInfo(context, 'device', device.key),
+    sys_object_source_info: sourceInfo(context, 'device', device),
   };
   return group('hardware', device.key, items, relations);
 }
 
 /** The minimal item that lets IRE find an already-written sensor (through sys_object_source). */
-export function sensorReference(context: MappingContext, sensor: Pick<OtSensor, 'key' | 'name'>): IreItem {
+export function sensorReference(
+  context: MappingContext,
+  sensor: Pick<OtSensor, 'key' | 'name' | 'nativeKey'>,
+): IreItem {
   return {
     className: 'cmdb_ci_nids',
-    values: { name: sensor.name, correlation_id: sourceKey(context, 'sensor', sensor.key) },
-    sys_object_source_info: sourceInfo(context, 'sensor', sensor.key),
+    values: { name: sensor.name, correlation_id: nativeKeyOf(context, 'sensor', sensor) },
+    sys_object_source_info: sourceInfo(context, 'sensor', sensor),
   };
 }
 
@@ -284,7 +305,7 @@ export function sensorGroup(context: MappingContext, sensor: OtSensor, siteSysId
       className: 'cmdb_ci_nids',
       values: values({
         name: sensor.name,
-        correlation_id: sourceKey(context, 'sensor', sensor.key),
+        correlation_id: nativeKeyOf(context, 'sensor', sensor),
         nids_source_name: 'Microsoft Defender for IoT',
         fqdn: sensor.fqdn,
         firmware_version: sensor.firmwareVersion,
@@ -302,7 +323,7 @@ export function sensorGroup(context: MappingContext, sensor: OtSensor, siteSysId
               : lifeCycle?.inUse,
         first_discovered: sensor.firstSeen ? toSnDateTime(sensor.firstSeen) : undefined,
       }),
-      sys_object_source_info: sourceInfo(context, 'sensor', sensor.key),
+      sys_object_source_info: sourceInfo(context, 'sensor', sensor),
     },
   ];
   const relations: GroupRelation[] = [];
@@ -329,7 +350,7 @@ export function siteGroup(context: MappingContext, site: OtSite): IreGroup {
       {
         className: 'cmdb_ci_ot_isa_entity',
         values: { name: site.name },
-        sys_object_source_info: sourceInfo(context, 'site', site.key),
+        sys_object_source_info: sourceInfo(context, 'site', site),
       },
     ],
     [],
@@ -379,7 +400,7 @@ export function deviceGroup(
     ...(context.layerLevels ? { layerLevels: context.layerLevels } : {}),
     ...(context.typeLevels ? { typeLevels: context.typeLevels } : {}),
   });
-  const discoveryId = sourceKey(context, 'device', device.key);
+  const discoveryId = nativeKeyOf(context, 'device', device);
   const hasModules = device.modules.length > 0 && CONTROL_CLASSES_WITH_MODULES.has(mapped.className);
   const keyValues: [string, string | undefined][] = [
     ['defender.device_type', device.deviceType],
@@ -441,7 +462,7 @@ export function deviceGroup(
             },
           })),
       ],
-      sys_object_source_info: sourceInfo(context, 'device', device.key),
+      sys_object_source_info: sourceInfo(context, 'device', device),
     },
   ];
   const relations: GroupRelation[] = [];
@@ -477,7 +498,7 @@ export function deviceGroup(
           module_type: module.moduleType,
           install_status: options.retired ? '7' : '1',
         }),
-        sys_object_source_info: sourceInfo(context, 'module', `${device.key}/${place}`),
+        sys_object_source_info: sourceInfo(context, 'module', { key: `${device.key}/${place}` }),
       });
     }
   }
@@ -491,7 +512,7 @@ export function deviceGroup(
 /** The minimal item that lets IRE find an already-written device (through sys_object_source). */
 export function deviceReference(
   context: MappingContext,
-  device: Pick<OtDevice, 'key' | 'name'> & Partial<Pick<OtDevice, 'nics'>> & ClassInput,
+  device: Pick<OtDevice, 'key' | 'name' | 'nativeKey'> & Partial<Pick<OtDevice, 'nics'>> & ClassInput,
   writtenAs?: string | null,
 ): IreItem {
   return {
@@ -499,14 +520,14 @@ export function deviceReference(
     // ask IRE to reclassify the CI (and a refused reclassification would fail the whole payload).
     className: writtenAs || deviceClass(context, device).className,
     values: { name: ciName(device) },
-    sys_object_source_info: sourceInfo(context, 'device', device.key),
+    sys_object_source_info: sourceInfo(context, 'device', device),
   };
 }
 
 /** One end of a connection: the device as written, and its CI once known. */
 export type ConnectionEnd = Pick<
   OtDevice,
-  'key' | 'name' | 'deviceType' | 'operatingSystem' | 'nics' | 'zone' | 'site'
+  'key' | 'nativeKey' | 'name' | 'deviceType' | 'operatingSystem' | 'nics' | 'zone' | 'site'
 > & {
   readonly sysId?: string;
   /** The class the device's CI was last written as. */
@@ -557,7 +578,7 @@ export function connectionGroup(
         destination_ci: ends.destination.sysId,
         discovery_source: context.dataSource,
       }),
-      sys_object_source_info: sourceInfo(context, 'connection', connection.key),
+      sys_object_source_info: sourceInfo(context, 'connection', connection),
     },
     deviceReference(context, ends.source, ends.source.remoteTable),
     deviceReference(context, ends.destination, ends.destination.remoteTable),

@@ -26,6 +26,8 @@ export interface OtModule {
 export interface OtSensor {
   /** Stable source key: the sensor's resource id, console id, or configured name. */
   readonly key: string;
+  /** The key ServiceNow's own Defender connector gives the sensor (its Azure resource id), when the source has it. */
+  readonly nativeKey?: string;
   readonly name: string;
   readonly site?: string;
   readonly zone?: string;
@@ -56,6 +58,8 @@ export interface OtSite {
 export interface OtDevice {
   /** Stable source key (device resource id, console `u_id`, or `<sensor>/<id>`). */
   readonly key: string;
+  /** The key ServiceNow's own Defender connector gives the device (its Azure resource id), when the source has it. */
+  readonly nativeKey?: string;
   readonly name: string;
   /** Defender's device type (`PLC`, `HMI`, `Engineering Station`…); `Unknown` when not classified. */
   readonly deviceType: string;

@@ -6,6 +6,7 @@ import {
   sensorGroup,
   siteGroup,
   MAPPING_VERSION,
+  nativeKeyOf,
   sourceKey,
   withValues,
   type IreGroup,
@@ -16,7 +17,8 @@ import type { OtDevice, OtSensor } from '../../domain/ot/records.js';
 import type { PlanAction } from '../../domain/plan.js';
 import { days, hours, toSnDateTime } from '../../domain/time.js';
 import type { ServiceNowClient } from '../../servicenow/client.js';
-import { encodeQuery, where } from '../../servicenow/query.js';
+import { where } from '../../servicenow/query.js';
+import { SourceKeyMigration } from './native-keys.js';
 import { stringValue } from '../../servicenow/values.js';
 import type { EntityStateUpdate } from '../../store/models/entity-state.js';
 import { advanceWatermark, getWatermark } from '../../store/models/watermarks.js';
@@ -116,6 +118,7 @@ class OtInventoryRun {
   private readonly references: CmdbReferences;
   private readonly now: Date;
   private readonly writer: IreWriter;
+  private readonly keys: SourceKeyMigration;
   private readonly devices: FlowMemory<DeviceMemory>;
   private siteSysIds = new Map<string, string>();
   /** Defender sites an admin mapped onto existing ISA entities (`siteMappings`). */
@@ -152,6 +155,16 @@ class OtInventoryRun {
       concurrency: run.config.concurrency,
       now: () => this.now,
       counts: summary,
+    });
+    this.keys = new SourceKeyMigration({
+      flow: FLOW,
+      servicenow: deps.servicenow,
+      recorder: run.recorder,
+      dataSource: run.config.dataSource,
+      batchSize: run.config.batchSize,
+      store: run.store,
+      clock: run.clock,
+      integrationId: run.integrationId,
     });
     this.devices = deviceMemory(this.scope());
     this.connections = connectionMemory(this.scope());
@@ -199,6 +212,7 @@ class OtInventoryRun {
     await this.chooseFeedingSensors();
     await this.syncDevices();
     await this.retireUnreported();
+    await this.keys.finish();
     if (
       this.run.config.connections.enabled &&
       this.deps.source.hasConnections &&
@@ -234,6 +248,20 @@ class OtInventoryRun {
     const groups = page.items.map((sensor) =>
       sensorGroup(this.mapping, sensor, sensor.site ? this.siteSysIds.get(sensor.site) : undefined),
     );
+    // A sensor Snowline 0.1 wrote under its own key moves to the connector's key, or stays
+    // under the old one where the instance does not allow the move (native-keys.ts).
+    const keys = await this.settleKeys(
+      'sensor',
+      page.items,
+      await this.entities('sensor').get(page.items.map((s) => s.key)),
+    );
+    page.items.forEach((sensor, i) => {
+      const key = keys.get(sensor.key);
+      if (key === undefined || key === sensor.nativeKey) return;
+      const kept = { ...sensor, nativeKey: key };
+      this.sensorsByKey.set(sensor.key, kept);
+      groups[i] = sensorGroup(this.mapping, kept, sensor.site ? this.siteSysIds.get(sensor.site) : undefined);
+    });
     await this.apply('sensor', groups, (group) => withValues(group, { 0: NEW_SENSOR_VALUES }));
   }
 
@@ -268,19 +296,19 @@ class OtInventoryRun {
       const listed = new Set(this.run.config.sensors);
       for (const s of sensors) if (listed.has(s.name) || listed.has(s.key)) this.feeding.add(s.key);
     } else {
-      // As the Service Graph Connector does: only sensors an admin validated on cmdb_ci_nids.
-      const prefix = sourceKey(this.mapping, 'sensor', '');
-      const query = encodeQuery({
-        where: [where('validated', '=', 'true'), where('correlation_id', 'STARTSWITH', prefix)],
-      });
-      for await (const page of this.deps.servicenow.list('cmdb_ci_nids', {
-        query,
-        fields: ['correlation_id'],
-      })) {
-        for (const row of page) {
-          const correlation = stringValue(row.correlation_id);
-          if (correlation?.startsWith(prefix)) this.feeding.add(correlation.slice(prefix.length));
-        }
+      // As the Service Graph Connector does: only sensors an admin validated on cmdb_ci_nids,
+      // found by the correlation id Snowline wrote them with.
+      const byCorrelation = new Map(sensors.map((s) => [nativeKeyOf(this.mapping, 'sensor', s), s.key]));
+      const validated = await this.deps.servicenow.listWhereIn(
+        'cmdb_ci_nids',
+        'correlation_id',
+        [...byCorrelation.keys()],
+        ['correlation_id'],
+        [where('validated', '=', 'true')],
+      );
+      for (const row of validated) {
+        const key = byCorrelation.get(stringValue(row.correlation_id) ?? '');
+        if (key !== undefined) this.feeding.add(key);
       }
     }
     const idle = sensors.filter((s) => !this.feeding.has(s.key)).map((s) => s.name);
@@ -311,11 +339,12 @@ class OtInventoryRun {
         return feeding;
       });
       const states = await this.devices.get(fed.map((d) => d.key));
+      const fedDevices = await this.keyedAsWritten(fed, states);
       await this.references.ensureCompanies(
         fed.flatMap((d) => [d.vendor, ...d.modules.map((m) => m.vendor)]),
       );
       const seen: EntityStateUpdate[] = [];
-      for (const device of fed) {
+      for (const device of fedDevices) {
         this.references.checkOtType(classForDevice(device, this.mapping.classMap).otAssetType);
         const sensors = device.sensorKeys
           .map((k) => this.sensorsByKey.get(k))
@@ -342,6 +371,7 @@ class OtInventoryRun {
             ...(state?.remoteTable ? { remoteTable: state.remoteTable } : {}),
             device: {
               key: device.key,
+              ...(device.nativeKey ? { nativeKey: device.nativeKey } : {}),
               name: device.name,
               deviceType: device.deviceType,
               ...(device.operatingSystem ? { operatingSystem: device.operatingSystem } : {}),
@@ -420,6 +450,43 @@ class OtInventoryRun {
     }
   }
 
+  /**
+   * The devices with the key each is to be written under: a CI that Snowline 0.1 wrote under its
+   * own key moves to the connector's (the Azure resource id), or stays under the old key where the
+   * instance does not allow the move ({@link SourceKeyMigration}).
+   */
+  private async keyedAsWritten(
+    devices: readonly OtDevice[],
+    states: ReadonlyMap<string, Remembered<DeviceMemory>>,
+  ): Promise<OtDevice[]> {
+    const keys = await this.settleKeys('device', devices, states);
+    return devices.map((device) => {
+      const key = keys.get(device.key);
+      return key === undefined || key === device.nativeKey ? device : { ...device, nativeKey: key };
+    });
+  }
+
+  /** The key to write each record under, for those whose native key differs from the one they have. */
+  private async settleKeys(
+    entity: 'device' | 'sensor',
+    records: readonly { readonly key: string; readonly nativeKey?: string }[],
+    states: ReadonlyMap<string, { readonly remoteSysId: string | null; readonly data: unknown }>,
+  ): Promise<Map<string, string>> {
+    if (!records.some((r) => r.nativeKey) || !(await this.keys.hasLegacyKeys())) return new Map();
+    return this.keys.settle(
+      records.flatMap((record) => {
+        if (!record.nativeKey) return [];
+        const state = states.get(record.key);
+        const remembered = (state?.data as { nativeKey?: string } | null | undefined)?.nativeKey;
+        const from = remembered ?? sourceKey(this.mapping, entity, record.key);
+        if (from === record.nativeKey) return [];
+        return [
+          { entity, key: record.key, from, to: record.nativeKey, written: Boolean(state?.remoteSysId) },
+        ];
+      }),
+    );
+  }
+
   /** Writes changed devices; with `holdPartial`, returns those of a trailing short payload, unsent. */
   private async writeDevices(batch: PendingDevice[], holdPartial = false): Promise<PendingDevice[]> {
     const byKey = new Map(batch.map((b) => [b.device.key, b]));
@@ -475,6 +542,7 @@ class OtInventoryRun {
           this.mapping,
           {
             key: state.key,
+            ...(memory.nativeKey ? { nativeKey: memory.nativeKey } : {}),
             name: memory.name,
             deviceType: memory.deviceType,
             nics: memory.nics ?? [],
@@ -601,6 +669,7 @@ class OtInventoryRun {
         ...(memory.discoveredAt ? { discoveredAt: memory.discoveredAt } : {}),
         device: {
           key,
+          ...(memory.nativeKey ? { nativeKey: memory.nativeKey } : {}),
           name: memory.name,
           deviceType: memory.deviceType,
           nics: memory.nics ?? [],
@@ -768,6 +837,7 @@ function memoryOf(
   return {
     name: device.name,
     deviceType: device.deviceType,
+    ...(device.nativeKey ? { nativeKey: device.nativeKey } : {}),
     ...(zone ? { zone } : {}),
     ...(site ? { site } : {}),
     nics: [...device.nics],

@@ -16,6 +16,8 @@ export const DeviceMemorySchema = z.object({
   deleted: z.boolean().optional(),
   /** Defender's last seen as last written to `last_discovered` (ISO time). */
   discoveredAt: z.string().optional(),
+  /** The connector's native key it was written under (Resource Graph: the Azure resource id). */
+  nativeKey: z.string().optional(),
 });
 
 /** What ot-inventory remembers of a device. */

@@ -85,9 +85,22 @@ snowline sync --job ot-inventory --json      # do it; prints the summary
 - Changed groups are packed into payloads of \`batchSize\` items (default 100, up to 1000) without splitting a
   group; an item many groups share (the sensor that detects a hundred devices) is sent once per payload.
   \`concurrency\` payloads are in flight at once.
-- IRE finds existing CIs through \`sys_object_source\` (source name + the namespaced key
-  \`<integration>:<kind>:<Defender id>\`), so a payload sent again after a crash updates the same CI and
-  never creates a duplicate.
+- IRE finds existing CIs through \`sys_object_source\` (source name + source key), so a payload sent again
+  after a crash updates the same CI and never creates a duplicate. **The source key is the one ServiceNow's own
+  connector writes where the source has it**: from Resource Graph, a device's and a sensor's Azure resource
+  \`id\` ("snk in sys_object_source", also the sensor's \`correlation_id\` and the device's OT discovery source
+  id: \`attribute-mapping-sgc-msft-d4iot-azure.md\`), which is what ServiceNow's Azure VR integration looks CIs
+  up by (\`support-for-msft-defender-iot-azure.md\`, "CI lookup"). The sensor and console APIs have no Azure id:
+  their records are keyed \`<integration>:<kind>:<Defender id>\`, as are sites.
+- **Upgrading from Snowline 0.1**, which keyed Resource Graph records \`<integration>:<kind>:<id>\` too: when the
+  instance holds such rows (one read per run tells), each CI's \`sys_object_source\` row is moved to the Azure
+  id (a PATCH through the Batch API, one ledger *update* per record) before the record is sent, so IRE finds it
+  by key as before. Writing \`sys_object_source\` may need more than the CMDB roles (UNVERIFIED: no
+  ServiceNowDocs page lists its ACLs; the sandbox allows only admin). If the instance refuses (403), nothing
+  else is tried for a day and each CI stays written under its old key, because a new key would leave IRE to
+  match by serial, MAC or name, and a device Snowline now names differently would be duplicated; each run then
+  records once how many records stay under the old key. \`test/e2e/upgrade.test.ts\` runs both cases against a
+  sandbox populated by the previous release.
 - **Freshness.** \`last_discovered\` (*Most recent discovery*; the mapping page calls it \`most_recent_discovery\`)
   follows Defender's \`lastSeen\`, but at most once per \`freshnessHours\` (default 24) per device: an unchanged
   device whose last seen moved that far is sent as one item (found by its source key, with \`last_discovered\`

@@ -329,6 +329,7 @@ export class ResourceGraphSource implements OtInventorySource {
         const site = s.site ? (this.siteNames.get(s.site) ?? s.site) : undefined;
         items.push({
           key: s.name,
+          nativeKey: s.id,
           name: s.name,
           ...(site ? { site } : {}),
           ...(s.zone ? { zone: s.zone } : {}),
@@ -356,6 +357,7 @@ export class ResourceGraphSource implements OtInventorySource {
       : undefined;
     return {
       key: d.deviceId,
+      nativeKey: d.id,
       name: d.name,
       deviceType: d.subType ?? d.type ?? 'Unknown',
       ...(d.category ? { category: d.category } : {}),

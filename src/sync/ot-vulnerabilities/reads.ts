@@ -14,16 +14,7 @@ export class VrReads {
     values: readonly string[],
     fields: readonly string[],
   ): Promise<SnRecord[]> {
-    const rows: SnRecord[] = [];
-    for (let i = 0; i < values.length; i += SEARCH_CHUNK) {
-      const chunk = values.slice(i, i + SEARCH_CHUNK);
-      for await (const page of this.vr.servicenow.list(table, {
-        query: encodeQuery({ where: [where(field, 'IN', chunk)] }),
-        fields,
-      }))
-        rows.push(...page);
-    }
-    return rows;
+    return this.vr.servicenow.listWhereIn(table, field, values, fields, [], SEARCH_CHUNK);
   }
 
   static readonly DETECTION_FIELDS = [
