@@ -12,6 +12,7 @@ import { startDefenderSandbox } from './defender/index.js';
 import { startServiceNowSandbox } from './servicenow/index.js';
 import { generateSandboxTls } from './common/tls.js';
 import { sandboxReadyLine } from './ready.js';
+import { preloadDiscovered } from './discovered.js';
 
 function whole(min: number, max: number) {
   return (value: string): number => {
@@ -35,7 +36,11 @@ const program = new Command('snowline-sandbox')
   .option('--defender-port <port>', 'Defender sandbox port (0 = a free port)', whole(0, 65535), 0)
   .option('--host <address>', 'loopback address to listen on', '127.0.0.1')
   .option('--no-tls', 'serve plain HTTP (debugging only)')
-  .option('--persist <file>', 'keep the ServiceNow instance in this SQLite file between runs');
+  .option('--persist <file>', 'keep the ServiceNow instance in this SQLite file between runs')
+  .option(
+    '--discovered',
+    'pre-load about 5% of the devices as ServiceNow Discovery found them (same serial or MAC, another name)',
+  );
 
 program.parse();
 const options = program.opts();
@@ -62,7 +67,8 @@ const servicenow = await startServiceNowSandbox({
 });
 const defender = await startDefenderSandbox({ host: options.host, port: options.defenderPort, tls, estate });
 
-const ready = sandboxReadyLine(servicenow, defender, estate, tls?.caFile ?? null);
+const discovered = options.discovered ? preloadDiscovered(servicenow, estate) : [];
+const ready = sandboxReadyLine(servicenow, defender, estate, tls?.caFile ?? null, discovered);
 process.stdout.write(`${JSON.stringify(ready)}\n`);
 
 let stopping = false;

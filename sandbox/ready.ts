@@ -1,4 +1,5 @@
 import type { Estate } from './dataset/index.js';
+import type { DiscoveredDevice } from './discovered.js';
 import type { DefenderSandbox } from './defender/index.js';
 import type { ServiceNowSandbox } from './servicenow/index.js';
 
@@ -7,12 +8,14 @@ import type { ServiceNowSandbox } from './servicenow/index.js';
  * how to sign in, the CA to trust, and a summary of the estate. Each sensor carries its site,
  * zone and Purdue level (the level most of its devices sit at: a sensor watches one network
  * segment), which the sensor API itself does not report, so a written config can say them.
+ * `discovered` lists the CIs pre-loaded as ServiceNow Discovery's (empty unless asked for).
  */
 export function sandboxReadyLine(
   servicenow: ServiceNowSandbox,
   defender: DefenderSandbox,
   estate: Estate,
   caFile: string | null,
+  discovered: readonly DiscoveredDevice[] = [],
 ) {
   const siteName = new Map(estate.sites.map((s) => [s.id, s.displayName]));
   const zoneName = new Map(estate.zones.map((z) => [z.id, z.name]));
@@ -52,6 +55,7 @@ export function sandboxReadyLine(
       devices: estate.devices.length,
       assessments: estate.assessments.length,
     },
+    discovered: discovered.map((d) => ({ deviceId: d.deviceId, sysId: d.sysId, name: d.name })),
   };
 }
 

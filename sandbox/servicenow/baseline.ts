@@ -180,8 +180,9 @@ export interface SystemPropertySeed {
 }
 
 /**
- * Properties the sandbox's behaviour reads. The three class properties are on the
- * Identification/Reconciliation properties page with default true ([SND]
+ * Properties the sandbox's behaviour reads. The three class properties and
+ * `glide.reconciliation.override.null` are on the Identification/Reconciliation properties page
+ * with default true ([SND]
  * markdown/servicenow-platform/configuration-management-database-cmdb/properties-id-reconciliation.md).
  * The `glide.identification_engine.update_without_*_enabled` properties are read too, but not
  * seeded: that page says to add them to sys_properties (absent means false).
@@ -204,6 +205,13 @@ export const systemProperties: readonly SystemPropertySeed[] = [
     value: 'true',
     type: 'true|false',
     description: 'Allow class switching during IRE identification and reconciliation.',
+  },
+  {
+    // Same page: read by the static reconciliation rules (reconcile.ts).
+    name: 'glide.reconciliation.override.null',
+    value: 'true',
+    type: 'true|false',
+    description: 'Allow the update of an empty field by a lower priority data source.',
   },
 ];
 

@@ -8,6 +8,7 @@ import {
   type FieldDef,
 } from './schema.js';
 import { Store, type Row } from './store.js';
+import { ruleWriteError } from './reconcile.js';
 import {
   baselineSysId,
   isaTemplate,
@@ -415,9 +416,23 @@ export class Instance {
     return caller.roles.has('admin') || roles.some((r) => caller.roles.has(r));
   }
 
+  /**
+   * Reconciliation rules, data refresh rules and Data Source History: "sn_cmdb_editor and itil have
+   * read access, sn_cmdb_admin and itil_admin (on top) have full access" ([SND]
+   * markdown/servicenow-platform/configuration-management-database-cmdb/create-reconciliation-rule.md,
+   * create-datasource-staleness-rule.md). UNVERIFIED for the history table, which no page gives roles.
+   */
+  private static readonly reconciliationTables = new Set([
+    'cmdb_reconciliation_definition',
+    'cmdb_datasource_staleness',
+    'cmdb_datasource_last_update',
+  ]);
+
   /** Table-level read ACL: OT tables need an OT role, VR tables a VR role (as on a real instance). */
   canRead(caller: Caller, table: string): boolean {
     if (this.isOtTable(table)) return this.hasAny(caller, Instance.otReadRoles);
+    if (Instance.reconciliationTables.has(table))
+      return this.hasAny(caller, ['itil', 'sn_cmdb_editor', 'sn_cmdb_admin', 'itil_admin']);
     // UNVERIFIED: system properties are an admin's to read; tests set them through /_sandbox/properties.
     if (table === 'sys_properties') return this.hasAny(caller, []);
     if (table.startsWith('sn_vul'))
@@ -438,6 +453,7 @@ export class Instance {
     if (table.startsWith('sys_') && !table.startsWith('sys_import') && table !== 'sys_journal_field')
       return this.hasAny(caller, []);
     if (table === 'cmdb_rel_type') return this.hasAny(caller, []);
+    if (Instance.reconciliationTables.has(table)) return this.hasAny(caller, ['sn_cmdb_admin', 'itil_admin']);
     return this.hasAny(caller, ['itil', 'asset', 'import_transformer']);
   }
 
@@ -880,6 +896,10 @@ export class Instance {
           v.active = 'false';
         }
       }
+    } else if (table === 'cmdb_reconciliation_definition') {
+      // UNVERIFIED body: modelled on the platform's other business-rule refusals.
+      const error = ruleWriteError(this.schema, v, this.discoverySources());
+      if (error) throw new ApiError(403, 'Operation Failed', error);
     } else if (table === 'sn_vul_detection' && old === undefined && this.config.vrRollup) {
       v.first_found = v.first_found || now;
       v.last_found = v.last_found || now;
@@ -1057,6 +1077,16 @@ export class Instance {
   }
 
   // ------------------------------------------------------------------ system properties
+
+  /** The active `cmdb_ci.discovery_source` choices: the data sources IRE and reconciliation rules accept. */
+  discoverySources(): Set<string> {
+    return new Set(
+      this.store
+        .findBy('sys_choice', 'element', 'discovery_source')
+        .filter((c) => c.values.name === 'cmdb_ci' && c.values.inactive !== 'true')
+        .map((c) => c.values.value ?? ''),
+    );
+  }
 
   /** A `sys_properties` value, or undefined when the property is not defined. */
   property(name: string): string | undefined {

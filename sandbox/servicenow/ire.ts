@@ -17,6 +17,7 @@ import {
   type ReclassificationPolicy,
 } from './reclassify.js';
 import type { Row } from './store.js';
+import { governedOnInsert, loadReconciliation, reconcileUpdate, type LastUpdate } from './reconcile.js';
 
 /** Options of one IRE call. */
 export interface IreCallOptions {
@@ -50,6 +51,8 @@ interface WorkItem {
   lookup: PayloadEntry[];
   related: PayloadEntry[];
   source: { name: string; key: string; feed: string; recency: string } | undefined;
+  /** The data source the item is reconciled as: `sysparm_data_source`, else `source_name`, else its `discovery_source`. */
+  dataSource: string;
   raw: Json;
   errors: IreError[];
   warnings: IreError[];
@@ -105,12 +108,8 @@ export function identifyReconcile(instance: Instance, body: unknown, opts: IreCa
   const rawItems = Array.isArray(payload.items) ? (payload.items as unknown[]) : [];
   const rawRelations = Array.isArray(payload.relations) ? (payload.relations as unknown[]) : [];
   const rawRefs = Array.isArray(payload.referenceItems) ? (payload.referenceItems as unknown[]) : [];
-  const sources = new Set(
-    store
-      .findBy('sys_choice', 'element', 'discovery_source')
-      .filter((c) => c.values.name === 'cmdb_ci' && c.values.inactive !== 'true')
-      .map((c) => c.values.value ?? ''),
-  );
+  const sources = instance.discoverySources();
+  const reconciliation = loadReconciliation(instance);
   /**
    * The reclassification policy of one item: the glide.class.* and update_without properties
    * ([SND] markdown/servicenow-platform/configuration-management-database-cmdb/properties-id-reconciliation.md),
@@ -233,6 +232,7 @@ export function identifyReconcile(instance: Instance, body: unknown, opts: IreCa
             recency: toStr(soi.source_recency_timestamp),
           }
         : undefined,
+      dataSource: '',
       raw: o,
       errors: [],
       warnings: [],
@@ -279,6 +279,7 @@ export function identifyReconcile(instance: Instance, body: unknown, opts: IreCa
     }
     if (item.errors.length === 0) item.errors.push(...invalidReferences(item));
     item.values.discovery_source = item.values.discovery_source || (dataSource ?? 'ServiceNow');
+    item.dataSource = opts.dataSource || item.source?.name || item.values.discovery_source;
     return item;
   });
   const byInternalId = new Map<string, number>();
@@ -493,6 +494,49 @@ export function identifyReconcile(instance: Instance, body: unknown, opts: IreCa
     return { attempts, match: undefined, entry: undefined, multi: false, anyTried };
   }
 
+  /** The CI's Data Source History by attribute. */
+  function historyOf(ciSysId: string): Map<string, LastUpdate> {
+    const history = new Map<string, LastUpdate>();
+    for (const h of store.findBy('cmdb_datasource_last_update', 'record', ciSysId))
+      history.set(h.values.attribute ?? '', {
+        source: h.values.discovery_source ?? '',
+        updatedOn: h.values.updated_on ?? '',
+      });
+    return history;
+  }
+
+  /**
+   * Records `source` as the last source of each attribute: "Information about the last discovery
+   * source that updates each attribute is stored in the Data Source History
+   * [cmdb_datasource_last_update] table, but only after enabling the reconciliation rule" ([SND]
+   * markdown/servicenow-platform/configuration-management-database-cmdb/create-reconciliation-rule.md).
+   */
+  function recordHistory(
+    ciSysId: string,
+    className: string,
+    attributes: readonly string[],
+    source: string,
+  ): void {
+    if (attributes.length === 0) return;
+    const existing = new Map(
+      store
+        .findBy('cmdb_datasource_last_update', 'record', ciSysId)
+        .map((h) => [h.values.attribute ?? '', h]),
+    );
+    for (const attribute of attributes) {
+      const values = {
+        record: ciSysId,
+        class: className,
+        attribute,
+        discovery_source: source,
+        updated_on: now,
+      };
+      const row = existing.get(attribute);
+      if (row) instance.update(row, values, opts.caller);
+      else instance.insert('cmdb_datasource_last_update', values, opts.caller);
+    }
+  }
+
   function echo(it: WorkItem): string {
     const e: Json = { className: it.className, values: it.values };
     if (it.source) e.sys_object_source_info = it.raw.sys_object_source_info;
@@ -594,7 +638,21 @@ export function identifyReconcile(instance: Instance, body: unknown, opts: IreCa
       } else if (decision.kind === 'skip') {
         it.info.push(decision.info);
       }
-      const changed = Object.entries(values).some(
+      // Static reconciliation rules decide which of the payload's values may update the CI (in
+      // its class after any reclassification); identification above used them all.
+      const ciClass = moveTo ?? match.table;
+      const reconciled = reconciliation
+        ? reconcileUpdate(schema, reconciliation, {
+            className: ciClass,
+            source: it.dataSource,
+            values,
+            current: match.values,
+            history: historyOf(match.values.sys_id ?? ''),
+            now,
+          })
+        : undefined;
+      const writable = reconciled?.accepted ?? values;
+      const changed = Object.entries(writable).some(
         ([k, v]) =>
           (match.values[k] ?? '') !== v &&
           k !== 'last_discovered' &&
@@ -613,9 +671,11 @@ export function identifyReconcile(instance: Instance, body: unknown, opts: IreCa
         bump(it.className, 'updated');
         if (opts.commit) {
           if (moveTo) store.update(match, {}, moveTo);
-          instance.update(match, { ...values, last_discovered: discovered }, opts.caller);
+          instance.update(match, { ...writable, last_discovered: discovered }, opts.caller);
         }
       }
+      if (opts.commit && reconciled)
+        recordHistory(match.values.sys_id ?? '', ciClass, reconciled.recorded, it.dataSource);
       it.sysId = match.values.sys_id;
     } else {
       operation = 'INSERT';
@@ -631,6 +691,13 @@ export function identifyReconcile(instance: Instance, body: unknown, opts: IreCa
           opts.caller,
         );
         it.sysId = row.values.sys_id;
+        if (reconciliation)
+          recordHistory(
+            it.sysId ?? '',
+            it.className,
+            governedOnInsert(schema, reconciliation, it.className, values),
+            it.dataSource,
+          );
       } else {
         it.sysId = newSysId();
         simulated.add(it.sysId);

@@ -762,6 +762,47 @@ const tableList: TableDef[] = [
     name: 'cmdb_ire_partial_payloads',
     fields: { payload: S, source_name: S, source_native_key: S, class_name: S },
   },
+  // ---- Static reconciliation rules and what they read and keep ([SND]
+  // markdown/servicenow-platform/configuration-management-database-cmdb/r_IWIdentAndReconcil.md:
+  // "Reconciliation Definition [cmdb_reconciliation_definition]", "Data Source History
+  // [cmdb_datasource_last_update]", "Data Source Staleness Definition [cmdb_datasource_staleness]").
+  // The pages give form labels only (create-reconciliation-rule.md, create-reconciliation-rule-non-cmdb.md,
+  // create-datasource-staleness-rule.md). Column names UNVERIFIED: `applies_to`, `discovery_source`,
+  // `priority`, `attributes`, `active` are the labels' names and what two public scripts read
+  // (a GlideRecord export of the rules and a CMDB-health extractor); `null_update` ("Update with
+  // null") and `condition` ("Filter condition") are that export script's. "Apply to all
+  // attributes" has no column: the rule leaves Attributes empty (r_ReconciliationRulesPrinciples.md,
+  // example rule #3). Behaviour: reconcile.ts.
+  {
+    name: 'cmdb_reconciliation_definition',
+    label: 'Reconciliation Definition',
+    displayField: 'applies_to',
+    fields: {
+      applies_to: S,
+      discovery_source: S,
+      // UNVERIFIED default; "Smaller numbers designate higher priority" (create-reconciliation-rule.md).
+      priority: I('100'),
+      active: B('true'),
+      /** Comma-separated element names; empty = all attributes of the class. */
+      attributes: S,
+      null_update: S,
+      condition: S,
+    },
+  },
+  {
+    // Column names UNVERIFIED (the CMDB-health extractor's: discovery_source, class, attribute,
+    // record, updated_on).
+    name: 'cmdb_datasource_last_update',
+    label: 'Data Source History',
+    fields: { record: R('cmdb_ci'), class: S, attribute: S, discovery_source: S, updated_on: D },
+  },
+  {
+    // Data refresh rules. Column names UNVERIFIED (labels: Applies to, Data source, Effective
+    // Duration, Active). `duration` is kept as typed: "15 x" counts as 15, an invalid value as 0.
+    name: 'cmdb_datasource_staleness',
+    label: 'Data Source Staleness Definition',
+    fields: { applies_to: S, discovery_source: S, duration: Sd('0'), active: B('true') },
+  },
   // ---- Import sets
   {
     name: 'sys_import_set',

@@ -34,6 +34,8 @@ export const indexedFields: readonly string[] = [
   'element',
   'external_id',
   'source_native_key',
+  // Data Source History rows of a CI, read on every IRE update while reconciliation rules exist.
+  'record',
 ];
 
 /** Multi-field keys looked up on every IRE payload (relation exists? source key known?). */

@@ -34,6 +34,8 @@ export interface SandboxReady {
   };
   caFile: string | null;
   config: string | null;
+  /** CIs the sandbox pre-loaded as ServiceNow Discovery's (`--discovered`): Snowline should adopt them. */
+  discovered?: Array<{ deviceId: number; sysId: string; name: string }>;
   [k: string]: unknown;
 }
 

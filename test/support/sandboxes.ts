@@ -4,6 +4,7 @@ import { generateSandboxTls } from '../../sandbox/common/tls.js';
 import { generateEstate, type Estate, type EstateOptions } from '../../sandbox/dataset/index.js';
 import { startDefenderSandbox, type DefenderSandbox } from '../../sandbox/defender/index.js';
 import { sandboxReadyLine } from '../../sandbox/ready.js';
+import { preloadDiscovered } from '../../sandbox/discovered.js';
 import { startServiceNowSandbox, type ServiceNowSandbox } from '../../sandbox/servicenow/index.js';
 import { validateConfig, type LoadedConfig } from '../../src/config/load.js';
 import { sandboxConfig } from '../../src/cli/sandbox-config.js';
@@ -26,8 +27,14 @@ export interface Sandboxes {
   close(): Promise<void>;
 }
 
-/** Starts both sandboxes on loopback with one CA, the ServiceNow side seeded with the estate's users. */
-export async function startSandboxes(options: EstateOptions & { now?: Date } = {}): Promise<Sandboxes> {
+/**
+ * Starts both sandboxes on loopback with one CA, the ServiceNow side seeded with the estate's
+ * users. `discovered: true` also pre-loads devices as ServiceNow Discovery's (`ready.discovered`),
+ * as `snowline sandbox` and the demo do; off by default so tests count only what Snowline writes.
+ */
+export async function startSandboxes(
+  options: EstateOptions & { now?: Date; discovered?: boolean } = {},
+): Promise<Sandboxes> {
   const estate = generateEstate(options);
   const tls = await generateSandboxTls();
   const servicenow = await startServiceNowSandbox({
@@ -37,7 +44,8 @@ export async function startSandboxes(options: EstateOptions & { now?: Date } = {
   });
   const defender = await startDefenderSandbox({ tls, estate, ...(options.now ? { now: options.now } : {}) });
   const agent = new Agent({ connect: { ca: readFileSync(tls.caFile) } });
-  const ready = sandboxReadyLine(servicenow, defender, estate, tls.caFile) as SandboxReady;
+  const discovered = options.discovered ? preloadDiscovered(servicenow, estate) : [];
+  const ready = sandboxReadyLine(servicenow, defender, estate, tls.caFile, discovered) as SandboxReady;
   return {
     estate,
     servicenow,

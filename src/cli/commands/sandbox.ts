@@ -15,6 +15,8 @@ export function sandboxArgs(options: {
   servicenowPort?: number;
   defenderPort?: number;
   tls?: boolean;
+  /** Pre-load devices as ServiceNow Discovery's (default on). */
+  discovered?: boolean;
 }): string[] {
   const args: string[] = [];
   if (options.dataset) args.push('--dataset', options.dataset);
@@ -23,6 +25,7 @@ export function sandboxArgs(options: {
   if (options.servicenowPort !== undefined) args.push('--servicenow-port', String(options.servicenowPort));
   if (options.defenderPort !== undefined) args.push('--defender-port', String(options.defenderPort));
   if (options.tls === false) args.push('--no-tls');
+  if (options.discovered !== false) args.push('--discovered');
   return args;
 }
 
@@ -46,6 +49,10 @@ export function sandboxCommand(io: CliIo, _scrubber: SecretScrubber, _globals: (
     .option('--servicenow-port <port>', 'ServiceNow sandbox port (0 = a free port)', integerOption(0, 65535))
     .option('--defender-port <port>', 'Defender sandbox port (0 = a free port)', integerOption(0, 65535))
     .option('--no-tls', 'serve plain HTTP (debugging only: bearer tokens then fail in Azure clients)')
+    .option(
+      '--no-discovered',
+      'do not pre-load devices as ServiceNow Discovery found them (by default about 5%, for Snowline to adopt)',
+    )
     .option('--write-config <file>', 'write a Snowline configuration pointing at the sandboxes')
     .action(async (options) => {
       const sandbox = await startSandboxProcess(sandboxArgs(options));
