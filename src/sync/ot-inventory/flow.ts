@@ -19,6 +19,8 @@ import { days, hours, toSnDateTime } from '../../domain/time.js';
 import type { ServiceNowClient } from '../../servicenow/client.js';
 import { where } from '../../servicenow/query.js';
 import { SourceKeyMigration } from './native-keys.js';
+import { readReconciliationRules } from './reconciliation.js';
+import { describeLimit, reconciliationLimits } from '../../domain/ot/reconciliation.js';
 import { stringValue } from '../../servicenow/values.js';
 import type { EntityStateUpdate } from '../../store/models/entity-state.js';
 import { advanceWatermark, getWatermark } from '../../store/models/watermarks.js';
@@ -131,6 +133,8 @@ class OtInventoryRun {
   private readonly refreshing = new Set<string>();
   /** Device sys_ids and details known after the device phase, for connections. */
   private deviceInfo = new Map<string, PlacedDevice>();
+  /** Class → attributes written this run (what reconciliation rules may keep from Snowline). */
+  private readonly written = new Map<string, Set<string>>();
 
   constructor(
     private readonly run: FlowContext<OtInventoryConfig>,
@@ -213,6 +217,7 @@ class OtInventoryRun {
     await this.syncDevices();
     await this.retireUnreported();
     await this.keys.finish();
+    await this.reportReconciliation();
     if (
       this.run.config.connections.enabled &&
       this.deps.source.hasConnections &&
@@ -491,6 +496,7 @@ class OtInventoryRun {
   private async writeDevices(batch: PendingDevice[], holdPartial = false): Promise<PendingDevice[]> {
     const byKey = new Map(batch.map((b) => [b.device.key, b]));
     const held: PendingDevice[] = [];
+    this.noteWritten(batch.map((b) => b.group));
     await this.writer.write(
       'device',
       batch.map((b) => b.group),
@@ -563,6 +569,7 @@ class OtInventoryRun {
       }
     }
     if (groups.length === 0) return;
+    this.noteWritten(groups);
     await this.writer.write('device', groups, {
       decide: () => ['retire', `not reported by Defender for ${this.run.config.retireAfterDays} days`],
       onWritten: () => ({ retiredAt: this.now.toISOString() }),
@@ -684,6 +691,7 @@ class OtInventoryRun {
   private async applyConnections(groups: IreGroup[], holdPartial = false): Promise<IreGroup[]> {
     const known = await this.connections.get(groups.map((g) => g.key));
     const held: IreGroup[] = [];
+    this.noteWritten(groups);
     await this.writer.write('connection', groups, {
       decide: (group) =>
         !known.get(group.key)?.remoteSysId
@@ -705,6 +713,33 @@ class OtInventoryRun {
 
   // ---- writing and recording ---------------------------------------------------------------
 
+  /** Notes the classes and attributes a write sends, for {@link reportReconciliation}. */
+  private noteWritten(groups: readonly IreGroup[]): void {
+    for (const group of groups)
+      for (const item of group.items) {
+        const attributes = this.written.get(item.className) ?? new Set<string>();
+        for (const name of Object.keys(item.values)) attributes.add(name);
+        this.written.set(item.className, attributes);
+      }
+  }
+
+  /**
+   * Says, once per run, which attributes Snowline wrote that the instance's reconciliation rules
+   * keep from it: IRE drops such a value without an error, so without this a CI whose name
+   * Discovery owns would look as if Snowline had failed to rename it.
+   */
+  private async reportReconciliation(): Promise<void> {
+    if (this.written.size === 0) return;
+    const rules = await readReconciliationRules(this.deps.servicenow);
+    if (!rules) return;
+    for (const limit of reconciliationLimits(rules, this.written, this.run.config.dataSource))
+      await this.skip(
+        'reconciliation-rule',
+        `${limit.ruleClass}.${limit.attribute}`,
+        describeLimit(limit, this.run.config.dataSource).slice(0, 2000),
+      );
+  }
+
   /**
    * Writes groups whose hash changed since their last write (sites and sensors); `onCreate` adds
    * what only a new record gets.
@@ -717,6 +752,7 @@ class OtInventoryRun {
     if (mapped.length === 0) return new Map();
     const known = await this.entities(entity).get(mapped.map((g) => g.key));
     const groups = mapped.map((g) => (known.get(g.key)?.contentHash ? g : onCreate(g)));
+    this.noteWritten(groups.filter((g) => known.get(g.key)?.contentHash !== g.hash));
     return this.writer.write(entity, groups, {
       decide: (group): IreDecision => {
         const state = known.get(group.key);

@@ -124,6 +124,17 @@ snowline sync --job ot-inventory --json      # do it; prints the summary
   rules' last identifier, so such a CI is named by its first MAC ("If both Serial Number and Name are not
   available, and only MAC Address is available, use MAC Address as the name of the CI":
   \`cmdb-ci-class-models-operation-technology.md\`).
+- **Reconciliation rules.** Where the instance has static reconciliation rules
+  (\`cmdb_reconciliation_definition\`), IRE applies an attribute only from an authorized source, and keeps a
+  higher-priority source's value once it has set it (\`r_ReconciliationRulesPrinciples.md\`,
+  \`create-reconciliation-rule.md\`); it drops the rest without an error. Each run reads the active rules and
+  records one *skip* per rule and attribute that keeps one of Snowline's values from the CIs it writes, for
+  example \`reconciliation rule on cmdb_ci_hardware: ServiceNow (priority 10) outranks Snowline on name of
+  cmdb_ci_ot_plc, …\`. The precedence follows the pages: a rule for the attribute beats an "all attributes"
+  rule, a child class's rule its parent's, then priority. Column names of the rules table are UNVERIFIED (the
+  pages give form labels only). \`snowline sandbox\` and the demo pre-load about 5% of the estate as CIs
+  ServiceNow Discovery found first (own names, same serial or MAC) with such a rule for \`name\`:
+  ot-inventory adopts each (\`test/integration/ot-inventory-adoption.test.ts\`).
 - **Reclassification.** When a device's class changes (Defender reports an OS, or a newer map), IRE moves the
   CI where the instance allows it (\`glide.class.upgrade/downgrade/switch.enabled\`; only between classes with
   identical identification rules). When IRE refuses (\`RECLASSIFICATION_NOT_ALLOWED\`, e.g. an OT class to a
