@@ -278,6 +278,17 @@ const tableList: TableDef[] = [
     fields: { name: S, manufacturer: R('core_company'), model_number: S },
     open: true,
   },
+  {
+    // Hardware models: what Integration Commons' "Cleanse Hardware Model" creates or finds for a
+    // model_id ([SND] markdown/servicenow-platform/cmdb-integration-commons/cmdb-rte-transforms.md).
+    // UNVERIFIED: the page does not name the table; cmdb_hardware_product_model is the hardware
+    // models' class under cmdb_model on every instance we know of.
+    name: 'cmdb_hardware_product_model',
+    parent: 'cmdb_model',
+    displayField: 'name',
+    fields: {},
+    open: true,
+  },
   { name: 'life_cycle_stage', displayField: 'name', fields: { name: S } },
   {
     // Statuses belong to a stage ("which life cycle stage status values are available for each

@@ -37,6 +37,7 @@ export function serviceNowRequirements(integration: IntegrationConfig): {
       { table: 'life_cycle_stage', plugin: 'CSDM life cycle (platform)' },
       { table: 'life_cycle_stage_status', plugin: 'CSDM life cycle (platform)' },
       { table: 'core_company', plugin: 'the platform (Company)' },
+      { table: 'cmdb_hardware_product_model', plugin: 'the platform (Product Models)' },
     );
     if (flows.otInventory.connections.enabled)
       tables.push({ table: 'sn_ot_device_network_connection', plugin: 'Industrial Core (sn_ot_core)' });

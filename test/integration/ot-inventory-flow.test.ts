@@ -233,8 +233,9 @@ describe('ot-inventory flow against the ServiceNow sandbox', () => {
     // line-2 is learning, so under sensorValidation auto its two devices do not feed the CMDB.
     expect(summary).toMatchObject({
       outcome: 'ok',
-      // site, sensors, devices, connection, and the vendor's core_company (manufacturer is a reference)
-      created: 1 + 2 + 6 + 1 + 1,
+      // site, sensors, devices, connection, the vendor's core_company (manufacturer is a reference)
+      // and its module's hardware model (model_id is a reference)
+      created: 1 + 2 + 6 + 1 + 1 + 1,
       errors: 1,
       problems: 1,
       skipped: 2,
@@ -267,6 +268,19 @@ describe('ot-inventory flow against the ServiceNow sandbox', () => {
       ot_correlation_id: 'plant-a:device:1',
     });
     expect((await client.listAll('cmdb_ci_ot_ews')).map((r) => r.name)).toEqual(['dev-3']);
+    // The module's model is a cmdb_model record of its vendor (slots[].model → model_id).
+    const modules = await client.listAll('cmdb_ci_ot_control_module', {
+      fields: ['model_id', 'model_number', 'vendor'],
+    });
+    expect(modules.length).toBeGreaterThan(0);
+    const models = await client.listAll('cmdb_model', {
+      fields: ['sys_id', 'name', 'manufacturer', 'sys_class_name'],
+    });
+    for (const m of modules) {
+      const model = models.find((r) => r.sys_id === referenceValue(m.model_id));
+      expect(model, JSON.stringify(m)).toMatchObject({ name: stringValue(m.model_number) });
+      expect(referenceValue(model!.manufacturer)).toBe(referenceValue(m.vendor));
+    }
     expect(
       await client.listAll('cmdb_ci', { query: encodeQuery({ where: [where('name', '=', 'dev-7')] }) }),
     ).toEqual([]);

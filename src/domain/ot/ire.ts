@@ -2,7 +2,7 @@ import { contentHash } from '../hash.js';
 import { toSnDateTime } from '../time.js';
 import { classForDevice, COMPUTER_CLASSES, type ClassInput, type DeviceClass } from './classes.js';
 import { formatPurdueLevel, purdueLevelOf } from './purdue.js';
-import type { OtConnection, OtDevice, OtSensor, OtSite } from './records.js';
+import type { OtConnection, OtDevice, OtModule, OtSensor, OtSite } from './records.js';
 import { normaliseMac } from './records.js';
 
 /**
@@ -72,12 +72,23 @@ export interface ReferenceIds {
   readonly otTypes?: ReadonlyMap<string, string>;
   /** `core_company` by vendor name as Defender reports it (lower case). */
   readonly companies?: ReadonlyMap<string, string>;
+  /** `cmdb_model` by {@link modelKey} (the module's vendor company and model name). */
+  readonly models?: ReadonlyMap<string, string>;
   /** `life_cycle_stage` / `life_cycle_stage_status` sys_ids the sensor mapping uses. */
   readonly lifeCycle?: {
     readonly operational?: string;
     readonly inUse?: string;
     readonly learning?: string;
   };
+}
+
+/**
+ * How a product model is found: its manufacturer's `core_company` sys_id (empty when the vendor is
+ * unknown) and its name, lower case, as Integration Commons' "Cleanse Hardware Model" takes the
+ * manufacturer and model name (cmdb-rte-transforms.md).
+ */
+export function modelKey(companySysId: string | undefined, model: string): string {
+  return `${companySysId ?? ''}\u241f${model.trim().toLowerCase()}`;
 }
 
 /** What the mapping needs besides the record. */
@@ -481,6 +492,8 @@ export function deviceGroup(
     ...nicLookups,
   ];
   if (lookup.length) items[0] = { ...items[0]!, lookup };
+  const moduleVendor = (module: OtModule) =>
+    module.vendor ? references?.companies?.get(module.vendor.toLowerCase()) : undefined;
   if (hasModules) {
     for (const module of device.modules) {
       const place = `${module.rack ?? '0'}/${module.slot ?? '0'}`;
@@ -492,9 +505,14 @@ export function deviceGroup(
           rack_number: module.rack,
           slot_number: module.slot,
           model_number: module.model,
+          // slots[].model → model_id, a reference to cmdb_model (attribute-mapping-sgc-msft-d4iot-azure.md;
+          // "Model ID … reference … Product Model [cmdb_model]": cmdb-ci-class-models-operation-technology.md).
+          model_id: module.model
+            ? references?.models?.get(modelKey(moduleVendor(module), module.model))
+            : undefined,
           serial_number: module.serialNumber,
           firmware_version: module.firmwareVersion,
-          vendor: module.vendor ? references?.companies?.get(module.vendor.toLowerCase()) : undefined,
+          vendor: moduleVendor(module),
           module_type: module.moduleType,
           install_status: options.retired ? '7' : '1',
         }),

@@ -175,24 +175,26 @@ class OtInventoryRun {
     this.references = new CmdbReferences(
       deps.servicenow,
       run.dryRun,
-      (name, sysId) =>
+      (table, name, sysId) =>
         this.decide({
           action: 'create',
-          entity: 'company',
-          key: name,
-          reason: `vendor ${name} reported by Defender has no core_company record: created as a manufacturer (manufacturer is a reference)`,
-          target: { table: 'core_company', ...(sysId ? { id: sysId } : {}) },
-        }),
-      (name, why) =>
-        this.decide({
-          action: 'error',
-          entity: 'company',
+          entity: table === 'core_company' ? 'company' : 'model',
           key: name,
           reason:
-            `could not create the core_company of vendor ${name}; its devices go without manufacturer this run: ${why}`.slice(
-              0,
-              2000,
-            ),
+            table === 'core_company'
+              ? `vendor ${name} reported by Defender has no core_company record: created as a manufacturer (manufacturer is a reference)`
+              : `control module model ${name} has no cmdb_model record: created as a hardware model (model_id is a reference)`,
+          target: { table, ...(sysId ? { id: sysId } : {}) },
+        }),
+      (table, name, why) =>
+        this.decide({
+          action: 'error',
+          entity: table === 'core_company' ? 'company' : 'model',
+          key: name,
+          reason: (table === 'core_company'
+            ? `could not create the core_company of vendor ${name}; its devices go without manufacturer this run: ${why}`
+            : `could not create the hardware model ${name}; its modules go without model_id this run: ${why}`
+          ).slice(0, 2000),
         }),
     );
   }
@@ -348,6 +350,7 @@ class OtInventoryRun {
       await this.references.ensureCompanies(
         fed.flatMap((d) => [d.vendor, ...d.modules.map((m) => m.vendor)]),
       );
+      await this.references.ensureModels(fed.flatMap((d) => d.modules));
       const seen: EntityStateUpdate[] = [];
       for (const device of fedDevices) {
         this.references.checkOtType(classForDevice(device, this.mapping.classMap).otAssetType);

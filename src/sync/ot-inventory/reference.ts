@@ -115,8 +115,16 @@ snowline sync --job ot-inventory --json      # do it; prints the summary
 - **References are sys_ids.** IRE takes only a sys_id for a reference field (\`c_IdentifyReconcileAPI.md\`).
   Each run reads \`cmdb_ot_entity_type\`, \`life_cycle_stage\` and \`life_cycle_stage_status\` by name, and
   \`core_company\` by vendor name (a vendor with no company is created as a manufacturer, as Integration
-  Commons' *Cleanse Company* does; the ledger records it). A name with no record is left out and reported once
-  per run as a *skip* (for example an OT device type a plugin did not install), never sent as text.
+  Commons' *Cleanse Company* does; the ledger records it). A control module's model (\`slots[].model\`) goes to
+  \`model_id\`, a reference to \`cmdb_model\`: looked up by name and manufacturer, and created when missing in
+  \`cmdb_hardware_product_model\` with its vendor's company as manufacturer, as *Cleanse Hardware Model* does
+  (\`cmdb-rte-transforms.md\`; the table it writes is UNVERIFIED). A name with no record is left out and reported
+  once per run as a *skip* (for example an OT device type a plugin did not install), never sent as text.
+- **Managed networks** on connections (\`source_managed_network\`, \`destination_managed_network\`, identifier
+  entries of the connection's IRE rule) carry the device's zone (or site) name. The class-model page says the
+  connection data model's own script "helps map IP addresses to managed networks and subnets, and creates records
+  in each table" (\`cmdb-ci-class-models-operation-technology.md\`), so Snowline does not create
+  \`cmdb_ci_managed_network\` records itself; the two columns' types are not documented (UNVERIFIED: text).
 - **Identification.** A device's serial number (\`cmdb_serial_number\`, type \`system\`) and its NICs
   (\`cmdb_ci_network_adapter\`, name = MAC) go in \`lookup\`, as the OT and Hardware identification rules expect,
   so a CI Discovery or the vendor connector wrote first is matched by serial or MAC and adopted, never
@@ -225,7 +233,7 @@ person's edit is put back on the next change. *On creation*: sent when Snowline 
 | \`cmdb_ci_nids\` | validated | never (the admin validates) |
 | \`cmdb_ci_ot_isa_entity\` | name | owned |
 | \`cmdb_ci_ot_isa_entity\` | parent, isa_entity_level, isa_entity_type, location, company | never |
-| \`cmdb_ci_ot_control_module\` | name, rack_number, slot_number, model_number, serial_number, firmware_version, vendor, module_type, install_status | owned |
+| \`cmdb_ci_ot_control_module\` | name, rack_number, slot_number, model_number, model_id, serial_number, firmware_version, vendor, module_type, install_status | owned |
 | \`sn_ot_device_network_connection\` | IPs, MACs, port, protocols, managed networks, CIs | owned |
 | \`sn_ot_device_network_connection\` | last_communication | owned, at most once per \`connections.refreshDays\` |
 

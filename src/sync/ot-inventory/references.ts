@@ -1,9 +1,12 @@
 import { classSubstitutes, withAncestors } from '../../domain/ot/classes.js';
-import type { ReferenceIds } from '../../domain/ot/ire.js';
+import { modelKey, type ReferenceIds } from '../../domain/ot/ire.js';
 import { UpstreamError } from '../../errors.js';
 import type { ListOptions, ServiceNowClient } from '../../servicenow/client.js';
 import { encodeQuery, where } from '../../servicenow/query.js';
 import { stringValue } from '../../servicenow/values.js';
+
+/** The tables the run creates reference records in. */
+export type CreatedTable = 'core_company' | 'cmdb_hardware_product_model';
 
 /** A reference Snowline could not resolve, reported once per run. */
 export interface UnresolvedReference {
@@ -41,6 +44,10 @@ const LEARNING = ['Learning', 'Learning Mode'];
 export class CmdbReferences {
   private otTypes = new Map<string, string>();
   private companies = new Map<string, string>();
+  /** `cmdb_model` sys_ids by {@link modelKey}. */
+  private models = new Map<string, string>();
+  /** Models a dry run would create, and models that could not be created this run. */
+  private readonly plannedModels = new Set<string>();
   private lifeCycle: { operational?: string; inUse?: string; learning?: string } = {};
   private readonly unresolved = new Map<string, UnresolvedReference>();
   /** Companies a dry run would create. */
@@ -51,15 +58,15 @@ export class CmdbReferences {
   private readonly substitutes = new Map<string, string>();
 
   /**
-   * @param onCompanyCreated records the creation of a company (a plan action in a dry run, with no
-   *   sys_id; a ledger event otherwise), so the dry run's plan and the run agree.
-   * @param onCompanyFailed records a company the instance refused to create.
+   * @param onCreated records the creation of a company or a hardware model (a plan action in a dry
+   *   run, with no sys_id; a ledger event otherwise), so the dry run's plan and the run agree.
+   * @param onFailed records a company or model the instance refused to create.
    */
   constructor(
     private readonly servicenow: ServiceNowClient,
     private readonly dryRun: boolean,
-    private readonly onCompanyCreated: (name: string, sysId?: string) => Promise<void>,
-    private readonly onCompanyFailed: (name: string, why: string) => Promise<void>,
+    private readonly onCreated: (table: CreatedTable, name: string, sysId?: string) => Promise<void>,
+    private readonly onFailed: (table: CreatedTable, name: string, why: string) => Promise<void>,
   ) {}
 
   /** Reads the small reference tables once per run. */
@@ -193,7 +200,7 @@ export class CmdbReferences {
     for (const [key, name] of wanted) {
       if (this.dryRun) {
         // Planned once per run; the dry run's payloads carry no manufacturer for it.
-        if (!this.planned.has(key)) await this.onCompanyCreated(name);
+        if (!this.planned.has(key)) await this.onCreated('core_company', name);
         this.planned.add(key);
         continue;
       }
@@ -208,17 +215,96 @@ export class CmdbReferences {
         if (!(error instanceof UpstreamError) || error.status === 429) throw error;
         this.planned.add(key);
         this.transientMiss = true;
-        await this.onCompanyFailed(name, error.message);
+        await this.onFailed('core_company', name, error.message);
         continue;
       }
       if (sysId) this.companies.set(key, sysId);
-      await this.onCompanyCreated(name, sysId);
+      await this.onCreated('core_company', name, sysId);
+    }
+  }
+
+  /**
+   * Resolves (and, outside a dry run, creates) the product models of control modules, by
+   * manufacturer and name, as Integration Commons' "Cleanse Hardware Model" does ("create, cleanse,
+   * or lookup a hardware model to create a reference (model_id)": cmdb-rte-transforms.md). Call
+   * after {@link ensureCompanies}: a model is its manufacturer's. A model is created in
+   * `cmdb_hardware_product_model`, the hardware models' table under `cmdb_model` (UNVERIFIED: the
+   * page does not name the table the operation writes).
+   */
+  async ensureModels(
+    modules: Iterable<{ readonly vendor?: string; readonly model?: string }>,
+  ): Promise<void> {
+    const wanted = new Map<string, { name: string; company?: string }>();
+    for (const module of modules) {
+      const name = module.model?.trim();
+      if (!name || name.length > MAX_VENDOR_NAME || /^\s*javascript:/i.test(name)) continue;
+      const company = module.vendor ? this.companies.get(module.vendor.trim().toLowerCase()) : undefined;
+      const key = modelKey(company, name);
+      if (!this.models.has(key) && !this.plannedModels.has(key))
+        wanted.set(key, { name, ...(company ? { company } : {}) });
+    }
+    if (wanted.size === 0) return;
+    let rows: Awaited<ReturnType<ServiceNowClient['listAll']>>;
+    try {
+      rows = await this.servicenow.listWhereIn(
+        'cmdb_model',
+        'name',
+        [...new Set([...wanted.values()].map((m) => m.name))],
+        ['sys_id', 'name', 'manufacturer'],
+      );
+    } catch (error) {
+      if (!(error instanceof UpstreamError) || error.status === 429) throw error;
+      this.transientMiss = true;
+      for (const [key, model] of wanted) {
+        this.plannedModels.add(key);
+        this.miss(
+          'cmdb_model',
+          model.name,
+          `cmdb_ci_ot_control_module.model_id (the lookup failed: ${error.message})`,
+        );
+      }
+      return;
+    }
+    for (const row of rows) {
+      const name = stringValue(row.name);
+      const sysId = stringValue(row.sys_id);
+      if (!name || !sysId) continue;
+      const key = modelKey(stringValue(row.manufacturer), name);
+      if (wanted.has(key) && !this.models.has(key)) this.models.set(key, sysId);
+    }
+    for (const [key, model] of wanted) {
+      if (this.models.has(key)) continue;
+      this.plannedModels.add(key);
+      if (this.dryRun) {
+        await this.onCreated('cmdb_hardware_product_model', model.name);
+        continue;
+      }
+      try {
+        const created = await this.servicenow.create('cmdb_hardware_product_model', {
+          name: model.name,
+          ...(model.company ? { manufacturer: model.company } : {}),
+        });
+        const sysId = stringValue(created.sys_id);
+        if (sysId) this.models.set(key, sysId);
+        await this.onCreated('cmdb_hardware_product_model', model.name, sysId);
+      } catch (error) {
+        // Not retried blindly (an insert could duplicate): the modules go without model_id this
+        // run, and the next run finds the model or creates it.
+        if (!(error instanceof UpstreamError) || error.status === 429) throw error;
+        this.transientMiss = true;
+        await this.onFailed('cmdb_hardware_product_model', model.name, error.message);
+      }
     }
   }
 
   /** The sys_ids known so far, for the mapping; OT types not found are reported on first use. */
   ids(): ReferenceIds {
-    return { otTypes: this.otTypes, companies: this.companies, lifeCycle: this.lifeCycle };
+    return {
+      otTypes: this.otTypes,
+      companies: this.companies,
+      models: this.models,
+      lifeCycle: this.lifeCycle,
+    };
   }
 
   /** Notes an OT device type the mapping wants that the instance has no record for. */
