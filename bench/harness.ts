@@ -114,7 +114,12 @@ export async function startSandboxProcess(size: string, seed = 1): Promise<Sandb
 
 /** Writes a Snowline configuration for these sandboxes with only the given flows, and returns its path. */
 export function writeBenchConfig(ready: SandboxReady, dir: string, flows: Record<string, unknown>): string {
-  const { loaded } = sandboxConfig(ready, { storeUrl: join(dir, 'bench.sqlite'), integrationId: 'bench' });
+  const { loaded } = sandboxConfig(ready, {
+    storeUrl: join(dir, 'bench.sqlite'),
+    integrationId: 'bench',
+    // The benches' ot-inventory reads the console (connections included), though it is retired.
+    withConsole: true,
+  });
   const raw = structuredClone(loaded.config) as { integrations: { flows: unknown }[] };
   raw.integrations[0]!.flows = flows;
   const path = join(dir, 'bench.yaml');

@@ -103,7 +103,7 @@ async function measure(workers: number, latencyMs: number) {
     await control(base, '/_sandbox/faults', latencyMs ? { latencyMs } : {});
   }
   const storeUrl = await createTestDatabase(pg.url, 'bench');
-  const { loaded } = sandboxConfig(sandbox.ready, { storeUrl, integrationId: 'bench' });
+  const { loaded } = sandboxConfig(sandbox.ready, { storeUrl, integrationId: 'bench', withConsole: true });
   const raw = structuredClone(loaded.config) as Record<string, unknown> & {
     integrations: { flows: unknown }[];
     queue: Record<string, unknown>;
