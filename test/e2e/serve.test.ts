@@ -198,4 +198,106 @@ describe.skipIf(!existsSync('dist/cli.js'))('snowline serve (built CLI)', () => 
       if (child.exitCode === null) child.kill('SIGKILL');
     }
   });
+
+  // Issue #22: without the webhook, a ticket closed in ServiceNow still reaches Defender, through
+  // ticket-sync's own schedule (here every 2 s; 60 s by default): its governance assignments are
+  // gone within the interval plus one run.
+  it('with the webhook off, removes the assignments of a ticket a person resolved on the ticket-sync schedule', async () => {
+    const loaded = sandboxes.config(join(dir, 'serve-poll.sqlite'), {
+      cloudTickets: {
+        rules: [{ name: 'high', when: { severities: ['High', 'Critical'] }, table: 'incident' }],
+      },
+      ticketSync: { schedule: { every: '2s' } },
+    });
+    const token = loaded.config.api.tokens[0]!;
+    const configPath = join(dir, 'snowline-poll.yaml');
+    writeFileSync(configPath, stringify(loaded.config));
+    const child = spawn(process.execPath, ['dist/cli.js', 'serve', '--config', configPath, '--port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const stderr: Buffer[] = [];
+    child.stderr!.on('data', (c: Buffer) => stderr.push(c));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        createInterface({ input: child.stdout! }).once('line', resolve);
+        child.once('exit', () =>
+          reject(new Error(`serve exited early: ${Buffer.concat(stderr).toString()}`)),
+        );
+      });
+      const base = /^dashboard: (http:\/\/127\.0\.0\.1:\d+)\/$/.exec(line)![1]!;
+      const auth = { authorization: `Bearer ${token}` };
+      const created = await fetch(`${base}/api/v1/runs`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ flows: ['cloud-tickets'] }),
+      });
+      expect(((await created.json()) as any).status).toBe('ok');
+      const tickets = (
+        (await (await fetch(`${base}/api/v1/tickets?limit=1000`, { headers: auth })).json()) as any
+      ).tickets as {
+        servicenow: { sysId: string; table: string; closed: boolean };
+        defender: { assignments: { assessmentId: string }[] };
+      }[];
+      const ticket = tickets.find(
+        // An open one (the test above resolved another on these sandboxes).
+        (t) => t.servicenow.table === 'incident' && !t.servicenow.closed && t.defender.assignments.length > 0,
+      )!;
+      expect(ticket).toBeDefined();
+      const assigned = async () => {
+        const dump = await sandboxes.control('defender', 'GET', '/_sandbox/dump?what=governanceAssignments');
+        return new Set(
+          (dump.governanceAssignments as { id: string }[]).map((g) =>
+            g.id.slice(0, g.id.toLowerCase().lastIndexOf('/governanceassignments/')).toLowerCase(),
+          ),
+        );
+      };
+      const ofTicket = ticket.defender.assignments.map((a) => a.assessmentId.toLowerCase());
+      for (const id of ofTicket) expect((await assigned()).has(id)).toBe(true);
+
+      const person = await signInPerson(sandboxes, loaded.config.integrations[0]!.servicenow, {
+        user_name: 'pat.person',
+        password: 'Pat-person-pw-1',
+        roles: ['itil'],
+      });
+      try {
+        await person.client.update('incident', ticket.servicenow.sysId, {
+          state: '6',
+          close_code: 'Solution provided',
+          close_notes: 'Fixed.',
+        });
+      } finally {
+        await person.close();
+      }
+      const resolvedAt = Date.now();
+      // Bounded: the 2 s interval plus one run, with room for a slow machine.
+      let left = ofTicket;
+      for (let i = 0; i < 200 && left.length > 0; i++) {
+        const now = await assigned();
+        left = ofTicket.filter((id) => now.has(id));
+        if (left.length > 0) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(left, 'assignments of the resolved ticket still in Defender').toEqual([]);
+      // It was ticket-sync's scheduled poll that did it (no webhook is configured): wait (bounded)
+      // for that run to end.
+      let polled: any[] = [];
+      for (let i = 0; i < 100 && polled.length === 0; i++) {
+        const runs = ((await (await fetch(`${base}/api/v1/runs?limit=50`, { headers: auth })).json()) as any)
+          .runs;
+        polled = runs.filter(
+          (r: any) =>
+            r.trigger === 'schedule' &&
+            r.status === 'ok' &&
+            r.summary?.jobs?.['ticket-sync']?.deleted >= ofTicket.length &&
+            Date.parse(r.startedAt) >= resolvedAt - 2_000,
+        );
+        if (polled.length === 0) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(polled.length).toBe(1);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
 });
