@@ -432,7 +432,7 @@ describe('errors are ARM-shaped, never crashes', () => {
         grant_type: 'client_credentials',
         client_id: sandbox.clientId,
         client_secret: secret,
-        scope: 'https://management.azure.com/.default',
+        scope: `${sandbox.url}/.default`,
       }).toString();
     const ok = await client.call('POST', `/${sandbox.tenantId}/oauth2/v2.0/token`, {
       auth: 'none',

@@ -85,12 +85,20 @@ export class TokenIssuer {
     private readonly issuerUrl: () => string,
   ) {}
 
-  issue(appId: string, lifetimeSeconds: number): { token: string; expiresIn: number } {
+  /**
+   * A token for `audience`: the resource of the `/.default` scope it was asked for (Microsoft
+   * identity platform), by default the sandbox itself, which stands in for ARM.
+   */
+  issue(
+    appId: string,
+    lifetimeSeconds: number,
+    audience: string = this.issuerUrl(),
+  ): { token: string; expiresIn: number } {
     const iat = Math.floor(Date.now() / 1000);
     const header = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
     const payload = b64url(
       JSON.stringify({
-        aud: 'https://management.azure.com',
+        aud: audience,
         iss: `${this.issuerUrl()}/${this.tenantId}/`,
         tid: this.tenantId,
         appid: appId,
@@ -124,6 +132,26 @@ export class TokenIssuer {
       return 'The access token is malformed.';
     }
     return null;
+  }
+
+  /**
+   * `null` when the (valid) token was issued for one of `resources` — the sandbox's own origin, or
+   * the origin the client reached it under (a proxy test names it otherwise) — else why not. ARM refuses a token of another audience with 401
+   * `InvalidAuthenticationTokenAudience` (UNVERIFIED: the code is what public ARM clients handle;
+   * no Microsoft Learn page in the index lists it). This is what a client asking for the public
+   * cloud's scope while talking to a sovereign cloud's ARM meets.
+   */
+  audienceProblem(token: string, resources: readonly string[]): string | null {
+    try {
+      const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+        aud?: string;
+      };
+      const trim = (u: string | undefined) => (u ?? '').replace(/\/+$/, '').toLowerCase();
+      if (resources.some((r) => trim(r) === trim(claims.aud))) return null;
+      return `The access token has been obtained for wrong audience or resource '${claims.aud}'. It should exactly match with one of the allowed audiences ${resources.map((r) => `'${r}'`).join(',')}.`;
+    } catch {
+      return 'The access token is malformed.';
+    }
   }
 
   private sign(data: string): string {

@@ -25,7 +25,8 @@ describe('@azure/identity ClientSecretCredential against the sandbox token endpo
       tlsOptions: { ca: sandbox.caCert as string },
       retryOptions: { maxRetries: 0 },
     });
-    const token = await credential.getToken('https://management.azure.com/.default');
+    // The sandbox stands in for ARM: its tokens are for its own origin ("<resource>/.default").
+    const token = await credential.getToken(`${sandbox.url}/.default`);
     expect(token.token.split('.')).toHaveLength(3);
     expect(token.expiresOnTimestamp).toBeGreaterThan(Date.now());
     const res = await client.call(
@@ -36,6 +37,16 @@ describe('@azure/identity ClientSecretCredential against the sandbox token endpo
       },
     );
     expect(res.status).toBe(200);
+    // A token for another cloud's ARM (the public cloud's scope, asked by a client configured for
+    // a sovereign one) is refused, as ARM refuses a token of the wrong audience.
+    const other = await credential.getToken('https://management.azure.com/.default');
+    const refused = await client.call(
+      'GET',
+      `/subscriptions/${sandbox.subscriptions[0]}/providers/Microsoft.Security/assessments?api-version=2021-06-01`,
+      { auth: `Bearer ${other.token}` },
+    );
+    expect(refused.status).toBe(401);
+    expect(refused.json).toMatchObject({ error: { code: 'InvalidAuthenticationTokenAudience' } });
   });
 
   it('fails with a wrong secret', async () => {
@@ -45,7 +56,7 @@ describe('@azure/identity ClientSecretCredential against the sandbox token endpo
       tlsOptions: { ca: sandbox.caCert as string },
       retryOptions: { maxRetries: 0 },
     });
-    await expect(credential.getToken('https://management.azure.com/.default')).rejects.toThrow(
+    await expect(credential.getToken(`${sandbox.url}/.default`)).rejects.toThrow(
       /invalid_client|AADSTS7000215/,
     );
   });

@@ -127,6 +127,14 @@ function requireBearer(c: Context, runtime: DefenderRuntime): Response | null {
     c.header('WWW-Authenticate', challenge);
     return armError(c, 401, 'InvalidAuthenticationToken', problem);
   }
+  const audience = runtime.issuer.audienceProblem((m![1] as string).trim(), [
+    runtime.baseUrl,
+    new URL(c.req.url).origin,
+  ]);
+  if (audience) {
+    c.header('WWW-Authenticate', challenge);
+    return armError(c, 401, 'InvalidAuthenticationTokenAudience', audience);
+  }
   return null;
 }
 
@@ -219,7 +227,12 @@ export function createDefenderApp(runtime: DefenderRuntime): Hono {
       return aadError(c, 400, 'invalid_scope', "The scope must be a resource's '/.default' scope.", 1002012);
     }
     const lifetime = state.behaviour.tokenLifetimeSeconds;
-    const { token } = runtime.issuer.issue(runtime.clientId, lifetime);
+    // The token is for the scope's resource ("<resource>/.default").
+    const { token } = runtime.issuer.issue(
+      runtime.clientId,
+      lifetime,
+      form['scope'].slice(0, -'/.default'.length),
+    );
     return c.json({
       token_type: 'Bearer',
       expires_in: lifetime,

@@ -16,6 +16,16 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** Whether a request failed on the server's certificate (an unknown CA, a wrong name, a pin that does not match). */
+function isTlsFailure(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /CERT|SELF_SIGNED|ERR_TLS/.test(code)) return true;
+    if (/certificate|pinSha256/i.test(e.message)) return true;
+  }
+  return false;
+}
+
 function statusOf(error: unknown): number | undefined {
   return error instanceof UpstreamError ? error.status : undefined;
 }
@@ -34,7 +44,8 @@ export async function checkDefender(
   const defender = integration.defender;
   for (const sensor of sources.sensors) {
     const name = sensor.name;
-    const configured = defender.sensors.find((s) => s.name === name);
+    const index = defender.sensors.findIndex((s) => s.name === name);
+    const configured = defender.sensors[index];
     try {
       await firstPage(sensor.devices());
       checks.push({
@@ -50,7 +61,9 @@ export async function checkDefender(
         detail: messageOf(error),
         fix: auth
           ? `create an API token on sensor ${name} (System settings > Integrations > Access tokens) and set it as its token`
-          : `check that ${configured?.url ?? 'the sensor URL'} is reachable and its certificate trusted (defender.tls.caFile)`,
+          : isTlsFailure(error)
+            ? `trust sensor ${name}'s certificate: its own CA in defender.sensors[${index}].tls.caFile (or defender.tls.caFile for all), or its fingerprint in defender.sensors[${index}].tls.pinSha256`
+            : `check that ${configured?.url ?? 'the sensor URL'} is reachable from here (defender.sensors[${index}].url, and its proxy)`,
       });
     }
   }

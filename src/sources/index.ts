@@ -7,7 +7,7 @@ import { createHttpTransport, type HttpTransport, type ProxySetting } from '../r
 import type { RequestLimiter } from '../runtime/http/limiter.js';
 import { ArmClient, ARM_QUOTA_EXHAUSTED_PAUSE_MS, armQuotaObserver } from './azure/arm.js';
 import { createCredential } from './azure/credentials.js';
-import { createAzurePipeline, SnowlineHttpClient } from './azure/pipeline.js';
+import { armScopeOf, createAzurePipeline, SnowlineHttpClient } from './azure/pipeline.js';
 import { ResourceGraphClient, resourceGraphQuotaObserver } from './azure/resource-graph.js';
 import { createServiceHttp, DEFAULT_SOURCE_LIMITS, type ServiceLimits, type SourceDeps } from './common.js';
 import { ConsoleClient } from './defender-iot/console-client.js';
@@ -17,7 +17,7 @@ import { IotResourceGraphReader } from './defender-iot/resource-graph-iot.js';
 export { ArmClient, ArmError, GOVERNANCE_API_VERSION, METADATA_API_VERSION } from './azure/arm.js';
 export type { AssessmentApiVersion } from './azure/arm.js';
 export { createCredential, StaticTokenCredential } from './azure/credentials.js';
-export { ARM_SCOPE, createAzurePipeline, removeSdkRetries, SnowlineHttpClient } from './azure/pipeline.js';
+export { armScopeOf, createAzurePipeline, removeSdkRetries, SnowlineHttpClient } from './azure/pipeline.js';
 export { ResourceGraphClient, RESOURCE_GRAPH_API_VERSION } from './azure/resource-graph.js';
 export type { ResourceGraphQueryOptions, ResourceGraphRow } from './azure/resource-graph.js';
 export type * from './azure/models.js';
@@ -124,7 +124,7 @@ export function createDefenderSources(
   const armClient = new ArmClient({
     armUrl: config.armUrl,
     credential,
-    pipeline: createAzurePipeline({ credential }),
+    pipeline: createAzurePipeline({ credential, scope: armScopeOf(config.armUrl) }),
     httpClient: armHttpClient,
   });
 
@@ -132,7 +132,7 @@ export function createDefenderSources(
   limiters.set('resourcegraph', graph.limiter);
   const resourceGraph = new ResourceGraphClient({
     armUrl: config.armUrl,
-    pipeline: createAzurePipeline({ credential }),
+    pipeline: createAzurePipeline({ credential, scope: armScopeOf(config.armUrl) }),
     httpClient: new SnowlineHttpClient(graph.http, {
       observe: resourceGraphQuotaObserver(graph.limiter, deps.clock),
       postsAreReads: true,

@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/load.js';
+import { systemClock } from '../../src/domain/clock.js';
+import { runDoctor } from '../../src/doctor/index.js';
+import { createLogger } from '../../src/logging.js';
 import { queryLedger } from '../../src/store/models/ledger.js';
 import { openStore } from '../../src/store/store.js';
 import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
@@ -44,8 +47,8 @@ function fingerprintOf(url: string, caFile: string): Promise<string> {
   });
 }
 
-/** ot-inventory from plant A's first sensor and plant B's first sensor, with `tls` per sensor. */
-async function syncBoth(name: string, tls: { a?: object; b?: object }) {
+/** A configuration with plant A's first sensor and plant B's first sensor, with `tls` per sensor. */
+function bothSensors(name: string, tls: { a?: object; b?: object }) {
   const raw = structuredClone(plantA.config(join(dir, `${name}.sqlite`)).config) as any;
   const fromB = plantB.config(join(dir, 'unused.sqlite')).config.integrations[0]!.defender.sensors[0]!;
   const integration = raw.integrations[0];
@@ -54,7 +57,13 @@ async function syncBoth(name: string, tls: { a?: object; b?: object }) {
     { ...fromB, name: `b-${fromB.name}`, tls: { caFile: plantB.ready.caFile!, ...tls.b } },
   ];
   integration.flows = { otInventory: { source: 'sensor', sensorValidation: 'auto', connections: false } };
-  const loaded = validateConfig(raw, `trust test ${name}`);
+  return validateConfig(raw, `trust test ${name}`);
+}
+
+/** ot-inventory from both sensors, with `tls` per sensor. */
+async function syncBoth(name: string, tls: { a?: object; b?: object }) {
+  const loaded = bothSensors(name, tls);
+  const integration = loaded.config.integrations[0]!;
   const { summary } = await syncOnce(loaded);
   const store = await openStore(loaded.config.store.url);
   try {
@@ -64,7 +73,7 @@ async function syncBoth(name: string, tls: { a?: object; b?: object }) {
     return {
       summary: summary.jobs['ot-inventory']!,
       errors,
-      sensorA: integration.defender.sensors[0].name as string,
+      sensorA: integration.defender.sensors[0]!.name,
     };
   } finally {
     await store.close();
@@ -95,5 +104,25 @@ describe('trust per on-premises appliance', () => {
     // Plant B's sensor, pinned right, was read: its devices are in the CMDB (written by the first
     // test into the same instance, so IRE matches them: adopted, reported as updates).
     expect(summary.created + summary.updated).toBeGreaterThan(0);
+  });
+
+  it('doctor fails the sensor whose certificate is not trusted, names it and its own tls setting, and passes the other', async () => {
+    const pinB = await fingerprintOf(plantB.defender.url, plantB.ready.caFile!);
+    const wrong = Array.from({ length: 32 }, () => 'CD').join(':');
+    const loaded = bothSensors('doctor', { a: { pinSha256: wrong }, b: { pinSha256: pinB } });
+    const integration = loaded.config.integrations[0]!;
+    const report = await runDoctor(integration, {
+      clock: systemClock,
+      logger: createLogger({ level: 'silent' }),
+    });
+    const [a, b] = integration.defender.sensors.map((s) =>
+      report.checks.find((c) => c.id === `defender.sensor.${s.name}`),
+    );
+    expect(a).toMatchObject({ status: 'fail' });
+    expect(a!.detail).toContain(
+      `sensor ${integration.defender.sensors[0]!.name} (defender.sensors[0].tls.pinSha256)`,
+    );
+    expect(a!.fix).toContain('defender.sensors[0].tls.caFile');
+    expect(b).toMatchObject({ status: 'pass' });
   });
 });

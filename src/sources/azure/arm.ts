@@ -28,7 +28,7 @@ import {
   type GovernanceAssignment,
   type GovernanceAssignmentInput,
 } from './models.js';
-import { ARM_SCOPE, removeSdkRetries } from './pipeline.js';
+import { armScopeOf, removeSdkRetries } from './pipeline.js';
 
 /** Assessment api-versions: 2021-06-01 (what `@azure/arm-security` 5.0.0 speaks) and 2025-05-04 (adds Critical, risk). */
 export type AssessmentApiVersion = '2021-06-01' | '2025-05-04';
@@ -332,7 +332,7 @@ export class ArmClient {
       // none of which Snowline calls: assessments take an explicit scope.
       this.sdk = new SecurityCenter(this.options.credential, '00000000-0000-0000-0000-000000000000', {
         endpoint: this.base.origin,
-        credentialScopes: [ARM_SCOPE],
+        credentialScopes: [armScopeOf(this.options.armUrl)],
         httpClient: this.options.httpClient,
         userAgentOptions: { userAgentPrefix: 'snowline' },
       });

@@ -14,6 +14,7 @@ import { createHttpTransport } from '../../runtime/http/transport.js';
 import { StaticTokenCredential, createCredential } from './credentials.js';
 import {
   PIPELINE_RETRY_POLICY_NAMES,
+  armScopeOf,
   SnowlineHttpClient,
   createAzurePipeline,
   removeSdkRetries,
@@ -60,9 +61,22 @@ function defenderConfig(armUrl: string, caFile?: string) {
   };
 }
 
+describe('armScopeOf', () => {
+  // compare-azure-government-global-azure.md; the scope is the ARM resource with /.default.
+  it("asks for the ARM endpoint's own audience, so a sovereign cloud's tokens are its own", () => {
+    expect(armScopeOf('https://management.azure.com')).toBe('https://management.azure.com/.default');
+    expect(armScopeOf('https://management.usgovcloudapi.net/')).toBe(
+      'https://management.usgovcloudapi.net/.default',
+    );
+    expect(armScopeOf('https://management.chinacloudapi.cn')).toBe(
+      'https://management.chinacloudapi.cn/.default',
+    );
+  });
+});
+
 describe('createAzurePipeline', () => {
   it('has no retry or decompression policy of its own, and a bearer policy', () => {
-    const names = createAzurePipeline({ credential })
+    const names = createAzurePipeline({ credential, scope: armScopeOf('https://management.azure.com') })
       .getOrderedPolicies()
       .map((p) => p.name);
     for (const retry of PIPELINE_RETRY_POLICY_NAMES) expect(names).not.toContain(retry);

@@ -18,8 +18,21 @@ import { header } from '../../runtime/http/retry.js';
 import { safeUrl, type ResilientHttpClient } from '../../runtime/http/resilient-client.js';
 import type { HttpResponse } from '../../runtime/http/transport.js';
 
-/** Scope of every ARM and Resource Graph token. */
-export const ARM_SCOPE = 'https://management.azure.com/.default';
+/**
+ * The scope of ARM and Resource Graph tokens for the ARM endpoint `armUrl`: its resource with
+ * `/.default` (the Microsoft identity platform's scope for an app's static permissions), so a
+ * sovereign cloud's endpoint gets its own audience — Azure Government's ARM is
+ * `https://management.usgovcloudapi.net`, with Entra at `https://login.microsoftonline.us`
+ * (MicrosoftDocs/azure-docs articles/azure-government/compare-azure-government-global-azure.md,
+ * documentation-government-developer-guide.md). A token for the public cloud's
+ * `https://management.azure.com/.default` is refused there.
+ *
+ * @example
+ * armScopeOf('https://management.usgovcloudapi.net/') // 'https://management.usgovcloudapi.net/.default'
+ */
+export function armScopeOf(armUrl: string): string {
+  return `${new URL(armUrl).origin}/.default`;
+}
 
 /**
  * Names of the pipeline's own retry policies. `createPipelineFromOptions` in 1.24.0 adds only
@@ -141,19 +154,19 @@ export function removeSdkRetries(pipeline: Pipeline): string[] {
 /** Options for {@link createAzurePipeline}. */
 export interface AzurePipelineOptions {
   readonly credential: TokenCredential;
-  /** Token scope; ARM's by default. */
-  readonly scope?: string;
+  /** Token scope: {@link armScopeOf} the configured ARM endpoint. */
+  readonly scope: string;
   readonly userAgentPrefix?: string;
 }
 
 /**
  * The core-rest-pipeline used for raw ARM and Resource Graph requests: Azure's default
  * policies (user agent, client request id, redirects, logging) without its retry policies,
- * plus a bearer token policy for `https://management.azure.com/.default`. The bearer policy
+ * plus a bearer token policy for `scope` ({@link armScopeOf} the ARM endpoint). The bearer policy
  * refuses plain-http URLs, which is why the sandboxes serve https with their own CA.
  *
  * @example
- * const pipeline = createAzurePipeline({ credential });
+ * const pipeline = createAzurePipeline({ credential, scope: armScopeOf(config.armUrl) });
  * const response = await pipeline.sendRequest(new SnowlineHttpClient(http), request);
  */
 export function createAzurePipeline(options: AzurePipelineOptions): Pipeline {
@@ -163,7 +176,7 @@ export function createAzurePipeline(options: AzurePipelineOptions): Pipeline {
   });
   removeSdkRetries(pipeline);
   pipeline.addPolicy(
-    bearerTokenAuthenticationPolicy({ credential: options.credential, scopes: options.scope ?? ARM_SCOPE }),
+    bearerTokenAuthenticationPolicy({ credential: options.credential, scopes: options.scope }),
   );
   return pipeline;
 }
