@@ -9,6 +9,7 @@ import { migrateCommand } from './commands/migrate.js';
 import { storeCommand } from './commands/store.js';
 import { sandboxCommand } from './commands/sandbox.js';
 import { serveCommand } from './commands/serve.js';
+import { servicenowCommand } from './commands/servicenow.js';
 import { syncCommand } from './commands/sync.js';
 import { ticketCommand } from './commands/ticket.js';
 import { workerCommand } from './commands/worker.js';
@@ -47,6 +48,7 @@ export function buildProgram(io: CliIo, scrubber: SecretScrubber): Command {
   program.addCommand(demoCommand(io, scrubber, globals));
   program.addCommand(workerCommand(io, scrubber, globals));
   program.addCommand(doctorCommand(io, scrubber, globals));
+  program.addCommand(servicenowCommand(io, scrubber, globals));
 
   applyToTree(program, (command) => {
     command.exitOverride();

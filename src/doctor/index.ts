@@ -9,7 +9,7 @@ import type { DoctorReport } from './report.js';
 import { checkServiceNow } from './servicenow.js';
 
 export { formatReport, reportPasses, type DoctorCheck, type DoctorReport } from './report.js';
-export { serviceNowRequirements } from './servicenow.js';
+export { serviceNowRequirements } from '../setup/requirements.js';
 
 /**
  * Checks one integration's ServiceNow instance and Defender tenant for what its enabled flows

@@ -3,71 +3,8 @@ import { UpstreamError } from '../errors.js';
 import type { ServiceNowClient } from '../servicenow/client.js';
 import { encodeQuery, where } from '../servicenow/query.js';
 import type { DoctorCheck } from './report.js';
-import { TICKET_TABLES } from '../domain/tickets/tables.js';
+import { serviceNowRequirements } from '../setup/requirements.js';
 import { classesInMap, classSubstitutes, withAncestors } from '../domain/ot/classes.js';
-
-/** A table a flow needs, and which ServiceNow plugin brings it (what to install when missing). */
-interface RequiredTable {
-  readonly table: string;
-  readonly plugin: string;
-}
-
-/** A role requirement: any one of `anyOf` satisfies it. */
-interface RequiredRole {
-  readonly anyOf: readonly string[];
-  readonly why: string;
-}
-
-/** What each enabled flow needs on the instance (docs/doctor.md, "Tables and roles per flow"). */
-export function serviceNowRequirements(integration: IntegrationConfig): {
-  tables: RequiredTable[];
-  roles: RequiredRole[];
-} {
-  const flows = integration.flows;
-  const tables: RequiredTable[] = [];
-  const roles: RequiredRole[] = [];
-  if (flows.otInventory?.enabled) {
-    const ot = 'CMDB CI Class Models with the OT classes (Operational Technology Manager)';
-    tables.push(
-      { table: 'cmdb_ci_ot', plugin: ot },
-      { table: 'cmdb_ot_entity', plugin: ot },
-      { table: 'cmdb_ci_nids', plugin: ot },
-      // Reference tables the mapping reads by name each run (docs/ot-inventory.md, "References").
-      { table: 'cmdb_ot_entity_type', plugin: ot },
-      { table: 'life_cycle_stage', plugin: 'CSDM life cycle (platform)' },
-      { table: 'life_cycle_stage_status', plugin: 'CSDM life cycle (platform)' },
-      { table: 'core_company', plugin: 'the platform (Company)' },
-      { table: 'cmdb_hardware_product_model', plugin: 'the platform (Product Models)' },
-    );
-    if (flows.otInventory.connections.enabled)
-      tables.push({ table: 'sn_ot_device_network_connection', plugin: 'Industrial Core (sn_ot_core)' });
-    roles.push(
-      {
-        anyOf: ['cmdb_ot_editor', 'cmdb_ot_admin'],
-        why: 'read and write the OT CI classes (itil alone cannot read them)',
-      },
-      { anyOf: ['cmdb_nids_admin'], why: 'write the sensors (cmdb_ci_nids)' },
-    );
-  }
-  if (flows.otVulnerabilities?.enabled) {
-    const vr = 'Vulnerability Response (and OT Vulnerability Response)';
-    tables.push(
-      { table: 'sn_vul_nvd_entry', plugin: vr },
-      { table: 'sn_vul_detection', plugin: vr },
-      { table: 'sn_vul_vulnerable_item', plugin: vr },
-    );
-    roles.push({
-      anyOf: ['sn_vul.vulnerability_write', 'sn_vul.admin'],
-      why: 'write NVD entries and detections as a scanner integration does',
-    });
-  }
-  if (flows.cloudTickets?.enabled) {
-    for (const table of TICKET_TABLES)
-      tables.push({ table, plugin: 'ITSM (Incident, Problem, Change Management)' });
-    roles.push({ anyOf: ['itil'], why: 'create and resolve incidents, problems and changes' });
-  }
-  return { tables, roles };
-}
 
 /** The first page of `table` (one row) to see whether it exists and the user may read it. */
 async function probeRead(client: ServiceNowClient, table: string): Promise<'ok' | UpstreamError> {

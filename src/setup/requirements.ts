@@ -1,0 +1,114 @@
+import type { IntegrationConfig } from '../config/schema.js';
+import type { Flow } from '../domain/flows.js';
+import { TICKET_TABLES, type TicketTable } from '../domain/tickets/tables.js';
+
+/**
+ * What the enabled flows of one integration need on the ServiceNow instance: the one list that
+ * `snowline doctor` checks, `snowline servicenow setup` prints for the admin, and docs/doctor.md
+ * and docs/getting-started.md show (a test holds the docs to it). No I/O.
+ */
+
+/** A table a flow needs, and which ServiceNow plugin brings it (what to install when missing). */
+export interface RequiredTable {
+  readonly table: string;
+  readonly plugin: string;
+}
+
+/** A role requirement: any one of `anyOf` satisfies it. */
+export interface RequiredRole {
+  readonly anyOf: readonly string[];
+  readonly why: string;
+  /** The enabled flows that need it. */
+  readonly flows: readonly Flow[];
+}
+
+/** The tables and integration-user roles the enabled flows need, each once. */
+export interface ServiceNowRequirements {
+  readonly tables: readonly RequiredTable[];
+  readonly roles: readonly RequiredRole[];
+}
+
+const ITSM = 'ITSM (Incident, Problem, Change Management)';
+
+/**
+ * What each enabled flow needs on the instance (docs/doctor.md, "Tables and roles per flow").
+ *
+ * @example
+ * serviceNowRequirements(integration).roles.map((r) => r.anyOf.join(' | ')) // ['itil']
+ */
+export function serviceNowRequirements(integration: IntegrationConfig): ServiceNowRequirements {
+  const flows = integration.flows;
+  const tables: RequiredTable[] = [];
+  const roles: RequiredRole[] = [];
+  const addRole = (flow: Flow, anyOf: readonly string[], why: string) => {
+    const same = roles.findIndex((r) => r.anyOf.join('|') === anyOf.join('|'));
+    if (same === -1) roles.push({ anyOf, why, flows: [flow] });
+    else {
+      const before = roles[same]!;
+      roles[same] = {
+        anyOf,
+        why: before.why === why ? why : `${before.why}; ${why}`,
+        flows: [...before.flows, flow],
+      };
+    }
+  };
+  const addTable = (table: string, plugin: string) => {
+    if (!tables.some((t) => t.table === table)) tables.push({ table, plugin });
+  };
+  if (flows.otInventory?.enabled) {
+    const ot = 'CMDB CI Class Models with the OT classes (Operational Technology Manager)';
+    addTable('cmdb_ci_ot', ot);
+    addTable('cmdb_ot_entity', ot);
+    addTable('cmdb_ci_nids', ot);
+    // Reference tables the mapping reads by name each run (docs/ot-inventory.md, "References").
+    addTable('cmdb_ot_entity_type', ot);
+    addTable('life_cycle_stage', 'CSDM life cycle (platform)');
+    addTable('life_cycle_stage_status', 'CSDM life cycle (platform)');
+    addTable('core_company', 'the platform (Company)');
+    addTable('cmdb_hardware_product_model', 'the platform (Product Models)');
+    if (flows.otInventory.connections.enabled)
+      addTable('sn_ot_device_network_connection', 'Industrial Core (sn_ot_core)');
+    addRole(
+      'ot-inventory',
+      ['cmdb_ot_editor', 'cmdb_ot_admin'],
+      'read and write the OT CI classes (itil alone cannot read them)',
+    );
+    addRole('ot-inventory', ['cmdb_nids_admin'], 'write the sensors (cmdb_ci_nids)');
+  }
+  if (flows.otVulnerabilities?.enabled) {
+    const vr = 'Vulnerability Response (and OT Vulnerability Response)';
+    addTable('sn_vul_nvd_entry', vr);
+    addTable('sn_vul_detection', vr);
+    addTable('sn_vul_vulnerable_item', vr);
+    addRole(
+      'ot-vulnerabilities',
+      ['sn_vul.vulnerability_write', 'sn_vul.admin'],
+      'write NVD entries and detections as a scanner integration does',
+    );
+  }
+  if (flows.cloudTickets?.enabled) {
+    for (const table of TICKET_TABLES) addTable(table, ITSM);
+    addRole('cloud-tickets', ['itil'], 'create and resolve incidents, problems and changes');
+  }
+  if (flows.ticketSync?.enabled) {
+    // Polling reads every ticket table; a user without email gets a work note on its ticket.
+    for (const table of TICKET_TABLES) addTable(table, ITSM);
+    addRole('ticket-sync', ['itil'], 'read tickets and write work notes on them');
+  }
+  return { tables, roles };
+}
+
+/**
+ * The ticket tables the push-mode business rule belongs on: those cloud-tickets' rules (and
+ * adopted governance rules) open tickets in; every ticket table when cloud-tickets opens none,
+ * since `snowline ticket create --type` may open one in any of them.
+ */
+export function ticketTablesInUse(integration: IntegrationConfig): readonly TicketTable[] {
+  const cloudTickets = integration.flows.cloudTickets;
+  const used = new Set<TicketTable>();
+  if (cloudTickets?.enabled) {
+    for (const rule of cloudTickets.rules) used.add(rule.table);
+    if (cloudTickets.governanceRules.adopt) used.add(cloudTickets.governanceRules.table);
+  }
+  return used.size === 0 ? [...TICKET_TABLES] : TICKET_TABLES.filter((t) => used.has(t));
+}
