@@ -765,7 +765,17 @@ export const DEVICE_TYPES: readonly DeviceTypeInfo[] = [
         operatingSystem: 'Linux',
         oui: WINDOWS_OUIS[3] as string,
       },
-      // Virtualisation and Unix hosts: operating systems the connector's OS rows reclassify.
+      // Virtualisation hosts: operating systems the connector's OS rows reclassify.
+      model(
+        'Dell',
+        'PowerEdge R750',
+        ['HTTP', 'SMB', 'RDP'],
+        ['1.10.2'],
+        'Windows Server 2022',
+        WINDOWS_OUIS[1] as string,
+        undefined,
+        'x64',
+      ),
       model(
         'HPE',
         'ProLiant DL380 G7',
@@ -782,17 +792,6 @@ export const DEVICE_TYPES: readonly DeviceTypeInfo[] = [
         ['HTTP', 'RDP'],
         ['2.17.1'],
         'Microsoft Hyper-V Server 2019',
-        WINDOWS_OUIS[1] as string,
-        undefined,
-        'x64',
-      ),
-      model('Oracle', 'SPARC T8-1', ['HTTP'], ['9.10.4'], 'SunOS 5.11', '00:10:e0', undefined, 'sparcv9'),
-      model(
-        'Dell',
-        'PowerEdge R650',
-        ['HTTP'],
-        ['1.9.1'],
-        'Ubuntu 22.04 LTS',
         WINDOWS_OUIS[1] as string,
         undefined,
         'x64',
@@ -1012,6 +1011,17 @@ export const DEVICE_TYPES: readonly DeviceTypeInfo[] = [
       'x64',
     ),
     model('IBM', 'Power S1022', ['HTTP'], ['FW1050.00'], 'AIX 7.3', '00:14:5e', undefined, 'ppc64'),
+    model('Oracle', 'SPARC T8-1', ['HTTP'], ['9.10.4'], 'SunOS 5.11', '00:10:e0', undefined, 'sparcv9'),
+    model(
+      'Dell',
+      'PowerEdge R650',
+      ['HTTP'],
+      ['1.9.1'],
+      'Ubuntu 22.04 LTS',
+      WINDOWS_OUIS[1] as string,
+      undefined,
+      'x64',
+    ),
   ]),
   it('Domain Controller', 'Server', [3, 4], 0.3, 'DC', [
     model(

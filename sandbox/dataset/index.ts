@@ -652,10 +652,12 @@ function slotTypeOf(model: string, index: number): DeviceModule['slotType'] {
  * The device types each zone's first devices take, so that an estate of at least
  * `DEVICE_TYPES.length` devices holds every type (every subtype row of ServiceNow's Defender
  * connector) at least once. Each type goes to a zone hosting one of its Purdue levels, the zone
- * with the most room left; the types with the least room to choose from go first. Types that fit
- * no zone with room left (an estate smaller than that) are left to the weighted draw.
+ * with the most room left; the types with the least room to choose from go first.
  */
 function typeCoverage(zones: readonly Zone[], perZone: readonly number[]): DeviceTypeInfo[][] {
+  // A smaller estate keeps the plain weighted draw: forcing its first devices would give every
+  // seed the same few types.
+  if (perZone.reduce((a, b) => a + b, 0) < DEVICE_TYPES.length) return zones.map(() => []);
   const room = [...perZone];
   const fits = (info: DeviceTypeInfo, zone: Zone) => info.levels.some((l) => zone.levels.includes(l));
   const capacity = (info: DeviceTypeInfo) =>
