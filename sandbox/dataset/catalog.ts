@@ -51,7 +51,10 @@ export const PROTOCOLS: readonly ProtocolInfo[] = [
 /** Position of each protocol in {@link PROTOCOLS}, by device-level name. */
 export const PROTOCOL_INDEX: ReadonlyMap<string, number> = new Map(PROTOCOLS.map((p, i) => [p.name, i]));
 
-/** Device types, named as the sensor API `type` field names them. */
+/**
+ * Device types, named as the sensor API `type` field (and the console's `u_device_type.u_name`)
+ * names them.
+ */
 export type DeviceType =
   | 'PLC'
   | 'RTU'
@@ -66,7 +69,60 @@ export type DeviceType =
   | 'Firewall'
   | 'Router'
   | 'Workstation'
-  | 'Server';
+  | 'Server'
+  | 'Alarm System'
+  | 'Robot Controller'
+  | 'Industrial Robot'
+  | 'Industrial Packaging System'
+  | 'Industrial Scale'
+  | 'Meter'
+  | 'Pneumatic Device'
+  | 'Servo Drive'
+  | 'Variable Frequency Drive'
+  | 'I/O Adapter'
+  | 'Slot'
+  | 'Physical Location'
+  | 'Unknown'
+  | 'Unclassified'
+  | 'Protocol Converter'
+  | 'Multicast and Broadcast'
+  | 'VPN Gateway'
+  | 'Wifi Pineapple'
+  | 'Wireless Access Point'
+  | 'WLAN access point'
+  | 'Backup Server'
+  | 'DB Server'
+  | 'Domain Controller'
+  | 'NTP Server'
+  | 'Storage'
+  | 'Terminal station'
+  | 'Alarm Siren'
+  | 'ATM'
+  | 'Barcode Scanner'
+  | 'Door Control Panel'
+  | 'DVR'
+  | 'Elevator'
+  | 'Fire Alarm'
+  | 'Fire Detector'
+  | 'Game console'
+  | 'Humidity Sensor'
+  | 'HVAC'
+  | 'Intercom'
+  | 'IP Camera'
+  | 'IP Telephone'
+  | 'Marquee'
+  | 'Motion Detector'
+  | 'People Counter System'
+  | 'Printer'
+  | 'Punch Clock'
+  | 'Smart Light'
+  | 'Smart Phone'
+  | 'Smart Switch'
+  | 'Smart TV'
+  | 'Tablet'
+  | 'Thermostat'
+  | 'Turnstile'
+  | 'Uninterruptable Power Supply';
 
 export interface ModelInfo {
   readonly vendor: string;
@@ -78,12 +134,17 @@ export interface ModelInfo {
   readonly oui: string;
   /** Controller modules in a rack (CPU first), for PLC and DCS controllers. */
   readonly modules?: readonly string[];
+  /** Resource Graph `operatingSystem.architecture` (→ `os_address_width`), where known. */
+  readonly osArchitecture?: string;
 }
+
+/** Console `u_device_type.u_category`; Resource Graph `deviceCategoryDisplayName` follows it. */
+export type DeviceCategory = 'ICS' | 'IT' | 'Network' | 'IoT';
 
 export interface DeviceTypeInfo {
   readonly type: DeviceType;
   /** Console `u_device_type.u_category`. */
-  readonly category: 'ICS' | 'IT' | 'Network';
+  readonly category: DeviceCategory;
   /** Cloud `deviceTypeDisplayName` / `deviceSubTypeDisplayName`. */
   readonly typeDisplayName: string;
   readonly subTypeDisplayName: string;
@@ -97,6 +158,75 @@ export interface DeviceTypeInfo {
 }
 
 const WINDOWS_OUIS = ['00:15:5d', 'd4:ae:52', '14:18:77', '3c:a8:2a'];
+
+/** One product line of the catalogue. */
+function model(
+  vendor: string,
+  name: string,
+  protocols: readonly string[],
+  firmware: readonly string[],
+  operatingSystem: string | null,
+  oui: string,
+  modules?: readonly string[],
+  osArchitecture?: string,
+): ModelInfo {
+  return {
+    vendor,
+    model: name,
+    protocols,
+    firmware,
+    operatingSystem,
+    oui,
+    ...(modules ? { modules } : {}),
+    ...(osArchitecture ? { osArchitecture } : {}),
+  };
+}
+
+/**
+ * Where the sensor API's documented `type` values (Microsoft's sensor-inventory-apis.md: "…
+ * Terminal station, VPN Gateway, Internet, or Multicast and Broadcast") spell a subtype otherwise
+ * than the connector's table, Resource Graph's `deviceSubTypeDisplayName` carries the table's
+ * spelling (the table lists Azure subtype names). UNVERIFIED which spelling each source uses today.
+ */
+const SUBTYPE_DISPLAY_NAMES: Partial<Record<DeviceType, string>> = {
+  'Terminal station': 'Terminal Station',
+  'Multicast and Broadcast': 'Multicast/Broadcast',
+};
+
+function deviceType(category: DeviceCategory, typeDisplayName: string) {
+  return (
+    type: DeviceType,
+    levels: readonly number[],
+    weight: number,
+    hostPrefix: string,
+    models: readonly ModelInfo[],
+    levelWeights: readonly number[] = levels.map(() => 1),
+  ): DeviceTypeInfo => ({
+    type,
+    category,
+    typeDisplayName,
+    subTypeDisplayName: SUBTYPE_DISPLAY_NAMES[type] ?? type,
+    levels,
+    levelWeights,
+    weight,
+    hostPrefix,
+    models,
+  });
+}
+const ot = (type: DeviceType, typeDisplayName: string, ...rest: Rest) =>
+  deviceType('ICS', typeDisplayName)(type, ...rest);
+const it = (type: DeviceType, typeDisplayName: string, ...rest: Rest) =>
+  deviceType('IT', typeDisplayName)(type, ...rest);
+const iot = (type: DeviceType, typeDisplayName: string, ...rest: Rest) =>
+  deviceType('IoT', typeDisplayName)(type, ...rest);
+const network = (type: DeviceType, ...rest: Rest) => deviceType('Network', 'Network Device')(type, ...rest);
+type Rest = [
+  levels: readonly number[],
+  weight: number,
+  hostPrefix: string,
+  models: readonly ModelInfo[],
+  levelWeights?: readonly number[],
+];
 
 /** Device types with their Purdue levels, weights and real vendor product lines. */
 export const DEVICE_TYPES: readonly DeviceTypeInfo[] = [
@@ -476,7 +606,7 @@ export const DEVICE_TYPES: readonly DeviceTypeInfo[] = [
   {
     type: 'Switch',
     category: 'Network',
-    typeDisplayName: 'Networking',
+    typeDisplayName: 'Network Device',
     subTypeDisplayName: 'Switch',
     levels: [1, 2, 3],
     levelWeights: [1, 3, 2],
@@ -520,7 +650,7 @@ export const DEVICE_TYPES: readonly DeviceTypeInfo[] = [
   {
     type: 'Firewall',
     category: 'Network',
-    typeDisplayName: 'Networking',
+    typeDisplayName: 'Network Device',
     subTypeDisplayName: 'Firewall',
     levels: [3, 4],
     levelWeights: [2, 1],
@@ -556,7 +686,7 @@ export const DEVICE_TYPES: readonly DeviceTypeInfo[] = [
   {
     type: 'Router',
     category: 'Network',
-    typeDisplayName: 'Networking',
+    typeDisplayName: 'Network Device',
     subTypeDisplayName: 'Router',
     levels: [4],
     levelWeights: [1],
@@ -635,8 +765,428 @@ export const DEVICE_TYPES: readonly DeviceTypeInfo[] = [
         operatingSystem: 'Linux',
         oui: WINDOWS_OUIS[3] as string,
       },
+      // Virtualisation hosts: operating systems the connector's OS rows reclassify.
+      model(
+        'Dell',
+        'PowerEdge R750',
+        ['HTTP', 'SMB', 'RDP'],
+        ['1.10.2'],
+        'Windows Server 2022',
+        WINDOWS_OUIS[1] as string,
+        undefined,
+        'x64',
+      ),
+      model(
+        'HPE',
+        'ProLiant DL380 G7',
+        ['HTTP'],
+        ['P67 2011'],
+        'VMware ESX 4.1',
+        WINDOWS_OUIS[3] as string,
+        undefined,
+        'x64',
+      ),
+      model(
+        'Dell',
+        'PowerEdge R640',
+        ['HTTP', 'RDP'],
+        ['2.17.1'],
+        'Microsoft Hyper-V Server 2019',
+        WINDOWS_OUIS[1] as string,
+        undefined,
+        'x64',
+      ),
     ],
   },
+  // Every other subtype of ServiceNow's Defender connector class table (table_gth_v4f_d1c of
+  // ServiceNow/ServiceNowDocs attribute-mapping-sgc-msft-d4iot-azure.md), each with small weights
+  // so that controllers, HMIs and switches still make up most of an estate. `typeDisplayName`
+  // is the page's "device type name" where it gives one, else one of the device types Microsoft
+  // lists for Defender for IoT devices (Sentinel IoTDevice entity `DeviceTypeId`: Miscellaneous,
+  // Network Device, Printer, Audio and Video, Media and Surveillance, Communication, Smart
+  // Appliance, Workstation, Server, Mobile, Smart Facility, Industrial, Operational Equipment);
+  // which type a subtype falls under is not published (UNVERIFIED).
+  ot('Alarm System', 'Smart Facility', [2], 0.3, 'ALM', [
+    model('Bosch', 'B9512G Control Panel', ['HTTP'], ['3.13.017', '3.11.002'], null, '00:07:5f'),
+    model('Honeywell', 'Galaxy Dimension GD-520', ['HTTP'], ['6.94'], null, '00:40:84'),
+  ]),
+  ot('Robot Controller', 'Industrial', [1], 0.6, 'RC', [
+    model(
+      'FANUC',
+      'R-30iB Plus',
+      ['EtherNet/IP', 'Profinet'],
+      ['V9.30P/30', 'V9.10P/49'],
+      'VxWorks',
+      '00:e0:e4',
+    ),
+    model(
+      'ABB',
+      'IRC5 Compact',
+      ['EtherNet/IP', 'Profinet'],
+      ['RobotWare 6.13', 'RobotWare 6.10'],
+      'VxWorks',
+      '00:21:c1',
+    ),
+    model(
+      'KUKA',
+      'KR C5',
+      ['Profinet', 'EtherNet/IP'],
+      ['KSS 8.7.4'],
+      'Windows 10 IoT Enterprise',
+      '00:03:9d',
+    ),
+  ]),
+  ot('Industrial Robot', 'Industrial', [0], 0.6, 'ROB', [
+    model('FANUC', 'M-20iD/25', ['EtherNet/IP'], ['V9.30P/30'], null, '00:e0:e4'),
+    model('ABB', 'IRB 6700', ['Profinet'], ['RobotWare 6.13'], null, '00:21:c1'),
+    model('KUKA', 'KR QUANTEC KR 210 R2700-2', ['Profinet'], ['KSS 8.7.4'], null, '00:03:9d'),
+  ]),
+  ot('Industrial Packaging System', 'Industrial', [1], 0.4, 'PKG', [
+    model('Syntegon', 'Pack 403 Flow Wrapper', ['EtherNet/IP', 'OPC UA'], ['4.2.1'], null, '00:0e:cf'),
+    model('Krones', 'Variopac Pro', ['Profinet', 'OPC UA'], ['2.8.0'], null, '00:1b:1b'),
+  ]),
+  ot('Industrial Scale', 'Industrial', [0, 1], 0.4, 'SCL', [
+    model(
+      'Mettler Toledo',
+      'IND570 Weighing Terminal',
+      ['EtherNet/IP', 'MODBUS'],
+      ['3.00.0024', '2.05.0020'],
+      null,
+      '00:0b:86',
+    ),
+    model('Ishida', 'CCW-RV Multihead Weigher', ['EtherNet/IP'], ['1.14'], null, '00:e0:6b'),
+  ]),
+  ot('Meter', 'Operational Equipment', [0], 0.8, 'MTR', [
+    model('Schneider Electric', 'PowerLogic PM8240', ['MODBUS'], ['3.2.2', '3.0.1'], null, '00:80:f4'),
+    model('Siemens', 'SENTRON PAC4200', ['MODBUS', 'Profinet'], ['V3.2.1'], null, '00:1b:1b'),
+    model('Endress+Hauser', 'Proline Promag 400', ['EtherNet/IP', 'MODBUS'], ['01.06.00'], null, '00:07:05'),
+  ]),
+  ot('Pneumatic Device', 'Operational Equipment', [0], 0.4, 'PNU', [
+    model('Festo', 'CPX-AP-I Valve Terminal VTUX', ['EtherNet/IP', 'Profinet'], ['1.5.4'], null, '00:0e:f0'),
+    model('SMC', 'EX600-SEN3 Valve Manifold', ['EtherNet/IP'], ['2.1'], null, '00:23:c6'),
+  ]),
+  ot('Servo Drive', 'Operational Equipment', [0], 0.6, 'SRV-D', [
+    model('Siemens', 'SINAMICS S210', ['Profinet'], ['V6.1', 'V5.2 SP3'], null, '00:1b:1b'),
+    model(
+      'Rockwell Automation',
+      'Kinetix 5700 2198-D020-ERS3',
+      ['EtherNet/IP'],
+      ['13.003', '11.001'],
+      null,
+      '00:00:bc',
+    ),
+    model('Beckhoff', 'AX5206 Servo Drive', ['EtherNet/IP'], ['2.14'], null, '00:01:05'),
+  ]),
+  ot('Variable Frequency Drive', 'Operational Equipment', [0], 1.2, 'VFD', [
+    model('ABB', 'ACS880-01', ['MODBUS', 'EtherNet/IP'], ['3.40', '2.81'], null, '00:21:c1'),
+    model('Rockwell Automation', 'PowerFlex 755', ['EtherNet/IP'], ['15.001', '14.004'], null, '00:00:bc'),
+    model('Danfoss', 'VLT AutomationDrive FC 302', ['Profinet', 'MODBUS'], ['8.42'], null, '00:1b:08'),
+  ]),
+  ot('I/O Adapter', 'Industrial', [1], 0.8, 'IOA', [
+    model('Siemens', 'ET 200SP IM 155-6 PN HF', ['Profinet'], ['V4.2', 'V4.1'], null, '00:1b:1b', [
+      'IM 155-6 PN HF',
+      'DI 16x24VDC ST',
+      'DQ 16x24VDC/0.5A ST',
+      'AI 4xU/I 2-wire ST',
+    ]),
+    model(
+      'Rockwell Automation',
+      'POINT I/O 1734-AENTR',
+      ['EtherNet/IP'],
+      ['6.002', '5.017'],
+      null,
+      '00:00:bc',
+      ['1734-AENTR', '1734-IB8', '1734-OB8', '1734-IE4C'],
+    ),
+  ]),
+  ot('Slot', 'Industrial', [1], 0.3, 'SLOT', [
+    model(
+      'Rockwell Automation',
+      '1756-EN2T Communication Module',
+      ['EtherNet/IP'],
+      ['11.002', '10.010'],
+      null,
+      '00:00:bc',
+    ),
+    model('Siemens', 'CP 1543-1', ['Siemens S7', 'Profinet'], ['V3.0.22', 'V2.2.28'], null, '00:1b:1b'),
+  ]),
+  ot(
+    'Physical Location',
+    'Miscellaneous',
+    [1, 2],
+    0.1,
+    'LOC',
+    [model('Zebra Technologies', 'Dart UWB Hub', ['HTTP'], ['3.6.2'], null, '00:07:4d')],
+    [1, 1],
+  ),
+  ot(
+    'Unknown',
+    'Miscellaneous',
+    [1, 2, 3],
+    0.5,
+    'UNK',
+    [
+      model(
+        'Raspberry Pi Trading',
+        'Raspberry Pi 4 Model B',
+        ['HTTP', 'MODBUS'],
+        ['5.15.84-v8+'],
+        null,
+        'dc:a6:32',
+      ),
+      model('Intel Corporate', 'NUC 11 Pro', ['HTTP'], ['0056'], null, '3c:7c:3f'),
+    ],
+    [2, 2, 1],
+  ),
+  ot(
+    'Unclassified',
+    'Unclassified',
+    [1, 2, 4],
+    0.4,
+    'UNC',
+    [
+      model('Advantech', 'UNO-2271G Edge Gateway', ['MODBUS', 'HTTP'], ['1.0.3'], null, '00:d0:c9'),
+      model('Moxa', 'UC-8112A-ME-T', ['MODBUS'], ['3.3.0'], null, '00:90:e8'),
+    ],
+    [1, 2, 1],
+  ),
+  network('Protocol Converter', [1], 0.5, 'GW', [
+    model('Moxa', 'MGate MB3180', ['MODBUS', 'HTTP'], ['4.2', '4.1'], null, '00:90:e8'),
+    model(
+      'HMS Networks',
+      'Anybus X-gateway AB7832',
+      ['EtherNet/IP', 'Profinet'],
+      ['1.09.01'],
+      null,
+      '00:30:11',
+    ),
+    model(
+      'ProSoft Technology',
+      'PLX32-EIP-MBTCP',
+      ['EtherNet/IP', 'MODBUS', 'HTTP'],
+      ['1.6.8'],
+      null,
+      '00:0d:8d',
+    ),
+  ]),
+  network('Multicast and Broadcast', [1, 2, 3], 0.2, 'MCAST', [
+    model('ICANN, IANA Department', 'IPv4 multicast group', ['Profinet'], ['N/A'], null, '01:00:5e'),
+  ]),
+  network('VPN Gateway', [3, 4], 0.3, 'VPN', [
+    model('Fortinet', 'FortiGate 60F', ['HTTP'], ['7.2.8'], 'FortiOS', '00:09:0f'),
+    model('Cisco', 'Secure Firewall ASA 5508-X', ['HTTP'], ['9.16.4'], 'ASA', '00:1b:54'),
+  ]),
+  network('Wifi Pineapple', [1, 2, 4], 0.05, 'WIFI', [
+    model('Hak5', 'WiFi Pineapple Mark VII', ['HTTP'], ['2.1.3'], 'OpenWrt', '00:13:37'),
+  ]),
+  network('Wireless Access Point', [1, 2, 3], 0.6, 'WAP', [
+    model('Siemens', 'SCALANCE W788-2 M12', ['HTTP', 'Profinet'], ['V6.5.1', 'V6.4.0'], null, '00:1b:1b'),
+    model('Moxa', 'AWK-3131A', ['HTTP'], ['1.16'], null, '00:90:e8'),
+  ]),
+  network('WLAN access point', [3, 4, 5], 0.5, 'AP', [
+    model('Cisco', 'Catalyst 9120AXI', ['HTTP'], ['17.9.4'], 'IOS XE', '00:1e:bd'),
+    model('Aruba', 'AP-535', ['HTTP'], ['8.10.0.6'], 'ArubaOS', '20:4c:03'),
+  ]),
+  it('Backup Server', 'Server', [3, 4], 0.2, 'BKP', [
+    model(
+      'Dell',
+      'PowerEdge R750xs (Veeam)',
+      ['SMB', 'HTTP'],
+      ['1.10.2'],
+      'Windows Server 2022',
+      WINDOWS_OUIS[1] as string,
+      undefined,
+      'x64',
+    ),
+  ]),
+  it('DB Server', 'Server', [3, 4], 0.3, 'DB', [
+    model(
+      'HPE',
+      'ProLiant DL380 Gen11',
+      ['HTTP'],
+      ['1.48'],
+      'Red Hat Enterprise Linux 8.8',
+      WINDOWS_OUIS[3] as string,
+      undefined,
+      'x64',
+    ),
+    model('IBM', 'Power S1022', ['HTTP'], ['FW1050.00'], 'AIX 7.3', '00:14:5e', undefined, 'ppc64'),
+    model('Oracle', 'SPARC T8-1', ['HTTP'], ['9.10.4'], 'SunOS 5.11', '00:10:e0', undefined, 'sparcv9'),
+    model(
+      'Dell',
+      'PowerEdge R650',
+      ['HTTP'],
+      ['1.9.1'],
+      'Ubuntu 22.04 LTS',
+      WINDOWS_OUIS[1] as string,
+      undefined,
+      'x64',
+    ),
+  ]),
+  it('Domain Controller', 'Server', [3, 4], 0.3, 'DC', [
+    model(
+      'Dell',
+      'PowerEdge R650xs',
+      ['SMB', 'RDP'],
+      ['1.9.1'],
+      'Windows Server 2019',
+      WINDOWS_OUIS[1] as string,
+      undefined,
+      'x64',
+    ),
+  ]),
+  it('NTP Server', 'Server', [2, 3], 0.2, 'NTP', [
+    model(
+      'Meinberg',
+      'LANTIME M300/GPS',
+      ['HTTP'],
+      ['7.08.007', '7.06.013'],
+      'Linux',
+      '00:13:95',
+      undefined,
+      'x86',
+    ),
+    model('Microchip', 'SyncServer S650', ['HTTP'], ['4.1'], null, '00:b0:ae'),
+  ]),
+  it('Storage', 'Server', [3, 4], 0.2, 'STO', [
+    model('NetApp', 'AFF A250', ['SMB', 'HTTP'], ['9.13.1'], 'ONTAP', '00:a0:98'),
+    model('Dell', 'PowerVault ME5024', ['HTTP'], ['ME5.1.1.0.5'], null, WINDOWS_OUIS[1] as string),
+  ]),
+  it('Terminal station', 'Workstation', [2, 3], 0.4, 'TS', [
+    model(
+      'HP',
+      't640 Thin Client',
+      ['RDP', 'HTTP'],
+      ['1.09.00'],
+      'Windows 10 IoT Enterprise',
+      WINDOWS_OUIS[2] as string,
+      undefined,
+      'x64',
+    ),
+    model('IGEL', 'UD3 M340C', ['RDP'], ['11.08.200'], 'IGEL OS 11', '00:e0:c5', undefined, 'x64'),
+  ]),
+  iot('Alarm Siren', 'Smart Facility', [2], 0.1, 'SIREN', [
+    model('Axis', 'D4100-E Network Strobe Siren', ['HTTP'], ['11.9.60'], null, '00:40:8c'),
+  ]),
+  iot('ATM', 'Miscellaneous', [5], 0.05, 'ATM', [
+    model('NCR', 'SelfServ 84', ['HTTP'], ['3.5'], 'Windows 10 IoT Enterprise', '00:00:85'),
+  ]),
+  iot('Barcode Scanner', 'Miscellaneous', [1, 2], 0.3, 'BCS', [
+    model('Cognex', 'DataMan 370', ['EtherNet/IP', 'Profinet'], ['6.1.7'], null, '00:d0:24'),
+    model(
+      'Zebra Technologies',
+      'FS40 Fixed Industrial Scanner',
+      ['EtherNet/IP'],
+      ['CAADBS00-003-R09'],
+      null,
+      '00:07:4d',
+    ),
+  ]),
+  iot('Door Control Panel', 'Smart Facility', [2, 4], 0.2, 'DOOR', [
+    model('HID Global', 'VertX EVO V1000', ['HTTP'], ['3.7.2.1613'], null, '00:06:8e'),
+    model('Mercury Security', 'LP1502 Intelligent Controller', ['HTTP'], ['1.29.4'], null, '00:0f:e5'),
+  ]),
+  iot('DVR', 'Media and Surveillance', [2, 3], 0.1, 'NVR', [
+    model('Hikvision', 'DS-7616NI-K2/16P', ['HTTP'], ['V4.61.025'], 'Linux', '44:19:b6'),
+  ]),
+  iot('Elevator', 'Smart Facility', [2], 0.05, 'ELV', [
+    model('KONE', 'KONE DX Class Elevator Controller', ['HTTP', 'BACNet'], ['2.3'], null, '00:0e:5b'),
+  ]),
+  iot('Fire Alarm', 'Smart Facility', [2], 0.1, 'FACP', [
+    model('Honeywell', 'NOTIFIER NFS2-3030', ['BACNet'], ['24.0'], null, '00:40:84'),
+    model('Siemens', 'Cerberus PRO FC726', ['BACNet'], ['MP6.0'], null, '00:1b:1b'),
+  ]),
+  iot('Fire Detector', 'Smart Facility', [1, 2], 0.1, 'FD', [
+    model('Siemens', 'Cerberus PRO OOH740', ['BACNet'], ['2.0'], null, '00:1b:1b'),
+  ]),
+  iot('Game console', 'Audio and Video', [5], 0.02, 'GAME', [
+    model('Microsoft', 'Xbox Series S', ['HTTP'], ['10.0.25398'], null, '7c:ed:8d'),
+  ]),
+  iot('Humidity Sensor', 'Smart Facility', [1, 2], 0.1, 'HUM', [
+    model('Vaisala', 'HMT330 Humidity Transmitter', ['MODBUS'], ['5.16'], null, '00:40:17'),
+  ]),
+  iot('HVAC', 'Smart Facility', [1, 2], 0.4, 'HVAC', [
+    model('Johnson Controls', 'Metasys FEC2611', ['BACNet'], ['10.1'], null, '00:10:7e'),
+    model('Trane', 'Tracer UC600', ['BACNet', 'HTTP'], ['7.0.2'], null, '00:0c:1e'),
+  ]),
+  iot('Intercom', 'Communication', [2, 4], 0.1, 'ICM', [
+    model('2N', 'IP Verso 2.0', ['HTTP'], ['2.43.0'], null, '7c:1e:b3'),
+  ]),
+  iot('IP Camera', 'Media and Surveillance', [2, 4], 0.6, 'CAM', [
+    model('Axis', 'Q6135-LE PTZ Camera', ['HTTP'], ['11.9.60', '10.12.182'], 'Linux', '00:40:8c'),
+    model('Hikvision', 'DS-2CD2386G2-IU', ['HTTP'], ['V5.7.15'], 'Linux', '44:19:b6'),
+  ]),
+  iot('IP Telephone', 'Communication', [2, 4, 5], 0.4, 'PHN', [
+    model('Cisco', 'IP Phone 8845', ['HTTP'], ['14.2.1'], null, '00:1b:54'),
+    model('Poly', 'VVX 450', ['HTTP'], ['6.4.3'], null, '00:04:f2'),
+  ]),
+  iot('Marquee', 'Audio and Video', [2, 3], 0.1, 'ANDON', [
+    model('Banner Engineering', 'WLS28 Andon Light', ['EtherNet/IP'], ['1.2'], null, '00:23:d9'),
+    model('Vorne', 'XL 1250 Production Display', ['HTTP', 'EtherNet/IP'], ['3.12'], null, '00:50:c2'),
+  ]),
+  iot('Motion Detector', 'Smart Facility', [1, 2], 0.1, 'PIR', [
+    model('Bosch', 'Blue Line Gen2 ISC-BPR2', ['HTTP'], ['2.0'], null, '00:07:5f'),
+  ]),
+  iot('People Counter System', 'Smart Facility', [4, 5], 0.05, 'PCNT', [
+    model('Xovis', 'PC2S 3D Sensor', ['HTTP'], ['5.3.0'], null, '00:24:4c'),
+  ]),
+  iot(
+    'Printer',
+    'Printer',
+    [2, 4, 5],
+    0.5,
+    'PRN',
+    [
+      model(
+        'Zebra Technologies',
+        'ZT411 Industrial Label Printer',
+        ['HTTP'],
+        ['V92.21.39Z'],
+        null,
+        '00:07:4d',
+      ),
+      model('HP', 'LaserJet Enterprise M507', ['HTTP', 'SMB'], ['2509243_053279'], null, '3c:d9:2b'),
+    ],
+    [2, 1, 1],
+  ),
+  iot('Punch Clock', 'Miscellaneous', [3, 4], 0.1, 'CLK', [
+    model('UKG', 'InTouch DX Time Clock', ['HTTP'], ['3.3.2'], 'Android', '00:40:b4'),
+  ]),
+  iot('Smart Light', 'Smart Facility', [2], 0.1, 'LGT', [
+    model('Signify', 'Interact Pro Gateway', ['HTTP'], ['1.17'], null, '00:17:88'),
+  ]),
+  iot('Smart Phone', 'Mobile', [4, 5], 0.3, 'MOB', [
+    model('Apple', 'iPhone 14', ['HTTP'], ['17.5.1'], 'iOS', 'f0:18:98'),
+    model('Samsung', 'Galaxy XCover6 Pro', ['HTTP'], ['14'], 'Android', '8c:77:12'),
+  ]),
+  iot('Smart Switch', 'Smart Facility', [2, 4], 0.1, 'PLUG', [
+    model('Shelly', 'Pro 4PM', ['HTTP'], ['1.3.3'], null, '34:98:7a'),
+  ]),
+  iot('Smart TV', 'Audio and Video', [4, 5], 0.1, 'TV', [
+    model('Samsung', 'QM55C Signage Display', ['HTTP'], ['T-KSU2EWWC-2220.3'], 'Tizen', '8c:77:12'),
+  ]),
+  iot(
+    'Tablet',
+    'Mobile',
+    [2, 4, 5],
+    0.3,
+    'TAB',
+    [
+      model('Apple', 'iPad (10th generation)', ['HTTP'], ['17.5.1'], 'iPadOS', 'f0:18:98'),
+      model('Getac', 'ZX10 Rugged Tablet', ['HTTP'], ['R1.05'], 'Android', '00:0b:ab'),
+    ],
+    [2, 1, 1],
+  ),
+  iot('Thermostat', 'Smart Facility', [1, 2], 0.1, 'TSTAT', [
+    model('Honeywell', 'T7350 Commercial Thermostat', ['BACNet'], ['2.1'], null, '00:40:84'),
+  ]),
+  iot('Turnstile', 'Smart Facility', [2, 4], 0.05, 'TRN', [
+    model('Boon Edam', 'Lifeline Speedlane Swing', ['HTTP'], ['4.2'], null, '00:1e:c0'),
+  ]),
+  iot('Uninterruptable Power Supply', 'Smart Facility', [1, 2, 3], 0.4, 'UPS', [
+    model('Eaton', '9PX 6000i with Network-M2', ['HTTP', 'MODBUS'], ['2.0.5', '1.7.5'], null, '00:20:85'),
+    model('APC', 'Smart-UPS SRT 5000 with AP9641', ['HTTP', 'MODBUS'], ['2.5.0.6'], null, '28:29:86'),
+  ]),
 ];
 
 /** A vulnerability in the catalogue the generator assigns to devices. */

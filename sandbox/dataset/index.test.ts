@@ -1,5 +1,9 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SUBTYPE_CLASS } from '../../test/support/connector-classes.js';
+import { startDefenderSandbox, type DefenderSandbox } from '../defender/index.js';
+import { TestClient, argQueryAll } from '../defender/test-support.js';
+import { DEVICE_TYPES } from './catalog.js';
 import {
   ESTATE_REFERENCE_TIME,
   PROTOCOLS,
@@ -207,5 +211,101 @@ describe('generateEstate', () => {
       ),
       { numRuns: 12 },
     );
+  });
+});
+
+describe('every subtype of the connector class table', () => {
+  const subTypes = Object.keys(SUBTYPE_CLASS);
+  let sandbox: DefenderSandbox;
+  let client: TestClient;
+  let estate: Estate;
+
+  beforeAll(async () => {
+    // The smallest estate that must hold every catalogue type.
+    estate = generateEstate({ devices: DEVICE_TYPES.length, seed: 4 });
+    sandbox = await startDefenderSandbox({ estate });
+    client = new TestClient(sandbox);
+  });
+  afterAll(async () => {
+    await client?.close();
+    await sandbox?.close();
+  });
+
+  it('an estate of as many devices as types holds each type once, and each subtype row on every source', async () => {
+    expect(estate.devices.map((d) => d.type).sort()).toEqual(DEVICE_TYPES.map((t) => t.type).sort());
+    // The catalogue covers every row of the table, plus the two types the table lacks.
+    expect(new Set(DEVICE_TYPES.map((t) => t.subTypeDisplayName))).toEqual(
+      new Set([...subTypes, 'OPC Server', 'SCADA Server']),
+    );
+
+    const sensorTypes: string[] = [];
+    for (const s of sandbox.sensors) {
+      const res = await client.call('GET', `/sensors/${s.name}/api/v1/devices`, { auth: s.token });
+      expect(res.status).toBe(200);
+      sensorTypes.push(...(res.json as Array<{ type: string }>).map((d) => d.type));
+    }
+    const page = await client.call('GET', '/console/external/v3/integration/devices/0?size=1000', {
+      auth: sandbox.console.token,
+    });
+    expect(page.status).toBe(200);
+    const consoleTypes = (
+      page.json as { u_devices: Array<{ u_device_type: { u_name: string } }> }
+    ).u_devices.map((d) => d.u_device_type.u_name);
+    const { rows } = await argQueryAll(
+      client,
+      {
+        query:
+          "iotsecurityresources | where type == 'microsoft.iotsecurity/locations/devicegroups/devices' | project properties",
+      },
+      { maxPages: 10, check: (res) => expect(res.status, res.text).toBe(200) },
+    );
+    const cloud = rows.map((r) => r['properties'] as Record<string, unknown>);
+    const cloudTypes = cloud.map((p) => String(p['deviceSubTypeDisplayName']));
+
+    // The sensor and the console name two subtypes as the sensor API documents its `type`
+    // values (Microsoft's sensor-inventory-apis.md); Resource Graph as the connector's table.
+    const sensorSpelling: Record<string, string> = {
+      'Multicast/Broadcast': 'Multicast and Broadcast',
+      'Terminal Station': 'Terminal station',
+    };
+    const onPremises = subTypes.map((s) => sensorSpelling[s] ?? s);
+    expect(sensorTypes).toEqual(expect.arrayContaining(onPremises));
+    expect(consoleTypes).toEqual(expect.arrayContaining(onPremises));
+    expect(cloudTypes).toEqual(expect.arrayContaining(subTypes));
+
+    // The device fields the connector's Azure mapping names.
+    const plc = cloud.find((p) => p['deviceSubTypeDisplayName'] === 'PLC') as Record<string, unknown>;
+    expect(plc).toMatchObject({
+      hardware: { vendor: expect.any(String), model: expect.any(String), serialNumber: expect.any(String) },
+      additionalFields: { plcKeyState: expect.any(String), plcRunState: expect.any(String) },
+      firstSeen: expect.any(String),
+      lastSeen: expect.any(String),
+      nics: [expect.objectContaining({ ipv4Address: expect.any(String), macAddress: expect.any(String) })],
+    });
+    const withSlots = cloud.filter((p) => (p['slots'] as unknown[]).length > 1);
+    expect(withSlots.map((p) => p['deviceSubTypeDisplayName'])).toEqual(
+      expect.arrayContaining(['DCS Controller', 'I/O Adapter']),
+    );
+    const systems = cloud.map((p) => p['operatingSystem'] as Record<string, string>);
+    expect(systems.filter((o) => o['architecture']).length).toBeGreaterThan(0);
+  });
+
+  it('property: any estate of at least as many devices as types holds every type', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        fc.integer({ min: DEVICE_TYPES.length, max: 1500 }),
+        (seed, devices) => {
+          const types = new Set(generateEstate({ devices, seed }).devices.map((d) => d.type));
+          expect(types.size).toBe(DEVICE_TYPES.length);
+        },
+      ),
+      { numRuns: 12 },
+    );
+    // Zone layouts change at these sizes (one zone, two, three, a second site).
+    for (const devices of [149, 150, 249, 250, 337, 338])
+      expect(new Set(generateEstate({ devices, seed: 1 }).devices.map((d) => d.type)).size).toBe(
+        DEVICE_TYPES.length,
+      );
   });
 });

@@ -13,13 +13,14 @@ import {
   SITES,
   buildCveCatalogue,
   type CveInfo,
+  type DeviceCategory,
   type DeviceType,
   type DeviceTypeInfo,
   type ModelInfo,
 } from './catalog.js';
 import { Random, nameGuid } from './random.js';
 
-export type { CveInfo, DeviceType, ProtocolInfo } from './catalog.js';
+export type { CveInfo, DeviceCategory, DeviceType, ProtocolInfo } from './catalog.js';
 export { PROTOCOLS } from './catalog.js';
 
 /** Named estate sizes. */
@@ -108,6 +109,35 @@ export interface DeviceModule {
   readonly moduleAddress: string;
 }
 
+/**
+ * PLC key and run states, the values Microsoft's device-inventory.md lists for "PLC mode" (Resource
+ * Graph `additionalFields.plcKeyState` / `plcRunState`).
+ */
+export type PlcKeyState = 'Run' | 'Program' | 'Remote' | 'Stop' | 'Invalid' | 'Programming Disabled';
+export type PlcRunState =
+  'Run' | 'Program' | 'Stop' | 'Paused' | 'Exception' | 'Halted' | 'Trapped' | 'Idle' | 'Offline';
+const PLC_KEY_STATES: readonly PlcKeyState[] = [
+  'Run',
+  'Remote',
+  'Program',
+  'Stop',
+  'Invalid',
+  'Programming Disabled',
+];
+const PLC_KEY_WEIGHTS = [50, 35, 8, 4, 2, 1];
+const PLC_RUN_STATES: readonly PlcRunState[] = [
+  'Run',
+  'Program',
+  'Stop',
+  'Idle',
+  'Paused',
+  'Exception',
+  'Halted',
+  'Trapped',
+  'Offline',
+];
+const PLC_RUN_WEIGHTS = [85, 4, 3, 2, 2, 1, 1, 1, 1];
+
 /** An OT or IT device seen by a sensor. Times are epoch ms relative to {@link ESTATE_REFERENCE_TIME}. */
 export interface OtDevice {
   /** Numeric device id (sensor and console id). */
@@ -116,7 +146,7 @@ export interface OtDevice {
   readonly uuid: string;
   readonly name: string;
   readonly type: DeviceType;
-  readonly category: 'ICS' | 'IT' | 'Network';
+  readonly category: DeviceCategory;
   readonly typeDisplayName: string;
   readonly subTypeDisplayName: string;
   /** Purdue level 0–5. */
@@ -126,6 +156,11 @@ export interface OtDevice {
   readonly firmwareVersion: string;
   readonly serialNumber: string;
   readonly operatingSystem: string | null;
+  /** Resource Graph `operatingSystem.architecture`, where the model names one. */
+  readonly osArchitecture?: string;
+  /** PLC mode (PLCs only): key switch and run state, as the Azure portal lists them. */
+  readonly plcKeyState?: PlcKeyState;
+  readonly plcRunState?: PlcRunState;
   readonly siteId: number;
   readonly zoneId: number;
   readonly sensorId: number;
@@ -613,6 +648,42 @@ function slotTypeOf(model: string, index: number): DeviceModule['slotType'] {
   return 'Generic';
 }
 
+/**
+ * The device types each zone's first devices take, so that an estate of at least
+ * `DEVICE_TYPES.length` devices holds every type (every subtype row of ServiceNow's Defender
+ * connector) at least once. Each type goes to a zone hosting one of its Purdue levels, the zone
+ * with the most room left; the types with the least room to choose from go first.
+ */
+function typeCoverage(zones: readonly Zone[], perZone: readonly number[]): DeviceTypeInfo[][] {
+  // A smaller estate keeps the plain weighted draw: forcing its first devices would give every
+  // seed the same few types.
+  if (perZone.reduce((a, b) => a + b, 0) < DEVICE_TYPES.length) return zones.map(() => []);
+  const room = [...perZone];
+  const fits = (info: DeviceTypeInfo, zone: Zone) => info.levels.some((l) => zone.levels.includes(l));
+  const capacity = (info: DeviceTypeInfo) =>
+    zones.reduce((sum, z, i) => sum + (fits(info, z) ? (perZone[i] as number) : 0), 0);
+  const byConstraint = DEVICE_TYPES.map((info, order) => ({ info, order, capacity: capacity(info) })).sort(
+    (a, b) => a.capacity - b.capacity || a.order - b.order,
+  );
+  const chosen: Array<Array<{ info: DeviceTypeInfo; order: number }>> = zones.map(() => []);
+  for (const { info, order } of byConstraint) {
+    let best = -1;
+    zones.forEach((zone, i) => {
+      if (
+        (room[i] as number) > 0 &&
+        fits(info, zone) &&
+        (best < 0 || (room[i] as number) > (room[best] as number))
+      )
+        best = i;
+    });
+    if (best < 0) continue;
+    room[best] = (room[best] as number) - 1;
+    chosen[best]?.push({ info, order });
+  }
+  // Catalogue order inside a zone, so that the first devices read PLC, RTU, IED…
+  return chosen.map((list) => list.sort((a, b) => a.order - b.order).map((c) => c.info));
+}
+
 function generateDevices(
   r: Random,
   count: number,
@@ -636,6 +707,8 @@ function generateDevices(
     if ((perZone[i] as number) > DEVICES_PER_ZONE_MAX)
       throw new RangeError('too many devices for the zones available');
   }
+
+  const coverage = typeCoverage(zones, perZone);
 
   const cvesByVendor = new Map<string, number[]>();
   cves.forEach((c, i) => {
@@ -672,8 +745,13 @@ function generateDevices(
     }
     const candidateWeights = candidates.map((c) => c.weight);
     const n = perZone[zi] as number;
+    const required = coverage[zi] as readonly DeviceTypeInfo[];
     for (let k = 0; k < n; k++) {
-      const pick = r.weighted(candidates, candidateWeights);
+      // The zone's first devices are the types it must hold; the rest are drawn by weight.
+      const pick =
+        k < required.length
+          ? (candidates.find((c) => c.info === required[k]) as (typeof candidates)[number])
+          : r.weighted(candidates, candidateWeights);
       const info = pick.info;
       const model: ModelInfo = r.pick(info.models);
       const level = r.weighted(pick.levels, pick.levelWeights);
@@ -748,6 +826,13 @@ function generateDevices(
         firmwareVersion,
         serialNumber: `${model.vendor.replace(/[^A-Z]/g, '').slice(0, 3) || 'SN'}${r.alnum(9)}`,
         operatingSystem: model.operatingSystem,
+        ...(model.osArchitecture ? { osArchitecture: model.osArchitecture } : {}),
+        ...(info.type === 'PLC'
+          ? {
+              plcKeyState: r.weighted(PLC_KEY_STATES, PLC_KEY_WEIGHTS),
+              plcRunState: r.weighted(PLC_RUN_STATES, PLC_RUN_WEIGHTS),
+            }
+          : {}),
         siteId: site.id,
         zoneId: zone.id,
         sensorId: zone.sensorId,

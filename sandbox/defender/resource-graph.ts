@@ -9,7 +9,7 @@ import {
   vulnerabilityName,
 } from './device-vulnerabilities.js';
 import type { DefenderState, LiveDevice, LiveSensor, StatePart } from './state.js';
-import type { AssessmentMetadata, CveInfo, Site } from '../dataset/index.js';
+import type { AssessmentMetadata, CveInfo, DeviceCategory, Site } from '../dataset/index.js';
 
 /** Resource Graph api-versions the emulator accepts (contract §5.1). */
 export const RESOURCE_GRAPH_API_VERSIONS = [
@@ -348,6 +348,14 @@ function vulnerabilityRow(state: DefenderState, d: LiveDevice, cve: CveInfo, ten
   return row;
 }
 
+/** `deviceCategoryDisplayName` of each estate category (the console's `u_category`). */
+const CATEGORY_DISPLAY_NAMES: Readonly<Record<DeviceCategory, string>> = {
+  ICS: 'OT',
+  Network: 'Network',
+  IT: 'IT',
+  IoT: 'IoT',
+};
+
 function deviceRow(state: DefenderState, d: LiveDevice, tenantId: string): Row {
   const site = state.estate.sites[d.siteId - 1] as Site;
   const sensor = state.estate.sensors[d.sensorId - 1];
@@ -362,13 +370,12 @@ function deviceRow(state: DefenderState, d: LiveDevice, tenantId: string): Row {
     '',
     site.location,
   );
-  const ot = d.category === 'ICS';
   row['properties'] = {
     schemaVersion: '1',
     deviceDataSource: 'OtSensor',
     sensor: { name: sensor?.name ?? '', zone: zone?.name ?? '', site: site.displayName },
     deviceName: d.name,
-    deviceCategoryDisplayName: ot ? 'OT' : d.category === 'Network' ? 'Network' : 'IT',
+    deviceCategoryDisplayName: CATEGORY_DISPLAY_NAMES[d.category],
     deviceTypeDisplayName: d.typeDisplayName,
     deviceSubTypeDisplayName: d.subTypeDisplayName,
     riskScore: d.riskScore,
@@ -383,6 +390,7 @@ function deviceRow(state: DefenderState, d: LiveDevice, tenantId: string): Row {
           platform: d.operatingSystem.split(' ')[0],
           version: d.operatingSystem.split(' ').slice(1).join(' ') || d.operatingSystem,
           distribution: d.operatingSystem,
+          ...(d.osArchitecture ? { architecture: d.osArchitecture } : {}),
         }
       : {},
     hardware: { vendor: d.vendor, model: d.model, serialNumber: d.serialNumber },
@@ -406,7 +414,8 @@ function deviceRow(state: DefenderState, d: LiveDevice, tenantId: string): Row {
       model: m.model,
       serialNumber: m.serial,
     })),
-    additionalFields: d.type === 'PLC' ? { plcKeyState: 'Run', plcRunState: 'Run' } : {},
+    additionalFields:
+      d.plcKeyState || d.plcRunState ? { plcKeyState: d.plcKeyState, plcRunState: d.plcRunState } : {},
     deviceStatus: 'Active',
   };
   return row;

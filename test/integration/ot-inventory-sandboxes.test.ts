@@ -12,6 +12,7 @@ import { connectServiceNow } from '../../src/servicenow/index.js';
 import { referenceValue, stringValue } from '../../src/servicenow/values.js';
 import { openStore } from '../../src/store/store.js';
 import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
+import { SUBTYPE_CLASS, expectedClass } from '../support/connector-classes.js';
 import { ciNameOf } from '../support/estate.js';
 import { syncOnce } from '../support/sync.js';
 
@@ -19,41 +20,6 @@ import { syncOnce } from '../support/sync.js';
  * ot-inventory end to end: the real Defender sources and ServiceNow client against both
  * sandboxes, the CMDB compared with what the generated estate says it should hold.
  */
-
-/** Where each device type of the estate must land (the Service Graph Connector's class map). */
-/**
- * The class each catalog device lands in, written out from the connector's tables
- * (ServiceNow/ServiceNowDocs attribute-mapping-sgc-msft-d4iot-azure.md, table_gth_v4f_d1c): the
- * subtype's class, unless its operating system reclassifies it (not for network subtypes). SCADA
- * and OPC servers are not in the table ("Any other type" → cmdb_ci_ot). The page's Windows Server
- * row names cmdb_ci_linux_server; Snowline corrects it to cmdb_ci_win_server (docs/ot-inventory.md).
- */
-const SUBTYPE_CLASS: Record<string, string> = {
-  PLC: 'cmdb_ci_ot_plc',
-  RTU: 'cmdb_ci_ot_rtu',
-  IED: 'cmdb_ci_ot_ied',
-  'DCS Controller': 'cmdb_ci_ot_dcs',
-  HMI: 'cmdb_ci_ot_hmi',
-  'Engineering Station': 'cmdb_ci_ot_ews',
-  'SCADA Server': 'cmdb_ci_ot',
-  'OPC Server': 'cmdb_ci_ot',
-  Historian: 'cmdb_ci_ot_historian',
-  Switch: 'cmdb_ci_ip_switch',
-  Firewall: 'cmdb_ci_ip_firewall',
-  Router: 'cmdb_ci_ip_router',
-  Workstation: 'cmdb_ci_computer',
-  Server: 'cmdb_ci_server',
-};
-const NETWORK = new Set(['Switch', 'Firewall', 'Router']);
-function expectedClass(d: { type: string; operatingSystem: string | null }): string {
-  const os = d.operatingSystem ?? '';
-  if (!NETWORK.has(d.type)) {
-    if (/\bwindows server\b/i.test(os)) return 'cmdb_ci_win_server';
-    if (/\b(windows|win)\b/i.test(os)) return 'cmdb_ci_computer';
-    if (/\blinux\b/i.test(os)) return 'cmdb_ci_linux_server';
-  }
-  return SUBTYPE_CLASS[d.type]!;
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'snowline-oti-sb-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -108,7 +74,16 @@ describe.each(['console', 'sensor', 'resourceGraph'] as const)(
           source === 'resourceGraph' || (source === 'sensor' && d.modules.length === 0)
             ? d.serialNumber
             : undefined;
-        const expectedDump = expected.map((d) => `${expectedClass(d)}|${ciNameOf(d)}|${serialOf(d)}`).sort();
+        // The subtype as the source names it: the sensor API's `type` (the console's
+        // `u_device_type.u_name` alike), Resource Graph's `deviceSubTypeDisplayName`.
+        const subTypeOf = (d: (typeof expected)[number]) =>
+          source === 'resourceGraph' ? d.subTypeDisplayName : d.type;
+        const classOf = (d: (typeof expected)[number]) => expectedClass(subTypeOf(d), d.operatingSystem);
+        // Every row of the connector's table is exercised from this source.
+        expect(new Set(expected.map((d) => d.subTypeDisplayName))).toEqual(
+          new Set([...Object.keys(SUBTYPE_CLASS), 'OPC Server', 'SCADA Server']),
+        );
+        const expectedDump = expected.map((d) => `${classOf(d)}|${ciNameOf(d)}|${serialOf(d)}`).sort();
         const actualDump = expected.map((d) => {
           const ci = byName.get(ciNameOf(d));
           return `${stringValue(ci?.sys_class_name)}|${stringValue(ci?.name)}|${stringValue(ci?.serial_number)}`;
