@@ -306,6 +306,16 @@ describe('IRE mapping', () => {
     });
   });
 
+  // cmdb-ci-class-models-operation-technology.md: the OT Control Module rule has no External system
+  // metadata related entry, and IRE refuses a related item its rule lacks.
+  it('sends a Slot device as a control module without external system metadata', () => {
+    const slot = deviceGroup(context, device({ deviceType: 'Slot' }), { sensors: [] }).items[0]!;
+    expect(slot.className).toBe('cmdb_ci_ot_control_module');
+    expect(slot.related!.map((r) => r.className)).toEqual(['cmdb_ot_entity']);
+    const plc = deviceGroup(context, device(), { sensors: [] }).items[0]!;
+    expect(plc.related!.map((r) => r.className)).toContain('cmdb_key_value_v2');
+  });
+
   it('writes modules only under control systems, and retires without deleting', () => {
     expect(
       deviceGroup(context, device({ deviceType: 'HMI' }), { sensors: [] }).items.map((i) => i.className),

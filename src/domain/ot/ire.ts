@@ -91,6 +91,17 @@ export function modelKey(companySysId: string | undefined, model: string): strin
   return `${companySysId ?? ''}\u241f${model.trim().toLowerCase()}`;
 }
 
+/**
+ * Classes whose identification rule has no External system metadata (`cmdb_key_value_v2`) related
+ * entry: "The OT Control Module [cmdb_ci_ot_control_module] rule contains the following related
+ * entries" lists Backup Storage Information, OT Device, Firmware Installation, Key Value and
+ * Software Instance, but not External system metadata (ServiceNow/ServiceNowDocs
+ * markdown/servicenow-platform/cmdb-ci-class-models/cmdb-ci-class-models-operation-technology.md).
+ * IRE refuses a related item its rule lacks (IDENTIFICATION_RULE_FOR_RELATED_ITEM_MISSING), which
+ * kept every device of subtype Slot out of the CMDB.
+ */
+const NO_EXTERNAL_METADATA: ReadonlySet<string> = new Set(['cmdb_ci_ot_control_module']);
+
 /** What the mapping needs besides the record. */
 export interface MappingContext {
   /** Integration id: namespaces every source key, so two consoles' device 1 never collide. */
@@ -460,7 +471,7 @@ export function deviceGroup(
             ot_correlation_id: discoveryId,
           }),
         },
-        ...keyValues
+        ...(NO_EXTERNAL_METADATA.has(mapped.className) ? [] : keyValues)
           .filter((kv): kv is [string, string] => kv[1] !== undefined && kv[1] !== '')
           .map(([key, value]) => ({
             className: 'cmdb_key_value_v2',
