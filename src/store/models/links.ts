@@ -99,6 +99,27 @@ export async function linksForCorrelation(
     .then(byAssessment);
 }
 
+/**
+ * The sys_ids of the tickets of `table` that cloud-tickets adopted from Defender's own ServiceNow
+ * integration: linked by sys_id with no correlation id of Snowline's (it is not rewritten).
+ */
+export async function adoptedTicketSysIds(
+  db: Kysely<Database>,
+  integrationId: string,
+  table: string,
+): Promise<string[]> {
+  const rows = await db
+    .selectFrom('link')
+    .select('ticket_sys_id')
+    .distinct()
+    .where('integration_id', '=', integrationId)
+    .where('ticket_table', '=', table)
+    .where('correlation_id', 'is', null)
+    .where('ticket_sys_id', 'is not', null)
+    .execute();
+  return rows.map((r) => r.ticket_sys_id!).sort();
+}
+
 /** Every link of an integration, in no given order. */
 export async function linksOfIntegration(db: Kysely<Database>, integrationId: string): Promise<LinkRow[]> {
   return db.selectFrom('link').selectAll().where('integration_id', '=', integrationId).execute();
