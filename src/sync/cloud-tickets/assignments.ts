@@ -114,6 +114,7 @@ export class AssignmentKeeper {
           ticketNumber: memory.number,
           correlationId: memory.correlationId,
           governanceAssignmentId: assignmentKey,
+          adopted: false,
         },
       ],
     });
@@ -168,6 +169,7 @@ export class AssignmentKeeper {
             ticketNumber: memory.number,
             correlationId: null,
             governanceAssignmentId: other.assignmentKey,
+            adopted: true,
           },
         ],
       },

@@ -104,16 +104,18 @@ async function pollAdopted(
   const sysIds = await adoptedTicketSysIds(run.store.db, run.integrationId, table);
   let failed: string | undefined;
   for (let i = 0; i < sysIds.length; i += 100) {
-    const rows = await servicenow.listAll(table, {
-      query: encodeQuery({
+    const rows = await firstPage(
+      servicenow,
+      table,
+      encodeQuery({
         where: [
           where('sys_id', 'IN', sysIds.slice(i, i + 100)),
           ...(since ? [where('sys_updated_on', '>=', since)] : ([] as QueryCondition[])),
         ],
         orderBy: ['sys_updated_on', 'sys_id'],
       }),
-      fields: TICKET_FIELDS,
-    });
+      100,
+    );
     failed = earliest(failed, await syncPage(engine, table, rows));
   }
   return failed;
