@@ -24,6 +24,50 @@ const control = (method: string, path: string, body?: unknown) =>
   client.call(method, `/_sandbox${path}`, { auth: 'none', ...(body !== undefined ? { body } : {}) });
 
 describe('control API', () => {
+  it("seeds an assignment as Defender's own ServiceNow integration leaves it, as strictly as the ARM PUT", async () => {
+    await control('POST', '/reset');
+    const a = estate.assessments.find((x) => x.code === 'Unhealthy') as Estate['assessments'][number];
+    const assessmentId = `${a.resourceId}/providers/Microsoft.Security/assessments/${a.key}`;
+    const properties = {
+      owner: 'ana@contoso.com',
+      remediationDueDate: '2027-03-15T00:00:00Z',
+      isGracePeriod: true,
+      additionalData: { ticketNumber: 10042, ticketLink: 'https://snow.example.com', ticketStatus: 'New' },
+    };
+    const seeded = await control('POST', '/servicenow-integration/assignments', { assessmentId, properties });
+    expect(seeded.status).toBe(201);
+    const key = (seeded.json as { name: string }).name;
+    const listed = await client.call(
+      'GET',
+      `/subscriptions/${a.subscriptionId}/providers/Microsoft.Security/assessments/${a.key}/governanceAssignments?api-version=${G}`,
+    );
+    expect((listed.json as { value: unknown[] }).value).toEqual([
+      expect.objectContaining({ name: key, properties }),
+    ]);
+    // ticketNumber is an int32 (contract §3.1), and the integration always records its ticket.
+    const wrong = {
+      ...properties,
+      additionalData: { ...properties.additionalData, ticketNumber: 'INC0010042' },
+    };
+    expect(
+      (await control('POST', '/servicenow-integration/assignments', { assessmentId, properties: wrong }))
+        .status,
+    ).toBe(400);
+    const { additionalData: _none, ...noTicket } = properties;
+    expect(
+      (await control('POST', '/servicenow-integration/assignments', { assessmentId, properties: noTicket }))
+        .status,
+    ).toBe(400);
+    expect(
+      (
+        await control('POST', '/servicenow-integration/assignments', {
+          assessmentId: `/subscriptions/x/providers/Microsoft.Security/assessments/${a.key}`,
+          properties,
+        })
+      ).status,
+    ).toBe(404);
+  });
+
   it('describes the sandbox', async () => {
     const res = await control('GET', '');
     expect(res.json).toMatchObject({

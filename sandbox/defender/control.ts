@@ -2,9 +2,22 @@ import { randomUUID } from 'node:crypto';
 import type { Context, Hono } from 'hono';
 import { z } from 'zod';
 import { DEVICE_TYPES, type DeviceType } from '../dataset/catalog.js';
-import { governanceAssignmentJson, governanceRuleJson } from './arm.js';
+import { governanceAssignmentJson, governanceRuleJson, validateGovernanceAssignment } from './arm.js';
 import { jsonArrayChunks, streamJson, type Faults, type Stats } from './http.js';
-import type { DefenderState, LiveDevice } from './state.js';
+import { governanceAssignmentKey, type DefenderState, type LiveDevice } from './state.js';
+
+const ASSESSMENT_ID_FORM = 'id must be <resourceId>/providers/Microsoft.Security/assessments/<name>.';
+
+/** The resource id and assessment key of an assessment id, or undefined when it is not one. */
+function assessmentRef(id: string): { resourceId: string; key: string } | undefined {
+  const m = /^(.*)\/providers\/microsoft\.security\/assessments\/([^/]+)$/i.exec(id.replace(/\/+$/, ''));
+  return m ? { resourceId: m[1] as string, key: m[2] as string } : undefined;
+}
+
+/** A resource id with one leading slash and no doubled ones. */
+function normalisedId(resourceId: string): string {
+  return ('/' + resourceId).replace(/\/{2,}/g, '/');
+}
 
 function controlError(c: Context, status: number, message: string): Response {
   return c.json({ error: { code: status === 404 ? 'NotFound' : 'BadRequest', message } }, status as 400);
@@ -182,24 +195,62 @@ export function mountControlApi(app: Hono, ctx: ControlContext): void {
     let resourceId = b.resourceId;
     let key = b.assessmentName;
     if (b.id !== undefined) {
-      const m = /^(.*)\/providers\/microsoft\.security\/assessments\/([^/]+)$/i.exec(
-        b.id.replace(/\/+$/, ''),
-      );
-      if (!m)
-        return controlError(
-          c,
-          400,
-          'id must be <resourceId>/providers/Microsoft.Security/assessments/<name>.',
-        );
-      resourceId = m[1] as string;
-      key = m[2] as string;
+      const ref = assessmentRef(b.id);
+      if (!ref) return controlError(c, 400, ASSESSMENT_ID_FORM);
+      ({ resourceId, key } = ref);
     }
     if (!resourceId || !key) return controlError(c, 400, 'Give id, or resourceId and assessmentName.');
-    const normalised = ('/' + resourceId).replace(/\/{2,}/g, '/');
+    const normalised = normalisedId(resourceId);
     const index = state.findAssessment(normalised, key);
     if (index === undefined) return controlError(c, 404, `No assessment '${key}' on '${normalised}'.`);
     const a = state.setAssessmentStatus(index, b.code, b.cause, b.description);
     return c.json({ id: a.id, code: a.code, statusChangeDate: new Date(a.statusChangeDate).toISOString() });
+  });
+
+  // An assignment as Defender for Cloud's own ServiceNow integration leaves it (Assign owner →
+  // Type ServiceNow, or a governance rule of ruleType ServiceNow; azure-docs
+  // articles/defender-for-cloud/create-ticket-servicenow.md): owner, due date and
+  // additionalData.{ticketNumber, ticketLink, ticketStatus}, under a key it chose. The body is
+  // the ARM PUT body, checked as strictly as that PUT (ticketNumber an int32, contract §3.1); the
+  // integration always records its ticket, so ticketNumber is required here.
+  app.post('/_sandbox/servicenow-integration/assignments', async (c) => {
+    const b = await body(
+      c,
+      z.strictObject({
+        assessmentId: z.string(),
+        assignmentKey: z.string().uuid().optional(),
+        properties: z.record(z.string(), z.unknown()),
+      }),
+    );
+    if (b instanceof Response) return b;
+    const properties = validateGovernanceAssignment({ properties: b.properties });
+    if (typeof properties === 'string') return controlError(c, 400, properties);
+    const ticket = properties['additionalData'] as { ticketNumber?: number } | undefined;
+    if (ticket?.ticketNumber === undefined)
+      return controlError(
+        c,
+        400,
+        "'properties.additionalData.ticketNumber' is required: the integration records its ticket.",
+      );
+    const ref = assessmentRef(b.assessmentId);
+    if (!ref) return controlError(c, 400, ASSESSMENT_ID_FORM);
+    const index = state.findAssessment(normalisedId(ref.resourceId), ref.key);
+    if (index === undefined)
+      return controlError(c, 404, `No assessment '${ref.key}' on '${ref.resourceId}'.`);
+    const assessment = state.assessment(index);
+    const record = {
+      resourceId: assessment.resourceId,
+      assessmentKey: assessment.key,
+      assignmentKey: b.assignmentKey ?? randomUUID(),
+      subscriptionId: assessment.subscriptionId,
+      properties,
+    };
+    state.governanceAssignments.set(
+      governanceAssignmentKey(record.resourceId, record.assessmentKey, record.assignmentKey),
+      record,
+    );
+    state.touch();
+    return c.json(governanceAssignmentJson(record), 201);
   });
 
   app.get('/_sandbox/devices/:id', (c) => {

@@ -2,10 +2,11 @@ import type { Flow, Side } from './flows.js';
 
 /**
  * What a flow decides to do to one entity. `skip` and `error` are decisions too: they are
- * recorded so that every record a source delivered is accounted for.
+ * recorded so that every record a source delivered is accounted for. `adopt` takes over a record
+ * another tool made (Defender's own ServiceNow integration, say) without writing to it.
  */
 export type PlanActionKind =
-  'create' | 'update' | 'retire' | 'revive' | 'resolve' | 'reopen' | 'delete' | 'skip' | 'error';
+  'create' | 'update' | 'adopt' | 'retire' | 'revive' | 'resolve' | 'reopen' | 'delete' | 'skip' | 'error';
 
 /** One field that changes, with its value before and after (strings, as ServiceNow stores them). */
 export interface FieldChange {
@@ -54,6 +55,7 @@ export function countPlan(plan: Pick<Plan, 'actions'>): PlanCounts {
   const counts: PlanCounts = {
     create: 0,
     update: 0,
+    adopt: 0,
     retire: 0,
     revive: 0,
     resolve: 0,

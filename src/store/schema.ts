@@ -96,6 +96,8 @@ export interface LinkTable {
   ticket_number: string | null;
   correlation_id: string | null;
   governance_assignment_id: string | null;
+  /** 1 for a ticket adopted from Defender's own ServiceNow integration (found by sys_id, not correlation id). */
+  adopted: Generated<number>;
   created_at: string;
   updated_at: string;
 }

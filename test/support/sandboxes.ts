@@ -103,3 +103,56 @@ export async function signInPerson(
     { clock: systemClock, counters: new RequestCounters() },
   );
 }
+
+/** A ticket and governance assignment as Defender for Cloud's own ServiceNow integration leaves them. */
+export interface DefenderIntegrationTicket {
+  readonly table: 'incident' | 'problem' | 'change_request';
+  readonly sysId: string;
+  readonly number: string;
+  readonly assignmentKey: string;
+}
+
+/**
+ * Makes what Defender for Cloud's own ServiceNow integration makes for one assessment (Assign
+ * owner → Type ServiceNow; azure-docs `articles/defender-for-cloud/create-ticket-servicenow.md`):
+ * a ticket in the ServiceNow sandbox without Snowline's correlation id, and a governance
+ * assignment in the Defender sandbox under a key of its own, with owner, due date and
+ * `additionalData.{ticketNumber, ticketLink, ticketStatus}`. `ticketLink` defaults to the bare
+ * instance URL, the form of the spec's example (`https://snow.com`), so the ticket must be found
+ * by its number.
+ */
+export async function seedDefenderIntegrationTicket(
+  sandboxes: Sandboxes,
+  reader: ServiceNowConnection,
+  assessmentId: string,
+  options: { table?: DefenderIntegrationTicket['table']; ticketLink?: string; owner?: string } = {},
+): Promise<DefenderIntegrationTicket> {
+  const table = options.table ?? 'incident';
+  const seeded = await sandboxes.control('servicenow', 'POST', '/_sandbox/seed', {
+    [table]: [
+      { short_description: `Defender for Cloud recommendation on ${assessmentId.split('/').at(-1)}` },
+    ],
+  });
+  const sysId = seeded.result[table][0] as string;
+  const record = await reader.client.get(table, sysId, ['number']);
+  const number = String(record?.number ?? '');
+  const assignment = await sandboxes.control(
+    'defender',
+    'POST',
+    '/_sandbox/servicenow-integration/assignments',
+    {
+      assessmentId,
+      properties: {
+        owner: options.owner ?? 'ana@contoso.com',
+        remediationDueDate: '2030-01-31T00:00:00Z',
+        isGracePeriod: true,
+        additionalData: {
+          ticketNumber: Number(number.replace(/\D/g, '')),
+          ticketLink: options.ticketLink ?? sandboxes.servicenow.url,
+          ticketStatus: 'New',
+        },
+      },
+    },
+  );
+  return { table, sysId, number, assignmentKey: assignment.name as string };
+}

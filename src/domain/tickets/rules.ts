@@ -144,6 +144,14 @@ export function manualGroupKey(table: TicketTable, assessmentId: string): string
   return ['manual', table, 'a', assessmentId].join('|').toLowerCase();
 }
 
+/**
+ * The key of a ticket Snowline adopted from Defender's own ServiceNow integration: one assessment
+ * each, as that integration opens them (one ticket per assigned resource).
+ */
+export function adoptedGroupKey(assessmentId: string): string {
+  return ['adopted', 'a', assessmentId].join('|').toLowerCase();
+}
+
 /** Longest `correlation_id` ServiceNow tickets hold. */
 export const CORRELATION_ID_MAX = 100;
 

@@ -11,6 +11,8 @@ export interface LinkUpdate {
   readonly ticketNumber?: string | null;
   readonly correlationId?: string | null;
   readonly governanceAssignmentId?: string | null;
+  /** True for a ticket adopted from Defender's own ServiceNow integration. */
+  readonly adopted?: boolean;
 }
 
 /**
@@ -34,10 +36,12 @@ export async function upsertLink(
     ticket_number: link.ticketNumber ?? null,
     correlation_id: link.correlationId ?? null,
     governance_assignment_id: link.governanceAssignmentId ?? null,
+    adopted: link.adopted ? 1 : 0,
     created_at: now,
     updated_at: now,
   };
-  const update: Record<string, string | null> = { updated_at: now };
+  const update: Record<string, string | number | null> = { updated_at: now };
+  if (link.adopted !== undefined) update.adopted = link.adopted ? 1 : 0;
   for (const [key, column] of [
     ['subscriptionId', 'subscription_id'],
     ['ticketTable', 'ticket_table'],
@@ -97,6 +101,27 @@ export async function linksForCorrelation(
     .where('correlation_id', '=', correlationId)
     .execute()
     .then(byAssessment);
+}
+
+/**
+ * The sys_ids of the tickets of `table` that cloud-tickets adopted from Defender's own ServiceNow
+ * integration (marked adopted; their correlation_id is not Snowline's and is not rewritten).
+ */
+export async function adoptedTicketSysIds(
+  db: Kysely<Database>,
+  integrationId: string,
+  table: string,
+): Promise<string[]> {
+  const rows = await db
+    .selectFrom('link')
+    .select('ticket_sys_id')
+    .distinct()
+    .where('integration_id', '=', integrationId)
+    .where('ticket_table', '=', table)
+    .where('adopted', '=', 1)
+    .where('ticket_sys_id', 'is not', null)
+    .execute();
+  return rows.map((r) => r.ticket_sys_id!).sort();
 }
 
 /** Every link of an integration, in no given order. */

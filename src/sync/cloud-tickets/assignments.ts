@@ -12,6 +12,7 @@ import { stateLabel } from '../../domain/tickets/tables.js';
 import { ArmAssignmentWriter } from '../kernel/writers/arm-assignment.js';
 import type { CloudTicketsRun } from './flow.js';
 import type { TicketMemory } from './memory.js';
+import type { OtherAssignment } from './types.js';
 
 /**
  * The governance assignments of cloud-tickets, written through ARM: one per covered assessment,
@@ -113,16 +114,73 @@ export class AssignmentKeeper {
           ticketNumber: memory.number,
           correlationId: memory.correlationId,
           governanceAssignmentId: assignmentKey,
+          adopted: false,
         },
       ],
     });
+  }
+
+  /**
+   * Takes over the governance assignment Defender's own ServiceNow integration made for an
+   * assessment, next to its ticket ({@link TicketKeeper.adoptTicket}): nothing is written; the
+   * assignment is remembered under its own key and linked to the ticket by sys_id, so that
+   * closing the ticket removes it (here and in ticket-sync) as it would one of Snowline's.
+   */
+  async adoptAssignment(
+    assessment: CoveredAssessment,
+    memory: TicketMemory,
+    other: OtherAssignment,
+  ): Promise<void> {
+    const id = assessment.id;
+    const hash = contentHash(other);
+    this.t.assignmentHashes.set(id, hash);
+    this.t.assignmentKeys.set(id, other.assignmentKey);
+    await this.t.decide(
+      {
+        action: 'adopt',
+        entity: 'governanceAssignment',
+        key: id,
+        side: 'defender',
+        target: { id: `${id}/governanceAssignments/${other.assignmentKey}` },
+        reason: `made by Defender for Cloud's own ServiceNow integration for ${memory.number} (owner ${other.owner ?? 'none'}, ${other.ticketStatus ?? 'no status'}); adopted as it is, no second assignment`,
+      },
+      {
+        assignments: [
+          {
+            sourceKey: id,
+            remoteSysId: other.assignmentKey,
+            contentHash: hash,
+            lastSeenAt: this.t.now.toISOString(),
+            data: {
+              resourceId: assessment.resourceId,
+              assessmentKey: assessment.assessmentKey,
+              groupKey: memory.groupKey,
+              assignmentKey: other.assignmentKey,
+            },
+          },
+        ],
+        // Tracked by sys_id: the ticket's correlation_id is not Snowline's and is not rewritten.
+        links: [
+          {
+            assessmentId: id,
+            subscriptionId: assessment.subscriptionId,
+            ticketTable: memory.table,
+            ticketSysId: memory.sysId,
+            ticketNumber: memory.number,
+            correlationId: null,
+            governanceAssignmentId: other.assignmentKey,
+            adopted: true,
+          },
+        ],
+      },
+    );
   }
 
   /** Deletes the governance assignment of an assessment that no longer needs it. */
   async removeAssignment(id: string, memory: TicketMemory, why: string): Promise<void> {
     const parsed = parseAssessmentId(id);
     if (!this.t.assignmentHashes.get(id) || !parsed) return;
-    const assignmentKey = assignmentKeyFor(this.t.run.integrationId, id);
+    const assignmentKey = this.t.assignmentKeyOf(id);
     await this.writer.remove({
       resourceId: parsed.resourceId,
       assessmentKey: parsed.assessmentKey,

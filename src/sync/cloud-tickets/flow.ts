@@ -1,5 +1,6 @@
 import type { FlowSummary } from '../../domain/flows.js';
 import type { PlanAction } from '../../domain/plan.js';
+import { assignmentKeyFor } from '../../domain/tickets/rules.js';
 import { isClosedState } from '../../domain/tickets/tables.js';
 import { isRateLimitedError, isSnowlineError } from '../../errors.js';
 import type { EntityStateUpdate } from '../../store/models/entity-state.js';
@@ -41,6 +42,7 @@ export function cloudTicketsSummary(): CloudTicketsCounters {
     assignmentsWritten: 0,
     suppressed: 0,
     reopened: 0,
+    adopted: 0,
     directoryProblems: [],
   };
 }
@@ -117,6 +119,8 @@ export class CloudTicketsRun {
    * kept it.
    */
   assignmentOwners = new Map<string, string | null>();
+  /** The keys of adopted assignments (Defender's integration chose them), by assessment id. */
+  assignmentKeys = new Map<string, string>();
   contentHashes = new Map<string, string | null>();
   /** The configured rules, then the adopted governance rules. */
   rules: readonly AppliedRule[] = [];
@@ -199,6 +203,8 @@ export class CloudTicketsRun {
         this.assignmentHashes.set(assignment.key, assignment.contentHash);
         if (assignment.data?.owner !== undefined)
           this.assignmentOwners.set(assignment.key, assignment.data.owner);
+        if (assignment.data?.assignmentKey)
+          this.assignmentKeys.set(assignment.key, assignment.data.assignmentKey);
       }
     }
     for await (const page of ticketMemory(scope).all()) {
@@ -225,6 +231,11 @@ export class CloudTicketsRun {
   async saveMemory(memory: TicketMemory): Promise<void> {
     this.memories.set(memory.groupKey, memory);
     await this.run.recorder.save({ states: { ticket: [{ sourceKey: memory.groupKey, data: memory }] } });
+  }
+
+  /** The key of an assessment's assignment: the adopted one's, else the one Snowline derives. */
+  assignmentKeyOf(assessmentId: string): string {
+    return this.assignmentKeys.get(assessmentId) ?? assignmentKeyFor(this.run.integrationId, assessmentId);
   }
 
   /** Records a decision (after its write, in a real run) with the ticket and assignment states and links it leaves. */

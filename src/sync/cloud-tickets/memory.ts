@@ -62,6 +62,12 @@ export const TicketMemorySchema = z.object({
    * null when they had none or several. A ticket recorded before Snowline kept it has none.
    */
   owner: z.string().nullable().optional(),
+  /**
+   * True for a ticket Defender's own ServiceNow integration opened and Snowline adopted: found by
+   * its sys_id (its correlation_id is not Snowline's and is left as it is), its content and
+   * assignee are not rewritten.
+   */
+  adopted: z.boolean().optional(),
 });
 
 /** What the store remembers of one ticket. */
@@ -74,6 +80,8 @@ export const AssignmentMemorySchema = z.object({
   groupKey: z.string().optional(),
   /** The owner from the rule when the assignment was last written; absent when recorded before it was kept. */
   owner: z.string().nullable().optional(),
+  /** The key of an adopted assignment (Defender's integration chose it); absent for Snowline's own. */
+  assignmentKey: z.string().optional(),
 });
 
 /** What cloud-tickets remembers of one governance assignment. */

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import {
+  adoptedGroupKey,
+  assignmentKeyFor,
   groupKeyFor,
   matchRule,
   parseAssessmentId,
@@ -10,6 +12,7 @@ import {
   type OwnerSource,
 } from '../../domain/tickets/rules.js';
 import { TICKET_TABLES, type TicketTable } from '../../domain/tickets/tables.js';
+import { carriesOtherTicket, ticketLinkTarget, type TicketLinkTarget } from '../../domain/tickets/vendor.js';
 import { InputError } from '../../errors.js';
 import { encodeQuery, where } from '../../servicenow/query.js';
 import { stringValue } from '../../servicenow/values.js';
@@ -27,6 +30,7 @@ import {
   ASSESSMENTS_API_VERSION,
   type AppliedRule,
   type LiveTicket,
+  type OtherAssignment,
   type SeenStatus,
   type TicketGroup,
 } from './types.js';
@@ -77,6 +81,101 @@ export class AssessmentReader {
         }
       }
     }
+    await this.loadAdoptedTickets(tables);
+  }
+
+  /**
+   * The adopted tickets (Defender's own integration opened them; their correlation_id is not
+   * Snowline's) by sys_id, 100 a query, under the correlation id their memory carries: so a
+   * person closing one is noticed on the next run like for Snowline's own tickets.
+   */
+  private async loadAdoptedTickets(tables: readonly TicketTable[]): Promise<void> {
+    for (const table of tables) {
+      const bySysId = new Map(
+        [...this.t.memories.values()]
+          .filter((m) => m.adopted && m.table === table)
+          .map((m) => [m.sysId, m.correlationId] as const),
+      );
+      for (const row of await this.ticketsBySysId(table, [...bySysId.keys()]))
+        this.t.live.set(bySysId.get(row.sysId)!, row);
+    }
+  }
+
+  /** The tickets of `table` with these sys_ids, 100 a query. */
+  async ticketsBySysId(table: TicketTable, sysIds: readonly string[]): Promise<LiveTicket[]> {
+    const found: LiveTicket[] = [];
+    for (let i = 0; i < sysIds.length; i += 100) {
+      const rows = await this.t.run.servicenow.listAll(table, {
+        query: encodeQuery({ where: [where('sys_id', 'IN', sysIds.slice(i, i + 100))] }),
+        fields: ['sys_id', 'number', 'state'],
+      });
+      for (const row of rows) found.push(liveTicket(table, row));
+    }
+    return found;
+  }
+
+  /**
+   * The tickets an assignment of Defender's own integration may point at: by the link's sys_id
+   * when it has one, else every ticket whose number ends with `ticketNumber`'s digits (the caller
+   * keeps exact matches only), in the link's table when it names one, else in all three.
+   */
+  async ticketsForOther(other: OtherAssignment, target: TicketLinkTarget): Promise<LiveTicket[]> {
+    const tables = target.kind === 'thisInstance' && target.table ? [target.table] : TICKET_TABLES;
+    const found: LiveTicket[] = [];
+    for (const table of tables) {
+      if (target.kind === 'thisInstance' && target.sysId) {
+        found.push(...(await this.ticketsBySysId(table, [target.sysId])));
+        continue;
+      }
+      if (other.ticketNumber === undefined) continue;
+      const rows = await this.t.run.servicenow.listAll(table, {
+        query: encodeQuery({ where: [where('number', 'ENDSWITH', String(other.ticketNumber))] }),
+        fields: ['sys_id', 'number', 'state'],
+      });
+      for (const row of rows) found.push(liveTicket(table, row));
+    }
+    return found;
+  }
+
+  /**
+   * Governance assignments with a ServiceNow ticket that Snowline did not make (Defender's own
+   * integration did), by lower-cased assessment id, for the covered assessments no ticket of
+   * Snowline's covers yet. One ARM list per (subscription, recommendation): at a subscription
+   * scope ARM lists the assignments of every resource (contract §3.1). Assessments Snowline
+   * already tracks are not asked about again, so a settled estate costs no request here.
+   */
+  async otherAssignments(assessments: readonly CoveredAssessment[]): Promise<Map<string, OtherAssignment>> {
+    const wanted = new Set(assessments.map((a) => a.id.toLowerCase()));
+    const scopes = new Map<string, { subscriptionId: string; assessmentKey: string }>();
+    for (const a of assessments) scopes.set(`${a.subscriptionId}|${a.assessmentKey}`.toLowerCase(), a);
+    const found = new Map<string, OtherAssignment>();
+    for (const { subscriptionId, assessmentKey } of scopes.values()) {
+      for await (const page of this.t.run.arm.listGovernanceAssignments(
+        `subscriptions/${subscriptionId}`,
+        assessmentKey,
+      )) {
+        for (const g of page.items) {
+          const id = g.assessmentId?.toLowerCase();
+          if (!id || !wanted.has(id) || found.has(id)) continue;
+          if (!carriesOtherTicket(g, assignmentKeyFor(this.t.run.integrationId, id))) continue;
+          found.set(id, {
+            assignmentKey: g.assignmentKey,
+            owner: g.owner,
+            remediationDueDate: g.remediationDueDate,
+            isGracePeriod: g.isGracePeriod,
+            ticketNumber: g.additionalData?.ticketNumber,
+            ticketLink: g.additionalData?.ticketLink,
+            ticketStatus: g.additionalData?.ticketStatus,
+          });
+        }
+      }
+    }
+    return found;
+  }
+
+  /** Where an adopted assignment's link points, against this integration's instance. */
+  linkTarget(other: OtherAssignment): TicketLinkTarget {
+    return ticketLinkTarget(other.ticketLink, this.t.run.servicenow.instanceUrl);
   }
 
   /** The tickets of `table` carrying these correlation ids on the instance now (under the correlation locks). */
@@ -108,11 +207,15 @@ export class AssessmentReader {
       for (const m of page.items) metadata.set(m.assessmentKey.toLowerCase(), m);
 
     const remembered = new Set<string>();
-    const manualByAssessment = new Map<string, TicketMemory>();
+    // Tickets that keep their assessments whatever the rules say: one created by hand (until
+    // resolved) and one adopted from Defender's own integration (for good: it is reopened or
+    // superseded like any other).
+    const heldByAssessment = new Map<string, TicketMemory>();
     for (const memory of this.t.memories.values()) {
       for (const id of Object.keys(memory.assessments)) remembered.add(id);
-      if (memory.manual && memory.status !== 'resolved')
-        for (const id of Object.keys(memory.assessments)) manualByAssessment.set(id, memory);
+      const adopted = memory.groupKey.startsWith(adoptedGroupKey(''));
+      if ((memory.manual && memory.status !== 'resolved') || adopted)
+        for (const id of Object.keys(memory.assessments)) heldByAssessment.set(id, memory);
     }
 
     const seen = new Map<string, SeenStatus>();
@@ -134,9 +237,9 @@ export class AssessmentReader {
         if (a.status.code !== 'Unhealthy' || !a.resourceId) continue;
         const meta = metadata.get(a.assessmentKey.toLowerCase());
         const assessment = coveredAssessment(a, meta, subscriptionId);
-        const manual = manualByAssessment.get(id);
-        if (manual) {
-          covered.push({ assessment, rule: manual.rule, manual: true, change });
+        const held = heldByAssessment.get(id);
+        if (held) {
+          covered.push({ assessment, rule: held.rule, manual: held.manual ?? false, change });
           continue;
         }
         const rule = matchRule(this.t.rules, assessment);
@@ -148,14 +251,25 @@ export class AssessmentReader {
     const owners = await this.ownersByTag(
       covered.map((c) => ({ rule: c.rule, resourceId: c.assessment.resourceId })),
     );
+    const others = await this.otherAssignments(
+      covered.filter((c) => !remembered.has(c.assessment.id)).map((c) => c.assessment),
+    );
     const groups = new Map<string, TicketGroup>();
     for (const c of covered) {
       const owner = ownerOf(c.rule.owner, owners.get(c.assessment.resourceId.toLowerCase()));
       const assessment: CoveredAssessment = owner ? { ...c.assessment, owner } : c.assessment;
-      const key = c.manual
-        ? manualByAssessment.get(assessment.id)!.groupKey
-        : groupKeyFor(c.rule, assessment);
-      const group = groups.get(key) ?? { key, rule: c.rule, manual: c.manual, assessments: [], changes: {} };
+      const other = others.get(assessment.id.toLowerCase());
+      const key =
+        heldByAssessment.get(assessment.id)?.groupKey ??
+        (other ? adoptedGroupKey(assessment.id) : groupKeyFor(c.rule, assessment));
+      const group = groups.get(key) ?? {
+        key,
+        rule: c.rule,
+        manual: c.manual,
+        assessments: [],
+        changes: {},
+        ...(other ? { other } : {}),
+      };
       group.assessments.push(assessment);
       group.changes[assessment.id] = c.change;
       groups.set(key, group);
@@ -269,6 +383,18 @@ export class AssessmentReader {
     }
     return tags;
   }
+}
+
+function liveTicket(
+  table: TicketTable,
+  row: { sys_id: string; number?: unknown; state?: unknown },
+): LiveTicket {
+  return {
+    table,
+    sysId: row.sys_id,
+    number: stringValue(row.number) ?? '',
+    state: stringValue(row.state) ?? '',
+  };
 }
 
 function ownerOf(

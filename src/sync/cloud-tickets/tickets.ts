@@ -15,6 +15,7 @@ import {
   stateLabel,
   type TicketTable,
 } from '../../domain/tickets/tables.js';
+import { matchTicket } from '../../domain/tickets/vendor.js';
 import { batchFailure, batchRecord } from '../../servicenow/batch.js';
 import type { BatchItemResult } from '../../servicenow/client.js';
 import { stringValue, type SnRecord } from '../../servicenow/values.js';
@@ -22,7 +23,7 @@ import { createAllIfAbsent, createIfAbsent } from '../../store/correlation-lock.
 import type { DirectoryMatch } from './directory.js';
 import type { CloudTicketsRun } from './flow.js';
 import type { TicketMemory } from './memory.js';
-import type { DirectoryProblem, LiveTicket, SeenStatus, TicketGroup } from './types.js';
+import type { DirectoryProblem, LiveTicket, OtherAssignment, SeenStatus, TicketGroup } from './types.js';
 
 /**
  * The tickets of cloud-tickets: opened (or adopted by correlation id), kept in step with their
@@ -101,6 +102,7 @@ export class TicketKeeper {
 
   /** Opens (or, when the instance already has it, adopts) the ticket of a group. */
   async openTicket(group: TicketGroup, generation: number): Promise<TicketMemory | undefined> {
+    if (group.other) return this.adoptTicket(group, group.other);
     const correlationId = correlationIdFor(this.t.run.integrationId, group.key, generation);
     const table = group.rule.table;
     const content = ticketContent(group.assessments, {
@@ -158,6 +160,68 @@ export class TicketKeeper {
     }
     const memory = await this.recordCreated(group, generation, outcome.created, hash, reason);
     return this.syncOpen(group, memory);
+  }
+
+  /**
+   * Adopts the ticket of an assessment that already has a governance assignment from Defender's
+   * own ServiceNow integration: the ticket is found on this instance (by the link's sys_id, else
+   * by its number) and tracked by its sys_id; nothing is written to it or to the assignment, and
+   * no second ticket or assignment is made. A ticket that can not be told for sure (no link to
+   * this instance, no such number, several tickets with its digits) is not adopted and not
+   * duplicated either: a skip with the reason, looked at again next run.
+   */
+  async adoptTicket(group: TicketGroup, other: OtherAssignment): Promise<TicketMemory | undefined> {
+    const assessment = group.assessments[0]!;
+    const correlationId = correlationIdFor(this.t.run.integrationId, group.key, 1);
+    const made = `${assessment.id} already has governance assignment ${other.assignmentKey} with a ServiceNow ticket (ticketNumber ${other.ticketNumber ?? 'none'}, ticketLink ${other.ticketLink ?? 'none'}), made outside Snowline`;
+    const target = this.t.reader.linkTarget(other);
+    const candidates =
+      target.kind === 'thisInstance' ? await this.t.reader.ticketsForOther(other, target) : [];
+    const match =
+      target.kind === 'thisInstance'
+        ? matchTicket(other, target, candidates)
+        : {
+            kind: 'none' as const,
+            why:
+              target.kind === 'otherInstance'
+                ? `its link points at another instance (${target.host})`
+                : 'it has no link to this instance',
+          };
+    if (match.kind !== 'one') {
+      await this.t.decide({
+        action: 'skip',
+        entity: 'ticket',
+        key: correlationId,
+        target: { table: group.rule.table },
+        reason: `${made}; not adopted (${match.why}), and no second ticket or assignment is made`,
+      });
+      return undefined;
+    }
+    const found = candidates.find((c) => c.sysId === match.ticket.sysId)!;
+    const memory: TicketMemory = {
+      ...this.memoryBase(group, 1, found.table),
+      dueDate: other.remediationDueDate.toISOString(),
+      gracePeriod: other.isGracePeriod ?? group.rule.gracePeriod,
+      sysId: found.sysId,
+      number: found.number,
+      state: found.state,
+      adopted: true,
+    };
+    this.t.live.set(correlationId, found);
+    this.t.createdThisRun.add(group.key);
+    this.t.summary.adopted += 1;
+    await this.t.decide(
+      {
+        action: 'adopt',
+        entity: 'ticket',
+        key: correlationId,
+        target: { table: found.table, id: found.sysId },
+        reason: `${found.number} (found by ${match.by}): ${made}; adopted and tracked by its sys_id, its correlation_id left as it is, no second ticket`,
+      },
+      { tickets: [this.t.ticketState(memory, null)] },
+    );
+    await this.t.assignments.adoptAssignment(assessment, memory, other);
+    return this.syncGroup(group, memory);
   }
 
   /** Records a ticket this run created: its memory, the live ticket, the decision and its hash. */
@@ -247,7 +311,8 @@ export class TicketKeeper {
       values: Record<string, unknown>;
     }[] = [];
     for (const group of groups) {
-      if (!group) continue;
+      // An assessment whose ticket Defender's own integration made is adopted, never created.
+      if (!group || group.other) continue;
       const correlationId = correlationIdFor(this.t.run.integrationId, group.key, 1);
       if (this.t.live.has(correlationId)) continue;
       const content = ticketContent(group.assessments, { impactUrgency: this.t.run.config.impactUrgency });
@@ -324,6 +389,7 @@ export class TicketKeeper {
    * covered assessment, and the removal of assignments of assessments that left the group.
    */
   async syncOpen(group: TicketGroup, memory: TicketMemory): Promise<TicketMemory> {
+    if (memory.adopted) return this.keepAdopted(group, memory);
     const content = ticketContent(group.assessments, {
       impactUrgency: this.t.run.config.impactUrgency,
     });
@@ -376,6 +442,20 @@ export class TicketKeeper {
         await this.t.saveMemory(current);
       }
     }
+    return current;
+  }
+
+  /**
+   * Keeps an open adopted ticket: Defender's own integration wrote its content, assignee and
+   * assignment, so nothing is rewritten (ticket-sync mirrors its status and assignee onto the
+   * assignment); only the assessment's status change date is remembered.
+   */
+  private async keepAdopted(group: TicketGroup, memory: TicketMemory): Promise<TicketMemory> {
+    if (!this.t.createdThisRun.has(group.key)) this.t.summary.unchanged += 1;
+    const assessments = { ...memory.assessments };
+    for (const a of group.assessments) assessments[a.id] = group.changes[a.id] ?? null;
+    const current = { ...memory, assessments };
+    if (JSON.stringify(assessments) !== JSON.stringify(memory.assessments)) await this.t.saveMemory(current);
     return current;
   }
 

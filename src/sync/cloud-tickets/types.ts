@@ -38,6 +38,8 @@ export interface CloudTicketsCounters {
   /** Tickets a person closed while Unhealthy that still hold back a new one. */
   suppressed: number;
   reopened: number;
+  /** Tickets (and their assignments) Defender's own ServiceNow integration made, taken over this run. */
+  adopted: number;
   directoryProblems: DirectoryProblem[];
 }
 
@@ -52,11 +54,28 @@ export interface LiveTicket {
   readonly state: string;
 }
 
+/**
+ * A governance assignment someone other than Snowline made with a ServiceNow ticket on it
+ * (Defender's own ServiceNow integration): Snowline adopts it and its ticket instead of opening
+ * its own.
+ */
+export interface OtherAssignment {
+  readonly assignmentKey: string;
+  readonly owner?: string | undefined;
+  readonly remediationDueDate: Date;
+  readonly isGracePeriod?: boolean | undefined;
+  readonly ticketNumber?: number | undefined;
+  readonly ticketLink?: string | undefined;
+  readonly ticketStatus?: string | undefined;
+}
+
 /** The covered assessments of one ticket this run, under the rule that covers them. */
 export interface TicketGroup {
   readonly key: string;
   readonly rule: AppliedRule;
   readonly manual: boolean;
+  /** Set for the group of one assessment whose ticket Defender's own integration made (to adopt). */
+  readonly other?: OtherAssignment;
   readonly assessments: CoveredAssessment[];
   /** statusChangeDate per assessment id. */
   readonly changes: Record<string, string | null>;

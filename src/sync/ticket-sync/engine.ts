@@ -198,7 +198,12 @@ export class TicketSyncEngine {
 
   private async syncNow(ticket: TicketSnapshot): Promise<TicketOutcome> {
     this.summary.tickets += 1;
-    if (!ticket.correlationId.startsWith(this.prefix)) return 'notSnowline';
+    const ours = ticket.correlationId.startsWith(this.prefix);
+    // A ticket without Snowline's correlation id is followed when cloud-tickets adopted it from
+    // Defender's own ServiceNow integration: its link holds the sys_id (the correlation_id is not
+    // rewritten).
+    const adoptedLinks = ours ? undefined : await this.linksOf(ticket);
+    if (adoptedLinks?.length === 0) return 'notSnowline';
     const memoryKey = `${ticket.table}:${ticket.sysId}`;
     const memory = (await this.versions.one(memoryKey))?.data;
     const arrival = arrivalOf(memory, ticket);
@@ -207,7 +212,7 @@ export class TicketSyncEngine {
       this.summary.alreadyProcessed += 1;
       return 'processed';
     }
-    const ticketKey = ticket.correlationId;
+    const ticketKey = ours ? ticket.correlationId : memoryKey;
     const target = { table: ticket.table, id: ticket.sysId };
     if (arrival.kind === 'echo') {
       this.summary.echoes += 1;
@@ -225,7 +230,7 @@ export class TicketSyncEngine {
       return 'echo';
     }
 
-    const links = await linksForTicket(this.context.store.db, this.context.integrationId, ticket.sysId);
+    const links = adoptedLinks ?? (await this.linksOf(ticket));
     if (links.length === 0) {
       await this.decide(
         {
@@ -255,7 +260,12 @@ export class TicketSyncEngine {
         await this.reportError(id, new InputError(`linked assessment id "${id}" is not an assessment id`));
         continue;
       }
-      const assignmentKey = assignmentKeyFor(this.context.integrationId, id);
+      // An adopted assignment keeps the key Defender's integration gave it: the link holds it,
+      // and ticket-sync's record of it once the link lost it to a delete.
+      const assignmentKey =
+        link.governance_assignment_id ??
+        recorded.get(id)?.remoteSysId ??
+        assignmentKeyFor(this.context.integrationId, id);
       const remembered: FollowedAssignment = recorded.get(id)?.data ?? {};
       // Re-read before write: the decision is made against what Defender has now.
       const assignmentRef = {
@@ -370,6 +380,11 @@ export class TicketSyncEngine {
     }
     await this.saveTicket(memoryKey, rememberTicket(memory, ticket, ownWrite));
     return 'synced';
+  }
+
+  /** The assessments linked to a ticket in the store (cloud-tickets wrote the links). */
+  private linksOf(ticket: TicketSnapshot) {
+    return linksForTicket(this.context.store.db, this.context.integrationId, ticket.sysId);
   }
 
   /** A user without an email is reported (summary, log, ledger, a work note on the ticket), never guessed. */

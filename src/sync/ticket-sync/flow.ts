@@ -5,6 +5,7 @@ import { InputError, isRateLimitedError, isSnowlineError } from '../../errors.js
 import type { ServiceNowClient } from '../../servicenow/client.js';
 import { encodeQuery, where, type QueryCondition } from '../../servicenow/query.js';
 import { stringValue, type SnRecord } from '../../servicenow/values.js';
+import { adoptedTicketSysIds } from '../../store/models/links.js';
 import { advanceWatermark, getWatermark } from '../../store/models/watermarks.js';
 import { defineFlow, type FlowContext } from '../kernel/flow.js';
 import {
@@ -51,6 +52,8 @@ async function pollTable(
   let watermark = await getWatermark(run.store.db, ref);
   const since = pollSince(watermark, run.config.overlapSeconds);
   const prefix = where('correlation_id', 'STARTSWITH', correlationPrefix(run.integrationId));
+  // Adopted tickets first: the watermark below never moves past one of them that failed.
+  const adoptedFailed = await pollAdopted(run, servicenow, engine, table, since);
   let cursor: { updatedOn: string; sysId: string } | undefined;
   for (;;) {
     const query = cursor
@@ -67,31 +70,7 @@ async function pollTable(
         });
     const page = await firstPage(servicenow, table, query, run.config.pageSize);
     if (page.length === 0) return;
-    let firstFailed: string | undefined;
-    // The tickets of a page are distinct: a few at a time, as many as ARM requests may be in
-    // flight, so the poll is not paced by one round trip after another.
-    let next = 0;
-    const worker = async () => {
-      while (next < page.length) {
-        const row = page[next++]!;
-        const updatedOn = stringValue(row.sys_updated_on);
-        try {
-          await engine.sync(ticketSnapshot(table, row));
-        } catch (error) {
-          if (isRateLimitedError(error) || !isSnowlineError(error)) throw error;
-          // A malformed record is reported and skipped (it would fail the same way next poll);
-          // any other failure holds the watermark at this record so the next poll tries again.
-          if (
-            !(error instanceof InputError) &&
-            updatedOn &&
-            (firstFailed === undefined || updatedOn < firstFailed)
-          )
-            firstFailed = updatedOn;
-          await engine.reportError(`${table}:${row.sys_id ?? 'unknown'}`, error);
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: PAGE_CONCURRENCY }, worker));
+    const firstFailed = earliest(adoptedFailed, await syncPage(engine, table, page));
     // Every row of the page was attempted; the page is in sys_updated_on order.
     const lastProcessed = stringValue(page[page.length - 1]!.sys_updated_on);
     const moved = nextWatermark(watermark, lastProcessed, firstFailed);
@@ -106,6 +85,77 @@ async function pollTable(
     if (page.length < run.config.pageSize || !lastUpdated) return;
     cursor = { updatedOn: lastUpdated, sysId: last.sys_id };
   }
+}
+
+/**
+ * The tickets cloud-tickets adopted from Defender's own ServiceNow integration (their
+ * correlation_id is not Snowline's, so the prefix query above misses them): by sys_id from the
+ * store's links, 100 a query, changed since the same point as the main query. A short list, read
+ * whole each poll; versions already processed cost nothing (the engine's version check). Returns
+ * the earliest `sys_updated_on` that failed, if any.
+ */
+async function pollAdopted(
+  run: FlowContext<TicketSyncConfig>,
+  servicenow: ServiceNowClient,
+  engine: TicketSyncEngine,
+  table: string,
+  since: string | undefined,
+): Promise<string | undefined> {
+  const sysIds = await adoptedTicketSysIds(run.store.db, run.integrationId, table);
+  let failed: string | undefined;
+  for (let i = 0; i < sysIds.length; i += 100) {
+    const rows = await firstPage(
+      servicenow,
+      table,
+      encodeQuery({
+        where: [
+          where('sys_id', 'IN', sysIds.slice(i, i + 100)),
+          ...(since ? [where('sys_updated_on', '>=', since)] : ([] as QueryCondition[])),
+        ],
+        orderBy: ['sys_updated_on', 'sys_id'],
+      }),
+      100,
+    );
+    failed = earliest(failed, await syncPage(engine, table, rows));
+  }
+  return failed;
+}
+
+/**
+ * Syncs the tickets of a page, a few at a time (as many as ARM requests may be in flight, so a
+ * poll is not paced by one round trip after another). Returns the earliest `sys_updated_on` of a
+ * ticket that failed and must be read again; a malformed record is reported and skipped (it would
+ * fail the same way next poll).
+ */
+async function syncPage(
+  engine: TicketSyncEngine,
+  table: string,
+  page: readonly SnRecord[],
+): Promise<string | undefined> {
+  let firstFailed: string | undefined;
+  let next = 0;
+  const worker = async () => {
+    while (next < page.length) {
+      const row = page[next++]!;
+      const updatedOn = stringValue(row.sys_updated_on);
+      try {
+        await engine.sync(ticketSnapshot(table, row));
+      } catch (error) {
+        if (isRateLimitedError(error) || !isSnowlineError(error)) throw error;
+        if (!(error instanceof InputError) && updatedOn) firstFailed = earliest(firstFailed, updatedOn);
+        await engine.reportError(`${table}:${row.sys_id ?? 'unknown'}`, error);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: PAGE_CONCURRENCY }, worker));
+  return firstFailed;
+}
+
+/** The earlier of two stored date-times (either may be absent). */
+function earliest(a: string | undefined, b: string | undefined): string | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return a < b ? a : b;
 }
 
 /** One page of a read: the cursor, not an offset, moves between pages. */
