@@ -150,7 +150,7 @@ describe('snowline CLI', () => {
         '20261122120000_partition_lease',
         '20261122130000_dashboard_snapshot',
         '20261205000000_ledger_retention',
-        '20261215000000_link_adopted',
+        '20261205130000_link_adopted',
       ],
     });
     const second = await cli(['--config', path, 'migrate', '--json'], { SN_PASSWORD: 'pw-123456' });
