@@ -433,8 +433,9 @@ export class Instance {
     if (this.isOtTable(table)) return this.hasAny(caller, Instance.otReadRoles);
     if (Instance.reconciliationTables.has(table))
       return this.hasAny(caller, ['itil', 'sn_cmdb_editor', 'sn_cmdb_admin', 'itil_admin']);
-    // UNVERIFIED: system properties are an admin's to read; tests set them through /_sandbox/properties.
-    if (table === 'sys_properties') return this.hasAny(caller, []);
+    // UNVERIFIED: system properties and business rules are an admin's to read; tests set
+    // properties through /_sandbox/properties.
+    if (table === 'sys_properties' || table === 'sys_script') return this.hasAny(caller, []);
     if (table.startsWith('sn_vul'))
       return this.hasAny(caller, ['sn_vul.vulnerability_read', 'sn_vul.vulnerability_write', 'sn_vul.admin']);
     return caller.roles.size > 0;

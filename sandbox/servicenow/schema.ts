@@ -259,6 +259,24 @@ const tableList: TableDef[] = [
     fields: { tablename: S, matchfield: S, age: I(), active: B('true') },
   },
   {
+    // Business rules ([SND] markdown/api-reference/business-rules-classic/c_BusinessRules.md: Table,
+    // When — before, after, async, display —, Insert/Update, Active, Condition, Script). Column
+    // names UNVERIFIED (the page gives form labels). Stored only: the sandbox's own webhook
+    // (/_sandbox/webhooks) stands in for a rule's effect.
+    name: 'sys_script',
+    displayField: 'name',
+    fields: {
+      name: S,
+      collection: S,
+      when: Sd('after'),
+      action_insert: B('false'),
+      action_update: B('false'),
+      active: B('true'),
+      condition: S,
+      script: S,
+    },
+  },
+  {
     // System properties the sandbox reads (baseline.ts lists them).
     name: 'sys_properties',
     displayField: 'name',

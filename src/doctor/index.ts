@@ -7,6 +7,7 @@ import { createDefenderSources } from '../sources/index.js';
 import { checkDefender } from './defender.js';
 import type { DoctorReport } from './report.js';
 import { checkServiceNow } from './servicenow.js';
+import { checkTicketSyncPush } from './ticket-sync.js';
 
 export { formatReport, reportPasses, type DoctorCheck, type DoctorReport } from './report.js';
 export { serviceNowRequirements } from '../setup/requirements.js';
@@ -29,6 +30,7 @@ export async function runDoctor(
   try {
     const checks = [
       ...(await checkServiceNow(servicenow.client, integration)),
+      ...(await checkTicketSyncPush(servicenow.client, integration)),
       ...(await checkDefender(defender, integration)),
     ];
     return { integrationId: integration.id, checks };

@@ -132,3 +132,67 @@ describe('snowline doctor', () => {
     expect(code).toBe(0);
   });
 });
+
+describe('snowline doctor: ticket-sync push mode', () => {
+  let sandboxes: Sandboxes;
+  let config: any;
+
+  beforeAll(async () => {
+    sandboxes = await startSandboxes({ devices: 10, seed: 5 });
+    config = structuredClone(sandboxes.config(join(dir, 'push.sqlite')).config);
+    const flows = config.integrations[0].flows;
+    flows.cloudTickets.rules = [{ name: 'high', when: { severities: ['High'] }, table: 'incident' }];
+    flows.ticketSync = { ...flows.ticketSync, webhook: { secret: 'push-mode-secret-0123456789' } };
+  });
+  afterAll(async () => sandboxes?.close());
+
+  const push = async () => {
+    const checks = byId(JSON.parse((await doctor(config)).stdout) as DoctorReport);
+    return [
+      checks['servicenow.ticket-sync.properties'],
+      checks['servicenow.ticket-sync.business-rules'],
+      checks['servicenow.ticket-sync.reachable'],
+    ];
+  };
+
+  it('says what to check by hand when the integration user may not read the setup, and checks it when it may', async () => {
+    // sys_properties and sys_script are an admin's to read (on the sandbox, as on most instances).
+    const [properties, rules, reachable] = await push();
+    expect(properties).toMatchObject({ status: 'skip' });
+    expect(properties!.detail).toContain('snowline.sandbox.webhook.url');
+    expect(rules).toMatchObject({ status: 'skip' });
+    expect(reachable).toMatchObject({ status: 'skip' });
+
+    await sandboxes.control('servicenow', 'POST', '/_sandbox/users', {
+      user_name: 'snowline.oauth.app',
+      password: 'unused-by-oauth',
+      roles: ['admin'],
+    });
+    const [missingProperties, missingRule] = await push();
+    expect(missingProperties).toMatchObject({ status: 'fail' });
+    expect(missingProperties!.fix).toContain('snowline servicenow setup');
+    expect(missingRule).toMatchObject({ status: 'fail' });
+    expect(missingRule!.detail).toContain('incident');
+
+    // What `snowline servicenow setup` prints, applied.
+    await sandboxes.control('servicenow', 'POST', '/_sandbox/properties', {
+      'snowline.sandbox.webhook.url': 'https://snowline.example.com/api/v1/webhooks/servicenow',
+      'snowline.sandbox.webhook.secret': 'push-mode-secret-0123456789',
+    });
+    await sandboxes.control('servicenow', 'POST', '/_sandbox/seed', {
+      sys_script: [
+        {
+          name: 'Snowline webhook',
+          collection: 'incident',
+          when: 'async',
+          action_insert: 'true',
+          action_update: 'true',
+          script: "var url = gs.getProperty('snowline.sandbox.webhook.url');",
+        },
+      ],
+    });
+    const [set, ruled] = await push();
+    expect(set).toMatchObject({ status: 'pass' });
+    expect(ruled).toMatchObject({ status: 'pass' });
+  });
+});
