@@ -4,6 +4,7 @@ import { UpstreamError } from '../../errors.js';
 import type { ListOptions, ServiceNowClient } from '../../servicenow/client.js';
 import { encodeQuery, where } from '../../servicenow/query.js';
 import { stringValue } from '../../servicenow/values.js';
+import { batchFailure, batchRecord } from '../../servicenow/batch.js';
 
 /** The tables the run creates reference records in. */
 export type CreatedTable = 'core_company' | 'cmdb_hardware_product_model';
@@ -204,22 +205,21 @@ export class CmdbReferences {
         this.planned.add(key);
         continue;
       }
-      let sysId: string | undefined;
-      try {
-        sysId = stringValue(
-          (await this.servicenow.create('core_company', { name, manufacturer: 'true' })).sys_id,
-        );
-      } catch (error) {
-        // An insert is not retried blindly (it could duplicate); the devices go without their
-        // manufacturer this run, and the next run finds the company or creates it.
-        if (!(error instanceof UpstreamError) || error.status === 429) throw error;
+      const created = await this.insert('core_company', { name, manufacturer: 'true' }, { name });
+      if (typeof created !== 'string' || created === '') {
+        // The devices go without their manufacturer this run; the next run finds the company
+        // or creates it.
         this.planned.add(key);
         this.transientMiss = true;
-        await this.onFailed('core_company', name, error.message);
+        await this.onFailed(
+          'core_company',
+          name,
+          created === '' ? 'ServiceNow answered without a sys_id' : created.why,
+        );
         continue;
       }
-      if (sysId) this.companies.set(key, sysId);
-      await this.onCreated('core_company', name, sysId);
+      this.companies.set(key, created);
+      await this.onCreated('core_company', name, created);
     }
   }
 
@@ -279,21 +279,20 @@ export class CmdbReferences {
         await this.onCreated('cmdb_hardware_product_model', model.name);
         continue;
       }
-      try {
-        const created = await this.servicenow.create('cmdb_hardware_product_model', {
-          name: model.name,
-          ...(model.company ? { manufacturer: model.company } : {}),
-        });
-        const sysId = stringValue(created.sys_id);
-        if (sysId) this.models.set(key, sysId);
-        await this.onCreated('cmdb_hardware_product_model', model.name, sysId);
-      } catch (error) {
-        // Not retried blindly (an insert could duplicate): the modules go without model_id this
-        // run, and the next run finds the model or creates it.
-        if (!(error instanceof UpstreamError) || error.status === 429) throw error;
+      const values = { name: model.name, ...(model.company ? { manufacturer: model.company } : {}) };
+      const created = await this.insert('cmdb_hardware_product_model', values, values);
+      if (typeof created !== 'string' || created === '') {
+        // The modules go without model_id this run; the next run finds the model or creates it.
         this.transientMiss = true;
-        await this.onFailed('cmdb_hardware_product_model', model.name, error.message);
+        await this.onFailed(
+          'cmdb_hardware_product_model',
+          model.name,
+          created === '' ? 'ServiceNow answered without a sys_id' : created.why,
+        );
+        continue;
       }
+      this.models.set(key, created);
+      await this.onCreated('cmdb_hardware_product_model', model.name, created);
     }
   }
 
@@ -324,6 +323,30 @@ export class CmdbReferences {
   /** References that could not be resolved this run (each once). */
   missing(): UnresolvedReference[] {
     return [...this.unresolved.values()];
+  }
+
+  /**
+   * Inserts one reference record through the Batch API with the values that find it
+   * (`identity`), so a call that fails as a whole (a 500, a reset, a timeout) is re-sent only
+   * after a search shows the record is not there ({@link ServiceNowClient.batch}): a retried
+   * insert never duplicates a company or a model. Resolves with the new sys_id, or why not.
+   */
+  private async insert(
+    table: string,
+    values: Record<string, string>,
+    identity: Record<string, string>,
+  ): Promise<string | { why: string }> {
+    try {
+      const [result] = await this.servicenow.batch([
+        { id: '1', method: 'POST', url: `/api/now/table/${table}`, body: values, identity },
+      ]);
+      const why = result ? batchFailure(result) : 'no answer';
+      if (why) return { why };
+      return stringValue(batchRecord(result!)?.sys_id) ?? '';
+    } catch (error) {
+      if (!(error instanceof UpstreamError) || error.status === 429) throw error;
+      return { why: error.message };
+    }
   }
 
   /**
