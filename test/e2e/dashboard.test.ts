@@ -229,6 +229,9 @@ describe.skipIf(!hasChromium)('dashboard in a browser', () => {
     for (const [level, n] of Object.entries(levels)) {
       expect(Number(await page.textContent(`[data-testid="level-${level || 'unknown'}"]`))).toBe(n);
     }
+    // Every band of the Purdue model is shown, an empty one with 0.
+    for (const level of ['0.0', '1.0', '2.0', '3.0', '4.0', '5.0'])
+      expect(Number(await page.textContent(`[data-testid="level-${level}"]`))).toBe(levels[level] ?? 0);
     // And with the estate as Defender serves it: every device of a sensor that feeds the CMDB
     // (connected and not learning, as its Resource Graph resource says), at its type's level or
     // else its sensor's configured level (the sensor API reports no Purdue level), per type.

@@ -1,6 +1,7 @@
 import type { Flow } from '../../domain/flows.js';
 import { FLOWS } from '../../domain/flows.js';
 import { countPlan, type Plan, type PlanAction } from '../../domain/plan.js';
+import { formatPurdueLevel } from '../../domain/ot/purdue.js';
 import type { LedgerEventRow, RunFlowRow, RunRow } from '../../store/schema.js';
 import { LineChart } from './chart.js';
 import type { Attention, FlowRun, LiveCounts, Snapshot } from './data.js';
@@ -217,6 +218,9 @@ export interface InventorySensor {
 }
 
 /** Purdue levels from the top (Enterprise) down to the field. */
+/** The Purdue model's levels, as the CMDB holds them (`purdue_level`, one decimal). */
+const PURDUE_LEVELS = [0, 1, 2, 3, 4, 5].map((n) => formatPurdueLevel(n)!);
+
 function levelOrder(a: string, b: string): number {
   const na = Number(a);
   const nb = Number(b);
@@ -234,7 +238,9 @@ export function InventoryPage(props: {
 }) {
   const active = props.devices.filter((d) => !d.retired);
   const types = [...new Set(active.map((d) => d.type))].sort();
-  const levels = [...new Set(active.map((d) => d.level))].sort(levelOrder);
+  // Every level of the Purdue model (0–5) has its band, empty ones too, so the view reads as the
+  // model; levels outside it (3.5, unknown) join them when devices carry them.
+  const levels = [...new Set([...PURDUE_LEVELS, ...active.map((d) => d.level)])].sort(levelOrder);
   const count = (level: string, type?: string) =>
     active.filter((d) => d.level === level && (type === undefined || d.type === type)).length;
   const tree = new Map<string, Map<string, InventoryDevice[]>>();
