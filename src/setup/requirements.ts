@@ -74,6 +74,9 @@ export function serviceNowRequirements(integration: IntegrationConfig): ServiceN
       'read and write the OT CI classes (itil alone cannot read them)',
     );
     addRole('ot-inventory', ['cmdb_nids_admin'], 'write the sensors (cmdb_ci_nids)');
+    // "Users must have the itil or asset role to use this API" (ServiceNow/ServiceNowDocs
+    // markdown/api-reference/rest-apis/c_IdentifyReconcileAPI.md).
+    addRole('ot-inventory', ['itil', 'asset'], 'send CIs to the Identification and Reconciliation API');
   }
   if (flows.otVulnerabilities?.enabled) {
     const vr = 'Vulnerability Response (and OT Vulnerability Response)';
