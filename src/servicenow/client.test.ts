@@ -102,3 +102,39 @@ describe('ServiceNowClient.batch after a failed call', () => {
     expect(sent).toHaveLength(1);
   });
 });
+
+describe('ServiceNowClient.createOnce after a failed insert', () => {
+  it('takes the record a lost answer committed, found by its identity, instead of inserting it twice', async () => {
+    const { client, sent, counters } = scripted((request) => {
+      if (request.method === 'GET') return json({ result: [{ sys_id: 'committed', name: 'Siemens' }] });
+      return Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    });
+    const company = await client.createOnce('core_company', { name: 'Siemens' }, { name: 'Siemens' });
+    expect(company.sys_id).toBe('committed');
+    expect(sent.map((r) => r.method)).toEqual(['POST', 'GET']);
+    expect(new URL(sent[1]!.url).searchParams.get('sysparm_query')).toBe(
+      'name=Siemens^ORDERBYsys_created_on',
+    );
+    expect(counters.retries).toBe(1);
+  });
+
+  it('inserts again when the search finds nothing, and not at all on a refusal a re-send can not mend', async () => {
+    let posts = 0;
+    const { client, sent } = scripted((request) => {
+      if (request.method === 'GET') return json({ result: [] });
+      return posts++ === 0
+        ? json({ error: { message: 'boom' } }, 500)
+        : json({ result: { sys_id: 'new' } }, 201);
+    });
+    expect((await client.createOnce('core_company', { name: 'ABB' }, { name: 'ABB' })).sys_id).toBe('new');
+    expect(sent.map((r) => r.method)).toEqual(['POST', 'GET', 'POST']);
+
+    const refused = scripted(() => json({ error: { message: 'no' } }, 403));
+    await expect(
+      refused.client.createOnce('core_company', { name: 'X' }, { name: 'X' }),
+    ).rejects.toMatchObject({
+      status: 403,
+    });
+    expect(refused.sent).toHaveLength(1);
+  });
+});

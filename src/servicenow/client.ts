@@ -283,6 +283,45 @@ export class ServiceNowClient {
   }
 
   /**
+   * Inserts one record with the Table API by the protocol {@link batch} follows for inserts: a
+   * create whose answer was lost (a 5xx, a reset, a gateway timeout) may have been committed, so it
+   * is re-sent only after a search by `identity` (the values that find it) shows it is not there,
+   * and a found record is its answer. For single records that need not spend the instance's Batch
+   * API budget (a company, a hardware model). After an answer that leaves the insert possibly still
+   * running, the search waits as {@link batch} does (UNVERIFIED for the Table API: the docs give
+   * the Batch API's 30 s quota, not a Table API one).
+   *
+   * @example
+   * const company = await client.createOnce('core_company', { name, manufacturer: 'true' }, { name });
+   */
+  async createOnce<T extends SnRecord = SnRecord>(
+    table: string,
+    values: Record<string, unknown>,
+    identity: Readonly<Record<string, string>>,
+  ): Promise<T> {
+    for (let failures = 0; ;) {
+      const sentAt = performance.now();
+      try {
+        return await this.create<T>(table, values);
+      } catch (error) {
+        const failure = batchFailureKind(error);
+        if (!failure || failures + 1 >= this.options.http.maxAttempts) throw error;
+        const settleMs = failure === 'maybe-running' ? BATCH_SETTLE_MS - (performance.now() - sentAt) : 0;
+        await this.options.http.backoffBeforeRetry(
+          failures++,
+          { method: 'POST', url: this.tableUrl(table) },
+          `insert ${failure === 'maybe-running' ? 'unanswered' : 'failed'}; it is searched for before it is re-sent`,
+          settleMs,
+        );
+        const found = await this.findInserted([
+          { id: '1', method: 'POST', url: `/api/now/table/${encodeURIComponent(table)}`, identity },
+        ]);
+        if (found.has('1')) return found.get('1') as T;
+      }
+    }
+  }
+
+  /**
    * The records the inserts created, by item id, for those already on the instance: searched by
    * their identity, with the fields each insert asked for (its `sysparm_fields`), so a found
    * record reads as the insert's own answer would have.

@@ -1,10 +1,9 @@
 import { classSubstitutes, withAncestors } from '../../domain/ot/classes.js';
 import { modelKey, type ReferenceIds } from '../../domain/ot/ire.js';
-import { UpstreamError } from '../../errors.js';
+import { isRateLimitedError, UpstreamError } from '../../errors.js';
 import type { ListOptions, ServiceNowClient } from '../../servicenow/client.js';
 import { encodeQuery, where } from '../../servicenow/query.js';
 import { stringValue } from '../../servicenow/values.js';
-import { batchFailure, batchRecord } from '../../servicenow/batch.js';
 
 /** The tables the run creates reference records in. */
 export type CreatedTable = 'core_company' | 'cmdb_hardware_product_model';
@@ -326,10 +325,9 @@ export class CmdbReferences {
   }
 
   /**
-   * Inserts one reference record through the Batch API with the values that find it
-   * (`identity`), so a call that fails as a whole (a 500, a reset, a timeout) is re-sent only
-   * after a search shows the record is not there ({@link ServiceNowClient.batch}): a retried
-   * insert never duplicates a company or a model. Resolves with the new sys_id, or why not.
+   * Inserts one reference record ({@link ServiceNowClient.createOnce}: re-sent after a lost answer
+   * only when a search shows it is not there, so a retry never duplicates a company or a model, and
+   * outside the Batch API's budget). Resolves with the sys_id, or why not; a rate limit defers the run.
    */
   private async insert(
     table: string,
@@ -337,14 +335,9 @@ export class CmdbReferences {
     identity: Record<string, string>,
   ): Promise<string | { why: string }> {
     try {
-      const [result] = await this.servicenow.batch([
-        { id: '1', method: 'POST', url: `/api/now/table/${table}`, body: values, identity },
-      ]);
-      const why = result ? batchFailure(result) : 'no answer';
-      if (why) return { why };
-      return stringValue(batchRecord(result!)?.sys_id) ?? '';
+      return stringValue((await this.servicenow.createOnce(table, values, identity)).sys_id) ?? '';
     } catch (error) {
-      if (!(error instanceof UpstreamError) || error.status === 429) throw error;
+      if (!(error instanceof UpstreamError) || error.status === 429 || isRateLimitedError(error)) throw error;
       return { why: error.message };
     }
   }
