@@ -265,15 +265,7 @@ export class ServiceNowClient {
         for (const result of await this.sendBatch(pending, false)) answered.set(result.id, result);
         break;
       } catch (error) {
-        const failure = batchFailureKind(error);
-        if (!failure || failures + 1 >= this.options.http.maxAttempts) throw error;
-        const settleMs = failure === 'maybe-running' ? BATCH_SETTLE_MS - (performance.now() - sentAt) : 0;
-        await this.options.http.backoffBeforeRetry(
-          failures++,
-          { method: 'POST', url: this.batchUrl() },
-          `batch ${failure === 'maybe-running' ? 'unanswered' : 'failed'}; its inserts are searched for before it is re-sent`,
-          settleMs,
-        );
+        await this.waitBeforeSearch(error, failures++, sentAt, this.batchUrl(), 'batch', 'its inserts are');
         const applied = await this.findInserted(pending.filter((item) => item.method === 'POST'));
         for (const [id, record] of applied) answered.set(id, { id, status: 201, body: { result: record } });
         pending = pending.filter((item) => !applied.has(item.id));
@@ -304,21 +296,37 @@ export class ServiceNowClient {
       try {
         return await this.create<T>(table, values);
       } catch (error) {
-        const failure = batchFailureKind(error);
-        if (!failure || failures + 1 >= this.options.http.maxAttempts) throw error;
-        const settleMs = failure === 'maybe-running' ? BATCH_SETTLE_MS - (performance.now() - sentAt) : 0;
-        await this.options.http.backoffBeforeRetry(
-          failures++,
-          { method: 'POST', url: this.tableUrl(table) },
-          `insert ${failure === 'maybe-running' ? 'unanswered' : 'failed'}; it is searched for before it is re-sent`,
-          settleMs,
-        );
+        await this.waitBeforeSearch(error, failures++, sentAt, this.tableUrl(table), 'insert', 'it is');
         const found = await this.findInserted([
           { id: '1', method: 'POST', url: `/api/now/table/${encodeURIComponent(table)}`, identity },
         ]);
         if (found.has('1')) return found.get('1') as T;
       }
     }
+  }
+
+  /**
+   * After a failed call that carried inserts: rethrows what a re-send can not mend (or the last
+   * attempt's failure), else waits the backoff — and, when the call may still be running, until it
+   * is certainly over — before the caller searches for its inserts.
+   */
+  private async waitBeforeSearch(
+    error: unknown,
+    failures: number,
+    sentAt: number,
+    url: string,
+    what: 'batch' | 'insert',
+    searched: string,
+  ): Promise<void> {
+    const failure = batchFailureKind(error);
+    if (!failure || failures + 1 >= this.options.http.maxAttempts) throw error;
+    const settleMs = failure === 'maybe-running' ? BATCH_SETTLE_MS - (performance.now() - sentAt) : 0;
+    await this.options.http.backoffBeforeRetry(
+      failures,
+      { method: 'POST', url },
+      `${what} ${failure === 'maybe-running' ? 'unanswered' : 'failed'}; ${searched} searched for before it is re-sent`,
+      settleMs,
+    );
   }
 
   /**
