@@ -6,8 +6,16 @@ import { chromium, type BrowserContext } from 'playwright-core';
 /** Debian's chromium (`apt-get install chromium`; `.ci/run` installs it when missing). */
 export const CHROMIUM = '/usr/bin/chromium';
 
-/** True when the browser the end-to-end tests drive is installed. */
+/**
+ * True when the browser the end-to-end tests drive is installed. On CI (`CI=true`, set by
+ * `.ci/run`, which installs it) a missing browser is an error, not a reason to skip the dashboard
+ * tests — as a missing PostgreSQL is (global-setup.ts).
+ */
 export const hasChromium = existsSync(CHROMIUM);
+if (!hasChromium && process.env.CI === 'true')
+  throw new Error(
+    `CI=true but ${CHROMIUM} is missing: install Debian's chromium (.ci/run does) to run the dashboard tests`,
+  );
 
 /** Where tests save screenshots (gitignored). */
 export const ARTIFACTS = resolve('test-artifacts');

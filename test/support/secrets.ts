@@ -16,7 +16,23 @@ export function secretsOf(value: unknown, key = ''): string[] {
   return [];
 }
 
-/** The secrets that appear in any of the texts; a passing check expects `[]`. */
+/**
+ * The secrets that appear in any of the texts; a passing check expects `[]`. A secret counts as
+ * there in the forms a leak takes besides the plain one: URL-encoded, JSON-escaped, and inside any
+ * Base64 (or base64url) run of the text once decoded — which is how a Basic `user:password`
+ * header or a token wrapped in another encoding would slip past a plain search.
+ */
 export function leaks(secrets: readonly string[], ...texts: string[]): string[] {
-  return secrets.filter((s) => texts.some((t) => t.includes(s)));
+  const decoded = texts.map((t) => [t, ...base64Runs(t)].join('\n'));
+  return secrets.filter((s) => {
+    const forms = [s, encodeURIComponent(s), JSON.stringify(s).slice(1, -1)];
+    return decoded.some((t) => forms.some((form) => t.includes(form)));
+  });
+}
+
+/** Every run of 12 or more Base64 / base64url characters in `text`, decoded as UTF-8. */
+function base64Runs(text: string): string[] {
+  return [...text.matchAll(/[A-Za-z0-9+/_-]{12,}={0,2}/g)].map((m) =>
+    Buffer.from(m[0].replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8'),
+  );
 }
