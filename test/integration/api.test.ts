@@ -114,6 +114,16 @@ describe('API authentication and validation', () => {
     });
   });
 
+  // Issue #25: the 401 check below trusts each route's own `auth` entry; this pins which routes
+  // are open at all, so a new route can not become public by its table entry alone.
+  it('has exactly health and readiness open; every other API route needs the token', () => {
+    expect(
+      API_ROUTES.filter((r) => !r.auth)
+        .map((r) => `${r.method} ${r.path}`)
+        .sort(),
+    ).toEqual(['get /health', 'get /ready']);
+  });
+
   it('refuses every other route, and /metrics, without a token or with a wrong one (401)', async () => {
     for (const route of API_ROUTES.filter((r) => r.auth)) {
       const path = `/api/v1${route.path.replace(':id', 'x')}`;
