@@ -1,6 +1,7 @@
 import { CONSOLE_RETIRED } from '../config/warnings.js';
 import type { IntegrationConfig } from '../config/schema.js';
 import { UpstreamError } from '../errors.js';
+import { isCertificateRefusal } from '../runtime/http/resilient-client.js';
 import type { DefenderSources } from '../sources/index.js';
 import type { DoctorCheck } from './report.js';
 
@@ -14,16 +15,6 @@ async function firstPage(pages: AsyncIterable<unknown>): Promise<void> {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-/** Whether a request failed on the server's certificate (an unknown CA, a wrong name, a pin that does not match). */
-function isTlsFailure(error: unknown): boolean {
-  for (let e: unknown = error; e instanceof Error; e = e.cause) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && /CERT|SELF_SIGNED|ERR_TLS/.test(code)) return true;
-    if (/certificate|pinSha256/i.test(e.message)) return true;
-  }
-  return false;
 }
 
 function statusOf(error: unknown): number | undefined {
@@ -61,7 +52,7 @@ export async function checkDefender(
         detail: messageOf(error),
         fix: auth
           ? `create an API token on sensor ${name} (System settings > Integrations > Access tokens) and set it as its token`
-          : isTlsFailure(error)
+          : isCertificateRefusal(error)
             ? `trust sensor ${name}'s certificate: its own CA in defender.sensors[${index}].tls.caFile (or defender.tls.caFile for all), or its fingerprint in defender.sensors[${index}].tls.pinSha256`
             : `check that ${configured?.url ?? 'the sensor URL'} is reachable from here (defender.sensors[${index}].url, and its proxy)`,
       });

@@ -63,7 +63,8 @@ export async function checkTicketSyncPush(
         where: [
           where('collection', 'IN', [...tables]),
           where('active', '=', 'true'),
-          where('script', 'LIKE', `${names.url.replace(/\.url$/, '')}`),
+          // The rule `snowline servicenow setup` prints reads the webhook URL from this property.
+          where('script', 'LIKE', names.url),
         ],
       }),
       fields: ['collection'],

@@ -1,5 +1,6 @@
 import { WEBHOOK_TOLERANCE_SECONDS } from '../api/webhooks/signature.js';
 import { correlationPrefix } from '../domain/tickets/rules.js';
+import { TICKET_FIELDS } from '../sync/ticket-sync/engine.js';
 
 /**
  * The push-mode business rule of flow ticket-sync, as text an admin pastes into ServiceNow:
@@ -59,17 +60,12 @@ export function webhookPropertyNames(
   return { url: `${prefix}.url`, secret: `${prefix}.secret` };
 }
 
-/** The ticket fields the delivery carries (what ticket-sync's engine reads from `record`). */
-export const WEBHOOK_RECORD_FIELDS = [
-  'sys_id',
-  'number',
-  'state',
-  'assigned_to',
-  'correlation_id',
-  'sys_mod_count',
-  'sys_updated_on',
-  'sys_updated_by',
-] as const;
+/**
+ * The ticket fields the delivery carries: those ticket-sync reads ({@link TICKET_FIELDS}), plus
+ * `sys_updated_by`, which ticket-sync does not decide on (it names only the last writer) but which
+ * lets whoever reads a delivery see who changed the ticket.
+ */
+export const WEBHOOK_RECORD_FIELDS = [...TICKET_FIELDS, 'sys_updated_by'] as const;
 
 /** A JavaScript string literal in single quotes (ES5). */
 function literal(value: string): string {

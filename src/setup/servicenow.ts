@@ -25,7 +25,11 @@ export interface SetupFile {
 /** How the setup is generated. */
 export interface SetupOptions {
   readonly scope: RuleScope;
-  /** Snowline's webhook as the instance reaches it; a placeholder when not given. */
+  /**
+   * Snowline's webhook as the instance reaches it. Snowline's configuration has only the address it
+   * listens on, not the one a proxy or a MID Server exposes to the instance: without this option the
+   * output leaves `<snowline host>` for the admin to fill in.
+   */
   readonly webhookUrl?: string;
   readonly midServer?: string;
   /** Print the configured webhook secret instead of saying where it is. */

@@ -38,7 +38,10 @@ export function servicenowCommand(
       'generate the scoped-application variant (scope name, e.g. x_acme_snowline)',
       scopeName,
     )
-    .option('--show-secret', 'print the configured webhook secret instead of a placeholder')
+    .option(
+      '--show-secret',
+      'print the configured webhook secret; without it the output names where the secret is, so it can be reviewed and shared safely',
+    )
     .action((options) => {
       const context = loadContext(io, scrubber, globals());
       const integration = selectIntegration(context, options.integration);

@@ -164,11 +164,23 @@ export function tlsTrustFailure(error: unknown): string | undefined {
   return undefined;
 }
 
-function describeNetworkError(error: unknown): string {
+/** The pin refusal in an error or its causes, if that is what it is. */
+function pinFailure(error: unknown): CertificatePinError | undefined {
   for (let current: unknown = error, depth = 0; current && depth < 5; depth++) {
-    if (current instanceof CertificatePinError) return current.message;
+    if (current instanceof CertificatePinError) return current;
     current = (current as { cause?: unknown }).cause;
   }
+  return undefined;
+}
+
+/** Whether a request failed on the server's certificate: not trusted, or not the pinned one. */
+export function isCertificateRefusal(error: unknown): boolean {
+  return pinFailure(error) !== undefined || tlsTrustFailure(error) !== undefined;
+}
+
+function describeNetworkError(error: unknown): string {
+  const pin = pinFailure(error);
+  if (pin) return pin.message;
   const tls = tlsTrustFailure(error);
   if (tls)
     return `its TLS certificate is not trusted (${tls}); if it is signed by a private CA, set tls.caFile to that CA's PEM file`;

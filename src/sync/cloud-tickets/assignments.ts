@@ -105,18 +105,7 @@ export class AssignmentKeeper {
           },
         },
       ],
-      links: [
-        {
-          assessmentId: id,
-          subscriptionId: assessment.subscriptionId,
-          ticketTable: memory.table,
-          ticketSysId: memory.sysId,
-          ticketNumber: memory.number,
-          correlationId: memory.correlationId,
-          governanceAssignmentId: assignmentKey,
-          adopted: false,
-        },
-      ],
+      links: [linkOf(assessment, memory, assignmentKey, false)],
     });
   }
 
@@ -160,18 +149,7 @@ export class AssignmentKeeper {
           },
         ],
         // Tracked by sys_id: the ticket's correlation_id is not Snowline's and is not rewritten.
-        links: [
-          {
-            assessmentId: id,
-            subscriptionId: assessment.subscriptionId,
-            ticketTable: memory.table,
-            ticketSysId: memory.sysId,
-            ticketNumber: memory.number,
-            correlationId: null,
-            governanceAssignmentId: other.assignmentKey,
-            adopted: true,
-          },
-        ],
+        links: [linkOf(assessment, memory, other.assignmentKey, true)],
       },
     );
   }
@@ -214,5 +192,27 @@ function bodyOfCurrent(current: GovernanceAssignment): AssignmentBody {
       ? { governanceEmailNotification: current.governanceEmailNotification }
       : {}),
     ...(current.additionalData ? { additionalData: { ...current.additionalData } } : {}),
+  };
+}
+
+/**
+ * The link of an assessment's assignment to its ticket. An adopted ticket (Defender's own
+ * ServiceNow integration made it) is tracked by sys_id: its correlation_id is not Snowline's.
+ */
+function linkOf(
+  assessment: CoveredAssessment,
+  memory: TicketMemory,
+  assignmentKey: string,
+  adopted: boolean,
+) {
+  return {
+    assessmentId: assessment.id,
+    subscriptionId: assessment.subscriptionId,
+    ticketTable: memory.table,
+    ticketSysId: memory.sysId,
+    ticketNumber: memory.number,
+    correlationId: adopted ? null : memory.correlationId,
+    governanceAssignmentId: assignmentKey,
+    adopted,
   };
 }

@@ -250,25 +250,18 @@ class OtInventoryRun {
   private async syncSensors(): Promise<void> {
     const page = await this.deps.source.sensors();
     await this.reportProblems('sensor', page.problems);
-    for (const sensor of page.items) this.sensorsByKey.set(sensor.key, sensor);
-    await this.ensureSites(page.items.map((sensor) => sensor.site));
-    const groups = page.items.map((sensor) =>
-      sensorGroup(this.mapping, sensor, sensor.site ? this.siteSysIds.get(sensor.site) : undefined),
-    );
     // A sensor Snowline 0.1 wrote under its own key moves to the connector's key, or stays
     // under the old one where the instance does not allow the move (native-keys.ts).
-    const keys = await this.settleKeys(
+    const sensors = await this.keyedAsWritten(
       'sensor',
       page.items,
       await this.entities('sensor').get(page.items.map((s) => s.key)),
     );
-    page.items.forEach((sensor, i) => {
-      const key = keys.get(sensor.key);
-      if (key === undefined || key === sensor.nativeKey) return;
-      const kept = { ...sensor, nativeKey: key };
-      this.sensorsByKey.set(sensor.key, kept);
-      groups[i] = sensorGroup(this.mapping, kept, sensor.site ? this.siteSysIds.get(sensor.site) : undefined);
-    });
+    for (const sensor of sensors) this.sensorsByKey.set(sensor.key, sensor);
+    await this.ensureSites(sensors.map((sensor) => sensor.site));
+    const groups = sensors.map((sensor) =>
+      sensorGroup(this.mapping, sensor, sensor.site ? this.siteSysIds.get(sensor.site) : undefined),
+    );
     await this.apply('sensor', groups, (group) => withValues(group, { 0: NEW_SENSOR_VALUES }));
   }
 
@@ -346,7 +339,7 @@ class OtInventoryRun {
         return feeding;
       });
       const states = await this.devices.get(fed.map((d) => d.key));
-      const fedDevices = await this.keyedAsWritten(fed, states);
+      const fedDevices = await this.keyedAsWritten('device', fed, states);
       await this.references.ensureCompanies(
         fed.flatMap((d) => [d.vendor, ...d.modules.map((m) => m.vendor)]),
       );
@@ -459,29 +452,17 @@ class OtInventoryRun {
   }
 
   /**
-   * The devices with the key each is to be written under: a CI that Snowline 0.1 wrote under its
-   * own key moves to the connector's (the Azure resource id), or stays under the old key where the
-   * instance does not allow the move ({@link SourceKeyMigration}).
+   * The devices or sensors with the key each is to be written under: a record that Snowline 0.1
+   * wrote under its own key moves to the connector's (the Azure resource id), or stays under the
+   * old key where the instance does not allow the move ({@link SourceKeyMigration}).
    */
-  private async keyedAsWritten(
-    devices: readonly OtDevice[],
-    states: ReadonlyMap<string, Remembered<DeviceMemory>>,
-  ): Promise<OtDevice[]> {
-    const keys = await this.settleKeys('device', devices, states);
-    return devices.map((device) => {
-      const key = keys.get(device.key);
-      return key === undefined || key === device.nativeKey ? device : { ...device, nativeKey: key };
-    });
-  }
-
-  /** The key to write each record under, for those whose native key differs from the one they have. */
-  private async settleKeys(
+  private async keyedAsWritten<T extends { readonly key: string; readonly nativeKey?: string }>(
     entity: 'device' | 'sensor',
-    records: readonly { readonly key: string; readonly nativeKey?: string }[],
+    records: readonly T[],
     states: ReadonlyMap<string, { readonly remoteSysId: string | null; readonly data: unknown }>,
-  ): Promise<Map<string, string>> {
-    if (!records.some((r) => r.nativeKey) || !(await this.keys.hasLegacyKeys())) return new Map();
-    return this.keys.settle(
+  ): Promise<T[]> {
+    if (!records.some((r) => r.nativeKey) || !(await this.keys.hasLegacyKeys())) return [...records];
+    const keys = await this.keys.settle(
       records.flatMap((record) => {
         if (!record.nativeKey) return [];
         const state = states.get(record.key);
@@ -493,6 +474,10 @@ class OtInventoryRun {
         ];
       }),
     );
+    return records.map((record) => {
+      const key = keys.get(record.key);
+      return key === undefined || key === record.nativeKey ? record : { ...record, nativeKey: key };
+    });
   }
 
   /** Writes changed devices; with `holdPartial`, returns those of a trailing short payload, unsent. */

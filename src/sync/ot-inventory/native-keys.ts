@@ -128,7 +128,7 @@ export class SourceKeyMigration {
         await advanceWatermark(
           this.options.store.db,
           this.options.clock,
-          this.ref(),
+          this.ref('refused'),
           this.options.clock.now().toISOString(),
         );
         keep(writes.map((w) => w.key));
@@ -141,26 +141,31 @@ export class SourceKeyMigration {
   }
 
   /**
-   * Whether the instance holds any row under Snowline 0.1's keys for this integration (one read,
-   * once per run): when none does, there is nothing to move and no record is asked about.
+   * Whether the instance holds any row under Snowline 0.1's keys for this integration: one read,
+   * once per run, until a run finds none — that is remembered (only 0.1 wrote such keys), so a
+   * settled integration asks nothing. When none is there, no record is asked about or moved.
    */
   async hasLegacyKeys(): Promise<boolean> {
-    if (this.legacy === undefined) {
-      const prefix = (kind: string) => [
-        where('name', '=', this.options.dataSource),
-        where('id', 'STARTSWITH', `${this.options.integrationId}:${kind}:`),
-      ];
-      const query = encodeQuery({ where: prefix('device'), orGroups: [prefix('sensor')] });
-      this.legacy = false;
-      for await (const page of this.options.servicenow.list('sys_object_source', {
-        query,
-        fields: ['sys_id'],
-        pageSize: 1,
-      })) {
-        this.legacy = page.length > 0;
-        break;
-      }
+    if (this.legacy !== undefined) return this.legacy;
+    const store = this.options.store.db;
+    const none = this.ref('none-left');
+    if (await getWatermark(store, none)) return (this.legacy = false);
+    const prefix = (kind: string) => [
+      where('name', '=', this.options.dataSource),
+      where('id', 'STARTSWITH', `${this.options.integrationId}:${kind}:`),
+    ];
+    const query = encodeQuery({ where: prefix('device'), orGroups: [prefix('sensor')] });
+    this.legacy = false;
+    for await (const page of this.options.servicenow.list('sys_object_source', {
+      query,
+      fields: ['sys_id'],
+      pageSize: 1,
+    })) {
+      this.legacy = page.length > 0;
+      break;
     }
+    if (!this.legacy && !this.options.recorder.dryRun)
+      await advanceWatermark(store, this.options.clock, none, this.options.clock.now().toISOString());
     return this.legacy;
   }
 
@@ -187,15 +192,15 @@ export class SourceKeyMigration {
   /** Whether the instance refused a move in the last day (then none is tried). */
   private async refusedLately(): Promise<boolean> {
     if (this.refusedThisRun) return true;
-    const at = await getWatermark(this.options.store.db, this.ref());
+    const at = await getWatermark(this.options.store.db, this.ref('refused'));
     return at !== undefined && this.options.clock.now().getTime() - Date.parse(at) < RETRY_AFTER_MS;
   }
 
-  private ref() {
+  private ref(what: 'refused' | 'none-left') {
     return {
       integrationId: this.options.integrationId,
       flow: this.options.flow,
-      scope: 'source-key-moves:refused',
+      scope: `source-key-moves:${what}`,
     };
   }
 }

@@ -93,7 +93,7 @@ snowline sync --job ot-inventory --json      # do it; prints the summary
   up by (\`support-for-msft-defender-iot-azure.md\`, "CI lookup"). The sensor and console APIs have no Azure id:
   their records are keyed \`<integration>:<kind>:<Defender id>\`, as are sites.
 - **Upgrading from Snowline 0.1**, which keyed Resource Graph records \`<integration>:<kind>:<id>\` too: when the
-  instance holds such rows (one read per run tells), each CI's \`sys_object_source\` row is moved to the Azure
+  instance holds such rows (one read per run tells, until a run finds none), each CI's \`sys_object_source\` row is moved to the Azure
   id (a PATCH through the Batch API, one ledger *update* per record) before the record is sent, so IRE finds it
   by key as before. Writing \`sys_object_source\` may need more than the CMDB roles (UNVERIFIED: no
   ServiceNowDocs page lists its ACLs; the sandbox allows only admin). If the instance refuses (403), nothing
