@@ -28,6 +28,12 @@ import { webhookSchema, type WebhookDispatcher } from './webhook.js';
 import { compareValues } from './query.js';
 import type { Row } from './store.js';
 
+/** Body of `POST /_sandbox/import`: what `GET /_sandbox/export` answered. */
+const snapshotSchema = z.object({
+  records: z.array(z.object({ table: z.string().min(1), values: z.record(z.string(), z.string()) })),
+  meta: z.record(z.string(), z.string()),
+});
+
 /** Options of the HTTP layer. */
 export interface AppOptions {
   /** Largest accepted request body. UNVERIFIED: the platform's limit depends on properties; 10 MB is the Batch item maximum. */
@@ -983,6 +989,20 @@ function registerControl(app: Hono<Env>, control: SandboxControl, options: AppOp
     await webhooks.clear();
     instance.reset(options.seed);
     return c.json({ reset: true });
+  });
+  // An instance's data, whole: `export` from one instance and `import` into another is a clone
+  // as ServiceNow makes one: "Clone copies data and metadata from one ServiceNow instance (source
+  // instance) to another ServiceNow instance (target instance)"; the target keeps its URL and,
+  // through data preservers, "instance-specific authentication settings" (ServiceNow/ServiceNowDocs
+  // markdown/platform-administration/system-clone-landing.md, data-preservation.md). `import`
+  // of an earlier `export` of the same instance is a restore from backup.
+  app.get('/_sandbox/export', (c) => c.json(instance.store.snapshot()));
+  app.post('/_sandbox/import', async (c) => {
+    const input = parse(snapshotSchema, await body(c));
+    faults.reset();
+    stats.reset();
+    instance.replaceData(input);
+    return c.json({ imported: input.records.length });
   });
   app.post('/_sandbox/seed', async (c) => {
     const input = parse(z.record(z.string(), z.array(z.record(z.string(), z.unknown()))), await body(c));

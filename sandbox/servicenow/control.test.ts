@@ -491,3 +491,58 @@ describe('Table Cleanup of OT device-to-device connections (view-device-to-devic
     await control.post('/_sandbox/clock', { now: new Date().toISOString() });
   });
 });
+
+describe('/_sandbox/export and /_sandbox/import (instance clone and restore)', () => {
+  // A clone replaces the target's data with the source's and keeps its URL and its
+  // instance-specific authentication settings (ServiceNow/ServiceNowDocs
+  // markdown/platform-administration/system-clone-landing.md, data-preservation.md).
+  it('replaces every record with another instance’s, at the same URL, with the same credentials', async () => {
+    const other = await startServiceNowSandbox();
+    const otherApi = SandboxClient.basic(other, other.credentials.user, other.credentials.password);
+    try {
+      const mine = (
+        await api.post<{ result: Record<string, string> }>('/api/now/table/incident', {
+          short_description: 'written before the clone',
+        })
+      ).body.result;
+      const theirs = (
+        await otherApi.post<{ result: Record<string, string> }>('/api/now/table/incident', {
+          short_description: 'on the source instance',
+        })
+      ).body.result;
+      const data = (await new SandboxClient(other, undefined).get('/_sandbox/export')).body;
+      await control.post('/_sandbox/import', data);
+
+      expect((await api.get(`/api/now/table/incident/${mine.sys_id}`)).status).toBe(404);
+      const cloned = await api.get<{ result: Record<string, string> }>(
+        `/api/now/table/incident/${theirs.sys_id}`,
+      );
+      expect(cloned.body.result.short_description).toBe('on the source instance');
+    } finally {
+      await otherApi.close();
+      await other.close();
+    }
+  });
+
+  it('restores an earlier export: what was written since is gone, what was there before is kept', async () => {
+    const before = (
+      await api.post<{ result: Record<string, string> }>('/api/now/table/incident', {
+        short_description: 'in the backup',
+      })
+    ).body.result;
+    const backup = (await control.get('/_sandbox/export')).body;
+    const after = (
+      await api.post<{ result: Record<string, string> }>('/api/now/table/incident', {
+        short_description: 'after the backup',
+      })
+    ).body.result;
+    await control.post('/_sandbox/import', backup);
+    expect((await api.get(`/api/now/table/incident/${before.sys_id}`)).status).toBe(200);
+    expect((await api.get(`/api/now/table/incident/${after.sys_id}`)).status).toBe(404);
+  });
+
+  it('refuses a body that is not an export', async () => {
+    const refused = await control.post('/_sandbox/import', { records: 'all of them' });
+    expect(refused.status).toBe(400);
+  });
+});

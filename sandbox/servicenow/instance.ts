@@ -7,7 +7,7 @@ import {
   VR,
   type FieldDef,
 } from './schema.js';
-import { Store, type Row } from './store.js';
+import { Store, type Row, type StoreSnapshot } from './store.js';
 import { ruleWriteError } from './reconcile.js';
 import {
   baselineSysId,
@@ -1260,6 +1260,16 @@ export class Instance {
       });
     }
     return out;
+  }
+
+  /**
+   * Replaces every record with another instance's (a clone) or this instance's earlier data (a
+   * restore). Credentials and tokens are kept, as clone data preservers keep the target's
+   * instance-specific settings.
+   */
+  replaceData(snapshot: StoreSnapshot): void {
+    this.store.replaceWith(snapshot);
+    this.choiceCache = undefined;
   }
 
   /** Drops every record and token, then seeds the baseline again (credentials are kept). */

@@ -44,6 +44,12 @@ export const compositeIndexes: Readonly<Record<string, readonly string[]>> = {
   sys_object_source: ['name', 'id'],
 };
 
+/** Every record and counter of a store: an instance's data, as a clone or a backup carries it. */
+export interface StoreSnapshot {
+  readonly records: readonly Row[];
+  readonly meta: Readonly<Record<string, string>>;
+}
+
 interface Persistence {
   readonly db: Database.Database;
   readonly put: Database.Statement<[string, string, string]>;
@@ -237,6 +243,23 @@ export class Store {
       if (v !== undefined) this.unindex(root, f, v, row);
     }
     this.persistence?.del.run(sysId);
+  }
+
+  /** Every record and counter, copied: what {@link replaceWith} takes (a clone's or a backup's data). */
+  snapshot(): StoreSnapshot {
+    return {
+      records: [...this.rows.values()].map((r) => ({ table: r.table, values: { ...r.values } })),
+      meta: Object.fromEntries(this.meta),
+    };
+  }
+
+  /** Replaces every record and counter with a snapshot's (also in the SQLite file). */
+  replaceWith(snapshot: StoreSnapshot): void {
+    this.transaction(() => {
+      this.clear();
+      for (const r of snapshot.records) this.insert(r.table, { ...r.values });
+      for (const [k, v] of Object.entries(snapshot.meta)) this.setMeta(k, v);
+    });
   }
 
   /** Removes every record and counter (also from the SQLite file). */
