@@ -131,11 +131,23 @@ export function writeBenchConfig(ready: SandboxReady, dir: string, flows: Record
 export async function timedSync(
   configPath: string,
   flow: string,
+  extraArgs: readonly string[] = [],
 ): Promise<{ wallMs: number; peakRssMb: number; summary: Record<string, any> }> {
   const started = performance.now();
   const child = spawn(
     process.execPath,
-    ['dist/cli.js', '--config', configPath, '--log-level', 'warn', 'sync', '--job', flow, '--json'],
+    [
+      'dist/cli.js',
+      '--config',
+      configPath,
+      '--log-level',
+      'warn',
+      'sync',
+      '--job',
+      flow,
+      '--json',
+      ...extraArgs,
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   let stdout = '';

@@ -91,6 +91,30 @@ export const schedule = z
     examples: ['*/15 * * * *', { every: '60s' }],
   });
 
+/** When `snowline serve` runs a flow's verification pass unless its `verify.schedule` says otherwise: daily, 03:17 UTC. */
+export const DEFAULT_VERIFY_SCHEDULE = '17 3 * * *';
+
+/**
+ * A flow's verification pass (src/sync/kernel/drift.ts): every record the flow owns is read back
+ * and what is gone is sent again. `snowline serve` runs it on its schedule (daily by default);
+ * `snowline sync --verify` runs it on demand.
+ */
+export const verify = z
+  .strictObject({
+    enabled: z.boolean().default(true).meta({
+      description: 'Run the verification pass on its schedule in `snowline serve`.',
+    }),
+    schedule: schedule.meta({
+      description: `When \`snowline serve\` runs the verification pass: a cron expression (UTC) or { every: 24h }. Default: daily at 03:17 UTC (\`${DEFAULT_VERIFY_SCHEDULE}\`).`,
+      examples: [DEFAULT_VERIFY_SCHEDULE],
+    }),
+  })
+  .optional()
+  .meta({
+    description:
+      'The verification pass: reads back every record this flow owns (sys_id only, 100 a request) and sends again what was deleted on the other side, each decision saying why. `snowline sync --verify` runs it on demand.',
+  });
+
 function cronProblem(expression: string): string | undefined {
   // croner also takes an ISO date as a one-off time; a schedule must repeat.
   const fields = expression.trim().split(/\s+/).length;

@@ -124,6 +124,7 @@ export class LocalRunDispatcher implements RunDispatcher {
           runners: this.runners,
           only: flows,
           dryRun: request.dryRun,
+          ...(request.verify ? { verify: true } : {}),
           trigger: request.trigger,
         });
       const result = metrics ? await observeRequests(metrics.requestObserver, run) : await run();

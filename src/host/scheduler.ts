@@ -1,5 +1,5 @@
 import { Cron } from 'croner';
-import { EVERY_PATTERN } from '../config/common.js';
+import { DEFAULT_VERIFY_SCHEDULE, EVERY_PATTERN } from '../config/common.js';
 import type { IntegrationConfig } from '../config/schema.js';
 import type { Clock } from '../domain/clock.js';
 import { isFlow, type Flow } from '../domain/flows.js';
@@ -43,6 +43,26 @@ export function flowSchedule(integration: IntegrationConfig, flow: Flow): FlowSc
     : TICKET_SYNC_DEFAULT_SCHEDULE;
 }
 
+/** The flows with a verification pass (`verify` in their section): those that own records a person can delete. */
+const VERIFIED_FLOWS: readonly Flow[] = ['ot-inventory', 'ot-vulnerabilities', 'cloud-tickets'];
+
+/**
+ * The schedule of a flow's verification pass (src/sync/kernel/drift.ts), when the flow is
+ * configured, enabled, has a verification pass and it is not switched off: its
+ * `verify.schedule`, else daily ({@link DEFAULT_VERIFY_SCHEDULE}).
+ */
+export function verifySchedule(integration: IntegrationConfig, flow: Flow): FlowSchedule | undefined {
+  const section = (
+    integration.flows as Record<
+      string,
+      { enabled?: boolean; verify?: { enabled?: boolean; schedule?: FlowSchedule } } | undefined
+    >
+  )[FLOW_CONFIG_KEYS[flow]];
+  if (!section || section.enabled === false || !VERIFIED_FLOWS.includes(flow)) return undefined;
+  if (section.verify?.enabled === false) return undefined;
+  return section.verify?.schedule ?? DEFAULT_VERIFY_SCHEDULE;
+}
+
 /** Seconds of an `every` value (`60s`, `15m`, `1h`). */
 export function everySeconds(every: string): number {
   const match = EVERY_PATTERN.exec(every.trim());
@@ -71,6 +91,8 @@ export interface ScheduledJob {
   readonly integrationId: string;
   readonly flow: Flow;
   readonly schedule: FlowSchedule;
+  /** True for the flow's verification pass. */
+  readonly verify: boolean;
   /** When it fires next, or null once stopped. */
   readonly nextRun: Date | null;
 }
@@ -90,7 +112,13 @@ export interface ScheduledJob {
  * a tight loop.
  */
 export class Scheduler {
-  private readonly crons: { integrationId: string; flow: Flow; schedule: FlowSchedule; cron: Cron }[] = [];
+  private readonly crons: {
+    integrationId: string;
+    flow: Flow;
+    schedule: FlowSchedule;
+    verify: boolean;
+    cron: Cron;
+  }[] = [];
   private resumeTimer: NodeJS.Timeout | undefined;
   private resumeCheck: Promise<void> | undefined;
   private stopped = false;
@@ -102,20 +130,22 @@ export class Scheduler {
   start(): void {
     for (const integration of this.options.integrations) {
       for (const flow of this.options.flows) {
-        const schedule = flowSchedule(integration, flow);
-        if (schedule === undefined) continue;
-        const fire = async () => {
-          await this.track(this.fire(integration.id, flow, 'schedule'));
-        };
-        const cron =
-          typeof schedule === 'string'
-            ? new Cron(schedule, { timezone: 'UTC', mode: '5-or-6-parts', protect: true }, fire)
-            : new Cron('* * * * * *', { interval: everySeconds(schedule.every), protect: true }, fire);
-        this.crons.push({ integrationId: integration.id, flow, schedule, cron });
-        this.options.logger.info(
-          { integration: integration.id, flow, schedule, nextRun: cron.nextRun()?.toISOString() },
-          'flow scheduled',
-        );
+        for (const verify of [false, true]) {
+          const schedule = verify ? verifySchedule(integration, flow) : flowSchedule(integration, flow);
+          if (schedule === undefined) continue;
+          const fire = async () => {
+            await this.track(this.fire(integration.id, flow, 'schedule', verify));
+          };
+          const cron =
+            typeof schedule === 'string'
+              ? new Cron(schedule, { timezone: 'UTC', mode: '5-or-6-parts', protect: true }, fire)
+              : new Cron('* * * * * *', { interval: everySeconds(schedule.every), protect: true }, fire);
+          this.crons.push({ integrationId: integration.id, flow, schedule, verify, cron });
+          this.options.logger.info(
+            { integration: integration.id, flow, schedule, verify, nextRun: cron.nextRun()?.toISOString() },
+            verify ? 'verification pass scheduled' : 'flow scheduled',
+          );
+        }
       }
     }
     const interval = this.options.resumeCheckMs ?? 5000;
@@ -127,10 +157,11 @@ export class Scheduler {
 
   /** The scheduled flows and when each fires next. */
   jobs(): ScheduledJob[] {
-    return this.crons.map(({ integrationId, flow, schedule, cron }) => ({
+    return this.crons.map(({ integrationId, flow, schedule, verify, cron }) => ({
       integrationId,
       flow,
       schedule,
+      verify,
       nextRun: this.stopped ? null : cron.nextRun(),
     }));
   }
@@ -174,15 +205,21 @@ export class Scheduler {
   }
 
   /** Dispatches one flow run; true when it ran and failed. Never throws: a tick has nobody to tell. */
-  private async fire(integrationId: string, flow: Flow, trigger: RunTrigger): Promise<boolean> {
+  private async fire(
+    integrationId: string,
+    flow: Flow,
+    trigger: RunTrigger,
+    verify = false,
+  ): Promise<boolean> {
     if (this.stopped) return false;
-    const log = this.options.logger.child({ integration: integrationId, flow, trigger });
+    const log = this.options.logger.child({ integration: integrationId, flow, trigger, verify });
     try {
       const ticket = await this.options.dispatcher.dispatch({
         integrationId,
         flows: [flow],
         dryRun: false,
         trigger,
+        ...(verify ? { verify: true } : {}),
       });
       if (ticket.kind === 'queued') {
         log.info({ jobIds: ticket.jobIds }, 'flow run queued');

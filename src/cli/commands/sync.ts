@@ -30,6 +30,10 @@ export function syncCommand(io: CliIo, scrubber: SecretScrubber, globals: () => 
       '--dry-run',
       'read and plan only: nothing is written anywhere; prints the plan with a reason per action',
     )
+    .option(
+      '--verify',
+      'verification run: each flow first reads back every record it owns and sends again what was deleted on the other side (docs/drift.md)',
+    )
     .option('--json', 'print the summary (and plan) as JSON')
     .action(async (options) => {
       const context = loadContext(io, scrubber, globals());
@@ -48,6 +52,7 @@ export function syncCommand(io: CliIo, scrubber: SecretScrubber, globals: () => 
             runners: FLOW_RUNNERS,
             trigger: 'cli',
             dryRun: options.dryRun ?? false,
+            ...(options.verify ? { verify: true } : {}),
             ...(only ? { only } : {}),
           });
           results.push({ integration: integration.id, summary, plan });

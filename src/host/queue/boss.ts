@@ -23,6 +23,8 @@ export interface FlowRunJob {
   /** Flows to enqueue, in order, once this one is done (those that depend on it). */
   readonly then: readonly Flow[];
   readonly trigger: RunTrigger;
+  /** A verification run; the flows after it in the chain verify too. */
+  readonly verify?: boolean;
 }
 
 /** The queue settings of the configuration. */

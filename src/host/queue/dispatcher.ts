@@ -44,6 +44,7 @@ export class PgBossRunDispatcher implements RunDispatcher {
         runners,
         trigger: request.trigger,
         dryRun: true,
+        ...(request.verify ? { verify: true } : {}),
         ...(request.flows ? { only: request.flows } : {}),
       });
       return { kind: 'done', result };
@@ -53,7 +54,13 @@ export class PgBossRunDispatcher implements RunDispatcher {
     const jobIds: string[] = [];
     for (const [head, ...then] of flowChains(flows)) {
       if (!head) continue;
-      const job: FlowRunJob = { integrationId: integration.id, flow: head, then, trigger: request.trigger };
+      const job: FlowRunJob = {
+        integrationId: integration.id,
+        flow: head,
+        then,
+        trigger: request.trigger,
+        ...(request.verify ? { verify: true } : {}),
+      };
       const key = partitionKey({ integrationId: integration.id, flow: head, subKey: WHOLE_FLOW });
       const id = await boss.send(FLOW_RUN_QUEUE, job, flowRunJobOptions(config.queue, key));
       // null: the partition already has a job waiting (stately policy); this request joins it.

@@ -154,6 +154,7 @@ export class FlowRunWorker {
           runners: this.options.runners,
           only: [job.flow],
           trigger: job.trigger,
+          ...(job.verify ? { verify: true } : {}),
         }),
       );
       summary = result.summary.jobs[job.flow];

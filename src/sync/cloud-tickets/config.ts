@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { enabled, schedule } from '../../config/common.js';
+import { enabled, schedule, verify } from '../../config/common.js';
 import { DEFAULT_TICKET_TABLE, TICKET_TABLES } from '../../domain/tickets/tables.js';
 
 /** `flows.cloudTickets`: the configuration section of flow cloud-tickets (composed by config/schema.ts). */
@@ -7,6 +7,7 @@ export const cloudTicketsSection = z
   .strictObject({
     enabled,
     schedule,
+    verify,
     managementGroups: z
       .array(z.string().min(1))
       .default([])
@@ -251,6 +252,14 @@ export const cloudTicketsSection = z
         description:
           'When an assessment of a ticket Snowline resolved turns Unhealthy again: reopen = move a Resolved incident back to In Progress and a Resolved problem back to Root Cause Analysis (a new ticket when it can not be reopened); new = always a new ticket.',
         examples: ['reopen'],
+      }),
+    onTicketDeleted: z
+      .enum(['recreate', 'record'])
+      .default('recreate')
+      .meta({
+        description:
+          'When a ticket Snowline opened is deleted on the instance while Defender still reports its assessments Unhealthy: recreate = open a new ticket (a deletion is most often a cleanup, a clone or a mistake, and the finding is still open); record = keep the deletion as a person’s decision, like a ticket closed by hand (no new ticket until an assessment turns Healthy and Unhealthy again or coolOffDays pass).',
+        examples: ['recreate'],
       }),
     coolOffDays: z
       .number()

@@ -1,10 +1,11 @@
 import type { FlowSummary } from '../../domain/flows.js';
 import type { PlanAction } from '../../domain/plan.js';
-import { assignmentKeyFor } from '../../domain/tickets/rules.js';
+import { assignmentKeyFor, parseAssessmentId } from '../../domain/tickets/rules.js';
 import { isClosedState } from '../../domain/tickets/tables.js';
 import { isRateLimitedError, isSnowlineError } from '../../errors.js';
 import type { EntityStateUpdate } from '../../store/models/entity-state.js';
 import type { LinkUpdate } from '../../store/models/links.js';
+import { forgetEntities } from '../../store/models/owned.js';
 import { defineFlow, type FlowContext } from '../kernel/flow.js';
 import { BatchWriter } from '../kernel/writers/batch.js';
 import { AssignmentKeeper } from './assignments.js';
@@ -67,6 +68,9 @@ const directories = new Map<string, ServiceNowDirectory>();
 export const cloudTicketsFlow = defineFlow({
   flow: FLOW,
   config: (integration) => integration.flows.cloudTickets,
+  // Every run reads all its tickets by correlation id and decides about a deleted one itself
+  // (`onTicketDeleted`); the verification pass adds its governance assignments in Defender.
+  owns: { check: ['ticket'], verify: [], links: true },
   summary: cloudTicketsSummary,
   // Tickets are what a person counts; of the assignments, only their removal is.
   countAs: (action) => {
@@ -91,7 +95,78 @@ export const cloudTicketsFlow = defineFlow({
   async run(context, deps, summary) {
     await new CloudTicketsRun(context, deps, summary).execute();
   },
+  verify: (context, deps) => verifyAssignments(context, deps),
 });
+
+/**
+ * The verification of cloud-tickets' governance assignments: each one Snowline wrote for a ticket
+ * that is still open is looked for in Defender (one ARM list per subscription and recommendation,
+ * as {@link AssessmentReader.otherAssignments} reads them); one that is gone (removed in the
+ * portal, say) is forgotten, so the run writes it again and says why. Adopted assignments are
+ * Defender's own integration's and are not re-created.
+ */
+async function verifyAssignments(
+  context: FlowContext<CloudTicketsConfig>,
+  deps: CloudTicketsDeps,
+): Promise<{ checked: number; missing: number }> {
+  const scope = { store: context.store, integrationId: context.integrationId, recorder: context.recorder };
+  const open = new Set<string>();
+  for await (const page of ticketMemory(scope).all())
+    for (const t of page) if (t.data?.status === 'open' && !t.data.adopted) open.add(t.key);
+  const wanted = new Map<string, { assessmentId: string; key: string }[]>();
+  for await (const page of assignmentMemory(scope).all()) {
+    for (const a of page) {
+      const data = a.data;
+      if (!data?.resourceId || !data.assessmentKey || !data.groupKey || data.assignmentKey) continue;
+      if (!open.has(data.groupKey)) continue;
+      const subscription = parseAssessmentId(a.key)?.subscriptionId;
+      if (!subscription) continue;
+      const at = `${subscription}|${data.assessmentKey}`;
+      const list = wanted.get(at) ?? [];
+      list.push({ assessmentId: a.key, key: a.remoteSysId ?? '' });
+      wanted.set(at, list);
+    }
+  }
+  let checked = 0;
+  let missing = 0;
+  const gone: string[] = [];
+  for (const [at, assignments] of wanted) {
+    const [subscription, assessmentKey] = at.split('|') as [string, string];
+    const present = new Set<string>();
+    for await (const page of deps.arm.listGovernanceAssignments(
+      `subscriptions/${subscription}`,
+      assessmentKey,
+    ))
+      for (const g of page.items) present.add(`${g.assessmentId?.toLowerCase()}|${g.assignmentKey}`);
+    for (const a of assignments) {
+      checked += 1;
+      if (present.has(`${a.assessmentId.toLowerCase()}|${a.key}`)) continue;
+      missing += 1;
+      const reason = `verification: governance assignment ${a.key} of ${a.assessmentId} is gone from Defender while its ticket is open; written again`;
+      if (context.dryRun)
+        await context.recorder.decide({
+          flow: FLOW,
+          side: 'defender',
+          action: 'create',
+          entity: 'governanceAssignment',
+          key: a.assessmentId,
+          target: { id: `${a.assessmentId}/governanceAssignments/${a.key}` },
+          reason,
+        });
+      else {
+        context.recorder.noteRepair('governanceAssignment', a.assessmentId, reason);
+        gone.push(a.assessmentId);
+      }
+    }
+  }
+  if (gone.length > 0)
+    await forgetEntities(
+      context.store.db,
+      { integrationId: context.integrationId, flow: FLOW, entity: 'governanceAssignment' },
+      gone,
+    );
+  return { checked, missing };
+}
 
 /**
  * The state of one cloud-tickets run, shared by its parts: what the store remembers, what the
@@ -224,6 +299,7 @@ export class CloudTicketsRun {
       contentHash: hash,
       lastSeenAt: this.now.toISOString(),
       lastWrittenAt: this.now.toISOString(),
+      retiredAt: null,
       data: memory,
     };
   }

@@ -93,6 +93,16 @@ export class TicketKeeper {
       return this.syncOpen(group, reopened);
     }
     const live = this.t.live.get(memory.correlationId);
+    if (!live && this.t.run.config.onTicketDeleted === 'recreate') {
+      // The finding is still open and its ticket is gone: a new ticket, saying why.
+      const next = correlationIdFor(this.t.run.integrationId, group.key, memory.generation + 1);
+      this.t.run.recorder.noteRepair(
+        'ticket',
+        next,
+        `${memory.number} was deleted on the instance while Defender still reports it Unhealthy (onTicketDeleted: recreate)`,
+      );
+      return this.openTicket(group, memory.generation + 1);
+    }
     if (!live || isClosedState(memory.table, live.state, this.t.run.closedStates)) {
       await this.noticePersonClosed(memory, group.changes, live);
       return memory;
@@ -532,11 +542,20 @@ export class TicketKeeper {
         target: { table: memory.table, id: memory.sysId },
         reason: `${memory.number} was ${live ? `closed on the instance (${stateLabel(memory.table, live.state)})` : 'deleted on the instance'}${
           status === 'closedByPerson'
-            ? ' while Defender still reports it Unhealthy; no new ticket until it turns Healthy and Unhealthy again'
+            ? ` while Defender still reports it Unhealthy; no new ticket until it turns Healthy and Unhealthy again${live ? '' : ' (onTicketDeleted: record)'}`
             : ''
         }`,
       },
-      { tickets: [this.t.ticketState(closed, this.t.contentHashes.get(memory.groupKey) ?? null)] },
+      {
+        tickets: [
+          {
+            ...this.t.ticketState(closed, this.t.contentHashes.get(memory.groupKey) ?? null),
+            // A deleted ticket is no record of Snowline's on the instance any more: the store
+            // check does not look for it (src/sync/kernel/drift.ts).
+            ...(live ? {} : { retiredAt: this.t.now.toISOString() }),
+          },
+        ],
+      },
     );
     for (const id of Object.keys(memory.assessments))
       await this.t.assignments.removeAssignment(id, closed, 'the ticket was closed on the instance');

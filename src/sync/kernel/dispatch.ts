@@ -9,6 +9,8 @@ export interface RunRequest {
   readonly flows?: readonly Flow[];
   /** Read and plan only: nothing is written anywhere. */
   readonly dryRun: boolean;
+  /** A verification run: each flow first reads back what it owns (src/sync/kernel/drift.ts). */
+  readonly verify?: boolean;
   readonly trigger: RunTrigger;
 }
 

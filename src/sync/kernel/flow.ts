@@ -8,6 +8,7 @@ import type { Logger } from '../../logging.js';
 import type { RequestCounters } from '../../runtime/http/counters.js';
 import type { Store } from '../../store/store.js';
 import { withFlowConnections, type FlowConnections } from './connections.js';
+import { checkStore, verifyOwned, type DriftReport, type OwnedRecords } from './drift.js';
 import { Recorder, type DecisionCounter } from './recorder.js';
 
 /** The Defender services whose requests a summary counts as `requests.defender`. */
@@ -26,6 +27,11 @@ export interface FlowRunContext {
    * throws part-way still reports what it sent and retried in its failed summary.
    */
   readonly counters: RequestCounters;
+  /**
+   * A verification run (`snowline sync --verify`, `flows.<flow>.verify.schedule`): before the
+   * body, every record the flow owns is read back and those gone are sent again ({@link verifyOwned}).
+   */
+  readonly verify?: boolean;
 }
 
 /** What one flow run produced: its summary, and the decisions it kept (a dry run's plan). */
@@ -87,6 +93,25 @@ export interface FlowSpec<C, D, S extends object> {
   connect(connections: FlowConnections, context: FlowRunContext, config: C): D;
   /** The body: read → plan → write → record, every decision through `context.recorder`. */
   run(context: FlowContext<C>, deps: D, summary: S): Promise<void>;
+  /**
+   * What the flow owns on ServiceNow: the store check samples it at the start of every run, the
+   * verification pass reads it back in full (src/sync/kernel/drift.ts).
+   */
+  readonly owns?: OwnedRecords;
+  /**
+   * The flow's own part of a verification run, after the ServiceNow read-back: what only it can
+   * read back (cloud-tickets: its governance assignments in Defender). Returns what it checked
+   * and found missing.
+   */
+  verify?(context: FlowContext<C>, deps: D): Promise<{ checked: number; missing: number }>;
+}
+
+/** How {@link FlowDefinition.execute} runs the body. */
+export interface ExecuteOptions<C> {
+  /** Keep the plan in a real run too (see {@link Recorder}). */
+  readonly keepPlan?: boolean;
+  /** Runs before the body, with its context; what it returns joins the summary (the drift checks). */
+  readonly before?: (context: FlowContext<C>) => Promise<DriftReport>;
 }
 
 /** A defined flow: a {@link FlowRunner} for the runner, and {@link execute} for hand-built runs. */
@@ -98,7 +123,7 @@ export interface FlowDefinition<C, D, S extends object> extends FlowRunner {
    * Runs the body once with the given clients: tests (with fakes), and requests that are not a
    * scheduled run (a ticket created by hand keeps its plan with `keepPlan`).
    */
-  execute(input: FlowRunInput<C>, deps: D, options?: { readonly keepPlan?: boolean }): Promise<FlowResult<S>>;
+  execute(input: FlowRunInput<C>, deps: D, options?: ExecuteOptions<C>): Promise<FlowResult<S>>;
   /** The body's clients from the integration's connections (its source, its ServiceNow client…). */
   connect(connections: FlowConnections, context: FlowRunContext): D;
   /** The context of one run (its recorder included), for callers that drive the body themselves. */
@@ -158,13 +183,15 @@ export function defineFlow<C, D, S extends object>(spec: FlowSpec<C, D, S>): Flo
   const execute = async (
     input: FlowRunInput<C>,
     deps: D,
-    options: { keepPlan?: boolean } = {},
+    options: ExecuteOptions<C> = {},
   ): Promise<FlowResult<S>> => {
     const run = context(input, options);
     const summary = spec.summary();
     const started = performance.now();
     let deferred: { retryAt: string } | undefined;
+    let drift: DriftReport = {};
     try {
+      if (options.before) drift = await options.before(run);
       await spec.run(run, deps, summary);
     } catch (error) {
       if (!isRateLimitedError(error)) {
@@ -186,6 +213,7 @@ export function defineFlow<C, D, S extends object>(spec: FlowSpec<C, D, S>): Flo
     await run.recorder.flush();
     const result = {
       ...emptyFlowSummary(),
+      ...drift,
       ...summary,
       ...run.recorder.decisionCounts(),
       ...countedRequests(input.counters),
@@ -205,8 +233,9 @@ export function defineFlow<C, D, S extends object>(spec: FlowSpec<C, D, S>): Flo
       spec.connect(connections, runContext, configOf(runContext.integration)),
     async run(runContext) {
       const config = configOf(runContext.integration);
-      return withFlowConnections(runContext, (connections) =>
-        execute(
+      return withFlowConnections(runContext, (connections) => {
+        const deps = spec.connect(connections, runContext, config);
+        return execute(
           {
             integrationId: runContext.integration.id,
             config,
@@ -218,10 +247,34 @@ export function defineFlow<C, D, S extends object>(spec: FlowSpec<C, D, S>): Flo
             dryRun: runContext.dryRun,
             closedStates: closedStatesOf(runContext.integration.flows.ticketSync?.closedStates),
           },
-          spec.connect(connections, runContext, config),
-        ),
-      );
+          deps,
+          { before: (run) => driftChecks(spec, run, deps, connections, runContext.verify === true) },
+        );
+      });
     },
+  };
+}
+
+/**
+ * The drift checks before a flow's body: the store check on every run, then on a verification run
+ * the read-back of what the flow owns on ServiceNow and its own part (src/sync/kernel/drift.ts).
+ */
+async function driftChecks<C, D, S extends object>(
+  spec: FlowSpec<C, D, S>,
+  run: FlowContext<C>,
+  deps: D,
+  connections: FlowConnections,
+  verify: boolean,
+): Promise<DriftReport> {
+  if (!spec.owns) return {};
+  const context = run as FlowContext<unknown>;
+  const report: DriftReport = { storeCheck: await checkStore(context, connections.servicenow, spec.owns) };
+  if (!verify) return report;
+  const servicenow = await verifyOwned(context, connections.servicenow, spec.owns);
+  const own = spec.verify ? await spec.verify(run, deps) : { checked: 0, missing: 0 };
+  return {
+    ...report,
+    verification: { checked: servicenow.checked + own.checked, missing: servicenow.missing + own.missing },
   };
 }
 

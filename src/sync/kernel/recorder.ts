@@ -114,6 +114,8 @@ export class Recorder {
   private queued = 0;
   private firstQueuedAt: number | undefined;
   private committing: Promise<void> = Promise.resolve();
+  /** Why an entity is decided about again (the verification pass found its record gone), by entity and key. */
+  private readonly repairs = new Map<string, string>();
 
   constructor(private readonly options: RecorderOptions) {
     this.keepsPlan = options.dryRun || options.keepPlan === true;
@@ -129,7 +131,10 @@ export class Recorder {
    * Records one decision: counts it, keeps it in the plan when the plan is kept and, in a real
    * run, queues its ledger event with the records it leaves behind (committed in batches).
    */
-  async decide(action: PlanAction, records: DecisionRecords = {}, event: EventDetail = {}): Promise<void> {
+  async decide(planned: PlanAction, records: DecisionRecords = {}, event: EventDetail = {}): Promise<void> {
+    const repair = this.repairs.get(`${planned.entity}\u241f${planned.key}`);
+    if (repair) this.repairs.delete(`${planned.entity}\u241f${planned.key}`);
+    const action = repair ? { ...planned, reason: `${repair}: ${planned.reason}` } : planned;
     const counter = (this.options.countAs ?? defaultCounter)(action);
     if (counter) this.counts[counter] += 1;
     const tally = `${action.entity}\u241f${action.action}`;
@@ -141,6 +146,14 @@ export class Recorder {
     this.queued += 1;
     this.queue(records);
     await this.flushIfDue();
+  }
+
+  /**
+   * Says why the next decision about this entity is made: the verification pass forgot it because
+   * its record is gone from the instance, and the decision (the flow sending it again) says so.
+   */
+  noteRepair(entity: string, key: string, reason: string): void {
+    this.repairs.set(`${entity}\u241f${key}`, reason);
   }
 
   /**

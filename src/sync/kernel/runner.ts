@@ -26,6 +26,8 @@ export interface RunFlowsOptions {
   /** Flows to run; every enabled one when omitted. Always run in dependency order. */
   readonly only?: readonly Flow[];
   readonly dryRun?: boolean;
+  /** A verification run: each flow reads back what it owns first and sends again what is gone. */
+  readonly verify?: boolean;
   readonly trigger: RunTrigger;
 }
 
@@ -93,6 +95,7 @@ export async function runFlows(options: RunFlowsOptions): Promise<RunResult> {
         runId,
         dryRun,
         counters,
+        ...(options.verify ? { verify: true } : {}),
       });
       result = outcome.summary;
       // A loop, not push(...plan): a large estate's plan has more actions than a call has arguments.

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { enabled, schedule } from '../../config/common.js';
+import { enabled, schedule, verify } from '../../config/common.js';
 
 /**
  * One entry of `flows.otInventory.siteMappings`, like a row of the connector's Site Mappings table
@@ -34,6 +34,7 @@ export const otInventorySection = z
   .strictObject({
     enabled,
     schedule,
+    verify,
     source: z.enum(['sensor', 'console', 'resourceGraph']).meta({
       description:
         'Where devices come from: the OT sensor API (defender.sensors), the management console integration API v3 (defender.console, incremental), or Azure Resource Graph (defender.subscriptions).',

@@ -78,6 +78,15 @@ const INCREMENTAL_OVERLAP_MS = 10 * 60_000;
 export const otInventoryFlow = defineFlow({
   flow: FLOW,
   config: (integration) => integration.flows.otInventory,
+  // Connections are left out: the platform's Table Cleanup deletes those not seen for 90 days
+  // (ServiceNow/ServiceNowDocs markdown/operational-technology/operational-technology-manager/
+  // view-device-to-device-connections.md), so one gone is the platform's policy, not drift.
+  // The sources read incrementally: a verification that finds a CI gone reads them from the start.
+  owns: {
+    check: ['site', 'sensor', 'device'],
+    verify: ['site', 'sensor', 'device'],
+    onMissing: { watermarks: true },
+  },
   summary: (): OtInventoryCounters => ({
     unchanged: 0,
     skipped: 0,

@@ -1,11 +1,12 @@
 import { z } from 'zod';
-import { enabled, schedule } from '../../config/common.js';
+import { enabled, schedule, verify } from '../../config/common.js';
 
 /** `flows.otVulnerabilities`: the configuration section of flow ot-vulnerabilities (composed by config/schema.ts). */
 export const otVulnerabilitiesSection = z
   .strictObject({
     enabled,
     schedule,
+    verify,
     source: z.enum(['console', 'sensor', 'resourceGraph']).meta({
       description:
         "Where CVEs per device come from: Azure Resource Graph (cloud-connected sensors; the device vulnerabilities ServiceNow's own Defender for IoT (Azure) VR integration reads; works with ot-inventory from `resourceGraph` or `sensor`), the OT sensor API `/api/v1/devices/cves` (defender.sensors, keyed by IP; ot-inventory from `sensor`), or the management console integration API v3 `devicecves` (retired by Microsoft on 2025-01-01; ot-inventory from `console`).",

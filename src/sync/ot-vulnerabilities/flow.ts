@@ -78,6 +78,14 @@ export const otVulnerabilitiesFlow = defineFlow({
   flow: FLOW,
   dependsOn: ['ot-inventory'],
   config: (integration) => integration.flows.otVulnerabilities,
+  // A device's CVE list is hashed and the console source reads incrementally: a verification that
+  // finds a detection gone reads and compares every device again (the detection-source watermark
+  // is a fact about the instance, not a read position, and stays).
+  owns: {
+    check: ['detection', 'vulnerability'],
+    verify: ['detection', 'vulnerability'],
+    onMissing: { watermarks: true, keepWatermarks: ['detection-source'], entities: ['device'] },
+  },
   summary: (): OtVulnerabilitiesCounters => ({
     unchanged: 0,
     opened: 0,

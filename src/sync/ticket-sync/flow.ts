@@ -34,6 +34,8 @@ export const ticketSyncFlow = defineFlow({
   flow: FLOW,
   dependsOn: ['cloud-tickets'],
   config: (integration) => integration.flows.ticketSync,
+  // Its tickets are cloud-tickets' (which re-creates a deleted one); only the store check samples them.
+  owns: { check: ['ticket'], verify: [] },
   summary: emptyTicketSyncCounters,
   connect: ({ servicenow, defender }): TicketSyncClients => ({ servicenow, arm: defender.arm }),
   async run(context, clients, summary) {
