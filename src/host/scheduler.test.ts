@@ -15,7 +15,8 @@ import { openStore, type Store } from '../store/store.js';
 import { resumeRef } from '../sync/kernel/runner.js';
 import { type FlowRunner } from '../sync/kernel/flow.js';
 import { LocalRunDispatcher } from './local-dispatcher.js';
-import { everySeconds, flowSchedule, Scheduler } from './scheduler.js';
+import { DEFAULT_VERIFY_SCHEDULE } from '../config/common.js';
+import { everySeconds, flowSchedule, Scheduler, verifySchedule } from './scheduler.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'snowline-scheduler-'));
 let store: Store;
@@ -110,6 +111,51 @@ describe('flow schedules in the configuration', () => {
     expect(() => integrationWith('a', { schedule: '61 * * * *' })).toThrow(ConfigError);
     expect(() => integrationWith('a', { schedule: { every: '10 minutes' } })).toThrow(/60s, 15m or 1h/);
     expect([everySeconds('60s'), everySeconds('15m'), everySeconds('2h')]).toEqual([60, 900, 7200]);
+  });
+});
+
+describe('verification pass schedules', () => {
+  it('are daily by default, follow verify.schedule, and are off with verify.enabled false or the flow off', () => {
+    expect(verifySchedule(integrationWith('v', {}), 'ot-inventory')).toBe(DEFAULT_VERIFY_SCHEDULE);
+    expect(DEFAULT_VERIFY_SCHEDULE).toBe('17 3 * * *');
+    expect(
+      verifySchedule(integrationWith('v', { verify: { schedule: { every: '6h' } } }), 'ot-inventory'),
+    ).toEqual({
+      every: '6h',
+    });
+    expect(verifySchedule(integrationWith('v', { verify: { enabled: false } }), 'ot-inventory')).toBe(
+      undefined,
+    );
+    expect(verifySchedule(integrationWith('v', { enabled: false }), 'ot-inventory')).toBe(undefined);
+    // ticket-sync has no verification pass of its own (its tickets are cloud-tickets').
+    expect(verifySchedule(ticketSyncWith('ts', {}), 'ticket-sync')).toBe(undefined);
+  });
+
+  it('start a verification run of the flow on their schedule, listed apart from the flow’s own', async () => {
+    const clock = new ManualClock(new Date('2026-11-01T00:00:00Z'));
+    const verifyFlags: boolean[] = [];
+    const runner: FlowRunner = {
+      flow: 'ot-inventory',
+      enabled: () => true,
+      async run(context) {
+        verifyFlags.push(context.verify === true);
+        return { summary: emptyFlowSummary(), plan: [] };
+      },
+    };
+    const { scheduler } = setup(
+      integrationWith('verify', { verify: { schedule: { every: '1s' } } }),
+      runner,
+      clock,
+    );
+    scheduler.start();
+    // Bounded wait: the verification fires about once a second; give it up to 10 s.
+    for (let i = 0; i < 100 && verifyFlags.length < 1; i++) await new Promise((r) => setTimeout(r, 100));
+    const jobs = scheduler.jobs();
+    await scheduler.stop();
+    expect(verifyFlags[0]).toBe(true);
+    expect(jobs).toEqual([
+      expect.objectContaining({ flow: 'ot-inventory', verify: true, schedule: { every: '1s' } }),
+    ]);
   });
 });
 

@@ -45,10 +45,19 @@ async function sync(
   flows: readonly Flow[],
   options: { verify?: boolean } = {},
 ): Promise<Partial<Record<Flow, FlowSummary>>> {
+  return (await runOnce(loaded, flows, options)).summary.jobs;
+}
+
+/** One run of `flows` in this process (a dry run with `dryRun`), its summary and plan. */
+async function runOnce(
+  loaded: LoadedConfig,
+  flows: readonly Flow[],
+  options: { verify?: boolean; dryRun?: boolean },
+) {
   const store = await openStore(loaded.config.store.url);
   try {
     await store.migrate();
-    const { summary } = await runFlows({
+    return await runFlows({
       integration: loaded.config.integrations[0]!,
       store,
       clock: systemClock,
@@ -57,8 +66,8 @@ async function sync(
       only: flows,
       trigger: 'cli',
       ...(options.verify ? { verify: true } : {}),
+      ...(options.dryRun ? { dryRun: true } : {}),
     });
-    return summary.jobs;
   } finally {
     await store.close();
   }
@@ -275,6 +284,13 @@ describe('the verification pass and deleted records', () => {
         const plain = await expectOk(sync(loaded, [flowCase.flow]));
         expect(plain[flowCase.flow]!.storeCheck).toBe('verified');
         expect(plain[flowCase.flow]!.created).toBe(0);
+
+        // The dry run shows the repairs, each with its reason, and writes nothing.
+        const writes = await writeCounts(sandboxes);
+        const planned = await runOnce(loaded, [flowCase.flow], { verify: true, dryRun: true });
+        expect(await writeCounts(sandboxes)).toEqual(writes);
+        const repairs = planned.plan.actions.filter((a) => a.reason.startsWith('verification:'));
+        expect(repairs.map((a) => a.action)).toEqual(['create', 'create']);
 
         const verified = await expectOk(sync(loaded, [flowCase.flow], { verify: true }));
         expect(verified[flowCase.flow]!.verification).toMatchObject({ missing: 2 });
