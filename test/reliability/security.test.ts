@@ -10,7 +10,7 @@ import { cliSync, reliabilityDevices, SCENARIO_TIMEOUT_MS, writeConfigFile } fro
 /**
  * Secrets and TLS, through the built CLI as a user runs it: every secret of the configuration is
  * a canary that must never appear in what Snowline prints (at debug level), in its errors, or in
- * its store (ledger, entity state, runs); and TLS verification is on unless told which CA to trust.
+ * its store (ledger, entity state, runs). TLS trust, side by side, is `tls.test.ts`.
  */
 const dir = mkdtempSync(join(tmpdir(), 'snowline-rel-sec-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -98,27 +98,6 @@ describe.skipIf(!existsSync('dist/cli.js'))('secrets and TLS', () => {
         expect(leaks(secrets, run.stdout, run.stderr)).toEqual([]);
       }
       expect(leaks(secrets, storeText(storeUrl))).toEqual([]);
-    },
-    SCENARIO_TIMEOUT_MS,
-  );
-
-  it(
-    'refuses the sandboxes’ untrusted certificate with a message that says to set tls.caFile, and trusts it once set',
-    async () => {
-      const untrusted = variant('untrusted', (raw) => {
-        delete raw.integrations[0].servicenow.tls;
-        delete raw.integrations[0].defender.tls;
-      });
-      const refused = await cliSync(sandboxes, untrusted.path, 'ot-inventory', { logLevel: 'error' });
-      const output = `${refused.stdout}\n${refused.stderr}`;
-      expect(output).not.toMatch(/"outcome":\s*"ok"/);
-      expect(output).toMatch(/TLS certificate is not trusted/);
-      expect(output).toMatch(/tls\.caFile/);
-
-      const trusted = variant('trusted', () => {});
-      const accepted = await cliSync(sandboxes, trusted.path, 'ot-inventory');
-      expect(accepted.code, accepted.stderr.slice(-2000)).toBe(0);
-      expect(JSON.parse(accepted.stdout).jobs['ot-inventory'].outcome).toBe('ok');
     },
     SCENARIO_TIMEOUT_MS,
   );
