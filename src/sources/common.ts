@@ -33,7 +33,11 @@ export interface RecordProblem {
  */
 export function refusedSourcesError(problems: readonly RecordProblem[]): UpstreamError | undefined {
   const refused = new Map<string, RecordProblem>();
-  for (const p of problems) if (p.unread === 'refused') refused.set(p.key ?? p.source, p);
+  for (const p of problems) {
+    const key = p.key ?? p.source;
+    // A sensor is read for devices, then connections: its first refusal says it.
+    if (p.unread === 'refused' && !refused.has(key)) refused.set(key, p);
+  }
   if (refused.size === 0) return undefined;
   const reasons = [...refused.values()].map((p) => p.error.message);
   return new UpstreamError(
