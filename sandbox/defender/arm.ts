@@ -879,8 +879,7 @@ function applyRule(state: DefenderState, rule: GovernanceRuleRecord, scope: Scop
       (g) => g.resourceId.toLowerCase() === a.resourceId.toLowerCase() && g.assessmentKey === a.key,
     );
     if (existing && !override) continue;
-    const ownerEmail =
-      owner.type === 'Manually' ? owner.value : state.resource(a.resourceId)?.tags[owner.value];
+    const ownerEmail = owner.type === 'Manually' ? owner.value : tagOf(state, a.resourceId, owner.value);
     const assignmentKey = existing?.assignmentKey ?? randomUUID();
     const properties: Record<string, unknown> = {
       ...(ownerEmail ? { owner: ownerEmail } : {}),
@@ -899,4 +898,10 @@ function applyRule(state: DefenderState, rule: GovernanceRuleRecord, scope: Scop
     });
   }
   state.touch();
+}
+
+/** The value of tag `key` on a resource, as it is now. */
+function tagOf(state: DefenderState, resourceId: string, key: string): string | undefined {
+  const resource = state.resource(resourceId);
+  return resource ? state.tagsOf(resource)[key] : undefined;
 }

@@ -419,6 +419,16 @@ export function mountControlApi(app: Hono, ctx: ControlContext): void {
     return c.json({ name: s.name, rawDevices: b.records.length });
   });
 
+  app.post('/_sandbox/resources/tags', async (c) => {
+    const b = await body(c, z.strictObject({ id: z.string(), tags: z.record(z.string(), z.string()) }));
+    if (b instanceof Response) return b;
+    const resource = state.resource(b.id);
+    if (!resource) return controlError(c, 404, `No resource '${b.id}'.`);
+    state.tagOverlay.set(resource.id.toLowerCase(), b.tags);
+    state.touch();
+    return c.json({ id: resource.id, tags: b.tags });
+  });
+
   app.get('/_sandbox/dump', (c) => {
     const known = [
       'assessments',

@@ -280,7 +280,8 @@ function sources(state: DefenderState): RowSource[] {
     {
       table: 'resources',
       type: null,
-      parts: [],
+      // Tags set through the control API count as a governance change (what ByTag rules read).
+      parts: ['governance'],
       count: () => state.estate.resources.length,
       row: (i) => {
         const r = state.estate.resources[i];
@@ -294,7 +295,7 @@ function sources(state: DefenderState): RowSource[] {
           r.resourceGroup.toLowerCase(),
           r.location,
         );
-        row['tags'] = r.tags;
+        row['tags'] = state.tagsOf(r);
         return row;
       },
     },

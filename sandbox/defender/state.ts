@@ -125,6 +125,8 @@ export class DefenderState {
    * whatever a buggy or hostile sensor might send, for the bad-input tests. Keyed by sensor id.
    */
   readonly rawSensorDevices = new Map<number, unknown[]>();
+  /** Tags set on a resource through `POST /_sandbox/resources/tags` (owner tags for tests), by lower-case id. */
+  readonly tagOverlay = new Map<string, Record<string, string>>();
   readonly governanceAssignments = new Map<string, GovernanceAssignmentRecord>();
   readonly governanceRules = new Map<string, GovernanceRuleRecord>();
   readonly operations = new Map<string, OperationRecord>();
@@ -179,6 +181,11 @@ export class DefenderState {
 
   resource(id: string): CloudResource | undefined {
     return this.resourceById.get(id.toLowerCase());
+  }
+
+  /** A resource's tags as they are now: the generated ones, or those set since. */
+  tagsOf(resource: CloudResource): Record<string, string> {
+    return this.tagOverlay.get(resource.id.toLowerCase()) ?? resource.tags;
   }
 
   cve(id: string): CveInfo | undefined {
@@ -444,6 +451,7 @@ export class DefenderState {
     this.sensorOverlay.clear();
     this.extraCves.clear();
     this.rawSensorDevices.clear();
+    this.tagOverlay.clear();
     this.governanceAssignments.clear();
     this.governanceRules.clear();
     this.operations.clear();

@@ -4,6 +4,8 @@
  * Grammar: `term ( '^' term | '^OR' term )* ( '^NQ' query )*` plus `ORDERBY<field>` /
  * `ORDERBYDESC<field>` tokens. A literal `^` inside a value is written `^^` (the platform's
  * escape), so the tokeniser reads `^^` as a character and a single `^` as a separator.
+ * (The escape is documented by `GlideStringUtil.escapeQueryTermSeparator`, ServiceNowDocs
+ * `api-reference/server-api-reference/GlideStringUtilScopedAPI.md`: "^" → "^^".)
  * Invalid terms (unknown field, unknown operator, unsupported `javascript:`) are ignored and the
  * rest still filters, as on a real instance (`glide.invalid_query.returns_no_rows=false`).
  */

@@ -50,6 +50,12 @@ export interface Serving {
   /** Base URL, without a trailing slash, e.g. `http://127.0.0.1:8420`. */
   readonly url: string;
   readonly deps: ApiDeps;
+  /**
+   * Every route the server answers, as `METHOD /path` (hono syntax): the app's own table and the
+   * dashboard's, which the app dispatches to as a whole; middleware left out. What a test
+   * enumerates to check which routes answer without credentials.
+   */
+  readonly routes: readonly string[];
   /** In-process on SQLite; the pg-boss queue on PostgreSQL. */
   readonly dispatcher: LocalRunDispatcher | PgBossRunDispatcher;
   readonly scheduler: Scheduler;
@@ -121,6 +127,12 @@ function closeServer(server: ServerType, graceMs = 10_000): Promise<void> {
   });
 }
 
+/** `METHOD /path` of every handler of the app and of the dashboard it dispatches to (`ALL` entries are middleware or that dispatch). */
+function routeTable(...apps: readonly { routes: readonly { method: string; path: string }[] }[]): string[] {
+  const handlers = apps.flatMap((a) => a.routes).filter((r) => r.method !== 'ALL');
+  return [...new Set(handlers.map((r) => `${r.method} ${r.path}`))].sort();
+}
+
 /**
  * Starts `snowline serve`: opens and migrates the store, then serves the API, `/metrics`, the
  * ServiceNow webhook (`/api/v1/webhooks/servicenow`), the dashboard (`/`) and any extra sub-apps, and runs the flows on their schedules and deferred runs at their `retryAt`.
@@ -185,6 +197,15 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
       accepting: () => accepting,
     };
     webhook = ticketSyncWebhook({ config, store, clock, logger });
+    const dashboard = dashboardRoutes({
+      store,
+      integrations: config.integrations,
+      apiTokens: config.api.tokens,
+      dispatcher,
+      clock,
+      secrets: options.loaded.secrets,
+      logger,
+    });
     const app = createApp(deps, {
       extraRoutes: [
         {
@@ -197,15 +218,7 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
         },
         ...(options.extraRoutes?.(deps) ?? []),
       ],
-      dashboard: dashboardRoutes({
-        store,
-        integrations: config.integrations,
-        apiTokens: config.api.tokens,
-        dispatcher,
-        clock,
-        secrets: options.loaded.secrets,
-        logger,
-      }),
+      dashboard,
     });
     const host = config.api.host;
     const { server, port } = await listen(app, host, options.port ?? config.api.port, tls);
@@ -235,6 +248,7 @@ export async function startServe(options: ServeOptions): Promise<Serving> {
     return {
       url: base,
       deps,
+      routes: routeTable(app, dashboard),
       dispatcher,
       scheduler,
       close() {

@@ -50,6 +50,7 @@ export function connectServiceNow(
     });
   const http = new ResilientHttpClient({
     service: 'servicenow',
+    trustSetting: 'servicenow.tls.caFile',
     transport,
     limiter,
     counters: deps.counters,

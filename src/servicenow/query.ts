@@ -31,6 +31,17 @@ const FIELD = /^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$/;
  * Escapes a value for an encoded query. `^` separates conditions, so a literal `^` is written
  * `^^`; after that no value can start a new condition (`^NQ…`, `^OR…`, `^ORDERBY…`).
  * A value starting with `javascript:` would be *evaluated on the instance*: it is refused.
+ *
+ * Source of `^^`: ServiceNowDocs `api-reference/server-api-reference/GlideStringUtilScopedAPI.md`,
+ * `GlideStringUtil.escapeQueryTermSeparator`: "Replaces query term separators "^" with their
+ * escape sequence "^^"" (example `test^Test` → `test^^Test`). Operators inside a value (`=`,
+ * `LIKE`, `STARTSWITH`) need no escape: a condition is `<field><operator><value>`
+ * (`platform-user-interface/c_EncodedQueryStrings.md`), the field is one of ours and the value
+ * runs to the next separator. UNVERIFIED (searched ServiceNowDocs for "escape", "caret",
+ * "encoded query", "sysparm_query"): how the instance treats a newline or a comma inside an `=`
+ * value, and whether the Table API's name-value filter (`&email=value`, c_TableAPI.md, exclusive
+ * with sysparm_query) takes a value verbatim; callers that look a Defender value up also check
+ * the rows they get (see cloud-tickets/directory.ts).
  */
 export function escapeQueryValue(value: string, field = 'value'): string {
   if (/^\s*javascript:/i.test(value)) {

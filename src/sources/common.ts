@@ -3,7 +3,7 @@ import type { Clock } from '../domain/clock.js';
 import { InputError, UpstreamError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import type { RequestCounters } from '../runtime/http/counters.js';
-import { ResilientHttpClient } from '../runtime/http/resilient-client.js';
+import { isCertificateRefusal, ResilientHttpClient } from '../runtime/http/resilient-client.js';
 import type { HttpResponse, HttpTransport } from '../runtime/http/transport.js';
 import { RequestLimiter } from '../runtime/http/limiter.js';
 import type { BackoffOptions } from '../runtime/http/retry.js';
@@ -17,6 +17,48 @@ export interface RecordProblem {
   /** The record's own id, when it had a readable one. */
   readonly key?: string;
   readonly error: InputError;
+  /**
+   * Set when a whole source was not read, not one record: `refused` when it refused Snowline
+   * (its certificate not trusted or not the pinned one, or Snowline's credentials), which no
+   * retry mends and the run must fail on; `unavailable` for anything else (down, timing out).
+   */
+  readonly unread?: 'refused' | 'unavailable';
+}
+
+/**
+ * The error a run ends with, after the rest of its work, when sources refused Snowline (see
+ * {@link RecordProblem.unread}): each named once with what to fix. A sensor refusing TLS or a
+ * token is a configuration fault that hides its devices from every run until fixed, so it must
+ * not end as `ok` with a warning no one reads.
+ */
+export function refusedSourcesError(problems: readonly RecordProblem[]): UpstreamError | undefined {
+  const refused = new Map<string, RecordProblem>();
+  for (const p of problems) {
+    const key = p.key ?? p.source;
+    // A sensor is read for devices, then connections: its first refusal says it.
+    if (p.unread === 'refused' && !refused.has(key)) refused.set(key, p);
+  }
+  if (refused.size === 0) return undefined;
+  const reasons = [...refused.values()].map((p) => p.error.message);
+  return new UpstreamError(
+    'sensor',
+    undefined,
+    `${refused.size} source${refused.size === 1 ? '' : 's'} refused Snowline; the rest of the run was done: ${reasons.join('; ')}`.slice(
+      0,
+      4000,
+    ),
+    { retryable: false },
+  );
+}
+
+/**
+ * Why a whole source could not be read, for {@link RecordProblem.unread}: `refused` when it
+ * refused Snowline's trust or credentials (a configuration to fix), else `unavailable`.
+ */
+export function unreadBecause(error: UpstreamError): 'refused' | 'unavailable' {
+  return isCertificateRefusal(error) || error.status === 401 || error.status === 403
+    ? 'refused'
+    : 'unavailable';
 }
 
 /**
@@ -110,7 +152,7 @@ export interface ServiceHttp {
  * Builds the retry loop and limiter for one service (`arm`, `resourcegraph`, `sensor`,
  * `console`): one retry strategy for every Microsoft client, requests counted per service.
  */
-export function createServiceHttp(service: string, deps: SourceDeps): ServiceHttp {
+export function createServiceHttp(service: string, deps: SourceDeps, trustSetting?: string): ServiceHttp {
   const limits = { ...DEFAULT_SOURCE_LIMITS, ...deps.limits };
   const limiter = new RequestLimiter({
     service,
@@ -120,6 +162,7 @@ export function createServiceHttp(service: string, deps: SourceDeps): ServiceHtt
   });
   const http = new ResilientHttpClient({
     service,
+    ...(trustSetting ? { trustSetting } : {}),
     transport: deps.transport,
     limiter,
     counters: deps.counters,

@@ -104,13 +104,13 @@ export function createDefenderSources(
   const limiters = new Map<string, RequestLimiter>();
   const maxWaitMs = deps.limits?.maxWaitMs ?? DEFAULT_SOURCE_LIMITS.maxWaitMs;
 
-  const entra = createServiceHttp('entra', shared);
+  const entra = createServiceHttp('entra', shared, 'defender.tls.caFile');
   limiters.set('entra', entra.limiter);
   const credential =
     deps.credential ??
     createCredential(config, { clock: deps.clock, httpClient: new SnowlineHttpClient(entra.http) });
 
-  const arm = createServiceHttp('arm', shared);
+  const arm = createServiceHttp('arm', shared, 'defender.tls.caFile');
   limiters.set('arm', arm.limiter);
   const armHttpClient = new SnowlineHttpClient(arm.http, {
     allowedOrigin: config.armUrl,
@@ -128,7 +128,7 @@ export function createDefenderSources(
     httpClient: armHttpClient,
   });
 
-  const graph = createServiceHttp('resourcegraph', shared);
+  const graph = createServiceHttp('resourcegraph', shared, 'defender.tls.caFile');
   limiters.set('resourcegraph', graph.limiter);
   const resourceGraph = new ResourceGraphClient({
     armUrl: config.armUrl,
@@ -143,26 +143,34 @@ export function createDefenderSources(
 
   // Each sensor is its own appliance: its own in-flight bound and pauses, one `sensor` service in the counters.
   const sensors = config.sensors.map((sensor, index) => {
-    const { http, limiter } = createServiceHttp('sensor', {
-      ...shared,
-      transport: transportFor(sensor.proxy, {
-        ...sensor.tls,
-        owner: `sensor ${sensor.name} (defender.sensors[${index}].tls.pinSha256)`,
-      }),
-    });
+    const { http, limiter } = createServiceHttp(
+      'sensor',
+      {
+        ...shared,
+        transport: transportFor(sensor.proxy, {
+          ...sensor.tls,
+          owner: `sensor ${sensor.name} (defender.sensors[${index}].tls.pinSha256)`,
+        }),
+      },
+      `defender.sensors[${index}].tls.caFile`,
+    );
     limiters.set(`sensor:${sensor.name}`, limiter);
     return new SensorClient({ sensor, http, configKey: `defender.sensors[${index}].token` });
   });
 
   let consoleClient: ConsoleClient | undefined;
   if (config.console) {
-    const { http, limiter } = createServiceHttp('console', {
-      ...shared,
-      transport: transportFor(config.console.proxy, {
-        ...config.console.tls,
-        owner: 'the management console (defender.console.tls.pinSha256)',
-      }),
-    });
+    const { http, limiter } = createServiceHttp(
+      'console',
+      {
+        ...shared,
+        transport: transportFor(config.console.proxy, {
+          ...config.console.tls,
+          owner: 'the management console (defender.console.tls.pinSha256)',
+        }),
+      },
+      'defender.console.tls.caFile',
+    );
     limiters.set('console', limiter);
     consoleClient = new ConsoleClient({ url: config.console.url, token: config.console.token, http });
   }

@@ -114,14 +114,45 @@ describe('API authentication and validation', () => {
     });
   });
 
-  // Issue #25: the 401 check below trusts each route's own `auth` entry; this pins which routes
-  // are open at all, so a new route can not become public by its table entry alone.
-  it('has exactly health and readiness open; every other API route needs the token', () => {
-    expect(
-      API_ROUTES.filter((r) => !r.auth)
-        .map((r) => `${r.method} ${r.path}`)
-        .sort(),
-    ).toEqual(['get /health', 'get /ready']);
+  // Issue #25: the 401 check below trusts each route's own `auth` entry; this enumerates what the
+  // server really answers (its route table, the dashboard's included) and asks each route without
+  // credentials, so a route made public anywhere — an `auth: false`, a sub-app without its check,
+  // a dashboard page before the session middleware — fails here.
+  it('answers without credentials only on health, readiness, the signed webhook and the dashboard sign-in', async () => {
+    const opened: string[] = [];
+    const refusals: Record<string, string> = {};
+    for (const route of serving.routes) {
+      const [method, path] = route.split(' ') as [string, string];
+      const post = method === 'POST';
+      const response = await fetch(`${serving.url}${path.replace(/:\w+/g, 'x').replace(/\/\*$/, '/x')}`, {
+        method,
+        redirect: 'manual',
+        // Same origin, so that the dashboard's sign-in and CSRF checks are not what refuses.
+        headers: post ? { 'content-type': 'application/json', origin: serving.url } : {},
+        ...(post ? { body: '{}' } : {}),
+      });
+      const text = await response.text();
+      if (response.status === 401) refusals[route] = response.headers.get('www-authenticate') ?? text;
+      else if (response.status === 303 && response.headers.get('location') === '/login')
+        refusals[route] = 'redirect to /login';
+      else opened.push(route);
+    }
+    expect(serving.routes).toEqual(
+      expect.arrayContaining(['GET /api/v1/runs/:id', 'GET /metrics', 'GET /', 'POST /runs/run-now']),
+    );
+    expect(opened.sort()).toEqual([
+      'GET /api/v1/health',
+      'GET /api/v1/ready',
+      'GET /assets/dashboard.css',
+      'GET /assets/htmx.min.js',
+      'GET /login',
+      'POST /login',
+    ]);
+    // The webhook needs no bearer token, only its signature: refused unsigned, for the signature.
+    expect(refusals['POST /api/v1/webhooks/servicenow']).toMatch(/not accepted: .*(signature|timestamp)/i);
+    for (const [route, refusal] of Object.entries(refusals))
+      if (/ \/(api\/v1|metrics)/.test(route) && !route.includes('/webhooks/'))
+        expect(refusal, route).toMatch(/^Bearer/);
   });
 
   it('refuses every other route, and /metrics, without a token or with a wrong one (401)', async () => {

@@ -21,6 +21,12 @@ import { CertificatePinError } from './transport.js';
 export interface ResilientClientOptions {
   /** Name in counters, logs and errors: `servicenow`, `arm`, `sensor`… */
   readonly service: string;
+  /**
+   * The configuration key whose CA file verifies this service's certificate (e.g.
+   * `defender.sensors[1].tls.caFile`): a refused certificate names it, so that the user fixes
+   * the side that refused and not another.
+   */
+  readonly trustSetting?: string;
   readonly transport: HttpTransport;
   readonly limiter: Limiter;
   readonly counters: RequestCounters;
@@ -79,7 +85,7 @@ export class ResilientHttpClient {
         throw new UpstreamError(
           service,
           undefined,
-          `${service} could not be reached (${describeNetworkError(error)}) for ${request.method} ${safeUrl(request.url)}`,
+          `${service} could not be reached (${describeNetworkError(error, this.options.trustSetting)}) for ${request.method} ${safeUrl(request.url)}`,
           {
             cause: error,
             retryable: isRetryableNetworkError(error),
@@ -178,12 +184,12 @@ export function isCertificateRefusal(error: unknown): boolean {
   return pinFailure(error) !== undefined || tlsTrustFailure(error) !== undefined;
 }
 
-function describeNetworkError(error: unknown): string {
+function describeNetworkError(error: unknown, trustSetting = 'tls.caFile'): string {
   const pin = pinFailure(error);
   if (pin) return pin.message;
   const tls = tlsTrustFailure(error);
   if (tls)
-    return `its TLS certificate is not trusted (${tls}); if it is signed by a private CA, set tls.caFile to that CA's PEM file`;
+    return `its TLS certificate is not trusted (${tls}); if it is signed by a private CA, set ${trustSetting} to that CA's PEM file`;
   return networkErrorCode(error) ?? (error instanceof Error ? error.message : String(error));
 }
 

@@ -126,14 +126,14 @@ describe('bearer tokens and TLS', () => {
     await sources.close();
   });
 
-  it('fails with a message naming tls.caFile when the CA is not trusted', async () => {
+  it('fails with a message naming defender.tls.caFile when the CA is not trusted', async () => {
     const sources = createDefenderSources(defenderConfig(https.url), {
       clock: systemClock,
       counters: new RequestCounters(),
     });
     const error = await sources.arm.request('GET', `${https.url}/x?api-version=1`).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UpstreamError);
-    expect((error as Error).message).toMatch(/TLS certificate is not trusted .*set tls\.caFile/);
+    expect((error as Error).message).toMatch(/TLS certificate is not trusted .*set defender\.tls\.caFile/);
     await sources.close();
   });
 });

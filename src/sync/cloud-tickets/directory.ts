@@ -1,4 +1,5 @@
 import type { Clock } from '../../domain/clock.js';
+import { InputError } from '../../errors.js';
 import type { ServiceNowClient } from '../../servicenow/client.js';
 import { encodeQuery, where } from '../../servicenow/query.js';
 
@@ -46,11 +47,22 @@ export class ServiceNowDirectory {
     const now = this.clock.now().getTime();
     const hit = this.cache.get(key);
     if (hit && hit.until > now) return hit.match;
-    const rows = await servicenow.listAll(table, {
-      query: encodeQuery({ where: [where(field, '=', value), where('active', '=', 'true')] }),
-      fields: ['sys_id'],
-      pageSize: 10,
-    });
+    // The value comes from Defender (an owner tag anyone with tag rights on a resource sets):
+    // encodeQuery escapes it (`^^`, see servicenow/query.ts), and only rows whose field is the
+    // value are taken, so that however the instance reads the query, a value can match no
+    // record but its own. Case is ignored, as the instance compares strings (UNVERIFIED: no
+    // ServiceNowDocs page states the collation of `=`; the sandbox compares exactly).
+    // A value the instance would run as a script (`javascript:…`) can name no record: none.
+    const query = queryOrNone(() =>
+      encodeQuery({ where: [where(field, '=', value), where('active', '=', 'true')] }),
+    );
+    const wanted = value.toLowerCase();
+    const rows =
+      query === undefined
+        ? []
+        : (await servicenow.listAll(table, { query, fields: ['sys_id', field], pageSize: 10 })).filter(
+            (row) => String(row[field] ?? '').toLowerCase() === wanted,
+          );
     const match: DirectoryMatch =
       rows.length === 1
         ? { kind: 'one', sysId: rows[0]!.sys_id }
@@ -59,5 +71,15 @@ export class ServiceNowDirectory {
           : { kind: 'several', count: rows.length };
     this.cache.set(key, { match, until: now + this.ttlMs });
     return match;
+  }
+}
+
+/** The encoded query, or undefined when the value can not be put in one (refused by encodeQuery). */
+function queryOrNone(build: () => string): string | undefined {
+  try {
+    return build();
+  } catch (error) {
+    if (error instanceof InputError) return undefined;
+    throw error;
   }
 }

@@ -37,6 +37,7 @@ import {
 import { CmdbReferences } from './references.js';
 import { resolveSiteMappings, type MappedSite } from './site-mappings.js';
 import { otInventorySource } from './sources.js';
+import { refusedSourcesError } from '../../sources/common.js';
 import type { OtInventorySource, RecordProblem } from './source.js';
 import type { OtInventoryConfig } from './config.js';
 
@@ -142,6 +143,8 @@ class OtInventoryRun {
   private readonly refreshing = new Set<string>();
   /** Device sys_ids and details known after the device phase, for connections. */
   private deviceInfo = new Map<string, PlacedDevice>();
+  /** Whole sources (sensors) this run could not read; one that refused Snowline fails the run at its end. */
+  private readonly unread: RecordProblem[] = [];
   /** Class → attributes written this run (what reconciliation rules may keep from Snowline). */
   private readonly written = new Map<string, Set<string>>();
 
@@ -238,6 +241,8 @@ class OtInventoryRun {
     for (const miss of this.references.missing()) {
       await this.skip(miss.table, `${miss.table}:${miss.name}`, miss.reason);
     }
+    const refused = refusedSourcesError(this.unread);
+    if (refused) throw refused;
   }
 
   // ---- phases ----------------------------------------------------------------------------
@@ -763,13 +768,14 @@ class OtInventoryRun {
   private async reportProblems(entity: string, problems: readonly RecordProblem[]): Promise<void> {
     if (problems.length === 0) return;
     this.summary.problems += problems.length;
+    this.unread.push(...problems.filter((p) => p.unread));
     const reasons: string[] = [];
     for (const p of problems) {
-      const reason =
-        `malformed ${entity} record skipped (${p.source}, record ${p.index}): ${p.error.message}`.slice(
-          0,
-          2000,
-        );
+      const reason = (
+        p.unread
+          ? `${entity} records not read (${p.source}): ${p.error.message}`
+          : `malformed ${entity} record skipped (${p.source}, record ${p.index}): ${p.error.message}`
+      ).slice(0, 2000);
       reasons.push(reason);
       await this.decide({
         action: 'error',

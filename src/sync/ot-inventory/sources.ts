@@ -8,7 +8,7 @@ import {
   type OtSensor,
   type OtSite,
 } from '../../domain/ot/records.js';
-import type { SourcePage } from '../../sources/common.js';
+import { unreadBecause, type SourcePage } from '../../sources/common.js';
 import type {
   CloudIotDevice,
   CloudIotSensor,
@@ -202,6 +202,7 @@ async function* perSensor<T>(
           source: `sensor ${client.name} ${what}`,
           index: 0,
           key: `sensor:${client.name}`,
+          unread: unreadBecause(error),
           error: new InputError(
             `sensor ${client.name} could not be read; its ${what} are left as they are: ${error.message}`,
             { cause: error },

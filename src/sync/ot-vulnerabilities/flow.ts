@@ -29,6 +29,7 @@ import { VulnerableItems } from './items.js';
 import { VrReads } from './reads.js';
 import type { DetectionWork, DeviceOutcome, OtVulnerabilitiesCounters, VrRun } from './run.js';
 import { otVulnerabilitiesSource } from './sources.js';
+import { refusedSourcesError } from '../../sources/common.js';
 import type { RecordProblem, VulnerabilitySource } from './source.js';
 import {
   completePending,
@@ -179,8 +180,10 @@ class OtVulnerabilitiesRun {
     const since = sinceText ? new Date(Number(sinceText)) : undefined;
     this.sightingsInMemory = this.run.dryRun || (await this.clockDidNotMove());
 
+    const refusals: RecordProblem[] = [];
     for await (const page of source.deviceCves(since ? { since } : {})) {
       await this.reportProblems(page.problems);
+      refusals.push(...page.problems.filter((p) => p.unread === 'refused'));
       if (page.unread) this.unread.push(...page.unread);
       const items = await this.recognise(page.items);
       for (let i = 0; i < items.length; i += DEVICE_CHUNK)
@@ -209,6 +212,8 @@ class OtVulnerabilitiesRun {
         String(this.now.getTime()).padStart(15, '0'),
       );
     }
+    const refused = refusedSourcesError(refusals);
+    if (refused) throw refused;
   }
 
   /**

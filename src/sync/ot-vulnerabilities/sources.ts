@@ -7,7 +7,7 @@ import {
   type DeviceCves,
 } from '../../domain/vulnerabilities/records.js';
 import { ConfigError, InputError, UpstreamError } from '../../errors.js';
-import type { RecordProblem } from '../../sources/common.js';
+import { unreadBecause, type RecordProblem } from '../../sources/common.js';
 import type { ConsoleClient } from '../../sources/defender-iot/console-client.js';
 import type { IotResourceGraphReader } from '../../sources/defender-iot/resource-graph-iot.js';
 import type { SensorClient } from '../../sources/defender-iot/sensor-client.js';
@@ -201,6 +201,7 @@ export class SensorVulnerabilitySource implements VulnerabilitySource {
               source: `sensor ${client.name} cves`,
               index: 0,
               key: `sensor:${client.name}`,
+              unread: unreadBecause(error),
               error: new InputError(
                 `sensor ${client.name} could not be read; the detections of its devices are left as they are: ${error.message}`,
                 { cause: error },
