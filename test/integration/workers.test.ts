@@ -281,7 +281,8 @@ describe.skipIf(postgresUrl === null || !existsSync('dist/cli.js'))(
       });
       const store = await openStore(storeUrl);
       await store.migrate();
-      const workers = await Promise.all([startWorker(path, 'w1'), startWorker(path, 'w2')]);
+      // SCRATCH BREAK (reverted next commit): one worker only.
+      const workers = await Promise.all([startWorker(path, 'w1')]);
       try {
         await dispatchRun(config, store);
         await waitForIdleQueue(store);
@@ -299,7 +300,7 @@ describe.skipIf(postgresUrl === null || !existsSync('dist/cli.js'))(
         // Both workers ran a partition, as each event's worker field says.
         expect(await ledgerWorkers(store)).toEqual(['w1', 'w2']);
       } finally {
-        expect(await Promise.all(workers.map(stopWorker))).toEqual([0, 0]);
+        expect(await Promise.all(workers.map(stopWorker))).toEqual([0]);
         await store.close();
         await sandboxes.close();
       }
