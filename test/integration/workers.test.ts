@@ -281,8 +281,7 @@ describe.skipIf(postgresUrl === null || !existsSync('dist/cli.js'))(
       });
       const store = await openStore(storeUrl);
       await store.migrate();
-      // SCRATCH BREAK (reverted next commit): one worker only.
-      const workers = await Promise.all([startWorker(path, 'w1')]);
+      const workers = await Promise.all([startWorker(path, 'w1'), startWorker(path, 'w2')]);
       try {
         await dispatchRun(config, store);
         await waitForIdleQueue(store);
@@ -300,7 +299,7 @@ describe.skipIf(postgresUrl === null || !existsSync('dist/cli.js'))(
         // Both workers ran a partition, as each event's worker field says.
         expect(await ledgerWorkers(store)).toEqual(['w1', 'w2']);
       } finally {
-        expect(await Promise.all(workers.map(stopWorker))).toEqual([0]);
+        expect(await Promise.all(workers.map(stopWorker))).toEqual([0, 0]);
         await store.close();
         await sandboxes.close();
       }
