@@ -341,7 +341,7 @@ export class DetectionSync {
             body: sightingValues(
               w.content,
               open,
-              existing!.timesFound, // SCRATCH BREAK: a re-sent sighting counts as found again
+              !byId && existing!.status === 'open' ? undefined : existing!.timesFound,
               this.vr.now,
             ),
           },
