@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { settledWithin } from '../common/settled.js';
 import { generateEstate, type Estate } from '../dataset/index.js';
 import { startDefenderSandbox, type DefenderSandbox } from './index.js';
 import { TestClient } from './test-support.js';
@@ -229,20 +230,32 @@ describe('control API', () => {
       201,
     );
     const held = client.call('PUT', path('00000000-0000-4000-8000-000000000002'), { body });
-    const outcome = await Promise.race([
-      held.then(
-        () => 'answered',
-        () => 'failed',
-      ),
-      new Promise((r) => setTimeout(() => r('no answer'), 1500)),
-    ]);
-    expect(outcome).toBe('no answer');
+    expect(await settledWithin(held, 1500)).toBe('pending');
     await control('DELETE', '/faults');
     const committed = await client.call('GET', path('00000000-0000-4000-8000-000000000002'));
     expect(committed.status).toBe(200);
     expect((committed.json as { properties: { owner: string } }).properties.owner).toBe(
       'held@contoso.example',
     );
+    held.catch(() => undefined);
+  });
+
+  it('holdRead holds the N-th read unanswered; token requests are not counted', async () => {
+    const sub = sandbox.subscriptions[0] as string;
+    const list = () =>
+      client.call('GET', `/subscriptions/${sub}/providers/Microsoft.Security/assessments?api-version=${V}`);
+    // Held requests stay held until the sandbox closes, earlier tests' included.
+    const heldBefore = ((await control('GET', '/faults')).json as { held: number }).held;
+    await control('POST', '/faults', { holdRead: 2 });
+    expect((await list()).status).toBe(200);
+    const held = list();
+    expect(await settledWithin(held, 1500)).toBe('pending');
+    expect((await control('GET', '/faults')).json).toMatchObject({
+      held: heldBefore + 1,
+      readsSeen: 2,
+      writesSeen: 0,
+    });
+    await control('DELETE', '/faults');
     held.catch(() => undefined);
   });
 

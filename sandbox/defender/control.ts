@@ -92,6 +92,7 @@ const faultsSchema = z.strictObject({
   latencySpikeRate: z.number().min(0).max(1).optional(),
   latencySpikeMs: z.number().int().min(0).max(60_000).optional(),
   holdWrite: z.number().int().min(1).optional(),
+  holdRead: z.number().int().min(1).optional(),
 });
 
 /** Everything the control API needs besides the state. */

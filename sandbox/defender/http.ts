@@ -210,6 +210,8 @@ export interface FaultSettings {
   latencySpikeMs?: number;
   /** Commit the N-th write (1-based, counted from when faults were set) and never answer it. */
   holdWrite?: number;
+  /** Hold the N-th read (any request that writes nothing, token requests not counted) unanswered. */
+  holdRead?: number;
 }
 
 /** How many faults of each kind were injected since the settings were last set. */
@@ -229,6 +231,7 @@ export class Faults {
   // Spikes draw from their own sequence, so adding them leaves the other faults' sequence unchanged.
   private spikeRng = new Random(2);
   private writesSeen = 0;
+  private readsSeen = 0;
   private readonly held: Array<() => void> = [];
   private injected = noneInjected();
 
@@ -237,12 +240,24 @@ export class Faults {
     this.rng = new Random(settings.seed ?? 1);
     this.spikeRng = new Random((settings.seed ?? 1) + 1);
     this.writesSeen = 0;
+    this.readsSeen = 0;
     this.injected = noneInjected();
   }
 
   /** The settings with the count of faults injected under them (`GET /_sandbox/faults`). */
-  report(): FaultSettings & { injected: InjectedFaults; held: number } {
-    return { ...this.settings, injected: { ...this.injected }, held: this.held.length };
+  report(): FaultSettings & {
+    injected: InjectedFaults;
+    held: number;
+    writesSeen: number;
+    readsSeen: number;
+  } {
+    return {
+      ...this.settings,
+      injected: { ...this.injected },
+      held: this.held.length,
+      writesSeen: this.writesSeen,
+      readsSeen: this.readsSeen,
+    };
   }
 
   clear(): void {
@@ -250,8 +265,16 @@ export class Faults {
   }
 
   /** Decides what happens to the next request. */
-  decide(isWrite: boolean): { kind: 'none' | 'reset' | '429' | '500' | 'hold'; latencyMs: number } {
+  decide(
+    isWrite: boolean,
+    api?: ApiName,
+  ): { kind: 'none' | 'reset' | '429' | '500' | 'hold' | 'holdRead'; latencyMs: number } {
     const s = this.settings;
+    if (!isWrite && api !== 'token') {
+      this.readsSeen++;
+      if (s.holdRead !== undefined && this.readsSeen === s.holdRead)
+        return { kind: 'holdRead', latencyMs: 0 };
+    }
     let latencyMs = s.latencyMs ?? 0;
     if ((s.latencySpikeRate ?? 0) > 0 && this.spikeRng.next() < s.latencySpikeRate!) {
       latencyMs += s.latencySpikeMs ?? 1000;
@@ -307,7 +330,13 @@ export function countersAndFaults(stats: Stats, faults: Faults): MiddlewareHandl
     if (api === 'control') return next();
     stats.record(api, c.req.method, write);
     await stats.journal.record(c.req.raw);
-    const decision = faults.decide(write);
+    const decision = faults.decide(write, api);
+    if (decision.kind === 'holdRead') {
+      // Held before it is processed, never answered: a client killed while it waits for a read.
+      await faults.hold();
+      (c.env as { incoming?: { socket?: { destroy(): void } } } | undefined)?.incoming?.socket?.destroy();
+      return new Response(null, { status: 499 });
+    }
     if (decision.latencyMs > 0) await new Promise((r) => setTimeout(r, decision.latencyMs));
     if (decision.kind === 'reset') {
       const incoming = (c.env as { incoming?: { socket?: { destroy(): void } } } | undefined)?.incoming;

@@ -269,6 +269,13 @@ export function buildApp(control: SandboxControl, options: AppOptions = {}): Hon
         if (rl) for (const [k, v] of Object.entries(rl.headers)) c.header(k, v);
       }
     }
+    if (!write && !inner && api !== 'oauth' && faults.isHeldRead()) {
+      // Held before it is processed: the client waits for an answer (late by `holdMs`, or never).
+      if (await faults.hold()) {
+        (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket?.destroy();
+        return new Response(null, { status: 500 });
+      }
+    }
     const held = write && !inner && faults.isHeldWrite();
     for (const [k, v] of Object.entries(cacheHeaders)) c.header(k, v);
     await next();

@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { settledWithin } from '../common/settled.js';
 import { generateSandboxTls } from '../common/tls.js';
 import { Instance, signWebhook, startServiceNowSandbox, type ServiceNowSandbox } from './index.js';
 import { otInventoryPayload } from './examples.js';
@@ -97,24 +98,29 @@ describe('/_sandbox/faults', () => {
     expect((await api.post('/api/now/table/incident', { short_description: 'hold-1' })).status).toBe(201);
     const impatient = SandboxClient.basic(sn, sn.credentials.user, sn.credentials.password);
     const second = impatient.call('POST', '/api/now/table/incident', { short_description: 'hold-2' });
-    const outcome = await Promise.race([
-      second.then(
-        () => 'answered',
-        () => 'failed',
-      ),
-      new Promise((r) => setTimeout(() => r('pending'), 700)),
-    ]);
-    expect(outcome).toBe('pending');
+    expect(await settledWithin(second, 700)).toBe('pending');
     const committed = await api.get<Many>('/api/now/table/incident?sysparm_query=short_description=hold-2');
     expect(committed.body.result).toHaveLength(1);
     expect((await control.get<{ held: number }>('/_sandbox/faults')).body.held).toBe(1);
     await control.post('/_sandbox/faults', {});
-    expect(
-      await second.then(
-        () => 'answered',
-        () => 'failed',
-      ),
-    ).toBe('failed');
+    expect(await settledWithin(second, 10_000)).toBe('failed');
+    await impatient.close();
+  });
+
+  it('holdRead holds read N unanswered and counts reads apart from writes', async () => {
+    await control.post('/_sandbox/faults', { holdRead: 2 });
+    expect((await api.get('/api/now/table/incident?sysparm_limit=1')).status).toBe(200);
+    expect((await api.post('/api/now/table/incident', { short_description: 'not a read' })).status).toBe(201);
+    const impatient = SandboxClient.basic(sn, sn.credentials.user, sn.credentials.password);
+    const second = impatient.call('GET', '/api/now/table/incident?sysparm_limit=1');
+    expect(await settledWithin(second, 700)).toBe('pending');
+    expect((await control.get('/_sandbox/faults')).body).toMatchObject({
+      held: 1,
+      readsSeen: 2,
+      writesSeen: 1,
+    });
+    await control.post('/_sandbox/faults', {});
+    expect(await settledWithin(second, 10_000)).toBe('failed');
     await impatient.close();
   });
 

@@ -55,6 +55,12 @@ export const faultSchema = z.object({
   latencySpikeRate: z.number().min(0).max(1).optional(),
   latencySpikeMs: z.number().int().min(0).max(120_000).optional(),
   holdWrite: z.number().int().min(1).optional(),
+  /**
+   * Read number N (a request that writes nothing, OAuth token requests not counted) is held
+   * before it is processed and never answered (until the next `/faults`, `/reset` or close):
+   * a client killed while it waits for a read.
+   */
+  holdRead: z.number().int().min(1).optional(),
   holdMs: z.number().int().min(0).optional(),
   /**
    * With `holdWrite`: answer write N with this status once it committed, instead of holding it
@@ -67,7 +73,7 @@ export const faultSchema = z.object({
 export type FaultConfig = z.infer<typeof faultSchema>;
 
 /** mulberry32: a tiny seeded PRNG, so a fault sequence is the same on every run. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -99,6 +105,7 @@ export class Faults {
   // Spikes draw from their own sequence, so adding them leaves the other faults' sequence unchanged.
   private spikeRandom = prng(2);
   private writes = 0;
+  private reads = 0;
   private held: Array<() => void> = [];
   private injected = noneInjected();
 
@@ -108,13 +115,15 @@ export class Faults {
     this.random = prng(config.seed ?? 1);
     this.spikeRandom = prng((config.seed ?? 1) + 1);
     this.writes = 0;
+    this.reads = 0;
     this.injected = noneInjected();
   }
 
-  current(): FaultConfig & { writesSeen: number; held: number; injected: InjectedFaults } {
+  current(): FaultConfig & { writesSeen: number; readsSeen: number; held: number; injected: InjectedFaults } {
     return {
       ...this.config,
       writesSeen: this.writes,
+      readsSeen: this.reads,
       held: this.held.length,
       injected: { ...this.injected },
     };
@@ -156,6 +165,12 @@ export class Faults {
   isHeldWrite(): boolean {
     this.writes++;
     return this.config.holdWrite !== undefined && this.writes === this.config.holdWrite;
+  }
+
+  /** Counts a read; true when this is the read to hold (never answered). */
+  isHeldRead(): boolean {
+    this.reads++;
+    return this.config.holdRead !== undefined && this.reads === this.config.holdRead;
   }
 
   /** The status that answers the held write in place of holding it (`holdStatus`), if any. */

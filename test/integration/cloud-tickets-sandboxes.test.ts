@@ -1,129 +1,45 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoadedConfig } from '../../src/config/load.js';
 import { systemClock } from '../../src/domain/clock.js';
-import { correlationIdFor, correlationPrefix, groupKeyFor } from '../../src/domain/tickets/rules.js';
+import type { Plan } from '../../src/domain/plan.js';
+import { correlationIdFor, groupKeyFor } from '../../src/domain/tickets/rules.js';
+import { DEFAULT_CLOSED_STATES } from '../../src/domain/tickets/tables.js';
 import { isSnowlineError } from '../../src/errors.js';
 import { createLogger } from '../../src/logging.js';
 import { RequestCounters } from '../../src/runtime/http/counters.js';
 import { connectServiceNow, type ServiceNowConnection } from '../../src/servicenow/index.js';
-import { encodeQuery, where } from '../../src/servicenow/query.js';
 import { stringValue } from '../../src/servicenow/values.js';
 import { createDefenderSources } from '../../src/sources/index.js';
-import { openStore, type Store } from '../../src/store/store.js';
 import { queryLedger } from '../../src/store/models/ledger.js';
-import type { CloudTicketsSummary } from '../../src/sync/cloud-tickets/flow.js';
+import { openStore, type Store } from '../../src/store/store.js';
 import { createTicketForAssessment } from '../../src/sync/cloud-tickets/manual.js';
-import { cloudTicketsFlow } from '../../src/sync/cloud-tickets/flow.js';
-import { runFlows } from '../../src/sync/kernel/runner.js';
-import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
-import { DEFAULT_CLOSED_STATES } from '../../src/domain/tickets/tables.js';
+import {
+  assessments,
+  assignments,
+  RULES,
+  setStatus,
+  syncCloudTickets,
+  tickets,
+  type DumpAssessment,
+} from '../support/cloud-tickets.js';
+import { startSandboxes, writeCounts, type Sandboxes } from '../support/sandboxes.js';
 
 /**
  * cloud-tickets end to end: the real ARM, Resource Graph and ServiceNow clients against both
  * sandboxes, tickets and governance assignments compared with what the generated estate says.
+ * One estate through its life: a dry run, the first run, a quiet run, resolution, reopening, a
+ * person closing a ticket, tickets made by hand. Other cloud-tickets suites:
+ * cloud-tickets-{crash,grouping,defender,owners}.test.ts.
  */
 
 const dir = mkdtempSync(join(tmpdir(), 'snowline-ct-sb-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const logger = createLogger({ level: 'silent' });
-
-interface DumpAssessment {
-  id: string;
-  resourceId: string;
-  assessmentKey: string;
-  code: string;
-  statusChangeDate: string;
-}
-
-interface DumpAssignment {
-  id: string;
-  name: string;
-  properties: {
-    owner?: string;
-    remediationDueDate: string;
-    isGracePeriod?: boolean;
-    additionalData?: { ticketNumber?: number; ticketLink?: string; ticketStatus?: string };
-  };
-}
-
-const RULES = [
-  {
-    name: 'high-critical',
-    when: { severities: ['High', 'Critical'] },
-    table: 'incident',
-    grouping: 'recommendation',
-    owner: { type: 'tag', value: 'owner' },
-    assignmentGroup: 'OT Network Operations',
-    dueDays: 14,
-    gracePeriod: true,
-  },
-  { name: 'medium', when: { severities: ['Medium'] }, table: 'problem', grouping: 'none' },
-];
-
-async function syncOnce(store: Store, loaded: LoadedConfig, dryRun = false) {
-  const result = await runFlows({
-    integration: loaded.config.integrations[0]!,
-    store,
-    clock: systemClock,
-    logger,
-    runners: [cloudTicketsFlow],
-    trigger: 'cli',
-    dryRun,
-  });
-  return {
-    summary: result.summary.jobs['cloud-tickets'] as CloudTicketsSummary,
-    plan: result.plan,
-    runId: result.summary.runId,
-  };
-}
-
-async function assessments(sandboxes: Sandboxes): Promise<DumpAssessment[]> {
-  return (await sandboxes.control('defender', 'GET', '/_sandbox/dump?what=assessments')).assessments;
-}
-
-async function assignments(sandboxes: Sandboxes): Promise<DumpAssignment[]> {
-  return (await sandboxes.control('defender', 'GET', '/_sandbox/dump?what=governanceAssignments'))
-    .governanceAssignments;
-}
-
-async function tickets(sn: ServiceNowConnection, table: string) {
-  return sn.client.listAll(table, {
-    query: encodeQuery({ where: [where('correlation_id', 'STARTSWITH', correlationPrefix('sandbox'))] }),
-    fields: [
-      'sys_id',
-      'number',
-      'state',
-      'correlation_id',
-      'description',
-      'close_code',
-      'close_notes',
-      'resolution_code',
-      'assigned_to',
-      'assignment_group',
-      'work_notes',
-      'impact',
-      'urgency',
-    ],
-  });
-}
-
-async function writes(sandboxes: Sandboxes): Promise<{ servicenow: number; defender: number }> {
-  const sn = await sandboxes.control('servicenow', 'GET', '/_sandbox/stats');
-  const df = await sandboxes.control('defender', 'GET', '/_sandbox/stats');
-  return { servicenow: sn.writes, defender: df.writes };
-}
-
-function setStatus(sandboxes: Sandboxes, id: string, code: string) {
-  return sandboxes.control('defender', 'POST', '/_sandbox/assessments/status', { id, code });
-}
 
 describe('cloud-tickets against both sandboxes', () => {
   let sandboxes: Sandboxes;
@@ -132,6 +48,8 @@ describe('cloud-tickets against both sandboxes', () => {
   let sn: ServiceNowConnection;
   const severity = new Map<string, string>();
   let dryRunKeys: string[] = [];
+  /** The first real run: what the tests after it inspect. */
+  let firstRun: { plan: Plan; runId: string };
 
   beforeAll(async () => {
     sandboxes = await startSandboxes({ devices: 160, seed: 7 });
@@ -156,31 +74,45 @@ describe('cloud-tickets against both sandboxes', () => {
     );
 
   it('plans without writing anything on a dry run', async () => {
-    const before = await writes(sandboxes);
-    const { plan } = await syncOnce(store, loaded, true);
+    const before = await writeCounts(sandboxes);
+    const { plan } = await syncCloudTickets(store, loaded, true);
     dryRunKeys = plan.actions.map((a) => `${a.action} ${a.entity} ${a.key}`).sort();
     expect(plan.actions.filter((a) => a.action === 'create' && a.entity === 'ticket').length).toBeGreaterThan(
       0,
     );
-    expect(await writes(sandboxes)).toEqual(before);
+    expect(await writeCounts(sandboxes)).toEqual(before);
     expect(await store.db.selectFrom('link').selectAll().execute()).toEqual([]);
   });
 
-  it('opens one incident per (recommendation, subscription) of Unhealthy High/Critical assessments, with an assignment each', async () => {
-    const { summary, plan, runId } = await syncOnce(store, loaded);
+  const subscriptionOf = (a: DumpAssessment) => /^\/subscriptions\/([^/]+)/i.exec(a.resourceId)![1]!;
+  /** The High/Critical groups the incident rule opens one ticket for: (subscription, recommendation). */
+  async function highCriticalGroups(): Promise<DumpAssessment[][]> {
+    const groups = new Map<string, DumpAssessment[]>();
+    for (const a of unhealthyWith(await assessments(sandboxes), ['High', 'Critical'])) {
+      const key = `${subscriptionOf(a)}|${a.assessmentKey}`;
+      groups.set(key, [...(groups.get(key) ?? []), a]);
+    }
+    return [...groups.values()];
+  }
+  /** Governance assignments by assessment id (lower case). */
+  async function assignmentsByAssessment() {
+    return new Map(
+      (await assignments(sandboxes)).map((g) => [
+        g.id.slice(0, g.id.toLowerCase().lastIndexOf('/governanceassignments/')).toLowerCase(),
+        g,
+      ]),
+    );
+  }
+
+  it('opens one incident per (recommendation, subscription) of Unhealthy High/Critical assessments', async () => {
+    const { summary, plan, runId } = await syncCloudTickets(store, loaded);
+    firstRun = { plan, runId };
     expect(summary.outcome).toBe('ok');
     expect(summary.errors).toBe(0);
-    const all = await assessments(sandboxes);
-    const high = unhealthyWith(all, ['High', 'Critical']);
-    const subscriptionOf = (a: DumpAssessment) => /^\/subscriptions\/([^/]+)/i.exec(a.resourceId)![1]!;
-    const expectedGroups = new Map<string, DumpAssessment[]>();
-    for (const a of high) {
-      const key = `${subscriptionOf(a)}|${a.assessmentKey}`;
-      expectedGroups.set(key, [...(expectedGroups.get(key) ?? []), a]);
-    }
+    const groups = await highCriticalGroups();
     const incidents = await tickets(sn, 'incident');
-    expect(incidents.length).toBe(expectedGroups.size);
-    const expectedIds = [...expectedGroups.values()].map((group) =>
+    expect(incidents.length).toBe(groups.length);
+    const expectedIds = groups.map((group) =>
       correlationIdFor(
         'sandbox',
         groupKeyFor(
@@ -200,27 +132,31 @@ describe('cloud-tickets against both sandboxes', () => {
       ),
     );
     expect(incidents.map((i) => stringValue(i.correlation_id)).sort()).toEqual(expectedIds.sort());
-    // Each incident lists exactly the resources of its group.
-    for (const group of expectedGroups.values()) {
+  });
+
+  it('lists exactly the resources of its group on each incident, with an assignment group', async () => {
+    const incidents = await tickets(sn, 'incident');
+    for (const group of await highCriticalGroups()) {
       const incident = incidents.find((i) =>
         stringValue(i.description)!.includes(`Assessment key: ${group[0]!.assessmentKey}`),
       )!;
       for (const a of group) expect(stringValue(incident.description)).toContain(a.resourceId);
       expect(stringValue(incident.assignment_group)).toBeTruthy();
     }
-    // The medium rule: one problem per assessment.
-    const problems = await tickets(sn, 'problem');
-    expect(problems.length).toBe(unhealthyWith(all, ['Medium']).length);
+  });
 
-    // Every covered assessment has an assignment pointing at its ticket (by sys_id, not number).
-    const covered = unhealthyWith(all, ['High', 'Critical', 'Medium']);
-    const byAssessment = new Map(
-      (await assignments(sandboxes)).map((g) => [
-        g.id.slice(0, g.id.toLowerCase().lastIndexOf('/governanceassignments/')).toLowerCase(),
-        g,
-      ]),
-    );
+  it('opens one problem per Unhealthy Medium assessment', async () => {
+    const problems = await tickets(sn, 'problem');
+    expect(problems.length).toBe(unhealthyWith(await assessments(sandboxes), ['Medium']).length);
+  });
+
+  it('writes an assignment per covered assessment that points at its ticket by sys_id, with number, status, due date and grace period', async () => {
+    const covered = unhealthyWith(await assessments(sandboxes), ['High', 'Critical', 'Medium']);
+    const byAssessment = await assignmentsByAssessment();
     expect(byAssessment.size).toBe(covered.length);
+    const ticketsById = new Map(
+      [...(await tickets(sn, 'incident')), ...(await tickets(sn, 'problem'))].map((t) => [t.sys_id, t]),
+    );
     const links = await store.db.selectFrom('link').selectAll().execute();
     const linkOf = new Map(links.map((l) => [l.assessment_id.toLowerCase(), l]));
     for (const a of covered) {
@@ -233,30 +169,39 @@ describe('cloud-tickets against both sandboxes', () => {
       expect(g.properties.remediationDueDate).toBeTruthy();
       const isHigh = ['High', 'Critical'].includes(severity.get(a.assessmentKey.toLowerCase())!);
       expect(g.properties.isGracePeriod).toBe(isHigh);
-      const table = isHigh ? incidents : problems;
-      const ticket = table.find((t) => t.sys_id === link.ticket_sys_id)!;
+      const ticket = ticketsById.get(link.ticket_sys_id!)!;
+      expect(link.ticket_table).toBe(isHigh ? 'incident' : 'problem');
       expect(stringValue(ticket.correlation_id)).toBe(link.correlation_id);
     }
-    // Owners come from the resources' owner tags.
+  });
+
+  it('takes the assignments’ owners from the resources’ owner tags', async () => {
+    const byAssessment = await assignmentsByAssessment();
     const tagged = new Map(sandboxes.estate.resources.map((r) => [r.id.toLowerCase(), r.tags['owner']]));
-    for (const a of unhealthyWith(all, ['High', 'Critical'])) {
+    for (const a of unhealthyWith(await assessments(sandboxes), ['High', 'Critical'])) {
       expect(byAssessment.get(a.id.toLowerCase())!.properties.owner).toBe(
         tagged.get(a.resourceId.toLowerCase()),
       );
     }
-    // The ledger of the run equals the plan the dry run showed; a real run keeps no plan in memory.
-    expect(plan.actions).toEqual([]);
-    const events = await queryLedger(store.db, { integrationId: 'sandbox', runId, limit: 100000 });
+  });
+
+  it('records in the ledger exactly what the dry run planned, and keeps no plan in memory', async () => {
+    expect(firstRun.plan.actions).toEqual([]);
+    const events = await queryLedger(store.db, {
+      integrationId: 'sandbox',
+      runId: firstRun.runId,
+      limit: 100000,
+    });
     expect(events.map((e) => `${e.action} ${e.entity} ${e.entity_key}`).sort()).toEqual(dryRunKeys);
   });
 
   it('writes nothing on a second run', async () => {
-    const before = await writes(sandboxes);
-    const { summary, runId } = await syncOnce(store, loaded);
+    const before = await writeCounts(sandboxes);
+    const { summary, runId } = await syncCloudTickets(store, loaded);
     expect(summary.errors).toBe(0);
     const events = await queryLedger(store.db, { integrationId: 'sandbox', runId, limit: 100000 });
     expect(events.filter((e) => e.action !== 'skip')).toEqual([]);
-    expect(await writes(sandboxes)).toEqual(before);
+    expect(await writeCounts(sandboxes)).toEqual(before);
   });
 
   it('resolves a ticket per its table when all its assessments turn Healthy, and removes the assignments', async () => {
@@ -277,7 +222,7 @@ describe('cloud-tickets against both sandboxes', () => {
       'NotApplicable',
     );
 
-    const { summary } = await syncOnce(store, loaded);
+    const { summary } = await syncCloudTickets(store, loaded);
     expect(summary.errors).toBe(0);
     expect(summary.resolved).toBe(2);
     const incident = (await tickets(sn, 'incident')).find((t) => t.sys_id === incidentLink.ticket_sys_id)!;
@@ -291,9 +236,9 @@ describe('cloud-tickets against both sandboxes', () => {
     for (const l of [...incidentAssessments, problemLink])
       expect([...remaining].some((id) => id.startsWith(l.assessment_id.toLowerCase()))).toBe(false);
     // And the next run is quiet again.
-    const before = await writes(sandboxes);
-    await syncOnce(store, loaded);
-    expect(await writes(sandboxes)).toEqual(before);
+    const before = await writeCounts(sandboxes);
+    await syncCloudTickets(store, loaded);
+    expect(await writeCounts(sandboxes)).toEqual(before);
   });
 
   it('reopens a resolved incident when its assessment turns Unhealthy again', async () => {
@@ -306,7 +251,7 @@ describe('cloud-tickets against both sandboxes', () => {
       all.find((a) => a.id.toLowerCase() === one.assessment_id.toLowerCase())!.id,
       'Unhealthy',
     );
-    const { summary } = await syncOnce(store, loaded);
+    const { summary } = await syncCloudTickets(store, loaded);
     expect(summary.reopened).toBe(1);
     const after = (await tickets(sn, 'incident')).find((t) => t.sys_id === resolved.sys_id)!;
     expect(stringValue(after.state)).toBe('2');
@@ -326,7 +271,7 @@ describe('cloud-tickets against both sandboxes', () => {
     });
     const count = incidents.length;
     for (let i = 0; i < 3; i++) {
-      const { summary } = await syncOnce(store, loaded);
+      const { summary } = await syncCloudTickets(store, loaded);
       expect(summary.created).toBe(0);
       expect(summary.suppressed).toBe(i === 0 ? 0 : 1);
       expect((await tickets(sn, 'incident')).length).toBe(count);
@@ -345,7 +290,7 @@ describe('cloud-tickets against both sandboxes', () => {
     await setStatus(sandboxes, one.id, 'Healthy');
     await sleep(5);
     await setStatus(sandboxes, one.id, 'Unhealthy');
-    const { summary } = await syncOnce(store, loaded);
+    const { summary } = await syncCloudTickets(store, loaded);
     expect(summary.created).toBe(1);
     expect(summary.unchanged + summary.updated + summary.created).toBe(summary.groups);
     expect((await tickets(sn, 'incident')).length).toBe(count + 1);
@@ -426,13 +371,13 @@ describe('cloud-tickets against both sandboxes', () => {
         expect(again.created).toBe(false);
       }
       // A flow run keeps them and writes nothing more.
-      const before = await writes(sandboxes);
-      await syncOnce(store, loaded);
-      expect(await writes(sandboxes)).toEqual(before);
+      const before = await writeCounts(sandboxes);
+      await syncCloudTickets(store, loaded);
+      expect(await writeCounts(sandboxes)).toEqual(before);
 
       // The change request is canceled when its assessment turns Healthy.
       await setStatus(sandboxes, low[2]!.id, 'Healthy');
-      const { summary } = await syncOnce(store, loaded);
+      const { summary } = await syncCloudTickets(store, loaded);
       expect(summary.resolved).toBe(1);
       const change = (await tickets(sn, 'change_request'))[0]!;
       expect(stringValue(change.state)).toBe('4');
@@ -454,517 +399,5 @@ describe('cloud-tickets against both sandboxes', () => {
       }).catch((e: unknown) => e);
       expect(isSnowlineError(error) && error.code).toBe('CONFLICT');
     });
-  });
-});
-
-describe('cloud-tickets crash safety', () => {
-  let sandboxes: Sandboxes;
-
-  beforeAll(async () => {
-    sandboxes = await startSandboxes({ devices: 160, seed: 11 });
-  });
-  afterAll(async () => sandboxes?.close());
-
-  it.each([1, 3, 6])(
-    'never duplicates a ticket when ServiceNow write %i commits and is answered 500',
-    async (n) => {
-      await sandboxes.control('servicenow', 'POST', '/_sandbox/reset');
-      await sandboxes.control('defender', 'POST', '/_sandbox/reset');
-      const storeUrl = join(dir, `crash-${n}.sqlite`);
-      // Two new tickets per Batch API call, so write n (a Batch call) falls amid the creates.
-      const loaded = sandboxes.config(storeUrl, { cloudTickets: { rules: [RULES[0]], batchSize: 2 } });
-      const store = await openStore(storeUrl);
-      await store.migrate();
-      try {
-        // The instance applies write n and says it failed: the client searches the Batch call's
-        // tickets by correlation id, takes the ones it finds as created and re-sends the rest.
-        // (A kill -9 at each write is crash.test.ts in test/reliability.)
-        await sandboxes.control('servicenow', 'POST', '/_sandbox/faults', { holdWrite: n, holdStatus: 500 });
-        const first = await syncOnce(store, loaded);
-        const faults = await sandboxes.control('servicenow', 'GET', '/_sandbox/faults');
-        expect(faults.writesSeen, 'write n was reached, so the fault happened').toBeGreaterThanOrEqual(n);
-        await sandboxes.control('servicenow', 'POST', '/_sandbox/faults', {});
-        expect(first.summary.errors).toBe(0);
-        expect(first.summary.retries).toBeGreaterThan(0);
-        const second = await syncOnce(store, loaded);
-        expect(second.summary.created).toBe(0);
-        const sn = connectServiceNow(loaded.config.integrations[0]!.servicenow, {
-          clock: systemClock,
-          counters: new RequestCounters(),
-        });
-        try {
-          const incidents = await tickets(sn, 'incident');
-          const ids = incidents.map((i) => stringValue(i.correlation_id));
-          expect(new Set(ids).size).toBe(ids.length);
-          const groups = new Set(
-            (await assessments(sandboxes))
-              .filter(
-                (a) =>
-                  a.code === 'Unhealthy' &&
-                  ['High', 'Critical'].includes(
-                    sandboxes.estate.assessmentMetadata.find(
-                      (m) => m.key.toLowerCase() === a.assessmentKey.toLowerCase(),
-                    )!.severity,
-                  ),
-              )
-              .map((a) => `${a.resourceId.split('/')[2]}|${a.assessmentKey}`),
-          );
-          expect(incidents.length).toBe(groups.size);
-        } finally {
-          await sn.close();
-        }
-      } finally {
-        await store.close();
-      }
-    },
-  );
-});
-
-describe('cloud-tickets grouping by resource and by owner', () => {
-  let sandboxes: Sandboxes;
-  let store: Store;
-  let sn: ServiceNowConnection;
-
-  beforeAll(async () => {
-    sandboxes = await startSandboxes({ devices: 160, seed: 7 });
-    store = await openStore(join(dir, 'grouping.sqlite'));
-    await store.migrate();
-  });
-  afterAll(async () => {
-    await sn?.close();
-    await store?.close();
-    await sandboxes?.close();
-  });
-
-  it('opens one problem per resource and one change per (subscription, owner), and reports owners it can not resolve', async () => {
-    const loaded = sandboxes.config(join(dir, 'grouping.sqlite'), {
-      cloudTickets: {
-        rules: [
-          { name: 'by-resource', when: { severities: ['Medium'] }, table: 'problem', grouping: 'resource' },
-          {
-            name: 'by-owner',
-            when: { severities: ['Low', 'High', 'Critical'] },
-            table: 'change_request',
-            grouping: 'owner',
-            owner: { type: 'tag', value: 'owner' },
-          },
-        ],
-      },
-    });
-    sn = connectServiceNow(loaded.config.integrations[0]!.servicenow, {
-      clock: systemClock,
-      counters: new RequestCounters(),
-    });
-    const { summary } = await syncOnce(store, loaded);
-    expect(summary.errors).toBe(0);
-    const severity = new Map(
-      sandboxes.estate.assessmentMetadata.map((m) => [m.key.toLowerCase(), m.severity]),
-    );
-    const all = await assessments(sandboxes);
-    const unhealthy = (...s: string[]) =>
-      all.filter((a) => a.code === 'Unhealthy' && s.includes(severity.get(a.assessmentKey.toLowerCase())!));
-    const resources = new Set(unhealthy('Medium').map((a) => a.resourceId.toLowerCase()));
-    expect((await tickets(sn, 'problem')).length).toBe(resources.size);
-
-    const ownerOf = new Map(sandboxes.estate.resources.map((r) => [r.id.toLowerCase(), r.tags['owner']]));
-    const owners = new Set(
-      unhealthy('Low', 'High', 'Critical').map(
-        (a) => `${a.resourceId.split('/')[2]}|${ownerOf.get(a.resourceId.toLowerCase()) ?? ''}`,
-      ),
-    );
-    const changes = await tickets(sn, 'change_request');
-    expect(changes.length).toBe(owners.size);
-
-    // An owner tag with no ServiceNow user is reported and its change left unassigned, never guessed.
-    const users = new Set(
-      sandboxes.estate.servicenow.sys_user.map((u) => (u as { email?: string }).email).filter(Boolean),
-    );
-    const unknown = [...owners].map((o) => o.split('|')[1]!).filter((o) => o !== '' && !users.has(o));
-    expect(unknown.length).toBeGreaterThan(0);
-    for (const owner of unknown) {
-      const problem = summary.directoryProblems.find((p) => p.value === owner)!;
-      expect(problem).toMatchObject({ kind: 'owner', matches: 0 });
-      const change = changes.find((c) => stringValue(c.correlation_id) === problem.ticket)!;
-      expect(stringValue(change.assigned_to)).toBeUndefined();
-    }
-    // Owners known to ServiceNow are assigned.
-    expect(changes.filter((c) => stringValue(c.assigned_to)).length).toBeGreaterThan(0);
-
-    const before = await writes(sandboxes);
-    await syncOnce(store, loaded);
-    expect(await writes(sandboxes)).toEqual(before);
-  });
-});
-
-describe('cloud-tickets crash safety with a killed process', () => {
-  let sandboxes: Sandboxes;
-  const src = (path: string) => fileURLToPath(new URL(`../../src/${path}`, import.meta.url));
-
-  beforeAll(async () => {
-    sandboxes = await startSandboxes({ devices: 160, seed: 13 });
-  });
-  afterAll(async () => sandboxes?.close());
-
-  /** One flow run in its own process (the CLI does not register the flow yet). */
-  function script(): string {
-    const path = join(dir, 'run-cloud-tickets.mts');
-    writeFileSync(
-      path,
-      [
-        `import { loadConfigFile } from ${JSON.stringify(src('config/load.ts'))};`,
-        `import { systemClock } from ${JSON.stringify(src('domain/clock.ts'))};`,
-        `import { createLogger } from ${JSON.stringify(src('logging.ts'))};`,
-        `import { openStore } from ${JSON.stringify(src('store/store.ts'))};`,
-        `import { cloudTicketsFlow } from ${JSON.stringify(src('sync/cloud-tickets/flow.ts'))};`,
-        `import { runFlows } from ${JSON.stringify(src('sync/kernel/runner.ts'))};`,
-        'const loaded = loadConfigFile(process.argv[2]!, process.env);',
-        'const store = await openStore(loaded.config.store.url, { commitBatch: loaded.config.store.commitBatch });',
-        'await store.migrate();',
-        "await runFlows({ integration: loaded.config.integrations[0]!, store, clock: systemClock, logger: createLogger({ level: 'silent' }), runners: [cloudTicketsFlow], trigger: 'cli' });",
-        'await store.close();',
-      ].join('\n'),
-    );
-    return path;
-  }
-
-  it('leaves one ticket per correlation id after kill -9 between a committed create and the ledger', async () => {
-    const runner = script();
-    for (const killAt of [1, 4]) {
-      await sandboxes.control('servicenow', 'POST', '/_sandbox/reset');
-      await sandboxes.control('defender', 'POST', '/_sandbox/reset');
-      const storeUrl = join(dir, `kill-${killAt}.sqlite`);
-      // Two new tickets per Batch API call: the kill lands after batch killAt committed.
-      const loaded = sandboxes.config(storeUrl, { cloudTickets: { rules: [RULES[0]], batchSize: 2 } });
-      const configPath = join(dir, `kill-${killAt}.yaml`);
-      // Records committed after every decision, so the store holds exactly the batches before the kill.
-      writeFileSync(
-        configPath,
-        stringify({
-          ...loaded.config,
-          store: { ...loaded.config.store, commitBatch: { records: 1, intervalMs: 0 } },
-        }),
-      );
-      await sandboxes.control('servicenow', 'POST', '/_sandbox/faults', { holdWrite: killAt });
-      const child = spawn(process.execPath, ['--import', 'tsx', runner, configPath], {
-        stdio: ['ignore', 'ignore', 'inherit'],
-      });
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      let held = 0;
-      for (let i = 0; i < 600 && held === 0; i++) {
-        held = (await sandboxes.control('servicenow', 'GET', '/_sandbox/faults')).held;
-        if (held === 0) await sleep(50);
-      }
-      expect(held).toBe(1);
-      child.kill('SIGKILL');
-      await exited;
-      await sandboxes.control('servicenow', 'POST', '/_sandbox/faults', {});
-      const store = await openStore(storeUrl);
-      await store.migrate();
-      try {
-        // The killed run never recorded the held batch's tickets: the store does not know them.
-        const known = await store.db
-          .selectFrom('entity_state')
-          .select('source_key')
-          .where('entity', '=', 'ticket')
-          .execute();
-        expect(known.length).toBe((killAt - 1) * 2);
-        for (let i = 0; i < 2; i++) expect((await syncOnce(store, loaded)).summary.errors).toBe(0);
-      } finally {
-        await store.close();
-      }
-      const sn = connectServiceNow(loaded.config.integrations[0]!.servicenow, {
-        clock: systemClock,
-        counters: new RequestCounters(),
-      });
-      try {
-        const ids = (await tickets(sn, 'incident')).map((i) => stringValue(i.correlation_id));
-        expect(new Set(ids).size).toBe(ids.length);
-        const severity = new Map(
-          sandboxes.estate.assessmentMetadata.map((m) => [m.key.toLowerCase(), m.severity]),
-        );
-        const groups = new Set(
-          (await assessments(sandboxes))
-            .filter(
-              (a) =>
-                a.code === 'Unhealthy' &&
-                ['High', 'Critical'].includes(severity.get(a.assessmentKey.toLowerCase())!),
-            )
-            .map((a) => `${a.resourceId.split('/')[2]}|${a.assessmentKey}`),
-        );
-        expect(ids.length).toBe(groups.size);
-        // Every covered assessment has exactly one assignment, pointing at a ticket that exists.
-        const sysIds = new Set((await tickets(sn, 'incident')).map((t) => t.sys_id));
-        const all = await assignments(sandboxes);
-        for (const g of all)
-          expect(
-            sysIds.has(g.properties.additionalData!.ticketLink!.match(/sys_id%3D([0-9a-f]+)/)![1]!),
-          ).toBe(true);
-      } finally {
-        await sn.close();
-      }
-    }
-  }, 60_000);
-});
-
-describe('cloud-tickets under ARM throttling', () => {
-  let sandboxes: Sandboxes;
-
-  beforeAll(async () => {
-    sandboxes = await startSandboxes({ devices: 60, seed: 3 });
-  });
-  afterAll(async () => sandboxes?.close());
-
-  it('defers the run on a long Retry-After instead of sleeping or failing', async () => {
-    const storeUrl = join(dir, 'throttled.sqlite');
-    const loaded = sandboxes.config(storeUrl, { cloudTickets: { rules: [RULES[0]] } });
-    const store = await openStore(storeUrl);
-    await store.migrate();
-    try {
-      await sandboxes.control('defender', 'POST', '/_sandbox/faults', {
-        error429Rate: 1,
-        retryAfterSeconds: 3600,
-      });
-      const { summary } = await syncOnce(store, loaded);
-      expect(summary).toMatchObject({ outcome: 'deferred', retryAt: expect.any(String) });
-      expect(Date.parse(summary.retryAt!)).toBeGreaterThan(Date.now() + 3000_000);
-      await sandboxes.control('defender', 'POST', '/_sandbox/faults', {});
-      const again = await syncOnce(store, loaded);
-      expect(again.summary.outcome).toBe('ok');
-      expect(again.summary.created).toBeGreaterThan(0);
-    } finally {
-      await store.close();
-    }
-  });
-});
-
-describe('cloud-tickets for a management group through Resource Graph', () => {
-  let sandboxes: Sandboxes;
-
-  beforeAll(async () => {
-    sandboxes = await startSandboxes({ devices: 160, seed: 7 });
-  });
-  afterAll(async () => sandboxes?.close());
-
-  it('reads securityresources and opens the same tickets and assignments as the ARM path', async () => {
-    const storeUrl = join(dir, 'mg.sqlite');
-    const loaded = sandboxes.config(storeUrl, {
-      cloudTickets: { managementGroups: ['contoso-prod'], rules: [RULES[0]] },
-    });
-    const store = await openStore(storeUrl);
-    await store.migrate();
-    const sn = connectServiceNow(loaded.config.integrations[0]!.servicenow, {
-      clock: systemClock,
-      counters: new RequestCounters(),
-    });
-    try {
-      const { summary } = await syncOnce(store, loaded);
-      expect(summary.errors).toBe(0);
-      const severity = new Map(
-        sandboxes.estate.assessmentMetadata.map((m) => [m.key.toLowerCase(), m.severity]),
-      );
-      const covered = (await assessments(sandboxes)).filter(
-        (a) =>
-          a.code === 'Unhealthy' &&
-          ['High', 'Critical'].includes(severity.get(a.assessmentKey.toLowerCase())!),
-      );
-      const groups = new Set(
-        covered.map((a) => `${a.resourceId.split('/')[2]}|${a.assessmentKey}`.toLowerCase()),
-      );
-      expect((await tickets(sn, 'incident')).length).toBe(groups.size);
-      expect((await assignments(sandboxes)).length).toBe(covered.length);
-      const before = await writes(sandboxes);
-      await syncOnce(store, loaded);
-      expect(await writes(sandboxes)).toEqual(before);
-    } finally {
-      await sn.close();
-      await store.close();
-    }
-  });
-});
-
-describe('cloud-tickets adopting a Defender governance rule of ruleType ServiceNow', () => {
-  let sandboxes: Sandboxes;
-
-  beforeAll(async () => {
-    sandboxes = await startSandboxes({ devices: 60, seed: 7 });
-  });
-  afterAll(async () => sandboxes?.close());
-
-  it('opens the tickets the rule describes, with its owner source and timeframe', async () => {
-    const storeUrl = join(dir, 'governance.sqlite');
-    const loaded = sandboxes.config(storeUrl, {
-      cloudTickets: { governanceRules: { adopt: true, table: 'problem' } },
-    });
-    const integration = loaded.config.integrations[0]!;
-    const subscription = integration.defender.subscriptions[0]!;
-    const severity = new Map(
-      sandboxes.estate.assessmentMetadata.map((m) => [m.key.toLowerCase(), m.severity]),
-    );
-    const unhealthy = (await assessments(sandboxes)).filter((a) => a.code === 'Unhealthy');
-    const key = unhealthy.find(
-      (a) => severity.get(a.assessmentKey.toLowerCase()) === 'Medium',
-    )!.assessmentKey;
-    const defender = createDefenderSources(integration.defender, {
-      clock: systemClock,
-      counters: new RequestCounters(),
-      logger,
-    });
-    try {
-      const url = `${integration.defender.armUrl}/subscriptions/${subscription}/providers/Microsoft.Security/governanceRules/ad9a8e26-29d9-4829-bb30-e597a58cdbb8?api-version=2022-01-01-preview`;
-      const response = await defender.arm.request(
-        'PUT',
-        url,
-        JSON.stringify({
-          properties: {
-            displayName: 'Medium recommendation to ServiceNow',
-            rulePriority: 100,
-            ruleType: 'ServiceNow',
-            sourceResourceType: 'Assessments',
-            remediationTimeframe: '5.00:00:00',
-            isGracePeriod: false,
-            ownerSource: { type: 'Manually', value: 'secops@contoso.example' },
-            conditionSets: [
-              { conditions: [{ property: '$.AssessmentKey', value: JSON.stringify([key]), operator: 'In' }] },
-            ],
-          },
-        }),
-      );
-      expect(response.status).toBe(201);
-    } finally {
-      await defender.close();
-    }
-    const store = await openStore(storeUrl);
-    await store.migrate();
-    const sn = connectServiceNow(integration.servicenow, {
-      clock: systemClock,
-      counters: new RequestCounters(),
-    });
-    try {
-      const { summary } = await syncOnce(store, loaded);
-      expect(summary.errors).toBe(0);
-      const covered = unhealthy.filter((a) => a.assessmentKey === key);
-      expect((await tickets(sn, 'problem')).length).toBe(covered.length);
-      expect((await tickets(sn, 'incident')).length).toBe(0);
-      for (const g of await assignments(sandboxes)) {
-        expect(g.properties.owner).toBe('secops@contoso.example');
-        expect(g.id.toLowerCase()).toContain(key.toLowerCase());
-      }
-      expect((await assignments(sandboxes)).length).toBe(covered.length);
-    } finally {
-      await sn.close();
-      await store.close();
-    }
-  });
-});
-
-describe('cloud-tickets Batch API packing and owner changes', () => {
-  let sandboxes: Sandboxes;
-  let store: Store;
-  let sn: ServiceNowConnection;
-  const storeUrl = join(dir, 'owners.sqlite');
-
-  beforeAll(async () => {
-    sandboxes = await startSandboxes({ devices: 160, seed: 7 });
-    store = await openStore(storeUrl);
-    await store.migrate();
-  });
-  afterAll(async () => {
-    await sn?.close();
-    await store?.close();
-    await sandboxes?.close();
-  });
-
-  /** One rule (High/Critical → incident by recommendation) whose owner is a fixed email. */
-  const withOwner = (email: string) =>
-    sandboxes.config(storeUrl, {
-      cloudTickets: {
-        batchSize: 4,
-        rules: [
-          {
-            name: 'high-critical',
-            when: { severities: ['High', 'Critical'] },
-            table: 'incident',
-            grouping: 'recommendation',
-            owner: { type: 'email', value: email },
-          },
-        ],
-      },
-    });
-
-  /** A ticket's work notes (journal fields read back empty on the record itself). */
-  async function notesOf(sysId: string): Promise<string> {
-    const rows = await sn.client.listAll('sys_journal_field', {
-      query: encodeQuery({ where: [where('element_id', '=', sysId), where('element', '=', 'work_notes')] }),
-      fields: ['value'],
-    });
-    return rows.map((r) => stringValue(r.value)).join('\n');
-  }
-
-  async function stats() {
-    const s = await sandboxes.control('servicenow', 'GET', '/_sandbox/stats');
-    return { batchCalls: s.byApi.batch?.POST ?? 0, inner: s.batchInner.writes, writes: s.writes };
-  }
-
-  it('creates new tickets in Batch API calls of batchSize, and follows a change of the owner in Defender', async () => {
-    // Two active users, each the only one with their email.
-    const users = sandboxes.estate.servicenow.sys_user.filter((u) => u.active === 'true' && u.email !== '');
-    const unique = users.filter((u) => users.filter((v) => v.email === u.email).length === 1);
-    const first = { sys_id: unique[0]!.sys_id, email: unique[0]!.email! };
-    const second = { sys_id: unique[1]!.sys_id, email: unique[1]!.email! };
-    expect(second).toBeDefined();
-
-    const loadedFirst = withOwner(first.email);
-    sn = connectServiceNow(loadedFirst.config.integrations[0]!.servicenow, {
-      clock: systemClock,
-      counters: new RequestCounters(),
-    });
-    const before = await stats();
-    const created = await syncOnce(store, loadedFirst);
-    expect(created.summary).toMatchObject({ outcome: 'ok', errors: 0 });
-    const incidents = await tickets(sn, 'incident');
-    const count = incidents.length;
-    expect(count).toBeGreaterThan(4);
-    expect(created.summary.created).toBe(count);
-    // Each new ticket is counted once: created, not also unchanged.
-    expect(created.summary.unchanged).toBe(0);
-    // The creates went 4 to a Batch call: no more calls than that floor, one inner write per ticket.
-    const after = await stats();
-    expect(after.batchCalls - before.batchCalls).toBe(Math.ceil(count / 4));
-    expect(after.inner - before.inner).toBe(count);
-    expect(new Set(incidents.map((i) => stringValue(i.assigned_to)))).toEqual(new Set([first.sys_id]));
-
-    // The rule's owner changes: every ticket follows, with a work note, and so does every assignment.
-    const changed = await syncOnce(store, withOwner(second.email));
-    expect(changed.summary).toMatchObject({ outcome: 'ok', errors: 0, created: 0, updated: count });
-    const reassigned = await tickets(sn, 'incident');
-    expect(new Set(reassigned.map((i) => stringValue(i.assigned_to)))).toEqual(new Set([second.sys_id]));
-    for (const i of reassigned)
-      expect(await notesOf(i.sys_id)).toContain(`changed from ${first.email} to ${second.email}`);
-    const owners = new Set((await assignments(sandboxes)).map((a) => a.properties.owner));
-    expect(owners).toEqual(new Set([second.email]));
-
-    // A person reassigns one ticket in ServiceNow: an unchanged owner in Defender does not overrule them.
-    const mine = reassigned[0]!;
-    await sn.client.update('incident', mine.sys_id, { assigned_to: first.sys_id });
-    const quiet = await stats();
-    expect((await syncOnce(store, withOwner(second.email))).summary).toMatchObject({
-      updated: 0,
-      created: 0,
-    });
-    expect((await stats()).writes).toBe(quiet.writes);
-    expect(stringValue((await sn.client.get('incident', mine.sys_id))?.assigned_to)).toBe(first.sys_id);
-
-    // A new owner with no ServiceNow user: reported and noted, assigned_to left as it is, never guessed.
-    const nobody = 'nobody.here@contoso.example';
-    const unknown = await syncOnce(store, withOwner(nobody));
-    expect(unknown.summary.directoryProblems.filter((p) => p.value === nobody)).toHaveLength(count);
-    expect(unknown.summary.directoryProblems.every((p) => p.matches === 0)).toBe(true);
-    const kept = await tickets(sn, 'incident');
-    expect(kept.filter((i) => stringValue(i.assigned_to) === second.sys_id)).toHaveLength(count - 1);
-    for (const i of kept) expect(await notesOf(i.sys_id)).toContain(`"${nobody}"`);
-
-    const settled = await stats();
-    expect((await syncOnce(store, withOwner(nobody))).summary).toMatchObject({ updated: 0, created: 0 });
-    expect((await stats()).writes).toBe(settled.writes);
   });
 });

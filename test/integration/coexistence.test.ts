@@ -17,17 +17,17 @@ import { encodeQuery, where } from '../../src/servicenow/query.js';
 import { stringValue } from '../../src/servicenow/values.js';
 import { queryLedger } from '../../src/store/models/ledger.js';
 import { openStore, type Store } from '../../src/store/store.js';
-import { cloudTicketsFlow, type CloudTicketsSummary } from '../../src/sync/cloud-tickets/flow.js';
+import { type CloudTicketsSummary } from '../../src/sync/cloud-tickets/flow.js';
 import type { TicketSyncSummary } from '../../src/sync/ticket-sync/engine.js';
-import { ticketSyncFlow } from '../../src/sync/ticket-sync/flow.js';
 import { ticketSyncWebhook, type TicketSyncWebhook } from '../../src/sync/ticket-sync/webhook.js';
-import { runFlows } from '../../src/sync/kernel/runner.js';
 import {
   seedDefenderIntegrationTicket,
   startSandboxes,
   type DefenderIntegrationTicket,
   type Sandboxes,
+  writeCounts,
 } from '../support/sandboxes.js';
+import { runOnce } from '../support/sync.js';
 
 /**
  * Coexistence with Defender for Cloud's own ServiceNow integration (issue #22 item 6): a ticket
@@ -72,16 +72,7 @@ describe("coexistence with Defender's own ServiceNow integration", () => {
   const made: { assessmentId: string; ticket: DefenderIntegrationTicket }[] = [];
 
   const run = async (flow: 'cloud-tickets' | 'ticket-sync', dryRun = false) => {
-    const result = await runFlows({
-      integration: loaded.config.integrations[0]!,
-      store,
-      clock: systemClock,
-      logger,
-      runners: flow === 'cloud-tickets' ? [cloudTicketsFlow] : [ticketSyncFlow],
-      only: [flow],
-      trigger: 'cli',
-      dryRun,
-    });
+    const result = await runOnce(loaded, store, { only: [flow], dryRun });
     return { result, summary: result.summary.jobs[flow]! };
   };
   /** The governance assignments of an assessment in the Defender sandbox. */
@@ -91,10 +82,7 @@ describe("coexistence with Defender's own ServiceNow integration", () => {
       g.id.toLowerCase().startsWith(`${assessmentId.toLowerCase()}/governanceassignments/`),
     );
   };
-  const writes = async () => ({
-    servicenow: (await sandboxes.control('servicenow', 'GET', '/_sandbox/stats')).writes as number,
-    defender: (await sandboxes.control('defender', 'GET', '/_sandbox/stats')).writes as number,
-  });
+  const writes = () => writeCounts(sandboxes);
   const close = (ticket: DefenderIntegrationTicket) =>
     sn.client.update(ticket.table, ticket.sysId, {
       state: '6',

@@ -6,17 +6,15 @@ import type { LoadedConfig } from '../../src/config/load.js';
 import { systemClock } from '../../src/domain/clock.js';
 import type { Flow } from '../../src/domain/flows.js';
 import { correlationPrefix, parseAssessmentId } from '../../src/domain/tickets/rules.js';
-import { createLogger } from '../../src/logging.js';
 import { RequestCounters } from '../../src/runtime/http/counters.js';
 import type { ServiceNowConnection } from '../../src/servicenow/index.js';
 import { stringValue } from '../../src/servicenow/values.js';
 import { createDefenderSources } from '../../src/sources/index.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import type { CloudTicketsSummary } from '../../src/sync/cloud-tickets/flow.js';
-import { FLOW_RUNNERS } from '../../src/sync/flows.js';
-import { runFlows } from '../../src/sync/kernel/runner.js';
 import type { TicketSyncSummary } from '../../src/sync/ticket-sync/engine.js';
-import { signInPerson, startSandboxes, type Sandboxes } from '../support/sandboxes.js';
+import { signInPerson, startSandboxes, type Sandboxes, writeCounts } from '../support/sandboxes.js';
+import { runOnce } from '../support/sync.js';
 
 /**
  * The owner of a ticket and of its governance assignments is written by two flows: cloud-tickets
@@ -28,7 +26,6 @@ import { signInPerson, startSandboxes, type Sandboxes } from '../support/sandbox
 
 const dir = mkdtempSync(join(tmpdir(), 'snowline-owners-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const logger = createLogger({ level: 'silent' });
 
 interface DumpAssignment {
   id: string;
@@ -60,15 +57,7 @@ describe('owners between cloud-tickets and ticket-sync', () => {
     });
 
   const run = async (flow: Flow, owner: string) => {
-    const result = await runFlows({
-      integration: config(owner).config.integrations[0]!,
-      store,
-      clock: systemClock,
-      logger,
-      runners: FLOW_RUNNERS,
-      only: [flow],
-      trigger: 'cli',
-    });
+    const result = await runOnce(config(owner), store, { only: [flow] });
     const summary = result.summary.jobs[flow]!;
     expect(summary, JSON.stringify(summary)).toMatchObject({ outcome: 'ok', errors: 0 });
     return summary;
@@ -76,10 +65,7 @@ describe('owners between cloud-tickets and ticket-sync', () => {
   const cloudTickets = async (owner: string) => (await run('cloud-tickets', owner)) as CloudTicketsSummary;
   const ticketSync = async (owner: string) => (await run('ticket-sync', owner)) as TicketSyncSummary;
 
-  const writes = async () => ({
-    servicenow: (await sandboxes.control('servicenow', 'GET', '/_sandbox/stats')).writes as number,
-    defender: (await sandboxes.control('defender', 'GET', '/_sandbox/stats')).writes as number,
-  });
+  const writes = () => writeCounts(sandboxes);
   /** Writes on each side made by `work`. */
   const writesOf = async (work: () => Promise<unknown>) => {
     const before = await writes();

@@ -3,15 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoadedConfig } from '../../src/config/load.js';
-import { systemClock } from '../../src/domain/clock.js';
-import { createLogger } from '../../src/logging.js';
 import { queryLedger } from '../../src/store/models/ledger.js';
 import { pruneBefore } from '../../src/store/models/retention.js';
 import { listRuns } from '../../src/store/models/runs.js';
 import { openStore, type Store } from '../../src/store/store.js';
-import { FLOW_RUNNERS } from '../../src/sync/flows.js';
-import { runFlows } from '../../src/sync/kernel/runner.js';
-import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
+import { startSandboxes, type Sandboxes, writeCounts } from '../support/sandboxes.js';
+import { runOnce } from '../support/sync.js';
 
 /**
  * `store.retention` prunes the ledger and the run history only: what the next run compares with
@@ -46,19 +43,8 @@ const entityStates = async () =>
     )?.n,
   );
 
-const sync = () =>
-  runFlows({
-    integration: loaded.config.integrations[0]!,
-    store,
-    clock: systemClock,
-    logger: createLogger({ level: 'silent' }),
-    runners: FLOW_RUNNERS,
-    trigger: 'cli',
-  });
-const writes = async () => ({
-  servicenow: (await sandboxes.control('servicenow', 'GET', '/_sandbox/stats')).writes as number,
-  defender: (await sandboxes.control('defender', 'GET', '/_sandbox/stats')).writes as number,
-});
+const sync = () => runOnce(loaded, store);
+const writes = () => writeCounts(sandboxes);
 
 describe('store retention', () => {
   it('prunes ledger events and runs, keeps what the next run needs, and that run writes nothing', async () => {

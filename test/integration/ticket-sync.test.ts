@@ -25,12 +25,11 @@ import { stringValue } from '../../src/servicenow/values.js';
 import { createDefenderSources } from '../../src/sources/index.js';
 import { queryLedger } from '../../src/store/models/ledger.js';
 import { openStore, type Store } from '../../src/store/store.js';
-import { cloudTicketsFlow } from '../../src/sync/cloud-tickets/flow.js';
 import type { TicketSyncSummary } from '../../src/sync/ticket-sync/engine.js';
 import { ticketSyncFlow } from '../../src/sync/ticket-sync/flow.js';
 import { ticketSyncWebhook, type TicketSyncWebhook } from '../../src/sync/ticket-sync/webhook.js';
-import { runFlows } from '../../src/sync/kernel/runner.js';
-import { signInPerson, startSandboxes, type Sandboxes } from '../support/sandboxes.js';
+import { signInPerson, startSandboxes, type Sandboxes, writeCounts } from '../support/sandboxes.js';
+import { runOnce } from '../support/sync.js';
 
 /**
  * ticket-sync end to end: tickets cloud-tickets opened in the ServiceNow sandbox are changed by a
@@ -94,24 +93,13 @@ describe('ticket-sync against both sandboxes', () => {
       ]),
     );
   };
-  const writes = async () => ({
-    servicenow: (await sandboxes.control('servicenow', 'GET', '/_sandbox/stats')).writes as number,
-    defender: (await sandboxes.control('defender', 'GET', '/_sandbox/stats')).writes as number,
-  });
+  const writes = () => writeCounts(sandboxes);
   const poll = async (
     config: Record<string, unknown> = {},
     servicenow?: ServiceNowClient,
   ): Promise<TicketSyncSummary> => {
     if (!servicenow) {
-      const result = await runFlows({
-        integration: loaded.config.integrations[0]!,
-        store,
-        clock: systemClock,
-        logger,
-        runners: [ticketSyncFlow],
-        only: ['ticket-sync'],
-        trigger: 'cli',
-      });
+      const result = await runOnce(loaded, store, { only: ['ticket-sync'] });
       return result.summary.jobs['ticket-sync'] as TicketSyncSummary;
     }
     const counters = new RequestCounters();
@@ -179,14 +167,7 @@ describe('ticket-sync against both sandboxes', () => {
       (await person.client.listAll('sys_user', { query: 'user_name=no.mail', fields: ['sys_id'] }))[0]!
         .sys_id;
 
-    const result = await runFlows({
-      integration: loaded.config.integrations[0]!,
-      store,
-      clock: systemClock,
-      logger,
-      runners: [cloudTicketsFlow],
-      trigger: 'cli',
-    });
+    const result = await runOnce(loaded, store, { only: ['cloud-tickets'] });
     expect(result.summary.jobs['cloud-tickets']?.errors).toBe(0);
     const links = await store.db.selectFrom('link').selectAll().execute();
     const byTicket = new Map<string, Ticket>();
@@ -366,14 +347,7 @@ describe('ticket-sync against both sandboxes', () => {
       id: ticket.assessments[0],
       code: 'Healthy',
     });
-    await runFlows({
-      integration: loaded.config.integrations[0]!,
-      store,
-      clock: systemClock,
-      logger,
-      runners: [cloudTicketsFlow],
-      trigger: 'cli',
-    });
+    await runOnce(loaded, store, { only: ['cloud-tickets'] });
     const record = await person.client.get('incident', ticket.sysId, ['sys_updated_by', 'assigned_to']);
     expect(stringValue(record!.sys_updated_by)).toBe(sandboxes.servicenow.oauthAppUser);
     await poll();

@@ -61,9 +61,9 @@ const FAST_QUEUE = {
   pollingIntervalSeconds: 0.5,
 };
 
-function writeConfig(sandboxes: Sandboxes, name: string, storeUrl: string) {
+function writeConfig(sandboxes: Sandboxes, name: string, storeUrl: string, queue = FAST_QUEUE) {
   const loaded = sandboxes.config(storeUrl);
-  const config = { ...structuredClone(loaded.config), queue: FAST_QUEUE, log: { level: 'warn' as const } };
+  const config = { ...structuredClone(loaded.config), queue, log: { level: 'warn' as const } };
   const path = join(dir, `${name}.yaml`);
   writeFileSync(path, stringify(config));
   return { path, config };
@@ -192,6 +192,17 @@ async function leaseSpans(store: Store) {
   return rows.rows.map((r) => ({ ...r, lease_epoch: Number(r.lease_epoch), events: Number(r.events) }));
 }
 
+/** The workers that recorded ledger events, from the ledger's `worker` field. */
+async function ledgerWorkers(store: Store): Promise<string[]> {
+  const rows = await store.db
+    .selectFrom('ledger_event')
+    .select('worker')
+    .distinct()
+    .where('worker', 'is not', null)
+    .execute();
+  return rows.map((r) => r.worker!).sort();
+}
+
 /** No partition was processed by two workers at once: one worker per epoch, epochs one after another. */
 function expectNoOverlap(spans: Awaited<ReturnType<typeof leaseSpans>>): void {
   for (const span of spans) expect(span.workers.split(',')).toHaveLength(1);
@@ -255,10 +266,19 @@ describe.skipIf(postgresUrl === null || !existsSync('dist/cli.js'))(
       }
     }, 180_000);
 
-    it('two workers reach the same dumps, each partition run by one worker at a time', async () => {
+    it('two workers reach the same dumps, both take work, each partition run by one worker at a time', async () => {
       const sandboxes = await startSandboxes({ seed: SEED, now: NOW });
       const storeUrl = await createTestDatabase(postgresUrl!, 'workers');
-      const { path, config } = writeConfig(sandboxes, 'two', storeUrl);
+      // One job at a time per worker: the two chains the dispatcher enqueues together can not
+      // both go to one worker, so a worker that never takes a job fails the test. Leases long
+      // enough that a loaded machine never lets one lapse (nothing is killed here), so neither
+      // worker's events are fenced away by a takeover (nor a job expired by pg-boss).
+      const { path, config } = writeConfig(sandboxes, 'two', storeUrl, {
+        ...FAST_QUEUE,
+        concurrency: 1,
+        leaseSeconds: 30,
+        expireSeconds: 180,
+      });
       const store = await openStore(storeUrl);
       await store.migrate();
       const workers = await Promise.all([startWorker(path, 'w1'), startWorker(path, 'w2')]);
@@ -276,6 +296,8 @@ describe.skipIf(postgresUrl === null || !existsSync('dist/cli.js'))(
           ]),
         );
         expectNoOverlap(spans);
+        // Both workers ran a partition, as each event's worker field says.
+        expect(await ledgerWorkers(store)).toEqual(['w1', 'w2']);
       } finally {
         expect(await Promise.all(workers.map(stopWorker))).toEqual([0, 0]);
         await store.close();
@@ -318,6 +340,7 @@ describe.skipIf(postgresUrl === null || !existsSync('dist/cli.js'))(
         // The survivor took the partition over under a higher epoch and finished it.
         expect(inventory.at(-1)!.workers).not.toBe(victim);
         expect(inventory.at(-1)!.lease_epoch).toBeGreaterThan(inventory[0]!.lease_epoch);
+        expect(await ledgerWorkers(store)).toEqual(['k1', 'k2']);
       } finally {
         await Promise.all(workers.map(stopWorker));
         await store.close();

@@ -13,7 +13,8 @@ import { stringify } from 'yaml';
 import type { LoadedConfig } from '../../src/config/load.js';
 import type { Flow, FlowSummary } from '../../src/domain/flows.js';
 import { correlationPrefix } from '../../src/domain/tickets/rules.js';
-import { signInPerson, type Sandboxes } from '../support/sandboxes.js';
+import { recordCommitsSoFar } from '../../src/store/kill-point.js';
+import { signInPerson, writeCounts, type Sandboxes } from '../support/sandboxes.js';
 import { syncOnce } from '../support/sync.js';
 
 /**
@@ -179,10 +180,23 @@ async function peopleChangeTickets(sandboxes: Sandboxes, loaded: LoadedConfig): 
   }
 }
 
-/** The configuration of a flow case against these sandboxes, with its own store. */
-export function caseConfig(sandboxes: Sandboxes, flowCase: FlowCase, storeUrl: string): LoadedConfig {
+/** How often a run commits what it records (`store.commitBatch`). */
+export type CommitBatch = LoadedConfig['config']['store']['commitBatch'];
+
+/**
+ * The configuration of a flow case against these sandboxes, with its own store (and its own
+ * `store.commitBatch` when given).
+ */
+export function caseConfig(
+  sandboxes: Sandboxes,
+  flowCase: FlowCase,
+  storeUrl: string,
+  commitBatch?: CommitBatch,
+): LoadedConfig {
   const defaults = sandboxes.config(storeUrl).config.integrations[0]!.flows as Record<string, unknown>;
-  return sandboxes.config(storeUrl, flowCase.flows(defaults));
+  const loaded = sandboxes.config(storeUrl, flowCase.flows(defaults));
+  if (!commitBatch) return loaded;
+  return { ...loaded, config: { ...loaded.config, store: { ...loaded.config.store, commitBatch } } };
 }
 
 /** Writes the configuration as `snowline sync --config` reads it. */
@@ -205,20 +219,23 @@ export interface CliRun {
   readonly code: number | null;
   readonly stdout: string;
   readonly stderr: string;
-  /** Whether the held write was seen before the kill (only when asked to kill). */
+  /** The signal that ended it (`SIGKILL` when killed, by the test or by its own kill point). */
+  readonly signal: NodeJS.Signals | null;
+  /** Whether the held request was seen before the kill (only when asked to kill). */
   readonly held?: boolean;
 }
 
 /**
  * Runs `snowline sync --job <flow> --json` (the built CLI) as its own process. With `killWhenHeld`,
- * waits until that sandbox holds a committed, unanswered write, then kills the process -9: the
- * kill lands between the remote commit and the ledger commit.
+ * waits until that sandbox holds a request unanswered (a committed write, or a read), then kills
+ * the process -9: after a held write, the kill lands between the remote commit and the ledger
+ * commit. `env` adds to the process's environment (a kill point of its own, for instance).
  */
 export async function cliSync(
   sandboxes: Sandboxes,
   configPath: string,
   flow: Flow | 'all',
-  options: { killWhenHeld?: 'servicenow' | 'defender'; logLevel?: string } = {},
+  options: { killWhenHeld?: 'servicenow' | 'defender'; logLevel?: string; env?: Record<string, string> } = {},
 ): Promise<CliRun> {
   const child = spawn(
     process.execPath,
@@ -233,13 +250,15 @@ export async function cliSync(
       flow,
       '--json',
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } },
   );
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk) => (stdout += String(chunk)));
   child.stderr.on('data', (chunk) => (stderr += String(chunk)));
-  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('close', (code, signal) => resolve({ code, signal })),
+  );
   let held: boolean | undefined;
   if (options.killWhenHeld) {
     held = false;
@@ -252,23 +271,18 @@ export async function cliSync(
     }
     child.kill('SIGKILL');
   }
-  const code = await exited;
-  return { code, stdout, stderr, ...(held === undefined ? {} : { held }) };
+  const { code, signal } = await exited;
+  return { code, signal, stdout, stderr, ...(held === undefined ? {} : { held }) };
 }
+
+/** The two sides Snowline talks to, as the sandboxes' control API names them. */
+export const SIDES = ['servicenow', 'defender'] as const;
+export type Side = (typeof SIDES)[number];
 
 /** Both sandboxes back to their seeded state: records, faults, rate limits, clocks of Defender. */
 export async function resetSandboxes(sandboxes: Sandboxes): Promise<void> {
   await sandboxes.control('servicenow', 'POST', '/_sandbox/reset');
   await sandboxes.control('defender', 'POST', '/_sandbox/reset');
-}
-
-/** Write requests each sandbox has answered or held so far. */
-export async function writeCounts(sandboxes: Sandboxes): Promise<{ servicenow: number; defender: number }> {
-  const [sn, defender] = await Promise.all([
-    sandboxes.control('servicenow', 'GET', '/_sandbox/stats'),
-    sandboxes.control('defender', 'GET', '/_sandbox/stats'),
-  ]);
-  return { servicenow: sn.writes, defender: defender.writes };
 }
 
 /**
@@ -359,22 +373,34 @@ export async function cleanRun(
   sandboxes: Sandboxes,
   flowCase: FlowCase,
   storeUrl: string,
+  commitBatch?: CommitBatch,
 ): Promise<{
   state: CanonicalState;
   writes: { servicenow: number; defender: number };
+  /** Reads the flow itself made on each side, as the sandboxes count them for `holdRead`. */
+  reads: { servicenow: number; defender: number };
+  /** Record commits the flow itself made (the store's kill point counts them). */
+  commits: number;
   /** Outer ServiceNow requests of the flow itself (its prerequisites not counted). */
   servicenowRequests: number;
   /** ServiceNow requests of an unchanged re-run: the reads every run makes before it can write. */
   noopServicenowRequests: number;
 }> {
   await resetSandboxes(sandboxes);
-  const loaded = caseConfig(sandboxes, flowCase, storeUrl);
+  const loaded = caseConfig(sandboxes, flowCase, storeUrl, commitBatch);
   await prepareCase(sandboxes, flowCase, loaded);
   const requests = async () =>
     (await sandboxes.control('servicenow', 'GET', '/_sandbox/stats')).total as number;
+  // Setting faults (none) starts the sandboxes' count of reads and writes from zero.
+  for (const side of SIDES) await sandboxes.control(side, 'POST', '/_sandbox/faults', {});
   const before = await writeCounts(sandboxes);
   const requestsBefore = await requests();
+  const commitsBefore = recordCommitsSoFar();
   await expectOk(syncInProcess(loaded, [flowCase.flow]));
+  const commits = recordCommitsSoFar() - commitsBefore;
+  const [snFaults, defenderFaults] = await Promise.all(
+    SIDES.map((side) => sandboxes.control(side, 'GET', '/_sandbox/faults')),
+  );
   const after = await writeCounts(sandboxes);
   const requestsAfter = await requests();
   const state = await canonicalState(sandboxes, flowCase);
@@ -384,6 +410,8 @@ export async function cleanRun(
     noopServicenowRequests: (await requests()) - requestsAfter,
     state,
     writes: { servicenow: after.servicenow - before.servicenow, defender: after.defender - before.defender },
+    reads: { servicenow: snFaults.readsSeen, defender: defenderFaults.readsSeen },
+    commits,
   };
 }
 

@@ -78,6 +78,15 @@ export async function startSandboxes(
   };
 }
 
+/** Write requests each sandbox has answered or held so far. */
+export async function writeCounts(sandboxes: Sandboxes): Promise<{ servicenow: number; defender: number }> {
+  const [servicenow, defender] = await Promise.all([
+    sandboxes.control('servicenow', 'GET', '/_sandbox/stats'),
+    sandboxes.control('defender', 'GET', '/_sandbox/stats'),
+  ]);
+  return { servicenow: servicenow.writes, defender: defender.writes };
+}
+
 /** A person the ServiceNow sandbox creates: a local user who signs in with basic auth, as in the UI. */
 export interface SandboxPerson {
   readonly user_name: string;

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Clock } from '../../domain/clock.js';
 import { currentWorkContext } from '../../runtime/work-context.js';
+import { insideRecordCommit } from '../kill-point.js';
 import type { Database } from '../schema.js';
 import { upsertEntityStates, type EntityRef, type EntityStateUpdate } from './entity-state.js';
 import { appendLedgerEvents, type LedgerContext, type LedgerEntry } from './ledger.js';
@@ -44,5 +45,6 @@ export async function commitRecords(
     for (const { ref, updates } of batch.states) await upsertEntityStates(trx, ref, updates);
     for (const link of batch.links) await upsertLink(trx, clock, context.integrationId, link);
     await appendLedgerEvents(trx, clock, context, batch.events);
+    insideRecordCommit();
   });
 }

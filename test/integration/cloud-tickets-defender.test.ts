@@ -1,0 +1,169 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/domain/clock.js';
+import { createLogger } from '../../src/logging.js';
+import { RequestCounters } from '../../src/runtime/http/counters.js';
+import { connectServiceNow } from '../../src/servicenow/index.js';
+import { createDefenderSources } from '../../src/sources/index.js';
+import { openStore } from '../../src/store/store.js';
+import {
+  assessments,
+  assignments,
+  highCritical,
+  RULES,
+  severities,
+  syncCloudTickets,
+  tickets,
+} from '../support/cloud-tickets.js';
+import { startSandboxes, writeCounts, type Sandboxes } from '../support/sandboxes.js';
+
+/**
+ * cloud-tickets and what Defender for Cloud offers besides assessments over ARM: throttling,
+ * management groups through Resource Graph, governance rules of ruleType ServiceNow.
+ */
+
+const dir = mkdtempSync(join(tmpdir(), 'snowline-ct-sb-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const logger = createLogger({ level: 'silent' });
+
+describe('cloud-tickets under ARM throttling', () => {
+  let sandboxes: Sandboxes;
+
+  beforeAll(async () => {
+    sandboxes = await startSandboxes({ devices: 60, seed: 3 });
+  });
+  afterAll(async () => sandboxes?.close());
+
+  it('defers the run on a long Retry-After instead of sleeping or failing', async () => {
+    const storeUrl = join(dir, 'throttled.sqlite');
+    const loaded = sandboxes.config(storeUrl, { cloudTickets: { rules: [RULES[0]] } });
+    const store = await openStore(storeUrl);
+    await store.migrate();
+    try {
+      await sandboxes.control('defender', 'POST', '/_sandbox/faults', {
+        error429Rate: 1,
+        retryAfterSeconds: 3600,
+      });
+      const { summary } = await syncCloudTickets(store, loaded);
+      expect(summary).toMatchObject({ outcome: 'deferred', retryAt: expect.any(String) });
+      expect(Date.parse(summary.retryAt!)).toBeGreaterThan(Date.now() + 3000_000);
+      await sandboxes.control('defender', 'POST', '/_sandbox/faults', {});
+      const again = await syncCloudTickets(store, loaded);
+      expect(again.summary.outcome).toBe('ok');
+      expect(again.summary.created).toBeGreaterThan(0);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('cloud-tickets for a management group through Resource Graph', () => {
+  let sandboxes: Sandboxes;
+
+  beforeAll(async () => {
+    sandboxes = await startSandboxes({ devices: 160, seed: 7 });
+  });
+  afterAll(async () => sandboxes?.close());
+
+  it('reads securityresources and opens the same tickets and assignments as the ARM path', async () => {
+    const storeUrl = join(dir, 'mg.sqlite');
+    const loaded = sandboxes.config(storeUrl, {
+      cloudTickets: { managementGroups: ['contoso-prod'], rules: [RULES[0]] },
+    });
+    const store = await openStore(storeUrl);
+    await store.migrate();
+    const sn = connectServiceNow(loaded.config.integrations[0]!.servicenow, {
+      clock: systemClock,
+      counters: new RequestCounters(),
+    });
+    try {
+      const { summary } = await syncCloudTickets(store, loaded);
+      expect(summary.errors).toBe(0);
+      const { covered, groups } = await highCritical(sandboxes);
+      expect((await tickets(sn, 'incident')).length).toBe(groups.size);
+      expect((await assignments(sandboxes)).length).toBe(covered.length);
+      const before = await writeCounts(sandboxes);
+      await syncCloudTickets(store, loaded);
+      expect(await writeCounts(sandboxes)).toEqual(before);
+    } finally {
+      await sn.close();
+      await store.close();
+    }
+  });
+});
+
+describe('cloud-tickets adopting a Defender governance rule of ruleType ServiceNow', () => {
+  let sandboxes: Sandboxes;
+
+  beforeAll(async () => {
+    sandboxes = await startSandboxes({ devices: 60, seed: 7 });
+  });
+  afterAll(async () => sandboxes?.close());
+
+  it('opens the tickets the rule describes, with its owner source and timeframe', async () => {
+    const storeUrl = join(dir, 'governance.sqlite');
+    const loaded = sandboxes.config(storeUrl, {
+      cloudTickets: { governanceRules: { adopt: true, table: 'problem' } },
+    });
+    const integration = loaded.config.integrations[0]!;
+    const subscription = integration.defender.subscriptions[0]!;
+    const severity = severities(sandboxes);
+    const unhealthy = (await assessments(sandboxes)).filter((a) => a.code === 'Unhealthy');
+    const key = unhealthy.find(
+      (a) => severity.get(a.assessmentKey.toLowerCase()) === 'Medium',
+    )!.assessmentKey;
+    const defender = createDefenderSources(integration.defender, {
+      clock: systemClock,
+      counters: new RequestCounters(),
+      logger,
+    });
+    try {
+      const url = `${integration.defender.armUrl}/subscriptions/${subscription}/providers/Microsoft.Security/governanceRules/ad9a8e26-29d9-4829-bb30-e597a58cdbb8?api-version=2022-01-01-preview`;
+      const response = await defender.arm.request(
+        'PUT',
+        url,
+        JSON.stringify({
+          properties: {
+            displayName: 'Medium recommendation to ServiceNow',
+            rulePriority: 100,
+            ruleType: 'ServiceNow',
+            sourceResourceType: 'Assessments',
+            remediationTimeframe: '5.00:00:00',
+            isGracePeriod: false,
+            ownerSource: { type: 'Manually', value: 'secops@contoso.example' },
+            conditionSets: [
+              { conditions: [{ property: '$.AssessmentKey', value: JSON.stringify([key]), operator: 'In' }] },
+            ],
+          },
+        }),
+      );
+      expect(response.status).toBe(201);
+    } finally {
+      await defender.close();
+    }
+    const store = await openStore(storeUrl);
+    await store.migrate();
+    const sn = connectServiceNow(integration.servicenow, {
+      clock: systemClock,
+      counters: new RequestCounters(),
+    });
+    try {
+      const { summary } = await syncCloudTickets(store, loaded);
+      expect(summary.errors).toBe(0);
+      const covered = unhealthy.filter((a) => a.assessmentKey === key);
+      expect((await tickets(sn, 'problem')).length).toBe(covered.length);
+      expect((await tickets(sn, 'incident')).length).toBe(0);
+      for (const g of await assignments(sandboxes)) {
+        expect(g.properties.owner).toBe('secops@contoso.example');
+        expect(g.id.toLowerCase()).toContain(key.toLowerCase());
+      }
+      expect((await assignments(sandboxes)).length).toBe(covered.length);
+    } finally {
+      await sn.close();
+      await store.close();
+    }
+  });
+});
