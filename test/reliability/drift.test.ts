@@ -12,13 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoadedConfig } from '../../src/config/load.js';
 import { systemClock } from '../../src/domain/clock.js';
 import type { Flow, FlowSummary } from '../../src/domain/flows.js';
-import { createLogger } from '../../src/logging.js';
 import { openStore } from '../../src/store/store.js';
-import { FLOW_RUNNERS } from '../../src/sync/flows.js';
-import { runFlows } from '../../src/sync/kernel/runner.js';
 import { RequestCounters } from '../../src/runtime/http/counters.js';
 import { createDefenderSources } from '../../src/sources/index.js';
-import { signInPerson, startSandboxes, type Sandboxes } from '../support/sandboxes.js';
+import { signInPerson, startSandboxes, writeCounts, type Sandboxes } from '../support/sandboxes.js';
+import { runOnce, type RunOnceOptions } from '../support/sync.js';
 import {
   caseConfig,
   cleanRun,
@@ -31,7 +29,6 @@ import {
   resetSandboxes,
   SCENARIO_TIMEOUT_MS,
   syncInProcess,
-  writeCounts,
   type CanonicalState,
   type FlowCase,
 } from './support.js';
@@ -39,38 +36,24 @@ import {
 const dir = mkdtempSync(join(tmpdir(), 'snowline-rel-drift-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** One run of `flows` in this process, as `snowline sync [--verify]` makes it. */
-async function sync(
-  loaded: LoadedConfig,
-  flows: readonly Flow[],
-  options: { verify?: boolean } = {},
-): Promise<Partial<Record<Flow, FlowSummary>>> {
-  return (await runOnce(loaded, flows, options)).summary.jobs;
-}
-
-/** One run of `flows` in this process (a dry run with `dryRun`), its summary and plan. */
-async function runOnce(
-  loaded: LoadedConfig,
-  flows: readonly Flow[],
-  options: { verify?: boolean; dryRun?: boolean },
-) {
+/** One run of `flows` in this process (`snowline sync [--verify] [--dry-run]`), its summary and plan. */
+async function runOnceAt(loaded: LoadedConfig, flows: readonly Flow[], options: RunOnceOptions = {}) {
   const store = await openStore(loaded.config.store.url);
   try {
     await store.migrate();
-    return await runFlows({
-      integration: loaded.config.integrations[0]!,
-      store,
-      clock: systemClock,
-      logger: createLogger({ level: 'silent' }),
-      runners: FLOW_RUNNERS,
-      only: flows,
-      trigger: 'cli',
-      ...(options.verify ? { verify: true } : {}),
-      ...(options.dryRun ? { dryRun: true } : {}),
-    });
+    return await runOnce(loaded, store, { ...options, only: flows });
   } finally {
     await store.close();
   }
+}
+
+/** The summaries of {@link runOnceAt}. */
+async function sync(
+  loaded: LoadedConfig,
+  flows: readonly Flow[],
+  options: RunOnceOptions = {},
+): Promise<Partial<Record<Flow, FlowSummary>>> {
+  return (await runOnceAt(loaded, flows, options)).summary.jobs;
 }
 
 /** Equal to the clean run's state, without a duplicate, and nothing left to write after. */
@@ -287,7 +270,7 @@ describe('the verification pass and deleted records', () => {
 
         // The dry run shows the repairs, each with its reason, and writes nothing.
         const writes = await writeCounts(sandboxes);
-        const planned = await runOnce(loaded, [flowCase.flow], { verify: true, dryRun: true });
+        const planned = await runOnceAt(loaded, [flowCase.flow], { verify: true, dryRun: true });
         expect(await writeCounts(sandboxes)).toEqual(writes);
         const repairs = planned.plan.actions.filter((a) => a.reason.startsWith('verification:'));
         expect(repairs.map((a) => a.action)).toEqual(['create', 'create']);

@@ -11,6 +11,8 @@ export interface RunOnceOptions {
   /** Flows to run (in dependency order); every enabled one when omitted. */
   readonly only?: readonly Flow[];
   readonly dryRun?: boolean;
+  /** A verification run (`snowline sync --verify`). */
+  readonly verify?: boolean;
   readonly clock?: Clock;
 }
 
@@ -31,6 +33,7 @@ export async function runOnce(
     runners: FLOW_RUNNERS,
     ...(options.only ? { only: options.only } : {}),
     ...(options.dryRun ? { dryRun: true } : {}),
+    ...(options.verify ? { verify: true } : {}),
     trigger: 'cli',
   });
 }
