@@ -246,7 +246,7 @@ describe.skipIf(!existsSync('dist/cli.js'))('ot-inventory crash safety', () => {
       const ids = sources.map((s) => `${String(s.name)}|${String(s.id)}`);
       expect(new Set(ids).size).toBe(ids.length);
     }
-  });
+  }, 300_000);
 });
 
 describe('ot-inventory under a rate budget smaller than the work', () => {

@@ -521,7 +521,7 @@ describe.skipIf(!existsSync('dist/cli.js'))(
         );
         expect(after).toEqual(clean);
       }
-    });
+    }, 300_000);
   },
 );
 
