@@ -98,6 +98,36 @@ export function serviceNowRequirements(integration: IntegrationConfig): ServiceN
     for (const table of TICKET_TABLES) addTable(table, ITSM);
     addRole('ticket-sync', ['itil'], 'read tickets and write work notes on them');
   }
+  if (flows.otAlerts?.enabled) {
+    const used = new Set(flows.otAlerts.rules.filter((r) => r.ticket).map((r) => r.table));
+    if (used.has('incident')) {
+      addTable('incident', ITSM);
+      addRole('ot-alerts', ['itil'], 'create, note and resolve incidents for OT alerts');
+    }
+    if (used.has('sn_ot_incident')) {
+      // Store app and roles: ServiceNow/ServiceNowDocs (australia) markdown/operational-technology/
+      // operational-technology-incident-management/components-installed-with-operational-technology-service-management.md;
+      // resolving needs sn_ot_incident_write (resolve-and-close-ot-incident.md).
+      addTable('sn_ot_incident', 'Operational Technology Incident Management (sn_ot_inc_mgmt)');
+      addRole(
+        'ot-alerts',
+        ['sn_ot_incident_write', 'sn_ot_incident_admin'],
+        'create, note and resolve OT incidents (sn_ot_incident)',
+      );
+    }
+    if (used.has('sn_si_incident')) {
+      // Plugin and roles: ServiceNow/ServiceNowDocs (australia) markdown/security-management/
+      // security-incident-response/get-started-with-microsoft-azure-sentinel-integration.md and installed-with-sir.md
+      // ("sn_si.integration_user: External tools can provide new security incident records and update
+      // security incident records"; sn_si.analyst "create and update security incidents").
+      addTable('sn_si_incident', 'Security Incident Response (com.snc.security_incident)');
+      addRole(
+        'ot-alerts',
+        ['sn_si.integration_user', 'sn_si.analyst', 'sn_si.admin'],
+        'create, note and close security incidents (sn_si_incident)',
+      );
+    }
+  }
   return { tables, roles };
 }
 
