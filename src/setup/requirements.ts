@@ -1,6 +1,6 @@
 import type { IntegrationConfig } from '../config/schema.js';
 import type { Flow } from '../domain/flows.js';
-import { TICKET_TABLES, type TicketTable } from '../domain/tickets/tables.js';
+import { TICKET_TABLES, type RegisteredTable, type TicketTable } from '../domain/tickets/tables.js';
 
 /**
  * What the enabled flows of one integration need on the ServiceNow instance: the one list that
@@ -133,15 +133,22 @@ export function serviceNowRequirements(integration: IntegrationConfig): ServiceN
 
 /**
  * The ticket tables the push-mode business rule belongs on: those cloud-tickets' rules (and
- * adopted governance rules) open tickets in; every ticket table when cloud-tickets opens none,
- * since `snowline ticket create --type` may open one in any of them.
+ * adopted governance rules) open tickets in — every ticket table when cloud-tickets opens none,
+ * since `snowline ticket create --type` may open one in any of them — and those ot-alerts' rules
+ * open tickets in (their closes reach Defender through the same webhook).
  */
-export function ticketTablesInUse(integration: IntegrationConfig): readonly TicketTable[] {
+export function ticketTablesInUse(integration: IntegrationConfig): readonly RegisteredTable[] {
   const cloudTickets = integration.flows.cloudTickets;
   const used = new Set<TicketTable>();
   if (cloudTickets?.enabled) {
     for (const rule of cloudTickets.rules) used.add(rule.table);
     if (cloudTickets.governanceRules.adopt) used.add(cloudTickets.governanceRules.table);
   }
-  return used.size === 0 ? [...TICKET_TABLES] : TICKET_TABLES.filter((t) => used.has(t));
+  const tickets: RegisteredTable[] =
+    used.size === 0 ? [...TICKET_TABLES] : TICKET_TABLES.filter((t) => used.has(t));
+  const otAlerts = integration.flows.otAlerts;
+  if (otAlerts?.enabled)
+    for (const rule of otAlerts.rules)
+      if (rule.ticket && !tickets.includes(rule.table)) tickets.push(rule.table);
+  return tickets;
 }

@@ -1,7 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { serve, type ServerType } from '@hono/node-server';
+import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { servicenowWebhookRoutes } from '../../src/api/webhooks/servicenow.js';
+import { createLogger } from '../../src/logging.js';
+import { ticketSyncWebhook } from '../../src/sync/ticket-sync/webhook.js';
 import type { LoadedConfig } from '../../src/config/load.js';
 import { systemClock } from '../../src/domain/clock.js';
 import { RequestCounters } from '../../src/runtime/http/counters.js';
@@ -95,6 +102,8 @@ describe('ot-alerts from Resource Graph against both sandboxes', () => {
     // over the whole month the estate's alerts span (the window is tested in ot-alerts-flow.test.ts).
     loaded = sandboxes.config(storeUrl, {
       otInventory: flows.otInventory,
+      // Its webhook secret signs the deliveries of every ticket of the integration (ct: and oa:).
+      ticketSync: flows.ticketSync,
       otAlerts: {
         ...flows.otAlerts,
         rules: [{ name: 'ot-alerts', grouping: 'device+alertType', windowMinutes: 100_000 }],
@@ -192,6 +201,64 @@ describe('ot-alerts from Resource Graph against both sandboxes', () => {
     expect(summary.jobs['ot-alerts']).toMatchObject({ resolved: 1, closedInDefender: 0, errors: 0 });
     const row = (await tickets()).find((r) => r.sys_id === target.sysId)!;
     expect(stringValue(row.state)).toBe('6');
+  });
+
+  it('closes the alerts of an incident resolved in ServiceNow within seconds through the webhook', async () => {
+    const store = await openStore(storeUrl);
+    const webhook = ticketSyncWebhook({
+      config: loaded.config,
+      store,
+      clock: systemClock,
+      logger: createLogger({ level: 'silent' }),
+    });
+    const app = new Hono();
+    app.route('/api/v1/webhooks/servicenow', servicenowWebhookRoutes(webhook.deps));
+    const server = await new Promise<ServerType>((resolve) => {
+      const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
+    });
+    try {
+      await sandboxes.control('servicenow', 'POST', '/_sandbox/webhooks', {
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/webhooks/servicenow`,
+        secret: loaded.config.integrations[0]!.flows.ticketSync!.webhook.secret,
+        tables: ['incident'],
+      });
+      const target = (await memories()).find((t) => t.status === 'open')!;
+      const { client, close } = connectServiceNow(loaded.config.integrations[0]!.servicenow, {
+        clock: systemClock,
+        counters: new RequestCounters(),
+      });
+      await client.update('incident', target.sysId, {
+        state: '6',
+        close_code: 'Solution provided',
+        close_notes: 'done',
+      });
+      await close();
+      const keys = Object.keys(target.alerts);
+      const started = Date.now();
+      for (;;) {
+        const after = await truthNow();
+        if (keys.every((k) => after.find((a) => a.resourceId.toLowerCase() === k)?.status === 'Closed'))
+          break;
+        if (Date.now() - started > 5000) throw new Error('the alerts were not closed within 5 s');
+        await sleep(25);
+      }
+      const after = await truthNow();
+      for (const k of keys)
+        expect(after.find((a) => a.resourceId.toLowerCase() === k)).toMatchObject({ learned: false });
+      const deliveries = (await sandboxes.control('servicenow', 'GET', '/_sandbox/webhooks')).deliveries as {
+        sys_id: string;
+        status: number;
+      }[];
+      expect(deliveries.filter((d) => d.sys_id === target.sysId).map((d) => d.status)).toEqual([200]);
+    } finally {
+      await sandboxes.control('servicenow', 'DELETE', '/_sandbox/webhooks');
+      await new Promise((resolve) => server.close(resolve));
+      await webhook.close();
+      await store.close();
+    }
+    // The poll that follows finds the ticket closed already: nothing is written twice.
+    const { summary } = await syncOnce(loaded, storeUrl, ['ot-alerts']);
+    expect(summary.jobs['ot-alerts']).toMatchObject({ closedInDefender: 0, conflicts: 0, errors: 0 });
   });
 
   it('turns a new burst on one device into one incident', async () => {

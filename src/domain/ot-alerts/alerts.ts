@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { integrationCorrelationPrefix } from '../tickets/rules.js';
 import { ALERT_INCIDENT_TABLES, TICKET_TABLE_SPECS, type RegisteredTable } from '../tickets/tables.js';
 
 /**
@@ -170,7 +171,7 @@ export function alertGroupKey(
 
 /** The prefix of every correlation id ot-alerts writes on tickets of one integration. */
 export function alertCorrelationPrefix(integrationId: string): string {
-  return `snowline:${integrationId}:oa:`;
+  return `${integrationCorrelationPrefix(integrationId)}oa:`;
 }
 
 /**

@@ -25,6 +25,7 @@ import type { EntityStateUpdate } from '../../store/models/entity-state.js';
 import { advanceWatermark, getWatermark } from '../../store/models/watermarks.js';
 import { ServiceNowDirectory } from '../cloud-tickets/directory.js';
 import { defineFlow, type FlowContext } from '../kernel/flow.js';
+import { withTicketLock } from '../kernel/ticket-lock.js';
 import type { OtAlertsConfig } from './config.js';
 import { AlertDevices, type AlertDeviceMatch } from './devices.js';
 import { otAlertMemories, type AlertTicketMemory } from './memory.js';
@@ -86,6 +87,11 @@ export function otAlertsCounters(): OtAlertsCounters {
     closedFirstInDefender: 0,
     conflicts: 0,
   };
+}
+
+/** The in-process lock key of one alert ticket (poll and webhook take it). */
+export function alertTicketLockKey(integrationId: string, correlationId: string): string {
+  return `${integrationId}|ot-alerts|${correlationId}`;
 }
 
 /** One directory per integration, so group look-ups are cached across runs (with a TTL). */
@@ -195,6 +201,7 @@ export class OtAlertsRun {
   async followTicket(correlationId: string): Promise<'synced' | 'notOpen' | 'unknown'> {
     const ticket = (await this.memories.tickets.one(correlationId))?.data;
     if (!ticket) return 'unknown';
+    // Snowline's own resolve comes back as a delivery too: the ticket is no longer open, no echo.
     if (ticket.status !== 'open') return 'notOpen';
     await this.followTickets([ticket]);
     return 'synced';
@@ -210,13 +217,20 @@ export class OtAlertsRun {
       for (const [key, a] of Object.entries(t.alerts))
         if (a.open) asked.set(key, { raisedAt: a.raisedAt, ...(a.writeRef ? { writeRef: a.writeRef } : {}) });
     const current = asked.size ? await this.deps.source.current(asked) : new Map<string, SourcedAlert>();
-    for (const ticket of open)
-      await this.guard(ticket.correlationId, async () => {
-        const now = live.get(ticket.sysId);
-        if (!now) await this.noticeDeleted(ticket);
-        else if (isAlertTicketDone(ticket.table, now.state)) await this.closeAlertsOf(ticket, now, current);
-        else await this.noticeDefenderCloses(ticket, now, current);
-      });
+    for (const read of open)
+      await withTicketLock(alertTicketLockKey(this.run.integrationId, read.correlationId), () =>
+        this.guard(read.correlationId, async () => {
+          // A webhook delivery (or a poll) may have dealt with it since it was read: each commits
+          // what it decided before it lets go of the ticket, so what is recorded now counts.
+          const ticket = (await this.memories.tickets.one(read.correlationId))?.data ?? read;
+          if (ticket.status !== 'open') return;
+          const now = live.get(ticket.sysId);
+          if (!now) await this.noticeDeleted(ticket);
+          else if (isAlertTicketDone(ticket.table, now.state)) await this.closeAlertsOf(ticket, now, current);
+          else await this.noticeDefenderCloses(ticket, now, current);
+          await this.run.recorder.flush();
+        }),
+      );
   }
 
   /** The state and close code of tickets on the instance, by sys_id (absent: deleted). */
