@@ -282,3 +282,78 @@ describe('ot-alerts from Resource Graph against both sandboxes', () => {
     expect(raised.alerts.every((a) => a.resourceId.toLowerCase() in holders[0]!.alerts)).toBe(true);
   });
 });
+
+describe.each([
+  { source: 'sensor', writes: false },
+  { source: 'console', writes: true },
+] as const)('ot-alerts from the $source source against both sandboxes', ({ source, writes }) => {
+  let sandboxes: Sandboxes;
+  let loaded: LoadedConfig;
+  const storeUrl = join(dir, `${source}.sqlite`);
+
+  beforeAll(async () => {
+    sandboxes = await startSandboxes({ devices: 120, seed: 29 });
+    loaded = sandboxes.config(storeUrl, {
+      otInventory: { source, sensorValidation: 'auto' },
+      otAlerts: {
+        source,
+        lookbackDays: 30,
+        rules: [{ name: 'ot-alerts', grouping: 'device+alertType', windowMinutes: 100_000 }],
+      },
+    });
+  });
+  afterAll(async () => sandboxes?.close());
+
+  it(`opens one incident per device and alert type, and a resolved incident ${writes ? 'handles its alerts on the console' : 'leaves its alerts open in Defender, as the ledger says'}`, async () => {
+    const truth = (await sandboxes.control('defender', 'GET', '/_sandbox/alerts')) as TruthAlert[];
+    const readable = (a: TruthAlert & { sensorId?: number }) =>
+      source === 'console' || sandboxes.estate.sensors.find((s) => s.id === a.sensorId)?.connected;
+    const open = truth.filter((a) => a.status !== 'Closed' && readable(a));
+    const groups = new Set(open.map((a) => `${a.sourceDevice ?? a.destinationDevice}|${a.title}`));
+    const { summary } = await syncOnce(loaded, storeUrl);
+    const result = summary.jobs['ot-alerts']!;
+    expect(result, String(result.error)).toMatchObject({
+      outcome: 'ok',
+      created: groups.size,
+      alerts: open.length,
+    });
+
+    const store = await openStore(storeUrl);
+    const kept: AlertTicketMemory[] = [];
+    for await (const page of otAlertMemories({ store, integrationId: 'sandbox' }).tickets.all())
+      for (const t of page) if (t.data) kept.push(t.data);
+    await store.close();
+    const target = kept.find((t) => Object.keys(t.alerts).length >= 2) ?? kept[0]!;
+    const { client, close } = connectServiceNow(loaded.config.integrations[0]!.servicenow, {
+      clock: systemClock,
+      counters: new RequestCounters(),
+    });
+    await client.update('incident', target.sysId, {
+      state: '6',
+      close_code: 'Solution provided',
+      close_notes: 'done',
+    });
+    await close();
+    const closing = await syncOnce(loaded, storeUrl, ['ot-alerts']);
+    const count = Object.keys(target.alerts).length;
+    expect(closing.summary.jobs['ot-alerts']).toMatchObject(
+      writes
+        ? { closedInDefender: count, keptOpenInDefender: 0 }
+        : { closedInDefender: 0, keptOpenInDefender: count },
+    );
+    const after = (await sandboxes.control('defender', 'GET', '/_sandbox/alerts')) as TruthAlert[];
+    const statuses = Object.keys(target.alerts).map((key) => {
+      const id =
+        source === 'console' ? Number(key.split('/').at(-1)!.split('-')[0]) : Number(key.split('/').at(-1));
+      return after.find((a) => a.id === id)!.status;
+    });
+    if (writes) expect(new Set(statuses)).toEqual(new Set(['Closed']));
+    else expect(statuses).not.toContain('Closed');
+    const again = await syncOnce(loaded, storeUrl, ['ot-alerts']);
+    expect(again.summary.jobs['ot-alerts']).toMatchObject({
+      closedInDefender: 0,
+      keptOpenInDefender: 0,
+      created: 0,
+    });
+  });
+});

@@ -418,7 +418,21 @@ export class OtAlertsRun {
       : new Date(this.now.getTime() - this.run.config.lookbackDays * 86_400_000);
     const groups = new Map<string, AlertGroup>();
     let newest: string | undefined;
+    let unread = false;
     for await (const page of this.deps.source.newAlerts(since)) {
+      for (const part of page.unread ?? []) {
+        unread = true;
+        await this.decide({
+          side: 'defender',
+          action: 'error',
+          entity: 'alert',
+          key: part.part,
+          reason: `${part.part} could not be read (${part.why}); its new alerts are read next run`.slice(
+            0,
+            2000,
+          ),
+        });
+      }
       for (const problem of page.problems) {
         this.summary.problems += 1;
         this.run.logger.warn(
@@ -449,9 +463,10 @@ export class OtAlertsRun {
         if (failedFrom === undefined || first < failedFrom) failedFrom = first;
       }
     }
-    // The watermark moves only past what was decided and recorded, never past a group that failed.
+    // The watermark moves only past what was decided and recorded, never past a group that failed,
+    // and not at all while a part of the source could not be read (its alerts would be skipped).
     const moveTo = failedFrom ?? newest;
-    if (!this.run.dryRun && moveTo) {
+    if (!this.run.dryRun && moveTo && !unread) {
       await this.run.recorder.flush();
       await advanceWatermark(this.run.store.db, this.run.clock, ref, moveTo);
     }

@@ -1,6 +1,6 @@
 import type { IntegrationConfig } from '../../config/schema.js';
 import type { AlertSourceKind, DefenderCloseAction, OtAlert } from '../../domain/ot-alerts/alerts.js';
-import { ConfigError } from '../../errors.js';
+import { ConfigError, isRateLimitedError, isSnowlineError } from '../../errors.js';
 import type {
   ArmClient,
   CloudIotAlert,
@@ -32,6 +32,8 @@ export interface SourcedAlert {
 export interface AlertPage {
   readonly items: readonly SourcedAlert[];
   readonly problems: readonly RecordProblem[];
+  /** Parts of the source that could not be read (a sensor that does not answer), with why. */
+  readonly unread?: readonly { readonly part: string; readonly why: string }[];
 }
 
 /** What a close did: closed now, or found closed already (nothing written). */
@@ -90,9 +92,12 @@ function isOpenStatus(status: string): boolean {
   return status.toLowerCase() !== 'closed';
 }
 
-/** A string id of a device reference the sensor and console give as a number or a string. */
+/**
+ * A string id of a device reference the sensor and console give as a number or a string. 0 is no
+ * device: the console's example writes 0 where the sensor writes null (management-alert-apis.md).
+ */
 function idText(value: number | string | undefined): string | undefined {
-  return value === undefined || value === '' ? undefined : String(value);
+  return value === undefined || value === '' || String(value) === '0' ? undefined : String(value);
 }
 
 /**
@@ -175,9 +180,22 @@ export class SensorAlertSource implements AlertSource {
   constructor(private readonly sensors: readonly SensorClient[]) {}
 
   async *newAlerts(since: Date): AsyncIterable<AlertPage> {
-    for (const sensor of this.sensors)
-      for await (const page of sensor.alerts({ state: 'unhandled', fromTime: since, version: 2 }))
-        yield { items: page.items.map((a) => sourcedSensorAlert(sensor, a, true)), problems: page.problems };
+    for (const sensor of this.sensors) {
+      const pages: AlertPage[] = [];
+      try {
+        for await (const page of sensor.alerts({ state: 'unhandled', fromTime: since, version: 2 }))
+          pages.push({
+            items: page.items.map((a) => sourcedSensorAlert(sensor, a, true)),
+            problems: page.problems,
+          });
+      } catch (error) {
+        // One sensor that does not answer does not stop the others (the run says which).
+        if (isRateLimitedError(error) || !isSnowlineError(error)) throw error;
+        yield { items: [], problems: [], unread: [{ part: `sensor ${sensor.name}`, why: error.message }] };
+        continue;
+      }
+      yield* pages;
+    }
   }
 
   async current(
@@ -190,13 +208,18 @@ export class SensorAlertSource implements AlertSource {
       const from = new Date(Math.min(...mine.map(([, a]) => Date.parse(a.raisedAt))));
       // Handled ones, from the oldest of them on: the rest of the asked-for alerts are unhandled.
       const handled = new Set<string>();
-      for await (const page of sensor.alerts({ state: 'handled', fromTime: from, version: 2 }))
-        for (const a of page.items) handled.add(`${sensor.name}/${a.id}`);
-      for await (const page of sensor.alerts({ fromTime: from, version: 2 }))
-        for (const a of page.items) {
-          const sourced = sourcedSensorAlert(sensor, a, !handled.has(`${sensor.name}/${a.id}`));
-          if (alerts.has(sourced.alert.key)) found.set(sourced.alert.key, sourced);
-        }
+      try {
+        for await (const page of sensor.alerts({ state: 'handled', fromTime: from, version: 2 }))
+          for (const a of page.items) handled.add(`${sensor.name}/${a.id}`);
+        for await (const page of sensor.alerts({ fromTime: from, version: 2 }))
+          for (const a of page.items) {
+            const sourced = sourcedSensorAlert(sensor, a, !handled.has(`${sensor.name}/${a.id}`));
+            if (alerts.has(sourced.alert.key)) found.set(sourced.alert.key, sourced);
+          }
+      } catch (error) {
+        // Its alerts are left as last known: absent here, they count as unchanged.
+        if (isRateLimitedError(error) || !isSnowlineError(error)) throw error;
+      }
     }
     return found;
   }
