@@ -6,6 +6,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OtAlertsPage } from '../../src/api/dashboard/ot-alerts-page.js';
+import type { ApiDeps } from '../../src/api/route.js';
+import { listOtAlertsRoute } from '../../src/api/routes/list-ot-alerts.js';
 import { servicenowWebhookRoutes } from '../../src/api/webhooks/servicenow.js';
 import { createLogger } from '../../src/logging.js';
 import { ticketSyncWebhook } from '../../src/sync/ticket-sync/webhook.js';
@@ -280,6 +283,39 @@ describe('ot-alerts from Resource Graph against both sandboxes', () => {
     const holders = kept.filter((t) => raised.alerts.some((a) => a.resourceId.toLowerCase() in t.alerts));
     expect(holders).toHaveLength(1);
     expect(raised.alerts.every((a) => a.resourceId.toLowerCase() in holders[0]!.alerts)).toBe(true);
+  });
+
+  it('lists the tickets through the API and the open ones on the dashboard page, by severity and site', async () => {
+    const store = await openStore(storeUrl);
+    try {
+      const app = new Hono();
+      const deps = { config: loaded.config, store } as unknown as ApiDeps;
+      app.get('/ot-alerts', (c) => listOtAlertsRoute.handler(c, deps));
+      const all = (await (await app.request('/ot-alerts?limit=5')).json()) as {
+        tickets: { status: string; severity: string; alerts: unknown[]; servicenow: { number: string } }[];
+        nextCursor: string | null;
+      };
+      expect(all.tickets).toHaveLength(5);
+      expect(all.nextCursor).not.toBeNull();
+      const open = (await (await app.request('/ot-alerts?status=open&limit=200')).json()) as typeof all;
+      const kept = (await memories()).filter((t) => t.status === 'open');
+      expect(open.tickets.map((t) => t.servicenow.number).sort()).toEqual(kept.map((t) => t.number).sort());
+      expect(open.tickets.every((t) => t.status === 'open' && t.alerts.length > 0)).toBe(true);
+
+      const html = OtAlertsPage({
+        page: { csrf: 'x', integrationIds: ['sandbox'], integrationId: 'sandbox' },
+        rows: kept.map((ticket) => ({ ticket, url: `https://sn/${ticket.sysId}` })),
+        enabled: true,
+      }).toString();
+      expect(html).toContain(`${kept.length} open tickets`);
+      for (const t of kept) {
+        expect(html).toContain(t.number);
+        expect(html).toContain(`data-severity="${t.severity}"`);
+        if (t.site) expect(html).toContain(`data-site="${t.site}"`);
+      }
+    } finally {
+      await store.close();
+    }
   });
 });
 

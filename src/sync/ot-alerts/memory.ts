@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Store } from '../../store/store.js';
 import { FlowMemory, type MemoryScope } from '../kernel/memory.js';
 import { ALERT_TICKET_TABLES } from '../../domain/ot-alerts/alerts.js';
 
@@ -72,4 +73,25 @@ export function otAlertMemories(scope: Omit<MemoryScope, 'flow'>) {
     groups: new FlowMemory(of, 'group', AlertGroupSchema),
     alerts: new FlowMemory(of, 'alert', AlertSeenSchema),
   };
+}
+
+/**
+ * A page of the alert tickets ot-alerts keeps, in correlation-id order from after `cursor`,
+ * optionally of one status: what the API and the dashboard list.
+ */
+export async function alertTicketsPage(
+  store: Store,
+  integrationId: string,
+  query: {
+    readonly status?: AlertTicketMemory['status'] | undefined;
+    readonly limit: number;
+    readonly cursor?: string | undefined;
+  },
+): Promise<{ tickets: AlertTicketMemory[]; next: string | null }> {
+  const { items, next } = await otAlertMemories({ store, integrationId }).tickets.page({
+    limit: query.limit,
+    cursor: query.cursor,
+    ...(query.status ? { matches: (t: AlertTicketMemory) => t.status === query.status } : {}),
+  });
+  return { tickets: items.map((i) => i.data), next };
 }
