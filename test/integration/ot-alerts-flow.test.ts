@@ -165,6 +165,13 @@ const alertsConfig = {
   source: 'sensor',
   rules: [
     { name: 'quiet', when: { severities: ['Warning'] }, ticket: false },
+    { name: 'malware', when: { engines: ['Malware'] }, table: 'sn_si_incident', grouping: 'device' },
+    {
+      name: 'protocol',
+      when: { engines: ['Protocol Violation'] },
+      table: 'sn_ot_incident',
+      grouping: 'device',
+    },
     { name: 'ot', grouping: 'device+alertType', windowMinutes: 60 },
   ],
   reopenAfterMinutes: 30,
@@ -415,5 +422,38 @@ describe('flow ot-alerts against the ServiceNow sandbox', () => {
       /stays open in Defender: the sensor source has no documented alert write/,
     );
     expect(defender.get('line-1/11')!.open).toBe(true);
+  });
+  it('opens OT and security incidents by rule and resolves each per its table when Defender closed their alerts', async () => {
+    clock.set(new Date(start.getTime() + 410 * 60_000));
+    raise(20, 2, 400, {
+      engine: 'Malware',
+      title: 'Malware detected',
+      alertType: 'Malware detected',
+      severity: 'Critical',
+    });
+    raise(21, 1, 400, {
+      engine: 'Protocol Violation',
+      title: 'Illegal Modbus Operation',
+      alertType: 'Illegal Modbus Operation',
+    });
+    const opened = await sync();
+    expect(opened.summary).toMatchObject({ created: 2, errors: 0 });
+    const sir = await client.listAll('sn_si_incident', {
+      query: encodeQuery({ where: [where('correlation_id', 'STARTSWITH', 'snowline:plant-a:oa:')] }),
+      fields: ['sys_id', 'number', 'state', 'cmdb_ci', 'impact'],
+    });
+    const otinc = await client.listAll('sn_ot_incident', {
+      query: encodeQuery({ where: [where('correlation_id', 'STARTSWITH', 'snowline:plant-a:oa:')] }),
+      fields: ['sys_id', 'number', 'state', 'cmdb_ci'],
+    });
+    expect(sir.map((r) => stringValue(r.number))).toEqual([expect.stringMatching(/^SIR/)]);
+    expect(otinc.map((r) => stringValue(r.number))).toEqual([expect.stringMatching(/^OTINC/)]);
+    expect(stringValue(sir[0]!.cmdb_ci)).toBe(await ciOf('line-1/2'));
+    expect(stringValue(sir[0]!.impact)).toBe('1');
+    for (const n of [20, 21]) defender.set(`line-1/${n}`, { ...defender.get(`line-1/${n}`)!, open: false });
+    const resolved = await sync();
+    expect(resolved.summary).toMatchObject({ resolved: 2, errors: 0 });
+    expect(stringValue((await client.get('sn_si_incident', sir[0]!.sys_id, ['state']))!.state)).toBe('3');
+    expect(stringValue((await client.get('sn_ot_incident', otinc[0]!.sys_id, ['state']))!.state)).toBe('6');
   });
 });
