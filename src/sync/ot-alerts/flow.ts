@@ -149,6 +149,21 @@ interface AlertGroup {
   readonly device: AlertDeviceMatch;
 }
 
+/** A group with where its new alerts go. */
+interface Placed {
+  readonly group: AlertGroup;
+  readonly placement: ReturnType<typeof placeAlerts>;
+  /** The generation of a ticket opened for it. */
+  readonly generation: number;
+  readonly current: AlertTicketMemory | undefined;
+}
+
+/** The earlier of a failure point and the first alert of a group that failed. */
+function earlier(failedFrom: string | undefined, group: AlertGroup): string {
+  const first = group.alerts.map((a) => a.alert.raisedAt).sort()[0]!;
+  return failedFrom === undefined || first < failedFrom ? first : failedFrom;
+}
+
 /** A ticket as the instance holds it now. */
 interface LiveTicket {
   readonly state: string;
@@ -164,6 +179,8 @@ export class OtAlertsRun {
   private readonly memories: ReturnType<typeof otAlertMemories>;
   private readonly devices: AlertDevices;
   private readonly directory: ServiceNowDirectory;
+  /** Tickets searched for by correlation id before this run's creates (undefined: not on the instance). */
+  private readonly searched = new Map<string, SnRecord | undefined>();
 
   constructor(
     private readonly run: FlowContext<OtAlertsConfig>,
@@ -456,12 +473,16 @@ export class OtAlertsRun {
       }
     }
     let failedFrom: string | undefined;
+    const placed: Placed[] = [];
     for (const group of groups.values()) {
-      const ok = await this.guard(group.key, () => this.placeGroup(group));
-      if (!ok) {
-        const first = group.alerts.map((a) => a.alert.raisedAt).sort()[0]!;
-        if (failedFrom === undefined || first < failedFrom) failedFrom = first;
-      }
+      const ok = await this.guard(group.key, async () => void placed.push(await this.placementOf(group)));
+      if (!ok) failedFrom = earlier(failedFrom, group);
+    }
+    await this.searchBeforeCreates(placed);
+    for (const p of placed) {
+      const group = p.group;
+      const ok = await this.guard(group.key, () => this.placeGroup(p));
+      if (!ok) failedFrom = earlier(failedFrom, group);
     }
     // The watermark moves only past what was decided and recorded, never past a group that failed,
     // and not at all while a part of the source could not be read (its alerts would be skipped).
@@ -504,7 +525,8 @@ export class OtAlertsRun {
   }
 
   /** Sends the new alerts of a group where {@link placeAlerts} says: a new ticket, a work note, or held. */
-  private async placeGroup(group: AlertGroup): Promise<void> {
+  /** Where the new alerts of a group go ({@link placeAlerts}), from the group's current ticket. */
+  private async placementOf(group: AlertGroup): Promise<Placed> {
     group.alerts.sort((a, b) =>
       a.alert.raisedAt < b.alert.raisedAt ? -1 : a.alert.raisedAt > b.alert.raisedAt ? 1 : 0,
     );
@@ -521,9 +543,41 @@ export class OtAlertsRun {
       first,
       { windowMinutes: group.rule.windowMinutes, reopenAfterMinutes: this.run.config.reopenAfterMinutes },
     );
-    if (placement.kind === 'open')
-      return this.openTicket(group, (pointer?.generation ?? 0) + 1, placement.reason);
+    return { group, placement, generation: (pointer?.generation ?? 0) + 1, current };
+  }
+
+  /** Sends the new alerts of a group where its placement says: a new ticket, a work note, or held. */
+  private async placeGroup({ group, placement, generation, current }: Placed): Promise<void> {
+    if (placement.kind === 'open') return this.openTicket(group, generation, placement.reason);
     await this.addToTicket(group, current!, placement.kind, placement.reason);
+  }
+
+  /**
+   * Searches the instance once per table (100 correlation ids a query) for the tickets this run
+   * is about to open: one an interrupted run created is adopted, and the others need no search of
+   * their own (a ticket costs one request, not two). A failed search leaves each to its own.
+   */
+  private async searchBeforeCreates(placed: readonly Placed[]): Promise<void> {
+    if (this.run.dryRun) return;
+    const byTable = new Map<string, string[]>();
+    for (const p of placed)
+      if (p.placement.kind === 'open') {
+        const ids = byTable.get(p.group.rule.table) ?? [];
+        ids.push(alertCorrelationId(this.run.integrationId, p.group.key, p.generation));
+        byTable.set(p.group.rule.table, ids);
+      }
+    for (const [table, ids] of byTable) {
+      try {
+        const found = await this.findTickets(table, ids);
+        for (const id of ids) this.searched.set(id, found.get(id));
+      } catch (error) {
+        if (isRateLimitedError(error) || !isSnowlineError(error)) throw error;
+        this.run.logger.warn(
+          { table, err: error },
+          'tickets not searched in advance; each is searched before its create',
+        );
+      }
+    }
   }
 
   /** Opens the ticket of a group (or adopts the one an interrupted run created under its correlation id). */
@@ -544,7 +598,7 @@ export class OtAlertsRun {
       grouping: group.rule.grouping,
     });
     const search = async () => (await this.findTickets(table, [correlationId])).get(correlationId);
-    const found = await search();
+    const found = this.searched.has(correlationId) ? this.searched.get(correlationId) : await search();
     let record: SnRecord;
     let adopted: boolean;
     if (found) {
