@@ -283,19 +283,55 @@ export class ConnectionTable {
   }
 }
 
-/** An alert raised by a sensor (sensor `/api/v1/alerts`). */
+/** Severity on the sensor scale (sensor and console APIs; azure-docs sensor-alert-apis.md). */
+export type AlertSeverity = 'Warning' | 'Minor' | 'Major' | 'Critical';
+/** Detection engine (azure-docs sensor-alert-apis.md). */
+export type AlertEngine = 'Protocol Violation' | 'Policy Violation' | 'Malware' | 'Anomaly' | 'Operational';
+/** Severity on the Azure scale: `AlertSeverity` of Azure/azure-rest-api-specs 2021-07-01-preview alerts.json. */
+export type AzureAlertSeverity = 'Informational' | 'Low' | 'Medium' | 'High';
+/** `AlertStatus` of the same spec. The portal calls InProgress "Active" (azure-docs alerts.md). */
+export type AzureAlertStatus = 'New' | 'InProgress' | 'Closed';
+
+/**
+ * Azure severity of a sensor severity: "High = Critical, Medium = Major, Low = Minor, Warning"
+ * (azure-docs articles/defender-for-iot/organizations/alert-engine-messages.md, "Alert severities").
+ */
+export function azureSeverityOf(severity: AlertSeverity): AzureAlertSeverity {
+  return severity === 'Critical' ? 'High' : severity === 'Major' ? 'Medium' : 'Low';
+}
+
+/**
+ * An alert raised by a sensor, as the sensor (`/api/v1|v2/alerts`), the console and Azure (the
+ * device-group alert resource) know it. Times are epoch ms relative to {@link ESTATE_REFERENCE_TIME}.
+ */
 export interface SensorAlert {
+  /** Numeric alert id (sensor and console `id`), unique in the estate. */
   readonly id: number;
+  /** GUID: the Azure alert's name and `systemAlertId`. */
+  readonly uuid: string;
+  /** `/subscriptions/<sub>/providers/Microsoft.IoTSecurity/locations/<loc>/deviceGroups/<group>/alerts/<uuid>`. */
+  readonly resourceId: string;
   readonly sensorId: number;
   readonly time: number;
   readonly title: string;
   readonly message: string;
-  readonly severity: 'Warning' | 'Minor' | 'Major' | 'Critical';
-  readonly engine: 'Protocol Violation' | 'Policy Violation' | 'Malware' | 'Anomaly' | 'Operational';
+  readonly severity: AlertSeverity;
+  readonly engine: AlertEngine;
+  /** Azure `alertType`. UNVERIFIED: no document lists the OT alert type names; these follow the spec's `IoT_` prefix. */
+  readonly type: string;
+  /** The sensor API's `type` filter category, for the two kinds it documents. */
+  readonly sensorType: 'unexpected new devices' | 'disconnections' | null;
   readonly sourceDevice: number | null;
   readonly destinationDevice: number | null;
-  readonly handled: boolean;
+  /** IP (or MAC when the device has no IP) of the source / destination device (API v2). */
+  readonly sourceDeviceAddress: string | null;
+  readonly destinationDeviceAddress: string | null;
+  readonly remediationSteps: readonly string[];
   readonly additionalInformation: { description: string; information: string[] } | null;
+  /** Azure status; Closed is "handled" on the sensor and console (statuses are synchronised). */
+  readonly status: AzureAlertStatus;
+  /** Index of the burst the alert belongs to (many alerts of one type on one device), else null. */
+  readonly burst: number | null;
 }
 
 /** An Azure resource Defender for Cloud assesses. */
@@ -389,6 +425,8 @@ interface Profile {
   users: number;
   connectionsPerDevice: number;
   alertsPerSensor: number;
+  /** Bursts across the estate: 20–50 alerts of one type on one device within minutes. */
+  alertBursts: number;
 }
 
 const PROFILES: Record<EstateSize, Profile> = {
@@ -401,6 +439,7 @@ const PROFILES: Record<EstateSize, Profile> = {
     users: 0,
     connectionsPerDevice: 0,
     alertsPerSensor: 0,
+    alertBursts: 0,
   },
   demo: {
     devices: 600,
@@ -411,6 +450,7 @@ const PROFILES: Record<EstateSize, Profile> = {
     users: 40,
     connectionsPerDevice: 4,
     alertsPerSensor: 5,
+    alertBursts: 3,
   },
   large: {
     devices: 100_000,
@@ -421,6 +461,7 @@ const PROFILES: Record<EstateSize, Profile> = {
     users: 400,
     connectionsPerDevice: 4,
     alertsPerSensor: 10,
+    alertBursts: 25,
   },
 };
 
@@ -457,6 +498,7 @@ function profileFor(options: EstateOptions): Profile {
     users: Math.min(5000, Math.max(10, Math.round(scaleFrom.users * f))),
     connectionsPerDevice: scaleFrom.connectionsPerDevice,
     alertsPerSensor: scaleFrom.alertsPerSensor,
+    alertBursts: Math.max(1, Math.round(scaleFrom.alertBursts * Math.sqrt(f))),
   };
 }
 
@@ -483,7 +525,7 @@ export function generateEstate(options: EstateOptions = {}): Estate {
   const cves = buildCveCatalogue();
   const devices = generateDevices(rng('devices'), profile.devices, sites, zones, cves, seed);
   const connections = generateConnections(rng('connections'), devices, zones, profile.connectionsPerDevice);
-  const alerts = generateAlerts(rng('alerts'), sensors, devices, profile.alertsPerSensor);
+  const alerts = generateAlerts(rng('alerts'), sites, sensors, devices, profile);
   const servicenow = generateServiceNowPeople(rng('people'), profile.users);
   const ownerEmails = servicenow.sys_user.map((u) => u.email ?? '').filter((e) => e !== '');
   const assessmentMetadata = buildMetadata();
@@ -934,33 +976,71 @@ function generateConnections(
   return table;
 }
 
-const ALERT_TEMPLATES: ReadonlyArray<
-  Pick<SensorAlert, 'title' | 'severity' | 'engine'> & { message: string }
-> = [
+/** What an alert of one kind says; `{src}` / `{dst}` are the devices' addresses. */
+export interface AlertTemplate {
+  readonly title: string;
+  readonly severity: AlertSeverity;
+  readonly engine: AlertEngine;
+  readonly message: string;
+  readonly type: string;
+  readonly sensorType: SensorAlert['sensorType'];
+  readonly remediationSteps: readonly string[];
+}
+
+/**
+ * Alert kinds, titles and engines as Microsoft's alert reference lists them (azure-docs
+ * articles/defender-for-iot/organizations/alert-engine-messages.md); messages and remediation
+ * steps paraphrase it.
+ */
+export const ALERT_TEMPLATES: readonly AlertTemplate[] = [
   {
     title: 'Unauthorized PLC Program Upload',
     severity: 'Major',
     engine: 'Policy Violation',
     message:
       'A program upload was detected from {src} to {dst}, which is not an authorized engineering station.',
+    type: 'IoT_UnauthorizedPlcProgramUpload',
+    sensorType: null,
+    remediationSteps: [
+      'Verify that the source device is an authorized engineering station.',
+      'If the upload was not planned, isolate the source device and review the controller program.',
+    ],
   },
   {
     title: 'Illegal MODBUS Operation (Function Code Zero)',
     severity: 'Major',
     engine: 'Protocol Violation',
     message: 'A MODBUS master {src} attempted to initiate a request with function code 0 to {dst}.',
+    type: 'IoT_IllegalModbusOperation',
+    sensorType: null,
+    remediationSteps: ['Check the MODBUS master configuration.', 'Notify the security officer.'],
   },
   {
     title: 'Device is Suspected to be Disconnected (Unresponsive)',
     severity: 'Minor',
     engine: 'Operational',
     message: 'Device {dst} appears to be disconnected; no traffic was seen for 30 minutes.',
+    type: 'IoT_DeviceUnresponsive',
+    sensorType: 'disconnections',
+    remediationSteps: ['Check the device power and its network link.'],
+  },
+  {
+    title: 'New Asset Detected',
+    severity: 'Warning',
+    engine: 'Policy Violation',
+    message: 'A new device {dst} was detected on the network.',
+    type: 'IoT_NewAssetDetected',
+    sensorType: 'unexpected new devices',
+    remediationSteps: ['Validate that the device is authorized; if not, disconnect it.'],
   },
   {
     title: 'New Activity Detected - CIP Class Service',
     severity: 'Warning',
     engine: 'Anomaly',
     message: 'New CIP traffic was detected between {src} and {dst}.',
+    type: 'IoT_NewActivityCipClassService',
+    sensorType: null,
+    remediationSteps: ['Confirm that the new activity is expected; if so, learn it.'],
   },
   {
     title: 'Suspicion of Malicious Activity',
@@ -968,49 +1048,131 @@ const ALERT_TEMPLATES: ReadonlyArray<
     engine: 'Malware',
     message:
       'Suspicious network activity was detected from {src}; it may be attributed to known industrial malware.',
+    type: 'IoT_SuspicionOfMaliciousActivity',
+    sensorType: null,
+    remediationSteps: [
+      'Isolate the source device.',
+      'Scan it with an up-to-date antivirus and collect forensic evidence.',
+    ],
   },
   {
     title: 'Internet Access Detected',
     severity: 'Major',
     engine: 'Policy Violation',
     message: 'Device {src} tried to access an external IP address which is not allowed by policy.',
+    type: 'IoT_InternetAccessDetected',
+    sensorType: null,
+    remediationSteps: ['Block the traffic at the firewall.', 'Review why the device reaches the Internet.'],
   },
 ];
 
+/** The address the sensor reports for a device: its first IP, else its first MAC. */
+export function deviceAddress(d: Pick<OtDevice, 'nics'>): string | null {
+  return d.nics[0]?.ip ?? d.nics[0]?.mac ?? null;
+}
+
+/** The device group of a site's devices and alerts. UNVERIFIED: one group per site, named after it. */
+export function deviceGroupPath(site: Site): string {
+  return `/subscriptions/${site.subscriptionId}/providers/Microsoft.IoTSecurity/locations/${site.location}/deviceGroups/${site.name}`;
+}
+
+/** The fields of an alert that follow from its kind, devices and time. */
+export function alertFields(
+  template: AlertTemplate,
+  source: OtDevice | undefined,
+  destination: OtDevice,
+): Omit<SensorAlert, 'id' | 'uuid' | 'resourceId' | 'sensorId' | 'time' | 'status' | 'burst'> {
+  // Operational alerts concern one device: the sensor reports no source.
+  const src = template.engine === 'Operational' ? undefined : source;
+  const srcAddress = src ? deviceAddress(src) : null;
+  const dstAddress = deviceAddress(destination);
+  return {
+    title: template.title,
+    message: template.message
+      .replace('{src}', srcAddress ?? 'unknown')
+      .replace('{dst}', dstAddress ?? destination.name),
+    severity: template.severity,
+    engine: template.engine,
+    type: template.type,
+    sensorType: template.sensorType,
+    sourceDevice: src?.id ?? null,
+    destinationDevice: destination.id,
+    sourceDeviceAddress: srcAddress,
+    destinationDeviceAddress: dstAddress,
+    remediationSteps: template.remediationSteps,
+    additionalInformation:
+      template.engine === 'Policy Violation' && srcAddress && dstAddress
+        ? { description: 'Addresses', information: [`${srcAddress} -> ${dstAddress}`] }
+        : null,
+  };
+}
+
+const STATUS_WEIGHTS = [55, 15, 30];
+const STATUSES: readonly AzureAlertStatus[] = ['New', 'InProgress', 'Closed'];
+
+/**
+ * Alerts per sensor on the sensor's own devices, some already in progress or closed, plus bursts:
+ * one kind of alert repeated 20–50 times on one device within minutes (what an alert storm
+ * looks like to a ticketing integration).
+ */
 function generateAlerts(
   r: Random,
+  sites: readonly Site[],
   sensors: readonly Sensor[],
   devices: readonly OtDevice[],
-  perSensor: number,
+  profile: Profile,
 ): SensorAlert[] {
   const alerts: SensorAlert[] = [];
   const bySensor = new Map<number, OtDevice[]>();
-  for (const d of devices) bySensor.set(d.sensorId, [...(bySensor.get(d.sensorId) ?? []), d]);
-  for (const sensor of sensors) {
-    const own = bySensor.get(sensor.id) ?? [];
-    if (own.length < 2) continue;
-    for (let k = 0; k < perSensor; k++) {
+  for (const d of devices) {
+    const list = bySensor.get(d.sensorId);
+    if (list) list.push(d);
+    else bySensor.set(d.sensorId, [d]);
+  }
+  const eligible = sensors.filter((s) => (bySensor.get(s.id)?.length ?? 0) >= 2);
+  const push = (
+    sensor: Sensor,
+    template: AlertTemplate,
+    src: OtDevice,
+    dst: OtDevice,
+    time: number,
+    status: AzureAlertStatus,
+    burst: number | null,
+  ) => {
+    const site = sites[sensor.siteId - 1] as Site;
+    const uuid = r.guid();
+    alerts.push({
+      id: alerts.length + 1,
+      uuid,
+      resourceId: `${deviceGroupPath(site)}/alerts/${uuid}`,
+      sensorId: sensor.id,
+      time,
+      ...alertFields(template, src, dst),
+      status,
+      burst,
+    });
+  };
+  for (const sensor of eligible) {
+    const own = bySensor.get(sensor.id) as OtDevice[];
+    for (let k = 0; k < profile.alertsPerSensor; k++) {
       const t = r.pick(ALERT_TEMPLATES);
-      const src = r.pick(own);
-      const dst = r.pick(own);
-      const srcIp = src.nics[0]?.ip ?? src.name;
-      const dstIp = dst.nics[0]?.ip ?? dst.name;
-      alerts.push({
-        id: alerts.length + 1,
-        sensorId: sensor.id,
-        time: ESTATE_REFERENCE_TIME - r.int(0, 30 * DAY),
-        title: t.title,
-        message: t.message.replace('{src}', srcIp).replace('{dst}', dstIp),
-        severity: t.severity,
-        engine: t.engine,
-        sourceDevice: t.engine === 'Operational' ? null : src.id,
-        destinationDevice: dst.id,
-        handled: r.chance(0.3),
-        additionalInformation:
-          t.engine === 'Policy Violation'
-            ? { description: 'Addresses', information: [`${srcIp} -> ${dstIp}`] }
-            : null,
-      });
+      const status = r.weighted(STATUSES, STATUS_WEIGHTS);
+      push(sensor, t, r.pick(own), r.pick(own), ESTATE_REFERENCE_TIME - r.int(0, 30 * DAY), status, null);
+    }
+  }
+  for (let b = 0; b < profile.alertBursts && eligible.length > 0; b++) {
+    const sensor = eligible[b % eligible.length] as Sensor;
+    const own = bySensor.get(sensor.id) as OtDevice[];
+    const t = r.pick(ALERT_TEMPLATES);
+    const src = r.pick(own);
+    const dst = r.pick(own);
+    const count = r.int(20, 50);
+    let time = ESTATE_REFERENCE_TIME - r.int(3_600_000, 7 * DAY);
+    // An older burst was partly dealt with already.
+    const closedShare = b % 3 === 2 ? 0.5 : 0;
+    for (let k = 0; k < count; k++) {
+      push(sensor, t, src, dst, time, r.chance(closedShare) ? 'Closed' : 'New', b);
+      time += r.int(2, 15) * 1000;
     }
   }
   return alerts;

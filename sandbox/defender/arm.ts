@@ -157,13 +157,20 @@ export async function handleArm(c: Context, state: DefenderState): Promise<Respo
     );
   }
   const handler = route.methods[c.req.method];
-  if (!handler)
-    return armError(
-      c,
-      405,
-      'MethodNotAllowed',
-      `The requested resource does not support http method '${c.req.method}'.`,
-    );
+  if (!handler) return methodNotAllowed(c);
+  const apiVersion = c.req.query('api-version') ?? '';
+  const badVersion = apiVersionProblem(c, route.versions(state));
+  if (badVersion) return badVersion;
+  const scope = parseScope(scopeText);
+  if (!scope)
+    return armError(c, 400, 'InvalidScope', `The scope '${scopeText || '/'}' is not a valid scope.`);
+  const noSubscription = scope.subscriptionId ? subscriptionProblem(c, state, scope.subscriptionId) : null;
+  if (noSubscription) return noSubscription;
+  return handler(c, state, scope, rest, apiVersion);
+}
+
+/** ARM's answer to a missing or unsupported api-version, or null when the request's is supported. */
+export function apiVersionProblem(c: Context, supported: readonly string[]): Response | null {
   const apiVersion = c.req.query('api-version');
   if (!apiVersion) {
     return armError(
@@ -173,7 +180,6 @@ export async function handleArm(c: Context, state: DefenderState): Promise<Respo
       'The api-version query parameter (?api-version=) is required for all requests.',
     );
   }
-  const supported = route.versions(state);
   if (!supported.includes(apiVersion)) {
     return armError(
       c,
@@ -182,18 +188,27 @@ export async function handleArm(c: Context, state: DefenderState): Promise<Respo
       `The api-version '${apiVersion}' is invalid. The supported versions are '${supported.join(',')}'.`,
     );
   }
-  const scope = parseScope(scopeText);
-  if (!scope)
-    return armError(c, 400, 'InvalidScope', `The scope '${scopeText || '/'}' is not a valid scope.`);
-  if (scope.subscriptionId && !state.hasSubscription(scope.subscriptionId)) {
-    return armError(
-      c,
-      404,
-      'SubscriptionNotFound',
-      `The subscription '${scope.subscriptionId}' could not be found.`,
-    );
-  }
-  return handler(c, state, scope, rest, apiVersion);
+  return null;
+}
+
+/** ARM's answer to a method the resource does not support. */
+export function methodNotAllowed(c: Context): Response {
+  return armError(
+    c,
+    405,
+    'MethodNotAllowed',
+    `The requested resource does not support http method '${c.req.method}'.`,
+  );
+}
+
+/** ARM's answer to an unknown subscription, or null when the sandbox has it. */
+export function subscriptionProblem(
+  c: Context,
+  state: DefenderState,
+  subscriptionId: string,
+): Response | null {
+  if (state.hasSubscription(subscriptionId)) return null;
+  return armError(c, 404, 'SubscriptionNotFound', `The subscription '${subscriptionId}' could not be found.`);
 }
 
 function origin(c: Context): string {
@@ -204,7 +219,7 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-function pageOf<T>(
+export function pageOf<T>(
   c: Context,
   items: readonly T[],
   pageSize: number,
@@ -558,6 +573,26 @@ export function validateGovernanceAssignment(body: unknown): Record<string, unkn
   return out;
 }
 
+/**
+ * The request body, parsed and checked by `validate` (a string is what is wrong), or ARM's 400
+ * `InvalidRequestContent` answer.
+ */
+export async function validatedBody<T>(
+  c: Context,
+  validate: (body: unknown) => T | string,
+): Promise<T | Response> {
+  const body = await readJson(c);
+  if (!body.ok)
+    return armError(
+      c,
+      400,
+      'InvalidRequestContent',
+      'The request content was invalid and could not be deserialized.',
+    );
+  const value = validate(body.value);
+  return typeof value === 'string' ? armError(c, 400, 'InvalidRequestContent', value) : value;
+}
+
 async function readJson(c: Context): Promise<{ ok: true; value: unknown } | { ok: false }> {
   const text = await c.req.text();
   if (text.trim() === '') return { ok: true, value: undefined };
@@ -578,16 +613,8 @@ async function putGovernanceAssignment(
   const assignmentKey = rest[3] as string;
   const bad = checkAssessmentName(c, assessmentKey);
   if (bad) return bad;
-  const body = await readJson(c);
-  if (!body.ok)
-    return armError(
-      c,
-      400,
-      'InvalidRequestContent',
-      'The request content was invalid and could not be deserialized.',
-    );
-  const properties = validateGovernanceAssignment(body.value);
-  if (typeof properties === 'string') return armError(c, 400, 'InvalidRequestContent', properties);
+  const properties = await validatedBody(c, validateGovernanceAssignment);
+  if (properties instanceof Response) return properties;
   const index = state.findAssessment(scope.path, assessmentKey);
   if (index === undefined) {
     return armError(c, 404, 'NotFound', `Assessment '${assessmentKey}' was not found on '${scope.path}'.`);
@@ -712,16 +739,8 @@ async function putGovernanceRule(
   const bad = ruleScopeError(c, scope);
   if (bad) return bad;
   const ruleId = rest[1] as string;
-  const body = await readJson(c);
-  if (!body.ok)
-    return armError(
-      c,
-      400,
-      'InvalidRequestContent',
-      'The request content was invalid and could not be deserialized.',
-    );
-  const props = validateGovernanceRule(body.value);
-  if (typeof props === 'string') return armError(c, 400, 'InvalidRequestContent', props);
+  const props = await validatedBody(c, validateGovernanceRule);
+  if (props instanceof Response) return props;
   const key = ruleKey(scope.path, ruleId);
   const clash = [...state.governanceRules.entries()].find(
     ([k, r]) =>
@@ -803,15 +822,11 @@ async function executeGovernanceRule(
   const ruleId = rest[1] as string;
   const rule = state.governanceRules.get(ruleKey(scope.path, ruleId));
   if (!rule) return armError(c, 404, 'NotFound', `Governance rule '${ruleId}' was not found.`);
-  const body = await readJson(c);
-  if (!body.ok)
-    return armError(
-      c,
-      400,
-      'InvalidRequestContent',
-      'The request content was invalid and could not be deserialized.',
-    );
-  const override = (body.value as { override?: unknown } | undefined)?.override === true;
+  const override = await validatedBody(
+    c,
+    (value) => (value as { override?: unknown } | undefined)?.override === true,
+  );
+  if (override instanceof Response) return override;
   applyRule(state, rule, scope, override);
   const op = state.newOperation(operationLocation(c, scope, ruleId, apiVersion));
   c.header('Location', op.location);

@@ -2,9 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { Context, Hono } from 'hono';
 import { z } from 'zod';
 import { DEVICE_TYPES, type DeviceType } from '../dataset/catalog.js';
+import { ALERT_TEMPLATES, alertFields, deviceGroupPath, type Site } from '../dataset/index.js';
 import { governanceAssignmentJson, governanceRuleJson, validateGovernanceAssignment } from './arm.js';
 import { jsonArrayChunks, streamJson, type Faults, type Stats } from './http.js';
-import { governanceAssignmentKey, type DefenderState, type LiveDevice } from './state.js';
+import { consoleAlertUuid } from './ot.js';
+import { governanceAssignmentKey, type DefenderState, type LiveAlert, type LiveDevice } from './state.js';
 
 const ASSESSMENT_ID_FORM = 'id must be <resourceId>/providers/Microsoft.Security/assessments/<name>.';
 
@@ -129,6 +131,42 @@ function deviceSummary(d: LiveDevice): Record<string, unknown> {
     lastUpdate: new Date(d.lastUpdate).toISOString(),
   };
 }
+
+/** An alert's ground truth: every id it goes by, its status on each side, and what it is about. */
+function alertSummary(state: DefenderState, a: LiveAlert): Record<string, unknown> {
+  return {
+    id: a.id,
+    uuid: a.uuid,
+    resourceId: a.resourceId,
+    consoleUuid: consoleAlertUuid(a),
+    sensor: state.estate.sensors[a.sensorId - 1]?.name ?? '',
+    sensorId: a.sensorId,
+    title: a.title,
+    message: a.message,
+    type: a.type,
+    engine: a.engine,
+    severity: a.severity,
+    azureSeverity: a.azureSeverity,
+    status: a.status,
+    handled: a.status === 'Closed',
+    learned: a.learned,
+    time: new Date(a.time).toISOString(),
+    statusChangedAt: new Date(a.statusChangedAt).toISOString(),
+    sourceDevice: a.sourceDevice,
+    destinationDevice: a.destinationDevice,
+    sourceDeviceAddress: a.sourceDeviceAddress,
+    destinationDeviceAddress: a.destinationDeviceAddress,
+    remediationSteps: [...a.remediationSteps],
+    burst: a.burst,
+  };
+}
+
+/** An alert by numeric id or GUID. */
+function findAlert(state: DefenderState, key: string): LiveAlert | undefined {
+  return /^\d+$/.test(key) ? state.alert(Number(key)) : state.alertByUuid(key);
+}
+
+const alertTitles = ALERT_TEMPLATES.map((t) => t.title) as [string, ...string[]];
 
 /** Mounts `/_sandbox/*`: the documented control API (see docs/sandbox-defender.md). No auth: loopback only. */
 export function mountControlApi(app: Hono, ctx: ControlContext): void {
@@ -430,6 +468,74 @@ export function mountControlApi(app: Hono, ctx: ControlContext): void {
     return c.json({ id: resource.id, tags: b.tags });
   });
 
+  // ---- alerts: ground truth, raise (one or a burst), close as a person in the portal would
+  app.get('/_sandbox/alerts', (c) => {
+    const sensorName = c.req.query('sensor');
+    const sensor = sensorName === undefined ? undefined : state.sensorByName(sensorName);
+    if (sensorName !== undefined && !sensor) return controlError(c, 404, `No sensor '${sensorName}'.`);
+    const status = c.req.query('status');
+    const alerts = state
+      .alertIds()
+      .map((id) => state.alert(id) as LiveAlert)
+      .filter((a) => (!sensor || a.sensorId === sensor.id) && (!status || a.status === status));
+    return c.json(alerts.map((a) => alertSummary(state, a)));
+  });
+
+  app.get('/_sandbox/alerts/:id', (c) => {
+    const a = findAlert(state, c.req.param('id'));
+    return a ? c.json(alertSummary(state, a)) : controlError(c, 404, `No alert ${c.req.param('id')}.`);
+  });
+
+  app.post('/_sandbox/alerts', async (c) => {
+    const b = await body(
+      c,
+      z.strictObject({
+        deviceId: z.number().int(),
+        destinationDeviceId: z.number().int().optional(),
+        title: z.enum(alertTitles).optional(),
+        count: z.number().int().min(1).max(500).optional(),
+        intervalSeconds: z.number().min(0).max(3600).optional(),
+      }),
+    );
+    if (b instanceof Response) return b;
+    const source = state.device(b.deviceId);
+    if (!source) return controlError(c, 404, `No device ${b.deviceId}.`);
+    const destination = b.destinationDeviceId === undefined ? source : state.device(b.destinationDeviceId);
+    if (!destination) return controlError(c, 404, `No device ${b.destinationDeviceId}.`);
+    if (destination.sensorId !== source.sensorId)
+      return controlError(c, 400, 'Both devices must be seen by the same sensor.');
+    const template =
+      ALERT_TEMPLATES.find((t) => t.title === (b.title ?? alertTitles[0])) ?? ALERT_TEMPLATES[0];
+    if (!template) return controlError(c, 400, 'No alert templates.');
+    const site = state.estate.sites[source.siteId - 1] as Site;
+    const raised: LiveAlert[] = [];
+    const start = state.now();
+    for (let k = 0; k < (b.count ?? 1); k++) {
+      const uuid = randomUUID();
+      raised.push(
+        state.addAlert({
+          ...alertFields(template, source, destination),
+          uuid,
+          resourceId: `${deviceGroupPath(site)}/alerts/${uuid}`,
+          sensorId: source.sensorId,
+          time: start + Math.round(k * (b.intervalSeconds ?? 0) * 1000),
+          burst: null,
+        }),
+      );
+    }
+    return c.json({ alerts: raised.map((a) => alertSummary(state, a)) }, 201);
+  });
+
+  // As a person closing the alert in the Azure portal (or, with learn, "Learn" there).
+  app.post('/_sandbox/alerts/:id/close', async (c) => {
+    const b = await body(c, z.strictObject({ learn: z.boolean().optional() }));
+    if (b instanceof Response) return b;
+    const a = findAlert(state, c.req.param('id'));
+    if (!a) return controlError(c, 404, `No alert ${c.req.param('id')}.`);
+    const updated = state.updateAlert(a.id, { status: 'Closed', ...(b.learn ? { learned: true } : {}) });
+    return c.json(alertSummary(state, updated as LiveAlert));
+  });
+
   app.get('/_sandbox/dump', (c) => {
     const known = [
       'assessments',
@@ -438,6 +544,7 @@ export function mountControlApi(app: Hono, ctx: ControlContext): void {
       'devices',
       'sensors',
       'deletedDevices',
+      'alerts',
     ];
     const what = (c.req.query('what') ?? known.join(','))
       .split(',')
@@ -502,6 +609,12 @@ function* dumpChunks(state: DefenderState, parts: string[]): Generator<string> {
           .sensors()
           .map((s) => ({ id: s.id, name: s.name, learningMode: s.learningMode, connected: s.connected })),
       );
+    } else if (part === 'alerts') {
+      const ids = state.alertIds();
+      yield* jsonArrayChunks(ids.length, (k) => {
+        const a = state.alert(ids[k] as number);
+        return a ? alertSummary(state, a) : undefined;
+      });
     } else if (part === 'deletedDevices') {
       yield JSON.stringify(state.deletedSince(0));
     }

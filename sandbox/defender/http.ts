@@ -312,7 +312,7 @@ export function apiOf(path: string, method: string): { api: ApiName; write: bool
   const p = path.toLowerCase();
   if (p.startsWith('/_sandbox')) return { api: 'control', write: false };
   if (p.startsWith('/sensors/')) return { api: 'sensor', write: false };
-  if (p.startsWith('/console/')) return { api: 'console', write: false };
+  if (p.startsWith('/console/')) return { api: 'console', write: method !== 'GET' && method !== 'HEAD' };
   if (p.includes('/oauth2/') || p.includes('/.well-known/') || p.includes('/discovery/'))
     return { api: 'token', write: false };
   if (/\/providers\/microsoft\.resourcegraph\/resources/.test(p))

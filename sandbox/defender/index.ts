@@ -4,6 +4,7 @@ import type { Estate } from '../dataset/index.js';
 import { listen } from '../common/serve.js';
 import { generateSandboxTls, type SandboxTls } from '../common/tls.js';
 import { handleArm } from './arm.js';
+import { handleIotSecurity, isIotSecurityPath } from './iot-alerts.js';
 import { mountControlApi } from './control.js';
 import { Faults, Stats, TokenIssuer, armError, countersAndFaults } from './http.js';
 import { mountConsoleApi, mountSensorApi, type OtTokens } from './ot.js';
@@ -139,7 +140,7 @@ function requireBearer(c: Context, runtime: DefenderRuntime): Response | null {
 }
 
 /**
- * The Defender sandbox as a hono app: ARM (Microsoft.Security), Resource Graph, the OAuth
+ * The Defender sandbox as a hono app: ARM (Microsoft.Security, Microsoft.IoTSecurity alerts), Resource Graph, the OAuth
  * token endpoint, one OT sensor API per sensor, the management console, and `/_sandbox`.
  */
 export function createDefenderApp(runtime: DefenderRuntime): Hono {
@@ -287,6 +288,7 @@ export function createDefenderApp(runtime: DefenderRuntime): Hono {
     if (denied) return denied;
     if (/^\/+providers\/microsoft\.resourcegraph\/resources\/?$/i.test(c.req.path))
       return handleResourceGraph(c, state);
+    if (isIotSecurityPath(c.req.path)) return handleIotSecurity(c, state);
     return handleArm(c, state);
   });
   return app;

@@ -1,7 +1,7 @@
 import type { Context, Hono } from 'hono';
 import { PROTOCOLS } from '../dataset/index.js';
 import { otError, streamJsonArray } from './http.js';
-import type { DefenderState, LiveDevice, LiveSensor } from './state.js';
+import type { DefenderState, LiveAlert, LiveDevice, LiveSensor } from './state.js';
 
 /** Raw access tokens of the on-premises APIs (no `Bearer` prefix, contract §7). */
 export interface OtTokens {
@@ -81,6 +81,66 @@ function optionalNumber(c: Context, name: string): number | undefined | 'bad' {
   if (raw === undefined || raw === '') return undefined;
   const n = Number(raw);
   return Number.isFinite(n) ? n : 'bad';
+}
+
+/** Sensor types of the sensor API's `type` filter; "other values are ignored" (sensor-alert-apis.md). */
+const SENSOR_ALERT_TYPES = new Set(['unexpected new devices', 'disconnections']);
+
+/**
+ * The filters the sensor and console alert APIs share: `state` (handled / unhandled; handled is
+ * Azure's Closed, the statuses being synchronised), `fromTime` / `toTime` (creation time, epoch
+ * ms) and the sensor's `type`. A string is what is wrong with the query.
+ */
+function alertFilter(c: Context): ((a: LiveAlert) => boolean) | string {
+  const stateFilter = c.req.query('state');
+  if (
+    stateFilter !== undefined &&
+    stateFilter !== '' &&
+    stateFilter !== 'handled' &&
+    stateFilter !== 'unhandled'
+  )
+    return 'Failure – error: state must be handled or unhandled';
+  const from = optionalNumber(c, 'fromTime');
+  const to = optionalNumber(c, 'toTime');
+  if (from === 'bad' || to === 'bad') return 'Failure – error: invalid time';
+  const type = c.req.query('type');
+  const sensorType = type !== undefined && SENSOR_ALERT_TYPES.has(type) ? type : undefined;
+  return (a) =>
+    (!stateFilter || (stateFilter === 'handled') === (a.status === 'Closed')) &&
+    (from === undefined || a.time >= from) &&
+    (to === undefined || a.time <= to) &&
+    (sensorType === undefined || a.sensorType === sensorType);
+}
+
+/** A sensor `/api/v1/alerts` item; v2 adds the addresses and remediation steps (sensor-alert-apis.md). */
+function sensorAlertJson(a: LiveAlert, version: 1 | 2): Record<string, unknown> {
+  return {
+    id: a.id,
+    time: a.time,
+    title: a.title,
+    message: a.message,
+    severity: a.severity,
+    engine: a.engine,
+    sourceDevice: a.sourceDevice,
+    destinationDevice: a.destinationDevice,
+    ...(version === 2
+      ? {
+          sourceDeviceAddress: a.sourceDeviceAddress,
+          destinationDeviceAddress: a.destinationDeviceAddress,
+          remediationSteps: [...a.remediationSteps],
+        }
+      : {}),
+    additionalInformation: a.additionalInformation,
+  };
+}
+
+/**
+ * The `<UUID>` of `PUT /external/v1/alerts/<UUID>`. UNVERIFIED: the GET answer carries no UUID and
+ * the doc names none; its one example, `1-1594550943000`, reads as `<alert id>-<epoch ms>`, so
+ * the sandbox takes `<id>-<time>` of the GET answer's `id` and `time`.
+ */
+export function consoleAlertUuid(a: Pick<LiveAlert, 'id' | 'time'>): string {
+  return `${a.id}-${a.time}`;
 }
 
 /** Mounts one base URL per sensor: `/sensors/<name>/api/v1/...`. */
@@ -214,33 +274,16 @@ export function mountSensorApi(app: Hono, state: DefenderState, tokens: OtTokens
     return connections(c, id);
   });
 
-  app.get('/sensors/:sensor/api/v1/alerts', (c) => {
-    const sensor = sensorOf(c);
-    const stateFilter = c.req.query('state');
-    if (stateFilter !== undefined && stateFilter !== 'handled' && stateFilter !== 'unhandled') {
-      return otError(c, 400, 'Failure – error: state must be handled or unhandled');
-    }
-    const from = optionalNumber(c, 'fromTime');
-    const to = optionalNumber(c, 'toTime');
-    if (from === 'bad' || to === 'bad') return otError(c, 400, 'Failure – error: invalid time');
-    const alerts = state.estate.alerts
-      .filter((a) => a.sensorId === sensor.id)
-      .map((a) => ({ ...a, time: state.at(a.time) }))
-      .filter((a) => (stateFilter === undefined ? true : stateFilter === 'handled' ? a.handled : !a.handled))
-      .filter((a) => (from === undefined || a.time >= from) && (to === undefined || a.time <= to))
-      .map((a) => ({
-        id: a.id,
-        time: a.time,
-        title: a.title,
-        message: a.message,
-        severity: a.severity,
-        engine: a.engine,
-        sourceDevice: a.sourceDevice,
-        destinationDevice: a.destinationDevice,
-        additionalInformation: a.additionalInformation,
-      }));
-    return c.json(alerts);
-  });
+  // Read-only: the sensor documents GET only (azure-docs .../api/sensor-alert-apis.md); a PUT or
+  // POST falls through to the unknown-endpoint answer below.
+  for (const version of [1, 2] as const) {
+    app.get(`/sensors/:sensor/api/v${version}/alerts`, (c) => {
+      const filter = alertFilter(c);
+      if (typeof filter === 'string') return otError(c, 400, filter);
+      const alerts = state.alertsOfSensor(sensorOf(c).id).filter(filter);
+      return c.json(alerts.map((a) => sensorAlertJson(a, version)));
+    });
+  }
 
   app.all('/sensors/:sensor/*', (c) => otError(c, 404, 'Failure – error: unknown endpoint'));
 }
@@ -414,7 +457,7 @@ export function mountConsoleApi(app: Hono, state: DefenderState, tokens: OtToken
     }
     return c.json(
       state.sensors().map((s) => {
-        const alerts = state.estate.alerts.filter((a) => a.sensorId === s.id);
+        const alerts = state.alertsOfSensor(s.id);
         return {
           u_id: s.id,
           u_name: s.name,
@@ -423,7 +466,7 @@ export function mountConsoleApi(app: Hono, state: DefenderState, tokens: OtToken
           u_version: s.version,
           u_alert_count: alerts.length,
           u_device_count: deviceCounts.get(s.id) ?? 0,
-          u_unhandled_alert_count: alerts.filter((a) => !a.handled).length,
+          u_unhandled_alert_count: alerts.filter((a) => a.status !== 'Closed').length,
           u_is_activated: true,
           u_data_intelligence_version: new Date(s.activatedAt).toISOString().slice(0, 10),
           u_uid: s.uid,
@@ -494,5 +537,97 @@ export function mountConsoleApi(app: Hono, state: DefenderState, tokens: OtToken
     });
   });
 
+  mountConsoleAlerts(app, state);
+
   app.all('/console/*', (c) => otError(c, 404, 'Failure – error: unknown endpoint'));
+}
+
+// ---- management console alert API (legacy) ------------------------------------------------
+
+/** Messages of `PUT /external/v1/alerts/<UUID>` (management-alert-apis.md, "Possible content values"). */
+const HANDLE_ANSWERS = {
+  done: 'Alert update request finished successfully',
+  alreadyHandled: 'Alert was already handled',
+  alreadyLearned: 'Alert was already handled and learned',
+  learnedNow: 'Alert was already handled. Handle and learn was performed on the alert',
+  ignoredHandle: 'Alert was already handled and learned. Ignored handle request',
+  invalidAction: 'Invalid action',
+  noAlert: "Couldn't execute request because no alert was found for this UUID",
+} as const;
+
+/**
+ * `GET /external/v1|v2/alerts` and `PUT /external/v1/alerts/<UUID>` under `/console`
+ * (azure-docs articles/defender-for-iot/organizations/api/management-alert-apis.md).
+ */
+function mountConsoleAlerts(app: Hono, state: DefenderState): void {
+  for (const version of [1, 2] as const) {
+    app.get(`/console/external/v${version}/alerts`, (c) => {
+      const filter = alertFilter(c);
+      if (typeof filter === 'string') return otError(c, 400, filter);
+      // The doc's table and curl example name the sensor filter `sensor`; other versions say `sensorId`.
+      const ids = ['siteId', 'zoneId', 'sensor', 'sensorId'].map((n) => optionalNumber(c, n));
+      if (ids.includes('bad')) return otError(c, 400, 'Failure – error: invalid parameters');
+      const [siteId, zoneId, sensor, sensorId] = ids as Array<number | undefined>;
+      const wantedSensor = sensor ?? sensorId;
+      const rows: unknown[] = [];
+      for (const s of state.sensors()) {
+        if (wantedSensor !== undefined && s.id !== wantedSensor) continue;
+        if (siteId !== undefined && s.siteId !== siteId) continue;
+        if (zoneId !== undefined && s.zoneId !== zoneId) continue;
+        const site = state.estate.sites[s.siteId - 1];
+        const zone = state.estate.zones[s.zoneId - 1];
+        for (const a of state.alertsOfSensor(s.id).filter(filter)) {
+          const sensorJson = sensorAlertJson(a, version);
+          rows.push({
+            ...sensorJson,
+            // The console example writes 0, not null, for "no device".
+            sourceDevice: a.sourceDevice ?? 0,
+            destinationDevice: a.destinationDevice ?? 0,
+            sensorId: s.id,
+            zoneId: s.zoneId,
+            siteId: s.siteId,
+            handled: a.status === 'Closed',
+            ...(version === 2
+              ? { sensorName: s.name, zoneName: zone?.name ?? '', siteName: site?.displayName ?? '' }
+              : {}),
+          });
+        }
+      }
+      return c.json(rows);
+    });
+  }
+
+  app.put('/console/external/v1/alerts/:uuid', async (c) => {
+    let action: unknown;
+    try {
+      action = (JSON.parse(await c.req.text()) as { action?: unknown } | null)?.action;
+    } catch {
+      action = undefined;
+    }
+    // The documented failures are 500s with `{error}`.
+    if (action !== 'handle' && action !== 'handleAndLearn')
+      return otError(c, 500, HANDLE_ANSWERS.invalidAction);
+    const m = /^(\d+)-(\d+)$/.exec(c.req.param('uuid'));
+    const alert = m ? state.alert(Number(m[1])) : undefined;
+    if (!alert || consoleAlertUuid(alert) !== c.req.param('uuid'))
+      return otError(c, 500, HANDLE_ANSWERS.noAlert);
+    const closed = alert.status === 'Closed';
+    let content: string;
+    if (action === 'handle') {
+      content = !closed
+        ? HANDLE_ANSWERS.done
+        : alert.learned
+          ? HANDLE_ANSWERS.ignoredHandle
+          : HANDLE_ANSWERS.alreadyHandled;
+      if (!closed) state.updateAlert(alert.id, { status: 'Closed' });
+    } else {
+      content = !closed
+        ? HANDLE_ANSWERS.done
+        : alert.learned
+          ? HANDLE_ANSWERS.alreadyLearned
+          : HANDLE_ANSWERS.learnedNow;
+      if (!closed || !alert.learned) state.updateAlert(alert.id, { status: 'Closed', learned: true });
+    }
+    return c.json({ content });
+  });
 }

@@ -8,8 +8,15 @@ import {
   deviceVulnerabilityProperties,
   vulnerabilityName,
 } from './device-vulnerabilities.js';
-import type { DefenderState, LiveDevice, LiveSensor, StatePart } from './state.js';
-import type { AssessmentMetadata, CveInfo, DeviceCategory, Site } from '../dataset/index.js';
+import type { DefenderState, LiveAlert, LiveDevice, LiveSensor, StatePart } from './state.js';
+import {
+  deviceGroupPath,
+  type AssessmentMetadata,
+  type CveInfo,
+  type DeviceCategory,
+  type Site,
+} from '../dataset/index.js';
+import { IOT_ALERT_GRAPH_TYPE, alertSite, iotAlertProperties } from './iot-alerts.js';
 
 /** Resource Graph api-versions the emulator accepts (contract §5.1). */
 export const RESOURCE_GRAPH_API_VERSIONS = [
@@ -103,6 +110,7 @@ function sources(state: DefenderState): RowSource[] {
     return deviceIds;
   };
   const currentVulnerabilities = () => deviceVulnerabilities(state);
+  const currentAlertIds = () => state.alertIds();
 
   return [
     {
@@ -278,6 +286,17 @@ function sources(state: DefenderState): RowSource[] {
       },
     },
     {
+      table: 'iotsecurityresources',
+      type: IOT_ALERT_GRAPH_TYPE,
+      parts: ['alerts', 'devices'],
+      count: () => currentAlertIds().length,
+      row: (i) => {
+        const id = currentAlertIds()[i];
+        const a = id === undefined ? undefined : state.alert(id);
+        return a ? alertRow(state, a, tenantId) : undefined;
+      },
+    },
+    {
       table: 'resources',
       type: null,
       // Tags set through the control API count as a governance change (what ByTag rules read).
@@ -327,14 +346,9 @@ function deviceVulnerabilities(state: DefenderState): VulnerabilityRef[] {
   return refs;
 }
 
-/** `/subscriptions/…/deviceGroups/<group>` of a site's devices. UNVERIFIED: one group per site, named after it. */
-function deviceGroupId(site: Site): string {
-  return `/subscriptions/${site.subscriptionId}/providers/Microsoft.IoTSecurity/locations/${site.location}/deviceGroups/${site.name}`;
-}
-
 function vulnerabilityRow(state: DefenderState, d: LiveDevice, cve: CveInfo, tenantId: string): Row {
   const site = state.estate.sites[d.siteId - 1] as Site;
-  const group = deviceGroupId(site);
+  const group = deviceGroupPath(site);
   const name = vulnerabilityName(`${group}/devices/${d.uuid}`, cve.cveId);
   const row = base(
     `${group}/vulnerabilities/${name}`,
@@ -346,6 +360,22 @@ function vulnerabilityRow(state: DefenderState, d: LiveDevice, cve: CveInfo, ten
     site.location,
   );
   row['properties'] = deviceVulnerabilityProperties({ deviceName: d.uuid, cve });
+  return row;
+}
+
+/** An alert row: the ARM resource's id and properties (one status, whichever API wrote it). */
+function alertRow(state: DefenderState, a: LiveAlert, tenantId: string): Row {
+  const site = alertSite(state, a);
+  const row = base(
+    a.resourceId,
+    a.uuid,
+    IOT_ALERT_GRAPH_TYPE,
+    tenantId,
+    site.subscriptionId,
+    '',
+    site.location,
+  );
+  row['properties'] = iotAlertProperties(state, a);
   return row;
 }
 
@@ -363,7 +393,7 @@ function deviceRow(state: DefenderState, d: LiveDevice, tenantId: string): Row {
   const zone = state.estate.zones[d.zoneId - 1];
   const iso = (ms: number) => new Date(ms).toISOString();
   const row = base(
-    `${deviceGroupId(site)}/devices/${d.uuid}`,
+    `${deviceGroupPath(site)}/devices/${d.uuid}`,
     d.uuid,
     'microsoft.iotsecurity/locations/devicegroups/devices',
     tenantId,

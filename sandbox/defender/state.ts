@@ -3,12 +3,16 @@ import type {
   Assessment,
   AssessmentMetadata,
   AssessmentStatusCode,
+  AzureAlertSeverity,
+  AzureAlertStatus,
   CloudResource,
   CveInfo,
   Estate,
   OtDevice,
   Sensor,
+  SensorAlert,
 } from '../dataset/index.js';
+import { azureSeverityOf } from '../dataset/index.js';
 
 /**
  * Behaviour the public contract leaves open. Each default is the documented or most plausible
@@ -56,6 +60,28 @@ export interface LiveAssessment extends Assessment {
   readonly index: number;
   /** `<resourceId>/providers/Microsoft.Security/assessments/<key>`. */
   readonly id: string;
+}
+
+/**
+ * An alert as the sandbox serves it: times in the sandbox clock's domain, with what Azure adds.
+ * One record serves the sensor, the console, ARM and Resource Graph, so they cannot disagree:
+ * "Alert statuses are fully synchronized between the Azure portal and the OT sensor" (azure-docs
+ * articles/defender-for-iot/organizations/alerts.md).
+ */
+export interface LiveAlert extends SensorAlert {
+  /** Azure severity: mapped from the sensor's (alert-engine-messages.md) until a PATCH sets it. */
+  readonly azureSeverity: AzureAlertSeverity;
+  /** Closed with "learn" (Azure learn action, console handleAndLearn): the traffic is now baseline. */
+  readonly learned: boolean;
+  /** When the status last changed (sandbox clock, epoch ms). */
+  readonly statusChangedAt: number;
+}
+
+/** A change to an alert's Azure-side state. */
+export interface AlertChange {
+  readonly status?: AzureAlertStatus;
+  readonly azureSeverity?: AzureAlertSeverity;
+  readonly learned?: boolean;
 }
 
 export interface LiveSensor extends Sensor {
@@ -108,7 +134,13 @@ export class DefenderState {
   /** Bumped on every change; caches (console pages) key on it. */
   version = 0;
   /** Per-part change counters, so a governance write does not invalidate cached device queries. */
-  readonly versions: Record<StatePart, number> = { assessments: 0, governance: 0, devices: 0, sensors: 0 };
+  readonly versions: Record<StatePart, number> = {
+    assessments: 0,
+    governance: 0,
+    devices: 0,
+    sensors: 0,
+    alerts: 0,
+  };
 
   private readonly deviceOverlay = new Map<number, LiveDevice>();
   private readonly deletedDevices = new Map<number, number>();
@@ -120,6 +152,10 @@ export class DefenderState {
     { learningMode: boolean; connected: boolean; changedAt: number }
   >();
   readonly extraCves = new Map<string, CveInfo>();
+  /** Alerts changed or raised through the APIs and the control API, by id. */
+  private readonly alertOverlay = new Map<number, LiveAlert>();
+  private readonly addedAlertIds: number[] = [];
+  private alertUuidIndex: Map<string, number> | null = null;
   /**
    * Records served verbatim after a sensor's generated devices (`POST /_sandbox/sensors/:name/raw-devices`):
    * whatever a buggy or hostile sensor might send, for the bad-input tests. Keyed by sensor id.
@@ -380,6 +416,79 @@ export class DefenderState {
     return this.deletedDevices.has(id);
   }
 
+  // ---- alerts ------------------------------------------------------------------------------
+
+  /** Ids of every alert, generated ones first, then raised ones (ascending). */
+  alertIds(): number[] {
+    return [...this.estate.alerts.map((a) => a.id), ...this.addedAlertIds];
+  }
+
+  alert(id: number): LiveAlert | undefined {
+    const o = this.alertOverlay.get(id);
+    if (o) return o;
+    const a = this.estate.alerts[id - 1];
+    if (!a || a.id !== id) return undefined;
+    const time = this.at(a.time);
+    return { ...a, time, azureSeverity: azureSeverityOf(a.severity), learned: false, statusChangedAt: time };
+  }
+
+  /** An alert by its GUID (Azure name / `systemAlertId`), case-insensitively. */
+  alertByUuid(uuid: string): LiveAlert | undefined {
+    if (!this.alertUuidIndex) {
+      this.alertUuidIndex = new Map(this.estate.alerts.map((a) => [a.uuid.toLowerCase(), a.id]));
+      for (const id of this.addedAlertIds) {
+        const added = this.alertOverlay.get(id);
+        if (added) this.alertUuidIndex.set(added.uuid.toLowerCase(), id);
+      }
+    }
+    const id = this.alertUuidIndex.get(uuid.toLowerCase());
+    return id === undefined ? undefined : this.alert(id);
+  }
+
+  /** Alerts of one sensor, in id order. */
+  alertsOfSensor(sensorId: number): LiveAlert[] {
+    return this.alertIds()
+      .map((id) => this.alert(id) as LiveAlert)
+      .filter((a) => a.sensorId === sensorId);
+  }
+
+  /** Changes an alert's Azure-side state; a status change moves `statusChangedAt` to now. */
+  updateAlert(id: number, change: AlertChange): LiveAlert | undefined {
+    const current = this.alert(id);
+    if (!current) return undefined;
+    const status = change.status ?? current.status;
+    const next: LiveAlert = {
+      ...current,
+      status,
+      azureSeverity: change.azureSeverity ?? current.azureSeverity,
+      learned: change.learned ?? current.learned,
+      statusChangedAt: status !== current.status ? this.now() : current.statusChangedAt,
+    };
+    this.alertOverlay.set(id, next);
+    this.bump('alerts');
+    return next;
+  }
+
+  /** Raises a new alert at `time` (default now), status New. */
+  addAlert(fields: Omit<SensorAlert, 'id' | 'status' | 'time'> & { time?: number }): LiveAlert {
+    const id = (this.estate.alerts.at(-1)?.id ?? 0) + this.addedAlertIds.length + 1;
+    const time = fields.time ?? this.now();
+    const alert: LiveAlert = {
+      ...fields,
+      id,
+      time,
+      status: 'New',
+      azureSeverity: azureSeverityOf(fields.severity),
+      learned: false,
+      statusChangedAt: time,
+    };
+    this.alertOverlay.set(id, alert);
+    this.addedAlertIds.push(id);
+    this.alertUuidIndex?.set(alert.uuid.toLowerCase(), id);
+    this.bump('alerts');
+    return alert;
+  }
+
   // ---- sensors -----------------------------------------------------------------------------
 
   sensors(): LiveSensor[] {
@@ -450,6 +559,9 @@ export class DefenderState {
     this.statusOverlay.clear();
     this.sensorOverlay.clear();
     this.extraCves.clear();
+    this.alertOverlay.clear();
+    this.addedAlertIds.length = 0;
+    this.alertUuidIndex = null;
     this.rawSensorDevices.clear();
     this.tagOverlay.clear();
     this.governanceAssignments.clear();
@@ -461,7 +573,7 @@ export class DefenderState {
 }
 
 /** Parts of the state that change independently. */
-export type StatePart = 'assessments' | 'governance' | 'devices' | 'sensors';
+export type StatePart = 'assessments' | 'governance' | 'devices' | 'sensors' | 'alerts';
 
 export function assessmentLookupKey(resourceId: string, key: string): string {
   return `${resourceId.toLowerCase()}|${key.toLowerCase()}`;

@@ -26,6 +26,7 @@ import {
 import { identifyReconcile, parseIreOptions } from './ire.js';
 import { webhookSchema, type WebhookDispatcher } from './webhook.js';
 import { compareValues } from './query.js';
+import { pluginTables } from './schema.js';
 import type { Row } from './store.js';
 
 /** Body of `POST /_sandbox/import`: what `GET /_sandbox/export` answered. */
@@ -362,7 +363,7 @@ export function buildApp(control: SandboxControl, options: AppOptions = {}): Hon
   }
 
   function requireTable(table: string): void {
-    if (!instance.schema.has(table)) throw new ApiError(400, `Invalid table ${table}`, null);
+    if (!instance.hasTable(table)) throw new ApiError(400, `Invalid table ${table}`, null);
   }
 
   const json = (c: Ctx, body: unknown, status = 200): Response =>
@@ -925,6 +926,7 @@ const runtimeConfigSchema = z
     vrStaleDays: z.number().int().min(0),
     vrSkipDeferred: z.boolean(),
     vrRollup: z.boolean(),
+    absentPlugins: z.array(z.enum(Object.keys(pluginTables) as [string, ...string[]])),
   })
   .partial()
   .strict();

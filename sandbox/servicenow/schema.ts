@@ -387,6 +387,57 @@ const tableList: TableDef[] = [
     },
   },
   {
+    // OT Incident Management (Store app sn_ot_inc_mgmt), "OT Incidents [sn_ot_incident]" ([SND]
+    // markdown/operational-technology/operational-technology-incident-management/components-installed-with-operational-technology-service-management.md);
+    // number prefix OTINC (report-ot-incident.md). UNVERIFIED: the parent table (no page names it;
+    // an upgrade step migrates OT incidents "from the incident table to the OT incident table",
+    // configuring-operational-technology-incident-mgt.md, so it is not incident itself): task, whose
+    // cmdb_ci, correlation_id, close_notes and work_notes it has. Its states are labelled as
+    // incident's (operational-technology-incident-management.md); the stored values are UNVERIFIED
+    // and taken as incident's 1/2/3/6/7/8. "Resolution code" is close_code's label
+    // (it-service-management/incident-management/t_CreatingAUIAction.md).
+    name: 'sn_ot_incident',
+    parent: 'task',
+    label: 'OT Incident',
+    numberPrefix: 'OTINC',
+    fields: {
+      state: Sd('1'),
+      caller_id: R('sys_user'),
+      category: S,
+      subcategory: S,
+      hold_reason: { type: 'string', label: 'On hold reason' },
+      close_code: { type: 'string', label: 'Resolution code' },
+      close_notes: { type: 'string', label: 'Resolution notes' },
+      resolved_by: R('sys_user'),
+      resolved_at: D,
+      reopen_count: I('0'),
+      severity: Sd('3'),
+    },
+  },
+  {
+    // Security Incident Response (plugin com.snc.security_incident), "Security Incident[sn_si_incident]"
+    // ([SND] markdown/security-management/security-incident-response/installed-with-sir.md). States:
+    // initial 10 Draft (setup-assistant-reference.md); 16/18/19/3/7 are the values public
+    // integrations use (demisto/content Packs/ServiceNow/Integrations/ServiceNowv2/ServiceNowv2.py,
+    // TICKET_STATES); 20 Recover and 100 Review are UNVERIFIED. Close code / Close notes are the
+    // Closure Information fields (t_ClosingSecIncidents.md). UNVERIFIED: the parent (task) and the
+    // number prefix SIR.
+    name: 'sn_si_incident',
+    parent: 'task',
+    label: 'Security Incident',
+    numberPrefix: 'SIR',
+    fields: {
+      state: Sd('10'),
+      substate: S,
+      category: S,
+      subcategory: S,
+      close_code: { type: 'string', label: 'Close code' },
+      risk_score: S,
+      business_criticality: S,
+      affected_user: R('sys_user'),
+    },
+  },
+  {
     // Created when IRE may not reclassify a CI. Form fields: Configuration item, Short
     // description, Description, Internal payload ([SND]
     // markdown/servicenow-platform/configuration-management-database-cmdb/t_ViewReclassificationTask.md).
@@ -1049,6 +1100,16 @@ export const vrSeverities: ReadonlyArray<readonly [string, string]> = [
   ['5', '5 - None'],
 ];
 
+/** Incident's states; OT incidents use the same labels (their values UNVERIFIED, see sn_ot_incident). */
+const incidentStates: ReadonlyArray<readonly [string, string]> = [
+  ['1', 'New'],
+  ['2', 'In Progress'],
+  ['3', 'On Hold'],
+  ['6', 'Resolved'],
+  ['7', 'Closed'],
+  ['8', 'Canceled'],
+];
+
 /** Choice lists served by `sys_choice` (§5.2, §6). Numeric VR substates/detection statuses are UNVERIFIED. */
 export const choiceLists: readonly ChoiceSpec[] = [
   [
@@ -1080,30 +1141,8 @@ export const choiceLists: readonly ChoiceSpec[] = [
       ['5', '5 - Planning'],
     ],
   ],
-  [
-    'incident',
-    'state',
-    [
-      ['1', 'New'],
-      ['2', 'In Progress'],
-      ['3', 'On Hold'],
-      ['6', 'Resolved'],
-      ['7', 'Closed'],
-      ['8', 'Canceled'],
-    ],
-  ],
-  [
-    'incident',
-    'incident_state',
-    [
-      ['1', 'New'],
-      ['2', 'In Progress'],
-      ['3', 'On Hold'],
-      ['6', 'Resolved'],
-      ['7', 'Closed'],
-      ['8', 'Canceled'],
-    ],
-  ],
+  ['incident', 'state', incidentStates],
+  ['incident', 'incident_state', incidentStates],
   [
     'incident',
     'hold_reason',
@@ -1204,6 +1243,37 @@ export const choiceLists: readonly ChoiceSpec[] = [
       ['unsuccessful', 'Unsuccessful'],
     ],
   ],
+  // OT incidents: incident's labels (operational-technology-incident-management.md); values UNVERIFIED.
+  ['sn_ot_incident', 'state', incidentStates],
+  // Resolution codes as resolve-and-close-ot-incident.md lists them; UNVERIFIED: stored as the label.
+  [
+    'sn_ot_incident',
+    'close_code',
+    [
+      'Duplicate',
+      'Known error',
+      'Resolved by caller',
+      'Resolved by change',
+      'Resolved by problem',
+      'Resolved by request',
+      'Solution provided',
+    ].map((label) => [label, label] as const),
+  ],
+  // Security incidents, NIST Stateful (setup-assistant-reference.md); 20 and 100 UNVERIFIED.
+  [
+    'sn_si_incident',
+    'state',
+    [
+      ['10', 'Draft'],
+      ['16', 'Analysis'],
+      ['18', 'Contain'],
+      ['19', 'Eradicate'],
+      ['20', 'Recover'],
+      ['100', 'Review'],
+      ['3', 'Closed'],
+      ['7', 'Cancelled'],
+    ],
+  ],
   // Severity as the Normalized Severity Mapping's "Target value" lists it, labels verbatim ([SND]
   // markdown/security-management/vulnerability-response/create-severity-map.md); stored as the
   // number (aws-inspector-mapping.md: CRITICAL → 1 … UNTRIAGED → 5).
@@ -1292,6 +1362,15 @@ export const choiceLists: readonly ChoiceSpec[] = [
     ],
   ],
 ];
+
+/**
+ * Plugins whose tables a running sandbox can switch off (`POST /_sandbox/config {absentPlugins}`):
+ * the table then does not exist, and the Table API answers as an instance without the plugin.
+ */
+export const pluginTables: Readonly<Record<string, readonly string[]>> = {
+  sn_ot_inc_mgmt: ['sn_ot_incident'],
+  'com.snc.security_incident': ['sn_si_incident'],
+};
 
 /** VR numeric codes used by the rollup (UNVERIFIED values; served by `sys_choice` so clients read them). */
 export const VR = {

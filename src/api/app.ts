@@ -9,6 +9,7 @@ import { getRunRoute } from './routes/get-run.js';
 import { getHealth } from './routes/health.js';
 import { listLedgerRoute } from './routes/list-ledger.js';
 import { listRunsRoute } from './routes/list-runs.js';
+import { listOtAlertsRoute } from './routes/list-ot-alerts.js';
 import { listTicketsRoute } from './routes/list-tickets.js';
 import { openApiRoute } from './routes/openapi.js';
 import { postRunRoute } from './routes/post-run.js';
@@ -26,6 +27,7 @@ export const API_ROUTES: readonly ApiRoute[] = (() => {
     listLedgerRoute,
     listTicketsRoute,
     postTicketRoute,
+    listOtAlertsRoute,
   ];
   return [...routes, openApiRoute(routes)];
 })();

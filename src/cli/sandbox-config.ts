@@ -95,6 +95,15 @@ export function sandboxConfig(
           // Tickets closed or reassigned in ServiceNow reach Defender on the next poll, or at once
           // through the webhook of `snowline serve` (the sandbox sends it once registered).
           ticketSync: { webhook: { secret: options.webhookSecret ?? randomBytes(32).toString('base64url') } },
+          // OT alerts of the cloud-connected sensors from Resource Graph, a burst of one type on one
+          // device as one incident; resolving it closes its alerts in Defender through ARM (learns
+          // them when the close code is "Known error"); the device is recognised among the sensors'.
+          otAlerts: {
+            source: 'resourceGraph',
+            lookbackDays: 30,
+            rules: [{ name: 'ot-alerts', table: DEFAULT_TICKET_TABLE, grouping: 'device+alertType' }],
+            closeActions: { default: 'close', byCloseCode: { 'Known error': 'learn' } },
+          },
         },
       },
     ],

@@ -46,6 +46,23 @@ export function proxy(side: string) {
     });
 }
 
+/**
+ * The stable name of a ticket rule (cloud-tickets, ot-alerts): part of every ticket key, so
+ * renaming a rule opens new tickets.
+ */
+export function ruleName(example: string) {
+  return z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$/, {
+      error: 'must be 1-40 letters, digits, _ . or -, starting with a letter or digit',
+    })
+    .meta({
+      description:
+        'Stable name of the rule; it is part of every ticket key, so renaming a rule opens new tickets.',
+      examples: [example],
+    });
+}
+
 /** `enabled` of every flow section: a configured flow runs unless switched off. */
 export const enabled = z
   .boolean()

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { vulnerabilitySourceProblems } from '../domain/vulnerabilities/source-match.js';
 import { cloudTicketsSection } from '../sync/cloud-tickets/config.js';
+import { otAlertsSection } from '../sync/ot-alerts/config.js';
 import { otInventorySection } from '../sync/ot-inventory/config.js';
 import { otVulnerabilitiesSection } from '../sync/ot-vulnerabilities/config.js';
 import { ticketSyncSection } from '../sync/ticket-sync/config.js';
@@ -223,6 +224,7 @@ const flows = z
     otVulnerabilities: otVulnerabilitiesSection.optional(),
     ticketSync: ticketSyncSection.optional(),
     cloudTickets: cloudTicketsSection.optional(),
+    otAlerts: otAlertsSection.optional(),
   })
   .default({})
   .meta({ description: 'Which flows run for this integration, and how.' });

@@ -1,5 +1,14 @@
-/** The four flows, in dependency order (ot-vulnerabilities needs the CIs ot-inventory writes). */
-export const FLOWS = ['ot-inventory', 'ot-vulnerabilities', 'cloud-tickets', 'ticket-sync'] as const;
+/**
+ * The five flows, in dependency order (ot-vulnerabilities and ot-alerts need the CIs ot-inventory
+ * writes).
+ */
+export const FLOWS = [
+  'ot-inventory',
+  'ot-vulnerabilities',
+  'cloud-tickets',
+  'ticket-sync',
+  'ot-alerts',
+] as const;
 
 /** One of Snowline's flows. */
 export type Flow = (typeof FLOWS)[number];

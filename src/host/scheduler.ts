@@ -21,6 +21,7 @@ const FLOW_CONFIG_KEYS: Record<Flow, string> = {
   'ot-vulnerabilities': 'otVulnerabilities',
   'cloud-tickets': 'cloudTickets',
   'ticket-sync': 'ticketSync',
+  'ot-alerts': 'otAlerts',
 };
 
 /**

@@ -1,5 +1,5 @@
 import { WEBHOOK_TOLERANCE_SECONDS } from '../api/webhooks/signature.js';
-import { correlationPrefix } from '../domain/tickets/rules.js';
+import { integrationCorrelationPrefix } from '../domain/tickets/rules.js';
 import { TICKET_FIELDS } from '../sync/ticket-sync/engine.js';
 
 /**
@@ -77,11 +77,12 @@ function literal(value: string): string {
 
 /**
  * The advanced Condition of the rule: only tickets this integration opened (their
- * `correlation_id` starts with its prefix). `current.correlation_id` is a GlideElement, not a
+ * `correlation_id` starts with its prefix, `snowline:<integration>:`, whichever flow opened them:
+ * the webhook routes cloud-tickets' `ct:` to ticket-sync and ot-alerts' `oa:` to ot-alerts). `current.correlation_id` is a GlideElement, not a
  * string, and ES5 has no `startsWith`: hence `String(…).indexOf(…) === 0`.
  */
 export function businessRuleCondition(integrationId: string): string {
-  return `String(current.correlation_id).indexOf(${literal(correlationPrefix(integrationId))}) === 0`;
+  return `String(current.correlation_id).indexOf(${literal(integrationCorrelationPrefix(integrationId))}) === 0`;
 }
 
 /**

@@ -17,6 +17,7 @@ function withOnly(flow: Flow) {
       'otInventory: { source: resourceGraph, enabled: false }\n      otVulnerabilities: { source: resourceGraph }',
     'cloud-tickets': 'cloudTickets: {}',
     'ticket-sync': 'ticketSync: {}',
+    'ot-alerts': 'otInventory: { source: resourceGraph, enabled: false }\n      otAlerts: {}',
   }[flow];
   const text = SETUP_EXAMPLE_CONFIG.replace(/ {4}flows:[\s\S]*$/, `    flows:\n      ${section}\n`);
   return parseConfigText(text, flow, ENV).config.integrations[0]!;

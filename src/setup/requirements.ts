@@ -1,6 +1,6 @@
 import type { IntegrationConfig } from '../config/schema.js';
 import type { Flow } from '../domain/flows.js';
-import { TICKET_TABLES, type TicketTable } from '../domain/tickets/tables.js';
+import { TICKET_TABLES, type RegisteredTable, type TicketTable } from '../domain/tickets/tables.js';
 
 /**
  * What the enabled flows of one integration need on the ServiceNow instance: the one list that
@@ -98,20 +98,57 @@ export function serviceNowRequirements(integration: IntegrationConfig): ServiceN
     for (const table of TICKET_TABLES) addTable(table, ITSM);
     addRole('ticket-sync', ['itil'], 'read tickets and write work notes on them');
   }
+  if (flows.otAlerts?.enabled) {
+    const used = new Set(flows.otAlerts.rules.filter((r) => r.ticket).map((r) => r.table));
+    if (used.has('incident')) {
+      addTable('incident', ITSM);
+      addRole('ot-alerts', ['itil'], 'create, note and resolve incidents for OT alerts');
+    }
+    if (used.has('sn_ot_incident')) {
+      // Store app and roles: ServiceNow/ServiceNowDocs (australia) markdown/operational-technology/
+      // operational-technology-incident-management/components-installed-with-operational-technology-service-management.md;
+      // resolving needs sn_ot_incident_write (resolve-and-close-ot-incident.md).
+      addTable('sn_ot_incident', 'Operational Technology Incident Management (sn_ot_inc_mgmt)');
+      addRole(
+        'ot-alerts',
+        ['sn_ot_incident_write', 'sn_ot_incident_admin'],
+        'create, note and resolve OT incidents (sn_ot_incident)',
+      );
+    }
+    if (used.has('sn_si_incident')) {
+      // Plugin and roles: ServiceNow/ServiceNowDocs (australia) markdown/security-management/
+      // security-incident-response/get-started-with-microsoft-azure-sentinel-integration.md and installed-with-sir.md
+      // ("sn_si.integration_user: External tools can provide new security incident records and update
+      // security incident records"; sn_si.analyst "create and update security incidents").
+      addTable('sn_si_incident', 'Security Incident Response (com.snc.security_incident)');
+      addRole(
+        'ot-alerts',
+        ['sn_si.integration_user', 'sn_si.analyst', 'sn_si.admin'],
+        'create, note and close security incidents (sn_si_incident)',
+      );
+    }
+  }
   return { tables, roles };
 }
 
 /**
  * The ticket tables the push-mode business rule belongs on: those cloud-tickets' rules (and
- * adopted governance rules) open tickets in; every ticket table when cloud-tickets opens none,
- * since `snowline ticket create --type` may open one in any of them.
+ * adopted governance rules) open tickets in — every ticket table when cloud-tickets opens none,
+ * since `snowline ticket create --type` may open one in any of them — and those ot-alerts' rules
+ * open tickets in (their closes reach Defender through the same webhook).
  */
-export function ticketTablesInUse(integration: IntegrationConfig): readonly TicketTable[] {
+export function ticketTablesInUse(integration: IntegrationConfig): readonly RegisteredTable[] {
   const cloudTickets = integration.flows.cloudTickets;
   const used = new Set<TicketTable>();
   if (cloudTickets?.enabled) {
     for (const rule of cloudTickets.rules) used.add(rule.table);
     if (cloudTickets.governanceRules.adopt) used.add(cloudTickets.governanceRules.table);
   }
-  return used.size === 0 ? [...TICKET_TABLES] : TICKET_TABLES.filter((t) => used.has(t));
+  const tickets: RegisteredTable[] =
+    used.size === 0 ? [...TICKET_TABLES] : TICKET_TABLES.filter((t) => used.has(t));
+  const otAlerts = integration.flows.otAlerts;
+  if (otAlerts?.enabled)
+    for (const rule of otAlerts.rules)
+      if (rule.ticket && !tickets.includes(rule.table)) tickets.push(rule.table);
+  return tickets;
 }

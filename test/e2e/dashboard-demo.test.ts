@@ -22,11 +22,11 @@ describe.skipIf(!existsSync('dist/cli.js'))('snowline demo (live)', () => {
     child.stderr.resume();
     const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
     try {
-      // Wait (bounded) until the four kinds of change have each been played and followed by a run.
+      // Wait (bounded) until the five kinds of change have each been played and followed by a run.
       const deadline = Date.now() + 150_000;
       while (
         Date.now() < deadline &&
-        !/Defender for Cloud: [^\n]* now healthy[^\n]*\n(?: {2}[^\n]*\n)*? {2}cloud-tickets: [^\n]*resolved/.test(
+        !/Defender for IoT: a burst of [^\n]*\n(?: {2}[^\n]*\n)*? {2}ot-alerts: [^\n]*(created|updated)/.test(
           out,
         )
       ) {
@@ -43,6 +43,10 @@ describe.skipIf(!existsSync('dist/cli.js'))('snowline demo (live)', () => {
       );
       expect(out).toMatch(
         /activity: Defender for Cloud: .* now healthy .*\n(?: {2}[^\n]*\n)*? {2}cloud-tickets: 1 resolved/,
+      );
+      // A burst of one alert on one device: one ticket (or one work note on the group's open one).
+      expect(out).toMatch(
+        /activity: Defender for IoT: a burst of 20 "[^"]+" alerts on \S+\n(?: {2}[^\n]*\n)*? {2}ot-alerts: 1 (created|updated)/,
       );
       const url = /^dashboard: (http:\/\/127\.0\.0\.1:\d+\/)$/m.exec(out)?.[1];
       const token = /^token: (\S+)$/m.exec(out)?.[1];

@@ -20,7 +20,7 @@ function expectDemoSummary(stdout: string): void {
   expect(summary).toEqual({ runId: expect.any(String), jobs: expect.any(Object) });
   const jobs = summary.jobs as Record<string, { outcome: string }>;
   expect(Object.keys(jobs).sort()).toEqual(
-    ['cloud-tickets', 'ot-inventory', 'ot-vulnerabilities', 'ticket-sync'].sort(),
+    ['cloud-tickets', 'ot-alerts', 'ot-inventory', 'ot-vulnerabilities', 'ticket-sync'].sort(),
   );
   for (const [flow, job] of Object.entries(jobs)) expect([flow, job.outcome]).toEqual([flow, 'ok']);
 }

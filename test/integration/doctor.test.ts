@@ -133,6 +133,53 @@ describe('snowline doctor', () => {
   });
 });
 
+describe('snowline doctor: the tables ot-alerts rules use', () => {
+  let sandboxes: Sandboxes;
+  let base: any;
+
+  beforeAll(async () => {
+    sandboxes = await startSandboxes({ devices: 20, seed: 7 });
+    base = structuredClone(sandboxes.config(join(dir, 'alerts.sqlite')).config);
+    base.integrations[0].flows = {
+      otAlerts: {
+        rules: [
+          { name: 'malware', when: { engines: ['Malware'] }, table: 'sn_si_incident' },
+          { name: 'ot', table: 'sn_ot_incident' },
+        ],
+      },
+    };
+  });
+  afterAll(async () => sandboxes?.close());
+
+  it('checks the OT and security incident tables and their roles, and names the plugin when one is not installed', async () => {
+    const present = byId(JSON.parse((await doctor(base)).stdout) as DoctorReport);
+    expect(present['servicenow.table.sn_ot_incident']?.status).toBe('pass');
+    expect(present['servicenow.table.sn_si_incident']?.status).toBe('pass');
+    expect(Object.keys(present)).toEqual(
+      expect.arrayContaining([
+        'servicenow.role.sn_ot_incident_write|sn_ot_incident_admin',
+        'servicenow.role.sn_si.integration_user|sn_si.analyst|sn_si.admin',
+      ]),
+    );
+    expect(present['servicenow.table.incident']).toBeUndefined();
+
+    await sandboxes.control('servicenow', 'POST', '/_sandbox/config', {
+      absentPlugins: ['sn_ot_inc_mgmt', 'com.snc.security_incident'],
+    });
+    const { code, stdout } = await doctor(base);
+    const absent = byId(JSON.parse(stdout) as DoctorReport);
+    expect(absent['servicenow.table.sn_ot_incident']).toMatchObject({
+      status: 'fail',
+      fix: 'activate Operational Technology Incident Management (sn_ot_inc_mgmt)',
+    });
+    expect(absent['servicenow.table.sn_si_incident']).toMatchObject({
+      status: 'fail',
+      fix: 'activate Security Incident Response (com.snc.security_incident)',
+    });
+    expect(code).toBe(1);
+  });
+});
+
 describe('snowline doctor: ticket-sync push mode', () => {
   let sandboxes: Sandboxes;
   let config: any;

@@ -120,6 +120,17 @@ export const FLOW_CASES: readonly FlowCase[] = [
     // Its Defender PUTs and DELETEs and its work-note inserts are retried within the run.
     stormRuns: 2,
   },
+  {
+    flow: 'ot-alerts',
+    before: ['ot-inventory'],
+    // The sandbox configuration's alerts (Resource Graph), devices recognised in the console's
+    // inventory: one incident per device and alert type, each created once by correlation id.
+    flows: (defaults) => ({ otInventory: otInventoryConfig, otAlerts: defaults.otAlerts }),
+    servicenowTables: ['incident'],
+    writesDefender: false,
+    // A create whose answer was lost is searched by correlation id before it is sent again.
+    stormRuns: 2,
+  },
 ];
 
 /** The prerequisites of a flow case and then what people change: the flow's input. */

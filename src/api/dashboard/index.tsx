@@ -9,6 +9,9 @@ import { assignmentMemory, ticketMemory, type TicketMemory } from '../../sync/cl
 import type { RunDispatcher } from '../../sync/kernel/dispatch.js';
 import { SecretScrubber } from '../../secrets.js';
 import { getRun } from '../../store/models/runs.js';
+import { otAlertsFlow } from '../../sync/ot-alerts/flow.js';
+import { alertTicketsPage } from '../../sync/ot-alerts/memory.js';
+import { OtAlertsPage } from './ot-alerts-page.js';
 import type { Store } from '../../store/store.js';
 import { NotFoundError } from '../../errors.js';
 import {
@@ -402,6 +405,24 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
     });
     return render(c, <RunsPage page={page} runs={runs} filter={filter} {...extra} />);
   };
+
+  app.get('/ot-alerts', async (c) => {
+    const page = pageOf(c);
+    const instance = page.integration.servicenow.instanceUrl.replace(/\/$/, '');
+    // The store's view (what Snowline last recorded): the page costs the instance nothing.
+    const { tickets } = await alertTicketsPage(deps.store, page.integrationId, {
+      status: 'open',
+      limit: 1000,
+    });
+    const rows = tickets.map((ticket) => ({
+      ticket,
+      url: `${instance}/nav_to.do?uri=${encodeURIComponent(`${ticket.table}.do?sys_id=${ticket.sysId}`)}`,
+    }));
+    return render(
+      c,
+      <OtAlertsPage page={page} rows={rows} enabled={otAlertsFlow.enabled(page.integration)} />,
+    );
+  });
 
   app.get('/runs', (c) => runsPage(c));
 

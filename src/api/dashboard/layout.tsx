@@ -13,6 +13,7 @@ const NAV: readonly [string, string][] = [
   ['/inventory', 'OT inventory'],
   ['/vulnerabilities', 'Vulnerabilities'],
   ['/tickets', 'Tickets'],
+  ['/ot-alerts', 'OT alerts'],
   ['/runs', 'Runs'],
 ];
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { closedStatesOf, isClosedState, stateLabel } from '../../domain/tickets/tables.js';
-import { entityStatesAfter, getEntityStates } from '../../store/models/entity-state.js';
+import { getEntityStates } from '../../store/models/entity-state.js';
 import type { Store } from '../../store/store.js';
 import { ticketMemory, type TicketMemory } from '../../sync/cloud-tickets/memory.js';
 import { defineRoute, integrationField, integrationFor } from '../route.js';
@@ -34,22 +34,12 @@ function assignmentView(
 }
 
 async function ticketsPage(store: Store, integrationId: string, query: z.output<typeof TicketsQuery>) {
-  const remembered = ticketMemory({ store, integrationId });
-  const ref = { integrationId, flow: FLOW, entity: remembered.entity };
-  // The status lives in the JSON data, so a status filter reads pages until one is full.
-  const tickets: { key: string; memory: TicketMemory }[] = [];
-  let after = query.cursor ?? '';
-  for (;;) {
-    const rows = await entityStatesAfter(store.db, ref, after, query.limit);
-    for (const row of rows) {
-      const memory = remembered.parse(row.data);
-      if (memory && (!query.status || memory.status === query.status))
-        tickets.push({ key: row.source_key, memory });
-      if (tickets.length === query.limit) return { tickets, next: row.source_key };
-    }
-    if (rows.length < query.limit) return { tickets, next: null };
-    after = rows[rows.length - 1]!.source_key;
-  }
+  const { items, next } = await ticketMemory({ store, integrationId }).page({
+    limit: query.limit,
+    cursor: query.cursor,
+    ...(query.status ? { matches: (t: TicketMemory) => t.status === query.status } : {}),
+  });
+  return { tickets: items.map(({ key, data }) => ({ key, memory: data })), next };
 }
 
 /**

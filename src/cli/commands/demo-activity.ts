@@ -10,15 +10,18 @@ import { DEFAULT_CLOSED_STATES } from '../../domain/tickets/tables.js';
 /*
  * What people do between two runs, played against the sandboxes so that `snowline demo` shows the
  * two-way sync: a ticket closed and an owner changed in ServiceNow (by a person, not the
- * integration user, so the sync does not take them for its own echo), a CVE fixed on a device and
- * a recommendation turned healthy in Defender. Only public APIs and the sandboxes' documented
+ * integration user, so the sync does not take them for its own echo), a CVE fixed on a device, a
+ * recommendation turned healthy and a burst of OT alerts raised on a device in Defender. Only public APIs and the sandboxes' documented
  * /_sandbox control APIs are used.
  */
 
 /** One thing that happened, in a sentence for the demo's output. */
 export type ActivityNote = string;
 
-/** Plays one change per call, in turn: ticket closed, owner changed, CVE fixed, recommendation healthy. */
+/**
+ * Plays one change per call, in turn: ticket closed, owner changed, CVE fixed, recommendation
+ * healthy, OT alert burst.
+ */
 export class DemoActivity {
   private readonly agent: Agent;
   private readonly operator = { user: 'demo.operator', password: randomBytes(12).toString('base64url') };
@@ -39,6 +42,7 @@ export class DemoActivity {
       () => this.changeOwner(),
       () => this.fixCve(),
       () => this.makeRecommendationHealthy(),
+      () => this.raiseAlertBurst(),
     ];
     const step = steps[this.turn++ % steps.length]!;
     return step();
@@ -139,14 +143,7 @@ export class DemoActivity {
 
   /** Removes a CVE from a device seen by a connected sensor out of learning mode (one that feeds the CMDB). */
   private async fixCve(): Promise<ActivityNote> {
-    const dump = await this.call<{
-      devices: { id: number; name: string; sensorId: number; cves: string[] }[];
-      sensors: { id: number; connected?: boolean; learningMode?: boolean }[];
-    }>(`${this.ready.defender.url}/_sandbox/dump?what=devices,sensors`, 'GET');
-    const feeding = new Set(
-      dump.sensors.filter((s) => s.connected !== false && s.learningMode !== true).map((s) => s.id),
-    );
-    const device = dump.devices.find((d) => d.cves.length > 0 && feeding.has(d.sensorId));
+    const device = (await this.feedingDevices()).find((d) => d.cves.length > 0);
     if (!device) return 'no device with a CVE left to fix';
     const cve = device.cves[0]!;
     await this.call(
@@ -154,6 +151,31 @@ export class DemoActivity {
       'DELETE',
     );
     return `Defender for IoT: ${cve} fixed on ${device.name}`;
+  }
+
+  /** The devices of the estate, and which sensors feed the CMDB (connected, out of learning mode). */
+  private async feedingDevices(): Promise<{ id: number; name: string; cves: string[] }[]> {
+    const dump = await this.call<{
+      devices: { id: number; name: string; sensorId: number; cves: string[] }[];
+      sensors: { id: number; connected?: boolean; learningMode?: boolean }[];
+    }>(`${this.ready.defender.url}/_sandbox/dump?what=devices,sensors`, 'GET');
+    const feeding = new Set(
+      dump.sensors.filter((s) => s.connected !== false && s.learningMode !== true).map((s) => s.id),
+    );
+    return dump.devices.filter((d) => feeding.has(d.sensorId));
+  }
+
+  /** A burst of one alert on one device (the sandbox's control API): ot-alerts makes it one ticket. */
+  private async raiseAlertBurst(): Promise<ActivityNote> {
+    const devices = await this.feedingDevices();
+    const device = devices[this.turn % Math.max(1, devices.length)];
+    if (!device) return 'no device to raise alerts on';
+    const raised = await this.call<{ alerts: { title: string }[] }>(
+      `${this.ready.defender.url}/_sandbox/alerts`,
+      'POST',
+      { deviceId: device.id, count: 20, intervalSeconds: 3 },
+    );
+    return `Defender for IoT: a burst of ${raised.alerts.length} "${raised.alerts[0]?.title ?? 'alert'}" alerts on ${device.name}`;
   }
 
   private async makeRecommendationHealthy(): Promise<ActivityNote> {

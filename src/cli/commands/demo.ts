@@ -44,6 +44,8 @@ const CHANGE_COUNTERS = new Set([
   'opened',
   'closed',
   'reopened',
+  // ot-alerts: alerts closed in Defender because their ticket was closed.
+  'closedInDefender',
 ]);
 
 /** The non-zero change counters of a run's flow (flow-specific ones too, e.g. closed detections), or ''. */

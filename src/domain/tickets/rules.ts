@@ -155,9 +155,17 @@ export function adoptedGroupKey(assessmentId: string): string {
 /** Longest `correlation_id` ServiceNow tickets hold. */
 export const CORRELATION_ID_MAX = 100;
 
-/** The prefix of every correlation id Snowline writes on tickets of one integration. */
+/**
+ * The prefix every correlation id of one integration starts with, whichever flow wrote it
+ * (cloud-tickets `ct:`, ot-alerts `oa:`): what the push-mode business rule filters on.
+ */
+export function integrationCorrelationPrefix(integrationId: string): string {
+  return `snowline:${integrationId}:`;
+}
+
+/** The prefix of every correlation id cloud-tickets writes on tickets of one integration. */
 export function correlationPrefix(integrationId: string): string {
-  return `snowline:${integrationId}:ct:`;
+  return `${integrationCorrelationPrefix(integrationId)}ct:`;
 }
 
 /**

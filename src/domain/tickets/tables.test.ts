@@ -59,7 +59,7 @@ describe('the ticket-table registry', () => {
   it('registers the OT and security incident tables apart from the ITSM tables cloud-tickets writes', () => {
     for (const table of ALERT_INCIDENT_TABLES) {
       expect(isTicketTable(table)).toBe(false);
-      expect(TICKET_TABLE_SPECS[table].writtenBy).toEqual([]);
+      expect(TICKET_TABLE_SPECS[table].writtenBy).toEqual(['ot-alerts']);
       for (const state of TICKET_TABLE_SPECS[table].doneStates)
         expect(TICKET_TABLE_SPECS[table].states[state]).toBeDefined();
     }

@@ -45,7 +45,7 @@ export const TICKET_TABLES = ['incident', 'problem', 'change_request'] as const;
 /** One of the ITSM ticket tables. */
 export type TicketTable = (typeof TICKET_TABLES)[number];
 
-/** The OT and security incident tables OT alerts may open (flow ot-alerts; no flow writes them yet). */
+/** The OT and security incident tables OT alerts may open (flow ot-alerts alone writes them). */
 export const ALERT_INCIDENT_TABLES = ['sn_ot_incident', 'sn_si_incident'] as const;
 
 /** Every table in the registry. */
@@ -85,7 +85,7 @@ const INCIDENT_MODEL: Omit<TicketTableSpec, 'writtenBy'> = {
 
 /** The registry. */
 export const TICKET_TABLE_SPECS: Readonly<Record<RegisteredTable, TicketTableSpec>> = {
-  incident: { ...INCIDENT_MODEL, writtenBy: ['cloud-tickets', 'ticket-sync'] },
+  incident: { ...INCIDENT_MODEL, writtenBy: ['cloud-tickets', 'ticket-sync', 'ot-alerts'] },
   problem: {
     states: {
       '101': 'New',
@@ -119,7 +119,7 @@ export const TICKET_TABLE_SPECS: Readonly<Record<RegisteredTable, TicketTableSpe
     writtenBy: ['cloud-tickets', 'ticket-sync'],
   },
   // Stored values and field names UNVERIFIED (see the sources above): the incident model's.
-  sn_ot_incident: { ...INCIDENT_MODEL, writtenBy: [] },
+  sn_ot_incident: { ...INCIDENT_MODEL, writtenBy: ['ot-alerts'] },
   sn_si_incident: {
     states: {
       '10': 'Draft',
@@ -134,7 +134,7 @@ export const TICKET_TABLE_SPECS: Readonly<Record<RegisteredTable, TicketTableSpe
     doneStates: ['3', '7'],
     closeFields: ['close_code', 'close_notes'],
     hasCaller: false,
-    writtenBy: [],
+    writtenBy: ['ot-alerts'],
   },
 };
 

@@ -34,6 +34,8 @@ export function partitionKey(partition: WorkPartition): string {
  */
 const DEPENDS_ON: Partial<Record<Flow, Flow>> = {
   'ot-vulnerabilities': 'ot-inventory',
+  // ot-alerts links the CIs ot-inventory writes.
+  'ot-alerts': 'ot-inventory',
   'ticket-sync': 'cloud-tickets',
 };
 

@@ -39,6 +39,15 @@ export const GOVERNANCE_API_VERSION = '2022-01-01-preview';
 /** Metadata is read at 2025-05-04 by default: the only version with `Critical` severity. */
 export const METADATA_API_VERSION = '2025-05-04';
 
+/** The api-version of the Defender for IoT device-group alert operations (2021-07-01-preview alerts.json). */
+export const IOT_ALERTS_API_VERSION = '2021-07-01-preview';
+
+/** What Snowline reads back of an IoT alert: its id and status (`AlertStatus`: New, InProgress, Closed). */
+export interface IotAlertState {
+  readonly id: string;
+  readonly status: string;
+}
+
 /** Upper bound on pages followed in one list: a server looping its `nextLink` cannot hang a run. */
 const MAX_PAGES = 100_000;
 
@@ -298,6 +307,49 @@ export class ArmClient {
     throw armErrorOf(response, `DELETE governance assignment ${assignmentKey}`);
   }
 
+  /**
+   * Sets the status of a Defender for IoT alert: `PATCH <alert id>` with
+   * `{"properties":{"status":…}}` at api-version 2021-07-01-preview (`IotAlerts_Patch`,
+   * Azure/azure-rest-api-specs specification/iotsecurity/resource-manager/Microsoft.IoTSecurity/
+   * preview/2021-07-01-preview/alerts.json and its example PatchAlert.json). Setting the status it
+   * already has changes nothing, so a repeat after a crash is harmless.
+   *
+   * @param alertId `/subscriptions/…/providers/Microsoft.IoTSecurity/locations/…/deviceGroups/…/alerts/<id>`
+   */
+  async setIotAlertStatus(alertId: string, status: 'New' | 'InProgress' | 'Closed'): Promise<IotAlertState> {
+    const url = this.url(alertId, IOT_ALERTS_API_VERSION);
+    const raw = await this.requestJson(
+      'PATCH',
+      url,
+      JSON.stringify({ properties: { status } }),
+      `IoT alert ${alertId}`,
+    );
+    return iotAlertStateOf(raw);
+  }
+
+  /**
+   * Learns an alert (its traffic becomes baseline) and closes it: the RBAC operation
+   * `Microsoft.IoTSecurity/locations/deviceGroups/alerts/learn/write` "Learn and close the alert"
+   * (MicrosoftDocs/azure-docs articles/role-based-access-control/permissions/internet-of-things.md;
+   * older versions of the page: `learn/action`). UNVERIFIED path: no published REST spec has it
+   * (searched every stored alerts.json of Azure/azure-rest-api-specs and its examples); sent as
+   * `POST <alert id>/learn`, the form ARM gives an action named after its operation.
+   */
+  async learnIotAlert(alertId: string): Promise<IotAlertState> {
+    const url = this.url(`${alertId}/learn`, IOT_ALERTS_API_VERSION);
+    const raw = await this.requestJson('POST', url, undefined, `IoT alert ${alertId} learn`);
+    return iotAlertStateOf(raw);
+  }
+
+  /** One Defender for IoT alert's status (`IotAlerts_Get`), or undefined when it does not exist. */
+  async getIotAlert(alertId: string): Promise<IotAlertState | undefined> {
+    const url = this.url(alertId, IOT_ALERTS_API_VERSION);
+    const raw = await this.requestJson('GET', url, undefined, `IoT alert ${alertId}`, {
+      notFound: 'undefined',
+    });
+    return raw === undefined ? undefined : iotAlertStateOf(raw);
+  }
+
   /** Sends one raw request through the pipeline (bearer token, our HttpClient). */
   async request(method: HttpMethods, url: string, body?: string): Promise<PipelineResponse> {
     this.assertOwnOrigin(url);
@@ -516,4 +568,13 @@ export function pauseQuietly(limiter: RequestLimiter, until: Date, detail: strin
   } catch (error) {
     if (!isRateLimitedError(error)) throw error;
   }
+}
+
+function iotAlertStateOf(raw: unknown): IotAlertState {
+  const body = raw as { id?: unknown; properties?: { status?: unknown } } | undefined;
+  if (typeof body?.id !== 'string' || typeof body.properties?.status !== 'string')
+    throw new UpstreamError('arm', 200, 'ARM answered an IoT alert request without the alert id and status', {
+      retryable: false,
+    });
+  return { id: body.id, status: body.properties.status };
 }

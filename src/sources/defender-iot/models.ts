@@ -171,24 +171,25 @@ export const SensorCveSchema = z
 /** A CVE found on a device address. */
 export type SensorCve = z.output<typeof SensorCveSchema>;
 
-/** An alert as `GET /api/v1/alerts` reports it; the docs spell `ID`/`id` and `additionalinformation`/`additionalInformation`. */
-export const SensorAlertSchema = z
-  .looseObject({
-    id: id.optional(),
-    ID: id.optional(),
-    time: epochMs,
-    title: text,
-    message: text,
-    severity: text,
-    engine: text,
-    sourceDevice: z.union([z.number(), z.string()]).nullish(),
-    destinationDevice: z.union([z.number(), z.string()]).nullish(),
-    additionalInformation: z.unknown().optional(),
-    additionalinformation: z.unknown().optional(),
-  })
-  .refine((a) => a.id !== undefined || a.ID !== undefined, { message: 'an alert needs an id' })
-  .transform((a) => ({
-    id: (a.id ?? a.ID) as number,
+/**
+ * The alert fields the sensor (`/api/v1|v2/alerts`) and the console (`/external/v1|v2/alerts`)
+ * share: sensor-alert-apis.md and management-alert-apis.md (the addresses are v2's).
+ */
+const onPremAlertFields = {
+  time: epochMs,
+  title: text,
+  message: text,
+  severity: text,
+  engine: text,
+  sourceDevice: z.union([z.number(), z.string()]).nullish(),
+  destinationDevice: z.union([z.number(), z.string()]).nullish(),
+  sourceDeviceAddress: text,
+  destinationDeviceAddress: text,
+};
+
+/** The shared alert fields, normalised (null as undefined). */
+function onPremAlertOf(a: z.output<z.ZodObject<typeof onPremAlertFields>>) {
+  return {
     time: a.time,
     title: a.title,
     message: a.message,
@@ -196,7 +197,28 @@ export const SensorAlertSchema = z
     engine: a.engine,
     sourceDevice: a.sourceDevice ?? undefined,
     destinationDevice: a.destinationDevice ?? undefined,
+    sourceDeviceAddress: a.sourceDeviceAddress,
+    destinationDeviceAddress: a.destinationDeviceAddress,
+  };
+}
+
+/** An alert as `GET /api/v1/alerts` reports it; the docs spell `ID`/`id` and `additionalinformation`/`additionalInformation`. */
+export const SensorAlertSchema = z
+  .looseObject({
+    id: id.optional(),
+    ID: id.optional(),
+    ...onPremAlertFields,
+    additionalInformation: z.unknown().optional(),
+    additionalinformation: z.unknown().optional(),
+    // `/api/v2/alerts` adds the addresses (in onPremAlertFields) and these (sensor-alert-apis.md).
+    remediationSteps: strings,
+  })
+  .refine((a) => a.id !== undefined || a.ID !== undefined, { message: 'an alert needs an id' })
+  .transform((a) => ({
+    id: (a.id ?? a.ID) as number,
+    ...onPremAlertOf(a),
     additionalInformation: a.additionalInformation ?? a.additionalinformation ?? undefined,
+    remediationSteps: a.remediationSteps,
   }));
 
 /** A sensor alert. */
@@ -720,3 +742,105 @@ export type CloudIotVulnerability = z.output<typeof CloudIotVulnerabilitySchema>
  * documented devices, alerts and recommendations types follow theirs.
  */
 export const IOT_VULNERABILITY_TYPE = 'microsoft.iotsecurity/locations/devicegroups/vulnerabilities';
+
+/**
+ * An alert of the management console (`GET /external/v1|v2/alerts`; MicrosoftDocs/azure-docs
+ * articles/defender-for-iot/organizations/api/management-alert-apis.md): `Id`/`id`, sensor and
+ * zone ids, `handled`; v2 adds the addresses, remediation steps and sensor / zone / site names.
+ */
+export const ConsoleAlertSchema = z
+  .looseObject({
+    id: id.optional(),
+    Id: id.optional(),
+    sensorId: z.union([z.number(), z.string()]).nullish(),
+    zoneId: z.union([z.number(), z.string()]).nullish(),
+    ...onPremAlertFields,
+    remediationSteps: z.union([z.array(z.string()), z.string()]).nullish(),
+    sensorName: text,
+    zoneName: text,
+    siteName: text,
+    handled: z.boolean().nullish(),
+  })
+  .refine((a) => a.id !== undefined || a.Id !== undefined, { message: 'an alert needs an id' })
+  .transform((a) => ({
+    id: (a.id ?? a.Id) as number,
+    sensorId: a.sensorId ?? undefined,
+    ...onPremAlertOf(a),
+    remediationSteps:
+      typeof a.remediationSteps === 'string' ? [a.remediationSteps] : (a.remediationSteps ?? []),
+    sensorName: a.sensorName,
+    zoneName: a.zoneName,
+    siteName: a.siteName,
+    handled: a.handled === true,
+  }));
+
+/** A management console alert. */
+export type ConsoleAlert = z.output<typeof ConsoleAlertSchema>;
+
+/**
+ * A device-group alert of Resource Graph (`iotsecurityresources`, type
+ * `microsoft.iotsecurity/locations/devicegroups/alerts`): the ARM `AlertModel`
+ * (Azure/azure-rest-api-specs specification/iotsecurity/resource-manager/Microsoft.IoTSecurity/
+ * preview/2021-07-01-preview/alerts.json) with the fields Microsoft's workbook queries read
+ * (MicrosoftDocs/azure-docs articles/defender-for-iot/organizations/workbooks.md: displayName,
+ * extendedProperties.SensorId, SourceDeviceAddress, DestinationDeviceAddress, DeviceResourceIds —
+ * one device id, joined with `tostring` to a device's `id`). UNVERIFIED (no document names them
+ * for IoT alerts): `description`, `remediationSteps` and `extendedProperties.Protocol`, read when
+ * present.
+ */
+export const CloudIotAlertSchema = z
+  .looseObject({
+    id: z.string().min(1),
+    name: z.string().min(1),
+    properties: z.looseObject({
+      systemAlertId: text,
+      alertType: text,
+      displayName: text,
+      description: text,
+      startTimeUtc: z
+        .string()
+        .refine((v) => !Number.isNaN(Date.parse(v)), { message: 'startTimeUtc is not a date-time' }),
+      severity: z.string().min(1),
+      status: z.string().min(1),
+      remediationSteps: z.union([z.array(z.string()), z.string()]).nullish(),
+      extendedProperties: z.record(z.string(), z.unknown()).nullish(),
+    }),
+  })
+  .transform((a) => {
+    const p = a.properties;
+    const ext = p.extendedProperties ?? {};
+    const str = (key: string): string | undefined => {
+      const value = ext[key];
+      return typeof value === 'string' && value !== ''
+        ? value
+        : typeof value === 'number'
+          ? String(value)
+          : undefined;
+    };
+    const deviceResourceId = str('DeviceResourceIds');
+    return {
+      id: a.id,
+      name: a.name,
+      alertType: p.alertType ?? p.displayName ?? 'unknown',
+      title: p.displayName ?? p.alertType ?? a.name,
+      description: p.description,
+      raisedAt: new Date(p.startTimeUtc).toISOString(),
+      severity: p.severity,
+      status: p.status,
+      remediationSteps:
+        typeof p.remediationSteps === 'string' ? [p.remediationSteps] : (p.remediationSteps ?? []),
+      sensor: str('SensorId'),
+      engine: str('Engine'),
+      protocol: str('Protocol'),
+      sourceAddress: str('SourceDeviceAddress'),
+      destinationAddress: str('DestinationDeviceAddress'),
+      /** The device's resource name (its GUID), from DeviceResourceIds, else DeviceId. */
+      deviceId: deviceResourceId?.split('/').filter(Boolean).at(-1) ?? str('DeviceId'),
+    };
+  });
+
+/** A Resource Graph OT alert, normalised. */
+export type CloudIotAlert = z.output<typeof CloudIotAlertSchema>;
+
+/** The Resource Graph type of device-group alerts (supported-tables-resources.md, `iotsecurityresources`). */
+export const IOT_ALERT_TYPE = 'microsoft.iotsecurity/locations/devicegroups/alerts';

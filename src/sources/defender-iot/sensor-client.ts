@@ -100,15 +100,18 @@ export class SensorClient {
     return this.list(`/api/v1/devices/cves${suffix(params)}`, SensorCveSchema);
   }
 
-  /** Alerts (`GET /api/v1/alerts`), optionally by state and time window. */
+  /**
+   * Alerts (`GET /api/v1/alerts`, or `/api/v2/alerts` which adds the source and destination
+   * addresses and remediation steps: sensor-alert-apis.md), optionally by state and time window.
+   */
   alerts(
-    options: { state?: 'handled' | 'unhandled'; fromTime?: Date; toTime?: Date } = {},
+    options: { state?: 'handled' | 'unhandled'; fromTime?: Date; toTime?: Date; version?: 1 | 2 } = {},
   ): AsyncIterable<SourcePage<SensorAlert>> {
     const params = new URLSearchParams();
     if (options.state) params.set('state', options.state);
     if (options.fromTime) params.set('fromTime', String(options.fromTime.getTime()));
     if (options.toTime) params.set('toTime', String(options.toTime.getTime()));
-    return this.list(`/api/v1/alerts${suffix(params)}`, SensorAlertSchema);
+    return this.list(`/api/v${options.version ?? 1}/alerts${suffix(params)}`, SensorAlertSchema);
   }
 
   private async *list<S extends z.ZodType>(path: string, schema: S): AsyncIterable<SourcePage<z.output<S>>> {

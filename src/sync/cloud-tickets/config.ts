@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { enabled, schedule, verify } from '../../config/common.js';
+import { enabled, ruleName, schedule, verify } from '../../config/common.js';
 import { DEFAULT_TICKET_TABLE, TICKET_TABLES } from '../../domain/tickets/tables.js';
 
 /** `flows.cloudTickets`: the configuration section of flow cloud-tickets (composed by config/schema.ts). */
@@ -20,16 +20,7 @@ export const cloudTicketsSection = z
       .array(
         z
           .strictObject({
-            name: z
-              .string()
-              .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$/, {
-                error: 'must be 1-40 letters, digits, _ . or -, starting with a letter or digit',
-              })
-              .meta({
-                description:
-                  'Stable name of the rule; it is part of every ticket key, so renaming a rule opens new tickets.',
-                examples: ['high-critical'],
-              }),
+            name: ruleName('high-critical'),
             when: z
               .strictObject({
                 severities: z

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { Flow } from '../../domain/flows.js';
 import {
   allEntityStates,
+  entityStatesAfter,
   getEntityStates,
   type EntityRef,
   type EntityStateUpdate,
@@ -72,6 +73,31 @@ export class FlowMemory<T> {
   async *all(options: { unseenBefore?: Date; pageSize?: number } = {}): AsyncGenerator<Remembered<T>[]> {
     for await (const page of allEntityStates(this.scope.store.db, this.ref(), options))
       yield page.map((row) => this.remembered(row.source_key, row)!);
+  }
+
+  /**
+   * One page of remembered entities whose data `matches`, in key order after `cursor` (committed
+   * state only). The data lives in JSON, so a filter reads store pages until one is full; `next`
+   * is the cursor of the following page, null on the last.
+   */
+  async page(options: {
+    readonly limit: number;
+    readonly cursor?: string | undefined;
+    readonly matches?: (data: T) => boolean;
+  }): Promise<{ items: { key: string; data: T }[]; next: string | null }> {
+    const items: { key: string; data: T }[] = [];
+    let after = options.cursor ?? '';
+    for (;;) {
+      const rows = await entityStatesAfter(this.scope.store.db, this.ref(), after, options.limit);
+      for (const row of rows) {
+        const data = this.parse(row.data);
+        if (data !== undefined && (!options.matches || options.matches(data)))
+          items.push({ key: row.source_key, data });
+        if (items.length === options.limit) return { items, next: row.source_key };
+      }
+      if (rows.length < options.limit) return { items, next: null };
+      after = rows[rows.length - 1]!.source_key;
+    }
   }
 
   /** The entity state update that records `data` (and the given columns) for `key`. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DeviceIdentityIndex } from '../../domain/ot/identity.js';
 import { FlowMemory, type MemoryScope } from '../kernel/memory.js';
 
 /**
@@ -26,6 +27,18 @@ export type DeviceMemory = z.infer<typeof DeviceMemorySchema>;
 /** The devices ot-inventory remembers (their CI sys_id is the entity state's remote sys_id). */
 export function deviceMemory(scope: Omit<MemoryScope, 'flow'>): FlowMemory<DeviceMemory> {
   return new FlowMemory({ ...scope, flow: 'ot-inventory' }, 'device', DeviceMemorySchema);
+}
+
+/**
+ * The devices ot-inventory recorded and did not retire, indexed for the one device identity
+ * (domain/ot/identity.ts): how flows whose source keys devices otherwise find ot-inventory's device.
+ */
+export async function deviceIdentityIndex(scope: Omit<MemoryScope, 'flow'>): Promise<DeviceIdentityIndex> {
+  const index = new DeviceIdentityIndex();
+  for await (const page of deviceMemory(scope).all())
+    for (const state of page)
+      if (!state.retiredAt && state.data) index.add({ key: state.key, nics: state.data.nics ?? [] });
+  return index;
 }
 
 /** What ot-inventory remembers of a connection: Defender's last seen as last written to `last_communication`. */

@@ -1,7 +1,7 @@
-import { DeviceIdentityIndex } from '../../domain/ot/identity.js';
+import type { DeviceIdentityIndex } from '../../domain/ot/identity.js';
 import type { DeviceCves } from '../../domain/vulnerabilities/records.js';
 import type { Store } from '../../store/store.js';
-import { deviceMemory } from '../ot-inventory/memory.js';
+import { deviceIdentityIndex } from '../ot-inventory/memory.js';
 
 /** A device of the CVE source, as ot-inventory knows it, or why it could not be recognised. */
 export type InventoryMatch =
@@ -26,7 +26,7 @@ export class InventoryDevices {
   /** The device under ot-inventory's key; devices without clues are taken as already keyed so. */
   async recognise(device: DeviceCves): Promise<InventoryMatch> {
     if (!device.clues) return { device };
-    const index = await (this.index ??= this.build());
+    const index = await (this.index ??= deviceIdentityIndex(this.scope));
     const found = index.recognise(device.clues);
     if ('reason' in found)
       return {
@@ -34,13 +34,5 @@ export class InventoryDevices {
       };
     const { clues: _clues, ...rest } = device;
     return { device: { ...rest, deviceKey: found.key } };
-  }
-
-  private async build(): Promise<DeviceIdentityIndex> {
-    const index = new DeviceIdentityIndex();
-    for await (const page of deviceMemory(this.scope).all())
-      for (const state of page)
-        if (!state.retiredAt && state.data) index.add({ key: state.key, nics: state.data.nics ?? [] });
-    return index;
   }
 }

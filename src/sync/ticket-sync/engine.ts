@@ -25,6 +25,7 @@ import { linksForTicket, type LinkUpdate } from '../../store/models/links.js';
 import { ticketMemoryBySysId } from '../cloud-tickets/memory.js';
 import type { FlowContext } from '../kernel/flow.js';
 import type { FlowMemory } from '../kernel/memory.js';
+import { withTicketLock } from '../kernel/ticket-lock.js';
 import { ArmAssignmentWriter } from '../kernel/writers/arm-assignment.js';
 import { followedAssignments, ticketVersions, type FollowedAssignment } from './memory.js';
 import type { TicketSyncConfig } from './config.js';
@@ -99,21 +100,6 @@ export interface TicketSyncShared {
 
 /** What was done with one delivered ticket version. */
 export type TicketOutcome = 'synced' | 'processed' | 'echo' | 'notSnowline' | 'unlinked';
-
-/** Per-ticket serialisation inside this process: a webhook and a poll never handle one ticket at once. */
-const ticketLocks = new Map<string, Promise<unknown>>();
-
-async function withTicketLock<T>(key: string, work: () => Promise<T>): Promise<T> {
-  const previous = ticketLocks.get(key) ?? Promise.resolve();
-  const next = previous.then(work, work);
-  const settled = next.catch(() => undefined);
-  ticketLocks.set(key, settled);
-  try {
-    return await next;
-  } finally {
-    if (ticketLocks.get(key) === settled) ticketLocks.delete(key);
-  }
-}
 
 /**
  * Parses a ticket version from a Table API row or a webhook record. A record without sys_id,

@@ -6,6 +6,7 @@ import { RequestCounters } from '../../runtime/http/counters.js';
 import { connectServiceNow, type ServiceNowConnection } from '../../servicenow/index.js';
 import { createDefenderSources, type DefenderSources } from '../../sources/index.js';
 import type { Store } from '../../store/store.js';
+import { handleAlertTicketDelivery, isAlertTicketDelivery } from '../ot-alerts/webhook.js';
 import type { ServiceNowWebhookDelivery, WebhookHandler, WebhookReceiver } from './delivery.js';
 import { TicketSyncEngine, ticketSnapshot } from './engine.js';
 import { ticketSyncFlow } from './flow.js';
@@ -71,6 +72,20 @@ export function ticketSyncWebhook(options: {
       async handle(integrationId: string, delivery: ServiceNowWebhookDelivery): Promise<string> {
         const integration = integrations.get(integrationId)!;
         const { servicenow, defender, users, counters } = connect(integrationId);
+        // Deliveries are routed by correlation prefix: ot-alerts' tickets (`oa:`) close alerts.
+        if (isAlertTicketDelivery(integrationId, delivery))
+          return handleAlertTicketDelivery(
+            {
+              integration,
+              store: options.store,
+              clock: options.clock,
+              logger: options.logger,
+              counters,
+              servicenow: servicenow.client,
+              defender,
+            },
+            delivery,
+          );
         const context = ticketSyncFlow.context({
           integrationId,
           config: ticketSyncFlow.configOf(integration),
