@@ -35,7 +35,12 @@ export const ticketSyncFlow = defineFlow({
   dependsOn: ['cloud-tickets'],
   config: (integration) => integration.flows.ticketSync,
   summary: emptyTicketSyncCounters,
-  connect: ({ servicenow, defender }): TicketSyncClients => ({ servicenow, arm: defender.arm }),
+  connect: ({ servicenow, defender }, { integration }): TicketSyncClients => ({
+    servicenow,
+    arm: defender.arm,
+    resourceGraph: defender.resourceGraph,
+    subscriptions: integration.defender.subscriptions,
+  }),
   async run(context, clients, summary) {
     const engine = new TicketSyncEngine(context, clients, summary);
     for (const table of TICKET_TABLES) await pollTable(context, clients.servicenow, engine, table);
@@ -134,6 +139,8 @@ async function syncPage(
 ): Promise<string | undefined> {
   let firstFailed: string | undefined;
   let next = 0;
+  // The page's current assignments in one Resource Graph query per 100, not one GET each.
+  await engine.readAhead(table, page);
   const worker = async () => {
     while (next < page.length) {
       const row = page[next++]!;
