@@ -16,12 +16,13 @@
  * each result also carries:
  *
  * - `replay`: the first run's requests to both sides (journaled by the sandboxes: Batch creates
- *   and reads in ServiceNow, reads and governance assignment PUTs in Defender) replayed one at a
- *   time in the order sent, as the flow sends them, against a fresh sandbox; `ratio` is
- *   Snowline's wall time over the replay's (target ≤ 1.3).
+ *   and reads in ServiceNow, reads and governance assignment PUTs in Defender) replayed as the
+ *   flow sends them (ServiceNow's in order on one lane, Defender's `--concurrency` at a time)
+ *   against a fresh sandbox; `ratio` is Snowline's wall time over the replay's (target ≤ 1.3).
  * - `naive`: the tickets Snowline left, written one Table API request per ticket, then each
- *   governance assignment with one PUT, one at a time, to a fresh sandbox; `ratio` is its time
- *   over Snowline's (target ≥ 10), `sameState` whether the canonical dumps of both sides are equal.
+ *   governance assignment with one PUT (`--concurrency` at a time), to a fresh sandbox; `ratio`
+ *   is its time over Snowline's (target ≥ 10), `servicenowMs` its ServiceNow side alone,
+ *   `sameState` whether the canonical dumps of both sides are equal.
  *
  * Above `--sample` devices (10,000) both run on a sample of that many devices with Snowline timed
  * on the same sample, and say so; `--sample 0` leaves them out. Not a test: nothing here asserts
@@ -51,8 +52,18 @@ import {
   type RatioRuns,
 } from './harness.js';
 
-const { sizes, json, sample, values } = benchArgs({ batch: { type: 'string', default: '50' } });
+const { sizes, json, sample, values } = benchArgs({
+  batch: { type: 'string', default: '50' },
+  concurrency: { type: 'string', default: '4' },
+});
 const batchSize = Number(values.batch);
+/** Tickets kept in step at once (flows.cloudTickets.concurrency): their assignment PUTs overlap. */
+const concurrency = Number(values.concurrency);
+/**
+ * How the flow sends: ServiceNow's requests in order on one lane (a ticket's update names the
+ * sys_id its create minted), governance-assignment PUTs `concurrency` at a time.
+ */
+const lanes = { servicenow: 1, defender: concurrency };
 
 /** The part of the flow's `--json` summary the benchmark reads. */
 interface Summary {
@@ -93,7 +104,7 @@ async function measure(
   const sandbox = await startSandbox(size);
   try {
     const configPath = writeBenchConfig(sandbox.ready, dir, {
-      cloudTickets: { rules: RULES, batchSize },
+      cloudTickets: { rules: RULES, batchSize, concurrency },
     });
     if (withRatios) await journal(sandbox, true);
     const initial = await measuredSync<Summary>(sandbox.ready, sandbox.agent, configPath, 'cloud-tickets');
@@ -109,9 +120,9 @@ async function measure(
     const parts = { tables: TICKET_TABLES, governanceAssignments: true };
     const ratios = requests && {
       snowlineMs: initial.wallMs,
-      naive: await withSandbox(size, (fresh) => naiveCopy(sandbox, fresh, { ...parts, lanes: 'oneLane' })),
+      naive: await withSandbox(size, (fresh) => naiveCopy(sandbox, fresh, { ...parts, lanes })),
       replay: await withSandbox(size, (fresh) =>
-        replayFloor(fresh, requests, 'oneLane', { ...parts, recorded: sandbox }),
+        replayFloor(fresh, requests, lanes, { ...parts, recorded: sandbox }),
       ),
     };
     const result: FlowBenchResult = {

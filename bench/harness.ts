@@ -591,19 +591,20 @@ export async function naiveCopy(
     : [];
   const token = await serviceNowToken(to);
   const started = performance.now();
-  // One lane sends ServiceNow's records first, then Defender's: the ServiceNow side is timed apart.
-  let failed = await sendInLanes(to, token, servicenow, lanes === 'oneLane' ? [] : defender, lanes);
+  // ServiceNow's records first, then Defender's assignments (their ticket links name the records):
+  // each side in the flow's lanes, the ServiceNow side timed apart.
+  const width = (side: 'servicenow' | 'defender') => (lanes === 'oneLane' ? 1 : lanes[side]);
+  let failed = await sendAll(to, token, servicenow, width('servicenow'));
   const servicenowMs = performance.now() - started;
-  if (lanes === 'oneLane') failed += await sendAll(to, token, defender, 1);
+  failed += await sendAll(to, token, defender, width('defender'));
   const wallMs = performance.now() - started;
   return {
     wallMs,
     requests: servicenow.length + defender.length,
     failed,
     sameState: await sameState(from, to, options),
-    ...(lanes === 'oneLane' || defender.length === 0
-      ? { servicenowMs, servicenowRequests: servicenow.length }
-      : {}),
+    servicenowMs,
+    servicenowRequests: servicenow.length,
   };
 }
 
