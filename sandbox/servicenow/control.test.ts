@@ -15,6 +15,7 @@ type Stats = {
   writes: number;
   byApi: Record<string, Record<string, number>>;
   batchInner: { total: number; writes: number; byApi: Record<string, Record<string, number>> };
+  received: { ireItems: number; inserted: Record<string, number> };
 };
 
 let sn: ServiceNowSandbox;
@@ -58,6 +59,21 @@ describe('/_sandbox/stats', () => {
     expect(stats.writes).toBe(2);
     expect(stats.byApi).toEqual({ table: { GET: 1, POST: 1 }, ire: { POST: 1 }, batch: { POST: 1 } });
     expect(stats.batchInner).toEqual({ total: 2, writes: 1, byApi: { table: { GET: 1, POST: 1 } } });
+    // A query payload commits nothing: its items are not counted as received.
+    expect(stats.received).toEqual({ ireItems: 0, inserted: { incident: 2 } });
+  });
+
+  it('counts the items of committed IRE payloads and the records inserted per table (benchmark floors)', async () => {
+    await control.post('/_sandbox/stats/reset', {});
+    const payload = otInventoryPayload({ devices: 2, source: 'ServiceNow' });
+    const answer = await api.post('/api/now/identifyreconcile?sysparm_data_source=ServiceNow', payload);
+    expect(answer.status).toBe(200);
+    const stats = (await control.get<Stats>('/_sandbox/stats')).body;
+    expect(stats.received.ireItems).toBe(payload.items.length);
+    // The CIs IRE created are inserted records too (with their source records and relations).
+    expect(Object.values(stats.received.inserted).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(
+      payload.items.length,
+    );
   });
 });
 
