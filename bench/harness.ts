@@ -648,8 +648,10 @@ async function sameState(from: SandboxProcess, to: SandboxProcess, parts: StateP
   const [a, b] = [await dump(from), await dump(to)];
   for (const [key, text] of a) {
     if (b.get(key) === text) continue;
+    const table = key.split(' ')[0]!;
+    const onlyInCopy = [...b.keys()].find((k) => k.startsWith(`${table} `) && !a.has(k));
     process.stderr.write(
-      `sameState: ${a.size} records against ${b.size}; first difference at ${key}:\n  run:  ${text.slice(0, 600)}\n  copy: ${(b.get(key) ?? 'absent').slice(0, 600)}\n`,
+      `sameState: ${a.size} records against ${b.size}; first difference at ${key}:\n  run:  ${text.slice(0, 600)}\n  copy: ${(b.get(key) ?? `absent${onlyInCopy ? `; the copy has ${(b.get(onlyInCopy) ?? '').slice(0, 600)}` : ''}`).slice(0, 1200)}\n`,
     );
     return false;
   }
@@ -664,7 +666,8 @@ async function sameState(from: SandboxProcess, to: SandboxProcess, parts: StateP
 /** ServiceNow tables ot-inventory writes, in an order where every reference points back. */
 export const OT_INVENTORY_TABLES: readonly string[] = [
   'core_company',
-  'cmdb_model',
+  // The models ot-inventory creates (cmdb_model has no sys_class_name to find the class by).
+  'cmdb_hardware_product_model',
   'cmdb_ci',
   'cmdb_ot_entity',
   'cmdb_key_value_v2',
