@@ -573,6 +573,8 @@ export async function naiveCopy(
   servicenowRequests?: number;
 }> {
   const { tables, lanes } = options;
+  // A run whose naive client is taken from the smaller naive sample (see measureWithRatios).
+  if (naiveElsewhere) return { wallMs: NaN, requests: 0, failed: 0, sameState: false };
   const fromUrl = from.ready.servicenow.url;
   const toUrl = to.ready.servicenow.url;
   const servicenow: Outbound[] = (await copiedRecords(from, to, tables)).map((r) => ({
@@ -686,6 +688,13 @@ export async function withSandbox<T>(size: string, use: (sandbox: SandboxProcess
   }
 }
 
+/**
+ * True while {@link measureWithRatios} measures runs whose naive client comes from the naive
+ * sample instead: {@link naiveCopy} then sends nothing (at a latency, one Table API request per
+ * record of the full sample would take hours).
+ */
+let naiveElsewhere = false;
+
 /** A Snowline run's time with its replay floor and naive client (see replayFloor, naiveCopy). */
 export interface RatioRuns {
   readonly snowlineMs: number;
@@ -709,14 +718,21 @@ export async function measureWithRatios<R extends { ratios?: RatioRuns | undefin
 ): Promise<{ main: R; replay: Record<string, unknown> | null; naive: Record<string, unknown> | null }> {
   const devices = (n: string) => (n === 'demo' ? 0 : n === 'large' ? Infinity : Number(n));
   const sampled = sample > 0 && devices(size) > sample;
-  const main = await measure(size, sample > 0 && !sampled);
-  const ratios = sampled ? (await measure(String(sample), true)).ratios : main.ratios;
-  if (!ratios) return { main, replay: null, naive: null };
   const replaySample = sampled ? sample : devices(size);
   const naiveSample =
     network.latencyMs > 0 && network.naiveSample > 0 && network.naiveSample < replaySample
       ? network.naiveSample
       : null;
+  naiveElsewhere = naiveSample !== null;
+  let main: R;
+  let ratios: RatioRuns | undefined;
+  try {
+    main = await measure(size, sample > 0 && !sampled);
+    ratios = sampled ? (await measure(String(sample), true)).ratios : main.ratios;
+  } finally {
+    naiveElsewhere = false;
+  }
+  if (!ratios) return { main, replay: null, naive: null };
   const naiveRuns = naiveSample ? (await measure(String(naiveSample), true)).ratios! : ratios;
   const label = (n: number | null) => (n !== null ? `${n} devices` : null);
   const { replay } = ratios;

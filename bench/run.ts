@@ -5,8 +5,8 @@
  * printed for docs/performance.md, and everything logged to `bench/results/<date>.log` as it
  * happens. With `--latency`, each flow runs at 0 ms and again with that round trip (and seeded
  * `--jitter`) added to every request of both sandboxes: one `flows[]` entry per flow and latency,
- * each with its `latencyMs`. At a latency the naive client runs on a small sample
- * (`--naive-sample`, default 300 devices) and says so.
+ * each with its `latencyMs` (`--latency-only` skips the 0 ms pass). At a latency the naive client
+ * runs on a small sample (`--naive-sample`, default 300 devices) and says so.
  *
  * A `large` run takes a long time: start it in the background and follow the log:
  *
@@ -41,12 +41,15 @@ const { values } = parseArgs({
     latency: { type: 'string', default: '0' },
     jitter: { type: 'string', default: '0' },
     'naive-sample': { type: 'string', default: '300' },
+    'latency-only': { type: 'boolean', default: false },
   },
 });
 for (const option of ['latency', 'jitter', 'naive-sample'] as const)
   if (!/^\d+$/.test(values[option]!)) throw new Error(`--${option} is a whole number of ms or devices`);
-/** Each flow at 0 ms, and at `--latency` when given. */
-const latencies = [...new Set([0, Number(values.latency)])];
+/** Each flow at 0 ms, and at `--latency` when given (`--latency-only`: at `--latency` alone). */
+const latencies = values['latency-only']
+  ? [Number(values.latency)]
+  : [...new Set([0, Number(values.latency)])];
 const size = values.size!;
 if (!['demo', 'large'].includes(size) && !/^[1-9]\d*$/.test(size)) {
   throw new Error(`--size ${size}: use demo, large or a number of devices`);
