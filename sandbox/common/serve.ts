@@ -45,11 +45,19 @@ export function withLatency(app: Hono, latency: NetworkLatency | undefined): Hon
   const random = new Random(latency.seed ?? 1);
   const jitter = latency.jitterMs ?? 0;
   return async (request, env, context) => {
-    if (!new URL(request.url).pathname.startsWith('/_sandbox')) {
-      const delay = Math.max(0, latency.ms + (jitter > 0 ? (random.next() * 2 - 1) * jitter : 0));
-      if (delay > 0) await sleep(delay);
-    }
-    return app.fetch(request, env, context);
+    if (new URL(request.url).pathname.startsWith('/_sandbox')) return app.fetch(request, env, context);
+    const delay = Math.max(0, latency.ms + (jitter > 0 ? (random.next() * 2 - 1) * jitter : 0));
+    // The body is read as it arrives, before the wait: a request left unread for the delay lost
+    // its body (the node adapter's lazy body stream), and the handler got an empty POST.
+    const body =
+      request.method === 'GET' || request.method === 'HEAD' ? undefined : await request.arrayBuffer();
+    if (delay > 0) await sleep(delay);
+    const delayed = new Request(request.url, {
+      method: request.method,
+      headers: request.headers,
+      ...(body !== undefined ? { body } : {}),
+    });
+    return app.fetch(delayed, env, context);
   };
 }
 
