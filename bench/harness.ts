@@ -330,25 +330,31 @@ async function sendConcurrently(
   const lane = async (): Promise<void> => {
     while (next < requests.length) {
       const entry = requests[next++]!;
-      const response = await request(`${sandbox.ready[entry.side].url}${entry.path}`, {
-        method: entry.method as 'GET',
-        dispatcher: sandbox.agent,
-        headers: {
-          authorization:
-            entry.side === 'servicenow'
-              ? `Bearer ${token}`
-              : defenderAuthorization(sandbox.ready, entry.path),
-          accept: 'application/json',
-          ...(entry.body !== undefined ? { 'content-type': 'application/json' } : {}),
-        },
-        ...(entry.body !== undefined ? { body: entry.body } : {}),
-      });
-      const answer = await response.body.text();
-      // The first few refusals go to stderr (the bench log): a figure built on refused requests means little.
-      if (response.statusCode >= 400 && failed++ < 3) {
-        process.stderr.write(
-          `${entry.method} ${entry.path} → ${response.statusCode}: ${answer.slice(0, 300)}\n`,
-        );
+      try {
+        const response = await request(`${sandbox.ready[entry.side].url}${entry.path}`, {
+          method: entry.method as 'GET',
+          dispatcher: sandbox.agent,
+          headers: {
+            authorization:
+              entry.side === 'servicenow'
+                ? `Bearer ${token}`
+                : defenderAuthorization(sandbox.ready, entry.path),
+            accept: 'application/json',
+            ...(entry.body !== undefined ? { 'content-type': 'application/json' } : {}),
+          },
+          ...(entry.body !== undefined ? { body: entry.body } : {}),
+        });
+        const answer = await response.body.text();
+        // The first few refusals go to stderr (the bench log): a figure built on refused requests means little.
+        if (response.statusCode >= 400 && failed++ < 3) {
+          process.stderr.write(
+            `${entry.method} ${entry.path} → ${response.statusCode}: ${answer.slice(0, 300)}\n`,
+          );
+        }
+      } catch (error) {
+        // A connection reset counts as a refused request, and the figure says so (failed > 0).
+        if (failed++ < 3)
+          process.stderr.write(`${entry.method} ${entry.path} → ${(error as Error).message}\n`);
       }
     }
   };

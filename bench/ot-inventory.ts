@@ -64,6 +64,7 @@ async function measure(size: string, withRatios: boolean) {
     const afterInitial = await serviceNowCounters(sandbox);
     const requests = withRatios ? await journaled(sandbox) : undefined;
     if (withRatios) await journal(sandbox, false);
+    process.stderr.write(`${size}: initial run ${Math.round(initial.wallMs)} ms; no-op and freshness next\n`);
     const noop = await timedSync(config, FLOW);
     const afterNoop = await serviceNowCounters(sandbox);
     // The daily freshness pass: a day later Defender has seen every device again; each fed device's
@@ -72,6 +73,7 @@ async function measure(size: string, withRatios: boolean) {
     await sandbox.control('defender', 'POST', '/_sandbox/devices/seen');
     const freshness = await timedSync(config, FLOW);
     const afterFreshness = await serviceNowCounters(sandbox);
+    if (requests) process.stderr.write(`${size}: naive copy and replay next\n`);
     const ratios = requests && {
       snowlineMs: initial.wallMs,
       // `sys_object_source` is written by IRE only: the Table API refuses inserts (ACL), as on a
