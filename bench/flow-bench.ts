@@ -8,9 +8,10 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { request, type Agent } from 'undici';
 import type { SandboxReady } from '../src/cli/sandbox-process.js';
-import { timedSync, type FlowBenchResult } from './harness.js';
+import { NETWORK_OPTIONS, timedSync, useNetwork, type FlowBenchResult } from './harness.js';
 
 export {
+  benchNetwork,
   round,
   startSandboxProcess as startSandbox,
   timedSync,
@@ -33,9 +34,11 @@ export function benchArgs(options: Record<string, { type: 'string'; default: str
       size: { type: 'string', default: 'demo' },
       json: { type: 'boolean', default: false },
       sample: { type: 'string', default: '10000' },
+      ...NETWORK_OPTIONS,
       ...options,
     },
   });
+  useNetwork(values);
   const all = values as Record<string, string | boolean | undefined>;
   const sizes = String(all.size).split(',');
   for (const size of sizes)
@@ -49,10 +52,20 @@ export function benchArgs(options: Record<string, { type: 'string'; default: str
   return { sizes, json: all.json === true, sample, values: strings };
 }
 
-/** The request counters of both sandboxes (ServiceNow's Batch calls and their inner writes apart). */
+/**
+ * The request counters of both sandboxes (ServiceNow's Batch calls and their inner writes apart),
+ * and what each sandbox counted it received: records inserted per table, governance assignments
+ * written. Floors are built from these, never from Snowline's own summary.
+ */
 export interface SandboxCounts {
-  readonly servicenow: { total: number; writes: number; batchCalls: number; innerWrites: number };
-  readonly defender: { total: number; writes: number };
+  readonly servicenow: {
+    total: number;
+    writes: number;
+    batchCalls: number;
+    innerWrites: number;
+    inserted: Record<string, number>;
+  };
+  readonly defender: { total: number; writes: number; assignmentsWritten: number };
 }
 
 export async function sandboxCounts(ready: SandboxReady, agent: Agent): Promise<SandboxCounts> {
@@ -62,31 +75,42 @@ export async function sandboxCounts(ready: SandboxReady, agent: Agent): Promise<
     writes: number;
     byApi: { batch?: { POST?: number } };
     batchInner: { writes: number };
+    received: { inserted: Record<string, number> };
   };
-  const df = (await get(`${ready.defender.url}/_sandbox/stats`)) as { total: number; writes: number };
+  const df = (await get(`${ready.defender.url}/_sandbox/stats`)) as {
+    total: number;
+    writes: number;
+    assignmentsWritten: number;
+  };
   return {
     servicenow: {
       total: sn.total,
       writes: sn.writes,
       batchCalls: sn.byApi.batch?.POST ?? 0,
       innerWrites: sn.batchInner.writes,
+      inserted: sn.received.inserted,
     },
-    defender: { total: df.total, writes: df.writes },
+    defender: { total: df.total, writes: df.writes, assignmentsWritten: df.assignmentsWritten },
   };
 }
 
 /** What happened between two readings of the counters. */
 export function countsBetween(before: SandboxCounts, after: SandboxCounts): SandboxCounts {
+  const inserted: Record<string, number> = {};
+  for (const [table, n] of Object.entries(after.servicenow.inserted))
+    inserted[table] = n - (before.servicenow.inserted[table] ?? 0);
   return {
     servicenow: {
       total: after.servicenow.total - before.servicenow.total,
       writes: after.servicenow.writes - before.servicenow.writes,
       batchCalls: after.servicenow.batchCalls - before.servicenow.batchCalls,
       innerWrites: after.servicenow.innerWrites - before.servicenow.innerWrites,
+      inserted,
     },
     defender: {
       total: after.defender.total - before.defender.total,
       writes: after.defender.writes - before.defender.writes,
+      assignmentsWritten: after.defender.assignmentsWritten - before.defender.assignmentsWritten,
     },
   };
 }

@@ -31,7 +31,44 @@ export interface FlowBenchResult {
   [extra: string]: unknown;
 }
 
-/** Command line of a per-flow script: `--size demo|large|N`, `--json`, plus the script's own options. */
+/**
+ * The network every sandbox of this benchmark process puts between itself and its clients:
+ * `--latency MS` and `--jitter MS` (seeded) on every API request (sandbox/common/serve.ts), and
+ * `--naive-sample N`, the devices the naive client's run takes when there is latency (one Table
+ * API request per record at 50 ms takes hours on a large sample; it runs on a small one and says so).
+ */
+export interface BenchNetwork {
+  readonly latencyMs: number;
+  readonly jitterMs: number;
+  readonly naiveSample: number;
+}
+
+/** The command-line options of {@link BenchNetwork}, for every per-flow script's parser. */
+export const NETWORK_OPTIONS = {
+  latency: { type: 'string', default: '0' },
+  jitter: { type: 'string', default: '0' },
+  'naive-sample': { type: 'string', default: '300' },
+} as const;
+
+let network: BenchNetwork = { latencyMs: 0, jitterMs: 0, naiveSample: 300 };
+
+/** Sets this process's {@link BenchNetwork} from the parsed {@link NETWORK_OPTIONS}; returns it. */
+export function useNetwork(values: Record<string, unknown>): BenchNetwork {
+  const whole = (name: string): number => {
+    const n = Number(values[name]);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} is a whole number, not "${values[name]}"`);
+    return n;
+  };
+  network = { latencyMs: whole('latency'), jitterMs: whole('jitter'), naiveSample: whole('naive-sample') };
+  return network;
+}
+
+/** The network of this benchmark process (see {@link useNetwork}). */
+export function benchNetwork(): BenchNetwork {
+  return network;
+}
+
+/** Command line of a per-flow script: `--size demo|large|N`, `--json`, the network, plus the script's own options. */
 export function benchArgs<K extends string>(
   extra: Record<K, string>,
 ): { size: string; json: boolean } & Record<K, string> {
@@ -42,9 +79,11 @@ export function benchArgs<K extends string>(
     options: {
       size: { type: 'string', default: 'demo' },
       json: { type: 'boolean', default: false },
+      ...NETWORK_OPTIONS,
       ...options,
     },
   });
+  useNetwork(values);
   const size = values.size as string;
   if (!['demo', 'large'].includes(size) && !/^[1-9]\d*$/.test(size)) {
     throw new Error(`--size ${size}: use demo, large or a number of devices`);
@@ -71,9 +110,12 @@ export interface SandboxProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `dist/sandbox/main.js` for a dataset size or a number of devices. */
+/** Starts `dist/sandbox/main.js` for a dataset size or a number of devices, behind this process's {@link benchNetwork}. */
 export async function startSandboxProcess(size: string, seed = 1): Promise<SandboxProcess> {
   const args = size === 'large' || size === 'demo' ? ['--dataset', size] : ['--devices', size];
+  const { latencyMs, jitterMs } = network;
+  if (latencyMs > 0) args.push('--latency', String(latencyMs));
+  if (jitterMs > 0) args.push('--jitter', String(jitterMs));
   const child = spawn(process.execPath, ['dist/sandbox/main.js', ...args, '--seed', String(seed)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -175,12 +217,20 @@ export async function timedSync(
   return { wallMs, peakRssMb: peakKb / 1024, summary };
 }
 
-/** ServiceNow sandbox counters: outer requests and writes, and IRE requests. */
+/**
+ * ServiceNow sandbox counters: outer requests and writes, IRE requests, and the IRE items the
+ * sandbox received (the floor's count: the sandbox's, not the engine's report).
+ */
 export async function serviceNowCounters(
   sandbox: SandboxProcess,
-): Promise<{ requests: number; writes: number; ire: number }> {
+): Promise<{ requests: number; writes: number; ire: number; ireItems: number }> {
   const stats = await sandbox.control('servicenow', 'GET', '/_sandbox/stats');
-  return { requests: stats.total, writes: stats.writes, ire: stats.byApi.ire?.POST ?? 0 };
+  return {
+    requests: stats.total,
+    writes: stats.writes,
+    ire: stats.byApi.ire?.POST ?? 0,
+    ireItems: stats.received.ireItems,
+  };
 }
 
 /** One journaled request (see sandbox/common/journal.ts). */
@@ -262,31 +312,61 @@ export async function sendAll(
   token: string,
   requests: readonly Outbound[],
   concurrency: number,
+  alone: (entry: Outbound) => boolean = () => false,
+): Promise<number> {
+  let failed = 0;
+  // A request sent `alone` waits for those before it and holds back those after it.
+  for (let start = 0; start < requests.length;) {
+    let end = start;
+    while (end < requests.length && !alone(requests[end]!)) end++;
+    if (end === start) end++;
+    failed += await sendConcurrently(
+      sandbox,
+      token,
+      requests.slice(start, end),
+      end - start > 1 ? concurrency : 1,
+    );
+    start = end;
+  }
+  return failed;
+}
+
+async function sendConcurrently(
+  sandbox: SandboxProcess,
+  token: string,
+  requests: readonly Outbound[],
+  concurrency: number,
 ): Promise<number> {
   let next = 0;
   let failed = 0;
   const lane = async (): Promise<void> => {
     while (next < requests.length) {
       const entry = requests[next++]!;
-      const response = await request(`${sandbox.ready[entry.side].url}${entry.path}`, {
-        method: entry.method as 'GET',
-        dispatcher: sandbox.agent,
-        headers: {
-          authorization:
-            entry.side === 'servicenow'
-              ? `Bearer ${token}`
-              : defenderAuthorization(sandbox.ready, entry.path),
-          accept: 'application/json',
-          ...(entry.body !== undefined ? { 'content-type': 'application/json' } : {}),
-        },
-        ...(entry.body !== undefined ? { body: entry.body } : {}),
-      });
-      const answer = await response.body.text();
-      // The first few refusals go to stderr (the bench log): a figure built on refused requests means little.
-      if (response.statusCode >= 400 && failed++ < 3) {
-        process.stderr.write(
-          `${entry.method} ${entry.path} → ${response.statusCode}: ${answer.slice(0, 300)}\n`,
-        );
+      try {
+        const response = await request(`${sandbox.ready[entry.side].url}${entry.path}`, {
+          method: entry.method as 'GET',
+          dispatcher: sandbox.agent,
+          headers: {
+            authorization:
+              entry.side === 'servicenow'
+                ? `Bearer ${token}`
+                : defenderAuthorization(sandbox.ready, entry.path),
+            accept: 'application/json',
+            ...(entry.body !== undefined ? { 'content-type': 'application/json' } : {}),
+          },
+          ...(entry.body !== undefined ? { body: entry.body } : {}),
+        });
+        const answer = await response.body.text();
+        // The first few refusals go to stderr (the bench log): a figure built on refused requests means little.
+        if (response.statusCode >= 400 && failed++ < 3) {
+          process.stderr.write(
+            `${entry.method} ${entry.path} → ${response.statusCode}: ${answer.slice(0, 300)}\n`,
+          );
+        }
+      } catch (error) {
+        // A connection reset counts as a refused request, and the figure says so (failed > 0).
+        if (failed++ < 3)
+          process.stderr.write(`${entry.method} ${entry.path} → ${(error as Error).message}\n`);
       }
     }
   };
@@ -314,8 +394,8 @@ export async function replayFloor(
   fresh: SandboxProcess,
   requests: Journaled,
   lanes: Lanes,
-  check?: StateParts & { readonly recorded: SandboxProcess },
-): Promise<{ wallMs: number; requests: number; failed: number; sameState?: boolean }> {
+  check: StateParts & { readonly recorded: SandboxProcess },
+): Promise<{ wallMs: number; requests: number; failed: number; sameState: boolean }> {
   const servicenow: Outbound[] = requests.servicenow
     .filter((r) => r.path !== '/oauth_token.do')
     .map((r) => ({ ...r, side: 'servicenow' }));
@@ -325,13 +405,15 @@ export async function replayFloor(
   const token = await serviceNowToken(fresh);
   await fresh.control('servicenow', 'POST', '/_sandbox/sys-ids', { seed: REPLAY_SYS_ID_SEED });
   const started = performance.now();
-  const failed = await sendInLanes(fresh, token, servicenow, defender, lanes);
+  // A Table API insert mints a sys_id that later requests name (a company a CI references): sent
+  // alone, in the order the run sent it, it gets the run's sys_id. IRE payloads stay in lanes.
+  const failed = await sendInLanes(fresh, token, servicenow, defender, lanes, isTableInsert);
   const wallMs = performance.now() - started;
   return {
     wallMs,
     requests: servicenow.length + defender.length,
     failed,
-    ...(check ? { sameState: await sameState(check.recorded, fresh, check) } : {}),
+    sameState: await sameState(check.recorded, fresh, check),
   };
 }
 
@@ -345,16 +427,22 @@ async function sendInLanes(
   servicenow: readonly Outbound[],
   defender: readonly Outbound[],
   lanes: Lanes,
+  alone?: (entry: Outbound) => boolean,
 ): Promise<number> {
   if (lanes === 'oneLane') {
     const inOrder = [...servicenow, ...defender].sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
     return sendAll(sandbox, token, inOrder, 1);
   }
   const failed = await Promise.all([
-    sendAll(sandbox, token, servicenow, lanes.servicenow),
+    sendAll(sandbox, token, servicenow, lanes.servicenow, alone),
     sendAll(sandbox, token, defender, lanes.defender),
   ]);
   return failed[0]! + failed[1]!;
+}
+
+/** A Table API insert (it mints a sys_id). */
+function isTableInsert(entry: Outbound): boolean {
+  return entry.method === 'POST' && entry.path.startsWith('/api/now/table/');
 }
 
 /** Rounds for printing: `digits` decimals. */
@@ -494,8 +582,17 @@ export async function naiveCopy(
   from: SandboxProcess,
   to: SandboxProcess,
   options: StateParts & { readonly lanes: Lanes },
-): Promise<{ wallMs: number; requests: number; failed: number; sameState: boolean }> {
+): Promise<{
+  wallMs: number;
+  requests: number;
+  failed: number;
+  sameState: boolean;
+  servicenowMs?: number;
+  servicenowRequests?: number;
+}> {
   const { tables, lanes } = options;
+  // A run whose naive client is taken from the smaller naive sample (see measureWithRatios).
+  if (naiveElsewhere) return { wallMs: NaN, requests: 0, failed: 0, sameState: false };
   const fromUrl = from.ready.servicenow.url;
   const toUrl = to.ready.servicenow.url;
   const servicenow: Outbound[] = (await copiedRecords(from, to, tables)).map((r) => ({
@@ -514,13 +611,20 @@ export async function naiveCopy(
     : [];
   const token = await serviceNowToken(to);
   const started = performance.now();
-  const failed = await sendInLanes(to, token, servicenow, defender, lanes);
+  // ServiceNow's records first, then Defender's assignments (their ticket links name the records):
+  // each side in the flow's lanes, the ServiceNow side timed apart.
+  const width = (side: 'servicenow' | 'defender') => (lanes === 'oneLane' ? 1 : lanes[side]);
+  let failed = await sendAll(to, token, servicenow, width('servicenow'));
+  const servicenowMs = performance.now() - started;
+  failed += await sendAll(to, token, defender, width('defender'));
   const wallMs = performance.now() - started;
   return {
     wallMs,
     requests: servicenow.length + defender.length,
     failed,
     sameState: await sameState(from, to, options),
+    servicenowMs,
+    servicenowRequests: servicenow.length,
   };
 }
 
@@ -539,27 +643,51 @@ async function assignmentDump(sandbox: SandboxProcess): Promise<{ id: string; pr
 /**
  * Whether `to` dumps canonically equal to `from` in `parts`. Ticket links name an instance URL:
  * either sandbox's counts as the same (a replay sends the run's links unchanged, a naive copy
- * its own).
+ * its own). The first difference goes to stderr (the bench log): a `false` must be explainable.
  */
 async function sameState(from: SandboxProcess, to: SandboxProcess, parts: StateParts): Promise<boolean> {
   const urls = [from.ready.servicenow.url, to.ready.servicenow.url];
-  const dump = async (sandbox: SandboxProcess) =>
-    urls.reduce(
-      (text, url) => text.replaceAll(url, '<servicenow>'),
-      JSON.stringify({
-        servicenow: await sandbox.control(
-          'servicenow',
-          'GET',
-          `/_sandbox/dump?tables=${parts.tables.join(',')}`,
-        ),
-        ...(parts.governanceAssignments ? { defender: await assignmentDump(sandbox) } : {}),
-      }),
+  const dump = async (sandbox: SandboxProcess) => {
+    const servicenow = (await sandbox.control(
+      'servicenow',
+      'GET',
+      `/_sandbox/dump?tables=${parts.tables.join(',')}`,
+    )) as { tables: Record<string, unknown[]> };
+    const records = new Map<string, string>();
+    for (const [table, rows] of Object.entries(servicenow.tables))
+      for (const row of rows) records.set(`${table} ${(row as { _key: string })._key}`, JSON.stringify(row));
+    if (parts.governanceAssignments)
+      for (const a of await assignmentDump(sandbox)) records.set(`assignment ${a.id}`, JSON.stringify(a));
+    for (const [key, text] of records)
+      records.set(
+        key,
+        urls.reduce((t, url) => t.replaceAll(url, '<servicenow>'), text),
+      );
+    return records;
+  };
+  const [a, b] = [await dump(from), await dump(to)];
+  for (const [key, text] of a) {
+    if (b.get(key) === text) continue;
+    const table = key.split(' ')[0]!;
+    const onlyInCopy = [...b.keys()].find((k) => k.startsWith(`${table} `) && !a.has(k));
+    process.stderr.write(
+      `sameState: ${a.size} records against ${b.size}; first difference at ${key}:\n  run:  ${text.slice(0, 600)}\n  copy: ${(b.get(key) ?? `absent${onlyInCopy ? `; the copy has ${(b.get(onlyInCopy) ?? '').slice(0, 600)}` : ''}`).slice(0, 1200)}\n`,
     );
-  return (await dump(from)) === (await dump(to));
+    return false;
+  }
+  if (a.size !== b.size) {
+    const extra = [...b.keys()].find((k) => !a.has(k));
+    process.stderr.write(`sameState: the copy has ${b.size - a.size} more records, e.g. ${extra}\n`);
+    return false;
+  }
+  return true;
 }
 
 /** ServiceNow tables ot-inventory writes, in an order where every reference points back. */
 export const OT_INVENTORY_TABLES: readonly string[] = [
+  'core_company',
+  // The models ot-inventory creates (cmdb_model has no sys_class_name to find the class by).
+  'cmdb_hardware_product_model',
   'cmdb_ci',
   'cmdb_ot_entity',
   'cmdb_key_value_v2',
@@ -578,6 +706,13 @@ export async function withSandbox<T>(size: string, use: (sandbox: SandboxProcess
   }
 }
 
+/**
+ * True while {@link measureWithRatios} measures runs whose naive client comes from the naive
+ * sample instead: {@link naiveCopy} then sends nothing (at a latency, one Table API request per
+ * record of the full sample would take hours).
+ */
+let naiveElsewhere = false;
+
 /** A Snowline run's time with its replay floor and naive client (see replayFloor, naiveCopy). */
 export interface RatioRuns {
   readonly snowlineMs: number;
@@ -589,40 +724,61 @@ export interface RatioRuns {
  * Measures a flow on `size` with its replay floor and naive client ratios: `measure(size, true)`
  * must return them, `measure(size, false)` need not. Above `sample` devices (`large` is above any)
  * they come from a second run on `sample` devices, Snowline timed on that same sample, and are
- * labelled with it; `sample` 0 leaves them out. Returns the run on `size` and the `replay` and
- * `naive` fields every flow result carries (bench/run.ts's table prints them).
+ * labelled with it; `sample` 0 leaves them out. With latency the naive client comes from a run on
+ * {@link BenchNetwork.naiveSample} devices (when smaller), labelled with it. Returns the run on
+ * `size` and the `replay` and `naive` fields every flow result carries (bench/run.ts's table
+ * prints them).
  */
 export async function measureWithRatios<R extends { ratios?: RatioRuns | undefined }>(
   size: string,
   sample: number,
   measure: (size: string, withRatios: boolean) => Promise<R>,
 ): Promise<{ main: R; replay: Record<string, unknown> | null; naive: Record<string, unknown> | null }> {
-  const devices = size === 'demo' ? 0 : size === 'large' ? Infinity : Number(size);
-  const sampled = sample > 0 && devices > sample;
-  const main = await measure(size, sample > 0 && !sampled);
-  const ratios = sampled ? (await measure(String(sample), true)).ratios : main.ratios;
+  const devices = (n: string) => (n === 'demo' ? 0 : n === 'large' ? Infinity : Number(n));
+  const sampled = sample > 0 && devices(size) > sample;
+  const replaySample = sampled ? sample : devices(size);
+  const naiveSample =
+    network.latencyMs > 0 && network.naiveSample > 0 && network.naiveSample < replaySample
+      ? network.naiveSample
+      : null;
+  naiveElsewhere = naiveSample !== null;
+  let main: R;
+  let ratios: RatioRuns | undefined;
+  try {
+    main = await measure(size, sample > 0 && !sampled);
+    ratios = sampled ? (await measure(String(sample), true)).ratios : main.ratios;
+  } finally {
+    naiveElsewhere = false;
+  }
   if (!ratios) return { main, replay: null, naive: null };
-  const label = sampled ? `${sample} devices` : null;
-  const { snowlineMs, replay, naive } = ratios;
+  const naiveRuns = naiveSample ? (await measure(String(naiveSample), true)).ratios! : ratios;
+  const label = (n: number | null) => (n !== null ? `${n} devices` : null);
+  const { replay } = ratios;
   return {
     main,
     replay: {
-      sample: label,
-      snowlineMs: Math.round(snowlineMs),
+      sample: label(sampled ? sample : null),
+      snowlineMs: Math.round(ratios.snowlineMs),
       replayMs: Math.round(replay.wallMs),
       requests: replay.requests,
       failed: replay.failed,
-      ...(replay.sameState === undefined ? {} : { sameState: replay.sameState }),
-      ratio: round(snowlineMs / replay.wallMs, 2),
+      sameState: replay.sameState,
+      ratio: round(ratios.snowlineMs / replay.wallMs, 2),
     },
     naive: {
-      sample: label,
-      snowlineMs: Math.round(snowlineMs),
-      naiveMs: Math.round(naive.wallMs),
-      requests: naive.requests,
-      failed: naive.failed,
-      sameState: naive.sameState,
-      ratio: round(naive.wallMs / snowlineMs, 2),
+      sample: label(naiveSample ?? (sampled ? sample : null)),
+      snowlineMs: Math.round(naiveRuns.snowlineMs),
+      naiveMs: Math.round(naiveRuns.naive.wallMs),
+      requests: naiveRuns.naive.requests,
+      failed: naiveRuns.naive.failed,
+      sameState: naiveRuns.naive.sameState,
+      ...(naiveRuns.naive.servicenowMs !== undefined
+        ? {
+            servicenowMs: Math.round(naiveRuns.naive.servicenowMs),
+            servicenowRequests: naiveRuns.naive.servicenowRequests,
+          }
+        : {}),
+      ratio: round(naiveRuns.naive.wallMs / naiveRuns.snowlineMs, 2),
     },
   };
 }

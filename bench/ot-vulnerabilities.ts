@@ -28,6 +28,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   benchArgs,
+  benchNetwork,
   measuredSync,
   report,
   round,
@@ -102,11 +103,12 @@ async function measure(
     if (withRatios) await journal(sandbox, false);
     const noop = await measuredSync<Summary>(sandbox.ready, sandbox.agent, configPath, 'ot-vulnerabilities');
     const s = initial.summary;
-    const detections = s.opened;
-    // Snowline pairs each new detection with its item (writeVulnerableItems, the default): one
-    // item per detection on a fresh instance, created before it.
-    const items = detections;
-    const entries = s.created - detections - items;
+    // What the sandbox inserted, not what Snowline reports: NVD entries, vulnerable items (Snowline
+    // pairs each new detection with its item, or the platform's roll-up makes it) and detections.
+    const inserted = initial.counts.servicenow.inserted;
+    const detections = inserted.sn_vul_detection ?? 0;
+    const items = inserted.sn_vul_vulnerable_item ?? 0;
+    const entries = inserted.sn_vul_nvd_entry ?? 0;
     const floor =
       Math.ceil(entries / batchSize) + Math.ceil(items / batchSize) + Math.ceil(detections / batchSize);
     const sn = initial.counts.servicenow;
@@ -128,6 +130,8 @@ async function measure(
     const result: FlowBenchResult = {
       flow: 'ot-vulnerabilities',
       size,
+      latencyMs: benchNetwork().latencyMs,
+      jitterMs: benchNetwork().jitterMs,
       records: detections,
       wallMs: Math.round(initial.wallMs),
       recordsPerSec: Math.round(detections / (initial.wallMs / 1000)),
@@ -150,6 +154,7 @@ async function measure(
         nvdEntriesCreated: entries,
         itemsCreated: items,
         detectionsOpened: detections,
+        reported: { created: s.created, opened: s.opened },
         batchCalls: sn.batchCalls,
         innerWrites: sn.innerWrites,
         serviceNowReads: sn.total - sn.writes,

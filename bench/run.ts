@@ -1,8 +1,12 @@
 /**
- * `npm run bench [-- --size demo|large|N] [--growth] [--json]`: every flow's benchmark, one child
- * process per flow script (each starts its own sandboxes and Snowline processes), their JSON
- * figures collected into `bench/results/<date>.json`, a Markdown table printed for
- * docs/performance.md, and everything logged to `bench/results/<date>.log` as it happens.
+ * `npm run bench [-- --size demo|large|N] [--latency MS] [--jitter MS] [--growth] [--json]`: every
+ * flow's benchmark, one child process per flow script (each starts its own sandboxes and Snowline
+ * processes), their JSON figures collected into `bench/results/<date>.json`, a Markdown table
+ * printed for docs/performance.md, and everything logged to `bench/results/<date>.log` as it
+ * happens. With `--latency`, each flow runs at 0 ms and again with that round trip (and seeded
+ * `--jitter`) added to every request of both sandboxes: one `flows[]` entry per flow and latency,
+ * each with its `latencyMs` (`--latency-only` skips the 0 ms pass). At a latency the naive client
+ * runs on a small sample (`--naive-sample`, default 300 devices) and says so.
  *
  * A `large` run takes a long time: start it in the background and follow the log:
  *
@@ -23,6 +27,7 @@ const FLOW_SCRIPTS: readonly { flow: string; script: string }[] = [
   { flow: 'ot-inventory', script: 'bench/ot-inventory.ts' },
   { flow: 'ot-vulnerabilities', script: 'bench/ot-vulnerabilities.ts' },
   { flow: 'cloud-tickets', script: 'bench/cloud-tickets.ts' },
+  { flow: 'ticket-sync', script: 'bench/ticket-sync.ts' },
 ];
 
 /** Device counts of the growth series. */
@@ -33,8 +38,18 @@ const { values } = parseArgs({
     size: { type: 'string', default: 'demo' },
     growth: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
+    latency: { type: 'string', default: '0' },
+    jitter: { type: 'string', default: '0' },
+    'naive-sample': { type: 'string', default: '300' },
+    'latency-only': { type: 'boolean', default: false },
   },
 });
+for (const option of ['latency', 'jitter', 'naive-sample'] as const)
+  if (!/^\d+$/.test(values[option]!)) throw new Error(`--${option} is a whole number of ms or devices`);
+/** Each flow at 0 ms, and at `--latency` when given (`--latency-only`: at `--latency` alone). */
+const latencies = values['latency-only']
+  ? [Number(values.latency)]
+  : [...new Set([0, Number(values.latency)])];
 const size = values.size!;
 if (!['demo', 'large'].includes(size) && !/^[1-9]\d*$/.test(size)) {
   throw new Error(`--size ${size}: use demo, large or a number of devices`);
@@ -56,11 +71,20 @@ function log(line: string): void {
 type FlowFigures = Record<string, any>;
 
 /** One script run: its JSON result, or what went wrong (the other flows still run). */
-type Outcome = { ok: true; result: FlowFigures } | { ok: false; flow: string; size: string; error: string };
+type Outcome =
+  | { ok: true; result: FlowFigures }
+  | { ok: false; flow: string; size: string; latencyMs: number; error: string };
 
 async function runScript(flow: string, script: string, args: string[]): Promise<Outcome> {
   const label = `${flow} ${args.join(' ')}`;
-  if (!existsSync(script)) return { ok: false, flow, size: args[1]!, error: `${script} does not exist yet` };
+  const failed = (error: string): Outcome => ({
+    ok: false,
+    flow,
+    size: args[1]!,
+    latencyMs: args.includes('--latency') ? Number(args[args.indexOf('--latency') + 1]) : 0,
+    error,
+  });
+  if (!existsSync(script)) return failed(`${script} does not exist yet`);
   log(`start ${label}`);
   const child = spawn(process.execPath, ['--import', 'tsx', script, ...args, '--json'], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -79,12 +103,18 @@ async function runScript(flow: string, script: string, args: string[]): Promise<
   } catch (error) {
     const message = `${(error as Error).message}; see ${logFile}`;
     log(`FAILED ${label}: ${message}`);
-    return { ok: false, flow, size: args[1]!, error: message };
+    return failed(message);
   }
 }
 
 const flows: Outcome[] = [];
-for (const { flow, script } of FLOW_SCRIPTS) flows.push(await runScript(flow, script, ['--size', size]));
+for (const latency of latencies) {
+  const network = ['--latency', String(latency), '--jitter', latency > 0 ? values.jitter! : '0'];
+  for (const { flow, script } of FLOW_SCRIPTS)
+    flows.push(
+      await runScript(flow, script, ['--size', size, ...network, '--naive-sample', values['naive-sample']!]),
+    );
+}
 const growth: Outcome[] = [];
 if (values.growth) {
   for (const devices of GROWTH) {
@@ -100,7 +130,11 @@ const report = {
   node: process.version,
   cpus: cpus().length,
   size,
-  flows: flows.map((o) => (o.ok ? o.result : { flow: o.flow, size: o.size, error: o.error })),
+  latencies,
+  jitterMs: Number(values.jitter),
+  flows: flows.map((o) =>
+    o.ok ? o.result : { flow: o.flow, size: o.size, latencyMs: o.latencyMs, error: o.error },
+  ),
   ...(values.growth
     ? { growth: growth.map((o) => (o.ok ? o.result : { size: o.size, error: o.error })) }
     : {}),
@@ -112,23 +146,23 @@ log(`wrote ${resultFile}`);
 function table(): string {
   const cell = (v: unknown) => (v === undefined || v === null ? '–' : String(v));
   const lines = [
-    '| flow | size | records | wall s | records/s | requests SN / Defender | floor (ratio) | peak RSS MB | no-op s (writes) | replay floor ratio | naive client ratio |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| flow | size | latency ms | records | wall s | records/s | requests SN / Defender | floor (ratio) | peak RSS MB | no-op s (writes) | replay floor ratio | naive client ratio |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const r of report.flows as FlowFigures[]) {
     if (r.error) {
-      lines.push(`| ${r.flow} | ${r.size} | ${cell(r.error)} | | | | | | | | |`);
+      lines.push(`| ${r.flow} | ${r.size} | ${cell(r.latencyMs)} | ${cell(r.error)} | | | | | | | | |`);
       continue;
     }
-    const naive = r.naive
-      ? `${r.naive.ratio}${r.naive.sameState ? '' : ' (state differs)'}${r.naive.sample ? ` (sample ${r.naive.sample})` : ''}`
-      : '–';
-    // A replay checked against the run's state (ot-vulnerabilities, cloud-tickets) says when it differs.
-    const replay = r.replay
-      ? `${r.replay.ratio}${r.replay.sameState === false ? ' (state differs)' : ''}${r.replay.sample ? ` (sample ${r.replay.sample})` : ''}`
-      : '–';
+    // Every replay and naive copy is checked against Snowline's canonical dump.
+    const ratio = (x: FlowFigures | null | undefined) =>
+      x
+        ? `${x.ratio}${x.sameState ? '' : ' (state differs)'}${x.sample ? ` (sample ${x.sample})` : ''}`
+        : '–';
+    const naive = ratio(r.naive);
+    const replay = ratio(r.replay);
     lines.push(
-      `| ${r.flow} | ${r.size} | ${r.records} | ${(r.wallMs / 1000).toFixed(1)} | ${r.recordsPerSec} | ${r.requests.servicenow} / ${r.requests.defender} | ${r.requests.floor} (${r.requests.ratio}) | ${r.peakRssMb} | ${(r.noop.wallMs / 1000).toFixed(1)} (${r.noop.writes}) | ${replay} | ${naive} |`,
+      `| ${r.flow} | ${r.size} | ${cell(r.latencyMs)} | ${r.records} | ${(r.wallMs / 1000).toFixed(1)} | ${r.recordsPerSec} | ${r.requests.servicenow} / ${r.requests.defender} | ${r.requests.floor} (${r.requests.ratio}) | ${r.peakRssMb} | ${(r.noop.wallMs / 1000).toFixed(1)} (${r.noop.writes}) | ${replay} | ${naive} |`,
     );
   }
   if (report.growth) {

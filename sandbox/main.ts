@@ -37,6 +37,13 @@ const program = new Command('snowline-sandbox')
   .option('--host <address>', 'loopback address to listen on', '127.0.0.1')
   .option('--no-tls', 'serve plain HTTP (debugging only)')
   .option('--persist <file>', 'keep the ServiceNow instance in this SQLite file between runs')
+  .option('--latency <ms>', 'round trip added to every API request, in milliseconds', whole(0, 60_000), 0)
+  .option(
+    '--jitter <ms>',
+    'uniform jitter around --latency (seeded by --seed), in milliseconds',
+    whole(0, 60_000),
+    0,
+  )
   .option(
     '--discovered',
     'pre-load about 5% of the devices as ServiceNow Discovery found them (same serial or MAC, another name)',
@@ -58,14 +65,26 @@ const estate = generateEstate({
   ...(options.devices !== undefined ? { devices: options.devices } : {}),
 });
 const tls = options.tls ? await generateSandboxTls() : null;
+// Each sandbox draws its jitter from its own stream of the seed.
+const latency = (stream: number) =>
+  options.latency > 0 || options.jitter > 0
+    ? { latency: { ms: options.latency, jitterMs: options.jitter, seed: options.seed * 2 + stream } }
+    : {};
 const servicenow = await startServiceNowSandbox({
   host: options.host,
   port: options.servicenowPort,
   tls,
   seed: estate.servicenow,
+  ...latency(0),
   ...(options.persist ? { persistFile: options.persist } : {}),
 });
-const defender = await startDefenderSandbox({ host: options.host, port: options.defenderPort, tls, estate });
+const defender = await startDefenderSandbox({
+  host: options.host,
+  port: options.defenderPort,
+  tls,
+  estate,
+  ...latency(1),
+});
 
 const discovered = options.discovered ? preloadDiscovered(servicenow, estate) : [];
 const ready = sandboxReadyLine(servicenow, defender, estate, tls?.caFile ?? null, discovered);

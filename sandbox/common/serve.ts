@@ -3,6 +3,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createHttpServer } from 'node:http';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Random } from '../dataset/random.js';
 import type { SandboxTls } from './tls.js';
 
 /** A sandbox HTTP(S) server listening on loopback. */
@@ -14,11 +16,49 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** How to listen: loopback host, port (0 = a free one), and TLS material or none (`--no-tls`). */
+/**
+ * A network round trip added to every API request, as a real instance far from Snowline has one:
+ * `ms` plus a uniform draw in [-jitterMs, +jitterMs] (never below 0), drawn from `seed` so that two
+ * runs with the same settings see the same delays in the same order.
+ */
+export interface NetworkLatency {
+  readonly ms: number;
+  readonly jitterMs?: number;
+  readonly seed?: number;
+}
+
+/** How to listen: loopback host, port (0 = a free one), TLS material or none (`--no-tls`), added latency. */
 export interface ListenOptions {
   readonly host?: string;
   readonly port?: number;
   readonly tls?: SandboxTls | null;
+  readonly latency?: NetworkLatency;
+}
+
+/**
+ * The app's fetch, each API request answered after the configured latency. The control API
+ * (`/_sandbox/*`) is the test harness's, not the platform's, and is answered at once. This is the
+ * one place latency is added (fault injection's `latencyMs` is a fault, set per test).
+ */
+export function withLatency(app: Hono, latency: NetworkLatency | undefined): Hono['fetch'] {
+  if (!latency || (latency.ms <= 0 && !latency.jitterMs)) return app.fetch;
+  const random = new Random(latency.seed ?? 1);
+  const jitter = latency.jitterMs ?? 0;
+  return async (request, env, context) => {
+    if (new URL(request.url).pathname.startsWith('/_sandbox')) return app.fetch(request, env, context);
+    const delay = Math.max(0, latency.ms + (jitter > 0 ? (random.next() * 2 - 1) * jitter : 0));
+    // The body is read as it arrives, before the wait: a request left unread for the delay lost
+    // its body (the node adapter's lazy body stream), and the handler got an empty POST.
+    const body =
+      request.method === 'GET' || request.method === 'HEAD' ? undefined : await request.arrayBuffer();
+    if (delay > 0) await sleep(delay);
+    const delayed = new Request(request.url, {
+      method: request.method,
+      headers: request.headers,
+      ...(body !== undefined ? { body } : {}),
+    });
+    return app.fetch(delayed, env, context);
+  };
 }
 
 /**
@@ -31,7 +71,7 @@ export async function listen(app: Hono, options: ListenOptions = {}): Promise<Ru
   return new Promise((resolve, reject) => {
     const server = serve(
       {
-        fetch: app.fetch,
+        fetch: withLatency(app, options.latency),
         hostname: host,
         port: options.port ?? 0,
         ...(tls

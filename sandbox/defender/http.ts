@@ -173,9 +173,15 @@ export class Stats {
   writes = 0;
   byApi: Record<string, { total: number; writes: number; byMethod: Record<string, number> }> = {};
   byMethod: Record<string, number> = {};
+  /**
+   * Governance assignments written (PUT), counted by the sandbox itself: the benchmarks derive
+   * their floors from this, never from the engine's own report.
+   */
+  assignmentsWritten = 0;
 
-  record(api: ApiName, method: string, write: boolean): void {
+  record(api: ApiName, method: string, write: boolean, path = ''): void {
     this.total++;
+    if (method === 'PUT' && /\/governanceassignments\/[^/]+$/i.test(path)) this.assignmentsWritten++;
     if (write) this.writes++;
     const a = (this.byApi[api] ??= { total: 0, writes: 0, byMethod: {} });
     a.total++;
@@ -189,10 +195,17 @@ export class Stats {
     this.writes = 0;
     this.byApi = {};
     this.byMethod = {};
+    this.assignmentsWritten = 0;
   }
 
   toJSON(): unknown {
-    return { total: this.total, writes: this.writes, byApi: this.byApi, byMethod: this.byMethod };
+    return {
+      total: this.total,
+      writes: this.writes,
+      byApi: this.byApi,
+      byMethod: this.byMethod,
+      assignmentsWritten: this.assignmentsWritten,
+    };
   }
 }
 
@@ -328,7 +341,7 @@ export function countersAndFaults(stats: Stats, faults: Faults): MiddlewareHandl
   return async (c, next) => {
     const { api, write } = apiOf(c.req.path, c.req.method);
     if (api === 'control') return next();
-    stats.record(api, c.req.method, write);
+    stats.record(api, c.req.method, write, c.req.path);
     await stats.journal.record(c.req.raw);
     const decision = faults.decide(write, api);
     if (decision.kind === 'holdRead') {

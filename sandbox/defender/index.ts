@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import type { Estate } from '../dataset/index.js';
-import { listen } from '../common/serve.js';
+import { listen, type NetworkLatency } from '../common/serve.js';
 import { generateSandboxTls, type SandboxTls } from '../common/tls.js';
 import { handleArm } from './arm.js';
 import { handleIotSecurity, isIotSecurityPath } from './iot-alerts.js';
@@ -27,6 +27,8 @@ export interface DefenderSandboxOptions {
   now?: Date;
   /** Overrides of the UNVERIFIED defaults (page sizes, LRO polls, ...). */
   behaviour?: Partial<DefenderSandboxBehaviour>;
+  /** A round trip added to every API request (`--latency`, `--jitter`). */
+  latency?: NetworkLatency;
   /** Fixed credentials (default: random per start). */
   clientId?: string;
   clientSecret?: string;
@@ -310,6 +312,7 @@ export async function startDefenderSandbox(options: DefenderSandboxOptions): Pro
     ...(options.host ? { host: options.host } : {}),
     port: options.port ?? 0,
     tls,
+    ...(options.latency ? { latency: options.latency } : {}),
   });
   runtime.baseUrl = server.url;
   const { estate } = options;

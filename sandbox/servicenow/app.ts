@@ -486,6 +486,7 @@ export function buildApp(control: SandboxControl, options: AppOptions = {}): Hon
         ) {
           throw new ApiError(400, 'Invalid payload', 'The payload must be a JSON object with an items array');
         }
+        if (commit) stats.ireItems((body as { items: unknown[] }).items.length);
         const result = instance.store.transaction(() =>
           identifyReconcile(instance, body, {
             commit,

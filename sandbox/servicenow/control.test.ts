@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -16,6 +15,7 @@ type Stats = {
   writes: number;
   byApi: Record<string, Record<string, number>>;
   batchInner: { total: number; writes: number; byApi: Record<string, Record<string, number>> };
+  received: { ireItems: number; inserted: Record<string, number> };
 };
 
 let sn: ServiceNowSandbox;
@@ -59,6 +59,21 @@ describe('/_sandbox/stats', () => {
     expect(stats.writes).toBe(2);
     expect(stats.byApi).toEqual({ table: { GET: 1, POST: 1 }, ire: { POST: 1 }, batch: { POST: 1 } });
     expect(stats.batchInner).toEqual({ total: 2, writes: 1, byApi: { table: { GET: 1, POST: 1 } } });
+    // A query payload commits nothing: its items are not counted as received.
+    expect(stats.received).toEqual({ ireItems: 0, inserted: { incident: 2 } });
+  });
+
+  it('counts the items of committed IRE payloads and the records inserted per table (benchmark floors)', async () => {
+    await control.post('/_sandbox/stats/reset', {});
+    const payload = otInventoryPayload({ devices: 2, source: 'ServiceNow' });
+    const answer = await api.post('/api/now/identifyreconcile?sysparm_data_source=ServiceNow', payload);
+    expect(answer.status).toBe(200);
+    const stats = (await control.get<Stats>('/_sandbox/stats')).body;
+    expect(stats.received.ireItems).toBe(payload.items.length);
+    // The CIs IRE created are inserted records too (with their source records and relations).
+    expect(Object.values(stats.received.inserted).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(
+      payload.items.length,
+    );
   });
 });
 
@@ -418,19 +433,21 @@ describe('/_sandbox/journal', () => {
 });
 
 describe('/_sandbox/sys-ids', () => {
-  it('mints sys_ids from a seed and their order while one is set, and random ones after', async () => {
+  it('mints sys_ids from a seed and what is inserted while one is set, whatever the order, and random ones after', async () => {
     const seed = `sys-ids-${Date.now()}`;
-    const expected = (n: number) => createHash('sha256').update(`${seed}:${n}`).digest('hex').slice(0, 32);
+    const created = async (short_description: string) =>
+      (await api.post<{ result: { sys_id: string } }>('/api/now/table/incident', { short_description })).body
+        .result.sys_id;
     await control.post('/_sandbox/sys-ids', { seed });
-    const created = async () =>
-      (
-        await api.post<{ result: { sys_id: string } }>('/api/now/table/incident', {
-          short_description: 'seeded id',
-        })
-      ).body.result.sys_id;
-    expect([await created(), await created()]).toEqual([expected(0), expected(1)]);
+    const first = [await created('seeded a'), await created('seeded b'), await created('seeded a')];
+    expect(new Set(first).size).toBe(3);
+    // A replay under the same seed that sends the inserts in another order gets the same sys_ids.
+    await control.post('/_sandbox/reset', {});
+    await control.post('/_sandbox/sys-ids', { seed });
+    const second = [await created('seeded b'), await created('seeded a'), await created('seeded a')];
+    expect(second).toEqual([first[1], first[0], first[2]]);
     await control.post('/_sandbox/sys-ids', { seed: null });
-    expect(await created()).not.toBe(expected(2));
+    expect(first).not.toContain(await created('seeded a'));
   });
 });
 

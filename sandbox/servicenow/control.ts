@@ -18,10 +18,24 @@ interface Counters {
 
 const emptyCounters = (): Counters => ({ total: 0, writes: 0, byApi: {} });
 
+/**
+ * What the instance received and made, counted by the sandbox itself: the benchmarks derive
+ * their floors from these, never from the engine's own report of what it sent.
+ */
+interface Received {
+  /** Items of committed IRE payloads. */
+  ireItems: number;
+  /** Records inserted per table, by any API (Table, Batch inner, IRE, business rules). */
+  inserted: Record<string, number>;
+}
+
+const emptyReceived = (): Received => ({ ireItems: 0, inserted: {} });
+
 /** Request counters: outer HTTP requests, and requests run inside a Batch call, reported apart. */
 export class Stats {
   private outer = emptyCounters();
   private inner = emptyCounters();
+  private received = emptyReceived();
   /** Outer API requests as received, when switched on (`/_sandbox/journal`). */
   readonly journal = new RequestJournal();
 
@@ -33,13 +47,28 @@ export class Stats {
     m[method] = (m[method] ?? 0) + 1;
   }
 
-  snapshot(): Counters & { batchInner: Counters } {
-    return { ...structuredClone(this.outer), batchInner: structuredClone(this.inner) };
+  /** Counts the items of a committed IRE payload. */
+  ireItems(count: number): void {
+    this.received.ireItems += count;
+  }
+
+  /** Counts a record inserted into `table`. */
+  inserted(table: string): void {
+    this.received.inserted[table] = (this.received.inserted[table] ?? 0) + 1;
+  }
+
+  snapshot(): Counters & { batchInner: Counters; received: Received } {
+    return {
+      ...structuredClone(this.outer),
+      batchInner: structuredClone(this.inner),
+      received: structuredClone(this.received),
+    };
   }
 
   reset(): void {
     this.outer = emptyCounters();
     this.inner = emptyCounters();
+    this.received = emptyReceived();
   }
 }
 

@@ -7,7 +7,7 @@
  */
 import type { Hono } from 'hono';
 import { generateSandboxTls, type SandboxTls } from '../common/tls.js';
-import { listen } from '../common/serve.js';
+import { listen, type NetworkLatency } from '../common/serve.js';
 import { buildApp, type AppOptions, type SandboxControl } from './app.js';
 import { Faults, RateLimits, Stats } from './control.js';
 import { Instance, type InstanceConfig, type SandboxAccounts } from './instance.js';
@@ -30,6 +30,8 @@ export interface ServiceNowSandboxOptions {
   tls?: SandboxTls | null;
   /** SQLite file to keep the instance between runs; in memory when absent. */
   persistFile?: string;
+  /** A round trip added to every API request (`--latency`, `--jitter`). */
+  latency?: NetworkLatency;
   /** Initial sandbox clock (default: real time). */
   now?: Date;
   /** Records inserted at start, e.g. `{ sys_user: [...], sys_user_group: [...] }`. */
@@ -94,6 +96,9 @@ export function createServiceNowAppWithControl(options: ServiceNowAppOptions = {
     rateLimits: new RateLimits(),
     webhooks: new WebhookDispatcher(instance),
   };
+  instance.onChange((e) => {
+    if (e.operation === 'insert') control.stats.inserted(e.table);
+  });
   const app = buildApp(control, { ...options.http, seed: options.seed });
   return { app: app as unknown as Hono, control, accounts: instance.accounts };
 }
@@ -117,7 +122,12 @@ export async function startServiceNowSandbox(
 ): Promise<ServiceNowSandbox> {
   const tls = options.tls === undefined ? await generateSandboxTls() : options.tls;
   const { app, control, accounts } = createServiceNowAppWithControl(options);
-  const server = await listen(app, { host: options.host ?? '127.0.0.1', port: options.port ?? 0, tls });
+  const server = await listen(app, {
+    host: options.host ?? '127.0.0.1',
+    port: options.port ?? 0,
+    tls,
+    ...(options.latency ? { latency: options.latency } : {}),
+  });
   return {
     url: server.url,
     credentials: {

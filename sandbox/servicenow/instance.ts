@@ -192,20 +192,31 @@ const fieldName = /^[a-z_][a-z0-9_]*$/;
 let idPool = Buffer.alloc(0);
 let idOffset = 0;
 
-let idSeed: { readonly seed: string; next: number } | undefined;
+let idSeed: { readonly seed: string; next: number; readonly byContent: Map<string, number> } | undefined;
 
 /**
- * Makes the sys_ids minted from now on a function of `seed` and their order (`null`: random
- * again). The benchmark sets one seed before a flow run it journals and the same before replaying
- * that journal on a fresh sandbox: the replay's creates then get the sys_ids that the run's later
- * requests name, so a one-at-a-time replay does the same work as the run.
+ * Makes the sys_ids minted from now on a function of `seed` and either what is inserted or their
+ * order (`null`: random again). The benchmark sets one seed before a flow run it journals and the
+ * same before replaying that journal on a fresh sandbox: the replay's creates then get the sys_ids
+ * that the run's later requests name, so the replay does the same work as the run. A record
+ * inserted with its values ({@link newSysId}'s `content`) gets the same sys_id whatever the order
+ * of arrival, so a replay that keeps two IRE payloads in flight, as the run did, still matches.
  */
 export function seedSysIds(seed: string | null): void {
-  idSeed = seed === null ? undefined : { seed, next: 0 };
+  idSeed = seed === null ? undefined : { seed, next: 0, byContent: new Map() };
 }
 
-/** A new sys_id: 32 lowercase hex characters (random bytes drawn in blocks: ids are minted per write). */
-export function newSysId(): string {
+/**
+ * A new sys_id: 32 lowercase hex characters (random bytes drawn in blocks: ids are minted per
+ * write). Under {@link seedSysIds}, a function of the seed and `content` (and how many records of
+ * that content came before), else of the seed and the order of minting.
+ */
+export function newSysId(content?: string): string {
+  if (idSeed && content !== undefined) {
+    const n = idSeed.byContent.get(content) ?? 0;
+    idSeed.byContent.set(content, n + 1);
+    return createHash('sha256').update(`${idSeed.seed}:${content}:${n}`).digest('hex').slice(0, 32);
+  }
   if (idSeed)
     return createHash('sha256').update(`${idSeed.seed}:${idSeed.next++}`).digest('hex').slice(0, 32);
   if (idOffset + 16 > idPool.length) {
@@ -215,6 +226,17 @@ export function newSysId(): string {
   const id = idPool.toString('hex', idOffset, idOffset + 16);
   idOffset += 16;
   return id;
+}
+
+/**
+ * What identifies an insert for seeded sys_ids: its table and values, without values that are
+ * date-times (a run and its replay insert the same record at different times).
+ */
+function insertContent(table: string, values: Record<string, string>): string {
+  const kept = Object.entries(values)
+    .filter(([, v]) => !/^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}/.test(v))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `${table}|${JSON.stringify(kept)}`;
 }
 
 const incidentPriority: Record<string, string> = {
@@ -761,7 +783,7 @@ export class Instance {
     const { values: given, journal } = this.cleanInput(table, input, true);
     const now = this.now();
     const values: Record<string, string> = { ...this.schema.defaults(table), ...given };
-    values.sys_id = given.sys_id ?? newSysId();
+    values.sys_id = given.sys_id ?? newSysId(insertContent(table, given));
     values.sys_created_on = now;
     values.sys_updated_on = now;
     values.sys_created_by = caller.userName;

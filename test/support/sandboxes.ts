@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'undici';
+import type { NetworkLatency } from '../../sandbox/common/serve.js';
 import { generateSandboxTls } from '../../sandbox/common/tls.js';
 import { generateEstate, type Estate, type EstateOptions } from '../../sandbox/dataset/index.js';
 import { startDefenderSandbox, type DefenderSandbox } from '../../sandbox/defender/index.js';
@@ -33,16 +34,23 @@ export interface Sandboxes {
  * as `snowline sandbox` and the demo do; off by default so tests count only what Snowline writes.
  */
 export async function startSandboxes(
-  options: EstateOptions & { now?: Date; discovered?: boolean } = {},
+  options: EstateOptions & { now?: Date; discovered?: boolean; latency?: NetworkLatency } = {},
 ): Promise<Sandboxes> {
   const estate = generateEstate(options);
   const tls = await generateSandboxTls();
+  const latency = options.latency ? { latency: options.latency } : {};
   const servicenow = await startServiceNowSandbox({
     tls,
     seed: estate.servicenow,
     ...(options.now ? { now: options.now } : {}),
+    ...latency,
   });
-  const defender = await startDefenderSandbox({ tls, estate, ...(options.now ? { now: options.now } : {}) });
+  const defender = await startDefenderSandbox({
+    tls,
+    estate,
+    ...(options.now ? { now: options.now } : {}),
+    ...latency,
+  });
   const agent = new Agent({ connect: { ca: readFileSync(tls.caFile) } });
   const discovered = options.discovered ? preloadDiscovered(servicenow, estate) : [];
   const ready = sandboxReadyLine(servicenow, defender, estate, tls.caFile, discovered) as SandboxReady;

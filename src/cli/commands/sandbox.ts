@@ -17,6 +17,9 @@ export function sandboxArgs(options: {
   tls?: boolean;
   /** Pre-load devices as ServiceNow Discovery's (default on). */
   discovered?: boolean;
+  /** Round trip added to every API request, and its jitter, in ms. */
+  latency?: number;
+  jitter?: number;
 }): string[] {
   const args: string[] = [];
   if (options.dataset) args.push('--dataset', options.dataset);
@@ -26,6 +29,8 @@ export function sandboxArgs(options: {
   if (options.defenderPort !== undefined) args.push('--defender-port', String(options.defenderPort));
   if (options.tls === false) args.push('--no-tls');
   if (options.discovered !== false) args.push('--discovered');
+  if (options.latency) args.push('--latency', String(options.latency));
+  if (options.jitter) args.push('--jitter', String(options.jitter));
   return args;
 }
 
@@ -52,6 +57,16 @@ export function sandboxCommand(io: CliIo, _scrubber: SecretScrubber, _globals: (
     .option(
       '--no-discovered',
       'do not pre-load devices as ServiceNow Discovery found them (by default about 5%, for Snowline to adopt)',
+    )
+    .option(
+      '--latency <ms>',
+      'round trip added to every API request of both sandboxes, as a distant instance has (default 0)',
+      integerOption(0, 60_000),
+    )
+    .option(
+      '--jitter <ms>',
+      'uniform jitter around --latency, seeded by --seed so runs repeat (default 0)',
+      integerOption(0, 60_000),
     )
     .option('--write-config <file>', 'write a Snowline configuration pointing at the sandboxes')
     .action(async (options) => {

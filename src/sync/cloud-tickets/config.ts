@@ -280,6 +280,17 @@ export const cloudTicketsSection = z
           "New tickets created per Batch API call (each still carries its correlation_id); keep a call well under the instance's 30 s batch timeout.",
         examples: [50],
       }),
+    concurrency: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .default(4)
+      .meta({
+        description:
+          "Tickets kept in step at once, so their governance-assignment PUTs (one per assessment: ARM has no batch) overlap instead of waiting one round trip after another; ARM's in-flight bound (4) still caps the requests. 1 syncs one ticket at a time.",
+        examples: [4],
+      }),
   })
   .meta({
     description:

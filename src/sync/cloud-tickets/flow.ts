@@ -7,6 +7,7 @@ import type { EntityStateUpdate } from '../../store/models/entity-state.js';
 import type { LinkUpdate } from '../../store/models/links.js';
 import { forgetEntities } from '../../store/models/owned.js';
 import { defineFlow, type FlowContext } from '../kernel/flow.js';
+import { eachInLanes } from '../kernel/lanes.js';
 import { BatchWriter } from '../kernel/writers/batch.js';
 import { AssignmentKeeper } from './assignments.js';
 import { ServiceNowDirectory } from './directory.js';
@@ -234,15 +235,20 @@ export class CloudTicketsRun {
       const failed = await this.tickets.createTickets(
         chunk.filter((key) => !this.memories.has(key)).map((key) => groups.get(key)!),
       );
-      for (const key of chunk) {
-        if (failed.has(key)) continue;
-        await this.guard(key, async () => {
-          const group = groups.get(key);
-          const memory = this.memories.get(key);
-          if (group) await this.tickets.syncGroup(group, memory);
-          else if (memory?.status === 'open') await this.tickets.closeIfHealthy(memory, seen);
-        });
-      }
+      // Groups are independent: their ticket and assignment writes are kept in flight up to ARM's
+      // bound (ARM has no batch for assignments: one PUT each). A dry run keeps its plan in order.
+      const lanes = this.run.dryRun ? 1 : this.run.config.concurrency;
+      await eachInLanes(
+        chunk.filter((key) => !failed.has(key)),
+        lanes,
+        (key) =>
+          this.guard(key, async () => {
+            const group = groups.get(key);
+            const memory = this.memories.get(key);
+            if (group) await this.tickets.syncGroup(group, memory);
+            else if (memory?.status === 'open') await this.tickets.closeIfHealthy(memory, seen);
+          }),
+      );
     }
     this.summary.reopened = this.run.recorder.tally('ticket', 'reopen');
   }

@@ -15,11 +15,17 @@ import {
   type TicketSyncPolicy,
 } from '../../domain/tickets/sync.js';
 import { TICKET_TABLES, isTicketTable } from '../../domain/tickets/tables.js';
-import { InputError, UpstreamError } from '../../errors.js';
+import { InputError, UpstreamError, isRateLimitedError, isSnowlineError } from '../../errors.js';
 import type { ServiceNowClient } from '../../servicenow/client.js';
 import { encodeQuery, where } from '../../servicenow/query.js';
 import { intValue, referenceValue, stringValue } from '../../servicenow/values.js';
-import type { ArmClient, GovernanceAssignment } from '../../sources/index.js';
+import { GovernanceAssignmentSchema } from '../../sources/azure/models.js';
+import {
+  kqlString,
+  type ArmClient,
+  type GovernanceAssignment,
+  type ResourceGraphClient,
+} from '../../sources/index.js';
 import type { EntityStateUpdate } from '../../store/models/entity-state.js';
 import { linksForTicket, type LinkUpdate } from '../../store/models/links.js';
 import { ticketMemoryBySysId } from '../cloud-tickets/memory.js';
@@ -88,7 +94,16 @@ export function emptyTicketSyncCounters(): TicketSyncCounters {
 export interface TicketSyncClients {
   readonly servicenow: ServiceNowClient;
   readonly arm: ArmClient;
+  /**
+   * For a poll's read-ahead of current assignments ({@link TicketSyncEngine.readAhead}), with the
+   * subscriptions it is scoped to; without it each assignment is read through ARM.
+   */
+  readonly resourceGraph?: ResourceGraphClient;
+  readonly subscriptions?: readonly string[];
 }
+
+/** Assignment ids a Resource Graph read-ahead query names (its `in~` list stays short). */
+const READ_AHEAD_IDS = 100;
 
 /** What the engine shares across engines (the webhook makes one engine per delivery). */
 export interface TicketSyncShared {
@@ -142,6 +157,11 @@ export class TicketSyncEngine {
   private readonly assignments: FlowMemory<FollowedAssignment>;
   private readonly userReads = new Map<string, Promise<OwnerWish>>();
   private readonly writer: ArmAssignmentWriter;
+  /**
+   * Current assignments read ahead for a page of tickets, by lower-cased assignment id (null:
+   * Defender has none); each is used once, by the ticket version it was read for.
+   */
+  private readonly readAheadCache = new Map<string, GovernanceAssignment | null>();
 
   /**
    * @param summary the counters this engine adds to (a poll's; the webhook's per delivery)
@@ -246,12 +266,7 @@ export class TicketSyncEngine {
         await this.reportError(id, new InputError(`linked assessment id "${id}" is not an assessment id`));
         continue;
       }
-      // An adopted assignment keeps the key Defender's integration gave it: the link holds it,
-      // and ticket-sync's record of it once the link lost it to a delete.
-      const assignmentKey =
-        link.governance_assignment_id ??
-        recorded.get(id)?.remoteSysId ??
-        assignmentKeyFor(this.context.integrationId, id);
+      const assignmentKey = this.assignmentKeyOf(link, recorded.get(id)?.remoteSysId);
       const remembered: FollowedAssignment = recorded.get(id)?.data ?? {};
       // Re-read before write: the decision is made against what Defender has now.
       const assignmentRef = {
@@ -259,7 +274,7 @@ export class TicketSyncEngine {
         assessmentKey: parsed.assessmentKey,
         assignmentKey,
       };
-      const current = await this.writer.read(assignmentRef);
+      const current = await this.currentAssignment(id, assignmentRef);
       // Removed for a closed ticket: by ticket-sync (recorded), or while ticket-sync last saw it closed.
       const removedForClosedTicket = remembered.removedForClosedTicket ?? wasClosed;
       const health =
@@ -366,6 +381,98 @@ export class TicketSyncEngine {
     }
     await this.saveTicket(memoryKey, rememberTicket(memory, ticket, ownWrite));
     return 'synced';
+  }
+
+  /**
+   * Reads the current governance assignments of a page of changed tickets in one Resource Graph
+   * query per {@link READ_AHEAD_IDS} assignments (`securityresources`, type
+   * `microsoft.security/assessments/governanceassignments`, Microsoft Learn: Azure Resource Graph
+   * table and resource type reference), instead of one ARM GET per assignment: a poll then costs
+   * about one ARM request (the PUT or DELETE) per change. Versions already processed and echoes
+   * are left out (they read nothing). Resource Graph is eventually consistent: an assignment a
+   * person changed in Defender moments ago can still show its previous values, and the decision
+   * is made against those (as it would be against a GET made just before that change).
+   */
+  async readAhead(table: string, rows: readonly Record<string, unknown>[]): Promise<void> {
+    const graph = this.clients.resourceGraph;
+    // What an earlier page read and did not use (a version that failed) is not trusted later.
+    this.readAheadCache.clear();
+    if (!graph || this.context.dryRun) return;
+    const snapshots: TicketSnapshot[] = [];
+    for (const row of rows) {
+      try {
+        snapshots.push(ticketSnapshot(table, row));
+      } catch {
+        // A malformed row is reported when it is synced.
+      }
+    }
+    const versions = await this.versions.get(snapshots.map((t) => `${t.table}:${t.sysId}`));
+    const ids: string[] = [];
+    for (const ticket of snapshots) {
+      const memory = versions.get(`${ticket.table}:${ticket.sysId}`)?.data;
+      if (arrivalOf(memory, ticket).kind !== 'new') continue;
+      const links = await this.linksOf(ticket);
+      const recorded = await this.assignments.get(links.map((l) => l.assessment_id));
+      for (const link of links) {
+        const key = this.assignmentKeyOf(link, recorded.get(link.assessment_id)?.remoteSysId);
+        ids.push(`${link.assessment_id}/governanceAssignments/${key}`.toLowerCase());
+      }
+    }
+    const scope = this.clients.subscriptions?.length
+      ? { subscriptions: [...this.clients.subscriptions] }
+      : {};
+    for (let i = 0; i < ids.length; i += READ_AHEAD_IDS) {
+      const chunk = ids.slice(i, i + READ_AHEAD_IDS);
+      const found = new Map<string, GovernanceAssignment | null>(chunk.map((id) => [id, null]));
+      const query = `securityresources | where type == 'microsoft.security/assessments/governanceassignments' | where id in~ (${chunk.map(kqlString).join(', ')}) | project id, name, type, properties`;
+      try {
+        for await (const page of graph.queryRecords(query, GovernanceAssignmentSchema, {
+          ...scope,
+          what: 'governance assignments',
+        })) {
+          for (const a of page.items) {
+            const id = a.id.toLowerCase();
+            if (found.has(id)) found.set(id, a);
+          }
+        }
+      } catch (error) {
+        if (isRateLimitedError(error) || !isSnowlineError(error)) throw error;
+        // Without the read-ahead each assignment is read through ARM, as the webhook does.
+        this.context.logger.warn({ err: error }, 'governance assignments not read ahead; reading each');
+        continue;
+      }
+      for (const [id, assignment] of found) this.readAheadCache.set(id, assignment);
+    }
+  }
+
+  /** The assignment as Defender holds it now: read ahead for this version, else through ARM. */
+  private async currentAssignment(
+    assessmentId: string,
+    ref: { resourceId: string; assessmentKey: string; assignmentKey: string },
+  ): Promise<GovernanceAssignment | undefined> {
+    const id = `${assessmentId}/governanceAssignments/${ref.assignmentKey}`.toLowerCase();
+    const ahead = this.readAheadCache.get(id);
+    if (ahead !== undefined) {
+      this.readAheadCache.delete(id);
+      return ahead ?? undefined;
+    }
+    return this.writer.read(ref);
+  }
+
+  /**
+   * The key of a linked assessment's assignment: an adopted one keeps the key Defender's
+   * integration gave it (the link holds it, and ticket-sync's record of it once the link lost it
+   * to a delete); Snowline's own is derived.
+   */
+  private assignmentKeyOf(
+    link: { assessment_id: string; governance_assignment_id: string | null },
+    recorded: string | null | undefined,
+  ): string {
+    return (
+      link.governance_assignment_id ??
+      recorded ??
+      assignmentKeyFor(this.context.integrationId, link.assessment_id)
+    );
   }
 
   /** The assessments linked to a ticket in the store (cloud-tickets wrote the links). */

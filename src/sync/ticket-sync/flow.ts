@@ -37,7 +37,12 @@ export const ticketSyncFlow = defineFlow({
   // Its tickets are cloud-tickets' (which re-creates a deleted one); only the store check samples them.
   owns: { check: ['ticket'], verify: [] },
   summary: emptyTicketSyncCounters,
-  connect: ({ servicenow, defender }): TicketSyncClients => ({ servicenow, arm: defender.arm }),
+  connect: ({ servicenow, defender }, { integration }): TicketSyncClients => ({
+    servicenow,
+    arm: defender.arm,
+    resourceGraph: defender.resourceGraph,
+    subscriptions: integration.defender.subscriptions,
+  }),
   async run(context, clients, summary) {
     const engine = new TicketSyncEngine(context, clients, summary);
     for (const table of TICKET_TABLES) await pollTable(context, clients.servicenow, engine, table);
@@ -136,6 +141,8 @@ async function syncPage(
 ): Promise<string | undefined> {
   let firstFailed: string | undefined;
   let next = 0;
+  // The page's current assignments in one Resource Graph query per 100, not one GET each.
+  await engine.readAhead(table, page);
   const worker = async () => {
     while (next < page.length) {
       const row = page[next++]!;
