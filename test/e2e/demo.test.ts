@@ -56,7 +56,8 @@ describe.skipIf(!existsSync('dist/cli.js'))('npm start (snowline demo)', () => {
     } finally {
       rmSync(again, { recursive: true, force: true });
     }
-  });
+    // Two whole demo runs (five flows each): on a loaded 2-core machine one takes over 30 s.
+  }, 240_000);
 });
 
 /**
