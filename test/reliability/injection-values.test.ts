@@ -1,0 +1,195 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/domain/clock.js';
+import { RequestCounters } from '../../src/runtime/http/counters.js';
+import { connectServiceNow } from '../../src/servicenow/index.js';
+import { referenceValue, stringValue } from '../../src/servicenow/values.js';
+import { ciNameOf } from '../support/estate.js';
+import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
+import { SCENARIO_TIMEOUT_MS, syncInProcess } from './support.js';
+
+/**
+ * Injection end to end (issue #25), for the Defender values ot-inventory looks up by name: a
+ * device's vendor in `core_company` (batched in an IN list; a name with a comma asked alone with
+ * `=`) and its modules' models in `cmdb_model` (through `listWhereIn`). Vendor and module names
+ * made of query syntax are set through the Defender sandbox's control API and go through the real
+ * flow against the ServiceNow sandbox, whose parser reads `^^` as the instance does: each device
+ * is linked to exactly the company whose name is its vendor (found, or created with that name),
+ * each module to exactly the model whose name is its model, or to none; the companies and models
+ * already there are neither linked by a name that is not theirs nor created a second time.
+ */
+const dir = mkdtempSync(join(tmpdir(), 'snowline-rel-inj-values-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Companies and models in the instance before the run: the victims every hostile name aims at. */
+const COMPANIES = ['Victim Corp', 'Acme, Inc.', 'o^brien GmbH', 'Zoë Ñandú Industrie'];
+const MODELS = ['Victim Module', 'Acme, Module', 'o^brien CPU'];
+
+/**
+ * Vendor names, and the name of the one company each device must be linked to (null: none). The
+ * flow trims a vendor; existing names come after hostile ones so that a hostile name that broke
+ * its IN list would leave them unfound (and created a second time).
+ */
+const VENDORS: readonly [vendor: string, company: string | null][] = [
+  ['Nobody^ORname=Victim Corp', 'Nobody^ORname=Victim Corp'],
+  ['Victim Corp', 'Victim Corp'],
+  ['Nobody^NQname=Victim Corp', 'Nobody^NQname=Victim Corp'],
+  ['o^brien GmbH', 'o^brien GmbH'],
+  ['^NQname=Victim Corp', '^NQname=Victim Corp'],
+  ['Acme, Inc.', 'Acme, Inc.'],
+  ['Nobody^NQnameSTARTSWITHVictim', 'Nobody^NQnameSTARTSWITHVictim'],
+  ['Zoë Ñandú Industrie', 'Zoë Ñandú Industrie'],
+  ['Nobody^ORDERBYname', 'Nobody^ORDERBYname'],
+  ['=Victim Corp', '=Victim Corp'],
+  ['LIKEVictim', 'LIKEVictim'],
+  ['STARTSWITHVictim', 'STARTSWITHVictim'],
+  ['Nobody,Victim Corp', 'Nobody,Victim Corp'],
+  ['Victim Corp,Nobody^NQname=Acme, Inc.', 'Victim Corp,Nobody^NQname=Acme, Inc.'],
+  ['Nobody\n^NQname=Victim Corp', 'Nobody\n^NQname=Victim Corp'],
+  ['Zoë^ORname=Victim Corp', 'Zoë^ORname=Victim Corp'],
+  ['  Victim Corp\n', 'Victim Corp'],
+  ['javascript:gs.getUserID()', null],
+];
+
+/** Module models (no vendor from the console), and the model each module must be linked to. */
+const MODULE_MODELS: readonly [model: string, linked: string | null][] = [
+  ['Nobody^ORname=Victim Module', 'Nobody^ORname=Victim Module'],
+  ['Victim Module', 'Victim Module'],
+  ['Nobody^NQname=Victim Module', 'Nobody^NQname=Victim Module'],
+  ['o^brien CPU', 'o^brien CPU'],
+  ['Nobody,Victim Module', 'Nobody,Victim Module'],
+  ['Acme, Module', 'Acme, Module'],
+  ['=Victim Module', '=Victim Module'],
+  ['LIKEVictim', 'LIKEVictim'],
+  ['STARTSWITHVictim', 'STARTSWITHVictim'],
+  ['Nobody\n^NQname=Victim Module', 'Nobody\n^NQname=Victim Module'],
+  ['Zoë^ORname=Victim Module', 'Zoë^ORname=Victim Module'],
+  ['javascript:gs.getUserID()', null],
+];
+
+describe('vendor and module names made of query syntax, through ot-inventory', () => {
+  let sandboxes: Sandboxes;
+
+  beforeAll(async () => {
+    sandboxes = await startSandboxes({ devices: 60, seed: 83 });
+  });
+  afterAll(async () => sandboxes?.close());
+
+  it(
+    'links each device and module to exactly the company or model of its name, or to none',
+    async () => {
+      const seeded = (
+        await sandboxes.control('servicenow', 'POST', '/_sandbox/seed', {
+          core_company: COMPANIES.map((name) => ({ name, manufacturer: 'true' })),
+          cmdb_hardware_product_model: MODELS.map((name) => ({ name })),
+        })
+      ).result as Record<string, string[]>;
+      const victimCompanies = new Map(COMPANIES.map((name, i) => [name, seeded.core_company![i]!]));
+      const victimModels = new Map(MODELS.map((name, i) => [name, seeded.cmdb_hardware_product_model![i]!]));
+
+      // Devices the flow writes (on connected sensors out of learning mode), those with modules first.
+      const fedSensors = new Set(
+        sandboxes.estate.sensors.filter((s) => s.connected && !s.learningMode).map((s) => s.id),
+      );
+      const fed = sandboxes.estate.devices
+        .filter((d) => fedSensors.has(d.sensorId))
+        .sort((a, b) => b.modules.length - a.modules.length || a.id - b.id);
+      const withModules = fed.filter((d) => d.modules.length > 0);
+      expect(fed.length).toBeGreaterThanOrEqual(VENDORS.length);
+      // Module models fill the slots of the devices with modules, in order.
+      const moduleModelsOf = new Map<number, string[]>();
+      const slots = withModules.flatMap((d) => d.modules.map(() => d));
+      expect(slots.length).toBeGreaterThanOrEqual(MODULE_MODELS.length);
+      for (const [i, [model]] of MODULE_MODELS.entries())
+        moduleModelsOf.set(slots[i]!.id, [...(moduleModelsOf.get(slots[i]!.id) ?? []), model]);
+      const vendorOf = new Map<string, string>();
+      const moduleModelsByCi = new Map<string, string[]>();
+      for (const [i, [vendor]] of VENDORS.entries()) {
+        const device = fed[i]!;
+        const moduleModels = moduleModelsOf.get(device.id);
+        vendorOf.set(ciNameOf(device), vendor);
+        if (moduleModels) moduleModelsByCi.set(ciNameOf(device), moduleModels);
+        await sandboxes.control('defender', 'PATCH', `/_sandbox/devices/${device.id}`, {
+          vendor,
+          ...(moduleModels ? { moduleModels } : {}),
+        });
+      }
+      expect([...moduleModelsByCi.values()].flat()).toHaveLength(MODULE_MODELS.length);
+
+      const loaded = sandboxes.config(join(dir, 'store.sqlite'), {
+        otInventory: { source: 'console', sensorValidation: 'auto', batchSize: 25 },
+      });
+      const summary = (await syncInProcess(loaded, ['ot-inventory']))['ot-inventory']!;
+      expect(summary.outcome, JSON.stringify(summary)).toBe('ok');
+
+      const { client, close } = connectServiceNow(loaded.config.integrations[0]!.servicenow, {
+        clock: systemClock,
+        counters: new RequestCounters(),
+      });
+      try {
+        const companies = await client.listAll('core_company', { fields: ['sys_id', 'name'] });
+        const companyName = new Map(companies.map((c) => [c.sys_id, stringValue(c.name) ?? '']));
+        const models = await client.listAll('cmdb_model', { fields: ['sys_id', 'name'] });
+        const modelName = new Map(models.map((m) => [m.sys_id, stringValue(m.name) ?? '']));
+        const count = (names: Map<string, string>, name: string) =>
+          [...names.values()].filter((n) => n === name).length;
+
+        // Each device: the company of exactly its vendor's name, or none.
+        // A device named by its IP is written under its MAC, as its network adapter is.
+        const cis = (
+          await client.listAll('cmdb_ci', { fields: ['sys_id', 'name', 'manufacturer', 'sys_class_name'] })
+        ).filter((ci) => stringValue(ci.sys_class_name) !== 'cmdb_ci_network_adapter');
+        const checked = new Set<string>();
+        for (const ci of cis) {
+          const vendor = vendorOf.get(stringValue(ci.name) ?? '');
+          if (vendor === undefined) continue;
+          const company = VENDORS.find(([v]) => v === vendor)![1];
+          const manufacturer = referenceValue(ci.manufacturer);
+          expect(
+            { vendor, company: manufacturer ? companyName.get(manufacturer) : null },
+            `vendor ${JSON.stringify(vendor)}`,
+          ).toEqual({ vendor, company });
+          if (company !== null) expect(count(companyName, company), `companies named ${company}`).toBe(1);
+          checked.add(vendor);
+        }
+        // Every vendor went through the flow: none was left out by a failure.
+        expect([...checked].sort()).toEqual(VENDORS.map(([v]) => v).sort());
+        // The companies already there: still one each, under their own sys_id.
+        for (const [name, sysId] of victimCompanies) expect(companyName.get(sysId), name).toBe(name);
+
+        // Each module: the model of exactly its name, or none.
+        const ciName = new Map(cis.map((ci) => [ci.sys_id, stringValue(ci.name) ?? '']));
+        const modules = await client.listAll('cmdb_ci_ot_control_module', {
+          fields: ['sys_id', 'model_number', 'model_id'],
+        });
+        const owns = await client.listAll('cmdb_rel_ci', { fields: ['parent', 'child'] });
+        const deviceOfModule = new Map(
+          owns.map((r) => [referenceValue(r.child) ?? '', ciName.get(referenceValue(r.parent) ?? '') ?? '']),
+        );
+        const checkedModels = new Set<string>();
+        for (const module of modules) {
+          const model = stringValue(module.model_number) ?? '';
+          const modelId = referenceValue(module.model_id);
+          // No module anywhere is linked to a model of another name.
+          if (modelId) expect(modelName.get(modelId), `module model ${JSON.stringify(model)}`).toBe(model);
+          const hostile = moduleModelsByCi.get(deviceOfModule.get(module.sys_id) ?? '') ?? [];
+          if (!hostile.includes(model)) continue;
+          const linked = MODULE_MODELS.find(([m]) => m === model)![1];
+          expect(
+            { model, linked: modelId ? modelName.get(modelId) : null },
+            `module model ${JSON.stringify(model)}`,
+          ).toEqual({ model, linked });
+          if (linked !== null) expect(count(modelName, linked), `models named ${linked}`).toBe(1);
+          checkedModels.add(model);
+        }
+        expect([...checkedModels].sort()).toEqual(MODULE_MODELS.map(([m]) => m).sort());
+        for (const [name, sysId] of victimModels) expect(modelName.get(sysId), name).toBe(name);
+      } finally {
+        await close();
+      }
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
+});
