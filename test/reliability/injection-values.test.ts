@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/domain/clock.js';
+import { openStore } from '../../src/store/store.js';
 import { RequestCounters } from '../../src/runtime/http/counters.js';
 import { connectServiceNow } from '../../src/servicenow/index.js';
 import { referenceValue, stringValue } from '../../src/servicenow/values.js';
@@ -187,6 +188,115 @@ describe('vendor and module names made of query syntax, through ot-inventory', (
         expect([...checkedModels].sort()).toEqual(MODULE_MODELS.map(([m]) => m).sort());
         for (const [name, sysId] of victimModels) expect(modelName.get(sysId), name).toBe(name);
       } finally {
+        await close();
+      }
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
+});
+
+/**
+ * The ticket of an assessment that Defender for Cloud's own ServiceNow integration already
+ * ticketed is found by the assignment's `ticketLink` sys_id, else by `ticketNumber` (an int32 by
+ * contract, refused otherwise by ARM and by Snowline's model; looked up with `ENDSWITH`, only exact
+ * digits kept). Links made of query syntax, and numbers that only end other tickets' numbers,
+ * adopt no ticket; the ticket an assignment truly names is adopted.
+ */
+describe("an adopted assignment's ticketNumber and ticketLink, through cloud-tickets", () => {
+  let sandboxes: Sandboxes;
+
+  beforeAll(async () => {
+    sandboxes = await startSandboxes({ devices: 60, seed: 84 });
+  });
+  afterAll(async () => sandboxes?.close());
+
+  it(
+    'adopts exactly the ticket the assignment names, or none',
+    async () => {
+      const storePath = join(dir, 'tickets.sqlite');
+      const loaded = sandboxes.config(storePath, {
+        cloudTickets: { rules: [{ name: 'every-unhealthy', when: {}, table: 'incident', grouping: 'none' }] },
+      });
+      const { client, close } = connectServiceNow(loaded.config.integrations[0]!.servicenow, {
+        clock: systemClock,
+        counters: new RequestCounters(),
+      });
+      const store = await openStore(storePath);
+      try {
+        // Tickets Defender's integration made: two that assignments name, one every hostile value aims at.
+        const seeded = (
+          await sandboxes.control('servicenow', 'POST', '/_sandbox/seed', {
+            incident: [
+              { short_description: 'named by number' },
+              { short_description: 'named by sys_id' },
+              // A number no other ticket ends with: a number that only ends it finds it alone.
+              { short_description: 'victim', number: 'INC7770123' },
+            ],
+          })
+        ).result.incident as string[];
+        const [byNumber, bySysId, victim] = await Promise.all(
+          seeded.map(async (sysId) => ({
+            sysId,
+            number: stringValue((await client.get('incident', sysId, ['number']))?.number) ?? '',
+          })),
+        );
+        const digits = (number: string) => Number(number.replace(/\D/g, ''));
+        const host = sandboxes.servicenow.url;
+        const unknownSysId = 'f'.repeat(32);
+        const CASES: readonly [ticketNumber: number, ticketLink: string, adopted: string | null][] = [
+          [digits(byNumber!.number), host, byNumber!.sysId],
+          [999_999_999, `${host}/incident.do?sys_id=${bySysId!.sysId}`, bySysId!.sysId],
+          [770_123, host, null],
+          [123, `${host}/incident.do`, null],
+          [0, `${host}/incident.do?sys_id=^NQnumber=${victim!.number}`, null],
+          [999_999_999, `${host}/incident.do?sys_id=${unknownSysId}^ORsys_id=${victim!.sysId}`, null],
+          [999_999_999, `${host}/incident.do?sys_id=${unknownSysId}^NQsys_id=${victim!.sysId}`, null],
+          [
+            999_999_999,
+            `${host}/nav_to.do?uri=incident.do%3Fsys_id%3D%5ENQnumber%3D${victim!.number}%2Cnumber%3D${victim!.number}`,
+            null,
+          ],
+          [999_999_999, `${host}/incident.do?sys_id=\n^NQnumberLIKE${victim!.number}&ë=ñ`, null],
+          [
+            999_999_999,
+            `${host}/incident.do?sysparm_query=numberSTARTSWITHINC^ORnumber=${victim!.number}`,
+            null,
+          ],
+        ];
+
+        const assessments = (await sandboxes.control('defender', 'GET', '/_sandbox/dump?what=assessments'))
+          .assessments as { id: string; resourceId: string; code: string }[];
+        const unhealthy = assessments
+          .filter((a) => a.code === 'Unhealthy' && !/^\/subscriptions\/[^/]+$/i.test(a.resourceId))
+          .map((a) => a.id)
+          .sort();
+        expect(unhealthy.length).toBeGreaterThanOrEqual(CASES.length);
+        for (const [i, [ticketNumber, ticketLink]] of CASES.entries())
+          await sandboxes.control('defender', 'POST', '/_sandbox/servicenow-integration/assignments', {
+            assessmentId: unhealthy[i],
+            properties: {
+              owner: 'ana@contoso.com',
+              remediationDueDate: '2030-01-31T00:00:00Z',
+              isGracePeriod: true,
+              additionalData: { ticketNumber, ticketLink, ticketStatus: 'New' },
+            },
+          });
+
+        const summary = (await syncInProcess(loaded, ['cloud-tickets']))['cloud-tickets']!;
+        expect(summary.outcome, JSON.stringify(summary)).toBe('ok');
+
+        const links = await store.db.selectFrom('link').selectAll().execute();
+        for (const [i, [ticketNumber, ticketLink, adopted]] of CASES.entries()) {
+          const link = links.find((l) => l.assessment_id.toLowerCase() === unhealthy[i]!.toLowerCase());
+          expect(
+            { ticketNumber, ticketLink, adopted: link?.adopted ? link.ticket_sys_id : null },
+            `assignment ${i}`,
+          ).toEqual({ ticketNumber, ticketLink, adopted });
+        }
+        // No other ticket of Snowline's adopted anything: the victim is nobody's.
+        expect(links.filter((l) => l.ticket_sys_id === victim!.sysId)).toEqual([]);
+      } finally {
+        await store.close();
         await close();
       }
     },
