@@ -409,6 +409,21 @@ describe('module models', () => {
   });
 });
 
+describe('CVE ids that are not CVE ids', () => {
+  it('serves an id made of query syntax as given, with its score', async () => {
+    await control('POST', '/reset');
+    const device = estate.devices[0] as Estate['devices'][number];
+    const hostile = 'CVE-2031-0001^NQidSTARTSWITHCVE';
+    const added = await control('POST', `/devices/${device.id}/cves`, { cveId: hostile, score: '9.8' });
+    expect(added.status).toBe(201);
+    expect((added.json as { cves: string[] }).cves).toContain(hostile);
+    expect((await control('POST', `/devices/${device.id}/cves`, { cveId: '', score: '9.8' })).status).toBe(
+      400,
+    );
+    await control('POST', '/reset');
+  });
+});
+
 describe('raw sensor devices', () => {
   it('serves injected records verbatim after the sensor devices until reset', async () => {
     await control('POST', '/reset');
