@@ -24,6 +24,14 @@ import { SCENARIO_TIMEOUT_MS, syncInProcess } from './support.js';
 const dir = mkdtempSync(join(tmpdir(), 'snowline-rel-inj-values-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** The devices ot-inventory writes: those on connected sensors out of learning mode. */
+function fedDevices(sandboxes: Sandboxes): Sandboxes['estate']['devices'][number][] {
+  const fed = new Set(
+    sandboxes.estate.sensors.filter((s) => s.connected && !s.learningMode).map((s) => s.id),
+  );
+  return sandboxes.estate.devices.filter((d) => fed.has(d.sensorId));
+}
+
 /** Companies and models in the instance before the run: the victims every hostile name aims at. */
 const COMPANIES = ['Victim Corp', 'Acme, Inc.', 'o^brien GmbH', 'Zoë Ñandú Industrie'];
 const MODELS = ['Victim Module', 'Acme, Module', 'o^brien CPU'];
@@ -90,13 +98,8 @@ describe('vendor and module names made of query syntax, through ot-inventory', (
       const victimCompanies = new Map(COMPANIES.map((name, i) => [name, seeded.core_company![i]!]));
       const victimModels = new Map(MODELS.map((name, i) => [name, seeded.cmdb_hardware_product_model![i]!]));
 
-      // Devices the flow writes (on connected sensors out of learning mode), those with modules first.
-      const fedSensors = new Set(
-        sandboxes.estate.sensors.filter((s) => s.connected && !s.learningMode).map((s) => s.id),
-      );
-      const fed = sandboxes.estate.devices
-        .filter((d) => fedSensors.has(d.sensorId))
-        .sort((a, b) => b.modules.length - a.modules.length || a.id - b.id);
+      // Devices the flow writes, those with modules first.
+      const fed = fedDevices(sandboxes).sort((a, b) => b.modules.length - a.modules.length || a.id - b.id);
       const withModules = fed.filter((d) => d.modules.length > 0);
       expect(fed.length).toBeGreaterThanOrEqual(VENDORS.length);
       // Module models fill the slots of the devices with modules, in order.
@@ -297,6 +300,89 @@ describe("an adopted assignment's ticketNumber and ticketLink, through cloud-tic
         expect(links.filter((l) => l.ticket_sys_id === victim!.sysId)).toEqual([]);
       } finally {
         await store.close();
+        await close();
+      }
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
+});
+
+/**
+ * A device's CVE ids reach `sn_vul_nvd_entry` lookups (`listWhereIn` by id) in ot-vulnerabilities.
+ * Ids made of query syntax are refused before any query (an id is `CVE-YYYY-NNNN…`, trimmed and
+ * upper-cased); the device's real CVEs, and an id with spaces around it, still go through.
+ */
+describe('CVE ids made of query syntax, through ot-vulnerabilities', () => {
+  let sandboxes: Sandboxes;
+
+  beforeAll(async () => {
+    sandboxes = await startSandboxes({ devices: 60, seed: 85 });
+  });
+  afterAll(async () => sandboxes?.close());
+
+  it(
+    'looks up and links exactly the CVE ids that are CVE ids',
+    async () => {
+      /** CVE ids a device reports, and the entry each must give (null: none). */
+      const CVES: readonly [reported: string, entry: string | null][] = [
+        ['CVE-2031-0002', 'CVE-2031-0002'],
+        [' cve-2031-0008 ', 'CVE-2031-0008'],
+        ['CVE-2031-0003^NQidSTARTSWITHCVE', null],
+        ['CVE-2031-0004^ORid=CVE-2031-0002', null],
+        ['CVE-2031-0005,CVE-2031-0002', null],
+        ['CVE-2031-0006\n^NQid=CVE-2031-0002', null],
+        ['=CVE-2031-0002', null],
+        ['LIKECVE', null],
+        ['STARTSWITHCVE-2031', null],
+        ['CVE-2031-0007ë', null],
+        ['javascript:gs.getUserID()', null],
+      ];
+      const device = fedDevices(sandboxes).find((d) => !/^\d+\.\d+\.\d+\.\d+$/.test(d.name))!;
+      for (const [cveId] of CVES)
+        await sandboxes.control('defender', 'POST', `/_sandbox/devices/${device.id}/cves`, {
+          cveId,
+          score: '9.8',
+        });
+
+      const loaded = sandboxes.config(join(dir, 'cves.sqlite'), {
+        otInventory: { source: 'console', sensorValidation: 'auto', batchSize: 25 },
+        otVulnerabilities: { source: 'console', batchSize: 25 },
+      });
+      expect((await syncInProcess(loaded, ['ot-inventory']))['ot-inventory']!.outcome).toBe('ok');
+      const summary = (await syncInProcess(loaded, ['ot-vulnerabilities']))['ot-vulnerabilities']!;
+      expect(summary.outcome, JSON.stringify(summary)).toBe('ok');
+
+      const { client, close } = connectServiceNow(loaded.config.integrations[0]!.servicenow, {
+        clock: systemClock,
+        counters: new RequestCounters(),
+      });
+      try {
+        const entries = await client.listAll('sn_vul_nvd_entry', { fields: ['sys_id', 'id'] });
+        const entryId = new Map(entries.map((e) => [e.sys_id, stringValue(e.id) ?? '']));
+        // Every entry is a CVE id, one entry per id.
+        for (const id of entryId.values()) expect(id).toMatch(/^CVE-\d{4}-\d{4,}$/);
+        expect(new Set(entryId.values()).size).toBe(entryId.size);
+        const [ci] = (
+          await client.listAll('cmdb_ci', {
+            query: `name=${ciNameOf(device)}^sys_class_name!=cmdb_ci_network_adapter`,
+            fields: ['sys_id'],
+          })
+        ).map((r) => r.sys_id);
+        const items = await client.listAll('sn_vul_vulnerable_item', {
+          query: `cmdb_ci=${ci}`,
+          fields: ['vulnerability'],
+        });
+        const linked = new Set(items.map((i) => entryId.get(referenceValue(i.vulnerability) ?? '')));
+        for (const [reported, entry] of CVES)
+          expect({ reported, linked: entry !== null && linked.has(entry) }).toEqual({
+            reported,
+            linked: entry !== null,
+          });
+        // The device's own CVEs from the estate are linked too, and nothing else.
+        expect([...linked].sort()).toEqual(
+          [...new Set([...device.cves, 'CVE-2031-0002', 'CVE-2031-0008'])].sort(),
+        );
+      } finally {
         await close();
       }
     },
