@@ -387,6 +387,43 @@ describe('fault injection: latency spikes and injected counts', () => {
   });
 });
 
+describe('module models', () => {
+  it("renames a device's modules in slot order, as the console lists them", async () => {
+    await control('POST', '/reset');
+    const device = estate.devices.find((d) => d.modules.length >= 2) as Estate['devices'][number];
+    const hostile = 'Nobody^NQname=CPU 315-2 PN/DP';
+    const patched = await control('PATCH', `/devices/${device.id}`, { moduleModels: [hostile] });
+    expect(patched.status).toBe(200);
+    // The console answers one device wrapped in an array, as its doc example does.
+    const [consoleDevice] = (
+      await client.call('GET', `/console/external/v3/integration/device/${device.id}`, {
+        auth: sandbox.console.token,
+      })
+    ).json as { u_firmwares: { u_model: string }[] }[];
+    expect(consoleDevice!.u_firmwares.map((f) => f.u_model)).toEqual([
+      hostile,
+      ...device.modules.slice(1).map((m) => m.model),
+    ]);
+    expect((await control('PATCH', `/devices/${device.id}`, { moduleModels: 'x' })).status).toBe(400);
+    await control('POST', '/reset');
+  });
+});
+
+describe('CVE ids that are not CVE ids', () => {
+  it('serves an id made of query syntax as given, with its score', async () => {
+    await control('POST', '/reset');
+    const device = estate.devices[0] as Estate['devices'][number];
+    const hostile = 'CVE-2031-0001^NQidSTARTSWITHCVE';
+    const added = await control('POST', `/devices/${device.id}/cves`, { cveId: hostile, score: '9.8' });
+    expect(added.status).toBe(201);
+    expect((added.json as { cves: string[] }).cves).toContain(hostile);
+    expect((await control('POST', `/devices/${device.id}/cves`, { cveId: '', score: '9.8' })).status).toBe(
+      400,
+    );
+    await control('POST', '/reset');
+  });
+});
+
 describe('raw sensor devices', () => {
   it('serves injected records verbatim after the sensor devices until reset', async () => {
     await control('POST', '/reset');

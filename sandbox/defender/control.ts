@@ -82,7 +82,13 @@ const addDeviceSchema = z.strictObject({
   cves: z.array(z.string()).optional(),
 });
 
-const patchDeviceSchema = z.strictObject(deviceFields).partial();
+const patchDeviceSchema = z
+  .strictObject({
+    ...deviceFields,
+    /** New models of the device's modules, in slot order (hostile module names for tests). */
+    moduleModels: z.array(z.string()),
+  })
+  .partial();
 
 const faultsSchema = z.strictObject({
   seed: z.number().int().optional(),
@@ -357,7 +363,8 @@ export function mountControlApi(app: Hono, ctx: ControlContext): void {
       sensorChange = { sensorId: s.id, siteId: s.siteId, zoneId: s.zoneId };
     }
     const updated = state.updateDevice(id, (d) => {
-      const { ip, mac: newMac, sensor: _s, ...rest } = b;
+      const { ip, mac: newMac, sensor: _s, moduleModels, ...rest } = b;
+      const modules = d.modules.map((m, i) => ({ ...m, model: moduleModels?.[i] ?? m.model }));
       const nics = d.nics.map((n, i) =>
         i === 0 ? { ...n, ...(ip ? { ip } : {}), ...(newMac ? { mac: newMac } : {}) } : n,
       );
@@ -374,6 +381,7 @@ export function mountControlApi(app: Hono, ctx: ControlContext): void {
           : {}),
         ...(sensorChange ?? {}),
         nics,
+        modules,
       };
     });
     return updated ? c.json(deviceSummary(updated)) : controlError(c, 404, `No device ${id}.`);
@@ -388,7 +396,8 @@ export function mountControlApi(app: Hono, ctx: ControlContext): void {
     const b = await body(
       c,
       z.strictObject({
-        cveId: z.string().regex(/^CVE-\d{4}-\d{4,}$/),
+        // Any text: an id that is not `CVE-YYYY-NNNN` is served as given (hostile input for tests).
+        cveId: z.string().min(1).max(200),
         score: z
           .string()
           .regex(/^\d{1,2}\.\d$/)

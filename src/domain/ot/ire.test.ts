@@ -221,6 +221,13 @@ describe('device classes and Purdue levels', () => {
 });
 
 describe('IRE mapping', () => {
+  it('links a vendor with spaces or a newline around it to the company made for its trimmed name', () => {
+    for (const vendor of ['  Siemens\n', 'SIEMENS\t']) {
+      const [ci] = deviceGroup(context, device({ vendor }), { sensors: [sensor] }).items;
+      expect(ci!.values.manufacturer, JSON.stringify(vendor)).toBe('company-siemens');
+    }
+  });
+
   it('maps a device with its OT details, NICs, IPs, modules and the sensor that detects it', () => {
     const g = deviceGroup(context, device(), { sensors: [sensor], siteSysId: 'site-sys' });
     const [ci, ip, module, sensorRef] = g.items;

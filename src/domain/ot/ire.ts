@@ -83,6 +83,15 @@ export interface ReferenceIds {
 }
 
 /**
+ * How a company is found: its name, trimmed and lower case. The same key where the company is
+ * looked up or created (ot-inventory's references) and where a device or module refers to it, so
+ * that a vendor with stray spaces or a newline around it is linked to the company made for it.
+ */
+export function companyKey(vendor: string): string {
+  return vendor.trim().toLowerCase();
+}
+
+/**
  * How a product model is found: its manufacturer's `core_company` sys_id (empty when the vendor is
  * unknown) and its name, lower case, as Integration Commons' "Cleanse Hardware Model" takes the
  * manufacturer and model name (cmdb-rte-transforms.md).
@@ -442,7 +451,7 @@ export function deviceGroup(
         serial_number: device.serialNumber,
         firmware_version: device.firmwareVersion,
         model_number: device.model,
-        manufacturer: device.vendor ? references?.companies?.get(device.vendor.toLowerCase()) : undefined,
+        manufacturer: device.vendor ? references?.companies?.get(companyKey(device.vendor)) : undefined,
         first_discovered: device.firstSeen ? toSnDateTime(device.firstSeen) : undefined,
         install_status: options.retired ? '7' : '1',
         operational_status: options.retired ? '6' : '1',
@@ -504,7 +513,7 @@ export function deviceGroup(
   ];
   if (lookup.length) items[0] = { ...items[0]!, lookup };
   const moduleVendor = (module: OtModule) =>
-    module.vendor ? references?.companies?.get(module.vendor.toLowerCase()) : undefined;
+    module.vendor ? references?.companies?.get(companyKey(module.vendor)) : undefined;
   if (hasModules) {
     for (const module of device.modules) {
       const place = `${module.rack ?? '0'}/${module.slot ?? '0'}`;

@@ -1,5 +1,5 @@
 import { classSubstitutes, withAncestors } from '../../domain/ot/classes.js';
-import { modelKey, type ReferenceIds } from '../../domain/ot/ire.js';
+import { companyKey, modelKey, type ReferenceIds } from '../../domain/ot/ire.js';
 import { isRateLimitedError, UpstreamError } from '../../errors.js';
 import type { ListOptions, ServiceNowClient } from '../../servicenow/client.js';
 import { encodeQuery, where } from '../../servicenow/query.js';
@@ -145,7 +145,7 @@ export class CmdbReferences {
     const wanted = new Map<string, string>();
     for (const vendor of vendors) {
       const name = vendor?.trim();
-      const key = name?.toLowerCase();
+      const key = name && companyKey(name);
       if (name && key && !this.companies.has(key) && !this.planned.has(key)) wanted.set(key, name);
     }
     if (wanted.size === 0) return;
@@ -159,7 +159,7 @@ export class CmdbReferences {
         if (!(error instanceof UpstreamError) || error.status === 429) throw error;
         this.transientMiss = true;
         for (const name of names) {
-          wanted.delete(name.toLowerCase());
+          wanted.delete(companyKey(name));
           this.miss('core_company', name, `manufacturer (the lookup failed: ${error.message})`);
         }
       }
@@ -190,11 +190,12 @@ export class CmdbReferences {
     }
     await flush();
     for (const row of found) {
-      const name = stringValue(row.name)?.toLowerCase();
+      const name = stringValue(row.name);
+      const key = name && companyKey(name);
       const sysId = stringValue(row.sys_id);
-      if (name && sysId && wanted.has(name)) {
-        this.companies.set(name, sysId);
-        wanted.delete(name);
+      if (key && sysId && wanted.has(key)) {
+        this.companies.set(key, sysId);
+        wanted.delete(key);
       }
     }
     for (const [key, name] of wanted) {
@@ -237,7 +238,7 @@ export class CmdbReferences {
     for (const module of modules) {
       const name = module.model?.trim();
       if (!name || name.length > MAX_VENDOR_NAME || /^\s*javascript:/i.test(name)) continue;
-      const company = module.vendor ? this.companies.get(module.vendor.trim().toLowerCase()) : undefined;
+      const company = module.vendor ? this.companies.get(companyKey(module.vendor)) : undefined;
       const key = modelKey(company, name);
       if (!this.models.has(key) && !this.plannedModels.has(key))
         wanted.set(key, { name, ...(company ? { company } : {}) });
