@@ -410,6 +410,48 @@ describe('raw sensor devices', () => {
   });
 });
 
+describe('raw Resource Graph rows', () => {
+  it('serves injected rows verbatim after the rows of their type, to queries that pin it, until reset', async () => {
+    await control('POST', '/reset');
+    const type = 'microsoft.iotsecurity/locations/devicegroups/devices';
+    const query = async (q: string) =>
+      (
+        (
+          await client.call('POST', '/providers/Microsoft.ResourceGraph/resources?api-version=2021-03-01', {
+            body: { query: q, options: { $top: 1000 } },
+          })
+        ).json as { data: unknown[] }
+      ).data;
+    const devices = `iotsecurityresources | where type == '${type}' | project id, name, properties`;
+    const generated = (await query(devices)).length;
+    const records = [
+      { id: 42, name: null },
+      null,
+      'text',
+      { id: 'x', name: "x'^NQsys_id!=0", properties: 1 },
+    ];
+    expect(
+      (await control('POST', '/resource-graph/raw-rows', { type: type.toUpperCase(), records })).json,
+    ).toEqual({
+      type,
+      rawRows: 4,
+    });
+    const served = await query(devices);
+    expect(served.slice(generated)).toEqual(records);
+    // Past the query's operators, but only where the query asks for the type.
+    expect(
+      await query(`iotsecurityresources | where type == 'microsoft.iotsecurity/locations/sites'`),
+    ).not.toContainEqual(null);
+    expect(await query('iotsecurityresources | project id')).not.toContainEqual(null);
+    expect((await control('POST', '/resource-graph/raw-rows', { type: 'no/such', records })).status).toBe(
+      404,
+    );
+    expect((await control('POST', '/resource-graph/raw-rows', { records })).status).toBe(400);
+    await control('POST', '/reset');
+    expect(await query(devices)).toHaveLength(generated);
+  });
+});
+
 describe('request journal', () => {
   it('records API requests while on, and nothing while off', async () => {
     const sub = sandbox.subscriptions[0] as string;

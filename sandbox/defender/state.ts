@@ -125,6 +125,12 @@ export class DefenderState {
    * whatever a buggy or hostile sensor might send, for the bad-input tests. Keyed by sensor id.
    */
   readonly rawSensorDevices = new Map<number, unknown[]>();
+  /**
+   * Rows served verbatim after the generated rows of one Resource Graph type, in every query that
+   * pins that type (`POST /_sandbox/resource-graph/raw-rows`), for the bad-input tests. Keyed by
+   * lower-case type.
+   */
+  readonly rawResourceGraphRows = new Map<string, unknown[]>();
   /** Tags set on a resource through `POST /_sandbox/resources/tags` (owner tags for tests), by lower-case id. */
   readonly tagOverlay = new Map<string, Record<string, string>>();
   readonly governanceAssignments = new Map<string, GovernanceAssignmentRecord>();
@@ -451,6 +457,7 @@ export class DefenderState {
     this.sensorOverlay.clear();
     this.extraCves.clear();
     this.rawSensorDevices.clear();
+    this.rawResourceGraphRows.clear();
     this.tagOverlay.clear();
     this.governanceAssignments.clear();
     this.governanceRules.clear();
