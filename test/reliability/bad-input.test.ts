@@ -105,12 +105,75 @@ const generatedRecords = fc
  * `npm test` (the same inputs on every CI run), 500 from a fresh seed at soak size, printed so
  * that a failure can be replayed with `SNOWLINE_BAD_INPUT_SEED`.
  */
-function propertyRuns(): { numRuns: number; seed: number } {
+function propertyRuns(ciSeed: number, source: string): { numRuns: number; seed: number } {
   const soak = reliabilityDevices() > 500;
   const fixed = process.env.SNOWLINE_BAD_INPUT_SEED;
-  const seed = fixed ? Number(fixed) : soak ? Math.floor(Math.random() * 2 ** 31) : 12;
-  if (soak || fixed) process.stdout.write(`bad-input: fast-check seed ${seed} (SNOWLINE_BAD_INPUT_SEED)\n`);
+  const seed = fixed ? Number(fixed) : soak ? Math.floor(Math.random() * 2 ** 31) : ciSeed;
+  if (soak || fixed)
+    process.stdout.write(
+      `bad-input: fast-check seed ${seed} for the ${source} source (SNOWLINE_BAD_INPUT_SEED)\n`,
+    );
   return { numRuns: soak ? 500 : 50, seed };
+}
+
+/** What one run with generated records must have done; every CI name is compared exactly. */
+interface Expected {
+  readonly storeUrl: string;
+  readonly summary: { outcome: string; errors: number };
+  /** How the reason of a malformed record's event starts; its source and position (`, record N)`) follow. */
+  readonly reasonPrefix: string;
+  /** Positions of the malformed records in the source's answer. */
+  readonly malformedPositions: readonly number[];
+  /** Each well-formed record's CI name, or the names one of its duplicates may leave. */
+  readonly names: readonly (readonly string[])[];
+  readonly ips: ReadonlySet<string>;
+  /** The CMDB after a clean run. */
+  readonly baseline: readonly Record<string, string>[];
+}
+
+/**
+ * Checks one run: it completed; each malformed record is its own error event, found by its
+ * position in the source's answer; every CI of a real device is as a clean run left it (no value
+ * became a query condition); each well-formed record is one CI under its exact name; nothing else.
+ */
+async function expectReportedAndWrittenExactly(sandboxes: Sandboxes, e: Expected): Promise<void> {
+  expect(e.summary.outcome, JSON.stringify(e.summary)).toBe('ok');
+
+  const store = await openStore(e.storeUrl);
+  const reported = await store.db
+    .selectFrom('ledger_event')
+    .select(['entity_key', 'reason'])
+    .where('action', '=', 'error')
+    .execute();
+  await store.close();
+  const position = new RegExp(
+    `^${e.reasonPrefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[^,]*, record (\\d+)\\)`,
+  );
+  const positions = reported.map((r) => {
+    const m = position.exec(r.reason ?? '');
+    expect(m, r.reason ?? '').not.toBeNull();
+    return Number(m![1]);
+  });
+  expect(positions.sort((x, y) => x - y)).toEqual(e.malformedPositions);
+  expect(e.summary.errors).toBe(e.malformedPositions.length);
+
+  const after = (await sandboxes.control('servicenow', 'GET', '/_sandbox/dump?tables=cmdb_ci')).tables
+    .cmdb_ci as Record<string, string>[];
+  const afterByKey = new Map(after.map((row) => [row._key, row]));
+  for (const row of e.baseline) expect(afterByKey.get(row._key)).toEqual(row);
+
+  const added = after.filter((row) => !e.baseline.some((b) => b._key === row._key));
+  for (const names of e.names) {
+    const copies = added.filter((row) => names.includes(row.name!));
+    expect(copies.length, `CIs named ${JSON.stringify(names.map((n) => n.slice(0, 40)))}`).toBe(1);
+  }
+  // Nothing else: every added CI is one of the well-formed records' (a device, or its NIC / IP).
+  const named = new Set(e.names.flat());
+  for (const row of added)
+    expect(
+      named.has(row.name!) || e.ips.has(row.name!) || e.ips.has(row.ip_address!),
+      JSON.stringify(row).slice(0, 300),
+    ).toBe(true);
 }
 
 describe('ot-inventory given malformed and hostile Defender records', () => {
@@ -152,51 +215,146 @@ describe('ot-inventory given malformed and hostile Defender records', () => {
             'ot-inventory'
           ]!;
 
-          // The run completes.
-          expect(summary.outcome, JSON.stringify(summary)).toBe('ok');
-
-          // Each malformed record is its own error event, found by its position in the answer.
-          const store = await openStore(storeUrl);
-          const reported = await store.db
-            .selectFrom('ledger_event')
-            .select(['entity_key', 'reason'])
-            .where('action', '=', 'error')
-            .execute();
-          await store.close();
-          const positions = reported.map((r) => {
-            const m = /^malformed device record skipped \(sensor [^,]+, record (\d+)\)/.exec(r.reason ?? '');
-            expect(m, r.reason ?? '').not.toBeNull();
-            return Number(m![1]);
-          });
-          expect(positions.sort((x, y) => x - y)).toEqual(malformed.map((_, i) => realDevices + i));
-          expect(summary.errors).toBe(malformed.length);
-
-          const after = (await sandboxes.control('servicenow', 'GET', '/_sandbox/dump?tables=cmdb_ci')).tables
-            .cmdb_ci as Record<string, string>[];
-          // No value became a query condition: every CI of a real device is exactly as a clean run left it.
-          const afterByKey = new Map(after.map((row) => [row._key, row]));
-          for (const row of baseline) expect(afterByKey.get(row._key)).toEqual(row);
-
-          // Each well-formed record is one CI under its exact name; the duplicate id is that same
-          // CI (one of its two names, the sensor's later record winning), never a second.
-          const added = after.filter((row) => !baseline.some((b) => b._key === row._key));
-          const expectedNames = wellFormed.map((r, i) =>
+          const names = wellFormed.map((r, i) =>
             i === 0 && duplicates[0] ? [r.name, duplicates[0].name] : [r.name],
           );
-          for (const names of expectedNames) {
-            const copies = added.filter((row) => names.includes(row.name!));
-            expect(copies.length, `CIs named ${JSON.stringify(names.map((n) => n.slice(0, 40)))}`).toBe(1);
-          }
-          // Nothing else: every added CI is one of the well-formed records' (a device, or its NIC / IP).
-          const named = new Set(expectedNames.flat());
-          const ips = new Set(wellFormed.flatMap((r) => r.ipAddresses));
-          for (const row of added)
-            expect(
-              named.has(row.name!) || ips.has(row.name!) || ips.has(row.ip_address!),
-              JSON.stringify(row).slice(0, 300),
-            ).toBe(true);
+          await expectReportedAndWrittenExactly(sandboxes, {
+            storeUrl,
+            summary,
+            reasonPrefix: `malformed device record skipped (sensor ${sensorName}`,
+            malformedPositions: malformed.map((_, i) => realDevices + i),
+            names,
+            ips: new Set(wellFormed.flatMap((r) => r.ipAddresses)),
+            baseline,
+          });
         }),
-        propertyRuns(),
+        propertyRuns(12, 'sensor'),
+      );
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
+});
+
+const DEVICE_TYPE = 'microsoft.iotsecurity/locations/devicegroups/devices';
+
+/** Device rows of `iotsecurityresources` that must be reported and skipped, each on its own. */
+const malformedRow = fc.oneof(
+  fc.constant(null),
+  fc.string({ maxLength: 20 }),
+  fc.integer(),
+  fc.array(fc.integer(), { maxLength: 3 }),
+  // No id, or an id that is not a string.
+  hostileText.map((name) => ({ name, properties: { deviceName: name } })),
+  fc.record({
+    id: fc.oneof(fc.constant(null), fc.integer(), fc.array(fc.string(), { maxLength: 2 })),
+    name: hostileText,
+    properties: fc.constant({}),
+  }),
+  // No name (the device id), or a name that is not a string.
+  fc.record({
+    id: hostileText,
+    name: fc.oneof(fc.constant(null), fc.integer(), fc.boolean()),
+    properties: fc.constant({}),
+  }),
+  // No properties, or properties that are not an object.
+  fc.record({
+    id: hostileText,
+    name: hostileText,
+    properties: fc.oneof(fc.constant(null), fc.string(), fc.integer()),
+  }),
+  // One property of a type the schema refuses.
+  fc
+    .tuple(
+      hostileText,
+      fc.constantFrom<[string, unknown]>(
+        ['deviceName', 42],
+        ['nics', 'not a list'],
+        ['slots', 7],
+        ['hardware', 'not an object'],
+        ['sensor', 3],
+        ['firstSeen', 'not a time'],
+        ['riskScore', 'high'],
+      ),
+    )
+    .map(([name, [field, value]]) => ({ id: `/bad/${name}`, name, properties: { [field]: value } })),
+);
+
+describe('ot-inventory from Resource Graph given malformed and hostile device rows', () => {
+  let sandboxes: Sandboxes;
+  let realRows: number;
+  let baseline: Record<string, string>[];
+  /** Where a well-formed generated row says its device is: a real sensor's, so it is not set aside. */
+  let sensor: { name: string; zone: string; site: string };
+  let subscriptionId: string;
+  const flows = { otInventory: { source: 'resourceGraph', sensorValidation: 'auto', batchSize: 50 } };
+
+  beforeAll(async () => {
+    sandboxes = await startSandboxes({ devices: 10, seed: 51 });
+    const { estate } = sandboxes;
+    const s = estate.sensors.find((x) => x.connected && !x.learningMode)!;
+    const site = estate.sites[s.siteId - 1]!;
+    sensor = { name: s.name, zone: estate.zones[s.zoneId - 1]!.name, site: site.displayName };
+    subscriptionId = site.subscriptionId;
+    realRows = estate.devices.length;
+    const storeUrl = join(dir, 'rg-baseline.sqlite');
+    const jobs = await syncInProcess(sandboxes.config(storeUrl, flows), ['ot-inventory']);
+    expect(jobs['ot-inventory']).toMatchObject({ outcome: 'ok', errors: 0 });
+    baseline = (await sandboxes.control('servicenow', 'GET', '/_sandbox/dump?tables=cmdb_ci')).tables.cmdb_ci;
+  });
+  afterAll(async () => sandboxes?.close());
+
+  it(
+    'reports each malformed row by its position, writes each well-formed one exactly once under its exact name, and nothing else',
+    async () => {
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          generatedRecords,
+          fc.array(malformedRow, { minLength: 1, maxLength: 8 }),
+          async (generated, malformed) => {
+            run++;
+            await resetSandboxes(sandboxes);
+            // The sensor generator's well-formed records, as Resource Graph rows.
+            const row = (r: (typeof generated.wellFormed)[number]) => ({
+              id: `/subscriptions/${subscriptionId}/providers/Microsoft.IoTSecurity/locations/europe/deviceGroups/bad-input/devices/bad-input-${r.id}`,
+              name: `bad-input-${r.id}`,
+              type: DEVICE_TYPE,
+              subscriptionId,
+              location: 'europe',
+              properties: {
+                deviceDataSource: 'OtSensor',
+                deviceName: r.name,
+                deviceSubTypeDisplayName: r.type,
+                hardware: { vendor: r.vendor },
+                operatingSystem: r.operatingSystem === null ? null : { distribution: r.operatingSystem },
+                sensor,
+                nics: r.ipAddresses.map((ipv4Address) => ({ ipv4Address })),
+              },
+            });
+            const wellFormed = generated.wellFormed.map(row);
+            const duplicates = generated.duplicates.map(row);
+            await sandboxes.control('defender', 'POST', '/_sandbox/resource-graph/raw-rows', {
+              type: DEVICE_TYPE,
+              records: [...malformed, ...wellFormed, ...duplicates],
+            });
+            const storeUrl = join(dir, `rg-run-${run}.sqlite`);
+            const summary = (await syncInProcess(sandboxes.config(storeUrl, flows), ['ot-inventory']))[
+              'ot-inventory'
+            ]!;
+            await expectReportedAndWrittenExactly(sandboxes, {
+              storeUrl,
+              summary,
+              reasonPrefix: 'malformed device record skipped (resourcegraph IoT devices',
+              malformedPositions: malformed.map((_, i) => realRows + i),
+              names: generated.wellFormed.map((r, i) =>
+                i === 0 && generated.duplicates[0] ? [r.name, generated.duplicates[0].name] : [r.name],
+              ),
+              ips: new Set(generated.wellFormed.flatMap((r) => r.ipAddresses)),
+              baseline,
+            });
+          },
+        ),
+        propertyRuns(13, 'Resource Graph'),
       );
     },
     SCENARIO_TIMEOUT_MS,
