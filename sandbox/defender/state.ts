@@ -131,6 +131,11 @@ export class DefenderState {
    * lower-case type.
    */
   readonly rawResourceGraphRows = new Map<string, unknown[]>();
+  /**
+   * Records served verbatim after the generated ones of a console v3 list, whatever its
+   * timestamp and filters (`POST /_sandbox/console/raw-records`), for the bad-input tests.
+   */
+  readonly rawConsoleRecords = new Map<RawConsoleList, unknown[]>();
   /** Tags set on a resource through `POST /_sandbox/resources/tags` (owner tags for tests), by lower-case id. */
   readonly tagOverlay = new Map<string, Record<string, string>>();
   readonly governanceAssignments = new Map<string, GovernanceAssignmentRecord>();
@@ -458,6 +463,7 @@ export class DefenderState {
     this.extraCves.clear();
     this.rawSensorDevices.clear();
     this.rawResourceGraphRows.clear();
+    this.rawConsoleRecords.clear();
     this.tagOverlay.clear();
     this.governanceAssignments.clear();
     this.governanceRules.clear();
@@ -466,6 +472,10 @@ export class DefenderState {
     for (const part of Object.keys(this.versions) as StatePart[]) this.bump(part);
   }
 }
+
+/** The console v3 lists that can be given raw records: `/devices` and `/devicecves`. */
+export const RAW_CONSOLE_LISTS = ['devices', 'devicecves'] as const;
+export type RawConsoleList = (typeof RAW_CONSOLE_LISTS)[number];
 
 /** Parts of the state that change independently. */
 export type StatePart = 'assessments' | 'governance' | 'devices' | 'sensors';
