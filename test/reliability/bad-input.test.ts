@@ -279,84 +279,160 @@ const malformedRow = fc.oneof(
     .map(([name, [field, value]]) => ({ id: `/bad/${name}`, name, properties: { [field]: value } })),
 );
 
-describe('ot-inventory from Resource Graph given malformed and hostile device rows', () => {
-  let sandboxes: Sandboxes;
-  let realRows: number;
-  let baseline: Record<string, string>[];
-  /** Where a well-formed generated row says its device is: a real sensor's, so it is not set aside. */
-  let sensor: { name: string; zone: string; site: string };
-  let subscriptionId: string;
-  const flows = { otInventory: { source: 'resourceGraph', sensorValidation: 'auto', batchSize: 50 } };
+type Generated = typeof generatedRecords extends fc.Arbitrary<infer T> ? T : never;
+type WellFormed = Generated['wellFormed'][number];
 
-  beforeAll(async () => {
-    sandboxes = await startSandboxes({ devices: 10, seed: 51 });
-    const { estate } = sandboxes;
-    const s = estate.sensors.find((x) => x.connected && !x.learningMode)!;
-    const site = estate.sites[s.siteId - 1]!;
-    sensor = { name: s.name, zone: estate.zones[s.zoneId - 1]!.name, site: site.displayName };
-    subscriptionId = site.subscriptionId;
-    realRows = estate.devices.length;
-    const storeUrl = join(dir, 'rg-baseline.sqlite');
-    const jobs = await syncInProcess(sandboxes.config(storeUrl, flows), ['ot-inventory']);
-    expect(jobs['ot-inventory']).toMatchObject({ outcome: 'ok', errors: 0 });
-    baseline = (await sandboxes.control('servicenow', 'GET', '/_sandbox/dump?tables=cmdb_ci')).tables.cmdb_ci;
+/** The connected sensor (not learning) that a generated device says saw it, so it is not set aside. */
+function seeingSensor(sandboxes: Sandboxes) {
+  const { estate } = sandboxes;
+  const s = estate.sensors.find((x) => x.connected && !x.learningMode)!;
+  const site = estate.sites[s.siteId - 1]!;
+  return { id: s.id, name: s.name, zone: estate.zones[s.zoneId - 1]!.name, site };
+}
+
+/**
+ * The bad-input property of one ot-inventory source other than the sensor API: the sensor
+ * generator's well-formed records in the source's own shape (`shape`), and `malformed` records
+ * of that shape, injected by `inject` after the estate's real devices.
+ */
+function sourceProperty(o: {
+  source: 'resourceGraph' | 'console';
+  label: string;
+  ciSeed: number;
+  malformed: fc.Arbitrary<unknown>;
+  /** The source as the malformed record's event names it. */
+  reasonSource: string;
+  shape: (sandboxes: Sandboxes, record: WellFormed) => unknown;
+  inject: (sandboxes: Sandboxes, records: unknown[]) => Promise<void>;
+}): void {
+  describe(`ot-inventory from ${o.label} given malformed and hostile device records`, () => {
+    let sandboxes: Sandboxes;
+    let baseline: Record<string, string>[];
+    const flows = { otInventory: { source: o.source, sensorValidation: 'auto', batchSize: 50 } };
+
+    beforeAll(async () => {
+      // A small estate whatever the size: each of the many runs resets and re-syncs it.
+      sandboxes = await startSandboxes({ devices: 10, seed: 51 });
+      const storeUrl = join(dir, `${o.source}-baseline.sqlite`);
+      const jobs = await syncInProcess(sandboxes.config(storeUrl, flows), ['ot-inventory']);
+      expect(jobs['ot-inventory']).toMatchObject({ outcome: 'ok', errors: 0 });
+      baseline = (await sandboxes.control('servicenow', 'GET', '/_sandbox/dump?tables=cmdb_ci')).tables
+        .cmdb_ci;
+    });
+    afterAll(async () => sandboxes?.close());
+
+    it(
+      'reports each malformed record by its position, writes each well-formed one exactly once under its exact name, and nothing else',
+      async () => {
+        let run = 0;
+        await fc.assert(
+          fc.asyncProperty(
+            generatedRecords,
+            fc.array(o.malformed, { minLength: 1, maxLength: 8 }),
+            async ({ wellFormed, duplicates }, malformed) => {
+              run++;
+              await resetSandboxes(sandboxes);
+              const shape = (r: WellFormed) => o.shape(sandboxes, r);
+              await o.inject(sandboxes, [...malformed, ...wellFormed.map(shape), ...duplicates.map(shape)]);
+              const storeUrl = join(dir, `${o.source}-run-${run}.sqlite`);
+              const summary = (await syncInProcess(sandboxes.config(storeUrl, flows), ['ot-inventory']))[
+                'ot-inventory'
+              ]!;
+              await expectReportedAndWrittenExactly(sandboxes, {
+                storeUrl,
+                summary,
+                reasonPrefix: `malformed device record skipped (${o.reasonSource}`,
+                // The estate's devices come first, all on one page.
+                malformedPositions: malformed.map((_, i) => sandboxes.estate.devices.length + i),
+                names: wellFormed.map((r, i) =>
+                  i === 0 && duplicates[0] ? [r.name, duplicates[0].name] : [r.name],
+                ),
+                ips: new Set(wellFormed.flatMap((r) => r.ipAddresses)),
+                baseline,
+              });
+            },
+          ),
+          propertyRuns(o.ciSeed, o.label),
+        );
+      },
+      SCENARIO_TIMEOUT_MS,
+    );
   });
-  afterAll(async () => sandboxes?.close());
+}
 
-  it(
-    'reports each malformed row by its position, writes each well-formed one exactly once under its exact name, and nothing else',
-    async () => {
-      let run = 0;
-      await fc.assert(
-        fc.asyncProperty(
-          generatedRecords,
-          fc.array(malformedRow, { minLength: 1, maxLength: 8 }),
-          async (generated, malformed) => {
-            run++;
-            await resetSandboxes(sandboxes);
-            // The sensor generator's well-formed records, as Resource Graph rows.
-            const row = (r: (typeof generated.wellFormed)[number]) => ({
-              id: `/subscriptions/${subscriptionId}/providers/Microsoft.IoTSecurity/locations/europe/deviceGroups/bad-input/devices/bad-input-${r.id}`,
-              name: `bad-input-${r.id}`,
-              type: DEVICE_TYPE,
-              subscriptionId,
-              location: 'europe',
-              properties: {
-                deviceDataSource: 'OtSensor',
-                deviceName: r.name,
-                deviceSubTypeDisplayName: r.type,
-                hardware: { vendor: r.vendor },
-                operatingSystem: r.operatingSystem === null ? null : { distribution: r.operatingSystem },
-                sensor,
-                nics: r.ipAddresses.map((ipv4Address) => ({ ipv4Address })),
-              },
-            });
-            const wellFormed = generated.wellFormed.map(row);
-            const duplicates = generated.duplicates.map(row);
-            await sandboxes.control('defender', 'POST', '/_sandbox/resource-graph/raw-rows', {
-              type: DEVICE_TYPE,
-              records: [...malformed, ...wellFormed, ...duplicates],
-            });
-            const storeUrl = join(dir, `rg-run-${run}.sqlite`);
-            const summary = (await syncInProcess(sandboxes.config(storeUrl, flows), ['ot-inventory']))[
-              'ot-inventory'
-            ]!;
-            await expectReportedAndWrittenExactly(sandboxes, {
-              storeUrl,
-              summary,
-              reasonPrefix: 'malformed device record skipped (resourcegraph IoT devices',
-              malformedPositions: malformed.map((_, i) => realRows + i),
-              names: generated.wellFormed.map((r, i) =>
-                i === 0 && generated.duplicates[0] ? [r.name, generated.duplicates[0].name] : [r.name],
-              ),
-              ips: new Set(generated.wellFormed.flatMap((r) => r.ipAddresses)),
-              baseline,
-            });
-          },
-        ),
-        propertyRuns(13, 'Resource Graph'),
-      );
-    },
-    SCENARIO_TIMEOUT_MS,
-  );
+sourceProperty({
+  source: 'resourceGraph',
+  label: 'Resource Graph',
+  ciSeed: 13,
+  malformed: malformedRow,
+  reasonSource: 'resourcegraph IoT devices',
+  shape: (sandboxes, r) => {
+    const sensor = seeingSensor(sandboxes);
+    const subscriptionId = sensor.site.subscriptionId;
+    return {
+      id: `/subscriptions/${subscriptionId}/providers/Microsoft.IoTSecurity/locations/europe/deviceGroups/bad-input/devices/bad-input-${r.id}`,
+      name: `bad-input-${r.id}`,
+      type: DEVICE_TYPE,
+      subscriptionId,
+      location: 'europe',
+      properties: {
+        deviceDataSource: 'OtSensor',
+        deviceName: r.name,
+        deviceSubTypeDisplayName: r.type,
+        hardware: { vendor: r.vendor },
+        operatingSystem: r.operatingSystem === null ? null : { distribution: r.operatingSystem },
+        sensor: { name: sensor.name, zone: sensor.zone, site: sensor.site.displayName },
+        nics: r.ipAddresses.map((ipv4Address) => ({ ipv4Address })),
+      },
+    };
+  },
+  inject: (sandboxes, records) =>
+    sandboxes.control('defender', 'POST', '/_sandbox/resource-graph/raw-rows', {
+      type: DEVICE_TYPE,
+      records,
+    }),
+});
+
+/** Console v3 device records that must be reported and skipped, each on its own. */
+const malformedConsoleDevice = fc.oneof(
+  fc.constant(null),
+  fc.string({ maxLength: 20 }),
+  fc.integer(),
+  fc.array(fc.integer(), { maxLength: 3 }),
+  hostileText.map((name) => ({ u_name: name })),
+  fc.record({ u_id: badId, u_name: hostileText }),
+  fc
+    .tuple(
+      hostileText,
+      fc.constantFrom<[string, unknown]>(
+        ['u_name', 42],
+        ['u_ip_address_objects', 'not a list'],
+        ['u_ip_address_objects', [{ u_guessed_mac_addresses: [] }]],
+        ['u_device_type', 7],
+        ['u_sensor_ids', 'not a list'],
+        ['u_last_update', 'yesterday'],
+        ['u_firmwares', {}],
+      ),
+      fc.integer({ min: 2_000_000, max: 2_999_999 }),
+    )
+    .map(([name, [field, value], id]) => ({ u_id: id, u_name: name, [field]: value })),
+);
+
+sourceProperty({
+  source: 'console',
+  label: 'the console',
+  ciSeed: 14,
+  malformed: malformedConsoleDevice,
+  reasonSource: 'management console /external/v3/integration/devices',
+  shape: (sandboxes, r) => ({
+    u_id: r.id,
+    u_name: r.name,
+    u_vendor: r.vendor,
+    u_operating_system: r.operatingSystem,
+    u_device_type: { u_name: r.type },
+    u_ip_address_objects: r.ipAddresses.map((ip) => ({ u_ip_address: ip })),
+    u_sensor_ids: [{ u_sensor_id: seeingSensor(sandboxes).id }],
+  }),
+  inject: (sandboxes, records) =>
+    sandboxes.control('defender', 'POST', '/_sandbox/console/raw-records', { list: 'devices', records }),
 });
