@@ -447,6 +447,80 @@ describe('raw sensor devices', () => {
   });
 });
 
+describe('raw Resource Graph rows', () => {
+  it('serves injected rows verbatim after the rows of their type, to queries that pin it, until reset', async () => {
+    await control('POST', '/reset');
+    const type = 'microsoft.iotsecurity/locations/devicegroups/devices';
+    const query = async (q: string) =>
+      (
+        (
+          await client.call('POST', '/providers/Microsoft.ResourceGraph/resources?api-version=2021-03-01', {
+            body: { query: q, options: { $top: 1000 } },
+          })
+        ).json as { data: unknown[] }
+      ).data;
+    const devices = `iotsecurityresources | where type == '${type}' | project id, name, properties`;
+    const generated = (await query(devices)).length;
+    const records = [
+      { id: 42, name: null },
+      null,
+      'text',
+      { id: 'x', name: "x'^NQsys_id!=0", properties: 1 },
+    ];
+    expect(
+      (await control('POST', '/resource-graph/raw-rows', { type: type.toUpperCase(), records })).json,
+    ).toEqual({
+      type,
+      rawRows: 4,
+    });
+    const served = await query(devices);
+    expect(served.slice(generated)).toEqual(records);
+    // Past the query's operators, but only where the query asks for the type.
+    expect(
+      await query(`iotsecurityresources | where type == 'microsoft.iotsecurity/locations/sites'`),
+    ).not.toContainEqual(null);
+    expect(await query('iotsecurityresources | project id')).not.toContainEqual(null);
+    expect((await control('POST', '/resource-graph/raw-rows', { type: 'no/such', records })).status).toBe(
+      404,
+    );
+    expect((await control('POST', '/resource-graph/raw-rows', { records })).status).toBe(400);
+    await control('POST', '/reset');
+    expect(await query(devices)).toHaveLength(generated);
+  });
+});
+
+describe('raw console records', () => {
+  it('serves injected records verbatim after the generated ones of a v3 list, across pages, until reset', async () => {
+    await control('POST', '/reset');
+    const list = async (path: string, key: string, size: number) => {
+      const out: unknown[] = [];
+      for (let page = 0; ; page++) {
+        const body = (
+          await client.call('GET', `/console/external/v3/integration/${path}?page=${page}&size=${size}`, {
+            auth: sandbox.console.token,
+          })
+        ).json as Record<string, unknown[] | number>;
+        out.push(...(body[key] as unknown[]));
+        if ((page + 1) * size >= (body['u_count'] as number)) return out;
+      }
+    };
+    const generated = (await list('devices/0', 'u_devices', 1000)).length;
+    const records = [{ u_id: 'x', u_name: 42 }, null, 'text', { u_id: 7, u_name: 'x^NQsys_id!=0' }];
+    expect((await control('POST', '/console/raw-records', { list: 'devices', records })).json).toEqual({
+      list: 'devices',
+      rawRecords: 4,
+    });
+    // Pages that end inside the generated records, and pages made of raw records only.
+    const pages = await list('devices/0', 'u_devices', 3);
+    expect(pages).toHaveLength(generated + 4);
+    expect(pages.slice(generated)).toEqual(records);
+    expect((await list('devicecves/0', 'u_device_cves', 1000)).slice(-1)).not.toEqual([records[3]]);
+    expect((await control('POST', '/console/raw-records', { list: 'alerts', records })).status).toBe(400);
+    await control('POST', '/reset');
+    expect(await list('devices/0', 'u_devices', 1000)).toHaveLength(generated);
+  });
+});
+
 describe('request journal', () => {
   it('records API requests while on, and nothing while off', async () => {
     const sub = sandbox.subscriptions[0] as string;

@@ -6,7 +6,14 @@ import { ALERT_TEMPLATES, alertFields, deviceGroupPath, type Site } from '../dat
 import { governanceAssignmentJson, governanceRuleJson, validateGovernanceAssignment } from './arm.js';
 import { jsonArrayChunks, streamJson, type Faults, type Stats } from './http.js';
 import { consoleAlertUuid } from './ot.js';
-import { governanceAssignmentKey, type DefenderState, type LiveAlert, type LiveDevice } from './state.js';
+import { setRawResourceGraphRows } from './resource-graph.js';
+import {
+  governanceAssignmentKey,
+  RAW_CONSOLE_LISTS,
+  type DefenderState,
+  type LiveAlert,
+  type LiveDevice,
+} from './state.js';
 
 const ASSESSMENT_ID_FORM = 'id must be <resourceId>/providers/Microsoft.Security/assessments/<name>.';
 
@@ -465,6 +472,33 @@ export function mountControlApi(app: Hono, ctx: ControlContext): void {
       b.records.map((r) => (r === undefined ? null : r)),
     );
     return c.json({ name: s.name, rawDevices: b.records.length });
+  });
+
+  app.post('/_sandbox/resource-graph/raw-rows', async (c) => {
+    const b = await body(
+      c,
+      z.strictObject({ type: z.string().min(1), records: z.array(z.unknown()).max(10_000) }),
+    );
+    if (b instanceof Response) return b;
+    // `undefined` can not be served in a JSON array: it stands for null, as JSON.stringify would write it.
+    const records = b.records.map((r) => (r === undefined ? null : r));
+    const unknownType = setRawResourceGraphRows(state, b.type, records);
+    if (unknownType) return controlError(c, 404, unknownType);
+    return c.json({ type: b.type.toLowerCase(), rawRows: records.length });
+  });
+
+  app.post('/_sandbox/console/raw-records', async (c) => {
+    const b = await body(
+      c,
+      z.strictObject({ list: z.enum(RAW_CONSOLE_LISTS), records: z.array(z.unknown()).max(10_000) }),
+    );
+    if (b instanceof Response) return b;
+    // `undefined` can not be served in a JSON array: it stands for null, as JSON.stringify would write it.
+    const records = b.records.map((r) => (r === undefined ? null : r));
+    state.rawConsoleRecords.set(b.list, records);
+    // Cached console pages key on the state's version.
+    state.touch('devices');
+    return c.json({ list: b.list, rawRecords: records.length });
   });
 
   app.post('/_sandbox/resources/tags', async (c) => {

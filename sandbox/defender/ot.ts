@@ -1,7 +1,7 @@
 import type { Context, Hono } from 'hono';
 import { PROTOCOLS } from '../dataset/index.js';
 import { otError, streamJsonArray } from './http.js';
-import type { DefenderState, LiveAlert, LiveDevice, LiveSensor } from './state.js';
+import type { DefenderState, LiveAlert, LiveDevice, LiveSensor, RawConsoleList } from './state.js';
 
 /** Raw access tokens of the on-premises APIs (no `Bearer` prefix, contract §7). */
 export interface OtTokens {
@@ -359,6 +359,27 @@ export function mountConsoleApi(app: Hono, state: DefenderState, tokens: OtToken
     return value;
   };
   const origin = (c: Context) => `${new URL(c.req.url).origin}/console`;
+  /**
+   * One page of a list of generated records followed by the list's raw records
+   * (`POST /_sandbox/console/raw-records`); `u_count` counts both.
+   */
+  const pageWithRaw = (
+    list: RawConsoleList,
+    ids: readonly number[],
+    paging: { page: number; size: number },
+    json: (id: number) => unknown,
+  ): { count: number; records: unknown[] } => {
+    const raw = state.rawConsoleRecords.get(list) ?? [];
+    const from = paging.page * paging.size;
+    const to = from + paging.size;
+    return {
+      count: ids.length + raw.length,
+      records: [
+        ...ids.slice(from, to).map(json),
+        ...raw.slice(Math.max(0, from - ids.length), Math.max(0, to - ids.length)),
+      ],
+    };
+  };
 
   app.use('/console/*', async (c, next) => {
     if (!authorised(c, tokens.console))
@@ -396,11 +417,10 @@ export function mountConsoleApi(app: Hono, state: DefenderState, tokens: OtToken
       }
       return out;
     });
-    const slice = ids.slice(paging.page * paging.size, (paging.page + 1) * paging.size);
-    return c.json({
-      u_count: ids.length,
-      u_devices: slice.map((id) => consoleDeviceJson(state, state.device(id) as LiveDevice, origin(c))),
-    });
+    const page = pageWithRaw('devices', ids, paging, (id) =>
+      consoleDeviceJson(state, state.device(id) as LiveDevice, origin(c)),
+    );
+    return c.json({ u_count: page.count, u_devices: page.records });
   });
 
   app.get(`${base}/device/:deviceId`, (c) => {
@@ -505,36 +525,33 @@ export function mountConsoleApi(app: Hono, state: DefenderState, tokens: OtToken
       }
       return out;
     });
-    const slice = ids.slice(paging.page * paging.size, (paging.page + 1) * paging.size);
-    return c.json({
-      u_count: ids.length,
-      u_device_cves: slice.map((id) => {
-        const d = state.device(id) as LiveDevice;
-        const ip = d.nics[0]?.ip ?? '';
-        return {
-          u_id: d.id,
-          u_name: d.name,
-          u_ip_address_objects: d.nics.map((n) => ({
-            u_ip_address: n.ip,
-            u_guessed_mac_addresses: [{ u_mac_address: n.mac }],
+    const page = pageWithRaw('devicecves', ids, paging, (id) => {
+      const d = state.device(id) as LiveDevice;
+      const ip = d.nics[0]?.ip ?? '';
+      return {
+        u_id: d.id,
+        u_name: d.name,
+        u_ip_address_objects: d.nics.map((n) => ({
+          u_ip_address: n.ip,
+          u_guessed_mac_addresses: [{ u_mac_address: n.mac }],
+        })),
+        u_mac_address_objects: d.nics.map((n) => ({ u_mac_address: n.mac })),
+        u_last_activity: d.lastActivity,
+        u_last_update: d.lastUpdate,
+        u_cves: state
+          .cvesOf(d)
+          .filter((cve) => minScore === undefined || Number(cve.score) >= minScore)
+          .map((cve) => ({
+            u_cve_id: cve.cveId,
+            u_score: cve.score,
+            // The doc example names it u_ip_address (the table says u_address); the sandbox follows the example.
+            u_ip_address: ip,
+            u_attack_vector: cve.attackVector,
+            u_description: cve.description,
           })),
-          u_mac_address_objects: d.nics.map((n) => ({ u_mac_address: n.mac })),
-          u_last_activity: d.lastActivity,
-          u_last_update: d.lastUpdate,
-          u_cves: state
-            .cvesOf(d)
-            .filter((cve) => minScore === undefined || Number(cve.score) >= minScore)
-            .map((cve) => ({
-              u_cve_id: cve.cveId,
-              u_score: cve.score,
-              // The doc example names it u_ip_address (the table says u_address); the sandbox follows the example.
-              u_ip_address: ip,
-              u_attack_vector: cve.attackVector,
-              u_description: cve.description,
-            })),
-        };
-      }),
+      };
     });
+    return c.json({ u_count: page.count, u_device_cves: page.records });
   });
 
   mountConsoleAlerts(app, state);

@@ -39,6 +39,46 @@ interface RowSource {
   parts: readonly StatePart[];
   count(): number;
   row(i: number): Row | undefined;
+  /** Rows injected through the control API: served as they are, past the query's operators. */
+  verbatim?: readonly unknown[];
+}
+
+/**
+ * The sources with, after each typed source, the rows injected for its type
+ * (`POST /_sandbox/resource-graph/raw-rows`).
+ */
+function withRawRows(state: DefenderState, generated: RowSource[]): RowSource[] {
+  if (state.rawResourceGraphRows.size === 0) return generated;
+  return generated.flatMap((source) => {
+    const raw = source.type === null ? undefined : state.rawResourceGraphRows.get(source.type);
+    if (!raw) return [source];
+    return [
+      source,
+      { ...source, verbatim: raw, count: () => raw.length, row: () => undefined } satisfies RowSource,
+    ];
+  });
+}
+
+/**
+ * Serves `records` verbatim after the generated rows of `type` in every query that pins that type
+ * (`where type == '…'`), replacing earlier ones: malformed input for tests. Answers an error
+ * message when the sandbox serves no such type.
+ */
+export function setRawResourceGraphRows(
+  state: DefenderState,
+  type: string,
+  records: readonly unknown[],
+): string | undefined {
+  const source = sources(state).find((s) => s.type !== null && s.type === type.toLowerCase());
+  if (!source) {
+    const types = sources(state)
+      .map((s) => s.type)
+      .filter((t): t is string => t !== null);
+    return `No Resource Graph type '${type}' (known: ${[...new Set(types)].join(', ')}).`;
+  }
+  state.rawResourceGraphRows.set(source.type as string, [...records]);
+  for (const part of source.parts) state.bump(part);
+  return undefined;
 }
 
 function base(
@@ -112,7 +152,7 @@ function sources(state: DefenderState): RowSource[] {
   const currentVulnerabilities = () => deviceVulnerabilities(state);
   const currentAlertIds = () => state.alertIds();
 
-  return [
+  return withRawRows(state, [
     {
       table: 'securityresources',
       type: 'microsoft.security/assessments',
@@ -318,7 +358,7 @@ function sources(state: DefenderState): RowSource[] {
         return row;
       },
     },
-  ];
+  ]);
 }
 
 interface VulnerabilityRef {
@@ -493,6 +533,12 @@ function evaluateQuery(
   all.forEach((source, s) => {
     if (!scanned[s]) return;
     const n = source.count();
+    if (source.verbatim) {
+      // Injected rows are served only to queries that ask for their type.
+      if (!pinned) return;
+      for (let i = 0; i < n && (limit === null || refs.length < limit); i++) refs.push(s * SHIFT + i);
+      return;
+    }
     for (let i = 0; i < n; i++) {
       if (limit !== null && refs.length >= limit) return;
       const row = source.row(i);
@@ -637,9 +683,13 @@ export async function handleResourceGraph(c: Context, state: DefenderState): Pro
   const slice = evaluated.refs.slice(offset, offset + pageSize);
   const all = sources(state);
   const rowOps = query.operators.filter((o) => o.kind !== 'limit');
-  const data: Row[] = [];
+  const data: unknown[] = [];
   for (const ref of slice) {
     const source = all[Math.floor(ref / SHIFT)];
+    if (source?.verbatim) {
+      data.push(source.verbatim[ref % SHIFT] ?? null);
+      continue;
+    }
     const row = source?.row(ref % SHIFT);
     const projected = row ? applyRowOperators(rowOps, row) : null;
     if (projected) data.push(projected);
@@ -656,10 +706,11 @@ export async function handleResourceGraph(c: Context, state: DefenderState): Pro
   }
   response['facets'] = [];
   if (resultFormat === 'table') {
-    const names = data[0] ? Object.keys(data[0]) : [];
+    const first = data[0] as Row | undefined;
+    const names = first ? Object.keys(first) : [];
     response['data'] = {
-      columns: names.map((n) => ({ name: n, type: columnType(data[0]?.[n]) })),
-      rows: data.map((r) => names.map((n) => r[n])),
+      columns: names.map((n) => ({ name: n, type: columnType(first?.[n]) })),
+      rows: data.map((r) => names.map((n) => (r as Row | null)?.[n])),
     };
   } else response['data'] = data;
   return c.json(response);

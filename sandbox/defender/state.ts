@@ -161,6 +161,17 @@ export class DefenderState {
    * whatever a buggy or hostile sensor might send, for the bad-input tests. Keyed by sensor id.
    */
   readonly rawSensorDevices = new Map<number, unknown[]>();
+  /**
+   * Rows served verbatim after the generated rows of one Resource Graph type, in every query that
+   * pins that type (`POST /_sandbox/resource-graph/raw-rows`), for the bad-input tests. Keyed by
+   * lower-case type.
+   */
+  readonly rawResourceGraphRows = new Map<string, unknown[]>();
+  /**
+   * Records served verbatim after the generated ones of a console v3 list, whatever its
+   * timestamp and filters (`POST /_sandbox/console/raw-records`), for the bad-input tests.
+   */
+  readonly rawConsoleRecords = new Map<RawConsoleList, unknown[]>();
   /** Tags set on a resource through `POST /_sandbox/resources/tags` (owner tags for tests), by lower-case id. */
   readonly tagOverlay = new Map<string, Record<string, string>>();
   readonly governanceAssignments = new Map<string, GovernanceAssignmentRecord>();
@@ -563,6 +574,8 @@ export class DefenderState {
     this.addedAlertIds.length = 0;
     this.alertUuidIndex = null;
     this.rawSensorDevices.clear();
+    this.rawResourceGraphRows.clear();
+    this.rawConsoleRecords.clear();
     this.tagOverlay.clear();
     this.governanceAssignments.clear();
     this.governanceRules.clear();
@@ -571,6 +584,10 @@ export class DefenderState {
     for (const part of Object.keys(this.versions) as StatePart[]) this.bump(part);
   }
 }
+
+/** The console v3 lists that can be given raw records: `/devices` and `/devicecves`. */
+export const RAW_CONSOLE_LISTS = ['devices', 'devicecves'] as const;
+export type RawConsoleList = (typeof RAW_CONSOLE_LISTS)[number];
 
 /** Parts of the state that change independently. */
 export type StatePart = 'assessments' | 'governance' | 'devices' | 'sensors' | 'alerts';

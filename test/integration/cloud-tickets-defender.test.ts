@@ -68,18 +68,34 @@ describe('cloud-tickets for a management group through Resource Graph', () => {
   });
   afterAll(async () => sandboxes?.close());
 
-  it('reads securityresources and opens the same tickets and assignments as the ARM path', async () => {
-    const storeUrl = join(dir, 'mg.sqlite');
-    const loaded = sandboxes.config(storeUrl, {
+  /** Runs `check` on a new store with the management group configured, and an instance connection. */
+  async function withManagementGroup(
+    storeName: string,
+    check: (
+      store: Awaited<ReturnType<typeof openStore>>,
+      loaded: ReturnType<Sandboxes['config']>,
+      sn: ReturnType<typeof connectServiceNow>,
+    ) => Promise<void>,
+  ): Promise<void> {
+    const loaded = sandboxes.config(join(dir, storeName), {
       cloudTickets: { managementGroups: ['contoso-prod'], rules: [RULES[0]] },
     });
-    const store = await openStore(storeUrl);
+    const store = await openStore(join(dir, storeName));
     await store.migrate();
     const sn = connectServiceNow(loaded.config.integrations[0]!.servicenow, {
       clock: systemClock,
       counters: new RequestCounters(),
     });
     try {
+      await check(store, loaded, sn);
+    } finally {
+      await sn.close();
+      await store.close();
+    }
+  }
+
+  it('reads securityresources and opens the same tickets and assignments as the ARM path', async () => {
+    await withManagementGroup('mg.sqlite', async (store, loaded, sn) => {
       const { summary } = await syncCloudTickets(store, loaded);
       expect(summary.errors).toBe(0);
       const { covered, groups } = await highCritical(sandboxes);
@@ -88,10 +104,45 @@ describe('cloud-tickets for a management group through Resource Graph', () => {
       const before = await writeCounts(sandboxes);
       await syncCloudTickets(store, loaded);
       expect(await writeCounts(sandboxes)).toEqual(before);
-    } finally {
-      await sn.close();
-      await store.close();
-    }
+    });
+  });
+
+  it('records each malformed assessment row as its own error decision and opens the same tickets', async () => {
+    await sandboxes.control('servicenow', 'POST', '/_sandbox/reset');
+    await sandboxes.control('defender', 'POST', '/_sandbox/reset');
+    const named = `/subscriptions/${sandboxes.estate.subscriptions[0]!.id}/providers/Microsoft.Security/assessments/x^NQsys_id!=0`;
+    await sandboxes.control('defender', 'POST', '/_sandbox/resource-graph/raw-rows', {
+      type: 'microsoft.security/assessments',
+      records: [null, 'not a row', { id: 42, name: 'x' }, { id: named, name: 'x^NQ', properties: 5 }],
+    });
+    await withManagementGroup('mg-malformed.sqlite', async (store, loaded, sn) => {
+      const { summary } = await syncCloudTickets(store, loaded);
+      expect(summary.errors).toBe(4);
+      const events = await store.db
+        .selectFrom('ledger_event')
+        .select(['entity', 'entity_key', 'reason', 'side'])
+        .where('action', '=', 'error')
+        .orderBy('id')
+        .execute();
+      // Each record by its position in its page, the rows that carry an id also by that id.
+      const positions = events.map((e) => Number(/, record (\d+)\): /.exec(e.reason ?? '')?.[1]));
+      const first = positions[0]!;
+      expect(positions).toEqual([first, first + 1, first + 2, first + 3]);
+      expect(events.map((e) => [e.entity, e.entity_key, e.side])).toEqual([
+        ['assessment', `record ${first}`, 'defender'],
+        ['assessment', `record ${first + 1}`, 'defender'],
+        ['assessment', '42', 'defender'],
+        ['assessment', named, 'defender'],
+      ]);
+      for (const e of events)
+        expect(e.reason).toMatch(
+          /^malformed assessment record skipped \(resourcegraph assessments, record \d+\): /,
+        );
+      // The well-formed assessments are ticketed as on a clean read.
+      const { covered, groups } = await highCritical(sandboxes);
+      expect((await tickets(sn, 'incident')).length).toBe(groups.size);
+      expect((await assignments(sandboxes)).length).toBe(covered.length);
+    });
   });
 });
 

@@ -66,6 +66,15 @@ export class ResourceGraphClient {
 
   /** Every page of rows of a KQL query, following `$skipToken` until there is none. */
   async *query(kql: string, options: ResourceGraphQueryOptions = {}): AsyncIterable<ResourceGraphRow[]> {
+    for await (const rows of this.queryRows(kql, options))
+      yield rows.filter((row): row is ResourceGraphRow => !!row && typeof row === 'object');
+  }
+
+  /**
+   * Every page of a KQL query with its rows as sent, objects or not: a parser reports a row that
+   * is not an object at its position in the page instead of never seeing it.
+   */
+  async *queryRows(kql: string, options: ResourceGraphQueryOptions = {}): AsyncIterable<unknown[]> {
     const pageSize = options.pageSize ?? MAX_RESOURCE_GRAPH_PAGE;
     if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_RESOURCE_GRAPH_PAGE) {
       throw new InputError(
@@ -124,7 +133,7 @@ export class ResourceGraphClient {
     schema: S,
     options: ResourceGraphQueryOptions & { what?: string } = {},
   ): AsyncIterable<SourcePage<z.output<S>>> {
-    for await (const rows of this.query(kql, options)) {
+    for await (const rows of this.queryRows(kql, options)) {
       yield parseRecords(schema, rows, `resourcegraph ${options.what ?? 'query'}`);
     }
   }
@@ -169,9 +178,8 @@ export class ResourceGraphClient {
 }
 
 /** Rows of an answer: `objectArray` as asked, or a `table` answer turned into objects. */
-function rowsOf(data: unknown): ResourceGraphRow[] {
-  if (Array.isArray(data))
-    return data.filter((row): row is ResourceGraphRow => !!row && typeof row === 'object');
+function rowsOf(data: unknown): unknown[] {
+  if (Array.isArray(data)) return data;
   if (data && typeof data === 'object') {
     const table = data as { columns?: Array<{ name?: unknown }>; rows?: unknown[][] };
     if (Array.isArray(table.columns) && Array.isArray(table.rows)) {

@@ -120,7 +120,7 @@ export class IotResourceGraphReader {
    */
   async *vulnerabilities(): AsyncIterable<SourcePage<CloudIotVulnerability>> {
     const what = 'resourcegraph IoT device vulnerabilities';
-    for await (const rows of this.graph.query(
+    for await (const rows of this.graph.queryRows(
       `iotsecurityresources | where type == '${IOT_VULNERABILITY_TYPE}' | ${COLUMNS}`,
       { ...this.scope, pageSize: this.pageSize },
     )) {

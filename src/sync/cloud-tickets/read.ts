@@ -226,8 +226,21 @@ export class AssessmentReader {
       change: string | null;
     }[] = [];
     for await (const { page, subscriptionId: listed } of this.assessmentPages()) {
-      for (const problem of page.problems)
+      for (const problem of page.problems) {
         this.t.run.logger.warn({ problem: problem.error.message }, 'malformed assessment skipped');
+        // One ledger event per record, keyed by its id when it has one, else by its position in the page.
+        await this.t.decide({
+          action: 'error',
+          entity: 'assessment',
+          key: problem.key ?? `record ${problem.index}`,
+          reason:
+            `malformed assessment record skipped (${problem.source}, record ${problem.index}): ${problem.error.message}`.slice(
+              0,
+              2000,
+            ),
+          side: 'defender',
+        });
+      }
       for (const a of page.items) {
         const subscriptionId = listed ?? parseAssessmentId(a.id)?.subscriptionId;
         if (!subscriptionId) continue;
