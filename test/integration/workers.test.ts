@@ -233,7 +233,7 @@ async function dispatchRun(config: ReturnType<typeof writeConfig>['config'], sto
       trigger: 'schedule',
     });
     expect(ticket.kind).toBe('queued');
-    // Two chains: ot-inventory (then ot-vulnerabilities) and cloud-tickets (then ticket-sync).
+    // Two chains: ot-inventory (then ot-vulnerabilities and ot-alerts) and cloud-tickets (then ticket-sync).
     expect(ticket.kind === 'queued' && ticket.jobIds).toHaveLength(2);
   } finally {
     await boss.stop({ graceful: false, wait: true });
@@ -254,6 +254,7 @@ describe.skipIf(postgresUrl === null || !existsSync('dist/cli.js'))(
         const summary = JSON.parse(run.stdout) as { jobs: Record<string, { created: number }> };
         expect(Object.keys(summary.jobs).sort()).toEqual([
           'cloud-tickets',
+          'ot-alerts',
           'ot-inventory',
           'ot-vulnerabilities',
           'ticket-sync',
@@ -291,6 +292,7 @@ describe.skipIf(postgresUrl === null || !existsSync('dist/cli.js'))(
           new Set([
             'sandbox/ot-inventory/*',
             'sandbox/ot-vulnerabilities/*',
+            'sandbox/ot-alerts/*',
             'sandbox/cloud-tickets/*',
             'sandbox/ticket-sync/*',
           ]),
