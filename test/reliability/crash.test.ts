@@ -101,7 +101,9 @@ describe.skipIf(!existsSync('dist/cli.js')).each(FLOW_CASES)('$flow killed -9 mi
     expect(clean.writes.servicenow + clean.writes.defender).toBeGreaterThan(2);
     if (flowCase.writesDefender) expect(clean.writes.defender).toBeGreaterThan(0);
     for (const side of SIDES) expect(clean.reads[side], `${side} reads`).toBeGreaterThan(0);
-    expect(clean.commits).toBeGreaterThan(1);
+    // At least one commit to kill inside; ot-alerts' clean run on the small estate records fewer
+    // than a commit batch (20 records), so its one commit is the one killed (nothing recorded yet).
+    expect(clean.commits).toBeGreaterThan(0);
     expect(duplicateKeys(clean.state)).toEqual([]);
     expect(clean.state.orphanAssignments).toEqual([]);
   });
