@@ -33,8 +33,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
  * failed (at soak, or here) as a regression seed once its bug is fixed, with a comment naming the
  * bug; never remove one.
  */
+// 4099 replaced 65537, which drew no fault at all from ot-alerts' few requests on the small estate
+// (the test then proves nothing and says so).
 const CI_SEEDS = [
-  7, 1009, 65537,
+  7, 1009, 4099,
   // Regression seeds: none yet.
 ];
 const SEEDS = reliabilitySeeds('faults.test.ts', CI_SEEDS, 10);
@@ -128,7 +130,7 @@ describe.each(FLOW_CASES)('$flow under faults', (flowCase) => {
         now: new Date(boundary * 1000 + 1000).toISOString(),
       });
       // At least the reads a run makes before its first write, or no window would let one through.
-      const limit = Math.max(3, Math.ceil(clean.servicenowRequests / 3), clean.noopServicenowRequests + 2);
+      const limit = Math.max(3, Math.ceil(clean.servicenowRequests / 3), clean.noopServicenowRequests + 1);
       await sandboxes.control('servicenow', 'POST', '/_sandbox/rate-limits', {
         rules: [{ name: 'reliability budget', limit, windowSeconds }],
       });
