@@ -1,3 +1,4 @@
+import { flowTestIntegration } from '../support/config.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,7 +6,6 @@ import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSandboxTls } from '../../sandbox/common/tls.js';
 import { startServiceNowSandbox, type ServiceNowSandbox } from '../../sandbox/servicenow/index.js';
-import { validateConfig } from '../../src/config/load.js';
 import { ManualClock } from '../../src/domain/clock.js';
 import type { DefenderCloseAction, OtAlert } from '../../src/domain/ot-alerts/alerts.js';
 import type { OtDevice, OtSensor } from '../../src/domain/ot/records.js';
@@ -139,27 +139,11 @@ function memorySource(writable = true): AlertSource {
 }
 
 const integration = (flows: Record<string, unknown>, url = 'https://x.service-now.com', caFile?: string) =>
-  validateConfig(
-    {
-      integrations: [
-        {
-          id: 'plant-a',
-          servicenow: {
-            instanceUrl: url,
-            auth: {
-              type: 'basic',
-              username: sandbox?.credentials.user ?? 'u',
-              password: sandbox?.credentials.password ?? 'pw-123456',
-            },
-            ...(caFile ? { tls: { caFile } } : {}),
-          },
-          defender: { tenantId: 't', auth: { type: 'managedIdentity' } },
-          flows,
-        },
-      ],
-    },
-    'test',
-  ).config.integrations[0]!;
+  flowTestIntegration(flows, {
+    url,
+    ...(caFile ? { caFile } : {}),
+    ...(sandbox ? { credentials: sandbox.credentials } : {}),
+  });
 
 const alertsConfig = {
   source: 'sensor',
