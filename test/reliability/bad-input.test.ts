@@ -5,7 +5,13 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/store.js';
 import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
-import { reliabilityDevices, resetSandboxes, SCENARIO_TIMEOUT_MS, syncInProcess } from './support.js';
+import {
+  reliabilityDevices,
+  resetSandboxes,
+  SCENARIO_TIMEOUT_MS,
+  seeingSensor,
+  syncInProcess,
+} from './support.js';
 
 /**
  * Bad input from Defender, for each ot-inventory source — a sensor's device list, Resource
@@ -219,14 +225,6 @@ const malformedRow = fc.oneof(
 
 type Generated = typeof generatedRecords extends fc.Arbitrary<infer T> ? T : never;
 type WellFormed = Generated['wellFormed'][number];
-
-/** The connected sensor (not learning) that a generated device says saw it, so it is not set aside. */
-function seeingSensor(sandboxes: Sandboxes) {
-  const { estate } = sandboxes;
-  const s = estate.sensors.find((x) => x.connected && !x.learningMode)!;
-  const site = estate.sites[s.siteId - 1]!;
-  return { id: s.id, name: s.name, zone: estate.zones[s.zoneId - 1]!.name, site };
-}
 
 /**
  * The bad-input property of one ot-inventory source other than the sensor API: the sensor

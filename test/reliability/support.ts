@@ -217,6 +217,14 @@ export function writeConfigFile(loaded: LoadedConfig, dir: string, name: string)
   return path;
 }
 
+/** The connected sensor (not learning) that a generated device says saw it, so it is not set aside. */
+export function seeingSensor(sandboxes: Sandboxes) {
+  const { estate } = sandboxes;
+  const s = estate.sensors.find((x) => x.connected && !x.learningMode)!;
+  const site = estate.sites[s.siteId - 1]!;
+  return { id: s.id, name: s.name, zone: estate.zones[s.zoneId - 1]!.name, site };
+}
+
 /** Runs flows in this process, as `snowline sync --job` would, and returns their summaries. */
 export async function syncInProcess(
   loaded: LoadedConfig,

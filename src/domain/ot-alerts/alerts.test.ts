@@ -109,16 +109,23 @@ describe('alertGroupKey', () => {
 });
 
 describe('alertCorrelationId', () => {
-  it('is namespaced with :oa:, stable, within 100 characters, and differs per generation', () => {
+  it('is namespaced with :oa:, a hash of the group key, stable, within 100 characters, and differs per generation', () => {
     const integrationId = fc.stringMatching(/^[a-z0-9][a-z0-9-]{0,62}$/);
     fc.assert(
-      fc.property(integrationId, fc.string(), fc.integer({ min: 1, max: 1000 }), (id, key, generation) => {
-        const cid = alertCorrelationId(id, key, generation);
-        expect(cid.startsWith(alertCorrelationPrefix(id))).toBe(true);
-        expect(cid.length).toBeLessThanOrEqual(100);
-        expect(cid).toBe(alertCorrelationId(id, key, generation));
-        expect(cid).not.toBe(alertCorrelationId(id, key, generation + 1));
-      }),
+      fc.property(
+        integrationId,
+        fc.string({ unit: 'grapheme' }),
+        fc.integer({ min: 1, max: 1000 }),
+        (id, key, generation) => {
+          const cid = alertCorrelationId(id, key, generation);
+          expect(cid.startsWith(alertCorrelationPrefix(id))).toBe(true);
+          // No text of the alert (its id, device, type) reaches the correlation_id query: a hash only.
+          expect(cid.slice(alertCorrelationPrefix(id).length)).toMatch(/^[A-Za-z0-9_-]{20}$/);
+          expect(cid.length).toBeLessThanOrEqual(100);
+          expect(cid).toBe(alertCorrelationId(id, key, generation));
+          expect(cid).not.toBe(alertCorrelationId(id, key, generation + 1));
+        },
+      ),
     );
     expect(alertCorrelationPrefix('plant-a')).toBe('snowline:plant-a:oa:');
   });

@@ -152,6 +152,8 @@ describe('grouping and correlation ids', () => {
           const c = correlationIdFor(id, k1, gen);
           expect(c.length).toBeLessThanOrEqual(CORRELATION_ID_MAX);
           expect(c.startsWith(`snowline:${id}:ct:`)).toBe(true);
+          // No text of the group key (resource ids, recommendation keys) reaches a correlation_id query.
+          expect(c.slice(`snowline:${id}:ct:`.length)).toMatch(/^[A-Za-z0-9_-]{20}$/);
           expect(correlationIdFor(id, k1, gen)).toBe(c);
           if (k1 !== k2) expect(correlationIdFor(id, k2, gen)).not.toBe(c);
           expect(correlationIdFor(id, k1, gen + 1)).not.toBe(c);

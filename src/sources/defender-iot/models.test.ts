@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseRecords } from '../common.js';
-import { CloudIotDeviceSchema, ConsoleDeviceSchema, SensorAlertSchema } from './models.js';
+import {
+  CloudIotDeviceSchema,
+  CloudIotSensorSchema,
+  ConsoleDeviceSchema,
+  SensorAlertSchema,
+} from './models.js';
 import { kqlString } from './resource-graph-iot.js';
 
 const fixture = (path: string): any =>
@@ -31,6 +36,36 @@ describe('Defender for IoT models', () => {
         },
       ],
     });
+  });
+
+  it('reports a cloud device or sensor whose id is no Azure resource id, and keeps query syntax after one', () => {
+    const body = fixture(
+      'azure/iotsecurity/resource-manager/Microsoft.IoTSecurity/preview/2021-02-01-preview/examples/Devices/Get.json',
+    ).responses['200'].body;
+    const ids = [
+      'sandbox:device:fa30e727',
+      'javascript:gs.getUserID()',
+      '/subscriptions/x',
+      `${body.id}^NQid=sandbox:device:victim`,
+    ];
+    const devices = parseRecords(
+      CloudIotDeviceSchema,
+      ids.map((id) => ({ ...body, id })),
+      'fixture',
+    );
+    expect(devices.problems.map((p) => [p.key, p.error.message])).toEqual(
+      ids.slice(0, 3).map((id) => [id, expect.stringContaining('not an Azure resource id')]),
+    );
+    expect(devices.items.map((d) => d.id)).toEqual([ids[3]]);
+    const sensors = parseRecords(
+      CloudIotSensorSchema,
+      ['javascript:gs.getUserID()', `${body.id.replace(/deviceGroups.*$/, 'sites/s/sensors/n')}`].map(
+        (id) => ({ id, name: 'n' }),
+      ),
+      'fixture',
+    );
+    expect(sensors.problems.map((p) => p.key)).toEqual(['javascript:gs.getUserID()']);
+    expect(sensors.items).toHaveLength(1);
   });
 
   it('parses every documented sensor alert, in either casing', () => {

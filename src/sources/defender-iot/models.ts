@@ -485,6 +485,27 @@ const isoTime = z
     return date;
   });
 
+/**
+ * The `id` of a sensor or device row: an Azure resource id, which Snowline writes as the record's
+ * source key (`sys_object_source`, correlation ids) as ServiceNow's connector does. ARM gives every
+ * resource "Fully qualified resource ID … Ex - /subscriptions/{subscriptionId}/resourceGroups/…/
+ * providers/…" (Azure/azure-rest-api-specs
+ * specification/common-types/resource-management/v3/types.json, `Resource.id`; a device's is
+ * `/subscriptions/…/providers/Microsoft.IoTSecurity/locations/…/deviceGroups/…/devices/<GUID>`,
+ * specification/iotsecurity/…/2021-02-01-preview/examples/Devices/Get.json). The spec types it as
+ * a plain string with no pattern, so the form is checked here: a row whose id is not an ARM
+ * resource id is reported and skipped, never keyed. That keeps Azure keys apart from Snowline's
+ * own namespaced keys (`<integration>:device:<id>`, which a row's id could otherwise equal and so
+ * take over another record's CI), and keeps a `javascript:` id, which no query may carry, out of
+ * the sensor look-ups that would then fail the whole run.
+ */
+const azureResourceId = z
+  .string()
+  .regex(
+    /^\/subscriptions\/[^/]+\/providers\/[^/]+\/./i,
+    'not an Azure resource id (/subscriptions/<subscription>/providers/<namespace>/…)',
+  );
+
 /** `…/locations/<loc>/sites/<site>/…` → `<site>` (and the location), from an IoTSecurity resource id. */
 function idSegment(id: string, name: string): string | undefined {
   const parts = id.split('/');
@@ -518,7 +539,7 @@ export type CloudIotSite = z.output<typeof CloudIotSiteSchema>;
 /** A sensor row (`microsoft.iotsecurity/locations/sites/sensors`). */
 export const CloudIotSensorSchema = z
   .looseObject({
-    id: z.string(),
+    id: azureResourceId,
     name: z.string(),
     subscriptionId: text,
     properties: z
@@ -567,7 +588,7 @@ export type CloudPurdueLevel = 'ProcessControl' | 'Supervisory' | 'Enterprise';
 /** A device row (`microsoft.iotsecurity/locations/devicegroups/devices`). */
 export const CloudIotDeviceSchema = z
   .looseObject({
-    id: z.string(),
+    id: azureResourceId,
     name: z.string(),
     subscriptionId: text,
     properties: z.looseObject({
