@@ -456,7 +456,6 @@ export class DefenderState {
       learned: false,
       statusChangedAt: time,
       closeWrites: 0,
-      closeWrites: 0,
     };
   }
 
