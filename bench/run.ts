@@ -28,6 +28,7 @@ const FLOW_SCRIPTS: readonly { flow: string; script: string }[] = [
   { flow: 'ot-vulnerabilities', script: 'bench/ot-vulnerabilities.ts' },
   { flow: 'cloud-tickets', script: 'bench/cloud-tickets.ts' },
   { flow: 'ticket-sync', script: 'bench/ticket-sync.ts' },
+  { flow: 'ot-alerts', script: 'bench/ot-alerts.ts' },
 ];
 
 /** Device counts of the growth series. */

@@ -163,6 +163,7 @@ function alertSummary(state: DefenderState, a: LiveAlert): Record<string, unknow
     status: a.status,
     handled: a.status === 'Closed',
     learned: a.learned,
+    closeWrites: a.closeWrites,
     time: new Date(a.time).toISOString(),
     statusChangedAt: new Date(a.statusChangedAt).toISOString(),
     sourceDevice: a.sourceDevice,

@@ -367,3 +367,26 @@ describe('management console alert API (legacy) [CM]', () => {
     expect((azure.json as { properties: { status: string } }).properties.status).toBe('Closed');
   });
 });
+
+describe('closeWrites: a test instrument of the control API', () => {
+  it('counts every client close of an alert (closeWrites, control API only) so that a test sees an alert closed twice', async () => {
+    // Alerts no earlier test of this file touched.
+    const a = openAlert(12);
+    const b = openAlert(13);
+    const closeWrites = async (id: number) =>
+      ((await client.call('GET', `/_sandbox/alerts/${id}`)).json as { closeWrites: number }).closeWrites;
+    expect(await closeWrites(a.id)).toBe(0);
+    const close = { body: { properties: { status: 'Closed' } } };
+    expect((await client.call('PATCH', `${a.resourceId}?api-version=${V}`, close)).status).toBe(200);
+    expect(await closeWrites(a.id)).toBe(1);
+    // ARM accepts the same close again (the alert stays Closed); the sandbox counts it.
+    expect((await client.call('PATCH', `${a.resourceId}?api-version=${V}`, close)).status).toBe(200);
+    expect(await closeWrites(a.id)).toBe(2);
+    // A severity change and a person's close through the control API are not client closes.
+    await client.call('PATCH', `${b.resourceId}?api-version=${V}`, {
+      body: { properties: { severity: 'High' } },
+    });
+    await client.call('POST', `/_sandbox/alerts/${b.id}/close`, {});
+    expect(await closeWrites(b.id)).toBe(0);
+  });
+});

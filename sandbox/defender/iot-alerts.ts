@@ -228,7 +228,10 @@ export async function handleIotSecurity(c: Context, state: DefenderState): Promi
     // after the operation: POST …/alerts/{alertId}/learn. Closes the alert, marks it learned, and
     // answers the alert.
     return c.json(
-      iotAlertJson(state, state.updateAlert(alert.id, { status: 'Closed', learned: true }) as LiveAlert),
+      iotAlertJson(
+        state,
+        state.updateAlert(alert.id, { status: 'Closed', learned: true, closeWrite: true }) as LiveAlert,
+      ),
     );
   }
   const change = await validatedBody(c, validatePatch);
@@ -236,6 +239,7 @@ export async function handleIotSecurity(c: Context, state: DefenderState): Promi
   const updated = state.updateAlert(alert.id, {
     ...(change.status ? { status: change.status } : {}),
     ...(change.severity ? { azureSeverity: change.severity } : {}),
+    ...(change.status === 'Closed' ? { closeWrite: true } : {}),
   }) as LiveAlert;
   return c.json(iotAlertJson(state, updated));
 }

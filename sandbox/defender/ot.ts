@@ -636,14 +636,19 @@ function mountConsoleAlerts(app: Hono, state: DefenderState): void {
         : alert.learned
           ? HANDLE_ANSWERS.ignoredHandle
           : HANDLE_ANSWERS.alreadyHandled;
-      if (!closed) state.updateAlert(alert.id, { status: 'Closed' });
+      state.updateAlert(alert.id, closed ? { closeWrite: true } : { status: 'Closed', closeWrite: true });
     } else {
       content = !closed
         ? HANDLE_ANSWERS.done
         : alert.learned
           ? HANDLE_ANSWERS.alreadyLearned
           : HANDLE_ANSWERS.learnedNow;
-      if (!closed || !alert.learned) state.updateAlert(alert.id, { status: 'Closed', learned: true });
+      state.updateAlert(
+        alert.id,
+        !closed || !alert.learned
+          ? { status: 'Closed', learned: true, closeWrite: true }
+          : { closeWrite: true },
+      );
     }
     return c.json({ content });
   });

@@ -75,6 +75,13 @@ export interface LiveAlert extends SensorAlert {
   readonly learned: boolean;
   /** When the status last changed (sandbox clock, epoch ms). */
   readonly statusChangedAt: number;
+  /**
+   * Writes through the APIs that asked to close it (ARM PATCH to Closed, the learn action, the
+   * console's handle / handleAndLearn), whether it was open or not; the control API's close does
+   * not count. A test instrument, shown by the control API only: an alert closed twice by a
+   * client reads 2.
+   */
+  readonly closeWrites: number;
 }
 
 /** A change to an alert's Azure-side state. */
@@ -82,6 +89,8 @@ export interface AlertChange {
   readonly status?: AzureAlertStatus;
   readonly azureSeverity?: AzureAlertSeverity;
   readonly learned?: boolean;
+  /** The change is a client's close request through an API (counted in `closeWrites`). */
+  readonly closeWrite?: boolean;
 }
 
 export interface LiveSensor extends Sensor {
@@ -440,7 +449,14 @@ export class DefenderState {
     const a = this.estate.alerts[id - 1];
     if (!a || a.id !== id) return undefined;
     const time = this.at(a.time);
-    return { ...a, time, azureSeverity: azureSeverityOf(a.severity), learned: false, statusChangedAt: time };
+    return {
+      ...a,
+      time,
+      azureSeverity: azureSeverityOf(a.severity),
+      learned: false,
+      statusChangedAt: time,
+      closeWrites: 0,
+    };
   }
 
   /** An alert by its GUID (Azure name / `systemAlertId`), case-insensitively. */
@@ -474,6 +490,7 @@ export class DefenderState {
       azureSeverity: change.azureSeverity ?? current.azureSeverity,
       learned: change.learned ?? current.learned,
       statusChangedAt: status !== current.status ? this.now() : current.statusChangedAt,
+      closeWrites: current.closeWrites + (change.closeWrite ? 1 : 0),
     };
     this.alertOverlay.set(id, next);
     this.bump('alerts');
@@ -492,6 +509,7 @@ export class DefenderState {
       azureSeverity: azureSeverityOf(fields.severity),
       learned: false,
       statusChangedAt: time,
+      closeWrites: 0,
     };
     this.alertOverlay.set(id, alert);
     this.addedAlertIds.push(id);

@@ -13,6 +13,7 @@ import {
   duplicateKeys,
   expectOk,
   FLOW_CASES,
+  OT_ALERTS_CLOSING_CASE,
   prepareCase,
   reliabilityDevices,
   resetSandboxes,
@@ -79,12 +80,15 @@ function describeKill(kill: Kill): string {
     : `at ${kill.side} ${kill.kind} ${kill.n}`;
 }
 
-describe.skipIf(!existsSync('dist/cli.js')).each(FLOW_CASES)('$flow killed -9 mid-run', (flowCase) => {
+/** Every flow, and ot-alerts' closing half too (its tickets opened first, then people at work). */
+const CASES = [...FLOW_CASES, OT_ALERTS_CLOSING_CASE].map((c) => ({ ...c, name: c.name ?? c.flow }));
+
+describe.skipIf(!existsSync('dist/cli.js')).each(CASES)('$name killed -9 mid-run', (flowCase) => {
   // On CI each flow kills during reads of one side and commits of one store, the four flows
   // covering every pair (ServiceNow or Defender reads × SQLite or PostgreSQL); at soak every
   // flow covers both sides and both stores. PostgreSQL is there on CI (the global setup insists);
   // a laptop without it kills SQLite commits only.
-  const index = FLOW_CASES.indexOf(flowCase);
+  const index = CASES.indexOf(flowCase);
   const readSides: Side[] = SOAK ? [...SIDES] : [SIDES[index % 2]!];
   const stores = postgresUrl === null ? (['sqlite'] as const) : (['sqlite', 'postgres'] as const);
   const commitStores = SOAK ? [...stores] : [stores[Math.floor(index / 2) % stores.length]!];
@@ -93,7 +97,7 @@ describe.skipIf(!existsSync('dist/cli.js')).each(FLOW_CASES)('$flow killed -9 mi
 
   beforeAll(async () => {
     sandboxes = await startSandboxes({ devices: reliabilityDevices(), seed: 31 });
-    clean = await cleanRun(sandboxes, flowCase, join(dir, `${flowCase.flow}-clean.sqlite`), COMMIT_BATCH);
+    clean = await cleanRun(sandboxes, flowCase, join(dir, `${flowCase.name}-clean.sqlite`), COMMIT_BATCH);
   }, SCENARIO_TIMEOUT_MS);
   afterAll(async () => sandboxes?.close());
 
@@ -153,8 +157,8 @@ describe.skipIf(!existsSync('dist/cli.js')).each(FLOW_CASES)('$flow killed -9 mi
   async function killAndRecover(seed: number, kill: Kill, signal: AbortSignal): Promise<void> {
     // A test that timed out stops here, not in the middle of the next test's kills.
     signal.throwIfAborted();
-    const name = `${flowCase.flow}-${seed}-${kill.kind}-${kill.kind === 'commit' ? kill.store : kill.side}-${kill.n}`;
-    const label = `${flowCase.flow} killed ${describeKill(kill)} (seed ${seed})`;
+    const name = `${flowCase.name}-${seed}-${kill.kind}-${kill.kind === 'commit' ? kill.store : kill.side}-${kill.n}`;
+    const label = `${flowCase.name} killed ${describeKill(kill)} (seed ${seed})`;
     await resetSandboxes(sandboxes);
     const storeUrl =
       kill.kind === 'commit' && kill.store === 'postgres'

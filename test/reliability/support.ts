@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import type { LoadedConfig } from '../../src/config/load.js';
 import type { Flow, FlowSummary } from '../../src/domain/flows.js';
+import { alertCorrelationPrefix } from '../../src/domain/ot-alerts/alerts.js';
 import { correlationPrefix } from '../../src/domain/tickets/rules.js';
 import { recordCommitsSoFar } from '../../src/store/kill-point.js';
 import { signInPerson, writeCounts, type Sandboxes } from '../support/sandboxes.js';
@@ -50,14 +51,21 @@ const CMDB_TABLES = [
 /** One flow as the suite exercises it. */
 export interface FlowCase {
   readonly flow: Flow;
+  /** What a suite calls the case when a flow has more than one (a file-name-safe word); else the flow. */
+  readonly name?: string;
   /** Flows that must have run first (their output is this flow's input); not faulted, not killed. */
   readonly before: readonly Flow[];
   /** The `flows` section of the configuration, from the sandbox configuration's defaults. */
   flows(defaults: Record<string, unknown>): Record<string, unknown>;
   /** ServiceNow tables the flow writes, compared canonically. */
   readonly servicenowTables: readonly string[];
-  /** True when the flow writes to Defender as well (governance assignments). */
+  /** True when the flow writes to Defender as well (governance assignments, or alerts). */
   readonly writesDefender: boolean;
+  /**
+   * What of Defender is compared when the flow writes there: governance assignments (the
+   * default), or every OT alert's status, learned flag and close writes.
+   */
+  readonly defenderState?: 'assignments' | 'alerts';
   /**
    * What people do between the prerequisites and the flow (the flow's work when its input is
    * their changes); the same on every reset sandbox, so clean and faulted runs start alike.
@@ -133,6 +141,26 @@ export const FLOW_CASES: readonly FlowCase[] = [
   },
 ];
 
+/**
+ * ot-alerts' other half, closing, for crash.test.ts: its prerequisites open the alert tickets
+ * (ot-inventory, then ot-alerts itself); people then resolve some tickets and close some alerts
+ * in Defender ({@link peopleCloseAlerts}); the flow closes (and learns) alerts in Defender through
+ * ARM, notes and resolves tickets. Compared besides the tickets and their work notes: each
+ * alert's status, learned flag and close writes, so that an alert closed twice, or a work note
+ * written twice, differs from the clean run.
+ */
+export const OT_ALERTS_CLOSING_CASE: FlowCase = {
+  flow: 'ot-alerts',
+  name: 'ot-alerts-closing',
+  before: ['ot-inventory', 'ot-alerts'],
+  flows: (defaults) => ({ otInventory: otInventoryConfig, otAlerts: defaults.otAlerts }),
+  prepare: (sandboxes, loaded) => peopleCloseAlerts(sandboxes, loaded),
+  servicenowTables: ['incident', 'sys_journal_field'],
+  writesDefender: true,
+  defenderState: 'alerts',
+  stormRuns: 2,
+};
+
 /** The prerequisites of a flow case and then what people change: the flow's input. */
 export async function prepareCase(
   sandboxes: Sandboxes,
@@ -185,6 +213,68 @@ async function peopleChangeTickets(sandboxes: Sandboxes, loaded: LoadedConfig): 
     for (const [n, ticket] of tickets.entries()) {
       const change = changes[n % changes.length]!;
       if (Object.keys(change).length > 0) await person.client.update('incident', ticket.sys_id, change);
+    }
+  } finally {
+    await person.close();
+  }
+}
+
+/**
+ * People at work on the alert tickets ot-alerts opened, in correlation id order so that every
+ * reset sandbox gets the same changes. The first ticket with several alerts gets its first alert
+ * closed in Defender (the flow writes a work note: the others are still open); of the others, per
+ * three tickets, one is resolved ("Solution provided": the flow closes its alerts in Defender),
+ * one resolved as "Known error" (the flow learns them), and one has all its alerts closed in
+ * Defender (the flow resolves the ticket). A ticket's alerts are the ones its description names
+ * (`Defender alert: <ARM id>`).
+ */
+async function peopleCloseAlerts(sandboxes: Sandboxes, loaded: LoadedConfig): Promise<void> {
+  const person = await signInPerson(sandboxes, loaded.config.integrations[0]!.servicenow, {
+    user_name: 'rel.person',
+    password: 'Rel-person-pw-1',
+    roles: ['itil'],
+    email: 'rel.person@example.com',
+  });
+  try {
+    const alerts = (await sandboxes.control('defender', 'GET', '/_sandbox/alerts')) as {
+      uuid: string;
+      resourceId: string;
+    }[];
+    const uuidOf = new Map(alerts.map((a) => [a.resourceId.toLowerCase(), a.uuid]));
+    const tickets = (
+      await person.client.listAll('incident', {
+        query: `correlation_idSTARTSWITH${alertCorrelationPrefix(loaded.config.integrations[0]!.id)}`,
+        fields: ['sys_id', 'correlation_id', 'description'],
+      })
+    )
+      .sort((a, b) => String(a.correlation_id).localeCompare(String(b.correlation_id)))
+      .map((t) => ({
+        sysId: t.sys_id,
+        alerts: [...String(t.description).matchAll(/^Defender alert: (\S+)$/gm)].map((m) => {
+          const uuid = uuidOf.get(m[1]!.toLowerCase());
+          if (!uuid) throw new Error(`${t.correlation_id} names alert ${m[1]}, which Defender does not have`);
+          return uuid;
+        }),
+      }));
+    const noted = tickets.find((t) => t.alerts.length > 1);
+    const others = tickets.filter((t) => t !== noted);
+    if (!noted || others.length < 3)
+      throw new Error(
+        `ot-alerts opened ${tickets.length} incidents; 4 or more, one of them with several alerts, needed`,
+      );
+    const closeInDefender = async (uuids: readonly string[]) => {
+      for (const uuid of uuids)
+        await sandboxes.control('defender', 'POST', `/_sandbox/alerts/${uuid}/close`, {});
+    };
+    await closeInDefender(noted.alerts.slice(0, 1));
+    const resolutions = [
+      { state: '6', close_code: 'Solution provided', close_notes: 'Fixed on the PLC.' },
+      { state: '6', close_code: 'Known error', close_notes: 'Expected traffic.' },
+    ];
+    for (const [n, ticket] of others.entries()) {
+      const resolution = resolutions[n % 3];
+      if (resolution) await person.client.update('incident', ticket.sysId, resolution);
+      else await closeInDefender(ticket.alerts);
     }
   } finally {
     await person.close();
@@ -327,6 +417,20 @@ export async function canonicalState(sandboxes: Sandboxes, flowCase: FlowCase): 
     }
   }
   if (!flowCase.writesDefender) return { servicenow, assignments: [], orphanAssignments: [] };
+  if (flowCase.defenderState === 'alerts') {
+    const alerts = (await sandboxes.control('defender', 'GET', '/_sandbox/alerts')) as {
+      uuid: string;
+      status: string;
+      learned: boolean;
+      closeWrites: number;
+    }[];
+    return {
+      servicenow,
+      assignments: [],
+      orphanAssignments: [],
+      alerts: alerts.map((a) => `${a.uuid}|${a.status}|learned ${a.learned}|closed ${a.closeWrites}×`).sort(),
+    };
+  }
   const tickets = (await sandboxes.control('servicenow', 'GET', '/_sandbox/dump?tables=incident&keep=sys_id'))
     .tables.incident as Record<string, string>[];
   const correlationOf = new Map(tickets.map((t) => [t.sys_id, t.correlation_id]));
@@ -363,6 +467,8 @@ export interface CanonicalState {
   readonly assignments: readonly string[];
   /** Assignments whose ticket link points at no ticket: must always be empty. */
   readonly orphanAssignments: readonly string[];
+  /** With `defenderState: 'alerts'`: each alert's status, learned flag and close writes. */
+  readonly alerts?: readonly string[];
 }
 
 /** Keys that occur more than once in a table of the dump: duplicates, which must never exist. */

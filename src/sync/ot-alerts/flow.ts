@@ -17,12 +17,14 @@ import {
   type OtAlert,
 } from '../../domain/ot-alerts/alerts.js';
 import { TICKET_TABLE_SPECS } from '../../domain/tickets/tables.js';
-import { isRateLimitedError, isSnowlineError } from '../../errors.js';
+import { UpstreamError, isRateLimitedError, isSnowlineError } from '../../errors.js';
 import type { ServiceNowClient } from '../../servicenow/client.js';
 import { stringValue, type SnRecord } from '../../servicenow/values.js';
 import { createIfAbsent } from '../../store/correlation-lock.js';
 import type { EntityStateUpdate } from '../../store/models/entity-state.js';
 import { advanceWatermark, getWatermark } from '../../store/models/watermarks.js';
+import { toSnDateTime } from '../../domain/time.js';
+import { encodeQuery, where } from '../../servicenow/query.js';
 import { ServiceNowDirectory } from '../cloud-tickets/directory.js';
 import { defineFlow, type FlowContext } from '../kernel/flow.js';
 import { withTicketLock } from '../kernel/ticket-lock.js';
@@ -34,6 +36,16 @@ import { otAlertsSource, type AlertSource, type SourcedAlert } from './sources.j
 export type { OtAlertsConfig } from './config.js';
 
 const FLOW = 'ot-alerts' as const;
+
+/** Snowline's work note on alerts closed in Defender first, recognised (see {@link OtAlertsRun.notYetNoted}). */
+const CLOSED_FIRST_NOTE = /^Snowline: \d+ alert\(s\) of this ticket were closed in Defender for IoT/;
+/** Snowline's work note of new alerts (`alertsWorkNote`), recognised. */
+const ALERTS_NOTE = /^Snowline: \d+ more Defender for IoT alert\(s\) of this group/;
+/** How far before Snowline's last recorded note a note already written is looked for: the two clocks' skew. */
+const NOTE_CLOCK_SKEW_MS = 15 * 60_000;
+/** The reason's words for a note found already written. */
+const ALREADY_NOTED =
+  'the work note is already on the ticket (written by a run that ended before recording it)';
 
 /** The ticket fields ot-alerts reads back (poll and webhook alike). */
 export const ALERT_TICKET_FIELDS = ['sys_id', 'number', 'state', 'close_code', 'correlation_id'] as const;
@@ -371,17 +383,22 @@ export class OtAlertsRun {
     const target = { table: ticket.table, id: ticket.sysId };
     if (stillOpen > 0) {
       const note = `Snowline: ${closedNow.length} alert(s) of this ticket were closed in Defender for IoT; ${stillOpen} still open.\n${listed}`;
-      if (!this.run.dryRun)
+      const unnoted = await this.notYetNoted(
+        ticket,
+        closedNow.map(([key]) => key),
+        (text) => CLOSED_FIRST_NOTE.test(text),
+      );
+      if (!this.run.dryRun && unnoted.size > 0)
         await this.deps.servicenow.update(ticket.table, ticket.sysId, { work_notes: note });
       await this.decide(
         {
-          action: 'update',
+          action: unnoted.size > 0 ? 'update' : 'skip',
           entity: 'ticket',
           key: ticket.correlationId,
           target,
-          reason: `${ticket.number}: ${closedNow.length} alert(s) closed in Defender first, ${stillOpen} still open: work note`,
+          reason: `${ticket.number}: ${closedNow.length} alert(s) closed in Defender first, ${stillOpen} still open: ${unnoted.size > 0 ? 'work note' : ALREADY_NOTED}`,
         },
-        { ...ticket, alerts, state: live.state },
+        { ...ticket, alerts, state: live.state, notedAt: this.now.toISOString() },
       );
       return;
     }
@@ -659,9 +676,16 @@ export class OtAlertsRun {
     const alerts = group.alerts.map((a) => a.alert);
     if (kind === 'join') this.summary.joined += alerts.length;
     else this.summary.held += alerts.length;
-    if (!this.run.dryRun)
+    // A note a killed run already wrote lists these alerts: only the ones it does not list are noted.
+    const unnoted = await this.notYetNoted(
+      ticket,
+      alerts.map((a) => a.key),
+      (text) => ALERTS_NOTE.test(text),
+    );
+    const toNote = alerts.filter((a) => unnoted.has(a.key));
+    if (!this.run.dryRun && toNote.length > 0)
       await this.deps.servicenow.update(ticket.table, ticket.sysId, {
-        work_notes: alertsWorkNote(alerts, kind === 'join' ? 'same group, within the window' : reason),
+        work_notes: alertsWorkNote(toNote, kind === 'join' ? 'same group, within the window' : reason),
       });
     const marks = Object.fromEntries(
       group.alerts.map((a) => [
@@ -676,16 +700,55 @@ export class OtAlertsRun {
         entity: 'ticket',
         key: ticket.correlationId,
         target: { table: ticket.table, id: ticket.sysId },
-        reason: `${alerts.length} new alert(s): ${reason}`,
+        reason: `${alerts.length} new alert(s): ${reason}${toNote.length < alerts.length ? `; ${alerts.length - toNote.length} of them ${ALREADY_NOTED}` : ''}`,
       },
       {
         ...ticket,
+        notedAt: this.now.toISOString(),
         lastAlertAt,
         severity: highestAlertSeverity([ticket.severity, ...alerts.map((a) => a.severity)]),
         alerts: { ...ticket.alerts, ...marks },
       },
       group,
     );
+  }
+
+  /**
+   * The keys among `keys` that no work note of the kind `isKind` on the ticket names yet. A run
+   * killed after its note was committed on the instance, and before the store recorded it, meets
+   * the same alerts again; without this read it would write the note twice (ticket-sync's
+   * `noteAlreadyWritten` is the same guard). One Table API read of `sys_journal_field` (the
+   * ticket's work notes since Snowline's last recorded note on it, less {@link NOTE_CLOCK_SKEW_MS}
+   * for the two clocks); the dry run reads nothing. A journal the integration user may not read
+   * (403) reads as no note: the note is then written, at worst twice.
+   */
+  private async notYetNoted(
+    ticket: AlertTicketMemory,
+    keys: readonly string[],
+    isKind: (note: string) => boolean,
+  ): Promise<Set<string>> {
+    const unnoted = new Set(keys);
+    if (this.run.dryRun) return unnoted;
+    const since = new Date(Date.parse(ticket.notedAt ?? ticket.createdAt) - NOTE_CLOCK_SKEW_MS);
+    try {
+      const notes = await this.deps.servicenow.listAll('sys_journal_field', {
+        query: encodeQuery({
+          where: [
+            where('element_id', '=', ticket.sysId),
+            where('element', '=', 'work_notes'),
+            where('sys_created_on', '>=', toSnDateTime(since)),
+          ],
+        }),
+        fields: ['value'],
+      });
+      for (const note of notes) {
+        const text = stringValue(note.value) ?? '';
+        if (isKind(text)) for (const key of unnoted) if (text.includes(key)) unnoted.delete(key);
+      }
+    } catch (error) {
+      if (!(error instanceof UpstreamError && error.status === 403)) throw error;
+    }
+    return unnoted;
   }
 
   /** What a ticket remembers of one of its alerts. */

@@ -43,6 +43,8 @@ export const AlertTicketMemorySchema = z.object({
   status: z.enum(['open', 'resolved', 'closed']),
   rule: z.string(),
   createdAt: z.string(),
+  /** When Snowline last wrote a work note on it (ISO): where a look for a note already written starts. */
+  notedAt: z.string().optional(),
   lastAlertAt: z.string(),
   closedAt: z.string().optional(),
   closeCode: z.string().optional(),
