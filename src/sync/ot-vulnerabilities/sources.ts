@@ -342,14 +342,18 @@ export class ResourceGraphVulnerabilitySource implements VulnerabilitySource {
     const byDevice = new Map<string, DeviceCve[]>();
     const damaged = new Set<string>();
     const source = 'Resource Graph device vulnerabilities';
-    let index = 0;
     for await (const page of this.reader.vulnerabilities()) {
       for (const problem of page.problems) {
         problems.push(problem);
         if (problem.key) damaged.add(problem.key);
       }
+      // A record's position in its page, as the reader numbers the rows it could not parse: the
+      // parsed rows are the others, in order. Both kinds of problem then name the row they are about.
+      const unparsed = new Set(page.problems.map((p) => p.index));
+      let row = 0;
       for (const v of page.items) {
-        const at = index++;
+        while (unparsed.has(row)) row++;
+        const at = row++;
         if (!clues.has(v.deviceId)) continue;
         const cve = toDeviceCve(
           {
