@@ -1,8 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { highCritical } from '../support/cloud-tickets.js';
 import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
 import {
   errorEvents,
@@ -388,6 +390,185 @@ describe('ot-alerts from Resource Graph given malformed and hostile alert record
           },
         ),
         propertyRuns(17, 'ot-alerts from Resource Graph'),
+      );
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
+});
+
+// ---- cloud-tickets: assessments of a management group through Resource Graph, owner tags ----------
+
+const ASSESSMENT_TYPE = 'microsoft.security/assessments';
+const TICKETS_CASE = FLOW_CASES.find((c) => c.flow === 'cloud-tickets')!;
+const ASSESSMENTS_QUERY =
+  "securityresources | where type == 'microsoft.security/assessments' | project id, name, properties";
+
+/**
+ * The sandbox configuration's cloud-tickets (High and Critical recommendations, one incident per
+ * recommendation and subscription, owner from the `owner` tag) reading a management group, the
+ * read that goes through Resource Graph, where records can be injected.
+ */
+function ticketFlows(sandboxes: Sandboxes) {
+  const defaults = sandboxes.config(join(dir, 'defaults.sqlite')).config.integrations[0]!.flows;
+  return { cloudTickets: { ...defaults.cloudTickets, managementGroups: ['contoso-prod'] } };
+}
+
+/** The assessment rows Resource Graph answers for the management group, as Snowline reads them. */
+async function assessmentRows(sandboxes: Sandboxes): Promise<Record<string, unknown>[]> {
+  const agent = new Agent({ connect: { ca: readFileSync(sandboxes.defender.caFile!) } });
+  try {
+    const response = await request(
+      `${sandboxes.defender.url}/providers/Microsoft.ResourceGraph/resources?api-version=2021-03-01`,
+      {
+        method: 'POST',
+        dispatcher: agent,
+        headers: { authorization: `Bearer ${sandboxes.defender.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          managementGroups: ['contoso-prod'],
+          query: ASSESSMENTS_QUERY,
+          options: { $top: 1000, resultFormat: 'objectArray' },
+        }),
+      },
+    );
+    const body = (await response.body.json()) as { data: Record<string, unknown>[]; $skipToken?: string };
+    // One page: the positions of injected rows are then counted from the real rows' number.
+    expect(body.$skipToken).toBeUndefined();
+    return body.data;
+  } finally {
+    await agent.close();
+  }
+}
+
+/** Assessment rows that must be reported and skipped, each on its own. */
+const malformedAssessmentRow = fc.oneof(
+  notAnObject,
+  // No id or name, or one that is not a string.
+  fc.record({ name: hostileText, properties: fc.constant({}) }),
+  fc.record({ id: fc.oneof(notText, fc.constant(null)), name: hostileText, properties: fc.constant({}) }),
+  fc.record({ id: hostileText, name: fc.oneof(notText, fc.constant(null)), properties: fc.constant({}) }),
+  // No properties, or properties that are not an object.
+  fc.record({
+    id: hostileText,
+    name: hostileText,
+    properties: fc.oneof(fc.constant(null), fc.string(), fc.integer()),
+  }),
+  // No status, a status that is not an object or whose code is not a string, no resource details.
+  fc
+    .tuple(
+      hostileText,
+      fc.constantFrom<unknown>(undefined, null, 'Unhealthy', { cause: 'x' }, { code: 7 }, { code: null }),
+    )
+    .map(([name, status]) => ({
+      id: `/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Security/assessments/${name}`,
+      name,
+      properties: {
+        resourceDetails: { Source: 'Azure', Id: '/subscriptions/00000000-0000-0000-0000-000000000000' },
+        ...(status === undefined ? {} : { status }),
+      },
+    })),
+  hostileText.map((name) => ({
+    id: `/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Security/assessments/${name}`,
+    name,
+    properties: { status: { code: 'Unhealthy' } },
+  })),
+);
+
+describe('cloud-tickets from a management group given malformed assessments, hostile owner tags and duplicates', () => {
+  let sandboxes: Sandboxes;
+  /** The real assessment rows, in the order Resource Graph answers them. */
+  let realRows: Record<string, unknown>[];
+  /** Resources of the covered (Unhealthy High and Critical) assessments: where owner tags matter. */
+  let coveredResources: string[];
+
+  beforeAll(async () => {
+    sandboxes = await startSandboxes({ devices: 10, seed: 51 });
+    realRows = await assessmentRows(sandboxes);
+    const { covered } = await highCritical(sandboxes);
+    // A subscription has no tags: its owner is not taken from one.
+    coveredResources = [...new Set(covered.map((a) => a.resourceId))]
+      .filter((id) => /^\/subscriptions\/[^/]+\/./i.test(id))
+      .sort();
+    expect(coveredResources.length).toBeGreaterThan(0);
+  });
+  afterAll(async () => sandboxes?.close());
+
+  it(
+    'reports each malformed assessment by its position, writes hostile owner tags exactly, a duplicate once, and otherwise what a clean run writes',
+    async () => {
+      let run = 0;
+      const covered = realRows.filter((r) =>
+        coveredResources.some((id) => String(r.id).toLowerCase().startsWith(`${id.toLowerCase()}/`)),
+      );
+      const input = fc.record({
+        malformed: fc.array(malformedAssessmentRow, { minLength: 1, maxLength: 8 }),
+        // Owner tags on some covered resources: well formed, made of query syntax, newlines, unicode.
+        tags: fc.uniqueArray(fc.tuple(fc.constantFrom(...coveredResources), writableText(200)), {
+          minLength: 1,
+          maxLength: 3,
+          selector: ([id]) => id,
+        }),
+        // Real rows listed again, the same or with the id in upper case.
+        duplicates: fc.uniqueArray(fc.tuple(fc.constantFrom(...covered), fc.boolean()), {
+          maxLength: 2,
+          selector: ([row]) => row.id,
+        }),
+      });
+      /** Resets both sandboxes and sets the owner tags (a reset removes them). */
+      const prepare = async (tags: readonly (readonly [string, string])[]) => {
+        await resetSandboxes(sandboxes);
+        for (const [id, owner] of tags)
+          await sandboxes.control('defender', 'POST', '/_sandbox/resources/tags', { id, tags: { owner } });
+      };
+      await fc.assert(
+        fc.asyncProperty(input, async ({ malformed, tags, duplicates }) => {
+          run++;
+          // The clean run: the same tags, nothing injected.
+          await prepare(tags);
+          const clean = (
+            await syncInProcess(
+              sandboxes.config(join(dir, `tickets-clean-${run}.sqlite`), ticketFlows(sandboxes)),
+              ['cloud-tickets'],
+            )
+          )['cloud-tickets']!;
+          expect(clean).toMatchObject({ outcome: 'ok', errors: 0 });
+          const expected = await canonicalState(sandboxes, TICKETS_CASE);
+
+          await prepare(tags);
+          const again = duplicates.map(([row, upper]) =>
+            upper ? { ...row, id: String(row.id).toUpperCase() } : row,
+          );
+          await sandboxes.control('defender', 'POST', '/_sandbox/resource-graph/raw-rows', {
+            type: ASSESSMENT_TYPE,
+            records: [...malformed, ...again],
+          });
+          const storeUrl = join(dir, `tickets-run-${run}.sqlite`);
+          const summary = (
+            await syncInProcess(sandboxes.config(storeUrl, ticketFlows(sandboxes)), ['cloud-tickets'])
+          )['cloud-tickets']!;
+          expect(summary.outcome, JSON.stringify(summary)).toBe('ok');
+
+          const events = await errorEvents(storeUrl);
+          expect(reportedPositions(events, 'malformed assessment record skipped (')).toEqual(
+            malformed.map((_, i) => realRows.length + i),
+          );
+          expect(summary.errors).toBe(malformed.length);
+
+          // Duplicates add nothing, malformed records nothing: what the clean run wrote, on both sides.
+          const after = await canonicalState(sandboxes, TICKETS_CASE);
+          expect(after).toEqual(expected);
+          // Each owner tag is the owner of its resource's assignments, exactly, and named on the ticket.
+          for (const [id, owner] of tags) {
+            const mine = after.assignments.filter((a) => a.toLowerCase().startsWith(`${id.toLowerCase()}/`));
+            expect(mine.length, id).toBeGreaterThan(0);
+            // `<assessment>|<owner>|<ticket>`: neither an assessment id nor a correlation id has a `|`.
+            for (const a of mine) expect(a.slice(a.indexOf('|') + 1, a.lastIndexOf('|'))).toBe(owner);
+            const named = after.servicenow.incident!.filter((t) =>
+              t.description!.includes(`- ${id} (owner ${owner})`),
+            );
+            expect(named.length, `${id} (owner ${owner})`).toBeGreaterThan(0);
+          }
+        }),
+        propertyRuns(16, 'cloud-tickets from a management group'),
       );
     },
     SCENARIO_TIMEOUT_MS,
