@@ -396,6 +396,12 @@ describe('ot-alerts from Resource Graph given malformed and hostile alert record
   );
 });
 
+/** An assessment the test adds on a resource of its own. */
+interface Added {
+  readonly resourceId: string;
+  readonly key: string;
+}
+
 // ---- cloud-tickets: assessments of a management group through Resource Graph, owner tags ----------
 
 const ASSESSMENT_TYPE = 'microsoft.security/assessments';
@@ -439,6 +445,39 @@ async function assessmentRows(sandboxes: Sandboxes): Promise<Record<string, unkn
   }
 }
 
+/**
+ * A resource name Azure accepts that is hostile to ServiceNow: query syntax, quotes, unicode.
+ * ARM refuses `<>*%&:\?+/#`, control characters, and a trailing period or space in names.
+ */
+const hostileResourceName = fc
+  .oneof(
+    fc.constantFrom(
+      '^NQ',
+      '^ORsys_id!=0',
+      'name!=x^NQname=y',
+      '^NQsys_idISNOTEMPTY',
+      '=',
+      ',',
+      "o'brien",
+      'ünïcødé',
+      '日本語',
+    ),
+    fc
+      .tuple(
+        fc.string({ unit: 'grapheme', maxLength: 6 }),
+        fc.constantFrom('^', '^NQ', '=', "'"),
+        fc.string({ maxLength: 6 }),
+      )
+      .map(([a, q, b]) => `${a}${q}${b}`),
+  )
+  .map((name) =>
+    name
+      .replace(/[<>*%&:\\?+/#\p{Cc}]/gu, '')
+      .trim()
+      .replace(/[.\s]+$/u, ''),
+  )
+  .filter((name) => name !== '');
+
 /** Assessment rows that must be reported and skipped, each on its own. */
 const malformedAssessmentRow = fc.oneof(
   notAnObject,
@@ -473,12 +512,15 @@ const malformedAssessmentRow = fc.oneof(
   })),
 );
 
-describe('cloud-tickets from a management group given malformed assessments, hostile owner tags and duplicates', () => {
+describe('cloud-tickets from a management group given malformed assessments, hostile resource names and owner tags, and duplicates', () => {
   let sandboxes: Sandboxes;
   /** The real assessment rows, in the order Resource Graph answers them. */
   let realRows: Record<string, unknown>[];
   /** Resources of the covered (Unhealthy High and Critical) assessments: where owner tags matter. */
   let coveredResources: string[];
+  let subscriptions: string[];
+  /** Keys of the High and Critical recommendations: what the rule covers. */
+  let highKeys: string[];
 
   beforeAll(async () => {
     sandboxes = await startSandboxes({ devices: 10, seed: 51 });
@@ -489,11 +531,15 @@ describe('cloud-tickets from a management group given malformed assessments, hos
       .filter((id) => /^\/subscriptions\/[^/]+\/./i.test(id))
       .sort();
     expect(coveredResources.length).toBeGreaterThan(0);
+    subscriptions = sandboxes.estate.subscriptions.map((x) => x.id);
+    highKeys = sandboxes.estate.assessmentMetadata
+      .filter((m) => m.severity === 'High' || m.severity === 'Critical')
+      .map((m) => m.key);
   });
   afterAll(async () => sandboxes?.close());
 
   it(
-    'reports each malformed assessment by its position, writes hostile owner tags exactly, a duplicate once, and otherwise what a clean run writes',
+    'reports each malformed assessment by its position, writes hostile owner tags and resource names exactly, a duplicate once, and otherwise what a clean run writes',
     async () => {
       let run = 0;
       const covered = realRows.filter((r) =>
@@ -507,23 +553,46 @@ describe('cloud-tickets from a management group given malformed assessments, hos
           maxLength: 3,
           selector: ([id]) => id,
         }),
+        // Assessments of High and Critical recommendations on resources with hostile names.
+        resources: fc.uniqueArray(
+          fc.tuple(
+            fc.constantFrom(...subscriptions),
+            hostileResourceName,
+            hostileResourceName,
+            fc.constantFrom(...highKeys),
+          ),
+          {
+            minLength: 1,
+            maxLength: 3,
+            selector: ([sub, group, name]) => `${sub}/${group}/${name}`.toLowerCase(),
+          },
+        ),
         // Real rows listed again, the same or with the id in upper case.
         duplicates: fc.uniqueArray(fc.tuple(fc.constantFrom(...covered), fc.boolean()), {
           maxLength: 2,
           selector: ([row]) => row.id,
         }),
       });
-      /** Resets both sandboxes and sets the owner tags (a reset removes them). */
-      const prepare = async (tags: readonly (readonly [string, string])[]) => {
+      /** Resets both sandboxes, sets the owner tags and adds the assessments (a reset removes both). */
+      const prepare = async (tags: readonly (readonly [string, string])[], added: readonly Added[]) => {
         await resetSandboxes(sandboxes);
         for (const [id, owner] of tags)
           await sandboxes.control('defender', 'POST', '/_sandbox/resources/tags', { id, tags: { owner } });
+        for (const a of added)
+          await sandboxes.control('defender', 'POST', '/_sandbox/assessments', {
+            resourceId: a.resourceId,
+            assessmentKey: a.key,
+          });
       };
       await fc.assert(
-        fc.asyncProperty(input, async ({ malformed, tags, duplicates }) => {
+        fc.asyncProperty(input, async ({ malformed, tags, resources, duplicates }) => {
           run++;
-          // The clean run: the same tags, nothing injected.
-          await prepare(tags);
+          const added: Added[] = resources.map(([sub, group, name, key]) => ({
+            resourceId: `/subscriptions/${sub}/resourceGroups/${group}/providers/Microsoft.Compute/virtualMachines/${name}`,
+            key,
+          }));
+          // The clean run: the same tags and assessments, nothing injected.
+          await prepare(tags, added);
           const clean = (
             await syncInProcess(
               sandboxes.config(join(dir, `tickets-clean-${run}.sqlite`), ticketFlows(sandboxes)),
@@ -533,7 +602,7 @@ describe('cloud-tickets from a management group given malformed assessments, hos
           expect(clean).toMatchObject({ outcome: 'ok', errors: 0 });
           const expected = await canonicalState(sandboxes, TICKETS_CASE);
 
-          await prepare(tags);
+          await prepare(tags, added);
           const again = duplicates.map(([row, upper]) =>
             upper ? { ...row, id: String(row.id).toUpperCase() } : row,
           );
@@ -549,7 +618,7 @@ describe('cloud-tickets from a management group given malformed assessments, hos
 
           const events = await errorEvents(storeUrl);
           expect(reportedPositions(events, 'malformed assessment record skipped (')).toEqual(
-            malformed.map((_, i) => realRows.length + i),
+            malformed.map((_, i) => realRows.length + added.length + i),
           );
           expect(summary.errors).toBe(malformed.length);
 
@@ -566,6 +635,21 @@ describe('cloud-tickets from a management group given malformed assessments, hos
               t.description!.includes(`- ${id} (owner ${owner})`),
             );
             expect(named.length, `${id} (owner ${owner})`).toBeGreaterThan(0);
+          }
+          // Each resource with a hostile name is on a ticket under its exact id, and has its assignment.
+          for (const a of added) {
+            const listedOn = after.servicenow.incident!.filter((t) =>
+              t
+                .description!.split('\n')
+                .some((line) => line === `- ${a.resourceId}` || line.startsWith(`- ${a.resourceId} (owner `)),
+            );
+            expect(listedOn.length, a.resourceId).toBe(1);
+            const assessment =
+              `${a.resourceId}/providers/Microsoft.Security/assessments/${a.key}`.toLowerCase();
+            expect(
+              after.assignments.filter((g) => g.toLowerCase().startsWith(`${assessment}|`)),
+              assessment,
+            ).toHaveLength(1);
           }
         }),
         propertyRuns(16, 'cloud-tickets from a management group'),
