@@ -9,6 +9,7 @@ import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
 import {
   errorEvents,
   hostileText,
+  malformedRowColumns,
   notAnObject,
   notText,
   propertyRuns,
@@ -247,20 +248,7 @@ const hostileAlert = fc.record({
 /** Alert rows that must be reported and skipped, each on its own. */
 const malformedAlertRow = fc.oneof(
   notAnObject,
-  // No id or name, or one that is not a non-empty string.
-  fc.record({ name: hostileText, properties: fc.constant({ severity: 'High', status: 'New' }) }),
-  fc.record({
-    id: fc.oneof(notText, fc.constant(''), fc.constant(null)),
-    name: hostileText,
-    properties: fc.constant({}),
-  }),
-  fc.record({ id: hostileText, name: fc.oneof(notText, fc.constant('')), properties: fc.constant({}) }),
-  // No properties, or properties that are not an object.
-  fc.record({
-    id: hostileText,
-    name: hostileText,
-    properties: fc.oneof(fc.constant(null), fc.string(), fc.integer()),
-  }),
+  malformedRowColumns,
   // One property missing or of a type the schema refuses.
   fc
     .tuple(
@@ -481,16 +469,7 @@ const hostileResourceName = fc
 /** Assessment rows that must be reported and skipped, each on its own. */
 const malformedAssessmentRow = fc.oneof(
   notAnObject,
-  // No id or name, or one that is not a string.
-  fc.record({ name: hostileText, properties: fc.constant({}) }),
-  fc.record({ id: fc.oneof(notText, fc.constant(null)), name: hostileText, properties: fc.constant({}) }),
-  fc.record({ id: hostileText, name: fc.oneof(notText, fc.constant(null)), properties: fc.constant({}) }),
-  // No properties, or properties that are not an object.
-  fc.record({
-    id: hostileText,
-    name: hostileText,
-    properties: fc.oneof(fc.constant(null), fc.string(), fc.integer()),
-  }),
+  malformedRowColumns,
   // No status, a status that is not an object or whose code is not a string, no resource details.
   fc
     .tuple(

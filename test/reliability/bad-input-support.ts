@@ -75,6 +75,34 @@ export const notAnObject = fc.oneof(
   fc.array(fc.integer(), { maxLength: 3 }),
 );
 
+/** A Resource Graph row whose `properties` are missing or not an object. */
+export const rowWithBadProperties = fc.record({
+  id: hostileText,
+  name: hostileText,
+  properties: fc.oneof(fc.constant(null), fc.string(), fc.integer()),
+});
+
+/**
+ * Resource Graph rows malformed in the columns every row has: no `id`, an `id` or `name` that is
+ * no text (or empty), `properties` that are not an object. For types whose schema needs some
+ * property (an alert's `startTimeUtc`, an assessment's `status`), the empty properties make each
+ * of them malformed too.
+ */
+export const malformedRowColumns = fc.oneof(
+  fc.record({ name: hostileText, properties: fc.constant({}) }),
+  fc.record({
+    id: fc.oneof(notText, fc.constant(''), fc.constant(null)),
+    name: hostileText,
+    properties: fc.constant({}),
+  }),
+  fc.record({
+    id: hostileText,
+    name: fc.oneof(notText, fc.constant(''), fc.constant(null)),
+    properties: fc.constant({}),
+  }),
+  rowWithBadProperties,
+);
+
 /**
  * How many generated inputs a property tries, and from which seed: 50 from a fixed seed in
  * `npm test` (the same inputs on every CI run), 500 from a fresh seed at soak size, printed so

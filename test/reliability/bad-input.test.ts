@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
-import { errorEvents, hostileText, propertyRuns, reportedPositions } from './bad-input-support.js';
+import {
+  errorEvents,
+  hostileText,
+  propertyRuns,
+  reportedPositions,
+  rowWithBadProperties,
+} from './bad-input-support.js';
 import { resetSandboxes, SCENARIO_TIMEOUT_MS, syncInProcess } from './support.js';
 
 /**
@@ -141,11 +147,7 @@ const malformedRow = fc.oneof(
     properties: fc.constant({}),
   }),
   // No properties, or properties that are not an object.
-  fc.record({
-    id: hostileText,
-    name: hostileText,
-    properties: fc.oneof(fc.constant(null), fc.string(), fc.integer()),
-  }),
+  rowWithBadProperties,
   // One property of a type the schema refuses.
   fc
     .tuple(
