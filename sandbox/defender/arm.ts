@@ -249,13 +249,14 @@ function assessmentsIn(state: DefenderState, scope: Scope): number[] {
   let cache = scopeCache.get(state);
   if (!cache) scopeCache.set(state, (cache = new Map()));
   const key = scope.path.toLowerCase();
-  const hit = cache.get(key);
+  // Assessments added through the control API change the lists: the cache keys on their version.
+  const cacheKey = `${state.assessmentSetVersion}|${key}`;
+  const hit = cache.get(cacheKey);
   if (hit) return hit;
   const out: number[] = [];
   const prefix = key + '/';
-  const all = state.estate.assessments;
-  for (let i = 0; i < all.length; i++) {
-    const a = all[i];
+  for (let i = 0; i < state.assessmentCount; i++) {
+    const a = state.assessmentRecord(i);
     if (!a) continue;
     if (scope.kind === 'managementGroup' || scope.kind === 'tenant') out.push(i);
     else if (scope.kind === 'subscription') {
@@ -267,7 +268,7 @@ function assessmentsIn(state: DefenderState, scope: Scope): number[] {
     }
   }
   if (cache.size > 256) cache.clear();
-  cache.set(key, out);
+  cache.set(cacheKey, out);
   return out;
 }
 

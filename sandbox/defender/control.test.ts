@@ -78,6 +78,49 @@ describe('control API', () => {
     });
   });
 
+  it('adds an assessment on a resource the estate does not have; ARM, Resource Graph and governance PUTs take it until a reset', async () => {
+    await control('POST', '/reset');
+    const a = estate.assessments.find((x) => x.code === 'Unhealthy') as Estate['assessments'][number];
+    const resourceId = `/subscriptions/${a.subscriptionId}/resourceGroups/rg^NQ=ünï/providers/Microsoft.Compute/virtualMachines/vm^ORsys_id!=0`;
+    const added = await control('POST', '/assessments', { resourceId, assessmentKey: a.key });
+    expect(added.status).toBe(201);
+    const id = `${resourceId}/providers/Microsoft.Security/assessments/${a.key}`;
+    expect(added.json).toEqual({ id, resourceId, assessmentKey: a.key, code: 'Unhealthy' });
+    expect((await control('POST', '/assessments', { resourceId, assessmentKey: a.key })).status).toBe(409);
+    expect(
+      (await control('POST', '/assessments', { resourceId: '/subscriptions/x/rg', assessmentKey: a.key }))
+        .status,
+    ).toBe(400);
+    expect((await control('POST', '/assessments', { resourceId, assessmentKey: 'no-such-key' })).status).toBe(
+      404,
+    );
+
+    const got = async () =>
+      (await client.call('GET', `${encodeURI(id)}?api-version=${V}`)).json as { id?: string };
+    expect(await got()).toMatchObject({ id });
+    const arg = await client.call(
+      'POST',
+      '/providers/Microsoft.ResourceGraph/resources?api-version=2024-04-01',
+      {
+        body: {
+          query: `securityresources | where type == 'microsoft.security/assessments' | where tostring(properties.resourceDetails.Id) == '${resourceId}' | project id`,
+        },
+      },
+    );
+    expect((arg.json as { data: unknown[] }).data).toEqual([{ id }]);
+    const put = await client.call(
+      'PUT',
+      `${encodeURI(id)}/governanceAssignments/6f2b3c1e-0000-4000-8000-000000000001?api-version=${G}`,
+      { body: { properties: { owner: 'ana@contoso.com', remediationDueDate: '2027-03-15T00:00:00Z' } } },
+    );
+    expect(put.status).toBe(201);
+
+    await control('POST', '/reset');
+    expect(await got()).not.toMatchObject({ id });
+    expect((await control('POST', '/assessments', { resourceId, assessmentKey: a.key })).status).toBe(201);
+    await control('POST', '/reset');
+  });
+
   it('sets an assessment status at the sandbox clock; ARM and Resource Graph show it', async () => {
     await control('POST', '/reset');
     const a = estate.assessments.find((x) => x.code === 'Unhealthy') as Estate['assessments'][number];

@@ -260,6 +260,39 @@ export function mountControlApi(app: Hono, ctx: ControlContext): void {
     return c.json({ id: a.id, code: a.code, statusChangeDate: new Date(a.statusChangeDate).toISOString() });
   });
 
+  // An assessment of a known recommendation on any resource of a known subscription, served from
+  // then on by ARM and Resource Graph like the generated ones (until a reset): resources named
+  // as the estate never names them, for tests. The resource need not exist (it has no tags).
+  app.post('/_sandbox/assessments', async (c) => {
+    const b = await body(
+      c,
+      z.strictObject({
+        resourceId: z.string().min(1).max(2000),
+        assessmentKey: z.string().min(1),
+        code: z.enum(['Healthy', 'Unhealthy', 'NotApplicable']).optional(),
+      }),
+    );
+    if (b instanceof Response) return b;
+    const subscriptionId = /^\/subscriptions\/([^/]+)(\/|$)/i.exec(b.resourceId)?.[1];
+    if (!subscriptionId || !state.hasSubscription(subscriptionId))
+      return controlError(c, 400, `'${b.resourceId}' is not a resource id of a subscription of the sandbox.`);
+    const metadata = state.metadata(b.assessmentKey);
+    if (!metadata) return controlError(c, 404, `No assessment metadata '${b.assessmentKey}'.`);
+    const index = state.addAssessment({
+      resourceId: b.resourceId,
+      subscriptionId,
+      key: metadata.key,
+      code: b.code ?? 'Unhealthy',
+      // The estate's reference time: the sandbox's start.
+      firstEvaluationDate: state.estate.referenceTime,
+      statusChangeDate: state.estate.referenceTime,
+    });
+    if (index === undefined)
+      return controlError(c, 409, `An assessment '${metadata.key}' on '${b.resourceId}' exists already.`);
+    const a = state.assessment(index);
+    return c.json({ id: a.id, resourceId: a.resourceId, assessmentKey: a.key, code: a.code }, 201);
+  });
+
   // An assignment as Defender for Cloud's own ServiceNow integration leaves it (Assign owner →
   // Type ServiceNow, or a governance rule of ruleType ServiceNow; azure-docs
   // articles/defender-for-cloud/create-ticket-servicenow.md): owner, due date and

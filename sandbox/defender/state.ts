@@ -188,6 +188,10 @@ export class DefenderState {
   readonly operations = new Map<string, OperationRecord>();
 
   private readonly assessmentIndex = new Map<string, number>();
+  /** Assessments added through the control API, after the estate's (indexes continue theirs). */
+  private readonly addedAssessments: Assessment[] = [];
+  /** Moves when the set of assessments changes (an add, a reset): caches of index lists key on it. */
+  assessmentSetVersion = 0;
   private readonly metadataByKey: Map<string, AssessmentMetadata>;
   private readonly resourceById: Map<string, CloudResource>;
   private readonly cveById: Map<string, CveInfo>;
@@ -262,11 +266,29 @@ export class DefenderState {
   // ---- assessments -------------------------------------------------------------------------
 
   get assessmentCount(): number {
-    return this.estate.assessments.length;
+    return this.estate.assessments.length + this.addedAssessments.length;
+  }
+
+  /** The assessment at `index` as generated or added, without the status set since. */
+  assessmentRecord(index: number): Assessment | undefined {
+    const generated = this.estate.assessments.length;
+    return index < generated ? this.estate.assessments[index] : this.addedAssessments[index - generated];
+  }
+
+  /** Adds an assessment (any resource id of a known subscription); its index, or undefined when it exists. */
+  addAssessment(a: Assessment): number | undefined {
+    const key = assessmentLookupKey(a.resourceId, a.key);
+    if (this.assessmentIndex.has(key)) return undefined;
+    const index = this.assessmentCount;
+    this.addedAssessments.push(a);
+    this.assessmentIndex.set(key, index);
+    this.assessmentSetVersion++;
+    this.bump('assessments');
+    return index;
   }
 
   assessment(index: number): LiveAssessment {
-    const a = this.estate.assessments[index];
+    const a = this.assessmentRecord(index);
     if (!a) throw new RangeError(`assessment ${index}`);
     const o = this.statusOverlay.get(index);
     const base = {
@@ -586,6 +608,10 @@ export class DefenderState {
     this.addedDeviceIds.length = 0;
     this.nextDeviceId = (this.estate.devices.at(-1)?.id ?? 0) + 1;
     this.statusOverlay.clear();
+    for (const a of this.addedAssessments)
+      this.assessmentIndex.delete(assessmentLookupKey(a.resourceId, a.key));
+    this.addedAssessments.length = 0;
+    this.assessmentSetVersion++;
     this.sensorOverlay.clear();
     this.extraCves.clear();
     this.alertOverlay.clear();

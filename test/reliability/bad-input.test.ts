@@ -3,15 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore } from '../../src/store/store.js';
 import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
 import {
-  reliabilityDevices,
-  resetSandboxes,
-  SCENARIO_TIMEOUT_MS,
-  seeingSensor,
-  syncInProcess,
-} from './support.js';
+  errorEvents,
+  hostileText,
+  propertyRuns,
+  reportedPositions,
+  rowWithBadProperties,
+} from './bad-input-support.js';
+import { resetSandboxes, SCENARIO_TIMEOUT_MS, seeingSensor, syncInProcess } from './support.js';
 
 /**
  * Bad input from Defender, for each ot-inventory source — a sensor's device list, Resource
@@ -23,30 +23,6 @@ import {
  */
 const dir = mkdtempSync(join(tmpdir(), 'snowline-rel-bad-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** Strings that mean something in an encoded query, alone or around other text. */
-const queryFragments = [
-  '^',
-  '^NQ',
-  '^NQsys_idISNOTEMPTY',
-  '^ORsys_id!=0',
-  'name!=x^NQname=y',
-  'sys_class_name=cmdb_ci_ot_plc',
-  'javascript:gs.getUserID()',
-  '%',
-  '=',
-  ',',
-];
-
-const hostileText = fc.oneof(
-  fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }),
-  fc.constantFrom(...queryFragments),
-  fc
-    .tuple(fc.string({ maxLength: 8 }), fc.constantFrom(...queryFragments), fc.string({ maxLength: 8 }))
-    .map(([a, q, b]) => `${a}${q}${b}`),
-  // Huge: far beyond any ServiceNow field length.
-  fc.string({ minLength: 1, maxLength: 4 }).map((s) => s.repeat(20_000).slice(0, 60_000)),
-);
 
 /** An id the sensor API can not have sent (the parser needs an integer or a string of digits). */
 const badId = fc.oneof(
@@ -103,22 +79,6 @@ const generatedRecords = fc
     return { wellFormed, duplicates };
   });
 
-/**
- * How many generated inputs the property tries, and from which seed: 50 from a fixed seed in
- * `npm test` (the same inputs on every CI run), 500 from a fresh seed at soak size, printed so
- * that a failure can be replayed with `SNOWLINE_BAD_INPUT_SEED`.
- */
-function propertyRuns(ciSeed: number, source: string): { numRuns: number; seed: number } {
-  const soak = reliabilityDevices() > 500;
-  const fixed = process.env.SNOWLINE_BAD_INPUT_SEED;
-  const seed = fixed ? Number(fixed) : soak ? Math.floor(Math.random() * 2 ** 31) : ciSeed;
-  if (soak || fixed)
-    process.stdout.write(
-      `bad-input: fast-check seed ${seed} for ot-inventory from ${source} (SNOWLINE_BAD_INPUT_SEED)\n`,
-    );
-  return { numRuns: soak ? 500 : 50, seed };
-}
-
 /** What one run with generated records must have done; every CI name is compared exactly. */
 interface Expected {
   readonly storeUrl: string;
@@ -142,22 +102,8 @@ interface Expected {
 async function expectReportedAndWrittenExactly(sandboxes: Sandboxes, e: Expected): Promise<void> {
   expect(e.summary.outcome, JSON.stringify(e.summary)).toBe('ok');
 
-  const store = await openStore(e.storeUrl);
-  const reported = await store.db
-    .selectFrom('ledger_event')
-    .select(['entity_key', 'reason'])
-    .where('action', '=', 'error')
-    .execute();
-  await store.close();
-  const position = new RegExp(
-    `^${e.reasonPrefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[^,]*, record (\\d+)\\)`,
-  );
-  const positions = reported.map((r) => {
-    const m = position.exec(r.reason ?? '');
-    expect(m, r.reason ?? '').not.toBeNull();
-    return Number(m![1]);
-  });
-  expect(positions.sort((x, y) => x - y)).toEqual(e.malformedPositions);
+  const positions = reportedPositions(await errorEvents(e.storeUrl), e.reasonPrefix);
+  expect(positions).toEqual(e.malformedPositions);
   expect(e.summary.errors).toBe(e.malformedPositions.length);
 
   const after = (await sandboxes.control('servicenow', 'GET', '/_sandbox/dump?tables=cmdb_ci')).tables
@@ -201,11 +147,7 @@ const malformedRow = fc.oneof(
     properties: fc.constant({}),
   }),
   // No properties, or properties that are not an object.
-  fc.record({
-    id: hostileText,
-    name: hostileText,
-    properties: fc.oneof(fc.constant(null), fc.string(), fc.integer()),
-  }),
+  rowWithBadProperties,
   // One property of a type the schema refuses.
   fc
     .tuple(
@@ -290,7 +232,7 @@ function sourceProperty(o: {
               });
             },
           ),
-          propertyRuns(o.ciSeed, o.label),
+          propertyRuns(o.ciSeed, `ot-inventory from ${o.label}`),
         );
       },
       SCENARIO_TIMEOUT_MS,

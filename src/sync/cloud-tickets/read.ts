@@ -225,6 +225,7 @@ export class AssessmentReader {
       manual: boolean;
       change: string | null;
     }[] = [];
+    const coveredIds = new Set<string>();
     for await (const { page, subscriptionId: listed } of this.assessmentPages()) {
       for (const problem of page.problems) {
         this.t.run.logger.warn({ problem: problem.error.message }, 'malformed assessment skipped');
@@ -248,6 +249,10 @@ export class AssessmentReader {
         const change = a.status.statusChangeDate?.toISOString() ?? null;
         if (remembered.has(id)) seen.set(id, { code: a.status.code, statusChangeDate: change });
         if (a.status.code !== 'Unhealthy' || !a.resourceId) continue;
+        // An assessment listed twice in one read (the same id, or in another case: ARM ids are
+        // case-insensitive) is one assessment: its first listing is covered, once.
+        if (coveredIds.has(id.toLowerCase())) continue;
+        coveredIds.add(id.toLowerCase());
         const meta = metadata.get(a.assessmentKey.toLowerCase());
         const assessment = coveredAssessment(a, meta, subscriptionId);
         const held = heldByAssessment.get(id);

@@ -456,6 +456,9 @@ export class OtAlertsRun {
     const groups = new Map<string, AlertGroup>();
     let newest: string | undefined;
     let unread = false;
+    // An alert the source lists twice (its id in another case: Azure ids are case-insensitive, and
+    // the key is lower-cased) is one alert: its first listing is grouped, on one ticket once.
+    const readNow = new Set<string>();
     for await (const page of this.deps.source.newAlerts(since)) {
       for (const part of page.unread ?? []) {
         unread = true;
@@ -487,7 +490,8 @@ export class OtAlertsRun {
       const seen = await this.memories.alerts.get(page.items.map((i) => i.alert.key));
       for (const item of page.items) {
         if (newest === undefined || item.alert.raisedAt > newest) newest = item.alert.raisedAt;
-        if (seen.has(item.alert.key) || !item.alert.open) continue;
+        if (seen.has(item.alert.key) || readNow.has(item.alert.key) || !item.alert.open) continue;
+        readNow.add(item.alert.key);
         this.summary.alerts += 1;
         await this.group(item, groups);
       }

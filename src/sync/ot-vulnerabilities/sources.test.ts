@@ -255,6 +255,24 @@ describe('ConsoleVulnerabilitySource with a malformed record', () => {
   });
 });
 
+describe('the position a CVE id that is none is reported at', () => {
+  it('is its record’s in the page, counting the records that did not parse (console)', async () => {
+    const unparsed = { source: 'console', index: 0, error: new InputError('record 0 was skipped') };
+    const client = {
+      deviceCves: async function* () {
+        yield { items: [consoleCves(9, ['CVE-2024-0009', 'nope'])], problems: [unparsed] };
+      },
+    } as unknown as ConsoleClient;
+    const problems: RecordProblem[] = [];
+    for await (const page of new ConsoleVulnerabilitySource(client).deviceCves({}))
+      problems.push(...page.problems);
+    expect(problems.map((p) => [p.index, p.key])).toEqual([
+      [0, undefined],
+      [1, '9'],
+    ]);
+  });
+});
+
 describe('ResourceGraphVulnerabilitySource', () => {
   // Rows as ServiceNow's VR integration (Azure) reads them: support-for-msft-defender-iot-azure.md.
   const device = (name: string, sensor: string, mac: string, ip: string) => ({
@@ -349,9 +367,14 @@ describe('ResourceGraphVulnerabilitySource', () => {
         [problem],
       ) as never,
     );
-    const { items, problems } = await collect(source.deviceCves());
+    const pages: VulnerabilityPage[] = [];
+    for await (const page of source.deviceCves()) pages.push(page);
+    const items = pages.flatMap((p) => p.items);
+    const problems = pages.flatMap((p) => p.problems);
     expect(problems).toHaveLength(2);
-    expect(problems[1]).toMatch(/"not-a-cve" reported for device a is not a CVE id/);
+    expect(problems[1]!.error.message).toMatch(/"not-a-cve" reported for device a is not a CVE id/);
+    // The row that did not parse is record 1: the one whose id is no CVE id is record 2.
+    expect(problems.map((p) => p.index)).toEqual([1, 2]);
     expect(items).toMatchObject([{ deviceKey: 'a', cves: [{ id: 'CVE-2021-44228' }], truncated: true }]);
   });
 

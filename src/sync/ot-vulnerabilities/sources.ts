@@ -61,6 +61,20 @@ function isProblem(value: DeviceCve | RecordProblem): value is RecordProblem {
   return 'error' in value;
 }
 
+/**
+ * The position in its page of each record that parsed: readers number the records they could not
+ * parse by their position in the page, and the parsed ones are the others, in order. A problem
+ * found later in a parsed record (a CVE id that is none) then names the record it is about, not
+ * its rank among the parsed ones.
+ */
+function parsedPositions(page: { items: readonly unknown[]; problems: readonly RecordProblem[] }): number[] {
+  const unparsed = new Set(page.problems.map((p) => p.index));
+  const positions: number[] = [];
+  for (let position = 0; positions.length < page.items.length; position++)
+    if (!unparsed.has(position)) positions.push(position);
+  return positions;
+}
+
 /** The `u_id`s of console records that could not be parsed (when the record had a readable one). */
 function problemDeviceIds(problems: readonly RecordProblem[]): number[] {
   return problems
@@ -103,9 +117,10 @@ export class ConsoleVulnerabilitySource implements VulnerabilitySource {
       const problems = [...page.problems];
       // A malformed record is a device not read, not a device without CVEs: it is not confirmed empty.
       for (const id of problemDeviceIds(page.problems)) listed?.add(id);
-      page.items.forEach((device, index) => {
+      const positions = parsedPositions(page);
+      page.items.forEach((device, k) => {
         listed?.add(device.deviceId);
-        items.push(this.device(device, index, problems));
+        items.push(this.device(device, positions[k]!, problems));
       });
       yield { items, problems };
     }
@@ -130,10 +145,11 @@ export class ConsoleVulnerabilitySource implements VulnerabilitySource {
     for await (const page of this.client.deviceCves(0, { deviceIds: ids })) {
       problems.push(...page.problems);
       for (const id of problemDeviceIds(page.problems)) found.add(id);
-      page.items.forEach((device, index) => {
+      const positions = parsedPositions(page);
+      page.items.forEach((device, k) => {
         if (!ids.includes(device.deviceId) || found.has(device.deviceId)) return;
         found.add(device.deviceId);
-        items.push(this.device(device, index, problems));
+        items.push(this.device(device, positions[k]!, problems));
       });
     }
     for (const id of ids) if (!found.has(id)) items.push({ deviceKey: String(id), cves: [] });
@@ -342,14 +358,14 @@ export class ResourceGraphVulnerabilitySource implements VulnerabilitySource {
     const byDevice = new Map<string, DeviceCve[]>();
     const damaged = new Set<string>();
     const source = 'Resource Graph device vulnerabilities';
-    let index = 0;
     for await (const page of this.reader.vulnerabilities()) {
       for (const problem of page.problems) {
         problems.push(problem);
         if (problem.key) damaged.add(problem.key);
       }
-      for (const v of page.items) {
-        const at = index++;
+      const positions = parsedPositions(page);
+      for (const [k, v] of page.items.entries()) {
+        const at = positions[k]!;
         if (!clues.has(v.deviceId)) continue;
         const cve = toDeviceCve(
           {
