@@ -27,11 +27,12 @@ import { toSnDateTime } from '../../domain/time.js';
 import { encodeQuery, where } from '../../servicenow/query.js';
 import { ServiceNowDirectory } from '../cloud-tickets/directory.js';
 import { defineFlow, type FlowContext } from '../kernel/flow.js';
+import { eachInLanes } from '../kernel/lanes.js';
 import { withTicketLock } from '../kernel/ticket-lock.js';
 import type { OtAlertsConfig } from './config.js';
 import { AlertDevices, type AlertDeviceMatch } from './devices.js';
 import { otAlertMemories, type AlertTicketMemory } from './memory.js';
-import { otAlertsSource, type AlertSource, type SourcedAlert } from './sources.js';
+import { otAlertsSource, type AlertSource, type CloseOutcome, type SourcedAlert } from './sources.js';
 
 export type { OtAlertsConfig } from './config.js';
 
@@ -43,6 +44,11 @@ const CLOSED_FIRST_NOTE = /^Snowline: \d+ alert\(s\) of this ticket were closed 
 const ALERTS_NOTE = /^Snowline: \d+ more Defender for IoT alert\(s\) of this group/;
 /** How far before Snowline's last recorded note a note already written is looked for: the two clocks' skew. */
 const NOTE_CLOCK_SKEW_MS = 15 * 60_000;
+/**
+ * Alert closes of one ticket in flight at once: ARM's own in-flight bound (the Defender client's
+ * agent) still caps them; the same default as cloud-tickets' `concurrency`.
+ */
+const CLOSE_LANES = 4;
 /** The reason's words for a note found already written. */
 const ALREADY_NOTED =
   'the work note is already on the ticket (written by a run that ended before recording it)';
@@ -297,6 +303,22 @@ export class OtAlertsRun {
     const why = `${ticket.number} is ${label} on the instance${live.closeCode ? ` (close code ${live.closeCode})` : ''}`;
     const alerts = { ...ticket.alerts };
     const close = this.deps.source.close;
+    // A burst's ticket carries dozens of alerts, each closed with a re-read and a write: they are
+    // sent CLOSE_LANES at a time, then recorded in order. A close that failed leaves its alert
+    // open in the store (the ones that succeeded are recorded) and fails the ticket for this run.
+    const sent = new Map<string, Promise<CloseOutcome>>();
+    if (close && !this.run.dryRun) {
+      const toClose = Object.entries(ticket.alerts).filter(
+        ([key, mark]) => mark.open && mark.writeRef && current.get(key)?.alert.open !== false,
+      );
+      await eachInLanes(toClose, CLOSE_LANES, async ([key, mark]) => {
+        const outcome = close(mark.writeRef!, action);
+        sent.set(key, outcome);
+        // Settled here so that one failure does not stop the lanes: it is thrown when recorded.
+        await outcome.catch(() => undefined);
+      });
+    }
+    let failure: unknown;
     for (const [key, mark] of Object.entries(ticket.alerts)) {
       if (!mark.open) continue;
       const base = { side: 'defender' as const, entity: 'alert', key, target: { id: mark.writeRef ?? key } };
@@ -321,7 +343,13 @@ export class OtAlertsRun {
         });
         continue;
       }
-      const outcome = this.run.dryRun ? 'closed' : await close(mark.writeRef, action);
+      let outcome: CloseOutcome;
+      try {
+        outcome = this.run.dryRun ? 'closed' : await sent.get(key)!;
+      } catch (error) {
+        failure ??= error;
+        continue;
+      }
       if (outcome === 'alreadyClosed') this.summary.conflicts += 1;
       else this.summary.closedInDefender += 1;
       alerts[key] = {
@@ -341,6 +369,7 @@ export class OtAlertsRun {
         { ...ticket, alerts },
       );
     }
+    if (failure !== undefined) throw failure;
     const closed: AlertTicketMemory = {
       ...ticket,
       alerts,
