@@ -30,22 +30,15 @@
  * bench/results/<date>-ot-alerts.json. Not a test: nothing here asserts a time.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { serve, type ServerType } from '@hono/node-server';
-import { Hono } from 'hono';
-import { servicenowWebhookRoutes } from '../src/api/webhooks/servicenow.js';
 import { loadConfigFile } from '../src/config/load.js';
 import { systemClock } from '../src/domain/clock.js';
-import { createLogger } from '../src/logging.js';
 import { RequestCounters } from '../src/runtime/http/counters.js';
 import { connectServiceNow } from '../src/servicenow/index.js';
 import { stringValue } from '../src/servicenow/values.js';
 import { openStore } from '../src/store/store.js';
 import { otAlertMemories, type AlertTicketMemory } from '../src/sync/ot-alerts/memory.js';
-import { ticketSyncWebhook } from '../src/sync/ticket-sync/webhook.js';
 import {
   benchArgs,
   benchNetwork,
@@ -59,6 +52,7 @@ import {
   type FlowBenchResult,
 } from './flow-bench.js';
 import type { SandboxProcess } from './harness.js';
+import { quantileMs, timedWebhook } from './webhook.js';
 
 const { sizes, json, values } = benchArgs({ samples: { type: 'string', default: '200' } });
 const SAMPLES = Number(values.samples);
@@ -248,29 +242,11 @@ async function measure(size: string): Promise<FlowBenchResult> {
     const samples = Math.min(SAMPLES, Math.floor(open.length / 2));
     const viaWebhook = open.slice(0, samples);
     const viaPoll = open.slice(samples, 2 * samples);
-    const loaded = loadConfigFile(configPath);
     const store = await openStore(storePath);
-    const logger = createLogger({ level: 'silent' });
-    const webhook = ticketSyncWebhook({ config: loaded.config, store, clock: systemClock, logger });
-    const done = new Map<string, number>();
-    const app = new Hono();
-    app.route(
-      '/api/v1/webhooks/servicenow',
-      servicenowWebhookRoutes({
-        ...webhook.deps,
-        handle: async (id, delivery) => {
-          const outcome = await webhook.deps.handle(id, delivery);
-          done.set(`${delivery.sys_id}|${delivery.sys_mod_count}`, performance.now());
-          return outcome;
-        },
-      }),
-    );
-    const server = await new Promise<ServerType>((ready) => {
-      const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => ready(s));
-    });
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/webhooks/servicenow`;
-    await sandbox.control('servicenow', 'POST', '/_sandbox/webhooks', {
-      url,
+    const webhook = await timedWebhook({
+      control: (...args) => sandbox.control(...args),
+      config: loadConfigFile(configPath).config,
+      store,
       secret: SECRET,
       tables: ['incident'],
     });
@@ -280,22 +256,15 @@ async function measure(size: string): Promise<FlowBenchResult> {
     for (const [i, ticket] of viaWebhook.entries()) {
       const t = performance.now();
       const record = await resolve(person, ticket, i);
-      const key = `${ticket.sysId}|${stringValue(record.sys_mod_count)}`;
-      for (let w = 0; w < 2000 && !done.has(key); w++) await sleep(5);
-      if (done.has(key)) latencies.push(done.get(key)! - t);
-      else missing++;
+      const handled = await webhook.handled(ticket.sysId, stringValue(record.sys_mod_count));
+      if (handled === undefined) missing++;
+      else latencies.push(handled - t);
     }
     const after = await sandbox.control('defender', 'GET', '/_sandbox/stats');
-    await sandbox.control('servicenow', 'DELETE', '/_sandbox/webhooks');
-    await new Promise((closed) => server.close(closed));
     await webhook.close();
     await store.close();
     const webhookOutcomes = await closedOutcomes(sandbox, viaWebhook, 0);
     latencies.sort((a, b) => a - b);
-    const at = (q: number) =>
-      latencies.length
-        ? round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!, 1)
-        : null;
     const webhookAlerts = viaWebhook.reduce(
       (n, t) => n + Object.values(t.alerts).filter((a) => a.open).length,
       0,
@@ -357,8 +326,8 @@ async function measure(size: string): Promise<FlowBenchResult> {
         armRequests: after.total - before.total,
         armRequestsPerAlert: round((after.total - before.total) / Math.max(1, webhookAlerts), 3),
         ...webhookOutcomes,
-        p50Ms: at(0.5),
-        p95Ms: at(0.95),
+        p50Ms: quantileMs(latencies, 0.5),
+        p95Ms: quantileMs(latencies, 0.95),
         maxMs: latencies.length ? round(latencies.at(-1)!, 1) : null,
       },
       poll: {

@@ -22,14 +22,9 @@
  *   npx tsx bench/ticket-sync.ts [--size N|demo|large] [--tickets N] [--samples 500] [--latency 0] [--jitter 0] [--json]
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { serve, type ServerType } from '@hono/node-server';
-import { Hono } from 'hono';
-import { servicenowWebhookRoutes } from '../src/api/webhooks/servicenow.js';
 import { systemClock } from '../src/domain/clock.js';
 import { assignmentKeyFor, parseAssessmentId, ticketNumberDigits } from '../src/domain/tickets/rules.js';
 import { createLogger } from '../src/logging.js';
@@ -41,9 +36,9 @@ import { upsertLink } from '../src/store/models/links.js';
 import { openStore } from '../src/store/store.js';
 import type { TicketSyncSummary } from '../src/sync/ticket-sync/engine.js';
 import { ticketSyncFlow } from '../src/sync/ticket-sync/flow.js';
-import { ticketSyncWebhook } from '../src/sync/ticket-sync/webhook.js';
 import { startSandboxes } from '../test/support/sandboxes.js';
 import { NETWORK_OPTIONS, useNetwork } from './harness.js';
+import { quantileMs, timedWebhook } from './webhook.js';
 
 const { values } = parseArgs({
   options: {
@@ -242,26 +237,10 @@ try {
   );
 
   // ---- webhook latency ----
-  const done = new Map<string, number>();
-  const webhook = ticketSyncWebhook({ config: loaded.config, store, clock: systemClock, logger });
-  const app = new Hono();
-  app.route(
-    '/api/v1/webhooks/servicenow',
-    servicenowWebhookRoutes({
-      ...webhook.deps,
-      handle: async (id, delivery) => {
-        const outcome = await webhook.deps.handle(id, delivery);
-        done.set(`${delivery.sys_id}|${delivery.sys_mod_count}`, performance.now());
-        return outcome;
-      },
-    }),
-  );
-  const server = await new Promise<ServerType>((resolve) => {
-    const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
-  });
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/webhooks/servicenow`;
-  await sandboxes.control('servicenow', 'POST', '/_sandbox/webhooks', {
-    url,
+  const webhook = await timedWebhook({
+    control: (...args) => sandboxes.control(...args),
+    config: loaded.config,
+    store,
     secret: SECRET,
     tables: ['incident'],
   });
@@ -294,10 +273,9 @@ try {
         ? { state: '6', close_code: 'Solution provided', close_notes: 'Benchmark.' }
         : { assigned_to: assignee.sysId },
     );
-    const key = `${sysId}|${stringValue(record.sys_mod_count)}`;
-    for (let w = 0; w < 2000 && !done.has(key); w++) await sleep(5);
-    if (!done.has(key)) failures.push(key);
-    else latencies.push(done.get(key)! - t);
+    const handled = await webhook.handled(sysId, stringValue(record.sys_mod_count));
+    if (handled === undefined) failures.push(`${sysId}|${stringValue(record.sys_mod_count)}`);
+    else latencies.push(handled - t);
     expected.push({ index: i, owner: close ? null : assignee.email });
   }
   // Each delivery's outcome, as Defender holds it now (read after the timing, through ARM).
@@ -318,19 +296,15 @@ try {
   if (wrong.length)
     process.stderr.write(`webhook outcomes wrong (${wrong.length}): ${wrong.slice(0, 3).join('; ')}\n`);
   await person.close();
-  await sandboxes.control('servicenow', 'DELETE', '/_sandbox/webhooks');
-  await new Promise((resolve) => server.close(resolve));
   await webhook.close();
   latencies.sort((a, b) => a - b);
-  const at = (q: number) =>
-    Number(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!.toFixed(1));
   const webhookLatency = {
     samples: latencies.length,
     missing: failures.length,
     outcomesChecked: expected.length,
     outcomesWrong: wrong.length,
-    p50Ms: at(0.5),
-    p95Ms: at(0.95),
+    p50Ms: quantileMs(latencies, 0.5),
+    p95Ms: quantileMs(latencies, 0.95),
     maxMs: Number(latencies.at(-1)!.toFixed(1)),
     targetP95Ms: 2000,
   };

@@ -14,6 +14,7 @@ import type { LoadedConfig } from '../../src/config/load.js';
 import type { Flow, FlowSummary } from '../../src/domain/flows.js';
 import { alertCorrelationPrefix } from '../../src/domain/ot-alerts/alerts.js';
 import { correlationPrefix } from '../../src/domain/tickets/rules.js';
+import type { ServiceNowConnection } from '../../src/servicenow/index.js';
 import { recordCommitsSoFar } from '../../src/store/kill-point.js';
 import { signInPerson, writeCounts, type Sandboxes } from '../support/sandboxes.js';
 import { syncOnce } from '../support/sync.js';
@@ -171,6 +172,16 @@ export async function prepareCase(
   await flowCase.prepare?.(sandboxes, loaded);
 }
 
+/** The person of the scenarios: a basic-auth itil user with an email, signed in as in the UI. */
+function relPerson(sandboxes: Sandboxes, loaded: LoadedConfig): Promise<ServiceNowConnection> {
+  return signInPerson(sandboxes, loaded.config.integrations[0]!.servicenow, {
+    user_name: 'rel.person',
+    password: 'Rel-person-pw-1',
+    roles: ['itil'],
+    email: 'rel.person@example.com',
+  });
+}
+
 /**
  * People at work on the tickets cloud-tickets opened (a basic-auth itil user, as in the UI), in
  * correlation id order so that every reset sandbox gets the same changes: per five tickets, one
@@ -184,12 +195,7 @@ async function peopleChangeTickets(sandboxes: Sandboxes, loaded: LoadedConfig): 
     password: 'Rel-nomail-pw-1',
     roles: ['itil'],
   });
-  const person = await signInPerson(sandboxes, loaded.config.integrations[0]!.servicenow, {
-    user_name: 'rel.person',
-    password: 'Rel-person-pw-1',
-    roles: ['itil'],
-    email: 'rel.person@example.com',
-  });
+  const person = await relPerson(sandboxes, loaded);
   try {
     const users = async (query: string) =>
       (await person.client.listAll('sys_user', { query, fields: ['sys_id'] })).map((u) => u.sys_id);
@@ -229,12 +235,7 @@ async function peopleChangeTickets(sandboxes: Sandboxes, loaded: LoadedConfig): 
  * (`Defender alert: <ARM id>`).
  */
 async function peopleCloseAlerts(sandboxes: Sandboxes, loaded: LoadedConfig): Promise<void> {
-  const person = await signInPerson(sandboxes, loaded.config.integrations[0]!.servicenow, {
-    user_name: 'rel.person',
-    password: 'Rel-person-pw-1',
-    roles: ['itil'],
-    email: 'rel.person@example.com',
-  });
+  const person = await relPerson(sandboxes, loaded);
   try {
     const alerts = (await sandboxes.control('defender', 'GET', '/_sandbox/alerts')) as {
       uuid: string;
