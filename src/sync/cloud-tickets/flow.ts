@@ -9,6 +9,7 @@ import { forgetEntities } from '../../store/models/owned.js';
 import { RunScratch } from '../../store/models/scratch.js';
 import { defineFlow, type FlowContext } from '../kernel/flow.js';
 import { eachInLanes } from '../kernel/lanes.js';
+import type { MemoryScope } from '../kernel/memory.js';
 import { BatchWriter } from '../kernel/writers/batch.js';
 import { AssignmentKeeper } from './assignments.js';
 import { ServiceNowDirectory } from './directory.js';
@@ -215,11 +216,7 @@ export class CloudTicketsRun {
   /** The context and the clients in one place, as the parts read them. */
   readonly run: FlowContext<CloudTicketsConfig> & CloudTicketsDeps;
   /** Where the run's memories are read (the recorder's queued records overlaid). */
-  readonly scope: {
-    store: FlowContext<CloudTicketsConfig>['store'];
-    integrationId: string;
-    recorder: FlowContext<CloudTicketsConfig>['recorder'];
-  };
+  readonly scope: Omit<MemoryScope, 'flow'>;
   readonly reader: AssessmentReader;
   readonly tickets: TicketKeeper;
   readonly assignments: AssignmentKeeper;
