@@ -145,6 +145,20 @@ export interface Database {
   deferred_work: DeferredWorkTable;
   dashboard_snapshot: DashboardSnapshotTable;
   ledger_retention: LedgerRetentionTable;
+  run_scratch: RunScratchTable;
+}
+
+/** A scratch row of one flow run (`src/store/models/scratch.ts`); gone when the run ends. */
+export interface RunScratchTable {
+  scratch_id: string;
+  integration_id: string;
+  flow: string;
+  kind: string;
+  key: string;
+  seq: Generated<number>;
+  sort_key: string | null;
+  data: string | null;
+  created_at: string;
 }
 
 /** The one row that says before when ledger events may be pruned (the database refuses the rest). */

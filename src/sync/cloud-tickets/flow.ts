@@ -1,18 +1,20 @@
 import type { FlowSummary } from '../../domain/flows.js';
 import type { PlanAction } from '../../domain/plan.js';
-import { assignmentKeyFor, parseAssessmentId } from '../../domain/tickets/rules.js';
+import { assignmentKeyFor, correlationIdFor, parseAssessmentId } from '../../domain/tickets/rules.js';
 import { isClosedState } from '../../domain/tickets/tables.js';
 import { isRateLimitedError, isSnowlineError } from '../../errors.js';
 import type { EntityStateUpdate } from '../../store/models/entity-state.js';
 import type { LinkUpdate } from '../../store/models/links.js';
 import { forgetEntities } from '../../store/models/owned.js';
+import { RunScratch } from '../../store/models/scratch.js';
 import { defineFlow, type FlowContext } from '../kernel/flow.js';
 import { eachInLanes } from '../kernel/lanes.js';
+import type { MemoryScope } from '../kernel/memory.js';
 import { BatchWriter } from '../kernel/writers/batch.js';
 import { AssignmentKeeper } from './assignments.js';
 import { ServiceNowDirectory } from './directory.js';
 import { assignmentMemory, ticketMemory, type TicketMemory } from './memory.js';
-import { AssessmentReader } from './read.js';
+import { AssessmentReader, SCRATCH } from './read.js';
 import { TicketKeeper } from './tickets.js';
 import type {
   AppliedRule,
@@ -20,6 +22,8 @@ import type {
   CloudTicketsCounters,
   CloudTicketsDeps,
   LiveTicket,
+  SeenStatus,
+  TicketGroup,
 } from './types.js';
 
 export type {
@@ -170,33 +174,70 @@ async function verifyAssignments(
 }
 
 /**
+ * Values of one chunk of groups, read from the store when the chunk starts. A real run records
+ * what it changes, so the next chunk reads it back; a dry run records nothing, so it keeps what
+ * it set (only that: what it planned) and lays it over what the store says.
+ */
+class ChunkMap<V> extends Map<string, V> {
+  private readonly kept = new Map<string, V>();
+  private keep = false;
+
+  /** Keeps what is set from now on across chunks (a dry run). */
+  keepSets(): this {
+    this.keep = true;
+    return this;
+  }
+
+  override set(key: string, value: V): this {
+    if (this.keep) this.kept.set(key, value);
+    return super.set(key, value);
+  }
+
+  /** Starts a chunk: these keys' values as stored, what this run set winning. */
+  fill(keys: Iterable<string>, stored: ReadonlyMap<string, V>): void {
+    super.clear();
+    for (const key of keys) {
+      if (this.kept.has(key)) super.set(key, this.kept.get(key)!);
+      else if (stored.has(key)) super.set(key, stored.get(key)!);
+    }
+  }
+}
+
+/**
  * The state of one cloud-tickets run, shared by its parts: what the store remembers, what the
- * instance holds, and the rules. {@link createTicketForAssessment} drives the same parts for one
- * ticket created by hand.
+ * instance holds, and the rules. A run reads its assessments into a scratch in the store and
+ * then works through the groups a chunk at a time, reading each chunk's ticket memories, live
+ * tickets and assignment states from the store: what it holds at once is one chunk, not the
+ * estate. {@link createTicketForAssessment} drives the same parts for one ticket created by hand.
  */
 export class CloudTicketsRun {
   readonly now: Date;
   readonly directory: ServiceNowDirectory;
   /** The context and the clients in one place, as the parts read them. */
   readonly run: FlowContext<CloudTicketsConfig> & CloudTicketsDeps;
+  /** Where the run's memories are read (the recorder's queued records overlaid). */
+  readonly scope: Omit<MemoryScope, 'flow'>;
   readonly reader: AssessmentReader;
   readonly tickets: TicketKeeper;
   readonly assignments: AssignmentKeeper;
   readonly batch: BatchWriter;
+  /** The live tickets of the current chunk (of every ticket, for a ticket created by hand), by correlation id. */
   live = new Map<string, LiveTicket>();
-  /** Groups whose ticket this run created: counted as created, not again as unchanged. */
+  /** Groups whose ticket this run created: counted as created, not again as unchanged (current chunk). */
   readonly createdThisRun = new Set<string>();
+  /** The ticket memories of the current chunk, by group key. */
   memories = new Map<string, TicketMemory>();
-  /** Recorded assignment hashes, by lower-cased assessment id. */
-  assignmentHashes = new Map<string, string | null>();
+  /** Recorded assignment hashes, by assessment id (of the current chunk's assessments). */
+  readonly assignmentHashes = new ChunkMap<string | null>();
   /**
    * The owner each assignment was last written with from its rule (the rule's email or the
    * resource's owner tag), by assessment id; undefined for assignments recorded before Snowline
    * kept it.
    */
-  assignmentOwners = new Map<string, string | null>();
+  readonly assignmentOwners = new ChunkMap<string | null>();
   /** The keys of adopted assignments (Defender's integration chose them), by assessment id. */
-  assignmentKeys = new Map<string, string>();
+  readonly assignmentKeys = new ChunkMap<string>();
+  /** The recorded content hashes of the current chunk's tickets, by group key. */
   contentHashes = new Map<string, string | null>();
   /** The configured rules, then the adopted governance rules. */
   rules: readonly AppliedRule[] = [];
@@ -207,6 +248,7 @@ export class CloudTicketsRun {
     readonly summary: CloudTicketsCounters,
   ) {
     this.run = { ...context, ...deps };
+    this.scope = { store: context.store, integrationId: context.integrationId, recorder: context.recorder };
     this.now = context.clock.now();
     this.directory =
       deps.directory ?? new ServiceNowDirectory(context.clock, context.config.directoryCacheMinutes * 60_000);
@@ -219,41 +261,89 @@ export class CloudTicketsRun {
       recorder: context.recorder,
       batchSize: context.config.batchSize,
     });
+    if (context.dryRun) {
+      this.assignmentHashes.keepSets();
+      this.assignmentOwners.keepSets();
+      this.assignmentKeys.keepSets();
+    }
   }
 
   async execute(): Promise<void> {
     this.rules = [...this.run.config.rules, ...(await this.reader.adoptedGovernanceRules())];
-    await this.loadMemories();
-    await this.reader.loadLiveTickets();
-    const { groups, seen } = await this.reader.readAssessments();
-    this.summary.groups = groups.size;
-    const keys = [...new Set([...groups.keys(), ...this.memories.keys()])].sort();
-    const size = this.run.config.batchSize;
-    for (let i = 0; i < keys.length; i += size) {
-      const chunk = keys.slice(i, i + size);
-      // The chunk's new tickets go in one Batch API call; each is then kept in step on its own.
-      const failed = await this.tickets.createTickets(
-        chunk.filter((key) => !this.memories.has(key)).map((key) => groups.get(key)!),
+    const scratch = await RunScratch.open(
+      this.run.store.db,
+      { integrationId: this.run.integrationId, flow: FLOW },
+      () => this.run.clock.now(),
+    );
+    try {
+      await this.reader.loadLiveTickets((found) =>
+        scratch.put(
+          SCRATCH.live,
+          found.map(([key, data]) => ({ key, data })),
+        ),
       );
-      // Groups are independent: their ticket and assignment writes are kept in flight up to ARM's
-      // bound (ARM has no batch for assignments: one PUT each). A dry run keeps its plan in order.
-      const lanes = this.run.dryRun ? 1 : this.run.config.concurrency;
-      await eachInLanes(
-        chunk.filter((key) => !failed.has(key)),
-        lanes,
-        (key) =>
-          this.guard(key, async () => {
-            const group = groups.get(key);
-            const memory = this.memories.get(key);
-            if (group) await this.tickets.syncGroup(group, memory);
-            else if (memory?.status === 'open') await this.tickets.closeIfHealthy(memory, seen);
-          }),
-      );
+      await this.reader.stageAssessments(scratch);
+      // Group keys and memory keys in order, a Batch call's worth at a time.
+      for await (const chunk of scratch.keys(SCRATCH.key, this.run.config.batchSize)) {
+        const groups = await this.reader.groupsOf(scratch, chunk);
+        const seen = await this.loadChunk(scratch, chunk, groups);
+        // The chunk's new tickets go in one Batch API call; each is then kept in step on its own.
+        const failed = await this.tickets.createTickets(
+          chunk.filter((key) => !this.memories.has(key)).map((key) => groups.get(key)!),
+        );
+        // Groups are independent: their ticket and assignment writes are kept in flight up to ARM's
+        // bound (ARM has no batch for assignments: one PUT each). A dry run keeps its plan in order.
+        const lanes = this.run.dryRun ? 1 : this.run.config.concurrency;
+        await eachInLanes(
+          chunk.filter((key) => !failed.has(key)),
+          lanes,
+          (key) =>
+            this.guard(key, async () => {
+              const group = groups.get(key);
+              const memory = this.memories.get(key);
+              if (group) await this.tickets.syncGroup(group, memory);
+              else if (memory?.status === 'open') await this.tickets.closeIfHealthy(memory, seen);
+            }),
+        );
+      }
+    } finally {
+      await scratch.close();
     }
     this.summary.reopened = this.run.recorder.tally('ticket', 'reopen');
   }
 
-  /** What the store remembers of the ticket of a group key (after {@link loadMemories}). */
+  /**
+   * Reads what one chunk of group keys needs: the ticket memories, their live tickets (current,
+   * first and next generation), the assignment states of every assessment the groups and memories
+   * name; returns the statuses read this run of the memories' assessments.
+   */
+  private async loadChunk(
+    scratch: RunScratch,
+    keys: readonly string[],
+    groups: ReadonlyMap<string, TicketGroup>,
+  ): Promise<Map<string, SeenStatus>> {
+    this.createdThisRun.clear();
+    const ids = new Set<string>();
+    for (const group of groups.values()) for (const a of group.assessments) ids.add(a.id);
+    await this.loadMemories(keys, ids);
+    const correlationIds = new Set<string>();
+    for (const key of keys) {
+      correlationIds.add(correlationIdFor(this.run.integrationId, key, 1));
+      const memory = this.memories.get(key);
+      if (!memory) continue;
+      correlationIds.add(memory.correlationId);
+      correlationIds.add(correlationIdFor(this.run.integrationId, key, memory.generation + 1));
+    }
+    this.live = new Map();
+    for (const [id, ticket] of await scratch.get<LiveTicket>(SCRATCH.live, correlationIds))
+      this.live.set(id, ticket!);
+    const remembered = [...this.memories.values()].flatMap((m) => Object.keys(m.assessments));
+    const seen = new Map<string, SeenStatus>();
+    for (const [id, status] of await scratch.get<SeenStatus>(SCRATCH.seen, remembered)) seen.set(id, status!);
+    return seen;
+  }
+
+  /** What the store remembers of a group key's ticket (after {@link loadMemories}). */
   memoryFor(groupKey: string): TicketMemory | undefined {
     return this.memories.get(groupKey);
   }
@@ -264,37 +354,41 @@ export class CloudTicketsRun {
     return live !== undefined && !isClosedState(live.table, live.state, this.run.closedStates);
   }
 
-  /** The open ticket whose assignments cover an assessment, if any (after {@link loadMemories}). */
-  openTicketCovering(assessmentId: string): TicketMemory | undefined {
+  /** The open ticket whose assignments cover an assessment, if any (the memories read a page at a time). */
+  async openTicketCovering(assessmentId: string): Promise<TicketMemory | undefined> {
     const id = assessmentId.toLowerCase();
-    return [...this.memories.values()].find(
-      (m) => m.status === 'open' && Object.keys(m.assessments).some((k) => k.toLowerCase() === id),
-    );
+    for await (const page of ticketMemory(this.scope).all())
+      for (const { data: m } of page)
+        if (m?.status === 'open' && Object.keys(m.assessments).some((k) => k.toLowerCase() === id)) return m;
+    return undefined;
   }
 
-  /** Loads what the store remembers of tickets and assignments. */
-  async loadMemories(): Promise<void> {
-    const scope = {
-      store: this.run.store,
-      integrationId: this.run.integrationId,
-      recorder: this.run.recorder,
-    };
-    for await (const page of assignmentMemory(scope).all()) {
-      for (const assignment of page) {
-        this.assignmentHashes.set(assignment.key, assignment.contentHash);
-        if (assignment.data?.owner !== undefined)
-          this.assignmentOwners.set(assignment.key, assignment.data.owner);
-        if (assignment.data?.assignmentKey)
-          this.assignmentKeys.set(assignment.key, assignment.data.assignmentKey);
-      }
+  /**
+   * Reads what the store remembers of these group keys' tickets and of the assignments of these
+   * assessments and of every assessment those tickets remember.
+   */
+  async loadMemories(keys: readonly string[], assessmentIds: Iterable<string> = []): Promise<void> {
+    this.memories = new Map();
+    this.contentHashes = new Map();
+    for (const [key, ticket] of await ticketMemory(this.scope).get(keys)) {
+      if (!ticket.data) continue;
+      this.memories.set(key, ticket.data);
+      this.contentHashes.set(key, ticket.contentHash);
     }
-    for await (const page of ticketMemory(scope).all()) {
-      for (const ticket of page) {
-        if (!ticket.data) continue;
-        this.memories.set(ticket.key, ticket.data);
-        this.contentHashes.set(ticket.key, ticket.contentHash);
-      }
+    const ids = new Set(assessmentIds);
+    for (const memory of this.memories.values())
+      for (const id of Object.keys(memory.assessments)) ids.add(id);
+    const hashes = new Map<string, string | null>();
+    const owners = new Map<string, string | null>();
+    const adoptedKeys = new Map<string, string>();
+    for (const [id, assignment] of await assignmentMemory(this.scope).get([...ids])) {
+      hashes.set(id, assignment.contentHash);
+      if (assignment.data?.owner !== undefined) owners.set(id, assignment.data.owner);
+      if (assignment.data?.assignmentKey) adoptedKeys.set(id, assignment.data.assignmentKey);
     }
+    this.assignmentHashes.fill(ids, hashes);
+    this.assignmentOwners.fill(ids, owners);
+    this.assignmentKeys.fill(ids, adoptedKeys);
   }
 
   ticketState(memory: TicketMemory, hash: string | null): EntityStateUpdate {

@@ -79,11 +79,11 @@ export async function createTicketForAssessment(
   // The request's output is its plan: the one case where a real run keeps its decisions.
   const context = cloudTicketsFlow.context(input, { keepPlan: true });
   const flow = new CloudTicketsRun(context, run, cloudTicketsSummary());
-  await flow.loadMemories();
   await flow.reader.loadLiveTickets();
   const key = manualGroupKey(request.table, assessment.id);
+  await flow.loadMemories([key], [assessment.id]);
   const existing = flow.memoryFor(key);
-  const covering = flow.openTicketCovering(assessment.id);
+  const covering = await flow.openTicketCovering(assessment.id);
   if (covering && covering.groupKey !== key)
     throw new ConflictError(
       `assessment ${assessment.id} is already covered by ${covering.number} (${covering.table}); resolve or close it first`,

@@ -24,8 +24,9 @@ import {
   type AssessmentMetadata,
   type SourcePage,
 } from '../../sources/index.js';
+import type { RunScratch, ScratchRow } from '../../store/models/scratch.js';
 import type { CloudTicketsRun } from './flow.js';
-import type { TicketMemory } from './memory.js';
+import { ticketMemory } from './memory.js';
 import {
   ASSESSMENTS_API_VERSION,
   type AppliedRule,
@@ -56,48 +57,70 @@ const GovernanceRuleSchema = z.looseObject({
  * resources; and how covered assessments group into tickets.
  */
 export class AssessmentReader {
+  /** The metadata catalogue, by lower-cased assessment key (a few hundred recommendations). */
+  private readonly metadata = new Map<string, AssessmentMetadata>();
+
   constructor(private readonly t: CloudTicketsRun) {}
 
   /**
    * Every ticket of this integration on the instance, by correlation id: the "search before
    * create" of every group at once, and the state of each ticket (to notice one a person closed).
+   * Each page goes to `into` (the run's scratch in a flow run; the run's map by default).
    */
-  async loadLiveTickets(tables: readonly TicketTable[] = TICKET_TABLES): Promise<void> {
+  async loadLiveTickets(
+    into: (found: readonly (readonly [string, LiveTicket])[]) => Promise<void> = async (found) => {
+      for (const [correlationId, ticket] of found) this.t.live.set(correlationId, ticket);
+    },
+    tables: readonly TicketTable[] = TICKET_TABLES,
+  ): Promise<void> {
     const prefix = correlationPrefix(this.t.run.integrationId);
     for (const table of tables) {
       for await (const page of this.t.run.servicenow.list(table, {
         query: encodeQuery({ where: [where('correlation_id', 'STARTSWITH', prefix)] }),
         fields: ['sys_id', 'number', 'state', 'correlation_id'],
       })) {
+        const found: [string, LiveTicket][] = [];
         for (const row of page) {
           const correlationId = stringValue(row.correlation_id);
           if (!correlationId?.startsWith(prefix)) continue;
-          this.t.live.set(correlationId, {
-            table,
-            sysId: row.sys_id,
-            number: stringValue(row.number) ?? '',
-            state: stringValue(row.state) ?? '',
-          });
+          found.push([
+            correlationId,
+            {
+              table,
+              sysId: row.sys_id,
+              number: stringValue(row.number) ?? '',
+              state: stringValue(row.state) ?? '',
+            },
+          ]);
         }
+        await into(found);
       }
     }
-    await this.loadAdoptedTickets(tables);
+    await this.loadAdoptedTickets(tables, into);
   }
 
   /**
    * The adopted tickets (Defender's own integration opened them; their correlation_id is not
    * Snowline's) by sys_id, 100 a query, under the correlation id their memory carries: so a
-   * person closing one is noticed on the next run like for Snowline's own tickets.
+   * person closing one is noticed on the next run like for Snowline's own tickets. The memories
+   * are read a page at a time; only the adopted ones' sys_ids are kept.
    */
-  private async loadAdoptedTickets(tables: readonly TicketTable[]): Promise<void> {
+  private async loadAdoptedTickets(
+    tables: readonly TicketTable[],
+    into: (found: readonly (readonly [string, LiveTicket])[]) => Promise<void>,
+  ): Promise<void> {
+    const adopted = new Map<TicketTable, Map<string, string>>();
+    for await (const page of ticketMemory(this.t.scope).all())
+      for (const { data: m } of page) {
+        if (!m?.adopted || !tables.includes(m.table)) continue;
+        const bySysId = adopted.get(m.table) ?? new Map<string, string>();
+        adopted.set(m.table, bySysId);
+        bySysId.set(m.sysId, m.correlationId);
+      }
     for (const table of tables) {
-      const bySysId = new Map(
-        [...this.t.memories.values()]
-          .filter((m) => m.adopted && m.table === table)
-          .map((m) => [m.sysId, m.correlationId] as const),
-      );
-      for (const row of await this.ticketsBySysId(table, [...bySysId.keys()]))
-        this.t.live.set(bySysId.get(row.sysId)!, row);
+      const bySysId = adopted.get(table) ?? new Map<string, string>();
+      const rows = await this.ticketsBySysId(table, [...bySysId.keys()]);
+      await into(rows.map((row) => [bySysId.get(row.sysId)!, row] as const));
     }
   }
 
@@ -139,38 +162,48 @@ export class AssessmentReader {
 
   /**
    * Governance assignments with a ServiceNow ticket that Snowline did not make (Defender's own
-   * integration did), by lower-cased assessment id, for the covered assessments no ticket of
-   * Snowline's covers yet. One ARM list per (subscription, recommendation): at a subscription
-   * scope ARM lists the assignments of every resource (contract §3.1). Assessments Snowline
-   * already tracks are not asked about again, so a settled estate costs no request here.
+   * integration did), by lower-cased assessment id (scratch `other`), for the covered assessments
+   * no ticket of Snowline's covers yet (scratch `wanted`). One ARM list per (subscription,
+   * recommendation) (scratch `scope`): at a subscription scope ARM lists the assignments of every
+   * resource (contract §3.1). Assessments Snowline already tracks are not asked about again, so a
+   * settled estate costs no request here.
    */
-  async otherAssignments(assessments: readonly CoveredAssessment[]): Promise<Map<string, OtherAssignment>> {
-    const wanted = new Set(assessments.map((a) => a.id.toLowerCase()));
-    const scopes = new Map<string, { subscriptionId: string; assessmentKey: string }>();
-    for (const a of assessments) scopes.set(`${a.subscriptionId}|${a.assessmentKey}`.toLowerCase(), a);
-    const found = new Map<string, OtherAssignment>();
-    for (const { subscriptionId, assessmentKey } of scopes.values()) {
-      for await (const page of this.t.run.arm.listGovernanceAssignments(
-        `subscriptions/${subscriptionId}`,
-        assessmentKey,
-      )) {
-        for (const g of page.items) {
-          const id = g.assessmentId?.toLowerCase();
-          if (!id || !wanted.has(id) || found.has(id)) continue;
-          if (!carriesOtherTicket(g, assignmentKeyFor(this.t.run.integrationId, id))) continue;
-          found.set(id, {
-            assignmentKey: g.assignmentKey,
-            owner: g.owner,
-            remediationDueDate: g.remediationDueDate,
-            isGracePeriod: g.isGracePeriod,
-            ticketNumber: g.additionalData?.ticketNumber,
-            ticketLink: g.additionalData?.ticketLink,
-            ticketStatus: g.additionalData?.ticketStatus,
-          });
+  private async otherAssignments(scratch: RunScratch): Promise<void> {
+    for await (const keys of scratch.keys(SCRATCH.scope, 500)) {
+      const scopes = await scratch.get<{ subscriptionId: string; assessmentKey: string }>(
+        SCRATCH.scope,
+        keys,
+      );
+      for (const { subscriptionId, assessmentKey } of [...scopes.values()].map((v) => v!)) {
+        for await (const page of this.t.run.arm.listGovernanceAssignments(
+          `subscriptions/${subscriptionId}`,
+          assessmentKey,
+        )) {
+          const ids = page.items.map((g) => g.assessmentId?.toLowerCase()).filter((id): id is string => !!id);
+          const wanted = await scratch.get(SCRATCH.wanted, ids);
+          const found: ScratchRow<StoredOther>[] = [];
+          for (const g of page.items) {
+            const id = g.assessmentId?.toLowerCase();
+            if (!id || !wanted.has(id)) continue;
+            if (!carriesOtherTicket(g, assignmentKeyFor(this.t.run.integrationId, id))) continue;
+            found.push({
+              key: id,
+              data: {
+                assignmentKey: g.assignmentKey,
+                owner: g.owner,
+                remediationDueDate: g.remediationDueDate.toISOString(),
+                isGracePeriod: g.isGracePeriod,
+                ticketNumber: g.additionalData?.ticketNumber,
+                ticketLink: g.additionalData?.ticketLink,
+                ticketStatus: g.additionalData?.ticketStatus,
+              },
+            });
+          }
+          // The first assignment with a ticket found for an assessment is the one adopted.
+          await scratch.put(SCRATCH.other, found, 'keep');
         }
       }
     }
-    return found;
   }
 
   /** Where an adopted assignment's link points, against this integration's instance. */
@@ -198,33 +231,34 @@ export class AssessmentReader {
     return found;
   }
 
-  async readAssessments(): Promise<{
-    groups: Map<string, TicketGroup>;
-    seen: Map<string, SeenStatus>;
-  }> {
-    const metadata = new Map<string, AssessmentMetadata>();
+  /**
+   * Reads every assessment a page at a time and groups the covered ones through the run's scratch,
+   * so that what is held at once is a page, not the estate:
+   *
+   * 1. the assessment ids the ticket memories remember (`remembered`, with the ticket that holds
+   *    them whatever the rules say: one created by hand until resolved, one adopted for good) and
+   *    the group keys of the memories (`key`);
+   * 2. per page of assessments: the status of remembered ones (`seen`), the Unhealthy ones a rule
+   *    (or their holding ticket) covers in read order (`covered`), the resources whose owner is a
+   *    tag (`tagResource`), and the scopes and ids to look for other integrations' assignments in
+   *    (`scope`, `wanted`);
+   * 3. the owner tags, 100 resources a Resource Graph query in id order, and the other
+   *    integrations' assignments, one ARM list per scope: the same requests as when every covered
+   *    assessment was held;
+   * 4. each covered assessment with its owner and group key (`grouped`, sorted by group key then
+   *    read order), and the group keys (`key`, `group`).
+   *
+   * {@link groupsOf} then reads the groups of a chunk of keys back.
+   */
+  async stageAssessments(scratch: RunScratch): Promise<void> {
     for await (const page of this.t.run.arm.listAssessmentMetadata(ASSESSMENTS_API_VERSION))
-      for (const m of page.items) metadata.set(m.assessmentKey.toLowerCase(), m);
+      for (const m of page.items) this.metadata.set(m.assessmentKey.toLowerCase(), m);
+    await this.stageMemories(scratch);
 
-    const remembered = new Set<string>();
-    // Tickets that keep their assessments whatever the rules say: one created by hand (until
-    // resolved) and one adopted from Defender's own integration (for good: it is reopened or
-    // superseded like any other).
-    const heldByAssessment = new Map<string, TicketMemory>();
-    for (const memory of this.t.memories.values()) {
-      for (const id of Object.keys(memory.assessments)) remembered.add(id);
-      const adopted = memory.groupKey.startsWith(adoptedGroupKey(''));
-      if ((memory.manual && memory.status !== 'resolved') || adopted)
-        for (const id of Object.keys(memory.assessments)) heldByAssessment.set(id, memory);
-    }
-
-    const seen = new Map<string, SeenStatus>();
-    const covered: {
-      assessment: CoveredAssessment;
-      rule: AppliedRule;
-      manual: boolean;
-      change: string | null;
-    }[] = [];
+    let seq = 0;
+    // An assessment listed twice in one read (the same id, or in another case: ARM ids are
+    // case-insensitive) is one assessment: its first listing is covered, once. The one set held
+    // for the whole read: an id per covered assessment (about 10 MB at 50,000 covered).
     const coveredIds = new Set<string>();
     for await (const { page, subscriptionId: listed } of this.assessmentPages()) {
       for (const problem of page.problems) {
@@ -242,48 +276,154 @@ export class AssessmentReader {
           side: 'defender',
         });
       }
+      const remembered = await scratch.get<RememberedAssessment>(
+        SCRATCH.remembered,
+        page.items.map((a) => a.id),
+      );
+      const seen: ScratchRow<SeenStatus>[] = [];
+      const covered: ScratchRow<StagedAssessment>[] = [];
+      const tagResources: ScratchRow[] = [];
+      const scopes: ScratchRow<{ subscriptionId: string; assessmentKey: string }>[] = [];
+      const wanted: ScratchRow[] = [];
       for (const a of page.items) {
         const subscriptionId = listed ?? parseAssessmentId(a.id)?.subscriptionId;
         if (!subscriptionId) continue;
         const id = a.id;
         const change = a.status.statusChangeDate?.toISOString() ?? null;
-        if (remembered.has(id)) seen.set(id, { code: a.status.code, statusChangeDate: change });
+        const isRemembered = remembered.has(id);
+        if (isRemembered) seen.push({ key: id, data: { code: a.status.code, statusChangeDate: change } });
         if (a.status.code !== 'Unhealthy' || !a.resourceId) continue;
-        // An assessment listed twice in one read (the same id, or in another case: ARM ids are
-        // case-insensitive) is one assessment: its first listing is covered, once.
         if (coveredIds.has(id.toLowerCase())) continue;
         coveredIds.add(id.toLowerCase());
-        const meta = metadata.get(a.assessmentKey.toLowerCase());
+        const meta = this.metadata.get(a.assessmentKey.toLowerCase());
         const assessment = coveredAssessment(a, meta, subscriptionId);
-        const held = heldByAssessment.get(id);
-        if (held) {
-          covered.push({ assessment, rule: held.rule, manual: held.manual ?? false, change });
-          continue;
+        const held = remembered.get(id)?.held;
+        const ruleIndex = held ? -1 : matchRuleIndex(this.t.rules, assessment);
+        if (ruleIndex === undefined) continue;
+        const rule = held ? held.rule : this.t.rules[ruleIndex]!;
+        seq += 1;
+        covered.push({
+          key: seqKey(seq),
+          seq,
+          data: {
+            assessment: {
+              id,
+              assessmentKey: a.assessmentKey,
+              resourceId: a.resourceId,
+              displayName: a.displayName,
+              portalLink: a.portalLink,
+              // The catalogue's metadata is kept once for the run; a record's own only without it.
+              ...(meta ? {} : { metadata: a.metadata }),
+            },
+            subscriptionId,
+            ...(held ? { held } : { ruleIndex }),
+            change,
+          },
+        });
+        if (rule.owner?.type === 'tag' && resourceTypeOf(assessment.resourceId) !== 'subscription')
+          tagResources.push({ key: assessment.resourceId.toLowerCase() });
+        if (!isRemembered) {
+          scopes.push({
+            key: `${assessment.subscriptionId}|${assessment.assessmentKey}`.toLowerCase(),
+            data: { subscriptionId: assessment.subscriptionId, assessmentKey: assessment.assessmentKey },
+          });
+          wanted.push({ key: id.toLowerCase() });
         }
-        const rule = matchRule(this.t.rules, assessment);
-        if (rule) covered.push({ assessment, rule, manual: false, change });
       }
+      await scratch.put(SCRATCH.seen, seen);
+      await scratch.put(SCRATCH.covered, covered);
+      await scratch.put(SCRATCH.tagResource, tagResources, 'keep');
+      await scratch.put(SCRATCH.scope, scopes);
+      await scratch.put(SCRATCH.wanted, wanted, 'keep');
     }
-    this.t.summary.covered = covered.length;
+    this.t.summary.covered = seq;
 
-    const owners = await this.ownersByTag(
-      covered.map((c) => ({ rule: c.rule, resourceId: c.assessment.resourceId })),
-    );
-    const others = await this.otherAssignments(
-      covered.filter((c) => !remembered.has(c.assessment.id)).map((c) => c.assessment),
-    );
+    await this.ownersByTag(scratch);
+    await this.otherAssignments(scratch);
+    await this.groupCovered(scratch);
+    this.t.summary.groups = await scratch.count(SCRATCH.group);
+  }
+
+  /** Step 1 of {@link stageAssessments}: what the ticket memories remember, a page at a time. */
+  private async stageMemories(scratch: RunScratch): Promise<void> {
+    for await (const page of ticketMemory(this.t.scope).all()) {
+      const keys: ScratchRow[] = [];
+      const remembered: ScratchRow<RememberedAssessment>[] = [];
+      const held: ScratchRow<RememberedAssessment>[] = [];
+      for (const { key, data: memory } of page) {
+        if (!memory) continue;
+        keys.push({ key });
+        const adopted = memory.groupKey.startsWith(adoptedGroupKey(''));
+        const holds = (memory.manual && memory.status !== 'resolved') || adopted;
+        for (const id of Object.keys(memory.assessments)) {
+          remembered.push({ key: id, data: {} });
+          if (holds)
+            held.push({
+              key: id,
+              data: {
+                held: { groupKey: memory.groupKey, rule: memory.rule, manual: memory.manual ?? false },
+              },
+            });
+        }
+      }
+      await scratch.put(SCRATCH.key, keys, 'keep');
+      // An assessment two tickets hold is held by the later one (in key order), as before.
+      await scratch.put(SCRATCH.remembered, remembered, 'keep');
+      await scratch.put(SCRATCH.remembered, held, 'replace');
+    }
+  }
+
+  /** Step 4 of {@link stageAssessments}: each covered assessment's owner and group key. */
+  private async groupCovered(scratch: RunScratch): Promise<void> {
+    for await (const rows of scratch.bySeq<StagedAssessment>(SCRATCH.covered, 1000)) {
+      const staged = rows.map((r) => ({ seq: r.seq, data: r.data! }));
+      const tags = await scratch.get<Record<string, string>>(
+        SCRATCH.tags,
+        staged.map((s) => s.data.assessment.resourceId.toLowerCase()),
+      );
+      const others = await scratch.get<StoredOther>(
+        SCRATCH.other,
+        staged.map((s) => s.data.assessment.id.toLowerCase()),
+      );
+      const grouped: ScratchRow<GroupedAssessment>[] = [];
+      const keys: ScratchRow[] = [];
+      for (const { seq, data } of staged) {
+        const rule = this.ruleOf(data);
+        const plain = this.assessmentOf(data);
+        const owner = ownerOf(rule.owner, tags.get(plain.resourceId.toLowerCase()));
+        const assessment: CoveredAssessment = owner ? { ...plain, owner } : plain;
+        const other = others.get(assessment.id.toLowerCase());
+        const key =
+          data.held?.groupKey ?? (other ? adoptedGroupKey(assessment.id) : groupKeyFor(rule, assessment));
+        grouped.push({
+          key: seqKey(seq),
+          seq,
+          sortKey: key,
+          data: { ...data, ...(owner ? { owner } : {}), ...(other ? { other } : {}) },
+        });
+        keys.push({ key });
+      }
+      await scratch.put(SCRATCH.grouped, grouped);
+      await scratch.put(SCRATCH.key, keys, 'keep');
+      await scratch.put(SCRATCH.group, keys, 'keep');
+    }
+  }
+
+  /**
+   * The groups of these keys as {@link stageAssessments} left them: their covered assessments in
+   * read order, under the rule (and adoption) of the first.
+   */
+  async groupsOf(scratch: RunScratch, keys: readonly string[]): Promise<Map<string, TicketGroup>> {
     const groups = new Map<string, TicketGroup>();
-    for (const c of covered) {
-      const owner = ownerOf(c.rule.owner, owners.get(c.assessment.resourceId.toLowerCase()));
-      const assessment: CoveredAssessment = owner ? { ...c.assessment, owner } : c.assessment;
-      const other = others.get(assessment.id.toLowerCase());
-      const key =
-        heldByAssessment.get(assessment.id)?.groupKey ??
-        (other ? adoptedGroupKey(assessment.id) : groupKeyFor(c.rule, assessment));
+    for (const { sortKey: key, data } of await scratch.bySortKeys<GroupedAssessment>(SCRATCH.grouped, keys)) {
+      const c = data!;
+      const plain = this.assessmentOf(c);
+      const assessment: CoveredAssessment = c.owner ? { ...plain, owner: c.owner } : plain;
+      const other = c.other ? otherOf(c.other) : undefined;
       const group = groups.get(key) ?? {
         key,
-        rule: c.rule,
-        manual: c.manual,
+        rule: this.ruleOf(c),
+        manual: c.held?.manual ?? false,
         assessments: [],
         changes: {},
         ...(other ? { other } : {}),
@@ -292,7 +432,16 @@ export class AssessmentReader {
       group.changes[assessment.id] = c.change;
       groups.set(key, group);
     }
-    return { groups, seen };
+    return groups;
+  }
+
+  private ruleOf(staged: StagedAssessment): AppliedRule {
+    return staged.held ? staged.held.rule : this.t.rules[staged.ruleIndex!]!;
+  }
+
+  private assessmentOf(staged: StagedAssessment): CoveredAssessment {
+    const a = staged.assessment;
+    return coveredAssessment(a, this.metadata.get(a.assessmentKey.toLowerCase()), staged.subscriptionId);
   }
 
   /**
@@ -370,37 +519,90 @@ export class AssessmentReader {
   }
 
   /**
-   * The tags of the resources whose rule takes the owner from a tag, through Resource Graph's
-   * `resources` table (ARM assessments carry no tags), 100 ids a query.
+   * The tags of the resources whose rule takes the owner from a tag (scratch `tagResource`, one
+   * row per lower-cased id), through Resource Graph's `resources` table (ARM assessments carry no
+   * tags), 100 ids a query in id order, into scratch `tags`.
    */
-  async ownersByTag(
-    items: readonly { rule: AppliedRule; resourceId: string }[],
-  ): Promise<Map<string, Record<string, string>>> {
-    const tags = new Map<string, Record<string, string>>();
+  private async ownersByTag(scratch: RunScratch): Promise<void> {
     const graph = this.t.run.resourceGraph;
-    if (!graph) return tags;
-    const ids = [
-      ...new Set(
-        items
-          .filter((i) => i.rule.owner?.type === 'tag' && resourceTypeOf(i.resourceId) !== 'subscription')
-          .map((i) => i.resourceId.toLowerCase()),
-      ),
-    ].sort();
-    for (let i = 0; i < ids.length; i += 100) {
-      const chunk = ids.slice(i, i + 100);
+    if (!graph) return;
+    for await (const chunk of scratch.keys(SCRATCH.tagResource, 100)) {
       const query = `resources | where id in~ (${chunk.map(kqlString).join(', ')}) | project id, tags`;
       const scope = this.t.run.config.managementGroups.length
         ? { managementGroups: [...this.t.run.config.managementGroups] }
         : { subscriptions: [...this.t.run.subscriptions] };
       for await (const rows of graph.query(query, scope)) {
+        const tags: ScratchRow<Record<string, string>>[] = [];
         for (const row of rows) {
           if (typeof row.id !== 'string' || !row.tags || typeof row.tags !== 'object') continue;
-          tags.set(row.id.toLowerCase(), row.tags as Record<string, string>);
+          tags.push({ key: row.id.toLowerCase(), data: row.tags as Record<string, string> });
         }
+        await scratch.put(SCRATCH.tags, tags);
       }
     }
-    return tags;
   }
+}
+
+/** The kinds of scratch rows cloud-tickets keeps while it reads (see {@link AssessmentReader.stageAssessments}). */
+export const SCRATCH = {
+  remembered: 'remembered',
+  seen: 'seen',
+  covered: 'covered',
+  tagResource: 'tagResource',
+  tags: 'tags',
+  scope: 'scope',
+  wanted: 'wanted',
+  other: 'other',
+  grouped: 'grouped',
+  key: 'key',
+  group: 'group',
+  live: 'live',
+} as const;
+
+/** An assessment id a ticket memory remembers, with the ticket that holds it whatever the rules say. */
+interface RememberedAssessment {
+  readonly held?: { readonly groupKey: string; readonly rule: AppliedRule; readonly manual: boolean };
+}
+
+/** A covered assessment as staged: its own fields (the catalogue's metadata is the run's), its rule and change date. */
+interface StagedAssessment {
+  readonly assessment: {
+    readonly id: string;
+    readonly assessmentKey: string;
+    readonly resourceId: string;
+    readonly displayName?: string | undefined;
+    readonly portalLink?: string | undefined;
+    readonly metadata?: Assessment['metadata'];
+  };
+  readonly subscriptionId: string;
+  /** The index of the covering rule in the run's rules; absent when a ticket holds it. */
+  readonly ruleIndex?: number;
+  readonly held?: RememberedAssessment['held'];
+  readonly change: string | null;
+}
+
+/** A staged assessment with its owner and, when another integration's assignment has a ticket, that assignment. */
+interface GroupedAssessment extends StagedAssessment {
+  readonly owner?: string;
+  readonly other?: StoredOther;
+}
+
+/** An {@link OtherAssignment} as scratch JSON (its due date as ISO text). */
+type StoredOther = Omit<OtherAssignment, 'remediationDueDate'> & { readonly remediationDueDate: string };
+
+function otherOf(stored: StoredOther): OtherAssignment {
+  return { ...stored, remediationDueDate: new Date(stored.remediationDueDate) };
+}
+
+/** The index of the first rule that covers an assessment (first match wins), undefined for none. */
+function matchRuleIndex(rules: readonly AppliedRule[], assessment: CoveredAssessment): number | undefined {
+  const rule = matchRule(rules, assessment);
+  return rule ? rules.indexOf(rule) : undefined;
+}
+
+/** A scratch key that sorts like the number (read order). */
+function seqKey(seq: number): string {
+  return String(seq).padStart(12, '0');
 }
 
 function liveTicket(
