@@ -151,6 +151,7 @@ describe('snowline CLI', () => {
         '20261122130000_dashboard_snapshot',
         '20261205000000_ledger_retention',
         '20261205130000_link_adopted',
+        '20261205190000_run_scratch',
       ],
     });
     const second = await cli(['--config', path, 'migrate', '--json'], { SN_PASSWORD: 'pw-123456' });
