@@ -116,9 +116,12 @@ async function rememberedTickets(storePath: string): Promise<AlertTicketMemory[]
  * The ground truth after the initial run: each open alert in Defender on exactly one remembered
  * ticket, and each remembered ticket on the instance (by correlation id, exactly once).
  */
-async function groundTruth(sandbox: SandboxProcess, storePath: string, person: PersonClient) {
+async function groundTruth(
+  sandbox: SandboxProcess,
+  tickets: readonly AlertTicketMemory[],
+  person: PersonClient,
+) {
   const alerts = await sandboxAlerts(sandbox);
-  const tickets = await rememberedTickets(storePath);
   const onTickets = new Map<string, number>();
   for (const t of tickets)
     for (const a of Object.values(t.alerts))
@@ -233,10 +236,11 @@ async function measure(size: string): Promise<FlowBenchResult> {
       `ot-alerts first: ${s.alerts} alerts → ${tickets} tickets in ${(initial.wallMs / 1000).toFixed(1)} s`,
     );
     const person = await personOf(sandbox, configPath);
-    const truth = await groundTruth(sandbox, storePath, person);
+    const remembered = await rememberedTickets(storePath);
+    const truth = await groundTruth(sandbox, remembered, person);
 
     // ---- webhook: resolve → alerts closed in Defender ----
-    const open = (await rememberedTickets(storePath)).filter(
+    const open = remembered.filter(
       (t) => t.status === 'open' && Object.values(t.alerts).some((a) => a.open && a.writeRef),
     );
     const samples = Math.min(SAMPLES, Math.floor(open.length / 2));

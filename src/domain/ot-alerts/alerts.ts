@@ -318,6 +318,24 @@ export function alertsWorkNote(alerts: readonly OtAlert[], why: string): string 
   return lines.join('\n').trim();
 }
 
+/** True for a work note {@link alertsWorkNote} wrote (told apart by its first line). */
+export function isAlertsWorkNote(note: string): boolean {
+  return /^Snowline: \d+ more Defender for IoT alert\(s\) of this group/.test(note);
+}
+
+/**
+ * The work note on alerts of a ticket closed in Defender first while others are still open;
+ * `listed` names them, one `- <title> (<key>)` line each.
+ */
+export function closedFirstWorkNote(closed: number, stillOpen: number, listed: string): string {
+  return `Snowline: ${closed} alert(s) of this ticket were closed in Defender for IoT; ${stillOpen} still open.\n${listed}`;
+}
+
+/** True for a work note {@link closedFirstWorkNote} wrote. */
+export function isClosedFirstWorkNote(note: string): boolean {
+  return /^Snowline: \d+ alert\(s\) of this ticket were closed in Defender for IoT/.test(note);
+}
+
 /** What a group's current ticket looks like to {@link placeAlerts}. */
 export interface GroupTicketView {
   readonly status: 'open' | 'closed';

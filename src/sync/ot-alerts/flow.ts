@@ -8,6 +8,9 @@ import {
   alertTicketContent,
   alertTicketResolution,
   alertsWorkNote,
+  closedFirstWorkNote,
+  isAlertsWorkNote,
+  isClosedFirstWorkNote,
   closeActionFor,
   highestAlertSeverity,
   isAlertTicketDone,
@@ -38,10 +41,6 @@ export type { OtAlertsConfig } from './config.js';
 
 const FLOW = 'ot-alerts' as const;
 
-/** Snowline's work note on alerts closed in Defender first, recognised (see {@link OtAlertsRun.notYetNoted}). */
-const CLOSED_FIRST_NOTE = /^Snowline: \d+ alert\(s\) of this ticket were closed in Defender for IoT/;
-/** Snowline's work note of new alerts (`alertsWorkNote`), recognised. */
-const ALERTS_NOTE = /^Snowline: \d+ more Defender for IoT alert\(s\) of this group/;
 /** How far before Snowline's last recorded note a note already written is looked for: the two clocks' skew. */
 const NOTE_CLOCK_SKEW_MS = 15 * 60_000;
 /**
@@ -306,16 +305,18 @@ export class OtAlertsRun {
     // A burst's ticket carries dozens of alerts, each closed with a re-read and a write: they are
     // sent CLOSE_LANES at a time, then recorded in order. A close that failed leaves its alert
     // open in the store (the ones that succeeded are recorded) and fails the ticket for this run.
-    const sent = new Map<string, Promise<CloseOutcome>>();
+    const results = new Map<string, { outcome: CloseOutcome } | { error: unknown }>();
     if (close && !this.run.dryRun) {
       const toClose = Object.entries(ticket.alerts).filter(
         ([key, mark]) => mark.open && mark.writeRef && current.get(key)?.alert.open !== false,
       );
+      // Each result is kept, failures too, so that one failure does not stop the other lanes.
       await eachInLanes(toClose, CLOSE_LANES, async ([key, mark]) => {
-        const outcome = close(mark.writeRef!, action);
-        sent.set(key, outcome);
-        // Settled here so that one failure does not stop the lanes: it is thrown when recorded.
-        await outcome.catch(() => undefined);
+        try {
+          results.set(key, { outcome: await close(mark.writeRef!, action) });
+        } catch (error) {
+          results.set(key, { error });
+        }
       });
     }
     let failure: unknown;
@@ -343,13 +344,12 @@ export class OtAlertsRun {
         });
         continue;
       }
-      let outcome: CloseOutcome;
-      try {
-        outcome = this.run.dryRun ? 'closed' : await sent.get(key)!;
-      } catch (error) {
-        failure ??= error;
+      const result = this.run.dryRun ? { outcome: 'closed' as const } : results.get(key)!;
+      if ('error' in result) {
+        failure ??= result.error;
         continue;
       }
+      const { outcome } = result;
       if (outcome === 'alreadyClosed') this.summary.conflicts += 1;
       else this.summary.closedInDefender += 1;
       alerts[key] = {
@@ -411,11 +411,11 @@ export class OtAlertsRun {
     const listed = closedNow.map(([key, a]) => `- ${a.title} (${key})`).join('\n');
     const target = { table: ticket.table, id: ticket.sysId };
     if (stillOpen > 0) {
-      const note = `Snowline: ${closedNow.length} alert(s) of this ticket were closed in Defender for IoT; ${stillOpen} still open.\n${listed}`;
+      const note = closedFirstWorkNote(closedNow.length, stillOpen, listed);
       const unnoted = await this.notYetNoted(
         ticket,
         closedNow.map(([key]) => key),
-        (text) => CLOSED_FIRST_NOTE.test(text),
+        isClosedFirstWorkNote,
       );
       if (!this.run.dryRun && unnoted.size > 0)
         await this.deps.servicenow.update(ticket.table, ticket.sysId, { work_notes: note });
@@ -713,7 +713,7 @@ export class OtAlertsRun {
     const unnoted = await this.notYetNoted(
       ticket,
       alerts.map((a) => a.key),
-      (text) => ALERTS_NOTE.test(text),
+      isAlertsWorkNote,
     );
     const toNote = alerts.filter((a) => unnoted.has(a.key));
     if (!this.run.dryRun && toNote.length > 0)
