@@ -4,7 +4,7 @@
  * subset is a {@link KqlError} (the API answers 400), never a silently wrong answer.
  *
  * Supported: `<table> | where <expr> | extend a = <expr>, ... | project a, b = <expr>, ...
- * | limit N | take N`; expressions with `==`, `!=`, `=~`, `!~`, `in`, `!in`, `in~`, `contains`,
+ * | order by <expr> [asc|desc], ... | sort by ... | limit N | take N`; expressions with `==`, `!=`, `=~`, `!~`, `in`, `!in`, `in~`, `contains`,
  * `startswith`, `and`, `or`, parentheses, property paths (`properties.status.code`,
  * `nics[0].ipv4Address`, `tags['owner']`), string/number/bool literals, and the functions
  * `tostring`, `tolower`, `toupper`, `todatetime`, `toint`, `tolong`, `isnotempty`, `isempty`, `not`, `strcat`.
@@ -97,6 +97,7 @@ export type Operator =
   | { kind: 'where'; expr: Expr }
   | { kind: 'extend'; columns: Array<{ name: string; expr: Expr }> }
   | { kind: 'project'; columns: Array<{ name: string; expr: Expr }> }
+  | { kind: 'sort'; keys: Array<{ expr: Expr; descending: boolean }> }
   | { kind: 'limit'; count: number };
 
 export interface Query {
@@ -169,6 +170,10 @@ class Parser {
         case 'project':
           operators.push({ kind: 'project', columns: this.columns(false) });
           break;
+        case 'order':
+        case 'sort':
+          operators.push({ kind: 'sort', keys: this.sortKeys(name) });
+          break;
         case 'limit':
         case 'take': {
           const t = this.next();
@@ -179,11 +184,30 @@ class Parser {
         }
         default:
           throw new KqlError(
-            `The operator '${name}' is not supported by the sandbox's Resource Graph (supported: where, extend, project, limit, take).`,
+            `The operator '${name}' is not supported by the sandbox's Resource Graph (supported: where, extend, project, order by, sort by, limit, take).`,
           );
       }
     }
     return { table, operators };
+  }
+
+  /**
+   * `order by` / `sort by` keys. KQL sorts descending unless told `asc`, nulls first when
+   * ascending and last when descending (Microsoft Learn, "sort operator",
+   * https://learn.microsoft.com/kusto/query/sort-operator); `nulls first|last` is outside the subset.
+   */
+  private sortKeys(name: string): Array<{ expr: Expr; descending: boolean }> {
+    if (!this.isWord('by')) throw new KqlError(`'${name}' needs 'by': ${name} by column asc.`);
+    this.next();
+    const keys: Array<{ expr: Expr; descending: boolean }> = [];
+    do {
+      const expr = this.expr();
+      let descending = true;
+      if (this.isWord('asc') || this.isWord('desc')) descending = this.ident() === 'desc';
+      if (this.isWord('nulls')) throw new KqlError("'nulls first|last' is not supported by the sandbox.");
+      keys.push({ expr, descending });
+    } while (this.isOp(',') && this.next());
+    return keys;
   }
 
   private columns(requireAlias: boolean): Array<{ name: string; expr: Expr }> {
@@ -439,8 +463,8 @@ function truthy(v: unknown): boolean {
 }
 
 /**
- * Applies the row-wise operators (everything but `limit`) to one row; `null` when a `where`
- * drops it.
+ * Applies the row-wise operators (everything but `limit`; `sort` leaves a row as it is) to one
+ * row; `null` when a `where` drops it.
  */
 export function applyRowOperators(operators: readonly Operator[], row: Row): Row | null {
   let current = row;
@@ -458,6 +482,31 @@ export function applyRowOperators(operators: readonly Operator[], row: Row): Row
     }
   }
   return current;
+}
+
+/**
+ * Compares two rows' sort-key values as KQL orders them: numbers by value, anything else as
+ * strings by ordinal, a missing value (null) before any other in ascending order.
+ */
+export function compareSortValues(a: unknown, b: unknown): number {
+  const missing = (v: unknown) => v === null || v === undefined || v === '';
+  if (missing(a) || missing(b)) return missing(a) === missing(b) ? 0 : missing(a) ? -1 : 1;
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  const x = str(a);
+  const y = str(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * The sort keys of one row under a query's `sort` operator (evaluated on the row as the
+ * operators before the sort left it); `null` when the query does not sort.
+ */
+export function sortKeysOf(operators: readonly Operator[], row: Row): unknown[] | null {
+  const at = operators.findIndex((o) => o.kind === 'sort');
+  if (at < 0) return null;
+  const before = applyRowOperators(operators.slice(0, at), row);
+  const sort = operators[at] as Extract<Operator, { kind: 'sort' }>;
+  return before ? sort.keys.map((k) => evaluate(k.expr, before)) : null;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateEstate, type Estate } from '../dataset/index.js';
 import { startDefenderSandbox, type DefenderSandbox } from './index.js';
-import { KqlError, applyRowOperators, parseKql } from './kql.js';
+import { KqlError, applyRowOperators, compareSortValues, parseKql, sortKeysOf } from './kql.js';
 import { TestClient, argQueryAll, fixture, fixturePaths, shapeDiff } from './test-support.js';
 
 /** The two queries of contract §5.3, verbatim. */
@@ -299,6 +299,29 @@ describe('Resource Graph: examples and iotsecurityresources', () => {
     expect(typeof (siteRow?.['properties'] as { tags: unknown }).tags).toBe('object');
   });
 
+  it('pages an order by with id last in that order, without overlap (Microsoft Learn, Guidance for pagination)', async () => {
+    // MicrosoftDocs/azure-docs articles/governance/resource-graph/concepts/paging-results.md:
+    // sort by the wanted column, then by id, so that pages neither repeat nor skip a row.
+    const query =
+      "iotsecurityresources | where type == 'microsoft.iotsecurity/locations/devicegroups/devices'" +
+      ' | extend sensor = tostring(properties.sensor.name) | order by sensor asc, id asc | project id, sensor';
+    const { rows } = await queryAll({ subscriptions: sandbox.subscriptions, query }, 97);
+    expect(rows.length).toBe(estate.devices.length);
+    expect(new Set(rows.map((r) => r['id'])).size).toBe(rows.length);
+    const keys = rows.map((r) => `${String(r['sensor'])}\u0000${String(r['id'])}`);
+    expect(keys).toEqual([...keys].sort());
+    const descending = await client.call('POST', ARG, {
+      body: {
+        subscriptions: sandbox.subscriptions,
+        query: query.replace('sensor asc, id asc', 'sensor') + ' | take 5',
+      },
+    });
+    const top = (descending.json as ArgResponse).data.map((r) => String(r['sensor']));
+    // Without asc, KQL sorts descending: the five rows are of the last sensor name.
+    const last = [...new Set(rows.map((r) => String(r['sensor'])))].sort().at(-1);
+    expect(top).toEqual(Array(5).fill(last));
+  });
+
   it('answers anything outside the subset with an ARM 400, never a wrong answer', async () => {
     const bad = [
       'securityresources | summarize count() by tostring(properties.status.code)',
@@ -378,6 +401,21 @@ describe('KQL subset', () => {
       expect(applyRowOperators(parseKql(text).operators, row) !== null, text).toBe(expected);
   });
 
+  it('sorts by keys evaluated after the operators before the sort, descending unless asc (Kusto sort operator)', () => {
+    const ops = parseKql(
+      'resources | extend d = tostring(properties.n) | order by d asc, id desc | project id',
+    ).operators;
+    expect(sortKeysOf(ops, row)).toEqual(['3', '/A']);
+    expect(parseKql('resources | sort by id').operators).toEqual([
+      { kind: 'sort', keys: [{ expr: { kind: 'path', root: 'id', steps: [] }, descending: true }] },
+    ]);
+    // Microsoft Learn "sort operator": nulls first when ascending (and so last when descending).
+    expect(compareSortValues(null, 'a')).toBeLessThan(0);
+    expect(compareSortValues('b', 'a')).toBeGreaterThan(0);
+    expect(compareSortValues(9, 10)).toBeLessThan(0);
+    expect(compareSortValues('', undefined)).toBe(0);
+  });
+
   it('projects with default column names and aliases, and rejects what it does not know', () => {
     const out = applyRowOperators(
       parseKql(
@@ -387,7 +425,8 @@ describe('KQL subset', () => {
     );
     expect(out).toEqual({ id: '/A', properties_status_code: 'Healthy', s: 'Healthy', up: 'N' });
     for (const text of [
-      'resources | order by id',
+      'resources | order by id nulls last',
+      'resources | order id',
       'resources | where name matches regex "x"',
       'resources | project x = bogus(name)',
       'resources | where name ==',

@@ -1,7 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { Context } from 'hono';
 import { armError } from './http.js';
-import { KqlError, applyRowOperators, parseKql, pinnedTypes, type Query } from './kql.js';
+import {
+  KqlError,
+  applyRowOperators,
+  compareSortValues,
+  parseKql,
+  pinnedTypes,
+  sortKeysOf,
+  type Query,
+} from './kql.js';
 import { metadataProperties } from './arm.js';
 import {
   DEVICE_VULNERABILITY_TYPE,
@@ -529,6 +537,8 @@ function evaluateQuery(
     throw new KqlError("'limit' / 'take' must be the last operator in the sandbox.");
   const limit = limitOp >= 0 ? (query.operators[limitOp] as { count: number }).count : null;
   const rowOps = query.operators.filter((o) => o.kind !== 'limit');
+  // A sorted query takes its first N after the sort, so it collects every matching row.
+  const collect = query.operators.some((o) => o.kind === 'sort') ? null : limit;
   const refs: number[] = [];
   all.forEach((source, s) => {
     if (!scanned[s]) return;
@@ -536,21 +546,59 @@ function evaluateQuery(
     if (source.verbatim) {
       // Injected rows are served only to queries that ask for their type.
       if (!pinned) return;
-      for (let i = 0; i < n && (limit === null || refs.length < limit); i++) refs.push(s * SHIFT + i);
+      for (let i = 0; i < n && (collect === null || refs.length < collect); i++) refs.push(s * SHIFT + i);
       return;
     }
     for (let i = 0; i < n; i++) {
-      if (limit !== null && refs.length >= limit) return;
+      if (collect !== null && refs.length >= collect) return;
       const row = source.row(i);
       if (!row) continue;
       if (subscriptions && !subscriptions.has(String(row['subscriptionId']).toLowerCase())) continue;
       if (applyRowOperators(rowOps, row) !== null) refs.push(s * SHIFT + i);
     }
   });
-  const result = { refs, limit };
+  const sorted = sortRefs(query, refs, (ref) => {
+    const source = all[Math.floor(ref / SHIFT)];
+    const row = source?.verbatim ? source.verbatim[ref % SHIFT] : source?.row(ref % SHIFT);
+    return typeof row === 'object' && row !== null ? (row as Row) : null;
+  });
+  const result = { refs: limit === null ? sorted : sorted.slice(0, limit), limit };
   if (cache.size > 32) cache.clear();
   cache.set(cacheKey, result);
   return result;
+}
+
+/**
+ * The matched rows in the order of the query's `order by` / `sort by` (a stable sort, so rows
+ * with equal keys keep their table order); as they are when it does not sort. Microsoft Learn
+ * "Guidance for pagination" (MicrosoftDocs/azure-docs
+ * articles/governance/resource-graph/concepts/paging-results.md) has paged queries order by
+ * their columns with `id` last, so that pages do not overlap.
+ */
+function sortRefs(query: Query, refs: number[], rowOf: (ref: number) => Row | null): number[] {
+  const sorts = query.operators.filter((o) => o.kind === 'sort');
+  if (sorts.length === 0) return refs;
+  if (sorts.length > 1) throw new KqlError("Only one 'order by' / 'sort by' is supported by the sandbox.");
+  const sort = sorts[0] as Extract<Query['operators'][number], { kind: 'sort' }>;
+  const keyed = refs.map((ref) => {
+    const row = rowOf(ref);
+    try {
+      return { ref, keys: (row && sortKeysOf(query.operators, row)) ?? [] };
+    } catch (e) {
+      // An injected raw row may lack a column the keys read: its keys are null, as a missing
+      // property is in Resource Graph (it sorts first when ascending).
+      if (e instanceof KqlError) return { ref, keys: [] };
+      throw e;
+    }
+  });
+  keyed.sort((a, b) => {
+    for (const [k, key] of sort.keys.entries()) {
+      const order = compareSortValues(a.keys[k], b.keys[k]);
+      if (order !== 0) return key.descending ? -order : order;
+    }
+    return 0;
+  });
+  return keyed.map((k) => k.ref);
 }
 
 function columnType(v: unknown): string {
