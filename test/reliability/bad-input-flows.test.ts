@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { highCritical } from '../support/cloud-tickets.js';
+import { IOT_VULNERABILITIES_QUERY } from '../../src/sources/defender-iot/resource-graph-iot.js';
 import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
 import {
   errorEvents,
@@ -192,10 +193,16 @@ describe('ot-vulnerabilities from Resource Graph given malformed and hostile CVE
           )['ot-vulnerabilities']!;
           expect(summary.outcome, JSON.stringify(summary)).toBe('ok');
 
-          // Each malformed record is one error event, at its position after the real rows.
+          // Each malformed record is one error event, at its position in the rows as Resource
+          // Graph orders them for the reader (by device, then id).
+          const listed = (await resourceGraphRows(sandboxes, IOT_VULNERABILITIES_QUERY)).map((r) =>
+            JSON.stringify(r),
+          );
+          expect(listed).toHaveLength(realRows + malformed.length + wellFormed.length + again.length);
+          const injected = new Set(malformed.map((m) => JSON.stringify(m)));
           const events = await errorEvents(storeUrl);
           expect(reportedPositions(events, 'device CVEs not read (')).toEqual(
-            malformed.map((_, i) => realRows + i),
+            listed.flatMap((r, at) => (injected.has(r) ? [at] : [])),
           );
           expect(summary.errors).toBe(malformed.length);
 
@@ -411,6 +418,11 @@ function ticketFlows(sandboxes: Sandboxes) {
 
 /** The assessment rows Resource Graph answers for the management group, as Snowline reads them. */
 async function assessmentRows(sandboxes: Sandboxes): Promise<Record<string, unknown>[]> {
+  return resourceGraphRows(sandboxes, ASSESSMENTS_QUERY);
+}
+
+/** The rows of a query as Snowline's reader gets them, in one page (so a row's position is its index). */
+async function resourceGraphRows(sandboxes: Sandboxes, query: string): Promise<Record<string, unknown>[]> {
   const agent = new Agent({ connect: { ca: readFileSync(sandboxes.defender.caFile!) } });
   try {
     const response = await request(
@@ -421,13 +433,13 @@ async function assessmentRows(sandboxes: Sandboxes): Promise<Record<string, unkn
         headers: { authorization: `Bearer ${sandboxes.defender.token}`, 'content-type': 'application/json' },
         body: JSON.stringify({
           managementGroups: ['contoso-prod'],
-          query: ASSESSMENTS_QUERY,
+          query,
           options: { $top: 1000, resultFormat: 'objectArray' },
         }),
       },
     );
     const body = (await response.body.json()) as { data: Record<string, unknown>[]; $skipToken?: string };
-    // One page: the positions of injected rows are then counted from the real rows' number.
+    // One page: the positions of injected rows are their indexes in it.
     expect(body.$skipToken).toBeUndefined();
     return body.data;
   } finally {

@@ -20,6 +20,14 @@ import {
 const COLUMNS = 'project id, name, type, subscriptionId, location, properties';
 
 /**
+ * Device vulnerabilities ordered by device, then by id: see
+ * {@link IotResourceGraphReader.vulnerabilities}.
+ */
+export const IOT_VULNERABILITIES_QUERY =
+  `iotsecurityresources | where type == '${IOT_VULNERABILITY_TYPE}'` +
+  ` | extend deviceId = tostring(properties.deviceId) | order by deviceId asc, id asc | ${COLUMNS}`;
+
+/**
  * A KQL string literal. Names come from configuration or Azure; quoting them keeps a quote in a
  * sensor name from changing the query.
  */
@@ -114,16 +122,20 @@ export class IotResourceGraphReader {
   }
 
   /**
-   * Device vulnerabilities (type {@link IOT_VULNERABILITY_TYPE}), one row per (device, CVE). A
-   * row that does not parse is a problem keyed by its device (`properties.deviceId`) when the row
-   * names one, so that the device's other CVEs are not taken as its whole list.
+   * Device vulnerabilities (type {@link IOT_VULNERABILITY_TYPE}), one row per (device, CVE),
+   * ordered by device and then by id, so that a device's rows come together and a reader can
+   * finish one device before the next starts. Ordering by a column that is not unique needs `id`
+   * after it for pages that neither repeat nor skip rows: Microsoft Learn, "Guidance for
+   * pagination" (MicrosoftDocs/azure-docs articles/governance/resource-graph/concepts/paging-results.md).
+   * A row that does not parse is a problem keyed by its device (`properties.deviceId`) when the
+   * row names one, so that the device's other CVEs are not taken as its whole list.
    */
   async *vulnerabilities(): AsyncIterable<SourcePage<CloudIotVulnerability>> {
     const what = 'resourcegraph IoT device vulnerabilities';
-    for await (const rows of this.graph.queryRows(
-      `iotsecurityresources | where type == '${IOT_VULNERABILITY_TYPE}' | ${COLUMNS}`,
-      { ...this.scope, pageSize: this.pageSize },
-    )) {
+    for await (const rows of this.graph.queryRows(IOT_VULNERABILITIES_QUERY, {
+      ...this.scope,
+      pageSize: this.pageSize,
+    })) {
       const page = parseRecords(CloudIotVulnerabilitySchema, rows, what);
       yield {
         items: page.items,

@@ -306,9 +306,10 @@ describe('ResourceGraphVulnerabilitySource', () => {
           device('b', 'line-2', '00-1A-2B-3C-4D-5F', '10.0.0.2'),
         ],
         [
+          // In the reader's order: by device, then by id.
           vulnerability('a', 'CVE-2021-44228', 10, 'ExploitKit'),
-          vulnerability('b', 'CVE-2020-0001', 5),
           vulnerability('a', 'CVE-2019-0002', 7.5),
+          vulnerability('b', 'CVE-2020-0001', 5),
           // A device that is not an OT sensor's (ot-inventory leaves it out): its rows too.
           vulnerability('enterprise', 'CVE-2018-0003', 4),
         ],
@@ -376,6 +377,82 @@ describe('ResourceGraphVulnerabilitySource', () => {
     // The row that did not parse is record 1: the one whose id is no CVE id is record 2.
     expect(problems.map((p) => p.index)).toEqual([1, 2]);
     expect(items).toMatchObject([{ deviceKey: 'a', cves: [{ id: 'CVE-2021-44228' }], truncated: true }]);
+  });
+
+  it('lists a device whose only row did not parse as truncated with no CVE, so none of its CVEs closes', async () => {
+    const problem: RecordProblem = {
+      source: 'resourcegraph IoT device vulnerabilities',
+      index: 0,
+      key: 'a',
+      error: new InputError('vulnerability x names no vulnerabilityId'),
+    };
+    const source = new ResourceGraphVulnerabilitySource(
+      reader([device('a', 'line-1', '00-1A-2B-3C-4D-5E', '10.0.0.1')], [], [problem]) as never,
+    );
+    const { items, problems } = await collect(source.deviceCves());
+    expect(problems).toEqual(['vulnerability x names no vulnerabilityId']);
+    expect(items).toEqual([expect.objectContaining({ deviceKey: 'a', cves: [], truncated: true })]);
+  });
+
+  it('hands devices on while Resource Graph is still paging, holding one page of devices, not the estate', async () => {
+    const devices = Array.from({ length: 1200 }, (_, i) =>
+      device(`d${String(i).padStart(4, '0')}`, 'line-1', '', ''),
+    );
+    let served = 0;
+    const paged = {
+      async *devices() {
+        yield { items: devices, problems: [] };
+      },
+      async *vulnerabilities() {
+        // Two rows per device, 100 rows a page, in device order: 24 pages.
+        const rows = devices.flatMap((d) => [
+          vulnerability(d.deviceId, 'CVE-2020-0001', 5),
+          vulnerability(d.deviceId, 'CVE-2021-0002', 6),
+        ]);
+        for (let i = 0; i < rows.length; i += 100) {
+          served++;
+          yield { items: rows.slice(i, i + 100), problems: [] };
+        }
+      },
+    };
+    const firstPageAfter: number[] = [];
+    const keys: string[] = [];
+    for await (const page of new ResourceGraphVulnerabilitySource(paged as never).deviceCves()) {
+      if (page.items.length && firstPageAfter.length === 0) firstPageAfter.push(served);
+      expect(page.items.length).toBeLessThanOrEqual(550);
+      keys.push(...page.items.map((d) => d.deviceKey));
+      for (const d of page.items) expect(d.cves).toHaveLength(2);
+    }
+    // The first 500 devices go on once their rows (10 pages) are read, before the 24th page.
+    expect(firstPageAfter[0]).toBeLessThan(24);
+    expect(keys).toEqual(devices.map((d) => d.deviceId));
+  });
+
+  it('keeps the CVEs of a device whose rows come apart (order broken while paging): reported, truncated', async () => {
+    const source = new ResourceGraphVulnerabilitySource(
+      reader(
+        [
+          device('a', 'line-1', '00-1A-2B-3C-4D-5E', '10.0.0.1'),
+          device('b', 'line-2', '00-1A-2B-3C-4D-5F', '10.0.0.2'),
+        ],
+        [
+          vulnerability('a', 'CVE-2021-44228', 10),
+          vulnerability('b', 'CVE-2020-0001', 5),
+          vulnerability('a', 'CVE-2019-0002', 7.5),
+        ],
+      ) as never,
+    );
+    const { items, problems } = await collect(source.deviceCves());
+    expect(problems).toEqual([expect.stringMatching(/device a's vulnerability rows were not together/)]);
+    expect(items).toEqual([
+      expect.objectContaining({ deviceKey: 'a', cves: [expect.objectContaining({ id: 'CVE-2021-44228' })] }),
+      expect.objectContaining({ deviceKey: 'b' }),
+      expect.objectContaining({
+        deviceKey: 'a',
+        cves: [expect.objectContaining({ id: 'CVE-2019-0002' })],
+        truncated: true,
+      }),
+    ]);
   });
 
   it.each([

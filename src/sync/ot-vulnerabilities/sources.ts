@@ -355,42 +355,110 @@ export class ResourceGraphVulnerabilitySource implements VulnerabilitySource {
           ips: d.nics.flatMap((n) => [n.ipv4Address, n.ipv6Address]).filter((ip): ip is string => !!ip),
         });
     }
-    const byDevice = new Map<string, DeviceCve[]>();
-    const damaged = new Set<string>();
+    // The rows come ordered by device (IotResourceGraphReader.vulnerabilities), so a device's
+    // list is complete when the next device starts: the run holds one page of devices, not the
+    // estate's CVEs (issue #24: 708 MB at 100,000 devices when every row was held).
+    const grouping = new DeviceRunGrouping();
     const source = 'Resource Graph device vulnerabilities';
-    for await (const page of this.reader.vulnerabilities()) {
-      for (const problem of page.problems) {
-        problems.push(problem);
-        if (problem.key) damaged.add(problem.key);
+    let page: DeviceCves[] = [];
+    const finish = (device: DeviceRun | undefined): void => {
+      const known = device && clues.get(device.deviceId);
+      if (!device || !known || (device.cves.length === 0 && !device.damaged)) return;
+      page.push({
+        deviceKey: device.deviceId,
+        cves: device.cves,
+        clues: known,
+        ...(device.damaged ? { truncated: true } : {}),
+      });
+    };
+    for await (const rows of this.reader.vulnerabilities()) {
+      const found: RecordProblem[] = [...problems.splice(0)];
+      const damagedAt = new Map<number, string>();
+      for (const problem of rows.problems) {
+        found.push(problem);
+        if (problem.key) damagedAt.set(problem.index, problem.key);
       }
-      const positions = parsedPositions(page);
-      for (const [k, v] of page.items.entries()) {
-        const at = positions[k]!;
-        if (!clues.has(v.deviceId)) continue;
+      // Rows in their order: parsed ones and the device keys of those that did not parse.
+      const positions = parsedPositions(rows);
+      const ordered: Array<{ at: number; deviceId: string; row?: (typeof rows.items)[number] }> = [
+        ...rows.items.map((row, k) => ({ at: positions[k]!, deviceId: row.deviceId, row })),
+        ...[...damagedAt].map(([at, deviceId]) => ({ at, deviceId })),
+      ].sort((x, y) => x.at - y.at);
+      for (const { at, deviceId, row } of ordered) {
+        const step = grouping.next(deviceId);
+        finish(step.finished);
+        if (step.again && clues.has(deviceId))
+          found.push({
+            source,
+            index: at,
+            key: deviceId,
+            error: new InputError(
+              `device ${deviceId}'s vulnerability rows were not together in Resource Graph's order (rows changed while paging?): its rows after the break are added to what was read, closing nothing more for it; the next run reads it whole`,
+            ),
+          });
+        if (!row) {
+          step.current.damaged = true;
+          continue;
+        }
+        if (!clues.has(deviceId)) continue;
         const cve = toDeviceCve(
           {
-            cveId: v.cveId,
-            score: v.score,
-            description: v.description,
-            exploit: exploitExists(v.exploitType),
-            detectionKey: v.name,
+            cveId: row.cveId,
+            score: row.score,
+            description: row.description,
+            exploit: exploitExists(row.exploitType),
+            detectionKey: row.name,
           },
-          { source, index: at, key: v.deviceId },
+          { source, index: at, key: deviceId },
         );
         if (isProblem(cve)) {
-          problems.push(cve);
-          damaged.add(v.deviceId);
-        } else byDevice.set(v.deviceId, [...(byDevice.get(v.deviceId) ?? []), cve]);
+          found.push(cve);
+          step.current.damaged = true;
+        } else step.current.cves.push(cve);
+      }
+      if (page.length >= SENSOR_PAGE || found.length) {
+        yield { items: page, problems: found };
+        page = [];
       }
     }
-    const devices: DeviceCves[] = [...byDevice].map(([deviceId, cves]) => ({
-      deviceKey: deviceId,
-      cves,
-      clues: clues.get(deviceId)!,
-      ...(damaged.has(deviceId) ? { truncated: true } : {}),
-    }));
-    for (let start = 0; start < Math.max(devices.length, 1); start += SENSOR_PAGE)
-      yield { items: devices.slice(start, start + SENSOR_PAGE), problems: start === 0 ? problems : [] };
+    finish(grouping.end());
+    yield { items: page, problems: problems.splice(0) };
+  }
+}
+
+/** The CVE rows of one device, gathered while Resource Graph lists them. */
+interface DeviceRun {
+  readonly deviceId: string;
+  readonly cves: DeviceCve[];
+  /** A row of the device did not parse, or the device came back after its list was closed. */
+  damaged: boolean;
+}
+
+/**
+ * Groups rows that come ordered by device into one run per device. A device that comes back
+ * after another device started (Resource Graph's order broke, e.g. rows changed while paging)
+ * starts a new run marked damaged, so the flow keeps its CVEs rather than close the ones the
+ * first run lacked.
+ */
+class DeviceRunGrouping {
+  private current: DeviceRun | undefined;
+  private readonly closed = new Set<string>();
+
+  /** Moves to `deviceId`'s run; `finished` is the run it closed, `again` that the device was closed before. */
+  next(deviceId: string): { current: DeviceRun; finished?: DeviceRun; again: boolean } {
+    if (this.current?.deviceId === deviceId) return { current: this.current, again: false };
+    const finished = this.end();
+    const again = this.closed.has(deviceId);
+    this.current = { deviceId, cves: [], damaged: again };
+    return { current: this.current, ...(finished ? { finished } : {}), again };
+  }
+
+  /** Closes the current run and returns it. */
+  end(): DeviceRun | undefined {
+    const finished = this.current;
+    if (finished) this.closed.add(finished.deviceId);
+    this.current = undefined;
+    return finished;
   }
 }
 
