@@ -300,6 +300,7 @@ async function measure(size: string): Promise<FlowBenchResult> {
         wallMs: Math.round(noop.wallMs),
         writes: noop.counts.servicenow.writes + noop.counts.defender.writes,
         requests: noop.counts.servicenow.total + noop.counts.defender.total,
+        peakRssMb: Math.round(noop.peakRssMb),
         outcome: noop.summary.outcome,
       },
       replay: null,
