@@ -12,7 +12,9 @@
  *   same agent and concurrency, on a fresh sandbox; `ratio` is its time over Snowline's (target
  *   ≥ 10), `sameState` whether the canonical dumps are equal. Same sample as the replay.
  *
- *   npx tsx bench/ot-inventory.ts [--size demo|large|N] [--batch 100] [--sample 10000] [--json]
+ *   npx tsx bench/ot-inventory.ts [--size demo|large|N] [--batch 100] [--sample 10000] [--source console|sensor|resourceGraph] [--json]
+ *
+ * `--source` is the Defender source ot-inventory reads (default console, as earlier figures).
  *
  * Not a test: nothing here asserts a time.
  */
@@ -39,7 +41,9 @@ import {
 } from './harness.js';
 
 const FLOW = 'ot-inventory';
-const args = benchArgs({ batch: '100', sample: '10000' });
+const args = benchArgs({ batch: '100', sample: '10000', source: 'console' });
+if (!['console', 'sensor', 'resourceGraph'].includes(args.source))
+  throw new Error(`--source ${args.source}: use console, sensor or resourceGraph`);
 const batchSize = Number(args.batch);
 const sampleDevices = Number(args.sample);
 const concurrency = 2; // The flow's default `concurrency`: IRE requests in flight.
@@ -47,7 +51,7 @@ const concurrency = 2; // The flow's default `concurrency`: IRE requests in flig
 const lanes = { servicenow: concurrency, defender: 1 };
 requireBuild();
 
-const flows = { otInventory: { source: 'console', sensorValidation: 'auto', batchSize, concurrency } };
+const flows = { otInventory: { source: args.source, sensorValidation: 'auto', batchSize, concurrency } };
 
 /**
  * Snowline's initial run and no-op re-run on one sandbox; `withRatios`, the initial run's
@@ -125,6 +129,7 @@ const freshnessFloor = Math.max(1, Math.ceil(main.freshness.ireItems / batchSize
 const result: FlowBenchResult = {
   flow: FLOW,
   size: args.size,
+  source: args.source,
   latencyMs: benchNetwork().latencyMs,
   jitterMs: benchNetwork().jitterMs,
   devices: main.devices,

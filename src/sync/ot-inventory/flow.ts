@@ -710,6 +710,14 @@ class OtInventoryRun {
       },
       ...(holdPartial ? { holdPartial: (partial: IreGroup[]) => held.push(...partial) } : {}),
     });
+    // What a sent connection needed is dropped, so the run holds its unsent connections only,
+    // not every connection of the estate.
+    const unsent = new Set(held.map((g) => g.key));
+    for (const group of groups)
+      if (!unsent.has(group.key)) {
+        this.communicated.delete(group.key);
+        this.refreshing.delete(group.key);
+      }
     return held;
   }
 
