@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createHttpServer } from 'node:http';
 import { serve } from '@hono/node-server';
@@ -92,6 +93,26 @@ export async function listen(app: Hono, options: ListenOptions = {}): Promise<Ru
         });
       },
     );
+    if (tls) server.on('secureConnection', readThroughStream);
     server.once('error', reject);
   });
+}
+
+/**
+ * Makes Node's HTTP server read a TLS connection through the socket's stream instead of straight
+ * from the TLS layer, so that a well-formed request is never reset (issue #24).
+ *
+ * Why: a request that arrives while Node still counts the previous answer as unwritten (its write
+ * callback comes after the client already has the answer and sent its next request when the
+ * sandbox is busy) makes the server pause the socket and its parser, its guard against pipelined
+ * floods. Reading in C++, the parser still gets every TLS record decrypted from the same read:
+ * paused, it fails (`HPE_PAUSED`) and the server destroys the connection mid-request (Node 20.20).
+ * That reset 7 of the 419 IRE posts of the ot-inventory replay at 50 ms; Snowline got through
+ * only because it re-sends IRE posts. A real instance answers such a request. Node's server stops
+ * reading in C++ once another `data` listener is on the socket (`_http_server.js` unconsume), and
+ * the stream holds a paused socket's data back: this listener needs the data for nothing itself.
+ * serve.test.ts pins the behaviour.
+ */
+function readThroughStream(socket: TLSSocket): void {
+  socket.on('data', () => undefined);
 }
