@@ -22,9 +22,11 @@
  *    owner's email on the assignment, or the assignment gone for a resolved ticket).
  *
  * `--size demo|large|N` sets the number of tickets (demo 1,000, large 10,000, N); `--tickets`
- * overrides it. `--estate fitted|demo|large|N` is the Defender estate the sandbox serves: by
- * default (`fitted`) just enough devices for the tickets' assessments (about 3.3 per device), as
- * the in-process bench had it; `large` is the 100,000-device estate (200,000 assessments).
+ * overrides it. `--estate fitted|demo|large|N` is the Defender estate the sandbox serves: `large`
+ * is the 100,000-device estate (200,000 assessments), the default with `--size large` so that
+ * `npm run bench -- --size large` measures every flow on the same estate; otherwise the default
+ * is `fitted`, just enough devices for the tickets' assessments (about 3.3 per device), as the
+ * in-process bench had it.
  * `--latency MS` and `--jitter MS` add a round trip to every API request of both sandboxes.
  * Prints one JSON object in the shape of bench/harness.ts `FlowBenchResult` (`records` are the
  * changed tickets, `wallMs` the changed poll's time; no replay or naive client) and writes it to
@@ -53,7 +55,7 @@ const { values } = parseArgs({
   options: {
     size: { type: 'string', default: 'demo' },
     tickets: { type: 'string' },
-    estate: { type: 'string', default: 'fitted' },
+    estate: { type: 'string' },
     samples: { type: 'string', default: '500' },
     out: { type: 'string' },
     json: { type: 'boolean', default: false },
@@ -69,7 +71,8 @@ const SAMPLES = Number(values.samples);
 if (!Number.isInteger(N) || N < 1) throw new Error(`--tickets / --size: a number of tickets, not ${N}`);
 if (SAMPLES > N) throw new Error(`--samples ${SAMPLES} needs at least as many tickets (--tickets ${N})`);
 /** The sandbox's estate: a dataset, or a number of devices (`fitted`: enough for N assessments). */
-const ESTATE = values.estate === 'fitted' ? String(Math.max(200, Math.ceil(N / 3))) : values.estate!;
+const estate = values.estate ?? (size === 'large' ? 'large' : 'fitted');
+const ESTATE = estate === 'fitted' ? String(Math.max(200, Math.ceil(N / 3))) : estate;
 if (!['demo', 'large'].includes(ESTATE) && !/^[1-9]\d*$/.test(ESTATE))
   throw new Error(`--estate ${ESTATE}: use fitted, demo, large or a number of devices`);
 /** The integration id of bench/harness.ts `writeBenchConfig`. */
