@@ -6,7 +6,7 @@
  * 1. Seeding, untimed, through the sandboxes' control API and Snowline's store: N incidents as
  *    cloud-tickets leaves them (correlation ids, `/_sandbox/seed`), each linked to one governance
  *    assignment (`/_sandbox/servicenow-integration/assignments`: the record an ARM PUT with that
- *    key leaves) and remembered as a link in the store.
+ *    key leaves) on one of the first N assessments ARM lists, and remembered as a link in the store.
  * 2. Polling: a first poll (takes the tickets in, nothing to write), then all N tickets changed
  *    (reassigned to users with email, as the system: not Snowline's echo) and one poll: tickets per
  *    second, and ARM requests per change as the Defender sandbox counted them (Resource Graph
@@ -40,11 +40,13 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../src/config/load.js';
+import type { IntegrationConfig } from '../src/config/schema.js';
 import { systemClock } from '../src/domain/clock.js';
 import { assignmentKeyFor, parseAssessmentId, ticketNumberDigits } from '../src/domain/tickets/rules.js';
 import { RequestCounters } from '../src/runtime/http/counters.js';
 import { connectServiceNow } from '../src/servicenow/index.js';
 import { stringValue } from '../src/servicenow/values.js';
+import { createDefenderSources } from '../src/sources/index.js';
 import { upsertLink } from '../src/store/models/links.js';
 import { openStore } from '../src/store/store.js';
 import { measuredSync, round, startSandbox, writeBenchConfig, type FlowBenchResult } from './flow-bench.js';
@@ -103,12 +105,28 @@ const correlationOf = (i: number) => `snowline:${INTEGRATION}:ct:bench-${String(
 async function seedTickets(
   sandbox: SandboxProcess,
   reader: ServiceNowConnection,
+  integration: IntegrationConfig,
   storePath: string,
 ): Promise<{ sysIds: string[]; assessmentIds: string[] }> {
-  const dump = (await sandbox.control('defender', 'GET', '/_sandbox/dump?what=assessments')) as {
-    assessments: { id: string }[];
-  };
-  const assessmentIds = dump.assessments.slice(0, N).map((a) => a.id);
+  // The first N assessments as ARM lists them, subscription by subscription: reading no more than
+  // that (the control API's dump of a large estate is 200,000 assessments, about 100 MB).
+  const defender = createDefenderSources(integration.defender, {
+    clock: systemClock,
+    counters: new RequestCounters(),
+  });
+  const assessmentIds: string[] = [];
+  try {
+    for (const subscriptionId of integration.defender.subscriptions) {
+      for await (const page of defender.arm.listAssessments(subscriptionId)) {
+        assessmentIds.push(...page.items.map((a) => a.id));
+        if (assessmentIds.length >= N) break;
+      }
+      if (assessmentIds.length >= N) break;
+    }
+  } finally {
+    await defender.close();
+  }
+  assessmentIds.length = Math.min(assessmentIds.length, N);
   if (assessmentIds.length < N)
     throw new Error(`the estate has only ${assessmentIds.length} assessments; give a larger --estate`);
 
@@ -273,12 +291,13 @@ async function measure(): Promise<FlowBenchResult> {
     const configPath = writeBenchConfig(sandbox.ready, dir, {
       ticketSync: { webhook: { secret: BENCH_WEBHOOK_SECRET } },
     });
-    const reader = connectServiceNow(loadConfigFile(configPath).config.integrations[0]!.servicenow, {
+    const integration = loadConfigFile(configPath).config.integrations[0]!;
+    const reader = connectServiceNow(integration.servicenow, {
       clock: systemClock,
       counters: new RequestCounters(),
     });
     const started = performance.now();
-    const tickets = await seedTickets(sandbox, reader, storePath);
+    const tickets = await seedTickets(sandbox, reader, integration, storePath);
     log(
       `setup: ${N} tickets, assignments and links on estate ${ESTATE} in ${((performance.now() - started) / 1000).toFixed(1)} s`,
     );
