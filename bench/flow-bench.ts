@@ -1,5 +1,6 @@
 /**
- * What the flow benchmarks (bench/ot-vulnerabilities.ts, bench/cloud-tickets.ts) add to
+ * What the flow benchmarks (bench/ot-vulnerabilities.ts, bench/cloud-tickets.ts, bench/ot-alerts.ts,
+ * bench/ticket-sync.ts) add to
  * bench/harness.ts: several sizes per invocation, the sandboxes' request counters around a run,
  * and the per-flow result file. Not a test: nothing here asserts a time.
  */
@@ -65,7 +66,14 @@ export interface SandboxCounts {
     innerWrites: number;
     inserted: Record<string, number>;
   };
-  readonly defender: { total: number; writes: number; assignmentsWritten: number };
+  readonly defender: {
+    total: number;
+    writes: number;
+    assignmentsWritten: number;
+    /** ARM requests, Resource Graph queries included (token requests not). */
+    arm: number;
+    resourceGraph: number;
+  };
 }
 
 export async function sandboxCounts(ready: SandboxReady, agent: Agent): Promise<SandboxCounts> {
@@ -81,7 +89,9 @@ export async function sandboxCounts(ready: SandboxReady, agent: Agent): Promise<
     total: number;
     writes: number;
     assignmentsWritten: number;
+    byApi: { arm?: { total: number }; resourcegraph?: { total: number } };
   };
+  const resourceGraph = df.byApi.resourcegraph?.total ?? 0;
   return {
     servicenow: {
       total: sn.total,
@@ -90,7 +100,13 @@ export async function sandboxCounts(ready: SandboxReady, agent: Agent): Promise<
       innerWrites: sn.batchInner.writes,
       inserted: sn.received.inserted,
     },
-    defender: { total: df.total, writes: df.writes, assignmentsWritten: df.assignmentsWritten },
+    defender: {
+      total: df.total,
+      writes: df.writes,
+      assignmentsWritten: df.assignmentsWritten,
+      arm: (df.byApi.arm?.total ?? 0) + resourceGraph,
+      resourceGraph,
+    },
   };
 }
 
@@ -111,6 +127,8 @@ export function countsBetween(before: SandboxCounts, after: SandboxCounts): Sand
       total: after.defender.total - before.defender.total,
       writes: after.defender.writes - before.defender.writes,
       assignmentsWritten: after.defender.assignmentsWritten - before.defender.assignmentsWritten,
+      arm: after.defender.arm - before.defender.arm,
+      resourceGraph: after.defender.resourceGraph - before.defender.resourceGraph,
     },
   };
 }

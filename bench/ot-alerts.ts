@@ -33,9 +33,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfigFile } from '../src/config/load.js';
-import { systemClock } from '../src/domain/clock.js';
-import { RequestCounters } from '../src/runtime/http/counters.js';
-import { connectServiceNow } from '../src/servicenow/index.js';
 import { stringValue } from '../src/servicenow/values.js';
 import { openStore } from '../src/store/store.js';
 import { otAlertMemories, type AlertTicketMemory } from '../src/sync/ot-alerts/memory.js';
@@ -52,13 +49,18 @@ import {
   type FlowBenchResult,
 } from './flow-bench.js';
 import type { SandboxProcess } from './harness.js';
-import { quantileMs, timedWebhook } from './webhook.js';
+import {
+  BENCH_WEBHOOK_SECRET,
+  benchPerson,
+  latencyQuantiles,
+  timedWebhook,
+  type PersonClient,
+} from './webhook.js';
 
 const { sizes, json, values } = benchArgs({ samples: { type: 'string', default: '200' } });
 const SAMPLES = Number(values.samples);
 if (!Number.isInteger(SAMPLES) || SAMPLES < 1)
   throw new Error(`--samples is a number of tickets, not ${values.samples}`);
-const SECRET = 'bench-webhook-secret-0123456789abcdef';
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 /** The part of the flow's `--json` summary the benchmark reads. */
@@ -90,7 +92,7 @@ const FLOWS = {
     rules: [{ name: 'ot-alerts', table: 'incident', grouping: 'device+alertType' }],
     closeActions: { default: 'close', byCloseCode: { 'Known error': 'learn' } },
   },
-  ticketSync: { webhook: { secret: SECRET } },
+  ticketSync: { webhook: { secret: BENCH_WEBHOOK_SECRET } },
 };
 
 /** Every alert of the Defender sandbox, by ARM id (lower case, as ARM ids compare). */
@@ -157,26 +159,6 @@ async function groundTruth(
   };
 }
 
-type PersonClient = ReturnType<typeof connectServiceNow>;
-
-/** A person with the itil role who resolves tickets in the ServiceNow sandbox. */
-async function personOf(sandbox: SandboxProcess, configPath: string): Promise<PersonClient> {
-  await sandbox.control('servicenow', 'POST', '/_sandbox/users', {
-    user_name: 'bench.person',
-    password: 'Bench-person-pw-1',
-    roles: ['itil'],
-    email: 'bench.person@example.com',
-  });
-  const integration = loadConfigFile(configPath).config.integrations[0]!;
-  return connectServiceNow(
-    {
-      ...integration.servicenow,
-      auth: { type: 'basic', username: 'bench.person', password: 'Bench-person-pw-1' },
-    } as typeof integration.servicenow,
-    { clock: systemClock, counters: new RequestCounters() },
-  );
-}
-
 /** Resolution a person gives the i-th ticket: every fourth "Known error" (learn), else "Solution provided" (close). */
 function resolutionOf(i: number): { closeCode: string; learn: boolean } {
   return i % 4 === 3
@@ -235,7 +217,10 @@ async function measure(size: string): Promise<FlowBenchResult> {
     log(
       `ot-alerts first: ${s.alerts} alerts → ${tickets} tickets in ${(initial.wallMs / 1000).toFixed(1)} s`,
     );
-    const person = await personOf(sandbox, configPath);
+    const person = await benchPerson(
+      (...args) => sandbox.control(...args),
+      loadConfigFile(configPath).config.integrations[0]!.servicenow,
+    );
     const remembered = await rememberedTickets(storePath);
     const truth = await groundTruth(sandbox, remembered, person);
 
@@ -251,7 +236,7 @@ async function measure(size: string): Promise<FlowBenchResult> {
       control: (...args) => sandbox.control(...args),
       config: loadConfigFile(configPath).config,
       store,
-      secret: SECRET,
+      secret: BENCH_WEBHOOK_SECRET,
       tables: ['incident'],
     });
     const latencies: number[] = [];
@@ -268,7 +253,6 @@ async function measure(size: string): Promise<FlowBenchResult> {
     await webhook.close();
     await store.close();
     const webhookOutcomes = await closedOutcomes(sandbox, viaWebhook, 0);
-    latencies.sort((a, b) => a - b);
     const webhookAlerts = viaWebhook.reduce(
       (n, t) => n + Object.values(t.alerts).filter((a) => a.open).length,
       0,
@@ -331,9 +315,7 @@ async function measure(size: string): Promise<FlowBenchResult> {
         armRequests: after.total - before.total,
         armRequestsPerAlert: round((after.total - before.total) / Math.max(1, webhookAlerts), 3),
         ...webhookOutcomes,
-        p50Ms: quantileMs(latencies, 0.5),
-        p95Ms: quantileMs(latencies, 0.95),
-        maxMs: latencies.length ? round(latencies.at(-1)!, 1) : null,
+        ...latencyQuantiles(latencies),
       },
       poll: {
         tickets: viaPoll.length,

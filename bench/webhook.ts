@@ -12,6 +12,8 @@ import { servicenowWebhookRoutes } from '../src/api/webhooks/servicenow.js';
 import type { SnowlineConfig } from '../src/config/schema.js';
 import { systemClock } from '../src/domain/clock.js';
 import { createLogger } from '../src/logging.js';
+import { RequestCounters } from '../src/runtime/http/counters.js';
+import { connectServiceNow } from '../src/servicenow/index.js';
 import type { Store } from '../src/store/store.js';
 import { ticketSyncWebhook } from '../src/sync/ticket-sync/webhook.js';
 
@@ -22,6 +24,36 @@ type Control = (
   path: string,
   body?: unknown,
 ) => Promise<unknown>;
+
+/** The webhook secret of the benchmarks' configurations (flows.ticketSync.webhook.secret). */
+export const BENCH_WEBHOOK_SECRET = 'bench-webhook-secret-0123456789abcdef';
+
+/** A ServiceNow connection as a person (basic auth), whose changes fire the sandbox's business rule. */
+export type PersonClient = ReturnType<typeof connectServiceNow>;
+
+/**
+ * A person with the itil role and an email in the ServiceNow sandbox, connected with basic auth
+ * to the instance `servicenow` (the integration's ServiceNow section) names: changes made as them
+ * are a person's, not Snowline's (no echo), and the sandbox posts them to the webhook.
+ */
+export async function benchPerson(
+  control: Control,
+  servicenow: SnowlineConfig['integrations'][number]['servicenow'],
+): Promise<PersonClient> {
+  await control('servicenow', 'POST', '/_sandbox/users', {
+    user_name: 'bench.person',
+    password: 'Bench-person-pw-1',
+    roles: ['itil'],
+    email: 'bench.person@example.com',
+  });
+  return connectServiceNow(
+    {
+      ...servicenow,
+      auth: { type: 'basic', username: 'bench.person', password: 'Bench-person-pw-1' },
+    } as typeof servicenow,
+    { clock: systemClock, counters: new RequestCounters() },
+  );
+}
 
 /** The receiver: when each record version's delivery was handled, and how to take it down. */
 export interface TimedWebhook {
@@ -82,6 +114,20 @@ export async function timedWebhook(options: {
       await new Promise((closed) => server.close(closed));
       await webhook.close();
     },
+  };
+}
+
+/** p50, p95 and max of latencies in ms (any order), to one decimal (null when there are none). */
+export function latencyQuantiles(latencies: readonly number[]): {
+  p50Ms: number | null;
+  p95Ms: number | null;
+  maxMs: number | null;
+} {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  return {
+    p50Ms: quantileMs(sorted, 0.5),
+    p95Ms: quantileMs(sorted, 0.95),
+    maxMs: quantileMs(sorted, 1),
   };
 }
 
