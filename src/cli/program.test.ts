@@ -152,7 +152,6 @@ describe('snowline CLI', () => {
         '20261205000000_ledger_retention',
         '20261205130000_link_adopted',
         '20261205190000_run_scratch',
-        '20261205220000_run_scratch_partial_indexes',
       ],
     });
     const second = await cli(['--config', path, 'migrate', '--json'], { SN_PASSWORD: 'pw-123456' });

@@ -5,7 +5,6 @@ import * as dashboardSnapshot from './20261122130000_dashboard_snapshot.js';
 import * as ledgerRetention from './20261205000000_ledger_retention.js';
 import * as linkAdopted from './20261205130000_link_adopted.js';
 import * as runScratch from './20261205190000_run_scratch.js';
-import * as runScratchPartialIndexes from './20261205220000_run_scratch_partial_indexes.js';
 
 /**
  * Every migration, by dated name (`<yyyymmddhhmmss>_<what>`). To add one, write the file next to
@@ -18,7 +17,6 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '20261205000000_ledger_retention': ledgerRetention,
   '20261205130000_link_adopted': linkAdopted,
   '20261205190000_run_scratch': runScratch,
-  '20261205220000_run_scratch_partial_indexes': runScratchPartialIndexes,
 };
 
 /** A migration provider over a fixed set of migrations (bundled, so no file-system lookups at run time). */

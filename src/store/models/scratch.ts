@@ -4,10 +4,7 @@ import { chunksFor } from '../chunks.js';
 import { dialectOf } from '../dialect.js';
 import type { Database } from '../schema.js';
 
-/**
- * One scratch row: its key, its order (from 1; {@link RunScratch.bySeq} lists only rows with one)
- * within a sort key, and its data (JSON).
- */
+/** One scratch row: its key, its order within a sort key, and its data (JSON). */
 export interface ScratchRow<T = unknown> {
   readonly key: string;
   readonly seq?: number;
@@ -185,18 +182,16 @@ export class RunScratch {
     }
   }
 
-  /** The rows of one kind written with a `seq`, `limit` at a time, in `seq` order. */
+  /** The rows of one kind, `limit` at a time, in `seq` order. */
   async *bySeq<T>(
     kind: string,
     limit: number,
   ): AsyncGenerator<{ key: string; seq: number; data: T | undefined }[]> {
-    let after = 0;
+    let after = -1;
     for (;;) {
       await this.ready(kind);
       const rows = await this.base(kind)
         .select(['key', 'seq', 'data'])
-        // The condition of the partial index run_scratch_seq, written out so that both drivers use it.
-        .where('seq', '>', sql.lit(0))
         .where('seq', '>', after)
         .orderBy('seq')
         .limit(limit)
@@ -218,8 +213,6 @@ export class RunScratch {
     for (const chunk of chunksFor([...new Set(sortKeys)], 1, 900)) {
       const rows = await this.base(kind)
         .select(['sort_key', 'seq', 'data'])
-        // The condition of the partial index run_scratch_sort, written out so that both drivers use it.
-        .where('sort_key', 'is not', null)
         .where('sort_key', 'in', chunk)
         .orderBy(sql.raw(`"sort_key"${this.collate}`))
         .orderBy('seq')
