@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '../../../test/support/databases.js';
 import { openStore, type Store } from '../store.js';
-import { RunScratch } from './scratch.js';
+import { RunScratch, SCRATCH_FLUSH_ROWS } from './scratch.js';
 
 const postgresUrl = inject('postgresUrl');
 const dir = mkdtempSync(join(tmpdir(), 'snowline-scratch-'));
@@ -91,11 +91,55 @@ describe.each(backends)('run scratch on $name', ({ available, url }) => {
   );
 
   it.skipIf(!available)(
+    'holds written rows until a read of their kind, then writes them in call order',
+    async () => {
+      const scratch = await RunScratch.open(store.db, owner);
+      const other = await RunScratch.open(store.db, owner);
+      await scratch.put('k', [{ key: 'a', data: 1 }]);
+      await scratch.put('k', [{ key: 'a', data: 2 }], 'keep');
+      await scratch.put('j', [{ key: 'a', data: 'j' }]);
+      await scratch.put('k', [{ key: 'b', data: 3 }]);
+      await scratch.put('k', [{ key: 'b', data: 4 }]);
+      // Nothing written yet: the store holds none of the run's rows.
+      const stored = () =>
+        store.db
+          .selectFrom('run_scratch')
+          .select(['kind', 'key'])
+          .where('scratch_id', '=', scratch.id)
+          .execute();
+      expect(await stored()).toEqual([]);
+      // A read of another kind writes nothing; a read of the kind writes every held row.
+      expect(await scratch.get('x', ['a'])).toEqual(new Map());
+      expect(await stored()).toEqual([]);
+      expect(await scratch.get('k', ['a', 'b'])).toEqual(
+        new Map([
+          ['a', 1],
+          ['b', 4],
+        ]),
+      );
+      expect(await scratch.get('j', ['a'])).toEqual(new Map([['a', 'j']]));
+      expect(await other.count('k')).toBe(0);
+      // Enough held rows are written without a read.
+      await scratch.put(
+        'many',
+        Array.from({ length: SCRATCH_FLUSH_ROWS }, (_, i) => ({ key: String(i) })),
+      );
+      expect((await stored()).length).toBe(3 + SCRATCH_FLUSH_ROWS);
+      // Rows held when the run ends are dropped with the rest.
+      await scratch.put('k', [{ key: 'c' }]);
+      await scratch.close();
+      expect(await stored()).toEqual([]);
+      await other.close();
+    },
+  );
+
+  it.skipIf(!available)(
     'sweeps what a crashed run of the flow left a day ago, and nothing newer',
     async () => {
       const dayAgo = new Date(Date.now() - 25 * 60 * 60 * 1000);
       const crashed = await RunScratch.open(store.db, owner, () => dayAgo);
       await crashed.put('k', [{ key: 'old' }]);
+      await crashed.flush();
       const recent = await RunScratch.open(store.db, owner);
       await recent.put('k', [{ key: 'new' }]);
       await RunScratch.open(store.db, owner);
