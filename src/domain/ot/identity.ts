@@ -69,24 +69,29 @@ export class DeviceIdentityIndex {
 
   add(device: KnownDevice): void {
     this.count += 1;
-    const sensor = sensorOfKey(device.key) ?? '';
-    const macs = new Set(device.nics.map((n) => normaliseMac(n.mac)).filter((m): m is string => !!m));
-    const ips = new Set(device.nics.map((n) => n.ip?.trim()).filter((ip): ip is string => !!ip));
-    for (const mac of macs) push(this.byMac, `${sensor}|${mac}`, device.key);
-    for (const ip of ips) push(this.byIp, `${sensor}|${ip}`, device.key);
+    for (const key of identityKeysOf(device)) this.addKey(key, device.key);
+  }
+
+  /**
+   * Indexes one address key of a known device (from {@link identityKeysOf}): how an index of only
+   * the keys some devices' facts ask for is rebuilt from a store of them.
+   */
+  addKey(key: IdentityKey, deviceKey: string): void {
+    push(key.kind === 'MAC' ? this.byMac : this.byIp, key.key, deviceKey);
   }
 
   /** The known device the facts describe, by the rule in this module's comment. */
   recognise(facts: DeviceFacts): Recognition {
-    const sensor = facts.sensor ?? '';
     const where = facts.sensor ? ` of sensor ${facts.sensor}` : '';
-    const macs = [...new Set(facts.macs.map((m) => normaliseMac(m)).filter((m): m is string => !!m))];
-    const ips = [...new Set(facts.ips.map((ip) => ip.trim()).filter(Boolean))];
-    for (const [kind, map, values] of [
-      ['MAC', this.byMac, macs],
-      ['IP', this.byIp, ips],
+    const asked = identityKeysFor(facts);
+    for (const [kind, map] of [
+      ['MAC', this.byMac],
+      ['IP', this.byIp],
     ] as const) {
-      const { keys, shared } = lookUp(map, sensor, values);
+      const { keys, shared } = lookUp(
+        map,
+        asked.filter((k) => k.kind === kind),
+      );
       if (keys.size === 1) return { key: [...keys][0]! };
       if (keys.size > 1)
         return {
@@ -94,7 +99,7 @@ export class DeviceIdentityIndex {
         };
       if (shared) return { reason: `its ${kind} address ${shared} is shared by several devices${where}` };
     }
-    const addresses = [...macs, ...ips];
+    const addresses = asked.map((k) => k.value);
     return {
       reason: addresses.length
         ? `no device${where} that ot-inventory recorded has its addresses (${addresses.slice(0, 4).join(', ')})`
@@ -103,16 +108,45 @@ export class DeviceIdentityIndex {
   }
 }
 
-/** The devices that alone have one of `values` on the sensor, and the first value several share. */
+/** One address a device is indexed and looked up by: `<sensor>|<normalised MAC or IP>`. */
+export interface IdentityKey {
+  readonly kind: 'MAC' | 'IP';
+  readonly key: string;
+  /** The address itself, for messages. */
+  readonly value: string;
+}
+
+/** The keys a known device is indexed under: its MACs (normalised) and IPs, under the sensor its key names. */
+export function identityKeysOf(device: KnownDevice): IdentityKey[] {
+  return identityKeys(
+    sensorOfKey(device.key) ?? '',
+    device.nics.map((n) => n.mac).filter((m): m is string => m !== undefined),
+    device.nics.map((n) => n.ip).filter((ip): ip is string => ip !== undefined),
+  );
+}
+
+/** The keys facts are looked up by: MACs first, then IPs, each once. */
+export function identityKeysFor(facts: DeviceFacts): IdentityKey[] {
+  return identityKeys(facts.sensor ?? '', facts.macs, facts.ips);
+}
+
+function identityKeys(sensor: string, macs: readonly string[], ips: readonly string[]): IdentityKey[] {
+  const macValues = [...new Set(macs.map((m) => normaliseMac(m)).filter((m): m is string => !!m))];
+  const ipValues = [...new Set(ips.map((ip) => ip.trim()).filter(Boolean))];
+  return [
+    ...macValues.map((value) => ({ kind: 'MAC' as const, key: `${sensor}|${value}`, value })),
+    ...ipValues.map((value) => ({ kind: 'IP' as const, key: `${sensor}|${value}`, value })),
+  ];
+}
+
 function lookUp(
   map: ReadonlyMap<string, readonly string[]>,
-  sensor: string,
-  values: readonly string[],
+  asked: readonly IdentityKey[],
 ): { keys: Set<string>; shared?: string } {
   const keys = new Set<string>();
   let shared: string | undefined;
-  for (const value of values) {
-    const found = map.get(`${sensor}|${value}`) ?? [];
+  for (const { key, value } of asked) {
+    const found = map.get(key) ?? [];
     if (found.length === 1) keys.add(found[0]!);
     else if (found.length > 1) shared ??= value;
   }

@@ -9,13 +9,19 @@ import {
   type VrChoices,
 } from '../../domain/vulnerabilities/lifecycle.js';
 import { detectionEntityKey, type DetectionContent } from '../../domain/vulnerabilities/mapping.js';
-import { distinctCves, type DeviceCve, type DeviceCves } from '../../domain/vulnerabilities/records.js';
+import {
+  distinctCves,
+  type DeviceClues,
+  type DeviceCve,
+  type DeviceCves,
+} from '../../domain/vulnerabilities/records.js';
 import { ConfigError, SnowlineError } from '../../errors.js';
 import type { ServiceNowClient } from '../../servicenow/client.js';
 import { encodeQuery, where } from '../../servicenow/query.js';
 import { stringValue } from '../../servicenow/values.js';
 import { deferWork, deferredWorkUpdatedSince } from '../../store/models/deferred-work.js';
 import { entitySeenSince, type EntityStateUpdate } from '../../store/models/entity-state.js';
+import { RunScratch } from '../../store/models/scratch.js';
 import { advanceWatermark, getWatermark } from '../../store/models/watermarks.js';
 import { defineFlow, type FlowContext } from '../kernel/flow.js';
 import type { Remembered } from '../kernel/memory.js';
@@ -30,7 +36,7 @@ import { VrReads } from './reads.js';
 import type { DetectionWork, DeviceOutcome, OtVulnerabilitiesCounters, VrRun } from './run.js';
 import { otVulnerabilitiesSource } from './sources.js';
 import { refusedSourcesError } from '../../sources/common.js';
-import type { RecordProblem, VulnerabilitySource } from './source.js';
+import type { ClueKeeper, RecordProblem, VulnerabilitySource } from './source.js';
 import {
   completePending,
   pendingDevices,
@@ -144,7 +150,7 @@ class OtVulnerabilitiesRun {
   /** Key prefixes of devices the source could not read this run (left as they are). */
   private readonly unread: string[] = [];
   /** ot-inventory's devices, for a source that keys devices otherwise (undefined: same keys). */
-  private readonly inventory: InventoryDevices | undefined;
+  private inventory: InventoryDevices | undefined;
 
   constructor(
     private readonly run: FlowContext<OtVulnerabilitiesConfig>,
@@ -160,12 +166,33 @@ class OtVulnerabilitiesRun {
       integrationId: run.integrationId,
       recorder: run.recorder,
     });
-    this.inventory = deps.crossSource
-      ? new InventoryDevices({ store: run.store, integrationId: run.integrationId })
-      : undefined;
   }
 
+  /**
+   * The run, with a scratch table in the store when the source must recognise its devices in
+   * ot-inventory's or hold per-device clues while it reads (Resource Graph): what a run holds
+   * then stays a page deep, not the estate (issue #24).
+   */
   async execute(): Promise<void> {
+    if (!this.deps.crossSource && this.deps.source.kind !== 'resourceGraph') return this.sync();
+    const scratch = await RunScratch.open(
+      this.run.store.db,
+      { integrationId: this.run.integrationId, flow: FLOW },
+      () => this.run.clock.now(),
+    );
+    try {
+      if (this.deps.crossSource)
+        this.inventory = new InventoryDevices(
+          { store: this.run.store, integrationId: this.run.integrationId },
+          scratch,
+        );
+      await this.sync(cluesIn(scratch));
+    } finally {
+      await scratch.close();
+    }
+  }
+
+  private async sync(clues?: ClueKeeper): Promise<void> {
     await this.checkDetectionSource();
     this.choices = await this.readChoices();
     this.vr = this.shared();
@@ -181,7 +208,10 @@ class OtVulnerabilitiesRun {
     this.sightingsInMemory = this.run.dryRun || (await this.clockDidNotMove());
 
     const refusals: RecordProblem[] = [];
-    for await (const page of source.deviceCves(since ? { since } : {})) {
+    for await (const page of source.deviceCves({
+      ...(since ? { since } : {}),
+      ...(clues ? { clues } : {}),
+    })) {
       await this.reportProblems(page.problems);
       refusals.push(...page.problems.filter((p) => p.unread === 'refused'));
       if (page.unread) this.unread.push(...page.unread);
@@ -458,8 +488,9 @@ class OtVulnerabilitiesRun {
   private async recognise(devices: readonly DeviceCves[]): Promise<DeviceCves[]> {
     if (!this.inventory) return [...devices];
     const recognised: DeviceCves[] = [];
-    for (const device of devices) {
-      const match = await this.inventory.recognise(device);
+    const matches = await this.inventory.recognise(devices);
+    for (const [i, device] of devices.entries()) {
+      const match = matches[i]!;
       if (match.device) {
         recognised.push(match.device);
         continue;
@@ -647,4 +678,19 @@ class OtVulnerabilitiesRun {
   ): Promise<void> {
     await this.run.recorder.decide({ flow: FLOW, side: 'servicenow', ...action });
   }
+}
+
+/** Resource Graph's device clues kept in the run's scratch table (kind `clue`, keyed by device id). */
+function cluesIn(scratch: RunScratch): ClueKeeper {
+  return {
+    put: (clues) =>
+      scratch.put(
+        'clue',
+        clues.map(([key, data]) => ({ key, data })),
+      ),
+    get: async (ids) => {
+      const found = await scratch.get<DeviceClues>('clue', ids);
+      return new Map([...found].filter((e): e is [string, DeviceClues] => e[1] !== undefined));
+    },
+  };
 }

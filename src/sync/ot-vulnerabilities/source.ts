@@ -1,4 +1,4 @@
-import type { DeviceCves } from '../../domain/vulnerabilities/records.js';
+import type { DeviceClues, DeviceCves } from '../../domain/vulnerabilities/records.js';
 import type { SourcePage } from '../../sources/common.js';
 
 export type { RecordProblem, SourcePage } from '../../sources/common.js';
@@ -35,6 +35,20 @@ export interface VulnerabilitySource {
   readonly kind: 'console' | 'sensor' | 'resourceGraph';
   /** True when `deviceCves` returns only devices changed since `since`. */
   readonly incremental: boolean;
-  /** CVEs per device, page by page. An incremental source reads only what changed since `since` (all when undefined). */
-  deviceCves(options: { since?: Date }): AsyncIterable<VulnerabilityPage>;
+  /**
+   * CVEs per device, page by page. An incremental source reads only what changed since `since`
+   * (all when undefined); a source that must hold something per device meanwhile (Resource
+   * Graph's clues) keeps it in `clues` when given, in memory otherwise.
+   */
+  deviceCves(options: { since?: Date; clues?: ClueKeeper }): AsyncIterable<VulnerabilityPage>;
+}
+
+/**
+ * Where the Resource Graph source keeps each OT device's clues (sensor, name, addresses) between
+ * reading the devices and reading their CVEs: in memory, or in the run's scratch table so that a
+ * run does not hold every device of the estate (see the flow).
+ */
+export interface ClueKeeper {
+  put(clues: ReadonlyArray<readonly [deviceId: string, clues: DeviceClues]>): Promise<void>;
+  get(deviceIds: readonly string[]): Promise<ReadonlyMap<string, DeviceClues>>;
 }

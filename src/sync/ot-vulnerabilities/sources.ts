@@ -12,7 +12,7 @@ import type { ConsoleClient } from '../../sources/defender-iot/console-client.js
 import type { IotResourceGraphReader } from '../../sources/defender-iot/resource-graph-iot.js';
 import type { SensorClient } from '../../sources/defender-iot/sensor-client.js';
 import type { ConsoleDeviceCves, DefenderSources } from '../../sources/index.js';
-import type { VulnerabilityPage, VulnerabilitySource } from './source.js';
+import type { ClueKeeper, VulnerabilityPage, VulnerabilitySource } from './source.js';
 
 /**
  * How far before the watermark an incremental console read starts again: the watermark is the
@@ -342,34 +342,50 @@ export class ResourceGraphVulnerabilitySource implements VulnerabilitySource {
 
   constructor(private readonly reader: IotResourceGraphReader) {}
 
-  async *deviceCves(): AsyncIterable<VulnerabilityPage> {
+  async *deviceCves(options: { clues?: ClueKeeper } = {}): AsyncIterable<VulnerabilityPage> {
+    const keeper = options.clues ?? cluesInMemory();
     const problems: RecordProblem[] = [];
-    const clues = new Map<string, DeviceClues>();
     for await (const page of this.reader.devices()) {
       problems.push(...page.problems);
-      for (const d of page.items)
-        clues.set(d.deviceId, {
-          ...(d.sensor?.name ? { sensor: d.sensor.name } : {}),
-          name: d.name,
-          macs: d.nics.map((n) => n.macAddress).filter((m): m is string => !!m),
-          ips: d.nics.flatMap((n) => [n.ipv4Address, n.ipv6Address]).filter((ip): ip is string => !!ip),
-        });
+      await keeper.put(
+        page.items.map((d) => [
+          d.deviceId,
+          {
+            ...(d.sensor?.name ? { sensor: d.sensor.name } : {}),
+            name: d.name,
+            macs: d.nics.map((n) => n.macAddress).filter((m): m is string => !!m),
+            ips: d.nics.flatMap((n) => [n.ipv4Address, n.ipv6Address]).filter((ip): ip is string => !!ip),
+          },
+        ]),
+      );
     }
     // The rows come ordered by device (IotResourceGraphReader.vulnerabilities), so a device's
     // list is complete when the next device starts: the run holds one page of devices, not the
-    // estate's CVEs (issue #24: 708 MB at 100,000 devices when every row was held).
+    // estate's CVEs (issue #24: 708 MB at 100,000 devices when every row was held). Which
+    // devices are OT sensors' (the others are left out) is looked up a page at a time.
     const grouping = new DeviceRunGrouping();
     const source = 'Resource Graph device vulnerabilities';
-    let page: DeviceCves[] = [];
+    let finished: DeviceRun[] = [];
     const finish = (device: DeviceRun | undefined): void => {
-      const known = device && clues.get(device.deviceId);
-      if (!device || !known || (device.cves.length === 0 && !device.damaged)) return;
-      page.push({
-        deviceKey: device.deviceId,
-        cves: device.cves,
-        clues: known,
-        ...(device.damaged ? { truncated: true } : {}),
-      });
+      if (device && (device.cves.length > 0 || device.damaged)) finished.push(device);
+    };
+    /** The finished devices that are OT sensors' devices, with their clues, and their problems. */
+    const pageOf = async (runs: readonly DeviceRun[]): Promise<VulnerabilityPage> => {
+      const clues = await keeper.get(runs.map((r) => r.deviceId));
+      const items: DeviceCves[] = [];
+      const found: RecordProblem[] = [];
+      for (const run of runs) {
+        const known = clues.get(run.deviceId);
+        if (!known) continue;
+        found.push(...run.problems);
+        items.push({
+          deviceKey: run.deviceId,
+          cves: run.cves,
+          clues: known,
+          ...(run.damaged ? { truncated: true } : {}),
+        });
+      }
+      return { items, problems: found };
     };
     for await (const rows of this.reader.vulnerabilities()) {
       const found: RecordProblem[] = [...problems.splice(0)];
@@ -387,8 +403,8 @@ export class ResourceGraphVulnerabilitySource implements VulnerabilitySource {
       for (const { at, deviceId, row } of ordered) {
         const step = grouping.next(deviceId);
         finish(step.finished);
-        if (step.again && clues.has(deviceId))
-          found.push({
+        if (step.again)
+          step.current.problems.push({
             source,
             index: at,
             key: deviceId,
@@ -400,7 +416,6 @@ export class ResourceGraphVulnerabilitySource implements VulnerabilitySource {
           step.current.damaged = true;
           continue;
         }
-        if (!clues.has(deviceId)) continue;
         const cve = toDeviceCve(
           {
             cveId: row.cveId,
@@ -412,18 +427,31 @@ export class ResourceGraphVulnerabilitySource implements VulnerabilitySource {
           { source, index: at, key: deviceId },
         );
         if (isProblem(cve)) {
-          found.push(cve);
+          step.current.problems.push(cve);
           step.current.damaged = true;
         } else step.current.cves.push(cve);
       }
-      if (page.length >= SENSOR_PAGE || found.length) {
-        yield { items: page, problems: found };
-        page = [];
-      }
+      if (finished.length >= SENSOR_PAGE) {
+        const page = await pageOf(finished);
+        finished = [];
+        yield { items: page.items, problems: [...found, ...page.problems] };
+      } else if (found.length) yield { items: [], problems: found };
     }
     finish(grouping.end());
-    yield { items: page, problems: problems.splice(0) };
+    const last = await pageOf(finished);
+    yield { items: last.items, problems: [...problems.splice(0), ...last.problems] };
   }
+}
+
+/** A {@link ClueKeeper} in memory. */
+export function cluesInMemory(): ClueKeeper {
+  const kept = new Map<string, DeviceClues>();
+  return {
+    put: async (clues) => {
+      for (const [id, c] of clues) kept.set(id, c);
+    },
+    get: async (ids) => new Map(ids.flatMap((id) => (kept.has(id) ? [[id, kept.get(id)!] as const] : []))),
+  };
 }
 
 /** The CVE rows of one device, gathered while Resource Graph lists them. */
@@ -432,6 +460,8 @@ interface DeviceRun {
   readonly cves: DeviceCve[];
   /** A row of the device did not parse, or the device came back after its list was closed. */
   damaged: boolean;
+  /** What was wrong with its rows, reported if it is an OT sensor's device. */
+  readonly problems: RecordProblem[];
 }
 
 /**
@@ -449,7 +479,7 @@ class DeviceRunGrouping {
     if (this.current?.deviceId === deviceId) return { current: this.current, again: false };
     const finished = this.end();
     const again = this.closed.has(deviceId);
-    this.current = { deviceId, cves: [], damaged: again };
+    this.current = { deviceId, cves: [], damaged: again, problems: [] };
     return { current: this.current, ...(finished ? { finished } : {}), again };
   }
 
