@@ -152,6 +152,7 @@ describe('snowline CLI', () => {
         '20261205000000_ledger_retention',
         '20261205130000_link_adopted',
         '20261205190000_run_scratch',
+        '20261206000000_part_group',
       ],
     });
     const second = await cli(['--config', path, 'migrate', '--json'], { SN_PASSWORD: 'pw-123456' });

@@ -32,7 +32,23 @@ export interface FlowRunContext {
    * body, every record the flow owns is read back and those gone are sent again ({@link verifyOwned}).
    */
   readonly verify?: boolean;
+  /**
+   * The part of a flow split across workers that this run is ({@link FlowSpec.parts}): its
+   * {@link PLAN_PART}, one of its own parts, or its {@link SWEEP_PART}. The whole flow when omitted.
+   */
+  readonly part?: string;
 }
+
+/**
+ * The first part of a split flow: what every part needs written first (ot-inventory: sites and
+ * sensors). The drift checks and a verification's read-back run here, once, not in every part.
+ */
+export const PLAN_PART = 'plan';
+/**
+ * The last part of a split flow, after all its parts: what needs the whole picture (ot-inventory
+ * retires devices no part reported).
+ */
+export const SWEEP_PART = 'sweep';
 
 /** What one flow run produced: its summary, and the decisions it kept (a dry run's plan). */
 export interface FlowResult<S extends object = object> {
@@ -50,6 +66,11 @@ export interface FlowRunner {
   readonly dependsOn?: readonly Flow[];
   /** True when the integration's configuration enables this flow. */
   enabled(integration: IntegrationConfig): boolean;
+  /**
+   * The parts this flow splits into for several workers (between its {@link PLAN_PART} and its
+   * {@link SWEEP_PART}); undefined when it runs whole.
+   */
+  parts?(integration: IntegrationConfig): readonly string[] | undefined;
   run(context: FlowRunContext): Promise<FlowResult>;
 }
 
@@ -65,6 +86,8 @@ export interface FlowRunInput<C> {
   readonly dryRun: boolean;
   /** Per ticket table, the closed states in force; the registry's when omitted. */
   readonly closedStates?: ClosedStates;
+  /** The part of a split flow this run is ({@link FlowRunContext.part}); the whole flow when omitted. */
+  readonly part?: string;
 }
 
 /**
@@ -89,6 +112,12 @@ export interface FlowSpec<C, D, S extends object> {
   summary(): S;
   /** Which summary counter a decision counts toward; by its kind when omitted. */
   countAs?(action: PlanAction): DecisionCounter | undefined;
+  /**
+   * The parts the flow splits into when several workers run it (scale-out, docs/scale-out.md):
+   * each part runs as its own job, after the {@link PLAN_PART} and before the {@link SWEEP_PART};
+   * the body reads `context.part`. Undefined (or fewer than two) when it runs whole.
+   */
+  parts?(config: C, integration: IntegrationConfig): readonly string[] | undefined;
   /** What the body needs from the integration's clients (its source, its ServiceNow client…). */
   connect(connections: FlowConnections, context: FlowRunContext, config: C): D;
   /** The body: read → plan → write → record, every decision through `context.recorder`. */
@@ -157,6 +186,7 @@ export function defineFlow<C, D, S extends object>(spec: FlowSpec<C, D, S>): Flo
     counters: input.counters,
     runId: input.runId,
     dryRun: input.dryRun,
+    ...(input.part ? { part: input.part } : {}),
     closedStates: closedStatesOf(input.closedStates),
     recorder: new Recorder({
       flow: spec.flow,
@@ -226,6 +256,14 @@ export function defineFlow<C, D, S extends object>(spec: FlowSpec<C, D, S>): Flo
     flow: spec.flow,
     dependsOn: spec.dependsOn ?? [],
     enabled: (integration) => spec.config(integration)?.enabled === true,
+    ...(spec.parts
+      ? {
+          parts: (integration: IntegrationConfig) => {
+            const parts = spec.parts!(configOf(integration), integration);
+            return parts && parts.length >= 2 ? parts : undefined;
+          },
+        }
+      : {}),
     configOf,
     context,
     execute,
@@ -246,9 +284,13 @@ export function defineFlow<C, D, S extends object>(spec: FlowSpec<C, D, S>): Flo
             runId: runContext.runId,
             dryRun: runContext.dryRun,
             closedStates: closedStatesOf(runContext.integration.flows.ticketSync?.closedStates),
+            ...(runContext.part ? { part: runContext.part } : {}),
           },
           deps,
-          { before: (run) => driftChecks(spec, run, deps, connections, runContext.verify === true) },
+          // A split flow checks its store once, in its plan part, before any part writes.
+          runContext.part && runContext.part !== PLAN_PART
+            ? {}
+            : { before: (run) => driftChecks(spec, run, deps, connections, runContext.verify === true) },
         );
       });
     },

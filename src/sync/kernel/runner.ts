@@ -29,6 +29,8 @@ export interface RunFlowsOptions {
   /** A verification run: each flow reads back what it owns first and sends again what is gone. */
   readonly verify?: boolean;
   readonly trigger: RunTrigger;
+  /** The part of a split flow to run (scale-out workers: `only` names that one flow); the whole flow when omitted. */
+  readonly part?: string;
 }
 
 /** A run across flows: its summary and the plan of all its decisions. */
@@ -96,6 +98,7 @@ export async function runFlows(options: RunFlowsOptions): Promise<RunResult> {
         dryRun,
         counters,
         ...(options.verify ? { verify: true } : {}),
+        ...(options.part ? { part: options.part } : {}),
       });
       result = outcome.summary;
       // A loop, not push(...plan): a large estate's plan has more actions than a call has arguments.
@@ -121,7 +124,9 @@ export async function runFlows(options: RunFlowsOptions): Promise<RunResult> {
     }
     summary.jobs[runner.flow] = result;
     await recordFlowSummary(store.db, { runId, integrationId: integration.id }, runner.flow, result);
-    if (!dryRun) await recordDeferral(options, runner.flow, runId, result);
+    // A part of a split flow is resumed by its worker, which re-queues its job at retryAt; the
+    // flow's deferral record is the whole flow's.
+    if (!dryRun && !options.part) await recordDeferral(options, runner.flow, runId, result);
   }
   await finishRun(store.db, clock, runId, { summary });
   return { summary, plan: { integrationId: integration.id, createdAt: clock.now().toISOString(), actions } };
