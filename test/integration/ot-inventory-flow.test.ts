@@ -168,6 +168,8 @@ async function sync(
     source?: OtInventorySource;
     /** Another sandbox than the shared one. */
     instance?: ServiceNowSandbox;
+    /** A part of a run split across workers (plan, sensor:<name>, sweep). */
+    part?: string;
   } = {},
 ) {
   const instance = options.instance ?? sandbox;
@@ -213,6 +215,7 @@ async function sync(
         counters,
         runId,
         dryRun: options.dryRun ?? false,
+        ...(options.part ? { part: options.part } : {}),
       },
       { source: options.source ?? source, servicenow: client },
     );
@@ -711,6 +714,86 @@ describe('ot-inventory connections over 120 days of the instance purging old one
       ).toBeUndefined();
     } finally {
       await longStore.close();
+    }
+  });
+});
+
+describe('ot-inventory split per sensor (scale-out parts)', () => {
+  /** The shared in-memory source as a part for one sensor reads it: that sensor and its devices alone. */
+  function sensorSource(sensor: string): OtInventorySource {
+    const mine = <T extends { sensorKeys: readonly string[] }>(items: readonly T[]) =>
+      items.filter((d) => d.sensorKeys.includes(sensor));
+    return {
+      ...source,
+      sensors: async () => ({ items: sensors.filter((s) => s.key === sensor), problems: [] }),
+      async *devices() {
+        yield { items: mine(makeDevices()).filter((d) => partDevices.has(d.key)), problems: [] };
+      },
+      async *connections() {
+        const keys = new Set(mine(makeDevices()).map((d) => d.key));
+        yield { items: connections.filter((c) => keys.has(c.sourceDeviceKey)), problems: [] };
+      },
+    };
+  }
+  let partDevices = new Set(makeDevices().map((d) => d.key));
+
+  it('writes sites and sensors in the plan, each sensor its own devices, and retires in the sweep only', async () => {
+    const instance = await startServiceNowSandbox({ tls: await generateSandboxTls(), now: start });
+    const partStore = await openStore(join(dir, 'parts.sqlite'));
+    await partStore.migrate();
+    const clock = new ManualClock(start);
+    const runParts = async () => {
+      const ran: Record<string, Awaited<ReturnType<typeof sync>>['summary']> = {};
+      for (const part of ['plan', 'sensor:line-1', 'sensor:line-2', 'sweep'])
+        ran[part] = (
+          await sync(clock, {
+            store: partStore,
+            instance,
+            part,
+            source: part.startsWith('sensor:') ? sensorSource(part.slice('sensor:'.length)) : source,
+          })
+        ).summary;
+      return ran;
+    };
+    try {
+      const first = await runParts();
+      // The plan: the site and both sensors; no device.
+      expect(first.plan).toMatchObject({ outcome: 'ok', created: 3 });
+      // Each sensor its own devices: line-1 its 6, its connection, the vendor's company and the
+      // module's hardware model; line-2 is learning, so its 2 are skipped, as in a whole run.
+      expect(first['sensor:line-1']).toMatchObject({ outcome: 'ok', created: 9 });
+      expect(first['sensor:line-2']).toMatchObject({ outcome: 'ok', created: 0, skipped: 2 });
+      expect(first.sweep).toMatchObject({ outcome: 'ok', created: 0, retired: 0 });
+      const { client } = await sync(clock, { store: partStore, instance, part: 'sweep' });
+      // line-1's devices, each once (dev-4, a switch, is a network gear CI; dev-1 has a module CI).
+      const cis = await client.listAll('cmdb_ci', {
+        query: encodeQuery({ where: [where('name', 'STARTSWITH', 'dev-')] }),
+        fields: ['name'],
+      });
+      expect(cis.map((r) => r.name).sort()).toEqual([
+        'dev-1',
+        'dev-1 module 0/1',
+        'dev-2',
+        'dev-3',
+        'dev-4',
+        'dev-5',
+        'dev-6',
+      ]);
+      // Device 5 (line-1) stops being reported: its part does not retire it, the sweep does once
+      // the grace period is over.
+      partDevices = new Set([...partDevices].filter((k) => k !== '5'));
+      clock.advance(35 * 24 * 3600_000);
+      const later = await runParts();
+      expect(later['sensor:line-1']).toMatchObject({ outcome: 'ok', retired: 0 });
+      expect(later.sweep).toMatchObject({ outcome: 'ok', retired: 1 });
+      const ci = await client.listAll('cmdb_ci', {
+        query: encodeQuery({ where: [where('name', '=', 'dev-5')] }),
+        fields: ['install_status'],
+      });
+      expect(ci).toEqual([{ install_status: '7' }]);
+    } finally {
+      await partStore.close();
+      await instance.close();
     }
   });
 });

@@ -24,7 +24,7 @@ import { describeLimit, reconciliationLimits } from '../../domain/ot/reconciliat
 import { stringValue } from '../../servicenow/values.js';
 import type { EntityStateUpdate } from '../../store/models/entity-state.js';
 import { advanceWatermark, getWatermark } from '../../store/models/watermarks.js';
-import { defineFlow, type FlowContext } from '../kernel/flow.js';
+import { defineFlow, PLAN_PART, SWEEP_PART, type FlowContext } from '../kernel/flow.js';
 import type { FlowMemory, Remembered } from '../kernel/memory.js';
 import { IreWriter, type IreDecision, type IreWriteCounts } from '../kernel/writers/ire.js';
 import {
@@ -38,6 +38,7 @@ import { CmdbReferences } from './references.js';
 import { resolveSiteMappings, type MappedSite } from './site-mappings.js';
 import { otInventorySource } from './sources.js';
 import { refusedSourcesError } from '../../sources/common.js';
+import { createIfAbsent } from '../../store/correlation-lock.js';
 import type { OtInventorySource, RecordProblem } from './source.js';
 import type { OtInventoryConfig } from './config.js';
 
@@ -96,12 +97,27 @@ export const otInventoryFlow = defineFlow({
     ireItems: 0,
     ireRequests: 0,
   }),
-  connect: ({ servicenow, defender }, { integration }, config): OtInventoryDeps => ({
-    source: otInventorySource(config.source, integration.defender, defender),
+  // With several workers, a run from the sensors splits into one part per sensor: a sensor's
+  // devices and connections are its own (keys `<sensor>/<id>`), so the parts never touch the same
+  // record; the plan part writes sites and sensors first, the sweep retires what no part reported.
+  parts: (config, integration) =>
+    config.source === 'sensor'
+      ? integration.defender.sensors.map((s) => `${SENSOR_PART}${s.name}`)
+      : undefined,
+  connect: ({ servicenow, defender }, { integration, part }, config): OtInventoryDeps => ({
+    source: otInventorySource(config.source, integration.defender, defender, sensorOfPart(part)),
     servicenow,
   }),
   run: (context, deps, summary) => new OtInventoryRun(context, deps, summary).execute(),
 });
+
+/** The prefix of a part of a run split per sensor: `sensor:<name>`. */
+const SENSOR_PART = 'sensor:';
+
+/** The sensor a part of a split run reads alone; undefined for the whole flow, its plan and its sweep. */
+function sensorOfPart(part: string | undefined): string | undefined {
+  return part?.startsWith(SENSOR_PART) ? part.slice(SENSOR_PART.length) : undefined;
+}
 
 /** Where a device is placed for its connections: its CI (once known) and the details the mapping needs. */
 interface PlacedDevice {
@@ -208,6 +224,8 @@ class OtInventoryRun {
             : `could not create the hardware model ${name}; its modules go without model_id this run: ${why}`
           ).slice(0, 2000),
         }),
+      // Parts of a run split across workers create companies and models at the same time.
+      run.part ? (key, search, create) => createIfAbsent(run.store, key, search, create) : undefined,
     );
   }
 
@@ -225,11 +243,24 @@ class OtInventoryRun {
       for (const problem of mapped.problems)
         await this.decide({ action: 'error', entity: 'site', key: site, reason: problem });
     }
+    // A run split across workers (docs/scale-out.md): the plan part writes sites and sensors,
+    // each sensor's part its devices and connections, the sweep part the retirements, which need
+    // every part's devices recorded as seen first.
+    const part = this.run.part;
+    if (part === SWEEP_PART) {
+      await this.retireUnreported();
+      await this.reportReconciliation();
+      return this.finish();
+    }
     await this.syncSites();
     await this.syncSensors();
+    if (part === PLAN_PART) {
+      await this.reportReconciliation();
+      return this.finish();
+    }
     await this.chooseFeedingSensors();
     await this.syncDevices();
-    await this.retireUnreported();
+    if (part === undefined) await this.retireUnreported();
     await this.keys.finish();
     await this.reportReconciliation();
     if (
@@ -238,6 +269,11 @@ class OtInventoryRun {
       this.deps.source.connections
     )
       await this.syncConnections();
+    await this.finish();
+  }
+
+  /** What every run ends with: the references it could not resolve, the sources that refused it. */
+  private async finish(): Promise<void> {
     for (const miss of this.references.missing()) {
       await this.skip(miss.table, `${miss.table}:${miss.name}`, miss.reason);
     }

@@ -8,6 +8,18 @@ import { stringValue } from '../../servicenow/values.js';
 /** The tables the run creates reference records in. */
 export type CreatedTable = 'core_company' | 'cmdb_hardware_product_model';
 
+/**
+ * Creates a reference record unless another writer did first: on a store shared by several
+ * workers, the search and the create run under one lock per record (src/store/correlation-lock.ts
+ * `createIfAbsent`), so two parts of a split run never both create "Siemens". What `create` is
+ * handed is the record's identity.
+ */
+export type ReferenceCreateGuard = (
+  key: string,
+  search: () => Promise<string | undefined>,
+  create: () => Promise<string | { why: string }>,
+) => Promise<{ existing: string } | { created: string | { why: string } }>;
+
 /** A reference Snowline could not resolve, reported once per run. */
 export interface UnresolvedReference {
   readonly table: string;
@@ -67,6 +79,8 @@ export class CmdbReferences {
     private readonly dryRun: boolean,
     private readonly onCreated: (table: CreatedTable, name: string, sysId?: string) => Promise<void>,
     private readonly onFailed: (table: CreatedTable, name: string, why: string) => Promise<void>,
+    /** Parts of a split run create under a lock (scale-out); one process needs none. */
+    private readonly guard?: ReferenceCreateGuard,
   ) {}
 
   /** Reads the small reference tables once per run. */
@@ -206,6 +220,11 @@ export class CmdbReferences {
         continue;
       }
       const created = await this.insert('core_company', { name, manufacturer: 'true' }, { name });
+      if (typeof created === 'object' && 'existing' in created) {
+        // Another part of this run created it a moment ago.
+        this.companies.set(key, created.existing);
+        continue;
+      }
       if (typeof created !== 'string' || created === '') {
         // The devices go without their manufacturer this run; the next run finds the company
         // or creates it.
@@ -281,6 +300,10 @@ export class CmdbReferences {
       }
       const values = { name: model.name, ...(model.company ? { manufacturer: model.company } : {}) };
       const created = await this.insert('cmdb_hardware_product_model', values, values);
+      if (typeof created === 'object' && 'existing' in created) {
+        this.models.set(key, created.existing);
+        continue;
+      }
       if (typeof created !== 'string' || created === '') {
         // The modules go without model_id this run; the next run finds the model or creates it.
         this.transientMiss = true;
@@ -334,13 +357,26 @@ export class CmdbReferences {
     table: string,
     values: Record<string, string>,
     identity: Record<string, string>,
-  ): Promise<string | { why: string }> {
-    try {
-      return stringValue((await this.servicenow.createOnce(table, values, identity)).sys_id) ?? '';
-    } catch (error) {
-      if (!(error instanceof UpstreamError) || error.status === 429 || isRateLimitedError(error)) throw error;
-      return { why: error.message };
-    }
+  ): Promise<string | { why: string } | { existing: string }> {
+    const create = async (): Promise<string | { why: string }> => {
+      try {
+        return stringValue((await this.servicenow.createOnce(table, values, identity)).sys_id) ?? '';
+      } catch (error) {
+        if (!(error instanceof UpstreamError) || error.status === 429 || isRateLimitedError(error))
+          throw error;
+        return { why: error.message };
+      }
+    };
+    if (!this.guard) return create();
+    const search = async () => {
+      const query = encodeQuery({
+        where: Object.entries(identity).map(([field, value]) => where(field, '=', value)),
+      });
+      const rows = await this.servicenow.listAll(table, { query, fields: ['sys_id'] });
+      return stringValue(rows[0]?.sys_id);
+    };
+    const outcome = await this.guard(`${table}\u241f${JSON.stringify(identity)}`, search, create);
+    return 'existing' in outcome ? { existing: outcome.existing } : outcome.created;
   }
 
   /**

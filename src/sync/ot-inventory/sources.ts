@@ -415,6 +415,8 @@ export function otInventorySource(
   kind: 'sensor' | 'console' | 'resourceGraph',
   config: DefenderConfig,
   sources: DefenderSources,
+  /** One sensor alone: the part of a run split per sensor (docs/scale-out.md). */
+  sensor?: string,
 ): OtInventorySource {
   if (kind === 'sensor') {
     if (sources.sensors.length === 0) {
@@ -425,10 +427,15 @@ export function otInventorySource(
         },
       ]);
     }
-    return new SensorApiSource(
-      sources.sensors,
-      config.subscriptions.length ? sources.iotResourceGraph : undefined,
-    );
+    const clients = sensor === undefined ? sources.sensors : sources.sensors.filter((c) => c.name === sensor);
+    if (clients.length === 0)
+      throw new ConfigError([
+        {
+          path: 'defender.sensors',
+          message: `a run of sensor ${sensor} alone was asked for, but no sensor of that name is configured; a worker with another configuration queued it`,
+        },
+      ]);
+    return new SensorApiSource(clients, config.subscriptions.length ? sources.iotResourceGraph : undefined);
   }
   if (kind === 'console') {
     if (!sources.console || !config.console) {
