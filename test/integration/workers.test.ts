@@ -192,6 +192,15 @@ async function leaseSpans(store: Store) {
   return rows.rows.map((r) => ({ ...r, lease_epoch: Number(r.lease_epoch), events: Number(r.events) }));
 }
 
+/** Every partition a worker leased. */
+async function leasedPartitions(store: Store): Promise<Set<string>> {
+  const rows = await store.db
+    .selectFrom('partition_lease' as never)
+    .select('partition_key' as never)
+    .execute();
+  return new Set(rows.map((r) => (r as { partition_key: string }).partition_key));
+}
+
 /** The workers that recorded ledger events, from the ledger's `worker` field. */
 async function ledgerWorkers(store: Store): Promise<string[]> {
   const rows = await store.db
@@ -213,6 +222,11 @@ function expectNoOverlap(spans: Awaited<ReturnType<typeof leaseSpans>>): void {
     expect(after.lease_epoch).toBeGreaterThan(before.lease_epoch);
     expect(before.last <= after.first).toBe(true);
   }
+}
+
+/** The partition keys of ot-inventory's per-sensor parts under this configuration. */
+function sensorParts(config: ReturnType<typeof writeConfig>['config']): string[] {
+  return config.integrations[0]!.defender.sensors.map((s) => `sandbox/ot-inventory/sensor:${s.name}`);
 }
 
 async function dispatchRun(config: ReturnType<typeof writeConfig>['config'], store: Store) {
@@ -241,7 +255,7 @@ async function dispatchRun(config: ReturnType<typeof writeConfig>['config'], sto
 }
 
 describe.skipIf(postgresUrl === null || !existsSync('dist/cli.js'))(
-  'snowline worker ×2 on PostgreSQL',
+  'snowline worker ×2 and ×4 on PostgreSQL',
   () => {
     let expected: Awaited<ReturnType<typeof dumps>>;
 
@@ -267,45 +281,63 @@ describe.skipIf(postgresUrl === null || !existsSync('dist/cli.js'))(
       }
     }, 180_000);
 
-    it('two workers reach the same dumps, both take work, each partition run by one worker at a time', async () => {
-      const sandboxes = await startSandboxes({ seed: SEED, now: NOW });
-      const storeUrl = await createTestDatabase(postgresUrl!, 'workers');
-      // One job at a time per worker: the two chains the dispatcher enqueues together can not
-      // both go to one worker, so a worker that never takes a job fails the test. Leases long
-      // enough that a loaded machine never lets one lapse (nothing is killed here), so neither
-      // worker's events are fenced away by a takeover (nor a job expired by pg-boss).
-      const { path, config } = writeConfig(sandboxes, 'two', storeUrl, {
-        ...FAST_QUEUE,
-        concurrency: 1,
-        leaseSeconds: 30,
-        expireSeconds: 180,
-      });
-      const store = await openStore(storeUrl);
-      await store.migrate();
-      const workers = await Promise.all([startWorker(path, 'w1'), startWorker(path, 'w2')]);
-      try {
-        await dispatchRun(config, store);
-        await waitForIdleQueue(store);
-        expectSameDumps(await dumps(sandboxes), expected);
-        const spans = await leaseSpans(store);
-        expect(new Set(spans.map((s) => s.partition_key))).toEqual(
-          new Set([
-            'sandbox/ot-inventory/*',
-            'sandbox/ot-vulnerabilities/*',
-            'sandbox/ot-alerts/*',
-            'sandbox/cloud-tickets/*',
-            'sandbox/ticket-sync/*',
-          ]),
-        );
-        expectNoOverlap(spans);
-        // Both workers ran a partition, as each event's worker field says.
-        expect(await ledgerWorkers(store)).toEqual(['w1', 'w2']);
-      } finally {
-        expect(await Promise.all(workers.map(stopWorker))).toEqual([0, 0]);
-        await store.close();
-        await sandboxes.close();
-      }
-    }, 240_000);
+    it.each([2, 4])(
+      '%i workers reach the same dumps, ot-inventory split per sensor among them, each partition run by one worker at a time',
+      async (count) => {
+        const sandboxes = await startSandboxes({ seed: SEED, now: NOW });
+        const storeUrl = await createTestDatabase(postgresUrl!, 'workers');
+        // One job at a time per worker: the two chains the dispatcher enqueues together can not
+        // both go to one worker, so a worker that never takes a job fails the test. Leases long
+        // enough that a loaded machine never lets one lapse (nothing is killed here), so neither
+        // worker's events are fenced away by a takeover (nor a job expired by pg-boss).
+        const { path, config } = writeConfig(sandboxes, `w${count}`, storeUrl, {
+          ...FAST_QUEUE,
+          concurrency: 1,
+          leaseSeconds: 30,
+          expireSeconds: 180,
+        });
+        const store = await openStore(storeUrl);
+        await store.migrate();
+        const names = Array.from({ length: count }, (_, i) => `w${i + 1}`);
+        const workers = await Promise.all(names.map((name) => startWorker(path, name)));
+        try {
+          await dispatchRun(config, store);
+          await waitForIdleQueue(store);
+          expectSameDumps(await dumps(sandboxes), expected);
+          const spans = await leaseSpans(store);
+          // Every partition was leased (a sweep with nothing to retire records no ledger event).
+          expect(await leasedPartitions(store)).toEqual(
+            new Set([
+              // ot-inventory from the sensors splits: its plan, one part per sensor, its sweep.
+              'sandbox/ot-inventory/plan',
+              ...sensorParts(config),
+              'sandbox/ot-inventory/sweep',
+              'sandbox/ot-vulnerabilities/*',
+              'sandbox/ot-alerts/*',
+              'sandbox/cloud-tickets/*',
+              'sandbox/ticket-sync/*',
+            ]),
+          );
+          expectNoOverlap(spans);
+          // Every worker ran a partition, as each event's worker field says (with four, the six
+          // sensor parts and the other chain give each one at least a job on an idle machine;
+          // at least three is what the split guarantees on a loaded one).
+          const ran = await ledgerWorkers(store);
+          if (count === 2) expect(ran).toEqual(names);
+          else expect(ran.length).toBeGreaterThanOrEqual(3);
+          // The sensor parts themselves went to more than one worker.
+          const sensorWorkers = new Set(
+            spans.filter((s) => s.partition_key.includes('/sensor:')).flatMap((s) => s.workers.split(',')),
+          );
+          expect(sensorWorkers.size).toBeGreaterThan(1);
+        } finally {
+          expect(await Promise.all(workers.map(stopWorker))).toEqual(names.map(() => 0));
+          await store.close();
+          await sandboxes.close();
+        }
+      },
+      240_000,
+    );
 
     it('a worker killed -9 mid-run: its partition is taken over, late writes fenced, same dumps', async () => {
       const sandboxes = await startSandboxes({ seed: SEED, now: NOW });
@@ -318,15 +350,21 @@ describe.skipIf(postgresUrl === null || !existsSync('dist/cli.js'))(
       const workers = await Promise.all([startWorker(path, 'k1'), startWorker(path, 'k2')]);
       try {
         await dispatchRun(config, store);
+        // The victim: a worker in the middle of an ot-inventory sensor part, one that has recorded
+        // events under a lease it still holds (a part's lease is released when it ends).
         let victim: string | undefined;
-        for (let i = 0; i < 600 && !victim; i++) {
-          const row = await store.db
-            .selectFrom('ledger_event')
-            .select('worker')
-            .where('partition_key', '=', 'sandbox/ot-inventory/*')
-            .executeTakeFirst();
-          victim = row?.worker ?? undefined;
-          if (!victim) await sleep(50);
+        let partition: string | undefined;
+        for (let i = 0; i < 1200 && !victim; i++) {
+          const { rows } = await sql<{ worker: string; partition_key: string }>`
+            select l.worker, l.partition_key from partition_lease l
+            where l.partition_key like 'sandbox/ot-inventory/sensor:%'
+              and l.expires_at_ms > ${Date.now() + 1000}
+              and exists (select 1 from ledger_event e
+                where e.partition_key = l.partition_key and e.lease_epoch = l.epoch and e.worker = l.worker)
+            limit 1`.execute(store.db);
+          victim = rows[0]?.worker;
+          partition = rows[0]?.partition_key;
+          if (!victim) await sleep(25);
         }
         expect(victim).toBeDefined();
         const killed = workers.find((w) => w.name === victim)!;
@@ -337,7 +375,7 @@ describe.skipIf(postgresUrl === null || !existsSync('dist/cli.js'))(
         expectSameDumps(await dumps(sandboxes), expected);
         const spans = await leaseSpans(store);
         expectNoOverlap(spans);
-        const inventory = spans.filter((s) => s.partition_key === 'sandbox/ot-inventory/*');
+        const inventory = spans.filter((s) => s.partition_key === partition);
         expect(inventory[0]!.workers).toBe(victim);
         // The survivor took the partition over under a higher epoch and finished it.
         expect(inventory.at(-1)!.workers).not.toBe(victim);

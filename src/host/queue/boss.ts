@@ -25,6 +25,13 @@ export interface FlowRunJob {
   readonly trigger: RunTrigger;
   /** A verification run; the flows after it in the chain verify too. */
   readonly verify?: boolean;
+  /**
+   * The part of a flow split across workers this job runs: `plan`, one of the flow's parts, or
+   * `sweep` (src/host/queue/partitions.ts); the whole flow when omitted.
+   */
+  readonly part?: string;
+  /** The split run (`part_group`) a part belongs to; the last part to finish queues the sweep. */
+  readonly group?: string;
 }
 
 /** The queue settings of the configuration. */

@@ -9,7 +9,7 @@ import { runFlows } from '../../sync/kernel/runner.js';
 import { type FlowRunner } from '../../sync/kernel/flow.js';
 import type { RunDispatcher, RunRequest, RunTicket } from '../../sync/kernel/dispatch.js';
 import { FLOW_RUN_QUEUE, flowRunJobOptions, type FlowRunJob } from './boss.js';
-import { WHOLE_FLOW, flowChains, partitionKey } from './partitions.js';
+import { firstJobOf, flowChains, jobPartitionKey } from './partitions.js';
 
 /** What {@link PgBossRunDispatcher} needs. */
 export interface PgBossDispatcherOptions {
@@ -25,7 +25,7 @@ export interface PgBossDispatcherOptions {
  * The scale-out {@link RunDispatcher}: a run request becomes flow-run jobs on the pg-boss queue
  * for `snowline worker` processes, one chain of flows per set of flows that depend on each other
  * (ot-inventory → ot-vulnerabilities; cloud-tickets → ticket-sync), so independent flows run on
- * different workers at once. A dry run writes nothing and its plan is what the caller wants to
+ * different workers at once; a flow that splits starts with its plan part (partitions.ts). A dry run writes nothing and its plan is what the caller wants to
  * see, so it runs here and returns `done`.
  */
 export class PgBossRunDispatcher implements RunDispatcher {
@@ -54,14 +54,14 @@ export class PgBossRunDispatcher implements RunDispatcher {
     const jobIds: string[] = [];
     for (const [head, ...then] of flowChains(flows)) {
       if (!head) continue;
-      const job: FlowRunJob = {
+      const job: FlowRunJob = firstJobOf(runners, integration, {
         integrationId: integration.id,
         flow: head,
         then,
         trigger: request.trigger,
         ...(request.verify ? { verify: true } : {}),
-      };
-      const key = partitionKey({ integrationId: integration.id, flow: head, subKey: WHOLE_FLOW });
+      });
+      const key = jobPartitionKey(job);
       const id = await boss.send(FLOW_RUN_QUEUE, job, flowRunJobOptions(config.queue, key));
       // null: the partition already has a job waiting (stately policy); this request joins it.
       if (id) jobIds.push(id);

@@ -1,16 +1,18 @@
+import type { IntegrationConfig } from '../../config/schema.js';
 import { FLOWS, type Flow } from '../../domain/flows.js';
+import { PLAN_PART, type FlowRunner } from '../../sync/kernel/flow.js';
+import type { FlowRunJob } from './boss.js';
 
 /**
  * Work partitions of the scale-out runtime: integration × flow × partition key.
  *
- * Today every flow runs as one partition (its sub-key is `*`): the flows read their Defender
- * source and diff against the store for the whole integration at once (ot-inventory's
- * retirement, ot-vulnerabilities' closing of unreported CVEs, cloud-tickets' grouping across
- * subscriptions), so none of them can yet run for one sensor or one subscription alone without
- * retiring or closing what the other partitions hold. A grouped ticket's key therefore always
- * falls in one partition (there is one per flow). When a flow learns to run a sub-partition, it
- * gets its own keys here and nothing else changes: the queue policy, the lease and the fence are
- * per key already.
+ * A flow that can be split ({@link FlowRunner.parts}: ot-inventory from the sensors, one part per
+ * sensor) runs as its `plan` part, then its parts side by side on any workers, then its `sweep`
+ * part once the last part finished (`part_group`), which hands the chain on. Each part is its own
+ * partition (`<integration>/ot-inventory/sensor:<name>`), with its own lease and fence. The other
+ * flows run whole (sub-key `*`): they diff against the store for the whole integration at once
+ * (ot-vulnerabilities' closing of unreported CVEs, cloud-tickets' grouping across subscriptions),
+ * so a grouped ticket's key always falls in one partition.
  */
 export interface WorkPartition {
   readonly integrationId: string;
@@ -25,6 +27,32 @@ export const WHOLE_FLOW = '*';
 /** The key one active job and one lease are held for: `<integration>/<flow>/<subKey>`. */
 export function partitionKey(partition: WorkPartition): string {
   return `${partition.integrationId}/${partition.flow}/${partition.subKey}`;
+}
+
+/** The partition key of a job: its part's, or the whole flow's. */
+export function jobPartitionKey(job: Pick<FlowRunJob, 'integrationId' | 'flow' | 'part'>): string {
+  return partitionKey({ integrationId: job.integrationId, flow: job.flow, subKey: job.part ?? WHOLE_FLOW });
+}
+
+/** The parts `flow` splits into for this integration; undefined when it runs whole. */
+export function partsOf(
+  runners: readonly FlowRunner[],
+  integration: IntegrationConfig,
+  flow: Flow,
+): readonly string[] | undefined {
+  return runners.find((r) => r.flow === flow)?.parts?.(integration);
+}
+
+/**
+ * The job that starts `flow` in a chain: its plan part when the flow splits, the whole flow
+ * otherwise.
+ */
+export function firstJobOf(
+  runners: readonly FlowRunner[],
+  integration: IntegrationConfig,
+  job: Omit<FlowRunJob, 'part' | 'group'>,
+): FlowRunJob {
+  return partsOf(runners, integration, job.flow) ? { ...job, part: PLAN_PART } : job;
 }
 
 /**

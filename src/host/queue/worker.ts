@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type PgBoss from 'pg-boss';
 import type { IntegrationConfig, SnowlineConfig } from '../../config/schema.js';
@@ -18,7 +19,9 @@ import type { Limiter } from '../../runtime/http/limiter.js';
 import { runWithWorkContext, type PartitionLease } from '../../runtime/work-context.js';
 import { SharedRequestLimiter } from './shared-limiter.js';
 import { FLOW_RUN_QUEUE, flowRunJobOptions, type FlowRunJob } from './boss.js';
-import { WHOLE_FLOW, partitionKey } from './partitions.js';
+import { firstJobOf, jobPartitionKey, partsOf } from './partitions.js';
+import { openPartGroup, finishPart } from '../../store/models/part-groups.js';
+import { PLAN_PART, SWEEP_PART } from '../../sync/kernel/flow.js';
 
 /** A flow-run job whose flow failed: pg-boss retries it with backoff, then dead-letters it. */
 export class FlowRunJobFailedError extends SnowlineError {
@@ -112,7 +115,7 @@ export class FlowRunWorker {
   async runJob(job: FlowRunJob): Promise<JobOutcome> {
     const { config, store, clock, logger, boss } = this.options;
     const integration = config.integrations.find((i) => i.id === job.integrationId);
-    const key = partitionKey({ integrationId: job.integrationId, flow: job.flow, subKey: WHOLE_FLOW });
+    const key = jobPartitionKey(job);
     if (!integration)
       throw new FlowRunJobFailedError(key, `no integration "${job.integrationId}" in this worker's config`);
     const ttlMs = config.queue.leaseSeconds * 1000;
@@ -155,6 +158,7 @@ export class FlowRunWorker {
           only: [job.flow],
           trigger: job.trigger,
           ...(job.verify ? { verify: true } : {}),
+          ...(job.part ? { part: job.part } : {}),
         }),
       );
       summary = result.summary.jobs[job.flow];
@@ -177,14 +181,49 @@ export class FlowRunWorker {
       );
       log.info({ retryAt: summary.retryAt }, 'flow deferred; resumes at retryAt');
     }
-    // Like a single-process run, the next flow of the chain runs after a deferred one too.
-    const [next, ...rest] = job.then;
-    if (next) {
-      const nextJob: FlowRunJob = { ...job, flow: next, then: rest };
-      const nextKey = partitionKey({ integrationId: job.integrationId, flow: next, subKey: WHOLE_FLOW });
-      await boss.send(FLOW_RUN_QUEUE, nextJob, flowRunJobOptions(config.queue, nextKey));
-    }
+    if (summary.outcome !== 'deferred' || job.part === undefined || job.part === SWEEP_PART)
+      await this.handOn(job, integration, log);
     log.info({ outcome: summary.outcome }, 'partition done');
     return summary.outcome === 'deferred' ? 'deferred' : 'ok';
   }
+
+  /**
+   * What follows a job that ran (a whole flow or a sweep also when deferred: like a single-process
+   * run, the next flow of the chain runs after a deferred one too): after a plan part, the flow's
+   * parts, side by side; after a part, the sweep, queued by whichever worker finished the last
+   * part; after the whole flow or its sweep, the next flow of the chain.
+   */
+  private async handOn(job: FlowRunJob, integration: IntegrationConfig, log: Logger): Promise<void> {
+    const { boss, config, store, clock, runners } = this.options;
+    const send = (next: FlowRunJob) =>
+      boss.send(FLOW_RUN_QUEUE, next, flowRunJobOptions(config.queue, jobPartitionKey(next)));
+    if (job.part === PLAN_PART) {
+      const parts = partsOf(runners, integration, job.flow) ?? [];
+      const group = randomUUID();
+      await openPartGroup(store.db, clock, {
+        id: group,
+        integrationId: job.integrationId,
+        flow: job.flow,
+        parts: parts.length,
+      });
+      for (const part of parts) await send({ ...job, part, group });
+      log.info({ parts: parts.length, group }, 'flow split into parts');
+      return;
+    }
+    if (job.part !== undefined && job.part !== SWEEP_PART) {
+      const finished = job.group ? await finishPart(store.db, clock, job.group, job.part) : 'last';
+      if (finished !== 'last') return;
+      const { group: _group, ...rest } = job;
+      await send({ ...rest, part: SWEEP_PART });
+      return;
+    }
+    const [next, ...rest] = job.then;
+    if (next) await send(firstJobOf(runners, integration, { ...withoutPart(job), flow: next, then: rest }));
+  }
+}
+
+/** A job's flow, chain and trigger without its part: the start of the next flow's job. */
+function withoutPart(job: FlowRunJob): Omit<FlowRunJob, 'part' | 'group'> {
+  const { part: _part, group: _group, ...rest } = job;
+  return rest;
 }
