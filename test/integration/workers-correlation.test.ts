@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { systemClock } from '../../src/domain/clock.js';
 import { RequestCounters } from '../../src/runtime/http/counters.js';
-import { createIfAbsent } from '../../src/store/correlation-lock.js';
+import { createAllIfAbsent, createIfAbsent } from '../../src/store/correlation-lock.js';
+import { CmdbReferences } from '../../src/sync/ot-inventory/references.js';
 import { connectServiceNow, type ServiceNowConnection } from '../../src/servicenow/index.js';
 import { encodeQuery, where } from '../../src/servicenow/query.js';
 import { openStore, type Store } from '../../src/store/store.js';
@@ -9,7 +10,8 @@ import { createTestDatabase } from '../support/databases.js';
 import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
 
 /**
- * Two workers (two store pools) create the same ticket at once through the ServiceNow sandbox,
+ * Two workers (two store pools) create the same ticket, or the same companies and hardware
+ * models, at once through the ServiceNow sandbox,
  * slowed down so that their searches overlap: the advisory lock on the correlation id lets
  * exactly one create it; the other finds it.
  */
@@ -65,5 +67,46 @@ describe.skipIf(postgresUrl === null)('create-if-absent under pg_advisory_xact_l
       fields: ['sys_id'],
     });
     expect(all).toHaveLength(1);
+  });
+
+  it('two parts of a split ot-inventory run create the same companies and models at once: each once', async () => {
+    await sandboxes.control('servicenow', 'POST', '/_sandbox/faults', { latencyMs: 100 });
+    const vendors = ['Race Vendor A', 'Race Vendor B', 'Race Vendor C'];
+    const modules = vendors.map((vendor) => ({ vendor, model: `${vendor} CPU 1` }));
+    const created: string[] = [];
+    const parts = stores.map(
+      (store) =>
+        new CmdbReferences(
+          servicenow.client,
+          false,
+          async (_table, name) => void created.push(name),
+          async (_table, name, why) => {
+            throw new Error(`${name}: ${why}`);
+          },
+          (ids, search, create) => createAllIfAbsent(store, ids, search, create),
+        ),
+    );
+    await Promise.all(
+      parts.map(async (references) => {
+        await references.ensureCompanies(vendors);
+        await references.ensureModels(modules);
+      }),
+    );
+    await sandboxes.control('servicenow', 'POST', '/_sandbox/faults', {});
+    // Each created once, by one part or the other; the other part adopted it.
+    expect(created.sort()).toEqual([...vendors, ...modules.map((m) => m.model)].sort());
+    const companies = await servicenow.client.listWhereIn('core_company', 'name', vendors, ['name']);
+    expect(companies.map((c) => c.name).sort()).toEqual(vendors);
+    const models = await servicenow.client.listWhereIn(
+      'cmdb_model',
+      'name',
+      modules.map((m) => m.model),
+      ['name'],
+    );
+    expect(models).toHaveLength(modules.length);
+    // Both parts know every sys_id, whichever created it.
+    const [first, second] = parts.map((p) => p.ids());
+    expect([...first!.companies.values()].sort()).toEqual([...second!.companies.values()].sort());
+    expect([...first!.models.values()].sort()).toEqual([...second!.models.values()].sort());
   });
 });

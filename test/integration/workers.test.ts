@@ -42,6 +42,9 @@ const SERVICENOW_TABLES = [
   'cmdb_ot_entity',
   'sys_object_source',
   'sn_ot_device_network_connection',
+  // Parts of a split run create companies and models at once: each once, as one process does.
+  'core_company',
+  'cmdb_model',
   'sn_vul_nvd_entry',
   'sn_vul_detection',
   'sn_vul_vulnerable_item',

@@ -38,7 +38,7 @@ import { CmdbReferences } from './references.js';
 import { resolveSiteMappings, type MappedSite } from './site-mappings.js';
 import { otInventorySource } from './sources.js';
 import { refusedSourcesError } from '../../sources/common.js';
-import { createIfAbsent } from '../../store/correlation-lock.js';
+import { createAllIfAbsent } from '../../store/correlation-lock.js';
 import type { OtInventorySource, RecordProblem } from './source.js';
 import type { OtInventoryConfig } from './config.js';
 
@@ -225,7 +225,7 @@ class OtInventoryRun {
           ).slice(0, 2000),
         }),
       // Parts of a run split across workers create companies and models at the same time.
-      run.part ? (key, search, create) => createIfAbsent(run.store, key, search, create) : undefined,
+      run.part ? (ids, search, create) => createAllIfAbsent(run.store, ids, search, create) : undefined,
     );
   }
 

@@ -9,16 +9,16 @@ import { stringValue } from '../../servicenow/values.js';
 export type CreatedTable = 'core_company' | 'cmdb_hardware_product_model';
 
 /**
- * Creates a reference record unless another writer did first: on a store shared by several
- * workers, the search and the create run under one lock per record (src/store/correlation-lock.ts
- * `createIfAbsent`), so two parts of a split run never both create "Siemens". What `create` is
- * handed is the record's identity.
+ * Creates reference records unless another writer did first: on a store shared by several
+ * workers, the search and the creates run under one lock per record, taken in one order
+ * (src/store/correlation-lock.ts `createAllIfAbsent`), so two parts of a split run never both
+ * create "Siemens", and a part searches once for all the records it is about to create.
  */
 export type ReferenceCreateGuard = (
-  key: string,
-  search: () => Promise<string | undefined>,
-  create: () => Promise<string | { why: string }>,
-) => Promise<{ existing: string } | { created: string | { why: string } }>;
+  ids: readonly string[],
+  search: (ids: readonly string[]) => Promise<ReadonlyMap<string, string>>,
+  create: (absent: readonly string[]) => Promise<void>,
+) => Promise<{ readonly existing: ReadonlyMap<string, string> }>;
 
 /** A reference Snowline could not resolve, reported once per run. */
 export interface UnresolvedReference {
@@ -212,34 +212,54 @@ export class CmdbReferences {
         wanted.delete(key);
       }
     }
-    for (const [key, name] of wanted) {
-      if (this.dryRun) {
+    if (this.dryRun) {
+      for (const [key, name] of wanted) {
         // Planned once per run; the dry run's payloads carry no manufacturer for it.
         if (!this.planned.has(key)) await this.onCreated('core_company', name);
         this.planned.add(key);
-        continue;
       }
-      const created = await this.insert('core_company', { name, manufacturer: 'true' }, { name });
-      if (typeof created === 'object' && 'existing' in created) {
-        // Another part of this run created it a moment ago.
-        this.companies.set(key, created.existing);
-        continue;
-      }
-      if (typeof created !== 'string' || created === '') {
-        // The devices go without their manufacturer this run; the next run finds the company
-        // or creates it.
-        this.planned.add(key);
-        this.transientMiss = true;
-        await this.onFailed(
-          'core_company',
-          name,
-          created === '' ? 'ServiceNow answered without a sys_id' : created.why,
-        );
-        continue;
-      }
-      this.companies.set(key, created);
-      await this.onCreated('core_company', name, created);
+      return;
     }
+    await this.creating(
+      'core_company',
+      [...wanted.keys()],
+      async (keys) => {
+        const rows = await this.servicenow.listWhereIn(
+          'core_company',
+          'name',
+          keys.map((key) => wanted.get(key)!),
+          ['sys_id', 'name'],
+        );
+        const found = new Map<string, string>();
+        for (const row of rows) {
+          const name = stringValue(row.name);
+          const sysId = stringValue(row.sys_id);
+          if (name && sysId) found.set(companyKey(name), sysId);
+        }
+        return found;
+      },
+      async (absent) => {
+        for (const key of absent) {
+          const name = wanted.get(key)!;
+          const created = await this.insert('core_company', { name, manufacturer: 'true' }, { name });
+          if (typeof created !== 'string' || created === '') {
+            // The devices go without their manufacturer this run; the next run finds the company
+            // or creates it.
+            this.planned.add(key);
+            this.transientMiss = true;
+            await this.onFailed(
+              'core_company',
+              name,
+              created === '' ? 'ServiceNow answered without a sys_id' : created.why,
+            );
+            continue;
+          }
+          this.companies.set(key, created);
+          await this.onCreated('core_company', name, created);
+        }
+      },
+      (key, sysId) => this.companies.set(key, sysId),
+    );
   }
 
   /**
@@ -291,32 +311,83 @@ export class CmdbReferences {
       const key = modelKey(stringValue(row.manufacturer), name);
       if (wanted.has(key) && !this.models.has(key)) this.models.set(key, sysId);
     }
-    for (const [key, model] of wanted) {
-      if (this.models.has(key)) continue;
-      this.plannedModels.add(key);
-      if (this.dryRun) {
-        await this.onCreated('cmdb_hardware_product_model', model.name);
-        continue;
-      }
-      const values = { name: model.name, ...(model.company ? { manufacturer: model.company } : {}) };
-      const created = await this.insert('cmdb_hardware_product_model', values, values);
-      if (typeof created === 'object' && 'existing' in created) {
-        this.models.set(key, created.existing);
-        continue;
-      }
-      if (typeof created !== 'string' || created === '') {
-        // The modules go without model_id this run; the next run finds the model or creates it.
-        this.transientMiss = true;
-        await this.onFailed(
-          'cmdb_hardware_product_model',
-          model.name,
-          created === '' ? 'ServiceNow answered without a sys_id' : created.why,
-        );
-        continue;
-      }
-      this.models.set(key, created);
-      await this.onCreated('cmdb_hardware_product_model', model.name, created);
+    const absent = [...wanted.keys()].filter((key) => !this.models.has(key));
+    for (const key of absent) this.plannedModels.add(key);
+    if (this.dryRun) {
+      for (const key of absent) await this.onCreated('cmdb_hardware_product_model', wanted.get(key)!.name);
+      return;
     }
+    await this.creating(
+      'cmdb_hardware_product_model',
+      absent,
+      async (keys) => {
+        const rows = await this.servicenow.listWhereIn(
+          'cmdb_model',
+          'name',
+          [...new Set(keys.map((key) => wanted.get(key)!.name))],
+          ['sys_id', 'name', 'manufacturer'],
+        );
+        const found = new Map<string, string>();
+        for (const row of rows) {
+          const name = stringValue(row.name);
+          const sysId = stringValue(row.sys_id);
+          if (name && sysId) found.set(modelKey(stringValue(row.manufacturer), name), sysId);
+        }
+        return found;
+      },
+      async (keys) => {
+        for (const key of keys) {
+          const model = wanted.get(key)!;
+          const values = { name: model.name, ...(model.company ? { manufacturer: model.company } : {}) };
+          const created = await this.insert('cmdb_hardware_product_model', values, values);
+          if (typeof created !== 'string' || created === '') {
+            // The modules go without model_id this run; the next run finds the model or creates it.
+            this.transientMiss = true;
+            await this.onFailed(
+              'cmdb_hardware_product_model',
+              model.name,
+              created === '' ? 'ServiceNow answered without a sys_id' : created.why,
+            );
+            continue;
+          }
+          this.models.set(key, created);
+          await this.onCreated('cmdb_hardware_product_model', model.name, created);
+        }
+      },
+      (key, sysId) => this.models.set(key, sysId),
+    );
+  }
+
+  /**
+   * Creates the records of `keys`. Under a {@link ReferenceCreateGuard} (parts of a split run at
+   * once), `find` first asks which exist by now, all in one search, and only the others are
+   * created; those found are adopted (`adopt`), not reported as created.
+   */
+  private async creating(
+    table: CreatedTable,
+    keys: readonly string[],
+    find: (keys: readonly string[]) => Promise<ReadonlyMap<string, string>>,
+    create: (keys: readonly string[]) => Promise<void>,
+    adopt: (key: string, sysId: string) => void,
+  ): Promise<void> {
+    if (keys.length === 0) return;
+    if (!this.guard) return create(keys);
+    const lockId = (key: string) => `${table}\u241f${key}`;
+    const byLock = new Map(keys.map((key) => [lockId(key), key]));
+    const { existing } = await this.guard(
+      [...byLock.keys()],
+      async (ids) => {
+        const found = await find(ids.map((id) => byLock.get(id)!));
+        return new Map(
+          ids.flatMap((id) => {
+            const sysId = found.get(byLock.get(id)!);
+            return sysId ? [[id, sysId] as const] : [];
+          }),
+        );
+      },
+      (absent) => create(absent.map((id) => byLock.get(id)!)),
+    );
+    for (const [id, sysId] of existing) adopt(byLock.get(id)!, sysId);
   }
 
   /** The sys_ids known so far, for the mapping; OT types not found are reported on first use. */
@@ -357,26 +428,13 @@ export class CmdbReferences {
     table: string,
     values: Record<string, string>,
     identity: Record<string, string>,
-  ): Promise<string | { why: string } | { existing: string }> {
-    const create = async (): Promise<string | { why: string }> => {
-      try {
-        return stringValue((await this.servicenow.createOnce(table, values, identity)).sys_id) ?? '';
-      } catch (error) {
-        if (!(error instanceof UpstreamError) || error.status === 429 || isRateLimitedError(error))
-          throw error;
-        return { why: error.message };
-      }
-    };
-    if (!this.guard) return create();
-    const search = async () => {
-      const query = encodeQuery({
-        where: Object.entries(identity).map(([field, value]) => where(field, '=', value)),
-      });
-      const rows = await this.servicenow.listAll(table, { query, fields: ['sys_id'] });
-      return stringValue(rows[0]?.sys_id);
-    };
-    const outcome = await this.guard(`${table}\u241f${JSON.stringify(identity)}`, search, create);
-    return 'existing' in outcome ? { existing: outcome.existing } : outcome.created;
+  ): Promise<string | { why: string }> {
+    try {
+      return stringValue((await this.servicenow.createOnce(table, values, identity)).sys_id) ?? '';
+    } catch (error) {
+      if (!(error instanceof UpstreamError) || error.status === 429 || isRateLimitedError(error)) throw error;
+      return { why: error.message };
+    }
   }
 
   /**
