@@ -169,7 +169,11 @@ export function writeBenchConfig(ready: SandboxReady, dir: string, flows: Record
   return path;
 }
 
-/** Runs `snowline sync --job <flow> --json` and samples its peak RSS (VmHWM) until it exits. */
+/**
+ * Runs `snowline sync --job <flow> --json` and samples its peak RSS (VmHWM) until it exits. With
+ * `BENCH_CPU_PROF=<dir>` in the environment, each run writes a V8 CPU profile there
+ * (`--cpu-prof`), for `npx tsx bench/cpu-profile.ts <file>`.
+ */
 export async function timedSync(
   configPath: string,
   flow: string,
@@ -179,6 +183,7 @@ export async function timedSync(
   const child = spawn(
     process.execPath,
     [
+      ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
       'dist/cli.js',
       '--config',
       configPath,
