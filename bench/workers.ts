@@ -1,16 +1,18 @@
 /**
- * Benchmark of the scale-out runtime: flow ot-inventory (initial load) run by 1 and by 2
+ * Benchmark of the scale-out runtime: flow ot-inventory (initial load) run by 1, 2 and 4
  * `snowline worker` processes on a throwaway PostgreSQL, against the sandboxes in their own
  * process, without and with latency injected per sandbox request. Prints the speed-up ratios and
  * the bound the ServiceNow request budget puts on throughput:
  *
  *   records per hour ≤ request budget per hour × records per request
  *
- *   npx tsx bench/workers.ts [--devices 2000|large] [--latency 0,30] [--budget 20000]
+ *   npx tsx bench/workers.ts [--devices 2000|large] [--latency 0,50] [--workers 1,2,4]
+ *                            [--source sensor|console] [--budget 20000]
  *
- * ot-inventory is one partition today (docs/scale-out.md): a second worker cannot split one run
- * of it, so expect a ratio near 1; the figure is here to show that plainly, and to move when the
- * flow learns sub-partitions. Not a test: nothing here asserts a time.
+ * From the sensors (the default), a run splits into one part per sensor (docs/scale-out.md), which
+ * the workers share; from the console it is one partition, so expect a ratio near 1 there. Each
+ * worker takes `queue.concurrency` jobs at once (the configuration's default). Not a test:
+ * nothing here asserts a time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -37,13 +39,20 @@ import { startThrowawayPostgres } from '../test/support/postgres.js';
 const { values } = parseArgs({
   options: {
     devices: { type: 'string', default: '2000' },
-    latency: { type: 'string', default: '0,30' },
+    latency: { type: 'string', default: '0,50' },
+    workers: { type: 'string', default: '1,2,4' },
+    source: { type: 'string', default: 'sensor' },
     budget: { type: 'string', default: '20000' },
   },
 });
 const size = values.devices!;
 const latencies = values.latency!.split(',').map(Number);
 const budgetPerHour = Number(values.budget);
+const workerCounts = values.workers!.split(',').map(Number);
+if (workerCounts[0] !== 1 || workerCounts.some((n) => !Number.isInteger(n) || n < 1))
+  throw new Error('--workers: whole numbers, starting with 1 (the ratios are against one worker)');
+const source = values.source!;
+if (source !== 'sensor' && source !== 'console') throw new Error('--source: sensor or console');
 if (!existsSync('dist/cli.js')) throw new Error('build first: npm run build');
 
 async function startSandbox(): Promise<{ ready: SandboxReady; stop: () => Promise<void> }> {
@@ -108,7 +117,7 @@ async function measure(workers: number, latencyMs: number) {
     integrations: { flows: unknown }[];
     queue: Record<string, unknown>;
   };
-  raw.integrations[0]!.flows = { otInventory: { source: 'console', sensorValidation: 'auto' } };
+  raw.integrations[0]!.flows = { otInventory: { source, sensorValidation: 'auto' } };
   raw.queue = {
     ...raw.queue,
     maintenanceIntervalSeconds: 2,
@@ -154,15 +163,18 @@ async function measure(workers: number, latencyMs: number) {
       .select(['created', 'updated', 'requests_servicenow', 'outcome'])
       .where('flow', '=', 'ot-inventory')
       .execute();
+    // A split run is several flow runs (plan, one per sensor, sweep): their sum.
     const records = flow.reduce((n, f) => n + Number(f.created) + Number(f.updated), 0);
     const requests = flow.reduce((n, f) => n + Number(f.requests_servicenow), 0);
+    const outcomes: Record<string, number> = {};
+    for (const f of flow) outcomes[f.outcome] = (outcomes[f.outcome] ?? 0) + 1;
     return {
       workers,
       latencyMs,
       seconds: +seconds.toFixed(1),
       records,
       serviceNowRequests: requests,
-      runs: flow.map((f) => f.outcome),
+      flowRuns: outcomes,
     };
   } finally {
     await boss.stop({ graceful: false, wait: true });
@@ -179,23 +191,30 @@ async function measure(workers: number, latencyMs: number) {
 const results: Record<string, unknown>[] = [];
 try {
   for (const latencyMs of latencies) {
-    const one = await measure(1, latencyMs);
-    const two = await measure(2, latencyMs);
+    const runs = [];
+    for (const count of workerCounts) {
+      const run = await measure(count, latencyMs);
+      process.stderr.write(`${JSON.stringify(run)}\n`);
+      runs.push(run);
+    }
+    const one = runs[0]!;
     const recordsPerRequest = one.records / Math.max(1, one.serviceNowRequests);
     const figures = {
       size,
+      source,
       latencyMs,
-      one,
-      two,
-      ratio: +(one.seconds / two.seconds).toFixed(2),
+      runs,
+      /** Seconds with one worker over seconds with N, by N. */
+      ratios: Object.fromEntries(
+        runs.slice(1).map((r) => [r.workers, +(one.seconds / r.seconds).toFixed(2)]),
+      ),
       recordsPerRequest: +recordsPerRequest.toFixed(2),
       bound: {
         ifBudgetPerHour: budgetPerHour,
         recordsPerHourAtMost: Math.round(budgetPerHour * recordsPerRequest),
-        observedRecordsPerHour: {
-          one: Math.round((one.records / one.seconds) * 3600),
-          two: Math.round((two.records / two.seconds) * 3600),
-        },
+        observedRecordsPerHour: Object.fromEntries(
+          runs.map((r) => [r.workers, Math.round((r.records / r.seconds) * 3600)]),
+        ),
       },
     };
     results.push(figures);
