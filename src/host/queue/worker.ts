@@ -20,7 +20,7 @@ import { runWithWorkContext, type PartitionLease } from '../../runtime/work-cont
 import { SharedRequestLimiter } from './shared-limiter.js';
 import { FLOW_RUN_QUEUE, flowRunJobOptions, type FlowRunJob } from './boss.js';
 import { firstJobOf, jobPartitionKey, partsOf } from './partitions.js';
-import { openPartGroup, finishPart } from '../../store/models/part-groups.js';
+import { finishPart, openPartGroup, settlePartGroup } from '../../store/models/part-groups.js';
 import { PLAN_PART, SWEEP_PART } from '../../sync/kernel/flow.js';
 
 /** A flow-run job whose flow failed: pg-boss retries it with backoff, then dead-letters it. */
@@ -206,19 +206,25 @@ export class FlowRunWorker {
         flow: job.flow,
         parts: parts.length,
       });
-      for (const part of parts) await send({ ...job, part, group });
-      log.info({ parts: parts.length, group }, 'flow split into parts');
+      let queued = 0;
+      for (const part of parts) if (await send({ ...job, part, group })) queued += 1;
+      log.info({ parts: parts.length, queued, group }, 'flow split into parts');
+      // A part whose partition still had a job waiting from an earlier run joined it instead.
+      if ((await settlePartGroup(store.db, group, queued)) === 'last') await this.sweep(job, send);
       return;
     }
     if (job.part !== undefined && job.part !== SWEEP_PART) {
       const finished = job.group ? await finishPart(store.db, clock, job.group, job.part) : 'last';
-      if (finished !== 'last') return;
-      const { group: _group, ...rest } = job;
-      await send({ ...rest, part: SWEEP_PART });
+      if (finished === 'last') await this.sweep(job, send);
       return;
     }
     const [next, ...rest] = job.then;
     if (next) await send(firstJobOf(runners, integration, { ...withoutPart(job), flow: next, then: rest }));
+  }
+
+  /** Queues the sweep of a split flow run, which hands its chain on when done. */
+  private async sweep(job: FlowRunJob, send: (next: FlowRunJob) => Promise<string | null>): Promise<void> {
+    await send({ ...withoutPart(job), part: SWEEP_PART });
   }
 }
 

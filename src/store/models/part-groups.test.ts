@@ -5,7 +5,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '../../../test/support/databases.js';
 import { systemClock } from '../../domain/clock.js';
 import { openStore } from '../store.js';
-import { finishPart, openPartGroup } from './part-groups.js';
+import { finishPart, openPartGroup, settlePartGroup } from './part-groups.js';
 
 const postgresUrl = inject('postgresUrl');
 const dir = mkdtempSync(join(tmpdir(), 'snowline-part-groups-'));
@@ -50,6 +50,39 @@ describe.each(backends)('part groups on $name', ({ available, url }) => {
           .select('part' as never)
           .execute();
         expect(left).toEqual([]);
+      } finally {
+        await store.close();
+      }
+    },
+  );
+
+  it.skipIf(!available)(
+    'a group settled to the parts really queued: the sweep comes from whichever of settling and the last part is later',
+    async () => {
+      const store = await openStore(await url());
+      try {
+        await store.migrate();
+        const open = (id: string) =>
+          openPartGroup(store.db, systemClock, {
+            id,
+            integrationId: 'plant',
+            flow: 'ot-inventory',
+            parts: 4,
+          });
+        // Two of four parts joined jobs an earlier run left waiting: two queued, both finish after.
+        await open('g2');
+        expect(await settlePartGroup(store.db, 'g2', 2)).toBe('more');
+        expect(await finishPart(store.db, systemClock, 'g2', 'sensor:a')).toBe('more');
+        expect(await finishPart(store.db, systemClock, 'g2', 'sensor:b')).toBe('last');
+        // Both queued parts finished before the group was settled: settling queues the sweep.
+        await open('g3');
+        expect(await finishPart(store.db, systemClock, 'g3', 'sensor:a')).toBe('more');
+        expect(await finishPart(store.db, systemClock, 'g3', 'sensor:b')).toBe('more');
+        expect(await settlePartGroup(store.db, 'g3', 2)).toBe('last');
+        expect(await finishPart(store.db, systemClock, 'g3', 'sensor:c')).toBe('again');
+        // Every part joined an earlier run's job: nothing to wait for.
+        await open('g4');
+        expect(await settlePartGroup(store.db, 'g4', 0)).toBe('last');
       } finally {
         await store.close();
       }

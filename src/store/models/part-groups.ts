@@ -26,7 +26,10 @@ function groups(db: Kysely<Database>): Kysely<PartGroupDatabase> {
   return db.withTables<{ part_group: PartGroupTable; part_group_done: PartGroupDoneTable }>();
 }
 
-/** Opens the group of a split flow run before its parts are queued. */
+/**
+ * Opens the group of a split flow run before its parts are queued, expecting every part; once
+ * they are queued, {@link settlePartGroup} says how many really were.
+ */
 export async function openPartGroup(
   db: Kysely<Database>,
   clock: Clock,
@@ -82,6 +85,33 @@ export async function finishPart(
       if (!row) await groups(trx).deleteFrom('part_group_done').where('group_id', '=', groupId).execute();
       return row ? 'more' : 'again';
     }
+    await groups(trx).deleteFrom('part_group_done').where('group_id', '=', groupId).execute();
+    await groups(trx).deleteFrom('part_group').where('group_id', '=', groupId).execute();
+    return 'last';
+  });
+}
+
+/**
+ * Sets how many parts of a group were queued (`queued`, at most the number it was opened with): a
+ * part that already had a job waiting from an earlier run joined that job (the queue keeps one
+ * waiting job per partition), and finishes the earlier run's group, not this one. `last` when the
+ * queued parts have all finished already (none queued, or all done before this call): the caller
+ * queues the sweep, and the group is deleted. Ordered with {@link finishPart} by the row lock, so
+ * exactly one of them answers `last`.
+ */
+export async function settlePartGroup(
+  db: Kysely<Database>,
+  groupId: string,
+  queued: number,
+): Promise<'last' | 'more'> {
+  return inTransaction(db, async (trx) => {
+    const row = await groups(trx)
+      .updateTable('part_group')
+      .set({ expected: queued })
+      .where('group_id', '=', groupId)
+      .returning(['done', 'expected'])
+      .executeTakeFirst();
+    if (!row || Number(row.done) < Number(row.expected)) return 'more';
     await groups(trx).deleteFrom('part_group_done').where('group_id', '=', groupId).execute();
     await groups(trx).deleteFrom('part_group').where('group_id', '=', groupId).execute();
     return 'last';
