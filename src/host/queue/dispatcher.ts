@@ -25,8 +25,9 @@ export interface PgBossDispatcherOptions {
  * The scale-out {@link RunDispatcher}: a run request becomes flow-run jobs on the pg-boss queue
  * for `snowline worker` processes, one chain of flows per set of flows that depend on each other
  * (ot-inventory → ot-vulnerabilities; cloud-tickets → ticket-sync), so independent flows run on
- * different workers at once; a flow that splits starts with its plan part (partitions.ts). A dry run writes nothing and its plan is what the caller wants to
- * see, so it runs here and returns `done`.
+ * different workers at once; a flow that splits starts with its plan part (partitions.ts). A
+ * dry run writes nothing and its plan is what the caller wants to see, so it runs here and
+ * returns `done`.
  */
 export class PgBossRunDispatcher implements RunDispatcher {
   constructor(private readonly options: PgBossDispatcherOptions) {}

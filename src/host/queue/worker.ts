@@ -194,9 +194,9 @@ export class FlowRunWorker {
    * part; after the whole flow or its sweep, the next flow of the chain.
    */
   private async handOn(job: FlowRunJob, integration: IntegrationConfig, log: Logger): Promise<void> {
-    const { boss, config, store, clock, runners } = this.options;
-    const send = (next: FlowRunJob) =>
-      boss.send(FLOW_RUN_QUEUE, next, flowRunJobOptions(config.queue, jobPartitionKey(next)));
+    const { store, clock, runners } = this.options;
+    // The sweep of a split flow run, which hands its chain on when done.
+    const sweep = () => this.send({ ...withoutPart(job), part: SWEEP_PART });
     if (job.part === PLAN_PART) {
       const parts = partsOf(runners, integration, job.flow) ?? [];
       const group = randomUUID();
@@ -207,24 +207,26 @@ export class FlowRunWorker {
         parts: parts.length,
       });
       let queued = 0;
-      for (const part of parts) if (await send({ ...job, part, group })) queued += 1;
+      for (const part of parts) if (await this.send({ ...job, part, group })) queued += 1;
       log.info({ parts: parts.length, queued, group }, 'flow split into parts');
       // A part whose partition still had a job waiting from an earlier run joined it instead.
-      if ((await settlePartGroup(store.db, group, queued)) === 'last') await this.sweep(job, send);
+      if ((await settlePartGroup(store.db, group, queued)) === 'last') await sweep();
       return;
     }
     if (job.part !== undefined && job.part !== SWEEP_PART) {
       const finished = job.group ? await finishPart(store.db, clock, job.group, job.part) : 'last';
-      if (finished === 'last') await this.sweep(job, send);
+      if (finished === 'last') await sweep();
       return;
     }
     const [next, ...rest] = job.then;
-    if (next) await send(firstJobOf(runners, integration, { ...withoutPart(job), flow: next, then: rest }));
+    if (next)
+      await this.send(firstJobOf(runners, integration, { ...withoutPart(job), flow: next, then: rest }));
   }
 
-  /** Queues the sweep of a split flow run, which hands its chain on when done. */
-  private async sweep(job: FlowRunJob, send: (next: FlowRunJob) => Promise<string | null>): Promise<void> {
-    await send({ ...withoutPart(job), part: SWEEP_PART });
+  /** Queues a job under its partition's key; null when that partition already has one waiting. */
+  private send(job: FlowRunJob): Promise<string | null> {
+    const { boss, config } = this.options;
+    return boss.send(FLOW_RUN_QUEUE, job, flowRunJobOptions(config.queue, jobPartitionKey(job)));
   }
 }
 

@@ -80,14 +80,10 @@ export async function finishPart(
       .where('group_id', '=', groupId)
       .returning(['done', 'expected'])
       .executeTakeFirst();
-    if (!row || Number(row.done) < Number(row.expected)) {
-      // A part of a group already finished and deleted leaves no row behind.
-      if (!row) await groups(trx).deleteFrom('part_group_done').where('group_id', '=', groupId).execute();
-      return row ? 'more' : 'again';
-    }
-    await groups(trx).deleteFrom('part_group_done').where('group_id', '=', groupId).execute();
-    await groups(trx).deleteFrom('part_group').where('group_id', '=', groupId).execute();
-    return 'last';
+    if (row && Number(row.done) < Number(row.expected)) return 'more';
+    // Finished: the group goes. A part of a group already finished and deleted leaves no row behind.
+    await closeGroup(trx, groupId);
+    return row ? 'last' : 'again';
   });
 }
 
@@ -112,8 +108,13 @@ export async function settlePartGroup(
       .returning(['done', 'expected'])
       .executeTakeFirst();
     if (!row || Number(row.done) < Number(row.expected)) return 'more';
-    await groups(trx).deleteFrom('part_group_done').where('group_id', '=', groupId).execute();
-    await groups(trx).deleteFrom('part_group').where('group_id', '=', groupId).execute();
+    await closeGroup(trx, groupId);
     return 'last';
   });
+}
+
+/** Deletes a finished group and its parts' rows. */
+async function closeGroup(trx: Kysely<Database>, groupId: string): Promise<void> {
+  await groups(trx).deleteFrom('part_group_done').where('group_id', '=', groupId).execute();
+  await groups(trx).deleteFrom('part_group').where('group_id', '=', groupId).execute();
 }

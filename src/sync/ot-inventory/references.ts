@@ -163,55 +163,29 @@ export class CmdbReferences {
       if (name && key && !this.companies.has(key) && !this.planned.has(key)) wanted.set(key, name);
     }
     if (wanted.size === 0) return;
-    const found: Awaited<ReturnType<ServiceNowClient['listAll']>> = [];
-    const lookUp = async (names: readonly string[], query: string) => {
-      try {
-        found.push(...(await this.servicenow.listAll('core_company', { query, fields: ['sys_id', 'name'] })));
-      } catch (error) {
-        // A company that can not be looked up leaves its devices without manufacturer this
-        // run; the inventory itself goes on. A rate limit still defers the run.
-        if (!(error instanceof UpstreamError) || error.status === 429) throw error;
-        this.transientMiss = true;
-        for (const name of names) {
-          wanted.delete(companyKey(name));
-          this.miss('core_company', name, `manufacturer (the lookup failed: ${error.message})`);
-        }
-      }
-    };
-    let batch: string[] = [];
-    let length = 0;
-    const flush = async () => {
-      if (batch.length) await lookUp(batch, encodeQuery({ where: [where('name', 'IN', batch)] }));
-      batch = [];
-      length = 0;
-    };
+    const names: string[] = [];
     for (const [key, name] of [...wanted]) {
       if (/^\s*javascript:/i.test(name) || name.length > MAX_VENDOR_NAME) {
         // A script the instance would evaluate in a query, or text too long to be a company name
         // (and to fit in a URL): never looked up, never created.
         wanted.delete(key);
         this.miss('core_company', name.slice(0, 100), 'manufacturer');
-      } else if (name.includes(',')) {
-        // An IN list has no escape for a comma ("Siemens, Inc."): such a name is asked for alone.
-        await lookUp([name], encodeQuery({ where: [where('name', '=', name)] }));
-      } else {
-        // IN lists stay well inside the URL length instances and proxies accept.
-        const size = encodeURIComponent(name).length + 1;
-        if (length + size > MAX_QUERY_TEXT) await flush();
-        batch.push(name);
-        length += size;
-      }
+      } else names.push(name);
     }
-    await flush();
-    for (const row of found) {
-      const name = stringValue(row.name);
-      const key = name && companyKey(name);
-      const sysId = stringValue(row.sys_id);
-      if (key && sysId && wanted.has(key)) {
+    const found = await this.companyIds(names, (failed, error) => {
+      // A company that can not be looked up leaves its devices without manufacturer this
+      // run; the inventory itself goes on. A rate limit still defers the run.
+      this.transientMiss = true;
+      for (const name of failed) {
+        wanted.delete(companyKey(name));
+        this.miss('core_company', name, `manufacturer (the lookup failed: ${error.message})`);
+      }
+    });
+    for (const [key, sysId] of found)
+      if (wanted.has(key)) {
         this.companies.set(key, sysId);
         wanted.delete(key);
       }
-    }
     if (this.dryRun) {
       for (const [key, name] of wanted) {
         // Planned once per run; the dry run's payloads carry no manufacturer for it.
@@ -223,21 +197,13 @@ export class CmdbReferences {
     await this.creating(
       'core_company',
       [...wanted.keys()],
-      async (keys) => {
-        const rows = await this.servicenow.listWhereIn(
-          'core_company',
-          'name',
+      (keys) =>
+        this.companyIds(
           keys.map((key) => wanted.get(key)!),
-          ['sys_id', 'name'],
-        );
-        const found = new Map<string, string>();
-        for (const row of rows) {
-          const name = stringValue(row.name);
-          const sysId = stringValue(row.sys_id);
-          if (name && sysId) found.set(companyKey(name), sysId);
-        }
-        return found;
-      },
+          (_names, error) => {
+            throw error;
+          },
+        ),
       async (absent) => {
         for (const key of absent) {
           const name = wanted.get(key)!;
@@ -283,14 +249,9 @@ export class CmdbReferences {
         wanted.set(key, { name, ...(company ? { company } : {}) });
     }
     if (wanted.size === 0) return;
-    let rows: Awaited<ReturnType<ServiceNowClient['listAll']>>;
+    let found: Map<string, string>;
     try {
-      rows = await this.servicenow.listWhereIn(
-        'cmdb_model',
-        'name',
-        [...new Set([...wanted.values()].map((m) => m.name))],
-        ['sys_id', 'name', 'manufacturer'],
-      );
+      found = await this.modelIds([...wanted.values()].map((m) => m.name));
     } catch (error) {
       if (!(error instanceof UpstreamError) || error.status === 429) throw error;
       this.transientMiss = true;
@@ -304,13 +265,8 @@ export class CmdbReferences {
       }
       return;
     }
-    for (const row of rows) {
-      const name = stringValue(row.name);
-      const sysId = stringValue(row.sys_id);
-      if (!name || !sysId) continue;
-      const key = modelKey(stringValue(row.manufacturer), name);
+    for (const [key, sysId] of found)
       if (wanted.has(key) && !this.models.has(key)) this.models.set(key, sysId);
-    }
     const absent = [...wanted.keys()].filter((key) => !this.models.has(key));
     for (const key of absent) this.plannedModels.add(key);
     if (this.dryRun) {
@@ -320,21 +276,7 @@ export class CmdbReferences {
     await this.creating(
       'cmdb_hardware_product_model',
       absent,
-      async (keys) => {
-        const rows = await this.servicenow.listWhereIn(
-          'cmdb_model',
-          'name',
-          [...new Set(keys.map((key) => wanted.get(key)!.name))],
-          ['sys_id', 'name', 'manufacturer'],
-        );
-        const found = new Map<string, string>();
-        for (const row of rows) {
-          const name = stringValue(row.name);
-          const sysId = stringValue(row.sys_id);
-          if (name && sysId) found.set(modelKey(stringValue(row.manufacturer), name), sysId);
-        }
-        return found;
-      },
+      (keys) => this.modelIds(keys.map((key) => wanted.get(key)!.name)),
       async (keys) => {
         for (const key of keys) {
           const model = wanted.get(key)!;
@@ -356,6 +298,71 @@ export class CmdbReferences {
       },
       (key, sysId) => this.models.set(key, sysId),
     );
+  }
+
+  /**
+   * The sys_ids of the companies named `names`, by {@link companyKey}: IN lists that stay well
+   * inside the URL length instances and proxies accept, and a name with a comma asked for alone
+   * (an IN list has no escape for it: "Siemens, Inc."). A failed look-up of some names goes to
+   * `failed` (which may rethrow); a rate limit always defers the run.
+   */
+  private async companyIds(
+    names: readonly string[],
+    failed: (names: readonly string[], error: UpstreamError) => void,
+  ): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    const lookUp = async (asked: readonly string[], query: string) => {
+      try {
+        for (const row of await this.servicenow.listAll('core_company', {
+          query,
+          fields: ['sys_id', 'name'],
+        })) {
+          const name = stringValue(row.name);
+          const sysId = stringValue(row.sys_id);
+          // The first record of a name is the one used, as the instance lists them.
+          if (name && sysId && !found.has(companyKey(name))) found.set(companyKey(name), sysId);
+        }
+      } catch (error) {
+        if (!(error instanceof UpstreamError) || error.status === 429) throw error;
+        failed(asked, error);
+      }
+    };
+    let batch: string[] = [];
+    let length = 0;
+    const flush = async () => {
+      if (batch.length) await lookUp(batch, encodeQuery({ where: [where('name', 'IN', batch)] }));
+      batch = [];
+      length = 0;
+    };
+    for (const name of names) {
+      if (name.includes(',')) await lookUp([name], encodeQuery({ where: [where('name', '=', name)] }));
+      else {
+        const size = encodeURIComponent(name).length + 1;
+        if (length + size > MAX_QUERY_TEXT) await flush();
+        batch.push(name);
+        length += size;
+      }
+    }
+    await flush();
+    return found;
+  }
+
+  /** The sys_ids of the product models named `names`, by {@link modelKey} (manufacturer and name). */
+  private async modelIds(names: readonly string[]): Promise<Map<string, string>> {
+    const rows = await this.servicenow.listWhereIn(
+      'cmdb_model',
+      'name',
+      [...new Set(names)],
+      ['sys_id', 'name', 'manufacturer'],
+    );
+    const found = new Map<string, string>();
+    for (const row of rows) {
+      const name = stringValue(row.name);
+      const sysId = stringValue(row.sys_id);
+      const key = name && modelKey(stringValue(row.manufacturer), name);
+      if (key && sysId && !found.has(key)) found.set(key, sysId);
+    }
+    return found;
   }
 
   /**
