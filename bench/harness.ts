@@ -311,20 +311,22 @@ export interface Outbound extends JournalEntry {
 /**
  * Sends requests to `sandbox` in order with `concurrency` in flight, ServiceNow's with the bearer
  * `token`, Defender's with the credential its path wants; returns how many answered 4xx/5xx.
+ * With `phase`, consecutive requests of one phase go together and a phase starts once the one
+ * before it has answered; a request of no phase (`undefined`) goes alone, after those before it
+ * and before those after it.
  */
 export async function sendAll(
   sandbox: SandboxProcess,
   token: string,
   requests: readonly Outbound[],
   concurrency: number,
-  alone: (entry: Outbound) => boolean = () => false,
+  phase: (entry: Outbound) => string | undefined = () => '',
 ): Promise<number> {
   let failed = 0;
-  // A request sent `alone` waits for those before it and holds back those after it.
   for (let start = 0; start < requests.length;) {
-    let end = start;
-    while (end < requests.length && !alone(requests[end]!)) end++;
-    if (end === start) end++;
+    const first = phase(requests[start]!);
+    let end = start + 1;
+    while (first !== undefined && end < requests.length && phase(requests[end]!) === first) end++;
     failed += await sendConcurrently(
       sandbox,
       token,
@@ -381,11 +383,14 @@ async function sendConcurrently(
 
 /**
  * How a flow sends its requests, which the replay and the naive client copy: ot-inventory keeps
- * `servicenow` IRE requests in flight with Defender's reads alongside on `defender` lanes; the
- * flows that await every request (ot-vulnerabilities, cloud-tickets) send one at a time, both
- * sides on one lane in the order the sandboxes received them (`oneLane`).
+ * `servicenow` IRE requests in flight with Defender's reads alongside on `defender` lanes;
+ * ot-vulnerabilities works in phases (`phases`: the reads of a chunk of devices, then its Batch
+ * calls of one table, `phases` in flight, each phase after the one before: see
+ * {@link phaseOf}); a flow that awaits every request sends one at a time, both sides on one lane
+ * in the order the sandboxes received them (`oneLane`).
  */
-export type Lanes = { readonly servicenow: number; readonly defender: number } | 'oneLane';
+export type Lanes =
+  { readonly servicenow: number; readonly defender: number } | { readonly phases: number } | 'oneLane';
 
 /**
  * The replay floor: the journaled requests sent again by a minimal client against a fresh
@@ -434,15 +439,33 @@ async function sendInLanes(
   lanes: Lanes,
   alone?: (entry: Outbound) => boolean,
 ): Promise<number> {
-  if (lanes === 'oneLane') {
-    const inOrder = [...servicenow, ...defender].sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
-    return sendAll(sandbox, token, inOrder, 1);
-  }
+  const inOrder = () => [...servicenow, ...defender].sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
+  if (lanes === 'oneLane') return sendAll(sandbox, token, inOrder(), 1);
+  // A phase at a time, in the order received: consecutive requests of one phaseOf go together,
+  // and a phase starts once the one before it has answered (a detection's Batch call names the
+  // vulnerable items the call before it created). Consecutive reads are one phase even where
+  // the run waited for one read's answer to ask the next: the floor is lower for it, never higher.
+  if ('phases' in lanes) return sendAll(sandbox, token, inOrder(), lanes.phases, phaseOf);
   const failed = await Promise.all([
-    sendAll(sandbox, token, servicenow, lanes.servicenow, alone),
+    sendAll(sandbox, token, servicenow, lanes.servicenow, (entry) => (alone?.(entry) ? undefined : '')),
     sendAll(sandbox, token, defender, lanes.defender),
   ]);
   return failed[0]! + failed[1]!;
+}
+
+/**
+ * The phase of a request: `read` for a ServiceNow read, the method and table of its first inner
+ * request for a Batch call (one `BatchWriter.write` writes one table), none for anything else
+ * (sent alone: a Defender read, whose next page the flow asks for once it has this one).
+ */
+function phaseOf(entry: Outbound): string | undefined {
+  if (entry.side !== 'servicenow') return undefined;
+  if (entry.method === 'GET') return 'read';
+  if (entry.method !== 'POST' || !entry.path.startsWith('/api/now/v1/batch') || !entry.body) return undefined;
+  const inner = (JSON.parse(entry.body) as { rest_requests?: { method?: string; url?: string }[] })
+    .rest_requests?.[0];
+  const table = /\/api\/now\/table\/([^/?]+)/.exec(inner?.url ?? '')?.[1];
+  return inner && table ? `batch ${inner.method} ${table}` : undefined;
 }
 
 /** A Table API insert (it mints a sys_id). */
@@ -618,7 +641,8 @@ export async function naiveCopy(
   const started = performance.now();
   // ServiceNow's records first, then Defender's assignments (their ticket links name the records):
   // each side in the flow's lanes, the ServiceNow side timed apart.
-  const width = (side: 'servicenow' | 'defender') => (lanes === 'oneLane' ? 1 : lanes[side]);
+  const width = (side: 'servicenow' | 'defender') =>
+    lanes === 'oneLane' ? 1 : 'phases' in lanes ? (side === 'servicenow' ? lanes.phases : 1) : lanes[side];
   let failed = await sendAll(to, token, servicenow, width('servicenow'));
   const servicenowMs = performance.now() - started;
   failed += await sendAll(to, token, defender, width('defender'));

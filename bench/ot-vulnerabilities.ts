@@ -6,17 +6,19 @@
  * an unchanged re-run. Like bench/ot-inventory.ts, each result also carries:
  *
  * - `replay`: the requests of ot-vulnerabilities' first run (journaled by the sandboxes, not
- *   ot-inventory's) replayed one at a time in the order sent, as the flow sends them, against a
- *   fresh sandbox seeded untimed with what ot-inventory left (sys_ids kept); `ratio` is
- *   Snowline's wall time over the replay's (target ≤ 1.3).
+ *   ot-inventory's) replayed in the order received, in the flow's phases (a chunk's reads, then
+ *   its Batch calls of one table, `--concurrency` in flight, as the flow sends them: harness.ts
+ *   `sendInPhases`), against a fresh sandbox seeded untimed with what ot-inventory left (sys_ids
+ *   kept); `ratio` is Snowline's wall time over the replay's (target ≤ 1.3).
  * - `naive`: the NVD entries, vulnerable items and detections Snowline left, written one Table
- *   API request per record, one at a time, to a fresh sandbox seeded the same way; `ratio` is its
- *   time over Snowline's (target ≥ 10), `sameState` whether the canonical dumps are equal.
+ *   API request per record, `--concurrency` at a time, to a fresh sandbox seeded the same way;
+ *   `ratio` is its time over Snowline's (target ≥ 20), `sameState` whether the canonical dumps
+ *   are equal.
  *
  * Above `--sample` devices (10,000) both run on a sample of that many devices with Snowline timed
  * on the same sample, and say so; `--sample 0` leaves them out.
  *
- *   npx tsx bench/ot-vulnerabilities.ts [--size demo|large|N[,…]] [--json] [--batch 100] [--source console|sensor|resourceGraph] [--sample 10000]
+ *   npx tsx bench/ot-vulnerabilities.ts [--size demo|large|N[,…]] [--json] [--batch 100] [--source console|sensor|resourceGraph] [--sample 10000] [--concurrency 4]
  *
  * `N` is a number of devices. Prints one result per size (one JSON object per line with
  * `--json`) and writes bench/results/<date>-ot-vulnerabilities.json. The floor is the fewest
@@ -53,8 +55,11 @@ import {
 const { sizes, json, sample, values } = benchArgs({
   batch: { type: 'string', default: '100' },
   source: { type: 'string', default: 'console' },
+  concurrency: { type: 'string', default: '4' },
 });
 const batchSize = Number(values.batch);
+/** Batch calls and reads in flight (flows.otVulnerabilities.concurrency); the replay and naive client keep as many. */
+const concurrency = Number(values.concurrency);
 const source = values.source;
 if (source !== 'console' && source !== 'sensor' && source !== 'resourceGraph')
   throw new Error('--source is console, sensor or resourceGraph');
@@ -89,7 +94,7 @@ async function measure(
   try {
     const configPath = writeBenchConfig(sandbox.ready, dir, {
       otInventory: { source: inventorySource, sensorValidation: 'auto', batchSize },
-      otVulnerabilities: { source, batchSize },
+      otVulnerabilities: { source, batchSize, concurrency },
     });
     const inventory = await timedSync(configPath, 'ot-inventory');
     if (withRatios) await journal(sandbox, true);
@@ -120,11 +125,19 @@ async function measure(
       snowlineMs: initial.wallMs,
       naive: await withSandbox(size, async (fresh) => {
         await afterInventory(fresh);
-        return naiveCopy(sandbox, fresh, { tables: VULNERABILITY_TABLES, lanes: 'oneLane' });
+        return naiveCopy(sandbox, fresh, { tables: VULNERABILITY_TABLES, lanes: { phases: concurrency } });
       }),
       replay: await withSandbox(size, async (fresh) => {
         await afterInventory(fresh);
-        return replayFloor(fresh, requests, 'oneLane', { recorded: sandbox, tables: VULNERABILITY_TABLES });
+        return replayFloor(
+          fresh,
+          requests,
+          { phases: concurrency },
+          {
+            recorded: sandbox,
+            tables: VULNERABILITY_TABLES,
+          },
+        );
       }),
     };
     const result: FlowBenchResult = {

@@ -134,14 +134,21 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** Batch calls and detection reads in flight: now, and the most at once. */
+interface InFlight {
+  now: { batch: number; detectionRead: number };
+  most: { batch: number; detectionRead: number };
+}
+
 /**
- * A client of the sandbox. With `dies`, a request that gets no answer ends the run as a kill -9
+ * A client of the sandbox; with `inFlight`, it counts the Batch calls and detection reads in flight. With `dies`, a request that gets no answer ends the run as a kill -9
  * would, there and then: the client does not see a lost connection it could recover from (it would
  * search for a Batch call's inserts and re-send the rest), so the next run has to.
  */
-function connect(counters: RequestCounters, options: { dies?: boolean } = {}) {
+function connect(counters: RequestCounters, options: { dies?: boolean; inFlight?: InFlight } = {}) {
   const config = integration({}, sandbox.url, sandbox.caFile!).servicenow;
   const transport = createHttpTransport({ caFile: config.tls.caFile });
+  const watched = options.inFlight;
   const connection = connectServiceNow(config, {
     clock,
     counters,
@@ -153,7 +160,26 @@ function connect(counters: RequestCounters, options: { dies?: boolean } = {}) {
             }),
           close: () => transport.close(),
         }
-      : transport,
+      : watched
+        ? {
+            send: async (request) => {
+              const kind = request.url.includes('/api/now/v1/batch')
+                ? 'batch'
+                : request.url.includes('/api/now/table/sn_vul_detection')
+                  ? 'detectionRead'
+                  : undefined;
+              if (!kind) return transport.send(request);
+              watched.now[kind] += 1;
+              watched.most[kind] = Math.max(watched.most[kind], watched.now[kind]);
+              try {
+                return await transport.send(request);
+              } finally {
+                watched.now[kind] -= 1;
+              }
+            },
+            close: () => transport.close(),
+          }
+        : transport,
   });
   opened.push(connection.close);
   return connection;
@@ -199,6 +225,9 @@ async function sync(
     writeVulnerableItems?: boolean;
     detectionSource?: string;
     dies?: boolean;
+    batchSize?: number;
+    concurrency?: number;
+    inFlight?: InFlight;
   } = {},
 ) {
   const counters = new RequestCounters();
@@ -214,7 +243,8 @@ async function sync(
         otInventory: { source: 'sensor' },
         otVulnerabilities: {
           source: 'sensor',
-          batchSize: 3,
+          batchSize: options.batchSize ?? 3,
+          ...(options.concurrency ? { concurrency: options.concurrency } : {}),
           writeVulnerableItems: options.writeVulnerableItems ?? false,
           ...(options.detectionSource ? { detectionSource: options.detectionSource } : {}),
         },
@@ -228,7 +258,10 @@ async function sync(
     },
     {
       source: options.source ?? fullSource,
-      servicenow: connect(counters, { dies: options.dies ?? false }).client,
+      servicenow: connect(counters, {
+        dies: options.dies ?? false,
+        ...(options.inFlight ? { inFlight: options.inFlight } : {}),
+      }).client,
     },
   );
   return { ...result, runId, counters, decisions: await decisionsOf(runId) };
@@ -299,7 +332,7 @@ async function choice(table: string, element: string, label: string): Promise<st
 async function openPairs(): Promise<string[]> {
   const open = await choice('sn_vul_detection', 'status', 'Open');
   const ciToDevice = new Map<string, string>();
-  for (let n = 1; n <= 12; n++) {
+  for (let n = 1; n <= 50; n++) {
     const states = await getEntityStates(
       store.db,
       { integrationId: 'plant-a', flow: 'ot-inventory', entity: 'device' },
@@ -550,7 +583,9 @@ describe('ot-vulnerabilities flow against the ServiceNow sandbox', () => {
       reported = [...reported, { deviceKey: `dev-${n}`, cves }];
 
       await sandboxCall('/_sandbox/faults', { holdWrite: writeNumber });
-      const crashed = sync({ dies: true });
+      // One Batch call at a time, so that the held write is the run's last committed one and the
+      // counts below are exact (kills among calls in flight together: ot-vulnerabilities-sandboxes).
+      const crashed = sync({ dies: true, concurrency: 1 });
       const failure = crashed.then(
         () => undefined,
         (error: unknown) => error,
@@ -603,6 +638,37 @@ describe('ot-vulnerabilities flow against the ServiceNow sandbox', () => {
     expect((await client.listAll('sn_vul_nvd_entry', { query: 'id=CVE-2024-3000' }))[0]).toMatchObject({
       summary: 'NVD import text',
     });
+  });
+
+  it('keeps `concurrency` Batch calls in flight at once, and 1 sends them one after another', async () => {
+    const watch = (): InFlight => ({
+      now: { batch: 0, detectionRead: 0 },
+      most: { batch: 0, detectionRead: 0 },
+    });
+    // Six new devices with two CVEs each that the instance already has entries for: twelve
+    // detections to search for and to create, one per Batch call.
+    inventory = [...inventory, ...[41, 42, 43, 44, 45, 46].map((n) => device(n))];
+    await syncInventory();
+    const added = (cves: (typeof A)[]) =>
+      [41, 42, 43, 44, 45, 46].map((n) => ({ deviceKey: `dev-${n}`, cves, ipAddress: `10.1.0.${n}` }));
+    const before = reported;
+    reported = [...before, ...added([A, C])];
+    const three = watch();
+    const { summary } = await sync({ batchSize: 1, concurrency: 3, inFlight: three });
+    expect(summary.opened).toBe(12);
+    expect(three.most.batch).toBe(3);
+    expect(await openPairs()).toEqual(
+      expect.arrayContaining(
+        [41, 42, 43, 44, 45, 46].flatMap((n) => [`dev-${n}/${A.id}`, `dev-${n}/${C.id}`]),
+      ),
+    );
+    // One at a time: the same work the other way (the CVEs close, one Batch call each).
+    reported = [...before, ...added([])];
+    const one = watch();
+    const closing = await sync({ batchSize: 1, concurrency: 1, inFlight: one });
+    expect(closing.summary.closed).toBe(12);
+    expect(one.most).toEqual({ batch: 1, detectionRead: 1 });
+    expect((await openPairs()).filter((p) => /^dev-4[1-6]\//.test(p))).toEqual([]);
   });
 
   it('refuses to run under another detection source than its detections were written with', async () => {

@@ -57,6 +57,17 @@ export const otVulnerabilitiesSection = z
           "Requests per Batch API call (NVD entries and detections); keep a call well under the instance's 30 s batch timeout.",
         examples: [100],
       }),
+    concurrency: z
+      .number()
+      .int()
+      .min(1)
+      .max(16)
+      .default(4)
+      .meta({
+        description:
+          "Batch API calls (and the reads of NVD entries, detections and vulnerable items before them) in flight at once, so a chunk of devices does not wait one round trip after another. The instance's `limits.maxInFlight` still caps the requests of all flows together; 1 sends one at a time.",
+        examples: [4],
+      }),
     sensorTop: z
       .number()
       .int()

@@ -291,10 +291,13 @@ class OtVulnerabilitiesRun {
         servicenow: this.deps.servicenow,
         recorder: run.recorder,
         batchSize: run.config.batchSize,
+        concurrency: run.config.concurrency,
       }),
       memories: this.memories,
+      lanes: run.config.concurrency,
       reads: new VrReads({
         context: run,
+        lanes: run.config.concurrency,
         servicenow: this.deps.servicenow,
         choices: this.choices,
         detectionSource: this.detectionSource,

@@ -1,6 +1,7 @@
 import { toSnDateTime } from '../../domain/time.js';
 import { encodeQuery, where } from '../../servicenow/query.js';
 import { referenceValue, stringValue, type SnRecord } from '../../servicenow/values.js';
+import { slicesInLanes } from '../kernel/lanes.js';
 import {
   DETECTION_TABLE,
   ITEM_TABLE,
@@ -30,9 +31,9 @@ export class VulnerableItems {
     const found = new Map<string, SnRecord>();
     // A vulnerability created in this run (or, in a dry run, to be created) has no item yet.
     const searchable = creates.filter((w) => w.needsItem!.vulnerability !== '');
-    for (let i = 0; i < searchable.length; i += SEARCH_CHUNK) {
-      const chunk = searchable.slice(i, i + SEARCH_CHUNK).map((w) => w.needsItem!);
-      for await (const page of this.vr.servicenow.list(ITEM_TABLE, {
+    const pages = await slicesInLanes(searchable, SEARCH_CHUNK, this.vr.lanes, (slice) => {
+      const chunk = slice.map((w) => w.needsItem!);
+      return this.vr.servicenow.listAll(ITEM_TABLE, {
         query: encodeQuery({
           where: [
             where('cmdb_ci', 'IN', [...new Set(chunk.map((p) => p.ci))]),
@@ -41,11 +42,11 @@ export class VulnerableItems {
           orderBy: ['sys_created_on'],
         }),
         fields: ['sys_id', 'cmdb_ci', 'vulnerability', 'state', 'substate'],
-      }))
-        for (const row of page) {
-          const key = `${referenceValue(row.cmdb_ci)}|${referenceValue(row.vulnerability)}`;
-          if (!found.has(key)) found.set(key, row);
-        }
+      });
+    });
+    for (const row of pages.flat()) {
+      const key = `${referenceValue(row.cmdb_ci)}|${referenceValue(row.vulnerability)}`;
+      if (!found.has(key)) found.set(key, row);
     }
     const itemWrites: Write[] = [];
     for (const w of creates) {

@@ -1,20 +1,26 @@
 import { detectionStatusOf } from '../../domain/vulnerabilities/lifecycle.js';
 import { encodeQuery, where } from '../../servicenow/query.js';
+import { slicesInLanes } from '../kernel/lanes.js';
 import { intValue, referenceValue, stringValue, type SnRecord } from '../../servicenow/values.js';
 import { DETECTION_TABLE, SEARCH_CHUNK, type RemoteDetection, type VrRun } from './run.js';
 
 /** The flow's reads of Vulnerability Response: searches by field, detections by sys_id or by (CI, CVE, source). */
 export class VrReads {
-  constructor(private readonly vr: Pick<VrRun, 'context' | 'servicenow' | 'choices' | 'detectionSource'>) {}
+  constructor(
+    private readonly vr: Pick<VrRun, 'context' | 'servicenow' | 'choices' | 'detectionSource' | 'lanes'>,
+  ) {}
 
-  /** Records whose `field` is one of `values`, read in chunks. */
+  /** Records whose `field` is one of `values`, read in chunks, `lanes` chunks at once. */
   async search(
     table: string,
     field: string,
     values: readonly string[],
     fields: readonly string[],
   ): Promise<SnRecord[]> {
-    return this.vr.servicenow.listWhereIn(table, field, values, fields, [], SEARCH_CHUNK);
+    const pages = await slicesInLanes([...new Set(values)], SEARCH_CHUNK, this.vr.lanes, (slice) =>
+      this.vr.servicenow.listWhereIn(table, field, slice, fields, [], SEARCH_CHUNK),
+    );
+    return pages.flat();
   }
 
   static readonly DETECTION_FIELDS = [
@@ -58,10 +64,7 @@ export class VrReads {
   async searchDetections(
     pairs: readonly { ci: string; vulnerability: string }[],
   ): Promise<Map<string, RemoteDetection>> {
-    const found = new Map<string, RemoteDetection>();
-    for (let i = 0; i < pairs.length; i += SEARCH_CHUNK) {
-      const chunk = pairs.slice(i, i + SEARCH_CHUNK);
-      const wanted = new Set(chunk.map((p) => `${p.ci}|${p.vulnerability}`));
+    const pages = await slicesInLanes(pairs, SEARCH_CHUNK, this.vr.lanes, async (chunk) => {
       const query = encodeQuery({
         where: [
           where('cmdb_ci', 'IN', [...new Set(chunk.map((p) => p.ci))]),
@@ -70,17 +73,24 @@ export class VrReads {
         ],
         orderBy: ['sys_created_on'],
       });
+      const wanted = new Set(chunk.map((p) => `${p.ci}|${p.vulnerability}`));
+      const rows: RemoteDetection[] = [];
       for await (const page of this.vr.servicenow.list(DETECTION_TABLE, {
         query,
         fields: VrReads.DETECTION_FIELDS,
-      })) {
+      }))
         for (const row of page) {
           const remote = this.toRemote(row);
-          const key = `${remote.ci}|${remote.vulnerability}`;
-          // The oldest wins should an instance hold duplicates made before Snowline.
-          if (wanted.has(key) && !found.has(key)) found.set(key, remote);
+          if (wanted.has(`${remote.ci}|${remote.vulnerability}`)) rows.push(remote);
         }
-      }
+      return rows;
+    });
+    const found = new Map<string, RemoteDetection>();
+    for (const remote of pages.flat()) {
+      const key = `${remote.ci}|${remote.vulnerability}`;
+      // The oldest wins should an instance hold duplicates made before Snowline (each chunk's
+      // rows come oldest first; chunks are taken in order, as one after another would be).
+      if (!found.has(key)) found.set(key, remote);
     }
     return found;
   }

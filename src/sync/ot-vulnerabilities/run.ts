@@ -91,6 +91,8 @@ export interface VrRun {
   /** The `source` written on detections (config.ts detectionSourceOf). */
   readonly detectionSource: string;
   readonly refreshAfterMs: number;
+  /** Reads (and Batch calls, through `writer`) in flight at once: the flow's `concurrency`. */
+  readonly lanes: number;
   readonly writer: BatchWriter;
   readonly memories: ReturnType<typeof vulnerabilityMemories>;
   readonly reads: VrReads;

@@ -5,6 +5,7 @@ import { batchFailure, batchRecord } from '../../../servicenow/batch.js';
 import type { BatchItem, BatchItemResult, ServiceNowClient } from '../../../servicenow/client.js';
 import type { SnRecord } from '../../../servicenow/values.js';
 import type { EntityStateUpdate } from '../../../store/models/entity-state.js';
+import { slicesInLanes } from '../lanes.js';
 import type { Recorder } from '../recorder.js';
 
 /** One write to send in a Batch API call, with what to record when it succeeds. */
@@ -34,8 +35,10 @@ export interface BatchOutcome {
  * written sys_id and the state `onWritten` gives, or an error decision when the instance refused
  * the inner request (the write is tried again next run). Every insert carries its identity, so a
  * call that fails as a whole (a 500, a reset) is re-sent by the client after a search, without
- * duplicating what it applied before it failed ({@link ServiceNowClient.batch}). A dry run decides
- * and sends nothing.
+ * duplicating what it applied before it failed ({@link ServiceNowClient.batch}). With `concurrency`
+ * above 1, that many calls are in flight at once: the writes of one `write` are to different
+ * records, so their order does not matter to the instance, and each call's outcomes are recorded
+ * as it answers. A dry run decides and sends nothing.
  *
  * @example
  * const { written, failed } = await writer.write(writes);
@@ -47,10 +50,12 @@ export class BatchWriter {
       readonly servicenow: ServiceNowClient;
       readonly recorder: Recorder;
       readonly batchSize: number;
+      /** Batch calls in flight at once (1 when not given: one after another). */
+      readonly concurrency?: number;
     },
   ) {}
 
-  /** Sends `writes` in order, a Batch call per `batchSize`. */
+  /** Sends `writes`, a Batch call per `batchSize`, `concurrency` calls at once. */
   async write(writes: readonly BatchWrite[]): Promise<BatchOutcome> {
     const written = new Map<string, string>();
     const failed = new Set<string>();
@@ -61,14 +66,12 @@ export class BatchWriter {
         await this.decide(w, w.action, w.reason, { table: w.table, ...(w.sysId ? { id: w.sysId } : {}) });
       return { written, failed };
     }
-    const size = this.options.batchSize;
-    for (let i = 0; i < writes.length; i += size) {
-      const chunk = writes.slice(i, i + size);
+    await slicesInLanes(writes, this.options.batchSize, this.options.concurrency ?? 1, async (chunk) => {
       const results = await this.options.servicenow.batch(
         chunk.map((w, n) => ({ ...w.request, id: String(n + 1) })),
       );
       for (const [n, w] of chunk.entries()) await this.record(w, results[n]!, written, failed);
-    }
+    });
     return { written, failed };
   }
 
