@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Context, MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler, Next } from 'hono';
 import { RequestJournal } from '../common/journal.js';
 import { Random } from '../dataset/random.js';
 
@@ -178,6 +178,15 @@ export class Stats {
    * their floors from this, never from the engine's own report.
    */
   assignmentsWritten = 0;
+  /** Writes being answered now, and the most at once since the last reset: how far a client overlaps its writes. */
+  private writesInFlight = 0;
+  mostWritesInFlight = 0;
+
+  /** A write arrived (`true`) or was answered (`false`). */
+  writing(started: boolean): void {
+    this.writesInFlight += started ? 1 : -1;
+    this.mostWritesInFlight = Math.max(this.mostWritesInFlight, this.writesInFlight);
+  }
 
   record(api: ApiName, method: string, write: boolean, path = ''): void {
     this.total++;
@@ -196,6 +205,7 @@ export class Stats {
     this.byApi = {};
     this.byMethod = {};
     this.assignmentsWritten = 0;
+    this.mostWritesInFlight = this.writesInFlight;
   }
 
   toJSON(): unknown {
@@ -205,6 +215,7 @@ export class Stats {
       byApi: this.byApi,
       byMethod: this.byMethod,
       assignmentsWritten: this.assignmentsWritten,
+      mostWritesInFlight: this.mostWritesInFlight,
     };
   }
 }
@@ -342,39 +353,58 @@ export function countersAndFaults(stats: Stats, faults: Faults): MiddlewareHandl
     const { api, write } = apiOf(c.req.path, c.req.method);
     if (api === 'control') return next();
     stats.record(api, c.req.method, write, c.req.path);
-    await stats.journal.record(c.req.raw);
-    const decision = faults.decide(write, api);
-    if (decision.kind === 'holdRead') {
-      // Held before it is processed, never answered: a client killed while it waits for a read.
-      await faults.hold();
-      (c.env as { incoming?: { socket?: { destroy(): void } } } | undefined)?.incoming?.socket?.destroy();
-      return new Response(null, { status: 499 });
-    }
-    if (decision.latencyMs > 0) await new Promise((r) => setTimeout(r, decision.latencyMs));
-    if (decision.kind === 'reset') {
-      const incoming = (c.env as { incoming?: { socket?: { destroy(): void } } } | undefined)?.incoming;
-      incoming?.socket?.destroy();
-      return new Response(null, { status: 499 });
-    }
-    if (decision.kind === '429' || decision.kind === '500') {
-      const status = decision.kind === '429' ? 429 : 500;
-      const retryAfter = String(faults.settings.retryAfterSeconds ?? 1);
-      if (decision.kind === '429') c.header('Retry-After', retryAfter);
-      if (api === 'sensor' || api === 'console') return otError(c, status, 'Failure – error');
-      return decision.kind === '429'
-        ? armError(c, 429, 'TooManyRequests', `Rate limit exceeded. Retry after ${retryAfter} seconds.`)
-        : armError(
-            c,
-            500,
-            'InternalServerError',
-            'Encountered internal server error (injected by the sandbox).',
-          );
-    }
-    await next();
-    if (decision.kind === 'hold') {
-      await faults.hold();
-      const incoming = (c.env as { incoming?: { socket?: { destroy(): void } } } | undefined)?.incoming;
-      incoming?.socket?.destroy();
+    if (!write) return answer(c, next, stats, faults, api, write);
+    stats.writing(true);
+    try {
+      return await answer(c, next, stats, faults, api, write);
+    } finally {
+      stats.writing(false);
     }
   };
+}
+
+/** The rest of {@link countersAndFaults}: the journal, then the injected fault or the handler. */
+async function answer(
+  c: Context,
+  next: Next,
+  stats: Stats,
+  faults: Faults,
+  api: ApiName,
+  write: boolean,
+): Promise<Response | undefined> {
+  await stats.journal.record(c.req.raw);
+  const decision = faults.decide(write, api);
+  if (decision.kind === 'holdRead') {
+    // Held before it is processed, never answered: a client killed while it waits for a read.
+    await faults.hold();
+    (c.env as { incoming?: { socket?: { destroy(): void } } } | undefined)?.incoming?.socket?.destroy();
+    return new Response(null, { status: 499 });
+  }
+  if (decision.latencyMs > 0) await new Promise((r) => setTimeout(r, decision.latencyMs));
+  if (decision.kind === 'reset') {
+    const incoming = (c.env as { incoming?: { socket?: { destroy(): void } } } | undefined)?.incoming;
+    incoming?.socket?.destroy();
+    return new Response(null, { status: 499 });
+  }
+  if (decision.kind === '429' || decision.kind === '500') {
+    const status = decision.kind === '429' ? 429 : 500;
+    const retryAfter = String(faults.settings.retryAfterSeconds ?? 1);
+    if (decision.kind === '429') c.header('Retry-After', retryAfter);
+    if (api === 'sensor' || api === 'console') return otError(c, status, 'Failure – error');
+    return decision.kind === '429'
+      ? armError(c, 429, 'TooManyRequests', `Rate limit exceeded. Retry after ${retryAfter} seconds.`)
+      : armError(
+          c,
+          500,
+          'InternalServerError',
+          'Encountered internal server error (injected by the sandbox).',
+        );
+  }
+  await next();
+  if (decision.kind === 'hold') {
+    await faults.hold();
+    const incoming = (c.env as { incoming?: { socket?: { destroy(): void } } } | undefined)?.incoming;
+    incoming?.socket?.destroy();
+  }
+  return undefined;
 }

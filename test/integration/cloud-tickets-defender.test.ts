@@ -218,3 +218,55 @@ describe('cloud-tickets adopting a Defender governance rule of ruleType ServiceN
     }
   });
 });
+
+describe('cloud-tickets keeps the assignment writes of one ticket in flight together', () => {
+  let sandboxes: Sandboxes;
+
+  beforeAll(async () => {
+    sandboxes = await startSandboxes({ devices: 60, seed: 3 });
+  });
+  afterAll(async () => sandboxes?.close());
+
+  it('PUTs the assignments of a ticket `concurrency` at once, and one at a time with 1', async () => {
+    // The (subscription, recommendation) with the most Unhealthy assessments: one ticket for them all.
+    const perTicket = new Map<string, number>();
+    for (const a of await assessments(sandboxes))
+      if (a.code === 'Unhealthy') {
+        const key = `${a.resourceId.split('/')[2]}|${a.assessmentKey}`;
+        perTicket.set(key, (perTicket.get(key) ?? 0) + 1);
+      }
+    const [top, covered] = [...perTicket].sort((a, b) => b[1] - a[1])[0]!;
+    expect(covered).toBeGreaterThanOrEqual(4);
+    const [subscription, recommendation] = top.split('|') as [string, string];
+    const rule = {
+      name: 'one-ticket',
+      when: { recommendations: [recommendation], subscriptions: [subscription] },
+      table: 'incident',
+      grouping: 'recommendation',
+    };
+    // Each run on a store of its own: the second finds the ticket and writes every assignment again.
+    const mostWritesInFlight = async (concurrency: number) => {
+      const storeUrl = join(dir, `lanes-${concurrency}.sqlite`);
+      const store = await openStore(storeUrl);
+      await store.migrate();
+      try {
+        await sandboxes.control('defender', 'POST', '/_sandbox/stats/reset');
+        const loaded = sandboxes.config(storeUrl, { cloudTickets: { rules: [rule], concurrency } });
+        const { summary } = await syncCloudTickets(store, loaded);
+        expect(summary).toMatchObject({ errors: 0, assignmentsWritten: covered });
+        return (await sandboxes.control('defender', 'GET', '/_sandbox/stats')).mostWritesInFlight as number;
+      } finally {
+        await store.close();
+      }
+    };
+    await sandboxes.control('defender', 'POST', '/_sandbox/faults', { latencyMs: 20 });
+    try {
+      expect(await mostWritesInFlight(1)).toBe(1);
+      const most = await mostWritesInFlight(3);
+      expect(most).toBeGreaterThan(1);
+      expect(most).toBeLessThanOrEqual(3);
+    } finally {
+      await sandboxes.control('defender', 'POST', '/_sandbox/faults', {});
+    }
+  });
+});

@@ -288,7 +288,7 @@ export const cloudTicketsSection = z
       .default(4)
       .meta({
         description:
-          "Tickets kept in step at once, so their governance-assignment PUTs (one per assessment: ARM has no batch) overlap instead of waiting one round trip after another; ARM's in-flight bound (4) still caps the requests. 1 syncs one ticket at a time.",
+          "Tickets kept in step at once, and governance-assignment writes of one ticket in flight at once, so the PUTs (one per assessment: ARM has no batch) overlap instead of waiting one round trip after another; ARM's in-flight bound (4) still caps the requests. 1 syncs one ticket and one assignment at a time.",
         examples: [4],
       }),
   })

@@ -20,6 +20,7 @@ import { batchFailure, batchRecord } from '../../servicenow/batch.js';
 import type { BatchItemResult } from '../../servicenow/client.js';
 import { stringValue, type SnRecord } from '../../servicenow/values.js';
 import { createAllIfAbsent, createIfAbsent } from '../../store/correlation-lock.js';
+import { eachInLanes } from '../kernel/lanes.js';
 import type { DirectoryMatch } from './directory.js';
 import type { CloudTicketsRun } from './flow.js';
 import type { TicketMemory } from './memory.js';
@@ -433,25 +434,30 @@ export class TicketKeeper {
       if (owner.owner !== memory.owner) await this.t.saveMemory(current);
     }
     const ids = new Set(group.assessments.map((a) => a.id));
-    for (const [id] of Object.entries(memory.assessments)) {
-      if (ids.has(id)) continue;
-      await this.t.assignments.removeAssignment(
-        id,
-        memory,
-        'the assessment is no longer Unhealthy and covered by this ticket',
-      );
-      const { [id]: _gone, ...rest } = current.assessments;
-      current = { ...current, assessments: rest };
-      await this.t.saveMemory(current);
-    }
-    for (const a of group.assessments) {
-      await this.t.assignments.putAssignment(a, current);
+    // `current` is replaced right after each write answers, before anything else awaits, so the
+    // memory saved last holds every assessment written so far, whatever order the answers came in.
+    await this.inLanes(
+      Object.keys(memory.assessments).filter((id) => !ids.has(id)),
+      async (id) => {
+        await this.t.assignments.removeAssignment(
+          id,
+          memory,
+          'the assessment is no longer Unhealthy and covered by this ticket',
+        );
+        const { [id]: _gone, ...rest } = current.assessments;
+        current = { ...current, assessments: rest };
+        await this.t.saveMemory(current);
+      },
+    );
+    const ticket = current;
+    await this.inLanes(group.assessments, async (a) => {
+      await this.t.assignments.putAssignment(a, ticket);
       const id = a.id;
       if (current.assessments[id] !== group.changes[id]) {
         current = { ...current, assessments: { ...current.assessments, [id]: group.changes[id] ?? null } };
         await this.t.saveMemory(current);
       }
-    }
+    });
     return current;
   }
 
@@ -517,7 +523,9 @@ export class TicketKeeper {
     await this.t.decide(action, {
       tickets: [this.t.ticketState(resolved, this.t.contentHashes.get(memory.groupKey) ?? null)],
     });
-    for (const id of ids) await this.t.assignments.removeAssignment(id, resolved, 'the ticket was resolved');
+    await this.inLanes([...ids], (id) =>
+      this.t.assignments.removeAssignment(id, resolved, 'the ticket was resolved'),
+    );
   }
 
   /** Records that a ticket was closed (or deleted) on the instance by someone else. */
@@ -557,8 +565,19 @@ export class TicketKeeper {
         ],
       },
     );
-    for (const id of Object.keys(memory.assessments))
-      await this.t.assignments.removeAssignment(id, closed, 'the ticket was closed on the instance');
+    await this.inLanes(Object.keys(memory.assessments), (id) =>
+      this.t.assignments.removeAssignment(id, closed, 'the ticket was closed on the instance'),
+    );
+  }
+
+  /**
+   * Runs `work` on a ticket's assessments, `concurrency` at once: a ticket may cover thousands of
+   * assessments, one governance-assignment request each (ARM has no batch), and waiting for each
+   * in turn left the other lanes idle behind the largest ticket. ARM's in-flight bound still caps
+   * the requests; a dry run keeps one lane, so its plan keeps its order.
+   */
+  private inLanes<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
+    return eachInLanes(items, this.t.run.dryRun ? 1 : this.t.run.config.concurrency, work);
   }
 
   /** assigned_to, assignment_group and caller_id, each only when it resolves to exactly one record. */
