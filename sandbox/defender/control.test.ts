@@ -208,6 +208,31 @@ describe('control API', () => {
     expect(((await control('POST', '/stats/reset')).json as { total: number }).total).toBe(0);
   });
 
+  it('counts the most writes in flight at once (reads apart), and resets it', async () => {
+    await control('POST', '/stats/reset');
+    await control('POST', '/faults', { latencyMs: 50 });
+    try {
+      const [a, b, c] = estate.assessments.slice(6, 9) as Estate['assessments'];
+      const remove = (x: Estate['assessments'][number]) =>
+        client.call(
+          'DELETE',
+          `${x.resourceId}/providers/Microsoft.Security/assessments/${x.key}/governanceAssignments/abc?api-version=${G}`,
+        );
+      const sub = sandbox.subscriptions[0] as string;
+      const read = () =>
+        client.call('GET', `/subscriptions/${sub}/providers/Microsoft.Security/assessments?api-version=${V}`);
+      await Promise.all([remove(a!), remove(b!), read(), read()]);
+      await remove(c!);
+    } finally {
+      await control('POST', '/faults', {});
+    }
+    const most = () =>
+      control('GET', '/stats').then((r) => (r.json as { mostWritesInFlight: number }).mostWritesInFlight);
+    expect(await most()).toBe(2);
+    await control('POST', '/stats/reset');
+    expect(await most()).toBe(0);
+  });
+
   it('injects 429 with Retry-After and 500 deterministically from a seed', async () => {
     const sub = sandbox.subscriptions[0] as string;
     const url = `/subscriptions/${sub}/providers/Microsoft.Security/assessments?api-version=${V}`;
