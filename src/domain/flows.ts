@@ -42,6 +42,11 @@ export interface FlowSummary {
   retries: number;
   requests: { servicenow: number; defender: number };
   durationMs: number;
+  /**
+   * The part of a flow split across workers this summary is of (`plan`, `sensor:<name>`,
+   * `sweep`: docs/scale-out.md); absent for a whole flow.
+   */
+  part?: string;
   /** Flow-specific counters. */
   [extra: string]: unknown;
 }

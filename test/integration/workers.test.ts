@@ -323,6 +323,12 @@ describe.skipIf(postgresUrl === null || !existsSync('dist/cli.js'))(
             ]),
           );
           expectNoOverlap(spans);
+          // Each part's run says which part it was (the runs API and the dashboard show it).
+          const { rows: inventoryRuns } = await sql<{ extra: string | null }>`
+            select extra from run_flow where flow = 'ot-inventory'`.execute(store.db);
+          expect(
+            new Set(inventoryRuns.map((r) => (JSON.parse(r.extra ?? '{}') as { part?: string }).part)),
+          ).toEqual(new Set(['plan', ...sensorParts(config).map((key) => key.split('/').at(-1)), 'sweep']));
           // Every worker ran a partition, as each event's worker field says. With four, the six
           // sensor parts and the other chain give each one a job on an idle machine, but on a
           // loaded one a worker can be slow to poll and two others take its share (seen once in

@@ -702,7 +702,7 @@ export function RunPage(props: {
         <tbody>
           {props.flows.map((f) => (
             <tr data-flow={f.flow}>
-              <td>{f.flow}</td>
+              <td>{partOf(f) ? `${f.flow} (part ${partOf(f)})` : f.flow}</td>
               <td class={`outcome ${f.outcome}`}>{f.outcome}</td>
               <td>{f.created}</td>
               <td>{f.updated}</td>
@@ -796,4 +796,10 @@ export function RunPage(props: {
       ) : null}
     </Layout>
   );
+}
+
+/** The part of a split flow a run's flow row was (its summary's `part`), if any. */
+function partOf(row: RunFlowRow): string | undefined {
+  const part = row.extra ? (JSON.parse(row.extra) as { part?: unknown }).part : undefined;
+  return typeof part === 'string' ? part : undefined;
 }

@@ -25,6 +25,7 @@ import {
   type SourcePage,
 } from '../../sources/index.js';
 import type { RunScratch, ScratchRow } from '../../store/models/scratch.js';
+import { eachInLanes } from '../kernel/lanes.js';
 import type { CloudTicketsRun } from './flow.js';
 import { ticketMemory } from './memory.js';
 import {
@@ -174,35 +175,44 @@ export class AssessmentReader {
         SCRATCH.scope,
         keys,
       );
-      for (const { subscriptionId, assessmentKey } of [...scopes.values()].map((v) => v!)) {
-        for await (const page of this.t.run.arm.listGovernanceAssignments(
-          `subscriptions/${subscriptionId}`,
-          assessmentKey,
-        )) {
-          const ids = page.items.map((g) => g.assessmentId?.toLowerCase()).filter((id): id is string => !!id);
-          const wanted = await scratch.get(SCRATCH.wanted, ids);
-          const found: ScratchRow<StoredOther>[] = [];
-          for (const g of page.items) {
-            const id = g.assessmentId?.toLowerCase();
-            if (!id || !wanted.has(id)) continue;
-            if (!carriesOtherTicket(g, assignmentKeyFor(this.t.run.integrationId, id))) continue;
-            found.push({
-              key: id,
-              data: {
-                assignmentKey: g.assignmentKey,
-                owner: g.owner,
-                remediationDueDate: g.remediationDueDate.toISOString(),
-                isGracePeriod: g.isGracePeriod,
-                ticketNumber: g.additionalData?.ticketNumber,
-                ticketLink: g.additionalData?.ticketLink,
-                ticketStatus: g.additionalData?.ticketStatus,
-              },
-            });
+      // The scopes' lists are independent (an assessment is in one scope only): they go
+      // `concurrency` at once instead of one round trip after another; each one's pages in order.
+      await eachInLanes(
+        [...scopes.values()].map((v) => v!),
+        this.t.run.config.concurrency,
+        async (scope) => {
+          const { subscriptionId, assessmentKey } = scope;
+          for await (const page of this.t.run.arm.listGovernanceAssignments(
+            `subscriptions/${subscriptionId}`,
+            assessmentKey,
+          )) {
+            const ids = page.items
+              .map((g) => g.assessmentId?.toLowerCase())
+              .filter((id): id is string => !!id);
+            const wanted = await scratch.get(SCRATCH.wanted, ids);
+            const found: ScratchRow<StoredOther>[] = [];
+            for (const g of page.items) {
+              const id = g.assessmentId?.toLowerCase();
+              if (!id || !wanted.has(id)) continue;
+              if (!carriesOtherTicket(g, assignmentKeyFor(this.t.run.integrationId, id))) continue;
+              found.push({
+                key: id,
+                data: {
+                  assignmentKey: g.assignmentKey,
+                  owner: g.owner,
+                  remediationDueDate: g.remediationDueDate.toISOString(),
+                  isGracePeriod: g.isGracePeriod,
+                  ticketNumber: g.additionalData?.ticketNumber,
+                  ticketLink: g.additionalData?.ticketLink,
+                  ticketStatus: g.additionalData?.ticketStatus,
+                },
+              });
+            }
+            // The first assignment with a ticket found for an assessment is the one adopted.
+            await scratch.put(SCRATCH.other, found, 'keep');
           }
-          // The first assignment with a ticket found for an assessment is the one adopted.
-          await scratch.put(SCRATCH.other, found, 'keep');
-        }
-      }
+        },
+      );
     }
   }
 

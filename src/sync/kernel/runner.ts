@@ -122,6 +122,8 @@ export async function runFlows(options: RunFlowsOptions): Promise<RunResult> {
         logger.error({ flow: runner.flow, err: error }, 'flow failed');
       }
     }
+    // Which part of a split flow this was: its runs list as parts, not as whole runs of the flow.
+    if (options.part) result.part = options.part;
     summary.jobs[runner.flow] = result;
     await recordFlowSummary(store.db, { runId, integrationId: integration.id }, runner.flow, result);
     // A part of a split flow is resumed by its worker, which re-queues its job at retryAt; the
