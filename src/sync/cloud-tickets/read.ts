@@ -25,7 +25,7 @@ import {
   type SourcePage,
 } from '../../sources/index.js';
 import type { RunScratch, ScratchRow } from '../../store/models/scratch.js';
-import { eachInLanes } from '../kernel/lanes.js';
+import { eachInLanes, readAhead } from '../kernel/lanes.js';
 import type { CloudTicketsRun } from './flow.js';
 import { ticketMemory } from './memory.js';
 import {
@@ -270,7 +270,7 @@ export class AssessmentReader {
     // case-insensitive) is one assessment: its first listing is covered, once. The one set held
     // for the whole read: an id per covered assessment (about 10 MB at 50,000 covered).
     const coveredIds = new Set<string>();
-    for await (const { page, subscriptionId: listed } of this.assessmentPages()) {
+    for await (const { page, subscriptionId: listed } of readAhead(this.assessmentPages())) {
       for (const problem of page.problems) {
         this.t.run.logger.warn({ problem: problem.error.message }, 'malformed assessment skipped');
         // One ledger event per record, keyed by its id when it has one, else by its position in the page.

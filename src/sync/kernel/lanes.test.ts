@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { eachInLanes, slicesInLanes } from './lanes.js';
+import { eachInLanes, readAhead, slicesInLanes } from './lanes.js';
 
 describe('eachInLanes', () => {
   it('runs every item, never more than `lanes` at once', async () => {
@@ -61,5 +61,63 @@ describe('slicesInLanes', () => {
 
   it('sends nothing for no items', async () => {
     expect(await slicesInLanes([], 100, 4, () => Promise.reject(new Error('called')))).toEqual([]);
+  });
+});
+
+describe('readAhead', () => {
+  /** A source of `n` items that logs when each read starts and when the caller takes it. */
+  function logged(n: number, log: string[], failAt?: number) {
+    return {
+      closed: false,
+      async *[Symbol.asyncIterator]() {
+        try {
+          for (let i = 1; i <= n; i++) {
+            log.push(`read ${i}`);
+            await new Promise((resolve) => setImmediate(resolve));
+            if (i === failAt) throw new Error(`read ${i} failed`);
+            yield i;
+          }
+        } finally {
+          this.closed = true;
+        }
+      },
+    };
+  }
+
+  it('asks for the next item while the caller works on the current one, one ahead at most', async () => {
+    const log: string[] = [];
+    for await (const item of readAhead(logged(3, log))) {
+      log.push(`work ${item} start`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      log.push(`work ${item} end`);
+    }
+    expect(log).toEqual([
+      'read 1',
+      'read 2',
+      'work 1 start',
+      'work 1 end',
+      'read 3',
+      'work 2 start',
+      'work 2 end',
+      'work 3 start',
+      'work 3 end',
+    ]);
+  });
+
+  it('throws a failed read where the caller asks for that item', async () => {
+    const log: string[] = [];
+    const taken: number[] = [];
+    await expect(
+      (async () => {
+        for await (const item of readAhead(logged(5, log, 3))) taken.push(item);
+      })(),
+    ).rejects.toThrow('read 3 failed');
+    expect(taken).toEqual([1, 2]);
+  });
+
+  it('closes the source when the caller stops early', async () => {
+    const source = logged(5, []);
+    for await (const item of readAhead(source)) if (item === 2) break;
+    expect(source.closed).toBe(true);
   });
 });

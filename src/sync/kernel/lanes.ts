@@ -54,3 +54,44 @@ export async function slicesInLanes<T, R>(
   });
   return results;
 }
+
+/**
+ * The items of `source`, with the next one asked for while the caller works on the current one:
+ * a flow reads its next page from Defender while it writes the page it has, instead of waiting
+ * out the read's round trip between writes. One item ahead, never more, so what is held stays a
+ * page deep. An error of the read ahead is thrown where the caller asks for that item, as
+ * without read-ahead; a caller that stops early closes the source once its read has settled.
+ *
+ * @example
+ * for await (const page of readAhead(source.devices())) await write(page);
+ */
+export async function* readAhead<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+  const iterator = source[Symbol.asyncIterator]();
+  const ask = () => {
+    const next = iterator.next();
+    // Settled while the caller works: its rejection is handled where it is awaited below.
+    next.catch(() => undefined);
+    return next;
+  };
+  let next = ask();
+  let done = false;
+  try {
+    for (;;) {
+      const result = await next;
+      if (result.done) {
+        done = true;
+        return;
+      }
+      next = ask();
+      yield result.value;
+    }
+  } catch (error) {
+    done = true;
+    throw error;
+  } finally {
+    if (!done) {
+      await next.catch(() => undefined);
+      await iterator.return?.();
+    }
+  }
+}

@@ -30,7 +30,7 @@ import { toSnDateTime } from '../../domain/time.js';
 import { encodeQuery, where } from '../../servicenow/query.js';
 import { ServiceNowDirectory } from '../cloud-tickets/directory.js';
 import { defineFlow, type FlowContext } from '../kernel/flow.js';
-import { eachInLanes } from '../kernel/lanes.js';
+import { eachInLanes, readAhead } from '../kernel/lanes.js';
 import { withTicketLock } from '../kernel/ticket-lock.js';
 import type { OtAlertsConfig } from './config.js';
 import { AlertDevices, type AlertDeviceMatch } from './devices.js';
@@ -488,7 +488,7 @@ export class OtAlertsRun {
     // An alert the source lists twice (its id in another case: Azure ids are case-insensitive, and
     // the key is lower-cased) is one alert: its first listing is grouped, on one ticket once.
     const readNow = new Set<string>();
-    for await (const page of this.deps.source.newAlerts(since)) {
+    for await (const page of readAhead(this.deps.source.newAlerts(since))) {
       for (const part of page.unread ?? []) {
         unread = true;
         await this.decide({

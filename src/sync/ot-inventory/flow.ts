@@ -25,6 +25,7 @@ import { stringValue } from '../../servicenow/values.js';
 import type { EntityStateUpdate } from '../../store/models/entity-state.js';
 import { advanceWatermark, getWatermark } from '../../store/models/watermarks.js';
 import { defineFlow, PLAN_PART, SWEEP_PART, type FlowContext } from '../kernel/flow.js';
+import { readAhead } from '../kernel/lanes.js';
 import type { FlowMemory, Remembered } from '../kernel/memory.js';
 import { IreWriter, type IreDecision, type IreWriteCounts } from '../kernel/writers/ire.js';
 import {
@@ -374,7 +375,7 @@ class OtInventoryRun {
     const skippedBySensor = new Map<string, number>();
     const pending: PendingDevice[] = [];
 
-    for await (const page of source.devices(since ? { since } : {})) {
+    for await (const page of readAhead(source.devices(since ? { since } : {}))) {
       await this.reportProblems('device', page.problems);
       await this.ensureSites(
         page.items.map((d) => d.site ?? this.sensorsByKey.get(d.sensorKeys[0] ?? '')?.site),
@@ -619,7 +620,7 @@ class OtInventoryRun {
     let withoutIp = 0;
     const since = await this.since('connections');
     const readStarted = this.now;
-    for await (const page of this.deps.source.connections!(since ? { since } : {})) {
+    for await (const page of readAhead(this.deps.source.connections!(since ? { since } : {}))) {
       await this.reportProblems('connection', page.problems);
       await this.rememberDevices(page.items.flatMap((c) => [c.sourceDeviceKey, c.destinationDeviceKey]));
       const usable = page.items.filter(

@@ -24,6 +24,7 @@ import { entitySeenSince, type EntityStateUpdate } from '../../store/models/enti
 import { RunScratch } from '../../store/models/scratch.js';
 import { advanceWatermark, getWatermark } from '../../store/models/watermarks.js';
 import { defineFlow, type FlowContext } from '../kernel/flow.js';
+import { readAhead } from '../kernel/lanes.js';
 import type { Remembered } from '../kernel/memory.js';
 import { BatchWriter } from '../kernel/writers/batch.js';
 import { IreWriter } from '../kernel/writers/ire.js';
@@ -208,10 +209,12 @@ class OtVulnerabilitiesRun {
     this.sightingsInMemory = this.run.dryRun || (await this.clockDidNotMove());
 
     const refusals: RecordProblem[] = [];
-    for await (const page of source.deviceCves({
-      ...(since ? { since } : {}),
-      ...(clues ? { clues } : {}),
-    })) {
+    for await (const page of readAhead(
+      source.deviceCves({
+        ...(since ? { since } : {}),
+        ...(clues ? { clues } : {}),
+      }),
+    )) {
       await this.reportProblems(page.problems);
       refusals.push(...page.problems.filter((p) => p.unread === 'refused'));
       if (page.unread) this.unread.push(...page.unread);
