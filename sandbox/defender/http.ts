@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Context, MiddlewareHandler, Next } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { RequestJournal } from '../common/journal.js';
 import { Random } from '../dataset/random.js';
 
@@ -178,7 +178,11 @@ export class Stats {
    * their floors from this, never from the engine's own report.
    */
   assignmentsWritten = 0;
-  /** Writes being answered now, and the most at once since the last reset: how far a client overlaps its writes. */
+  /**
+   * Writes being answered now, and the most at once since the last reset: how far a client
+   * overlaps its writes. Sandbox instrumentation for tests and benchmarks only: no Defender API
+   * reports it, and it changes no answer.
+   */
   private writesInFlight = 0;
   mostWritesInFlight = 0;
 
@@ -353,58 +357,45 @@ export function countersAndFaults(stats: Stats, faults: Faults): MiddlewareHandl
     const { api, write } = apiOf(c.req.path, c.req.method);
     if (api === 'control') return next();
     stats.record(api, c.req.method, write, c.req.path);
-    if (!write) return answer(c, next, stats, faults, api, write);
-    stats.writing(true);
+    // Every write is counted in flight until it is answered (or held, or refused).
+    if (write) stats.writing(true);
     try {
-      return await answer(c, next, stats, faults, api, write);
+      await stats.journal.record(c.req.raw);
+      const decision = faults.decide(write, api);
+      if (decision.kind === 'holdRead') {
+        // Held before it is processed, never answered: a client killed while it waits for a read.
+        await faults.hold();
+        (c.env as { incoming?: { socket?: { destroy(): void } } } | undefined)?.incoming?.socket?.destroy();
+        return new Response(null, { status: 499 });
+      }
+      if (decision.latencyMs > 0) await new Promise((r) => setTimeout(r, decision.latencyMs));
+      if (decision.kind === 'reset') {
+        const incoming = (c.env as { incoming?: { socket?: { destroy(): void } } } | undefined)?.incoming;
+        incoming?.socket?.destroy();
+        return new Response(null, { status: 499 });
+      }
+      if (decision.kind === '429' || decision.kind === '500') {
+        const status = decision.kind === '429' ? 429 : 500;
+        const retryAfter = String(faults.settings.retryAfterSeconds ?? 1);
+        if (decision.kind === '429') c.header('Retry-After', retryAfter);
+        if (api === 'sensor' || api === 'console') return otError(c, status, 'Failure – error');
+        return decision.kind === '429'
+          ? armError(c, 429, 'TooManyRequests', `Rate limit exceeded. Retry after ${retryAfter} seconds.`)
+          : armError(
+              c,
+              500,
+              'InternalServerError',
+              'Encountered internal server error (injected by the sandbox).',
+            );
+      }
+      await next();
+      if (decision.kind === 'hold') {
+        await faults.hold();
+        const incoming = (c.env as { incoming?: { socket?: { destroy(): void } } } | undefined)?.incoming;
+        incoming?.socket?.destroy();
+      }
     } finally {
-      stats.writing(false);
+      if (write) stats.writing(false);
     }
   };
-}
-
-/** The rest of {@link countersAndFaults}: the journal, then the injected fault or the handler. */
-async function answer(
-  c: Context,
-  next: Next,
-  stats: Stats,
-  faults: Faults,
-  api: ApiName,
-  write: boolean,
-): Promise<Response | undefined> {
-  await stats.journal.record(c.req.raw);
-  const decision = faults.decide(write, api);
-  if (decision.kind === 'holdRead') {
-    // Held before it is processed, never answered: a client killed while it waits for a read.
-    await faults.hold();
-    (c.env as { incoming?: { socket?: { destroy(): void } } } | undefined)?.incoming?.socket?.destroy();
-    return new Response(null, { status: 499 });
-  }
-  if (decision.latencyMs > 0) await new Promise((r) => setTimeout(r, decision.latencyMs));
-  if (decision.kind === 'reset') {
-    const incoming = (c.env as { incoming?: { socket?: { destroy(): void } } } | undefined)?.incoming;
-    incoming?.socket?.destroy();
-    return new Response(null, { status: 499 });
-  }
-  if (decision.kind === '429' || decision.kind === '500') {
-    const status = decision.kind === '429' ? 429 : 500;
-    const retryAfter = String(faults.settings.retryAfterSeconds ?? 1);
-    if (decision.kind === '429') c.header('Retry-After', retryAfter);
-    if (api === 'sensor' || api === 'console') return otError(c, status, 'Failure – error');
-    return decision.kind === '429'
-      ? armError(c, 429, 'TooManyRequests', `Rate limit exceeded. Retry after ${retryAfter} seconds.`)
-      : armError(
-          c,
-          500,
-          'InternalServerError',
-          'Encountered internal server error (injected by the sandbox).',
-        );
-  }
-  await next();
-  if (decision.kind === 'hold') {
-    await faults.hold();
-    const incoming = (c.env as { incoming?: { socket?: { destroy(): void } } } | undefined)?.incoming;
-    incoming?.socket?.destroy();
-  }
-  return undefined;
 }

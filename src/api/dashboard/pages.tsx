@@ -702,7 +702,7 @@ export function RunPage(props: {
         <tbody>
           {props.flows.map((f) => (
             <tr data-flow={f.flow}>
-              <td>{partOf(f) ? `${f.flow} (part ${partOf(f)})` : f.flow}</td>
+              <td>{flowLabel(f)}</td>
               <td class={`outcome ${f.outcome}`}>{f.outcome}</td>
               <td>{f.created}</td>
               <td>{f.updated}</td>
@@ -798,8 +798,8 @@ export function RunPage(props: {
   );
 }
 
-/** The part of a split flow a run's flow row was (its summary's `part`), if any. */
-function partOf(row: RunFlowRow): string | undefined {
+/** A run's flow row by name, with the part of a split flow it was (its summary's `part`), if any. */
+function flowLabel(row: RunFlowRow): string {
   const part = row.extra ? (JSON.parse(row.extra) as { part?: unknown }).part : undefined;
-  return typeof part === 'string' ? part : undefined;
+  return typeof part === 'string' ? `${row.flow} (part ${part})` : row.flow;
 }
