@@ -1,3 +1,4 @@
+import pg from 'pg';
 import PgBoss from 'pg-boss';
 import type { SnowlineConfig } from '../../config/schema.js';
 import type { Flow } from '../../domain/flows.js';
@@ -52,6 +53,13 @@ export function flowRunJobOptions(config: QueueConfig, singletonKey: string): Pg
 /**
  * Starts pg-boss on the store's PostgreSQL database (its own `pgboss` schema, installed or
  * migrated on first start) and creates Snowline's queues when missing.
+ *
+ * The queues are created under a session advisory lock, one process at a time: pg-boss 10's
+ * `create_queue` (which also creates the queue's partition table) deadlocks when two processes
+ * create queues at once, as workers started together on a new database do (seen here: two
+ * `snowline worker`s, one failing with `deadlock detected`; reported for pg-boss by others, e.g.
+ * supabase/storage pull request 703, "creating queues concurrently the pgboss library encounter a
+ * deadlock"). If the start fails, pg-boss is stopped again, so the process can end.
  */
 export async function startBoss(
   storeUrl: string,
@@ -70,16 +78,45 @@ export async function startBoss(
   // EventEmitter 'error' would end the process.
   boss.on('error', options.onError ?? (() => {}));
   await boss.start();
-  if (!(await boss.getQueue(FLOW_RUN_DEAD_LETTER_QUEUE)))
-    await boss.createQueue(FLOW_RUN_DEAD_LETTER_QUEUE, {
-      name: FLOW_RUN_DEAD_LETTER_QUEUE,
-      policy: 'standard',
+  try {
+    await oneProcessAtATime(storeUrl, QUEUE_CREATION_LOCK, async () => {
+      if (!(await boss.getQueue(FLOW_RUN_DEAD_LETTER_QUEUE)))
+        await boss.createQueue(FLOW_RUN_DEAD_LETTER_QUEUE, {
+          name: FLOW_RUN_DEAD_LETTER_QUEUE,
+          policy: 'standard',
+        });
+      if (!(await boss.getQueue(FLOW_RUN_QUEUE)))
+        await boss.createQueue(FLOW_RUN_QUEUE, {
+          name: FLOW_RUN_QUEUE,
+          policy: FLOW_RUN_QUEUE_POLICY,
+          deadLetter: FLOW_RUN_DEAD_LETTER_QUEUE,
+        });
     });
-  if (!(await boss.getQueue(FLOW_RUN_QUEUE)))
-    await boss.createQueue(FLOW_RUN_QUEUE, {
-      name: FLOW_RUN_QUEUE,
-      policy: FLOW_RUN_QUEUE_POLICY,
-      deadLetter: FLOW_RUN_DEAD_LETTER_QUEUE,
-    });
+  } catch (error) {
+    await boss.stop({ graceful: false, wait: true });
+    throw error;
+  }
   return boss;
+}
+
+/** The advisory lock Snowline's processes take to create the pg-boss queues one at a time. */
+const QUEUE_CREATION_LOCK = 'snowline:pg-boss:create-queues';
+
+/**
+ * Runs `work` while holding a session advisory lock on a connection of its own (pg-boss sends
+ * `work`'s statements on its pool, so a transaction lock would not cover them).
+ */
+async function oneProcessAtATime<T>(storeUrl: string, lock: string, work: () => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: storeUrl, application_name: 'snowline' });
+  await client.connect();
+  try {
+    await client.query('select pg_advisory_lock(hashtextextended($1, 0))', [lock]);
+    try {
+      return await work();
+    } finally {
+      await client.query('select pg_advisory_unlock(hashtextextended($1, 0))', [lock]);
+    }
+  } finally {
+    await client.end();
+  }
 }
