@@ -41,11 +41,28 @@ export async function createAllIfAbsent<E, C>(
   create: (absent: readonly string[]) => Promise<C>,
 ): Promise<{ readonly existing: ReadonlyMap<string, E>; readonly created: C }> {
   if (store.dialect !== 'postgres') return { existing: new Map(), created: await create(correlationIds) };
-  return store.db.transaction().execute(async (trx) => {
-    for (const id of [...correlationIds].sort())
-      await sql`select pg_advisory_xact_lock(hashtextextended(${id}, 0))`.execute(trx);
+  return underLocks(store, correlationIds, async () => {
     const existing = await search(correlationIds);
     const absent = correlationIds.filter((id) => !existing.has(id));
     return { existing, created: await create(absent) };
+  });
+}
+
+/**
+ * Runs `work` holding the advisory lock of every id (taken in one order, so two workers never
+ * deadlock) in a transaction held until `work` returned: on a PostgreSQL store, two workers that
+ * search and then create records under the same ids take turns, and the second one's search sees
+ * what the first created. On SQLite (one process) `work` runs as it is.
+ */
+export async function underLocks<T>(
+  store: Store,
+  ids: readonly string[],
+  work: () => Promise<T>,
+): Promise<T> {
+  if (store.dialect !== 'postgres' || ids.length === 0) return work();
+  return store.db.transaction().execute(async (trx) => {
+    for (const id of [...new Set(ids)].sort())
+      await sql`select pg_advisory_xact_lock(hashtextextended(${id}, 0))`.execute(trx);
+    return work();
   });
 }

@@ -677,3 +677,210 @@ describe('ot-vulnerabilities flow against the ServiceNow sandbox', () => {
     );
   });
 });
+
+describe('ot-vulnerabilities split per sensor (plan, one part per sensor, sweep)', () => {
+  // Both sensors out of learning mode; devices keyed `<sensor>/<id>`, as the sensor sources key them.
+  const splitSensors: OtSensor[] = sensors.map((s) => ({ ...s, learningMode: false }));
+  const splitDevice = (sensor: string, n: number): OtDevice => ({
+    ...device(60 + n, sensor),
+    key: `${sensor}/${n}`,
+    name: `split-${sensor}-${n}`,
+    serialNumber: `SPLIT-${sensor}-${n}`,
+    nics: [{ mac: `02:00:00:00:01:${String(n).padStart(2, '0')}`, ip: `10.2.0.${n}` }],
+  });
+  const devices = [splitDevice('line-1', 1), splitDevice('line-1', 2), splitDevice('line-2', 3)];
+  const E = cve('CVE-2025-1001', 8.1);
+  const F = cve('CVE-2025-1002', 4.4);
+  const G = cve('CVE-2025-1003', 6.5);
+  /** What each sensor reports; `down` sensors answer with an error, as an unreachable sensor does. */
+  let perSensor: Record<string, DeviceCves[]> = {};
+  let down = new Set<string>();
+  const sensorSource = (sensor: string): VulnerabilitySource => ({
+    kind: 'sensor',
+    incremental: false,
+    async *deviceCves() {
+      if (down.has(sensor)) {
+        yield {
+          items: [],
+          problems: [
+            {
+              source: `sensor ${sensor} cves`,
+              index: 0,
+              key: `sensor:${sensor}`,
+              unread: 'unavailable',
+              error: new InputError(`sensor ${sensor} could not be read`),
+            },
+          ],
+          unread: [`${sensor}/`],
+        };
+        return;
+      }
+      yield { items: perSensor[sensor] ?? [], problems: [] };
+    },
+  });
+  let partStore: Store;
+  const partClock = new ManualClock(start);
+
+  beforeAll(async () => {
+    partStore = await openStore(join(dir, 'otv-parts.sqlite'));
+    await partStore.migrate();
+    const counters = new RequestCounters();
+    const { summary } = await otInventoryFlow.execute(
+      {
+        integrationId: 'plant-a',
+        config: integration({
+          otInventory: { source: 'sensor', sensorValidation: 'auto', connections: false },
+        }).flows.otInventory!,
+        store: partStore,
+        clock: partClock,
+        logger: createLogger({ level: 'silent' }),
+        counters,
+        runId: null,
+        dryRun: false,
+      },
+      {
+        source: {
+          ...inventorySource,
+          sensors: async () => ({ items: splitSensors, problems: [] }),
+          async *devices() {
+            yield { items: devices, problems: [] };
+          },
+        },
+        servicenow: connect(counters).client,
+      },
+    );
+    expect(summary.errors).toBe(0);
+  });
+  afterAll(async () => {
+    await partStore.close();
+  });
+
+  /**
+   * Runs the plan, each sensor's part and the sweep, as the workers would, one after another;
+   * `whole` runs the flow whole instead (one process, both sensors).
+   */
+  async function runParts(parts: readonly string[] = ['plan', 'sensor:line-1', 'sensor:line-2', 'sweep']) {
+    const ran: Record<string, { opened: number; closed: number; problems: number; outcome: string }> = {};
+    for (const part of parts) {
+      const counters = new RequestCounters();
+      const sensor = part.startsWith('sensor:') ? part.slice('sensor:'.length) : undefined;
+      const { summary } = await otVulnerabilitiesFlow.execute(
+        {
+          integrationId: 'plant-a',
+          config: integration({
+            otInventory: { source: 'sensor' },
+            otVulnerabilities: { source: 'sensor', batchSize: 3 },
+          }).flows.otVulnerabilities!,
+          store: partStore,
+          clock: partClock,
+          logger: createLogger({ level: 'silent' }),
+          counters,
+          runId: await startRun(partStore.db, partClock, {
+            integrationId: 'plant-a',
+            trigger: 'cli',
+            dryRun: false,
+          }),
+          dryRun: false,
+          ...(part === 'whole' ? {} : { part }),
+        },
+        {
+          // The plan and the sweep read no sensor: a source that fails if asked says so.
+          source: sensor
+            ? sensorSource(sensor)
+            : part === 'whole'
+              ? {
+                  kind: 'sensor',
+                  incremental: false,
+                  async *deviceCves() {
+                    for (const name of ['line-1', 'line-2']) yield* sensorSource(name).deviceCves({});
+                  },
+                }
+              : {
+                  kind: 'sensor',
+                  incremental: false,
+                  deviceCves: () => {
+                    throw new Error(`the ${part} part read the sensors`);
+                  },
+                },
+          servicenow: connect(counters).client,
+          sensors: ['line-1', 'line-2'],
+        },
+      );
+      ran[part] = summary as unknown as (typeof ran)[string];
+    }
+    return ran;
+  }
+
+  /** The open detections of the split test's devices, as `<device>/<CVE>`. */
+  async function openSplitPairs(): Promise<string[]> {
+    const open = await choice('sn_vul_detection', 'status', 'Open');
+    const states = await getEntityStates(
+      partStore.db,
+      { integrationId: 'plant-a', flow: 'ot-inventory', entity: 'device' },
+      devices.map((d) => d.key),
+    );
+    const deviceOf = new Map([...states].map(([key, s]) => [s.remote_sys_id!, key]));
+    const entries = new Map(
+      (await client.listAll('sn_vul_nvd_entry')).map((e) => [e.sys_id, stringValue(e.id)]),
+    );
+    const rows = await client.listAll('sn_vul_detection', {
+      query: encodeQuery({
+        where: [where('status', '=', open), where('cmdb_ci', 'IN', [...deviceOf.keys()])],
+      }),
+    });
+    return rows
+      .map(
+        (r) => `${deviceOf.get(referenceValue(r.cmdb_ci)!)}/${entries.get(referenceValue(r.vulnerability)!)}`,
+      )
+      .sort();
+  }
+
+  it("opens each sensor's CVEs in its part, and closes in the sweep what a sensor's last full read no longer lists, never a sensor that was down", async () => {
+    perSensor = {
+      'line-1': [
+        { deviceKey: 'line-1/1', cves: [E] },
+        { deviceKey: 'line-1/2', cves: [G] },
+      ],
+      'line-2': [{ deviceKey: 'line-2/3', cves: [E] }],
+    };
+    // First run whole (one process): no part has read a sensor in full yet.
+    expect((await runParts(['whole'])).whole).toMatchObject({ outcome: 'ok', opened: 3, closed: 0 });
+    partClock.advance(days(1));
+    // Then split, line-2 down: device 1 reports F too; line-2's device keeps its detection, as its
+    // sensor has never been read whole by a part.
+    perSensor['line-1']![0] = { deviceKey: 'line-1/1', cves: [E, F] };
+    down = new Set(['line-2']);
+    const first = await runParts();
+    expect(first.plan).toMatchObject({ outcome: 'ok', opened: 0 });
+    expect(first['sensor:line-1']).toMatchObject({ outcome: 'ok', opened: 1, closed: 0 });
+    expect(first['sensor:line-2']).toMatchObject({ outcome: 'ok', problems: 1, opened: 0, closed: 0 });
+    expect(first.sweep).toMatchObject({ outcome: 'ok', opened: 0, closed: 0 });
+    expect(await openSplitPairs()).toEqual([
+      'line-1/1/CVE-2025-1001',
+      'line-1/1/CVE-2025-1002',
+      'line-1/2/CVE-2025-1003',
+      'line-2/3/CVE-2025-1001',
+    ]);
+    // The NVD entry both sensors' devices share was created once.
+    expect(await entrySysId('CVE-2025-1001')).toBeTruthy();
+
+    // A day later: line-1 no longer lists device 2 and device 1 lost F; line-2 is still down.
+    partClock.advance(days(1));
+    perSensor = { 'line-1': [{ deviceKey: 'line-1/1', cves: [E] }], 'line-2': [] };
+    const second = await runParts();
+    // The part closes what its own device lists dropped; the device gone from its sensor is the sweep's.
+    expect(second['sensor:line-1']).toMatchObject({ outcome: 'ok', closed: 1 });
+    expect(second['sensor:line-2']).toMatchObject({ outcome: 'ok', problems: 1, closed: 0 });
+    expect(second.sweep).toMatchObject({ outcome: 'ok', closed: 1 });
+    // line-2's device keeps its detection: its sensor was not read.
+    expect(await openSplitPairs()).toEqual(['line-1/1/CVE-2025-1001', 'line-2/3/CVE-2025-1001']);
+
+    // line-2 answers again, without device 3: the sweep closes its detection now.
+    partClock.advance(days(1));
+    down = new Set();
+    const third = await runParts();
+    expect(third['sensor:line-2']).toMatchObject({ outcome: 'ok', closed: 0 });
+    expect(third.sweep).toMatchObject({ outcome: 'ok', closed: 1 });
+    expect(await openSplitPairs()).toEqual(['line-1/1/CVE-2025-1001']);
+  });
+});

@@ -6,6 +6,10 @@ import { CmdbReferences } from '../../src/sync/ot-inventory/references.js';
 import { connectServiceNow, type ServiceNowConnection } from '../../src/servicenow/index.js';
 import { encodeQuery, where } from '../../src/servicenow/query.js';
 import { openStore, type Store } from '../../src/store/store.js';
+import { createLogger } from '../../src/logging.js';
+import { upsertEntityStates } from '../../src/store/models/entity-state.js';
+import { startRun } from '../../src/store/models/runs.js';
+import { otVulnerabilitiesFlow } from '../../src/sync/ot-vulnerabilities/flow.js';
 import { createTestDatabase } from '../support/databases.js';
 import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
 
@@ -110,5 +114,73 @@ describe.skipIf(postgresUrl === null)('create-if-absent under pg_advisory_xact_l
     expect(sorted(known[0]!.companies)).toEqual(sorted(known[1]!.companies));
     expect(sorted(known[0]!.models)).toEqual(sorted(known[1]!.models));
     expect(sorted(known[0]!.companies)).toHaveLength(vendors.length);
+  });
+
+  it('two sensor parts of a split ot-vulnerabilities run, their devices one CI: one NVD entry, one detection, one item', async () => {
+    // Two sensors see the same device; IRE made it one CI, which ot-inventory recorded for both keys.
+    const ci = await servicenow.client.create('cmdb_ci_hardware', { name: 'race-shared-device' });
+    await upsertEntityStates(
+      stores[0]!.db,
+      { integrationId: 'sandbox', flow: 'ot-inventory', entity: 'device' },
+      ['race-a/1', 'race-b/1'].map((sourceKey) => ({
+        sourceKey,
+        remoteTable: 'cmdb_ci_hardware',
+        remoteSysId: ci.sys_id,
+        contentHash: 'x',
+        lastSeenAt: new Date().toISOString(),
+      })),
+    );
+    const integration = sandboxes.config(':memory:').config.integrations[0]!;
+    const config = { ...integration.flows.otVulnerabilities!, source: 'sensor' as const };
+    const cve = { id: 'CVE-2031-0001', score: 8.8, description: 'race', attackVector: 'NETWORK' };
+    await sandboxes.control('servicenow', 'POST', '/_sandbox/faults', { latencyMs: 100 });
+    const summaries = await Promise.all(
+      ['race-a', 'race-b'].map(async (sensor, i) => {
+        const store = stores[i]!;
+        const { summary } = await otVulnerabilitiesFlow.execute(
+          {
+            integrationId: 'sandbox',
+            config,
+            store,
+            clock: systemClock,
+            logger: createLogger({ level: 'silent' }),
+            counters: new RequestCounters(),
+            runId: await startRun(store.db, systemClock, {
+              integrationId: 'sandbox',
+              trigger: 'cli',
+              dryRun: false,
+            }),
+            dryRun: false,
+            part: `sensor:${sensor}`,
+          },
+          {
+            source: {
+              kind: 'sensor',
+              incremental: false,
+              async *deviceCves() {
+                yield { items: [{ deviceKey: `${sensor}/1`, cves: [cve] }], problems: [] };
+              },
+            },
+            servicenow: servicenow.client,
+            sensors: ['race-a', 'race-b'],
+          },
+        );
+        return summary;
+      }),
+    );
+    await sandboxes.control('servicenow', 'POST', '/_sandbox/faults', {});
+    expect(summaries.map((s) => s.outcome)).toEqual(['ok', 'ok']);
+    const entries = await servicenow.client.listWhereIn('sn_vul_nvd_entry', 'id', [cve.id], ['sys_id']);
+    expect(entries).toHaveLength(1);
+    const detections = await servicenow.client.listAll('sn_vul_detection', {
+      query: encodeQuery({ where: [where('cmdb_ci', '=', ci.sys_id)] }),
+      fields: ['sys_id', 'vulnerable_item'],
+    });
+    expect(detections).toHaveLength(1);
+    const items = await servicenow.client.listAll('sn_vul_vulnerable_item', {
+      query: encodeQuery({ where: [where('cmdb_ci', '=', ci.sys_id)] }),
+      fields: ['sys_id'],
+    });
+    expect(items).toHaveLength(1);
   });
 });

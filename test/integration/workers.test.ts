@@ -68,6 +68,9 @@ const FAST_QUEUE = {
 function writeConfig(sandboxes: Sandboxes, name: string, storeUrl: string, queue = FAST_QUEUE) {
   const loaded = sandboxes.config(storeUrl);
   const config = { ...structuredClone(loaded.config), queue, log: { level: 'warn' as const } };
+  // CVEs from the sensors, as the inventory: ot-vulnerabilities then splits per sensor too.
+  const flows = config.integrations[0]!.flows;
+  flows.otVulnerabilities = { ...flows.otVulnerabilities!, source: 'sensor' };
   const path = join(dir, `${name}.yaml`);
   writeFileSync(path, stringify(config));
   return { path, config };
@@ -228,9 +231,9 @@ function expectNoOverlap(spans: Awaited<ReturnType<typeof leaseSpans>>): void {
   }
 }
 
-/** The partition keys of ot-inventory's per-sensor parts under this configuration. */
-function sensorParts(config: ReturnType<typeof writeConfig>['config']): string[] {
-  return config.integrations[0]!.defender.sensors.map((s) => `sandbox/ot-inventory/sensor:${s.name}`);
+/** The partition keys of a flow's per-sensor parts under this configuration. */
+function sensorParts(config: ReturnType<typeof writeConfig>['config'], flow = 'ot-inventory'): string[] {
+  return config.integrations[0]!.defender.sensors.map((s) => `sandbox/${flow}/sensor:${s.name}`);
 }
 
 async function dispatchRun(config: ReturnType<typeof writeConfig>['config'], store: Store) {
@@ -316,7 +319,10 @@ describe.skipIf(postgresUrl === null || !existsSync('dist/cli.js'))(
               'sandbox/ot-inventory/plan',
               ...sensorParts(config),
               'sandbox/ot-inventory/sweep',
-              'sandbox/ot-vulnerabilities/*',
+              // ot-vulnerabilities from the sensors splits the same way.
+              'sandbox/ot-vulnerabilities/plan',
+              ...sensorParts(config, 'ot-vulnerabilities'),
+              'sandbox/ot-vulnerabilities/sweep',
               'sandbox/ot-alerts/*',
               'sandbox/cloud-tickets/*',
               'sandbox/ticket-sync/*',
@@ -324,11 +330,13 @@ describe.skipIf(postgresUrl === null || !existsSync('dist/cli.js'))(
           );
           expectNoOverlap(spans);
           // Each part's run says which part it was (the runs API and the dashboard show it).
-          const { rows: inventoryRuns } = await sql<{ extra: string | null }>`
-            select extra from run_flow where flow = 'ot-inventory'`.execute(store.db);
-          expect(
-            new Set(inventoryRuns.map((r) => (JSON.parse(r.extra ?? '{}') as { part?: string }).part)),
-          ).toEqual(new Set(['plan', ...sensorParts(config).map((key) => key.split('/').at(-1)), 'sweep']));
+          for (const flow of ['ot-inventory', 'ot-vulnerabilities']) {
+            const { rows: partRuns } = await sql<{ extra: string | null }>`
+              select extra from run_flow where flow = ${flow}`.execute(store.db);
+            expect(
+              new Set(partRuns.map((r) => (JSON.parse(r.extra ?? '{}') as { part?: string }).part)),
+            ).toEqual(new Set(['plan', ...sensorParts(config).map((key) => key.split('/').at(-1)), 'sweep']));
+          }
           // Every worker ran a partition, as each event's worker field says. With four, the six
           // sensor parts and the other chain give each one a job on an idle machine, but on a
           // loaded one a worker can be slow to poll and two others take its share (seen once in

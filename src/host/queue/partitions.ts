@@ -6,13 +6,13 @@ import type { FlowRunJob } from './boss.js';
 /**
  * Work partitions of the scale-out runtime: integration × flow × partition key.
  *
- * A flow that can be split ({@link FlowRunner.parts}: ot-inventory from the sensors, one part per
- * sensor) runs as its `plan` part, then its parts side by side on any workers, then its `sweep`
- * part once the last part finished (`part_group`), which hands the chain on. Each part is its own
- * partition (`<integration>/ot-inventory/sensor:<name>`), with its own lease and fence. The other
- * flows run whole (sub-key `*`): they diff against the store for the whole integration at once
- * (ot-vulnerabilities' closing of unreported CVEs, cloud-tickets' grouping across subscriptions),
- * so a grouped ticket's key always falls in one partition.
+ * A flow that can be split ({@link FlowRunner.parts}: ot-inventory and ot-vulnerabilities from the
+ * sensors, one part per sensor) runs as its `plan` part, then its parts side by side on any
+ * workers, then its `sweep` part once the last part finished (`part_group`), which hands the chain
+ * on. Each part is its own partition (`<integration>/ot-inventory/sensor:<name>`), with its own
+ * lease and fence. The other flows run whole (sub-key `*`): they diff against the store for the
+ * whole integration at once (cloud-tickets' grouping across subscriptions), so a grouped ticket's
+ * key always falls in one partition.
  */
 export interface WorkPartition {
   readonly integrationId: string;
@@ -21,7 +21,7 @@ export interface WorkPartition {
   readonly subKey: string;
 }
 
-/** The whole-flow sub-key: the only one the flows honour today. */
+/** The whole-flow sub-key: a flow that does not split, or one run whole (one process, a dry run). */
 export const WHOLE_FLOW = '*';
 
 /** The key one active job and one lease are held for: `<integration>/<flow>/<subKey>`. */

@@ -50,6 +50,19 @@ export const PLAN_PART = 'plan';
  */
 export const SWEEP_PART = 'sweep';
 
+/** The prefix of a part of a run split per sensor: `sensor:<name>`. */
+export const SENSOR_PART = 'sensor:';
+
+/** The parts of a flow run split per sensor: one per configured sensor. */
+export function sensorParts(integration: IntegrationConfig): string[] {
+  return integration.defender.sensors.map((s) => `${SENSOR_PART}${s.name}`);
+}
+
+/** The sensor a part of a run split per sensor reads alone; undefined for the whole flow, its plan and its sweep. */
+export function sensorOfPart(part: string | undefined): string | undefined {
+  return part?.startsWith(SENSOR_PART) ? part.slice(SENSOR_PART.length) : undefined;
+}
+
 /** What one flow run produced: its summary, and the decisions it kept (a dry run's plan). */
 export interface FlowResult<S extends object = object> {
   readonly summary: FlowSummary & S;

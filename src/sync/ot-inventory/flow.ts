@@ -24,7 +24,14 @@ import { describeLimit, reconciliationLimits } from '../../domain/ot/reconciliat
 import { stringValue } from '../../servicenow/values.js';
 import type { EntityStateUpdate } from '../../store/models/entity-state.js';
 import { advanceWatermark, getWatermark } from '../../store/models/watermarks.js';
-import { defineFlow, PLAN_PART, SWEEP_PART, type FlowContext } from '../kernel/flow.js';
+import {
+  defineFlow,
+  PLAN_PART,
+  sensorOfPart,
+  sensorParts,
+  SWEEP_PART,
+  type FlowContext,
+} from '../kernel/flow.js';
 import { readAhead } from '../kernel/lanes.js';
 import type { FlowMemory, Remembered } from '../kernel/memory.js';
 import { IreWriter, type IreDecision, type IreWriteCounts } from '../kernel/writers/ire.js';
@@ -101,24 +108,13 @@ export const otInventoryFlow = defineFlow({
   // With several workers, a run from the sensors splits into one part per sensor: a sensor's
   // devices and connections are its own (keys `<sensor>/<id>`), so the parts never touch the same
   // record; the plan part writes sites and sensors first, the sweep retires what no part reported.
-  parts: (config, integration) =>
-    config.source === 'sensor'
-      ? integration.defender.sensors.map((s) => `${SENSOR_PART}${s.name}`)
-      : undefined,
+  parts: (config, integration) => (config.source === 'sensor' ? sensorParts(integration) : undefined),
   connect: ({ servicenow, defender }, { integration, part }, config): OtInventoryDeps => ({
     source: otInventorySource(config.source, integration.defender, defender, sensorOfPart(part)),
     servicenow,
   }),
   run: (context, deps, summary) => new OtInventoryRun(context, deps, summary).execute(),
 });
-
-/** The prefix of a part of a run split per sensor: `sensor:<name>`. */
-const SENSOR_PART = 'sensor:';
-
-/** The sensor a part of a split run reads alone; undefined for the whole flow, its plan and its sweep. */
-function sensorOfPart(part: string | undefined): string | undefined {
-  return part?.startsWith(SENSOR_PART) ? part.slice(SENSOR_PART.length) : undefined;
-}
 
 /** Where a device is placed for its connections: its CI (once known) and the details the mapping needs. */
 interface PlacedDevice {

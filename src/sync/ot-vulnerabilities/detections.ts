@@ -69,60 +69,66 @@ export class DetectionSync {
         );
       } else unknown.push(id);
     }
-    const found = await this.vr.reads.search(NVD_TABLE, 'id', unknown, ['sys_id', 'id', ...NVD_FIELDS]);
-    const adopted: EntityStateUpdate[] = [];
-    for (const id of unknown) {
-      const values = valuesOf(id);
-      const row = found.find((r) => stringValue(r.id) === id);
-      if (!row) {
-        writes.push(
-          this.nvdWrite(
-            id,
-            values,
-            'create',
-            'a CVE Defender reports is not in the instance yet',
-            newNvdEntryValues(values),
-          ),
-        );
-        result.set(id, { isNew: true });
-        continue;
-      }
-      result.set(id, { sysId: row.sys_id, isNew: false });
-      const created = states.get(id)?.data?.created === true;
-      const changes = created ? changedFields(values, row) : missingFields(values, row);
-      if (Object.keys(changes).length)
-        writes.push(
-          this.nvdWrite(
-            id,
-            values,
-            'update',
-            created
-              ? 'the CVE details changed in Defender'
-              : `the NVD entry lacks ${Object.keys(changes).join(', ')}, which Defender gives (other fields are the NVD import's)`,
-            changes,
-            row.sys_id,
-            created,
-          ),
-        );
-      else
-        adopted.push({
-          sourceKey: id,
-          remoteTable: NVD_TABLE,
-          remoteSysId: row.sys_id,
-          contentHash: nvdEntryHash(values),
-          lastSeenAt: this.vr.nowText,
-          data: { created },
-        });
-    }
-    if (adopted.length) await this.vr.context.recorder.save({ states: { vulnerability: adopted } });
-    const outcome = await this.vr.writer.write(writes);
-    for (const [key, sysId] of outcome.written)
-      result.set(key, { sysId, isNew: result.get(key)?.isNew ?? false });
-    for (const key of outcome.failed) {
-      result.delete(key);
-      for (const w of work) if (w.cve.id === key) failed.add(w.deviceKey);
-    }
-    return result;
+    // Parts of a split run take turns per CVE here: the second finds the entry the first created.
+    return this.vr.lock(
+      unknown.map((id) => `${NVD_TABLE}/${id}`),
+      async () => {
+        const found = await this.vr.reads.search(NVD_TABLE, 'id', unknown, ['sys_id', 'id', ...NVD_FIELDS]);
+        const adopted: EntityStateUpdate[] = [];
+        for (const id of unknown) {
+          const values = valuesOf(id);
+          const row = found.find((r) => stringValue(r.id) === id);
+          if (!row) {
+            writes.push(
+              this.nvdWrite(
+                id,
+                values,
+                'create',
+                'a CVE Defender reports is not in the instance yet',
+                newNvdEntryValues(values),
+              ),
+            );
+            result.set(id, { isNew: true });
+            continue;
+          }
+          result.set(id, { sysId: row.sys_id, isNew: false });
+          const created = states.get(id)?.data?.created === true;
+          const changes = created ? changedFields(values, row) : missingFields(values, row);
+          if (Object.keys(changes).length)
+            writes.push(
+              this.nvdWrite(
+                id,
+                values,
+                'update',
+                created
+                  ? 'the CVE details changed in Defender'
+                  : `the NVD entry lacks ${Object.keys(changes).join(', ')}, which Defender gives (other fields are the NVD import's)`,
+                changes,
+                row.sys_id,
+                created,
+              ),
+            );
+          else
+            adopted.push({
+              sourceKey: id,
+              remoteTable: NVD_TABLE,
+              remoteSysId: row.sys_id,
+              contentHash: nvdEntryHash(values),
+              lastSeenAt: this.vr.nowText,
+              data: { created },
+            });
+        }
+        if (adopted.length) await this.vr.context.recorder.save({ states: { vulnerability: adopted } });
+        const outcome = await this.vr.writer.write(writes);
+        for (const [key, sysId] of outcome.written)
+          result.set(key, { sysId, isNew: result.get(key)?.isNew ?? false });
+        for (const key of outcome.failed) {
+          result.delete(key);
+          for (const w of work) if (w.cve.id === key) failed.add(w.deviceKey);
+        }
+        return result;
+      },
+    );
   }
 
   nvdWrite(
@@ -198,7 +204,23 @@ export class DetectionSync {
       });
     }
     if (candidates.length === 0) return;
+    // Parts of a split run take turns per CI (two sensors' devices can be one CI): the second
+    // finds the detections and items the first created.
+    await this.vr.lock([...new Set(candidates.map((c) => `cmdb_ci/${c.work.content.ciSysId}`))], () =>
+      this.writeDetections(candidates, vulnerabilities, failed),
+    );
+  }
 
+  /** The candidates' detections as the instance holds them, then their writes and their items'. */
+  private async writeDetections(
+    candidates: readonly {
+      work: DetectionWork;
+      state?: Remembered<DetectionMemory>;
+      memory?: DetectionMemory;
+    }[],
+    vulnerabilities: Map<string, { sysId?: string; isNew: boolean }>,
+    failed: Set<string>,
+  ): Promise<void> {
     // Then with what the instance says: by sys_id when known, else searched by CI, vulnerability and source.
     const remote = await this.vr.reads.readDetections(
       candidates.filter((c) => c.state?.remoteSysId).map((c) => c.state!.remoteSysId!),
@@ -207,7 +229,8 @@ export class DetectionSync {
       (c) =>
         (!c.state?.remoteSysId || !remote.has(c.state.remoteSysId)) &&
         vulnerabilities.get(c.work.cve.id)?.sysId &&
-        !vulnerabilities.get(c.work.cve.id)?.isNew,
+        // An entry this run created has no detection yet, unless another part of a split run wrote one.
+        (this.vr.split || !vulnerabilities.get(c.work.cve.id)?.isNew),
     );
     const searched = await this.vr.reads.searchDetections(
       searchable.map((c) => ({

@@ -23,7 +23,15 @@ import { deferWork, deferredWorkUpdatedSince } from '../../store/models/deferred
 import { entitySeenSince, type EntityStateUpdate } from '../../store/models/entity-state.js';
 import { RunScratch } from '../../store/models/scratch.js';
 import { advanceWatermark, getWatermark } from '../../store/models/watermarks.js';
-import { defineFlow, type FlowContext } from '../kernel/flow.js';
+import { underLocks } from '../../store/correlation-lock.js';
+import {
+  defineFlow,
+  PLAN_PART,
+  sensorOfPart,
+  sensorParts,
+  SWEEP_PART,
+  type FlowContext,
+} from '../kernel/flow.js';
 import { readAhead } from '../kernel/lanes.js';
 import type { Remembered } from '../kernel/memory.js';
 import { BatchWriter } from '../kernel/writers/batch.js';
@@ -60,6 +68,11 @@ export interface OtVulnerabilitiesDeps {
   readonly crossSource?: boolean;
   /** ot-inventory's `dataSource`: the discovery source unclassed hardware CIs are written as. */
   readonly dataSource?: string;
+  /**
+   * The configured sensors' names. The sweep of a run split per sensor tells a device's sensor by
+   * its key (`<sensor>/<id>`, as the sensor sources key devices).
+   */
+  readonly sensors?: readonly string[];
 }
 
 const FLOW = 'ot-vulnerabilities' as const;
@@ -112,10 +125,21 @@ export const otVulnerabilitiesFlow = defineFlow({
     if (action.entity === 'detection') return action.action === 'update' ? 'updated' : undefined;
     return 'updated';
   },
-  connect: ({ servicenow, defender }, { integration }): OtVulnerabilitiesDeps => ({
+  // With several workers, a run from the sensors splits into one part per sensor (docs/scale-out.md),
+  // when ot-inventory reads the sensors too: a device's key then names its sensor (`<sensor>/<id>`),
+  // which the sweep needs to tell whose devices a part read. The plan part checks the detection
+  // source and the VR choices once; each sensor's part opens, updates and closes the detections of
+  // the devices it reads; the sweep closes what no part reported (devices gone from their sensor's
+  // last full read, sensors no longer configured, retired devices) and the pending work left.
+  parts: (config, integration) =>
+    config.source === 'sensor' && integration.flows.otInventory?.source === 'sensor'
+      ? sensorParts(integration)
+      : undefined,
+  connect: ({ servicenow, defender }, { integration, part }): OtVulnerabilitiesDeps => ({
     // A configuration the source can not serve fails here, before any request is sent.
-    source: otVulnerabilitiesSource(integration, defender),
+    source: otVulnerabilitiesSource(integration, defender, sensorOfPart(part)),
     servicenow,
+    sensors: integration.defender.sensors.map((s) => s.name),
     crossSource: integration.flows.otInventory?.source !== integration.flows.otVulnerabilities?.source,
     ...(integration.flows.otInventory ? { dataSource: integration.flows.otInventory.dataSource } : {}),
   }),
@@ -152,6 +176,11 @@ class OtVulnerabilitiesRun {
   private readonly unread: string[] = [];
   /** ot-inventory's devices, for a source that keys devices otherwise (undefined: same keys). */
   private inventory: InventoryDevices | undefined;
+  /**
+   * In the sweep of a run split per sensor: when each sensor's part last read its sensor in full
+   * (a sensor without one was never read whole: its devices are left as they are).
+   */
+  private lastReads: Map<string, string> | undefined;
 
   constructor(
     private readonly run: FlowContext<OtVulnerabilitiesConfig>,
@@ -196,8 +225,11 @@ class OtVulnerabilitiesRun {
   private async sync(clues?: ClueKeeper): Promise<void> {
     await this.checkDetectionSource();
     this.choices = await this.readChoices();
+    // A split run's plan part checks the detection source and the VR choices once, before any part writes.
+    if (this.run.part === PLAN_PART) return;
     this.vr = this.shared();
     this.detections = new DetectionSync(this.vr);
+    if (this.run.part === SWEEP_PART) return this.sweep();
     const source = this.deps.source;
     const watermarkRef = {
       integrationId: this.run.integrationId,
@@ -206,7 +238,8 @@ class OtVulnerabilitiesRun {
     };
     const sinceText = source.incremental ? await getWatermark(this.run.store.db, watermarkRef) : undefined;
     const since = sinceText ? new Date(Number(sinceText)) : undefined;
-    this.sightingsInMemory = this.run.dryRun || (await this.clockDidNotMove());
+    // A part of a split run closes nothing itself: it records every sighting in the store, where the sweep reads it.
+    this.sightingsInMemory = this.run.dryRun || (!this.run.part && (await this.clockDidNotMove()));
 
     const refusals: RecordProblem[] = [];
     for await (const page of readAhead(
@@ -222,10 +255,15 @@ class OtVulnerabilitiesRun {
       for (let i = 0; i < items.length; i += DEVICE_CHUNK)
         await this.syncDevices(items.slice(i, i + DEVICE_CHUNK), true);
     }
-    await this.retryPending();
-    // closeUnreported pages through committed device states: this run's sightings first.
-    await this.run.recorder.flush();
-    await this.closeUnreported();
+    const sensor = sensorOfPart(this.run.part);
+    if (sensor !== undefined) {
+      if (refusals.length === 0 && this.unread.length === 0) await this.recordFullRead(sensor);
+    } else {
+      await this.retryPending();
+      // closeUnreported pages through committed device states: this run's sightings first.
+      await this.run.recorder.flush();
+      await this.closeUnreported();
+    }
     if (this.truncatedCount) {
       this.summary.truncated = this.truncatedCount;
       await this.decide({
@@ -247,6 +285,55 @@ class OtVulnerabilitiesRun {
     }
     const refused = refusedSourcesError(refusals);
     if (refused) throw refused;
+  }
+
+  /**
+   * The part of a run split per sensor read its sensor in full: its sightings are committed, then
+   * the time of the read is recorded (watermark `sensor-read:<name>`). The sweep closes the
+   * detections of the sensor's devices not seen since then. Recorded last, so a part of a later
+   * run that is still reading never makes the devices it has not reached yet look gone.
+   */
+  private async recordFullRead(sensor: string): Promise<void> {
+    await this.run.recorder.flush();
+    await advanceWatermark(this.run.store.db, this.run.clock, this.lastReadRef(sensor), this.nowText);
+  }
+
+  private lastReadRef(sensor: string) {
+    return { integrationId: this.run.integrationId, flow: FLOW, scope: `sensor-read:${sensor}` };
+  }
+
+  /**
+   * The sweep of a run split per sensor, after all its parts: the pending work no part handled and
+   * the detections no part reported (closeUnreported), judged by each sensor's last full read.
+   */
+  private async sweep(): Promise<void> {
+    this.sightingsInMemory = false;
+    this.lastReads = new Map();
+    for (const sensor of this.deps.sensors ?? []) {
+      const at = await getWatermark(this.run.store.db, this.lastReadRef(sensor));
+      if (at !== undefined) this.lastReads.set(sensor, at);
+    }
+    await this.retryPending();
+    await this.run.recorder.flush();
+    await this.closeUnreported();
+  }
+
+  /** The configured sensor a device key names (`<sensor>/<id>`); undefined for one no longer configured. */
+  private sensorOf(deviceKey: string): string | undefined {
+    let found: string | undefined;
+    for (const sensor of this.deps.sensors ?? [])
+      if (deviceKey.startsWith(`${sensor}/`) && sensor.length > (found?.length ?? -1)) found = sensor;
+    return found;
+  }
+
+  /**
+   * In the sweep: true when a device was seen (`at`: its sighting, or when its CVEs were kept
+   * pending) in its sensor's last full read. A device of a sensor no longer configured was not.
+   */
+  private seenInLastRead(deviceKey: string, at: string | null | undefined): boolean {
+    const sensor = this.sensorOf(deviceKey);
+    const readAt = sensor === undefined ? undefined : this.lastReads?.get(sensor);
+    return readAt !== undefined && at !== null && at !== undefined && at >= readAt;
   }
 
   /**
@@ -297,6 +384,10 @@ class OtVulnerabilitiesRun {
         concurrency: run.config.concurrency,
       }),
       memories: this.memories,
+      split: run.part !== undefined,
+      // Parts of a split run search and create NVD entries, detections and items at the same
+      // time; under one lock per record they take turns (src/store/correlation-lock.ts).
+      lock: run.part !== undefined ? (ids, work) => underLocks(run.store, ids, work) : (_ids, work) => work(),
       lanes: run.config.concurrency,
       reads: new VrReads({
         context: run,
@@ -584,18 +675,27 @@ class OtVulnerabilitiesRun {
     return deferredWorkUpdatedSince(this.run.store.db, pendingKind(this.run.integrationId), this.nowText);
   }
 
-  /** True when the source reported the device of this state in this run. */
+  /** True when the source reported the device of this state in this run (in a sweep: in its sensor's last full read). */
   private wasSeen(state: Remembered<DeviceVulnerabilities>): boolean {
+    if (this.lastReads) return this.seenInLastRead(state.key, state.lastSeenAt);
     return this.sightingsInMemory ? this.seen.has(state.key) : state.lastSeenAt === this.nowText;
   }
 
   /** True when this run already handled the pending device (reported it, or kept it pending again). */
   private wasReported(pending: PendingDevice): boolean {
+    if (this.lastReads) return this.seenInLastRead(pending.deviceKey, pending.keptAt);
     return this.sightingsInMemory ? this.seen.has(pending.deviceKey) : pending.keptAt === this.nowText;
   }
 
-  /** True when the device belongs to what the source could not read this run (a sensor down). */
+  /**
+   * True when the device belongs to what the source could not read this run (a sensor down); in a
+   * sweep, to a configured sensor that no part has read in full yet.
+   */
   private isUnread(deviceKey: string): boolean {
+    if (this.lastReads) {
+      const sensor = this.sensorOf(deviceKey);
+      return sensor !== undefined && !this.lastReads.has(sensor);
+    }
     return this.unread.some((prefix) => deviceKey.startsWith(prefix));
   }
 

@@ -91,6 +91,16 @@ export interface VrRun {
   /** The `source` written on detections (config.ts detectionSourceOf). */
   readonly detectionSource: string;
   readonly refreshAfterMs: number;
+  /**
+   * True in a part of a run split across workers: other parts write NVD entries, detections and
+   * items at the same time, so a record this part created is searched for like any other.
+   */
+  readonly split: boolean;
+  /**
+   * Runs `work` (a search and the creates it decides) holding the lock of every record id: parts of
+   * a split run take turns on the records they share; a whole run just runs it.
+   */
+  lock<T>(ids: readonly string[], work: () => Promise<T>): Promise<T>;
   /** Reads (and Batch calls, through `writer`) in flight at once: the flow's `concurrency`. */
   readonly lanes: number;
   readonly writer: BatchWriter;

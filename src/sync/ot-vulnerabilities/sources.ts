@@ -513,6 +513,8 @@ function entryOf(byDevice: Map<number, SensorDeviceCves>, id: number): SensorDev
 export function otVulnerabilitiesSource(
   integration: IntegrationConfig,
   sources: DefenderSources,
+  /** One sensor alone: the part of a run split per sensor (docs/scale-out.md). */
+  sensor?: string,
 ): VulnerabilitySource {
   const config = integration.flows.otVulnerabilities;
   if (!config)
@@ -538,7 +540,15 @@ export function otVulnerabilitiesSource(
           message: 'flows.otVulnerabilities.source is sensor but no sensors are configured',
         },
       ]);
-    return new SensorVulnerabilitySource(sources.sensors, config.sensorTop);
+    const clients = sensor === undefined ? sources.sensors : sources.sensors.filter((c) => c.name === sensor);
+    if (clients.length === 0)
+      throw new ConfigError([
+        {
+          path: 'defender.sensors',
+          message: `a run of sensor ${sensor} alone was asked for, but no sensor of that name is configured; a worker with another configuration queued it`,
+        },
+      ]);
+    return new SensorVulnerabilitySource(clients, config.sensorTop);
   }
   if (!sources.console || !integration.defender.console)
     throw new ConfigError([
