@@ -1,15 +1,18 @@
 /**
- * Benchmark of the scale-out runtime: flow ot-inventory (initial load) run by 1, 2 and 4
- * `snowline worker` processes on a throwaway PostgreSQL, against the sandboxes in their own
- * process, without and with latency injected per sandbox request. Prints the speed-up ratios and
- * the bound the ServiceNow request budget puts on throughput:
+ * Benchmark of the scale-out runtime: flow ot-inventory (initial load), or ot-vulnerabilities
+ * (`--flow`: its initial load, after an untimed ot-inventory load by the same workers), run by 1,
+ * 2 and 4 `snowline worker` processes on a throwaway PostgreSQL, against the sandboxes in their
+ * own process, without and with latency injected per sandbox request. Prints the speed-up ratios
+ * and the bound the ServiceNow request budget puts on throughput:
  *
  *   records per hour ≤ request budget per hour × records per request
  *
  *   npx tsx bench/workers.ts [--devices 2000|large] [--latency 0,50] [--workers 1,2,4]
  *                            [--source sensor|console] [--budget 20000]
+ *                            [--flow ot-inventory|ot-vulnerabilities]
  *
- * From the sensors (the default), a run splits into one part per sensor (docs/scale-out.md), which
+ * From the sensors (the default; ot-vulnerabilities then reads its CVEs from the sensors too), a
+ * run splits into one part per sensor (docs/scale-out.md), which
  * the workers share; from the console it is one partition, so expect a ratio near 1 there. Each
  * worker takes `queue.concurrency` jobs at once (the configuration's default). Not a test:
  * nothing here asserts a time.
@@ -43,8 +46,12 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '1,2,4' },
     source: { type: 'string', default: 'sensor' },
     budget: { type: 'string', default: '20000' },
+    flow: { type: 'string', default: 'ot-inventory' },
   },
 });
+if (values.flow !== 'ot-inventory' && values.flow !== 'ot-vulnerabilities')
+  throw new Error('--flow: ot-inventory or ot-vulnerabilities');
+const flow: 'ot-inventory' | 'ot-vulnerabilities' = values.flow;
 const size = values.devices!;
 const latencies = values.latency!.split(',').map(Number);
 const budgetPerHour = Number(values.budget);
@@ -117,7 +124,10 @@ async function measure(workers: number, latencyMs: number) {
     integrations: { flows: unknown }[];
     queue: Record<string, unknown>;
   };
-  raw.integrations[0]!.flows = { otInventory: { source, sensorValidation: 'auto' } };
+  raw.integrations[0]!.flows = {
+    otInventory: { source, sensorValidation: 'auto' },
+    ...(flow === 'ot-vulnerabilities' ? { otVulnerabilities: { source } } : {}),
+  };
   raw.queue = {
     ...raw.queue,
     maintenanceIntervalSeconds: 2,
@@ -144,30 +154,31 @@ async function measure(workers: number, latencyMs: number) {
       logger: createLogger({ level: 'silent' }),
       runners: FLOW_RUNNERS,
     });
-    const started = performance.now();
-    await dispatcher.dispatch({
-      integrationId: 'bench',
-      flows: ['ot-inventory'],
-      dryRun: false,
-      trigger: 'api',
-    });
-    for (;;) {
-      const { rows } = await sql<{ n: string }>`select count(*) as n from pgboss.job
-        where name = ${FLOW_RUN_QUEUE} and state in ('created', 'retry', 'active')`.execute(store.db);
-      if (Number(rows[0]?.n) === 0) break;
-      await sleep(200);
-    }
-    const seconds = (performance.now() - started) / 1000;
-    const flow = await store.db
+    /** Runs one flow on the workers, timed until the queue holds nothing more to run. */
+    const runFlow = async (name: 'ot-inventory' | 'ot-vulnerabilities') => {
+      const started = performance.now();
+      await dispatcher.dispatch({ integrationId: 'bench', flows: [name], dryRun: false, trigger: 'api' });
+      for (;;) {
+        const { rows } = await sql<{ n: string }>`select count(*) as n from pgboss.job
+          where name = ${FLOW_RUN_QUEUE} and state in ('created', 'retry', 'active')`.execute(store.db);
+        if (Number(rows[0]?.n) === 0) break;
+        await sleep(200);
+      }
+      return (performance.now() - started) / 1000;
+    };
+    // ot-vulnerabilities needs the CIs: ot-inventory loads them first, untimed.
+    if (flow === 'ot-vulnerabilities') await runFlow('ot-inventory');
+    const seconds = await runFlow(flow);
+    const flowRuns = await store.db
       .selectFrom('run_flow')
       .select(['created', 'updated', 'requests_servicenow', 'outcome'])
-      .where('flow', '=', 'ot-inventory')
+      .where('flow', '=', flow)
       .execute();
     // A split run is several flow runs (plan, one per sensor, sweep): their sum.
-    const records = flow.reduce((n, f) => n + Number(f.created) + Number(f.updated), 0);
-    const requests = flow.reduce((n, f) => n + Number(f.requests_servicenow), 0);
+    const records = flowRuns.reduce((n, f) => n + Number(f.created) + Number(f.updated), 0);
+    const requests = flowRuns.reduce((n, f) => n + Number(f.requests_servicenow), 0);
     const outcomes: Record<string, number> = {};
-    for (const f of flow) outcomes[f.outcome] = (outcomes[f.outcome] ?? 0) + 1;
+    for (const f of flowRuns) outcomes[f.outcome] = (outcomes[f.outcome] ?? 0) + 1;
     return {
       workers,
       latencyMs,
@@ -200,6 +211,7 @@ try {
     const one = runs[0]!;
     const recordsPerRequest = one.records / Math.max(1, one.serviceNowRequests);
     const figures = {
+      flow,
       size,
       source,
       latencyMs,
@@ -227,7 +239,7 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 mkdirSync('bench/results', { recursive: true });
-const file = `bench/results/${new Date().toISOString().slice(0, 10)}-workers-${size}.json`;
+const file = `bench/results/${new Date().toISOString().slice(0, 10)}-workers-${flow === 'ot-inventory' ? '' : `${flow}-`}${size}.json`;
 writeFileSync(
   file,
   `${JSON.stringify({ node: process.version, cpus: (await import('node:os')).cpus().length, results }, null, 2)}\n`,
