@@ -1,6 +1,7 @@
 /**
- * Benchmark of the scale-out runtime: flow ot-inventory (initial load), or ot-vulnerabilities
- * (`--flow`: its initial load, after an untimed ot-inventory load by the same workers), run by 1,
+ * Benchmark of the scale-out runtime: flow ot-inventory (initial load), ot-vulnerabilities
+ * (`--flow`: its initial load, after an untimed ot-inventory load by the same workers) or
+ * cloud-tickets (its first run, split per subscription), run by 1,
  * 2 and 4 `snowline worker` processes on a throwaway PostgreSQL, against the sandboxes in their
  * own process, without and with latency injected per sandbox request. Prints the speed-up ratios
  * and the bound the ServiceNow request budget puts on throughput:
@@ -9,7 +10,7 @@
  *
  *   npx tsx bench/workers.ts [--devices 2000|large] [--latency 0,50] [--workers 1,2,4]
  *                            [--source sensor|console] [--budget 20000]
- *                            [--flow ot-inventory|ot-vulnerabilities]
+ *                            [--flow ot-inventory|ot-vulnerabilities|cloud-tickets]
  *
  * From the sensors (the default; ot-vulnerabilities then reads its CVEs from the sensors too), a
  * run splits into one part per sensor (docs/scale-out.md), which
@@ -49,9 +50,10 @@ const { values } = parseArgs({
     flow: { type: 'string', default: 'ot-inventory' },
   },
 });
-if (values.flow !== 'ot-inventory' && values.flow !== 'ot-vulnerabilities')
-  throw new Error('--flow: ot-inventory or ot-vulnerabilities');
-const flow: 'ot-inventory' | 'ot-vulnerabilities' = values.flow;
+const FLOWS = ['ot-inventory', 'ot-vulnerabilities', 'cloud-tickets'] as const;
+type BenchFlow = (typeof FLOWS)[number];
+if (!FLOWS.includes(values.flow as BenchFlow)) throw new Error(`--flow: one of ${FLOWS.join(', ')}`);
+const flow = values.flow as BenchFlow;
 const size = values.devices!;
 const latencies = values.latency!.split(',').map(Number);
 const budgetPerHour = Number(values.budget);
@@ -124,10 +126,15 @@ async function measure(workers: number, latencyMs: number) {
     integrations: { flows: unknown }[];
     queue: Record<string, unknown>;
   };
-  raw.integrations[0]!.flows = {
-    otInventory: { source, sensorValidation: 'auto' },
-    ...(flow === 'ot-vulnerabilities' ? { otVulnerabilities: { source } } : {}),
-  };
+  const flows = raw.integrations[0]!.flows as Record<string, unknown>;
+  raw.integrations[0]!.flows =
+    flow === 'cloud-tickets'
+      ? // The sandbox configuration's ticket rules (split per subscription).
+        { cloudTickets: flows.cloudTickets }
+      : {
+          otInventory: { source, sensorValidation: 'auto' },
+          ...(flow === 'ot-vulnerabilities' ? { otVulnerabilities: { source } } : {}),
+        };
   raw.queue = {
     ...raw.queue,
     maintenanceIntervalSeconds: 2,
@@ -155,7 +162,7 @@ async function measure(workers: number, latencyMs: number) {
       runners: FLOW_RUNNERS,
     });
     /** Runs one flow on the workers, timed until the queue holds nothing more to run. */
-    const runFlow = async (name: 'ot-inventory' | 'ot-vulnerabilities') => {
+    const runFlow = async (name: BenchFlow) => {
       const started = performance.now();
       await dispatcher.dispatch({ integrationId: 'bench', flows: [name], dryRun: false, trigger: 'api' });
       for (;;) {

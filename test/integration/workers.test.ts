@@ -97,12 +97,21 @@ async function dumps(sandboxes: Sandboxes) {
   );
   const defender = await sandboxes.control('defender', 'GET', '/_sandbox/dump');
   // A governance assignment's due date is the run's time plus N days, and its ticket link holds
-  // the instance's address and the ticket's sys_id: keep the day and the ticket table.
+  // the instance's address and the ticket's sys_id: keep the day and the ticket table. Its ticket
+  // number is the instance's, given in the order tickets are created, which cloud-tickets' parts
+  // (one per subscription) running side by side change: keep that there is one.
   for (const assignment of defender.governanceAssignments as {
-    properties: { remediationDueDate?: string; additionalData?: { ticketLink?: string } };
+    properties: {
+      remediationDueDate?: string;
+      additionalData?: { ticketLink?: string; ticketNumber?: number | string };
+    };
   }[]) {
     const p = assignment.properties;
     if (p.remediationDueDate) p.remediationDueDate = p.remediationDueDate.slice(0, 10);
+    if (p.additionalData?.ticketNumber !== undefined) {
+      expect(Number(p.additionalData.ticketNumber)).toBeGreaterThan(0);
+      p.additionalData.ticketNumber = '<number>';
+    }
     if (p.additionalData?.ticketLink)
       p.additionalData.ticketLink = p.additionalData.ticketLink
         .replace(/^https:\/\/[^/]+/, '')
@@ -236,6 +245,13 @@ function sensorParts(config: ReturnType<typeof writeConfig>['config'], flow = 'o
   return config.integrations[0]!.defender.sensors.map((s) => `sandbox/${flow}/sensor:${s.name}`);
 }
 
+/** The partition keys of cloud-tickets' per-subscription parts under this configuration. */
+function subscriptionParts(config: ReturnType<typeof writeConfig>['config']): string[] {
+  const subscriptions = config.integrations[0]!.defender.subscriptions;
+  expect(subscriptions.length).toBeGreaterThan(1);
+  return subscriptions.map((id) => `sandbox/cloud-tickets/subscription:${id}`);
+}
+
 async function dispatchRun(config: ReturnType<typeof writeConfig>['config'], store: Store) {
   const logger = createLogger({ level: 'silent' });
   const boss = await startBoss(config.store.url, config.queue, { supervise: false });
@@ -324,7 +340,10 @@ describe.skipIf(postgresUrl === null || !existsSync('dist/cli.js'))(
               ...sensorParts(config, 'ot-vulnerabilities'),
               'sandbox/ot-vulnerabilities/sweep',
               'sandbox/ot-alerts/*',
-              'sandbox/cloud-tickets/*',
+              // cloud-tickets splits per subscription (the demo estate has two).
+              'sandbox/cloud-tickets/plan',
+              ...subscriptionParts(config),
+              'sandbox/cloud-tickets/sweep',
               'sandbox/ticket-sync/*',
             ]),
           );

@@ -7,12 +7,11 @@ import type { FlowRunJob } from './boss.js';
  * Work partitions of the scale-out runtime: integration × flow × partition key.
  *
  * A flow that can be split ({@link FlowRunner.parts}: ot-inventory and ot-vulnerabilities from the
- * sensors, one part per sensor) runs as its `plan` part, then its parts side by side on any
- * workers, then its `sweep` part once the last part finished (`part_group`), which hands the chain
- * on. Each part is its own partition (`<integration>/ot-inventory/sensor:<name>`), with its own
- * lease and fence. The other flows run whole (sub-key `*`): they diff against the store for the
- * whole integration at once (cloud-tickets' grouping across subscriptions), so a grouped ticket's
- * key always falls in one partition.
+ * sensors, one part per sensor; cloud-tickets, one part per subscription) runs as its `plan` part,
+ * then its parts side by side on any workers, then its `sweep` part once the last part finished
+ * (`part_group`), which hands the chain on. Each part is its own partition
+ * (`<integration>/ot-inventory/sensor:<name>`), with its own lease and fence. The other flows run
+ * whole (sub-key `*`): they diff against the store for the whole integration at once.
  */
 export interface WorkPartition {
   readonly integrationId: string;

@@ -7,7 +7,7 @@ import type { EntityStateUpdate } from '../../store/models/entity-state.js';
 import type { LinkUpdate } from '../../store/models/links.js';
 import { forgetEntities } from '../../store/models/owned.js';
 import { RunScratch } from '../../store/models/scratch.js';
-import { defineFlow, type FlowContext } from '../kernel/flow.js';
+import { defineFlow, PLAN_PART, SWEEP_PART, type FlowContext } from '../kernel/flow.js';
 import { eachInLanes } from '../kernel/lanes.js';
 import type { MemoryScope } from '../kernel/memory.js';
 import { BatchWriter } from '../kernel/writers/batch.js';
@@ -77,6 +77,17 @@ export const cloudTicketsFlow = defineFlow({
   // (`onTicketDeleted`); the verification pass adds its governance assignments in Defender.
   owns: { check: ['ticket'], verify: [], links: true },
   summary: cloudTicketsSummary,
+  // With several workers, a run splits into one part per subscription (docs/scale-out.md). Every
+  // grouping falls within one subscription (groupKeyFor in domain/tickets/rules.ts: the assessment,
+  // the resource, or the subscription with the recommendation or the owner), so each ticket's
+  // assessments are all its part's: a part reads its subscription's assessments and keeps the
+  // tickets of that subscription; the sweep resolves the tickets of subscriptions no longer
+  // configured (their assessments are no longer reported), as a whole run does. Runs whole when
+  // assessments come from management groups through Resource Graph (one read across subscriptions).
+  parts: (config, integration) =>
+    config.managementGroups.length === 0
+      ? integration.defender.subscriptions.map((id) => `${SUBSCRIPTION_PART}${id}`)
+      : undefined,
   // Tickets are what a person counts; of the assignments, only their removal is.
   countAs: (action) => {
     if (action.action === 'error') return 'errors';
@@ -84,13 +95,25 @@ export const cloudTicketsFlow = defineFlow({
     const byKind = { create: 'created', update: 'updated', reopen: 'updated', resolve: 'resolved' } as const;
     return byKind[action.action as keyof typeof byKind];
   },
-  connect: ({ servicenow, defender }, { integration, clock }, config): CloudTicketsDeps => {
+  connect: ({ servicenow, defender }, { integration, clock, part }, config): CloudTicketsDeps => {
     const key = `${integration.id}|${config.directoryCacheMinutes}`;
     const directory =
       directories.get(key) ?? new ServiceNowDirectory(clock, config.directoryCacheMinutes * 60_000);
     directories.set(key, directory);
+    const all = integration.defender.subscriptions;
+    const own = part?.startsWith(SUBSCRIPTION_PART) ? part.slice(SUBSCRIPTION_PART.length) : undefined;
+    const configured = new Set(all.map((id) => id.toLowerCase()));
     return {
-      subscriptions: integration.defender.subscriptions,
+      subscriptions: part === undefined ? all : own ? [own] : [],
+      ...(part === undefined
+        ? {}
+        : {
+            ownsTicket: (ticket: TicketMemory) => {
+              const subscription = subscriptionOfTicket(ticket);
+              if (own) return subscription === own.toLowerCase();
+              return part === SWEEP_PART && (subscription === undefined || !configured.has(subscription));
+            },
+          }),
       arm: defender.arm,
       resourceGraph: defender.resourceGraph,
       servicenow,
@@ -102,6 +125,18 @@ export const cloudTicketsFlow = defineFlow({
   },
   verify: (context, deps) => verifyAssignments(context, deps),
 });
+
+/** The prefix of a part of a run split per subscription: `subscription:<id>`. */
+const SUBSCRIPTION_PART = 'subscription:';
+
+/** The subscription (lower case) of a remembered ticket's assessments; undefined when it names none. */
+function subscriptionOfTicket(ticket: TicketMemory): string | undefined {
+  for (const id of Object.keys(ticket.assessments)) {
+    const subscription = parseAssessmentId(id)?.subscriptionId;
+    if (subscription) return subscription.toLowerCase();
+  }
+  return undefined;
+}
 
 /**
  * The verification of cloud-tickets' governance assignments: each one Snowline wrote for a ticket
@@ -269,6 +304,10 @@ export class CloudTicketsRun {
   }
 
   async execute(): Promise<void> {
+    // A split run's plan part has nothing of its own: the store check and a verification ran before it.
+    if (this.run.part === PLAN_PART) return;
+    // Its sweep reads nothing unless a ticket of a subscription no longer configured is left.
+    if (this.run.part === SWEEP_PART && !(await this.ownsAnyTicket())) return;
     this.rules = [...this.run.config.rules, ...(await this.reader.adoptedGovernanceRules())];
     const scratch = await RunScratch.open(
       this.run.store.db,
@@ -341,6 +380,13 @@ export class CloudTicketsRun {
     const seen = new Map<string, SeenStatus>();
     for (const [id, status] of await scratch.get<SeenStatus>(SCRATCH.seen, remembered)) seen.set(id, status!);
     return seen;
+  }
+
+  /** True when this part of a split run keeps a remembered ticket (every run whole does, if there is one). */
+  private async ownsAnyTicket(): Promise<boolean> {
+    for await (const page of ticketMemory(this.scope).all())
+      if (page.some((t) => t.data && (this.run.ownsTicket?.(t.data) ?? true))) return true;
+    return false;
   }
 
   /** What the store remembers of a group key's ticket (after {@link loadMemories}). */

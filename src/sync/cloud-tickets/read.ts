@@ -27,7 +27,7 @@ import {
 import type { RunScratch, ScratchRow } from '../../store/models/scratch.js';
 import { eachInLanes, readAhead } from '../kernel/lanes.js';
 import type { CloudTicketsRun } from './flow.js';
-import { ticketMemory } from './memory.js';
+import { ticketMemory, type TicketMemory } from './memory.js';
 import {
   ASSESSMENTS_API_VERSION,
   type AppliedRule,
@@ -113,7 +113,7 @@ export class AssessmentReader {
     const adopted = new Map<TicketTable, Map<string, string>>();
     for await (const page of ticketMemory(this.t.scope).all())
       for (const { data: m } of page) {
-        if (!m?.adopted || !tables.includes(m.table)) continue;
+        if (!m?.adopted || !tables.includes(m.table) || !this.owns(m)) continue;
         const bySysId = adopted.get(m.table) ?? new Map<string, string>();
         adopted.set(m.table, bySysId);
         bySysId.set(m.sysId, m.correlationId);
@@ -123,6 +123,11 @@ export class AssessmentReader {
       const rows = await this.ticketsBySysId(table, [...bySysId.keys()]);
       await into(rows.map((row) => [bySysId.get(row.sysId)!, row] as const));
     }
+  }
+
+  /** True when the run (or its part, when split per subscription) keeps this remembered ticket. */
+  private owns(memory: TicketMemory): boolean {
+    return this.t.run.ownsTicket?.(memory) ?? true;
   }
 
   /** The tickets of `table` with these sys_ids, 100 a query. */
@@ -361,7 +366,8 @@ export class AssessmentReader {
       const remembered: ScratchRow<RememberedAssessment>[] = [];
       const held: ScratchRow<RememberedAssessment>[] = [];
       for (const { key, data: memory } of page) {
-        if (!memory) continue;
+        // A part of a run split per subscription keeps its own tickets only.
+        if (!memory || !this.owns(memory)) continue;
         keys.push({ key });
         const adopted = memory.groupKey.startsWith(adoptedGroupKey(''));
         const holds = (memory.manual && memory.status !== 'resolved') || adopted;

@@ -3,13 +3,23 @@ import type { TicketTable } from '../../domain/tickets/tables.js';
 import type { ServiceNowClient } from '../../servicenow/client.js';
 import type { ArmClient, ResourceGraphClient } from '../../sources/index.js';
 import type { ServiceNowDirectory } from './directory.js';
+import type { TicketMemory } from './memory.js';
 
 export type { CloudTicketsConfig } from './config.js';
 
 /** What the flow body needs besides its context: the clients and the subscriptions it reads. */
 export interface CloudTicketsDeps {
-  /** Subscriptions whose assessments are read (`defender.subscriptions`). */
+  /**
+   * Subscriptions whose assessments are read (`defender.subscriptions`; in a part of a run split
+   * per subscription, the part's own; none in its plan and sweep).
+   */
   readonly subscriptions: readonly string[];
+  /**
+   * In a part of a run split per subscription: whether a remembered ticket is this part's (its
+   * assessments' subscription is the part's; in the sweep, a subscription no longer configured).
+   * Every ticket is the run's when absent.
+   */
+  readonly ownsTicket?: (ticket: TicketMemory) => boolean;
   readonly arm: ArmClient;
   /** For owner tags of resources (`resources` table); without it, tag owners stay unknown. */
   readonly resourceGraph?: ResourceGraphClient;
