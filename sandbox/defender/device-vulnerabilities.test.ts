@@ -9,6 +9,8 @@
  *   (`Microsoft.IoTSecurity/locations/deviceGroups/vulnerabilities/read`).
  * - [SENSOR] MicrosoftDocs/azure-docs `articles/defender-for-iot/organizations/api/sensor-inventory-apis.md` (`/api/v1/devices/cves`)
  *   and [CM] `.../api/management-integration-apis.md` (`devicecves`), as the sandbox already serves them.
+ * - [ARG-QL] MicrosoftDocs/azure-docs `articles/governance/resource-graph/concepts/query-language.md`
+ *   (`join`: flavors innerunique, inner, leftouter; the join column kept in the right side's `project`).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateEstate, type Estate } from '../dataset/index.js';
@@ -274,6 +276,59 @@ describe('Resource Graph device vulnerabilities (support-for-msft-defender-iot-a
     expect(
       new Set(pagedFiltered.rows.map((r) => (r['properties'] as { deviceId: string }).deviceId)),
     ).toEqual(new Set(some));
+  });
+
+  it('joins vulnerabilities with their devices by device id, one sensor at a time or the rest, as Resource Graph joins tables (query-language.md: join kind=inner|leftouter) [ARG-QL]', async () => {
+    // [ARG-QL] MicrosoftDocs/azure-docs articles/governance/resource-graph/concepts/query-language.md:
+    // join flavors inner and leftouter; the join column must be in the right side's project.
+    const all = byDevice(
+      (await queryAll(VULNERABILITIES_QUERY, 1000)).rows as unknown as VulnerabilityRecord[],
+    );
+    const devices = `iotsecurityresources | where type == 'microsoft.iotsecurity/locations/devicegroups/devices' | project deviceId = tostring(name), sensorName = tostring(properties.sensor.name)`;
+    const joined = `iotsecurityresources | where type == '${TYPE}' | extend deviceId = tostring(properties.deviceId) | join kind=leftouter (${devices}) on deviceId`;
+    const sensor = connectedSensorWithCves();
+    const ofSensor = estate.devices.filter((d) => d.sensorId === sensor.id && d.cves.length > 0);
+    const { rows } = await queryAll(
+      `${joined} | where sensorName == '${sensor.name}' | order by deviceId asc, id asc | project id, name, type, subscriptionId, location, properties`,
+      200,
+    );
+    const got = byDevice(rows as unknown as VulnerabilityRecord[]);
+    expect([...got.keys()].sort()).toEqual(ofSensor.map((d) => d.uuid).sort());
+    for (const [id, cves] of got) expect(cves).toEqual(all.get(id));
+    // Ordered by device, then id, across pages.
+    const order = rows.map((r) => `${(r['properties'] as { deviceId: string }).deviceId} ${String(r['id'])}`);
+    expect(order).toEqual([...order].sort());
+    // The rest: every other sensor's devices, and none of this one's.
+    const rest = await queryAll(
+      `${joined} | where isempty(sensorName) or sensorName !in ('${sensor.name}')`,
+      1000,
+    );
+    expect(rest.total + rows.length).toBe([...all.values()].reduce((n, l) => n + l.length, 0));
+    expect(rest.rows.some((r) => r['sensorName'] === sensor.name)).toBe(false);
+    // An inner join keeps only the rows with a match; the right side's clashing column comes back as deviceId1.
+    const inner = await queryAll(
+      `iotsecurityresources | where type == '${TYPE}' | extend deviceId = tostring(properties.deviceId) | join kind=inner (${devices} | where sensorName == '${sensor.name}') on deviceId`,
+      1000,
+    );
+    expect(inner.total).toBe(rows.length);
+    expect(inner.rows[0]).toMatchObject({
+      deviceId: expect.any(String),
+      deviceId1: expect.any(String),
+      sensorName: sensor.name,
+    });
+    // Outside what the sandbox evaluates: an error, never a wrong answer.
+    for (const query of [
+      `${VULNERABILITIES_QUERY} | extend deviceId = tostring(properties.deviceId) | join (${devices}) on deviceId`,
+      `${VULNERABILITIES_QUERY} | extend deviceId = tostring(properties.deviceId) | join kind=fullouter (${devices}) on deviceId`,
+      // The join column left out of the right side's project ([ARG-QL] note).
+      `${VULNERABILITIES_QUERY} | extend deviceId = tostring(properties.deviceId) | join kind=inner (iotsecurityresources | where type == 'microsoft.iotsecurity/locations/devicegroups/devices' | project sensorName = tostring(properties.sensor.name)) on deviceId`,
+      // A key with several right rows (every vulnerability of a device) is refused, not answered row by row.
+      `iotsecurityresources | where type == 'microsoft.iotsecurity/locations/devicegroups/devices' | extend deviceId = tostring(name) | join kind=inner (iotsecurityresources | where type == '${TYPE}' | project deviceId = tostring(properties.deviceId)) on deviceId`,
+    ]) {
+      const res = await client.call('POST', ARG, { body: { subscriptions: sandbox.subscriptions, query } });
+      expect(res.status, query).toBe(400);
+      expect(res.json, query).toMatchObject({ error: { code: expect.any(String) } });
+    }
   });
 
   it('device records match the sensor API on sensor name, IPs and MACs (devices.json 2021-02-01-preview; sensor-inventory-apis.md)', async () => {

@@ -4,7 +4,8 @@
  * subset is a {@link KqlError} (the API answers 400), never a silently wrong answer.
  *
  * Supported: `<table> | where <expr> | extend a = <expr>, ... | project a, b = <expr>, ...
- * | order by <expr> [asc|desc], ... | sort by ... | limit N | take N`; expressions with `==`, `!=`, `=~`, `!~`, `in`, `!in`, `in~`, `contains`,
+ * | join kind=inner|leftouter (<query>) on <column> | order by <expr> [asc|desc], ... | sort by ...
+ * | limit N | take N`; expressions with `==`, `!=`, `=~`, `!~`, `in`, `!in`, `in~`, `contains`,
  * `startswith`, `and`, `or`, parentheses, property paths (`properties.status.code`,
  * `nics[0].ipv4Address`, `tags['owner']`), string/number/bool literals, and the functions
  * `tostring`, `tolower`, `toupper`, `todatetime`, `toint`, `tolong`, `isnotempty`, `isempty`, `not`, `strcat`.
@@ -98,7 +99,17 @@ export type Operator =
   | { kind: 'extend'; columns: Array<{ name: string; expr: Expr }> }
   | { kind: 'project'; columns: Array<{ name: string; expr: Expr }> }
   | { kind: 'sort'; keys: Array<{ expr: Expr; descending: boolean }> }
+  | { kind: 'join'; flavor: JoinFlavor; right: Query; on: string }
   | { kind: 'limit'; count: number };
+
+/**
+ * The `join` flavors the sandbox evaluates. Resource Graph supports `innerunique` (Kusto's
+ * default), `inner` and `leftouter` (MicrosoftDocs/azure-docs
+ * articles/governance/resource-graph/concepts/query-language.md, "Supported tabular/top level
+ * operators"); `innerunique` keeps one left row per key, which the sandbox does not emulate, so
+ * a join must name its kind.
+ */
+export type JoinFlavor = 'inner' | 'leftouter';
 
 export interface Query {
   table: string;
@@ -154,10 +165,11 @@ class Parser {
     return t.value;
   }
 
-  parseQuery(): Query {
+  /** A whole query, or (`nested`) the right side of a `join`, which ends at its `)`. */
+  parseQuery(nested = false): Query {
     const table = this.ident();
     const operators: Operator[] = [];
-    while (this.peek()) {
+    while (this.peek() && !(nested && this.isOp(')'))) {
       this.expectOp('|');
       const name = this.ident();
       switch (name) {
@@ -174,6 +186,11 @@ class Parser {
         case 'sort':
           operators.push({ kind: 'sort', keys: this.sortKeys(name) });
           break;
+        case 'join':
+          if (nested)
+            throw new KqlError("A 'join' inside a join's right side is not supported by the sandbox.");
+          operators.push(this.join());
+          break;
         case 'limit':
         case 'take': {
           const t = this.next();
@@ -184,11 +201,35 @@ class Parser {
         }
         default:
           throw new KqlError(
-            `The operator '${name}' is not supported by the sandbox's Resource Graph (supported: where, extend, project, order by, sort by, limit, take).`,
+            `The operator '${name}' is not supported by the sandbox's Resource Graph (supported: where, extend, project, join, order by, sort by, limit, take).`,
           );
       }
     }
     return { table, operators };
+  }
+
+  /** `join kind=inner|leftouter (<query>) on <column>`, after the `join`. */
+  private join(): Extract<Operator, { kind: 'join' }> {
+    if (!this.isWord('kind'))
+      throw new KqlError(
+        "'join' needs its kind in the sandbox (kind=inner or kind=leftouter): the default, innerunique, keeps one left row per key.",
+      );
+    this.next();
+    this.expectOp('=');
+    const flavor = this.ident();
+    if (flavor !== 'inner' && flavor !== 'leftouter')
+      throw new KqlError(`The join kind '${flavor}' is not supported by the sandbox (inner, leftouter).`);
+    this.expectOp('(');
+    const right = this.parseQuery(true);
+    this.expectOp(')');
+    if (!this.isWord('on')) throw new KqlError("'join' needs 'on': join kind=inner (query) on column.");
+    this.next();
+    const on = this.ident();
+    if (on.startsWith('$') || this.isOp('.') || this.isOp('=='))
+      throw new KqlError(
+        "Only 'on <column>' (one column, same name on both sides) is supported by the sandbox.",
+      );
+    return { kind: 'join', flavor, right, on };
   }
 
   /**
@@ -479,9 +520,76 @@ export function applyRowOperators(operators: readonly Operator[], row: Row): Row
       const next: Row = {};
       for (const c of op.columns) next[c.name] = evaluate(c.expr, current);
       current = next;
+    } else if (op.kind === 'join') {
+      const joined = joinRow(op, current);
+      if (!joined) return null;
+      current = joined;
     }
   }
   return current;
+}
+
+/** A join's right side, evaluated once per query: its rows by key, and its columns. */
+interface JoinLookup {
+  readonly byKey: Map<string, Row[]>;
+  readonly columns: readonly string[];
+}
+
+const joinLookups = new WeakMap<Operator, JoinLookup>();
+
+/**
+ * Evaluates the right side of every `join` of a parsed query with `rowsOf` (the caller's table
+ * scan), before its rows are: the lookups are kept with the parsed query.
+ */
+export function resolveJoins(query: Query, rowsOf: (right: Query) => Row[]): void {
+  for (const op of query.operators) {
+    if (op.kind !== 'join' || joinLookups.has(op)) continue;
+    const rows = rowsOf(op.right);
+    const byKey = new Map<string, Row[]>();
+    for (const row of rows) {
+      const key = row[op.on];
+      if (!(op.on in row))
+        throw new KqlError(`The join column '${op.on}' is not a column of the join's right side.`);
+      // Kusto matches no null key (Microsoft Learn, "join operator").
+      if (key === null || key === undefined) continue;
+      const list = byKey.get(str(key));
+      if (list) list.push(row);
+      else byKey.set(str(key), [row]);
+    }
+    // The right side's columns, also when it has no row: its last project names them.
+    const project = [...op.right.operators].reverse().find((o) => o.kind === 'project');
+    const columns = project
+      ? project.columns.map((c) => c.name)
+      : [...new Set(rows.flatMap((r) => Object.keys(r)))];
+    joinLookups.set(op, { byKey, columns });
+  }
+}
+
+/**
+ * One left row joined with its right row: the right side's columns added, a name the left row
+ * already has suffixed `1` (as Kusto names them); a `leftouter` row without a match gets them
+ * null. A key that more than one right row has is refused rather than answered row by row.
+ */
+function joinRow(op: Extract<Operator, { kind: 'join' }>, left: Row): Row | null {
+  const lookup = joinLookups.get(op);
+  if (!lookup) throw new KqlError("The join's right side was not evaluated.");
+  if (!(op.on in left))
+    throw new KqlError(`The join column '${op.on}' is not a column of the join's left side.`);
+  const key = left[op.on];
+  const matches = key === null || key === undefined ? undefined : lookup.byKey.get(str(key));
+  if (matches && matches.length > 1)
+    throw new KqlError(
+      `The join's right side has ${matches.length} rows for '${str(key)}': a key with more than one right row is not supported by the sandbox.`,
+    );
+  const right = matches?.[0];
+  if (!right && op.flavor === 'inner') return null;
+  const joined: Row = { ...left };
+  for (const column of lookup.columns) {
+    let name = column;
+    for (let n = 1; name in joined; n++) name = `${column}${n}`;
+    joined[name] = right ? (right[column] ?? null) : null;
+  }
+  return joined;
 }
 
 /**

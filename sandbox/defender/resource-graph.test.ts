@@ -325,7 +325,8 @@ describe('Resource Graph: examples and iotsecurityresources', () => {
   it('answers anything outside the subset with an ARM 400, never a wrong answer', async () => {
     const bad = [
       'securityresources | summarize count() by tostring(properties.status.code)',
-      'securityresources | join kind=inner (resources) on id',
+      'securityresources | join (resources) on id',
+      'securityresources | join kind=inner (resources | join kind=inner (resources) on id) on id',
       'securityresources | where properties.x matches regex "a"',
       'securityresources | where type == "microsoft.security/assessments" | mv-expand properties.metadata.categories',
       'securityresources | where unknownColumn == 1',

@@ -7,6 +7,7 @@ import {
   compareSortValues,
   parseKql,
   pinnedTypes,
+  resolveJoins,
   sortKeysOf,
   type Query,
 } from './kql.js';
@@ -514,19 +515,24 @@ function evaluateQuery(
   subscriptions: Set<string> | null,
   queryHash: string,
 ): Evaluated {
-  const table = query.table.toLowerCase();
-  const pinned = pinnedTypes(query);
   const all = sources(state);
-  const scanned = all.map(
-    (source) => source.table === table && !(pinned && source.type && !pinned.includes(source.type)),
+  const scanned = scannedSources(all, query);
+  // A join's right side is evaluated first, as a query of its own (cached the same way).
+  resolveJoins(query, (right) => joinedRows(state, right, subscriptions));
+  // Cached per query and per version of the parts the scanned rows (the joins' too) depend on.
+  const parts = new Set(
+    [query, ...query.operators.flatMap((o) => (o.kind === 'join' ? [o.right] : []))].flatMap((q) => {
+      const s = scannedSources(all, q);
+      return all.filter((_, i) => s[i]).flatMap((source) => source.parts);
+    }),
   );
-  // Cached per query and per version of the parts the scanned rows depend on.
-  const parts = new Set(all.filter((_, s) => scanned[s]).flatMap((source) => source.parts));
   const cacheKey = `${queryHash}|${[...parts].map((p) => `${p}:${state.versions[p]}`).join(',')}`;
   let cache = caches.get(state);
   if (!cache) caches.set(state, (cache = new Map()));
   const hit = cache.get(cacheKey);
   if (hit) return hit;
+  const table = query.table.toLowerCase();
+  const pinned = pinnedTypes(query);
   if (table !== 'securityresources' && table !== 'iotsecurityresources' && table !== 'resources') {
     throw new KqlError(
       `The table '${query.table}' is not available in the sandbox (securityresources, iotsecurityresources, resources).`,
@@ -566,6 +572,39 @@ function evaluateQuery(
   if (cache.size > 32) cache.clear();
   cache.set(cacheKey, result);
   return result;
+}
+
+/** Which sources a query reads: those of its table, of the types its first `where` pins. */
+function scannedSources(all: readonly RowSource[], query: Query): boolean[] {
+  const table = query.table.toLowerCase();
+  const pinned = pinnedTypes(query);
+  return all.map(
+    (source) => source.table === table && !(pinned && source.type && !pinned.includes(source.type)),
+  );
+}
+
+/** The rows of a join's right side, as that query alone would answer them (injected rows as they are). */
+function joinedRows(state: DefenderState, right: Query, subscriptions: Set<string> | null): Row[] {
+  const hash = createHash('sha256')
+    .update(JSON.stringify(['join', right, subscriptions ? [...subscriptions].sort() : null]))
+    .digest('hex')
+    .slice(0, 16);
+  const evaluated = evaluateQuery(state, right, subscriptions, hash);
+  const all = sources(state);
+  const rowOps = right.operators.filter((o) => o.kind !== 'limit');
+  const rows: Row[] = [];
+  for (const ref of evaluated.refs) {
+    const source = all[Math.floor(ref / SHIFT)];
+    if (source?.verbatim) {
+      const raw = source.verbatim[ref % SHIFT];
+      if (typeof raw === 'object' && raw !== null) rows.push(raw as Row);
+      continue;
+    }
+    const row = source?.row(ref % SHIFT);
+    const projected = row ? applyRowOperators(rowOps, row) : null;
+    if (projected) rows.push(projected);
+  }
+  return rows;
 }
 
 /**
