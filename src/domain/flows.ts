@@ -47,6 +47,11 @@ export interface FlowSummary {
    * `sweep`: docs/scale-out.md); absent for a whole flow.
    */
   part?: string;
+  /**
+   * The parts a split flow's plan part found to run next (ot-vulnerabilities from Resource Graph:
+   * one per sensor Resource Graph lists); absent when the configuration names them.
+   */
+  parts?: readonly string[];
   /** Flow-specific counters. */
   [extra: string]: unknown;
 }

@@ -1,13 +1,14 @@
 import type { IntegrationConfig } from '../../config/schema.js';
 import { FLOWS, type Flow } from '../../domain/flows.js';
-import { PLAN_PART, type FlowRunner } from '../../sync/kernel/flow.js';
+import { PLAN_PART, type FlowParts, type FlowRunner } from '../../sync/kernel/flow.js';
 import type { FlowRunJob } from './boss.js';
 
 /**
  * Work partitions of the scale-out runtime: integration × flow × partition key.
  *
  * A flow that can be split ({@link FlowRunner.parts}: ot-inventory and ot-vulnerabilities from the
- * sensors, one part per sensor; cloud-tickets, one part per subscription) runs as its `plan` part,
+ * sensors, one part per sensor; ot-vulnerabilities from Resource Graph, one part per sensor it
+ * lists, found by the plan; cloud-tickets, one part per subscription) runs as its `plan` part,
  * then its parts side by side on any workers, then its `sweep` part once the last part finished
  * (`part_group`), which hands the chain on. Each part is its own partition
  * (`<integration>/ot-inventory/sensor:<name>`), with its own lease and fence. The other flows run
@@ -33,12 +34,15 @@ export function jobPartitionKey(job: Pick<FlowRunJob, 'integrationId' | 'flow' |
   return partitionKey({ integrationId: job.integrationId, flow: job.flow, subKey: job.part ?? WHOLE_FLOW });
 }
 
-/** The parts `flow` splits into for this integration; undefined when it runs whole. */
+/**
+ * The parts `flow` splits into for this integration (`found-by-plan` when its plan part finds
+ * them, as ot-vulnerabilities from Resource Graph does); undefined when it runs whole.
+ */
 export function partsOf(
   runners: readonly FlowRunner[],
   integration: IntegrationConfig,
   flow: Flow,
-): readonly string[] | undefined {
+): FlowParts | undefined {
   return runners.find((r) => r.flow === flow)?.parts?.(integration);
 }
 

@@ -182,7 +182,7 @@ export class FlowRunWorker {
       log.info({ retryAt: summary.retryAt }, 'flow deferred; resumes at retryAt');
     }
     if (summary.outcome !== 'deferred' || job.part === undefined || job.part === SWEEP_PART)
-      await this.handOn(job, integration, log);
+      await this.handOn(job, integration, log, summary);
     log.info({ outcome: summary.outcome }, 'partition done');
     return summary.outcome === 'deferred' ? 'deferred' : 'ok';
   }
@@ -193,12 +193,19 @@ export class FlowRunWorker {
    * parts, side by side; after a part, the sweep, queued by whichever worker finished the last
    * part; after the whole flow or its sweep, the next flow of the chain.
    */
-  private async handOn(job: FlowRunJob, integration: IntegrationConfig, log: Logger): Promise<void> {
+  private async handOn(
+    job: FlowRunJob,
+    integration: IntegrationConfig,
+    log: Logger,
+    summary: FlowSummary,
+  ): Promise<void> {
     const { store, clock, runners } = this.options;
     // The sweep of a split flow run, which hands its chain on when done.
     const sweep = () => this.send({ ...withoutPart(job), part: SWEEP_PART });
     if (job.part === PLAN_PART) {
-      const parts = partsOf(runners, integration, job.flow) ?? [];
+      // The parts the configuration names, or those the plan found (the sensors Resource Graph lists).
+      const named = partsOf(runners, integration, job.flow);
+      const parts = Array.isArray(named) ? named : (summary.parts ?? []);
       const group = randomUUID();
       await openPartGroup(store.db, clock, {
         id: group,

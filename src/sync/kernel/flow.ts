@@ -50,8 +50,24 @@ export const PLAN_PART = 'plan';
  */
 export const SWEEP_PART = 'sweep';
 
+/**
+ * What {@link FlowSpec.parts} returns for a flow that splits into parts its plan part finds
+ * (the sensors Resource Graph lists): the plan names them with {@link FlowContext.splitInto}.
+ */
+export const PARTS_FOUND_BY_PLAN = 'found-by-plan';
+
+/** The parts a flow splits into: named by the configuration, or found by its plan part. */
+export type FlowParts = readonly string[] | typeof PARTS_FOUND_BY_PLAN;
+
 /** The prefix of a part of a run split per sensor: `sensor:<name>`. */
 export const SENSOR_PART = 'sensor:';
+
+/**
+ * The part of a run split per sensor that reads the devices of no sensor the source lists (a
+ * device naming none, or a sensor gone from the list): with it, the parts read what a whole run
+ * reads.
+ */
+export const OTHER_SENSORS_PART = 'other-sensors';
 
 /** The parts of a flow run split per sensor: one per configured sensor. */
 export function sensorParts(integration: IntegrationConfig): string[] {
@@ -83,7 +99,7 @@ export interface FlowRunner {
    * The parts this flow splits into for several workers (between its {@link PLAN_PART} and its
    * {@link SWEEP_PART}); undefined when it runs whole.
    */
-  parts?(integration: IntegrationConfig): readonly string[] | undefined;
+  parts?(integration: IntegrationConfig): FlowParts | undefined;
   run(context: FlowRunContext): Promise<FlowResult>;
 }
 
@@ -112,6 +128,11 @@ export interface FlowContext<C> extends Omit<FlowRunInput<C>, 'closedStates'> {
   readonly flow: Flow;
   readonly closedStates: ClosedStates;
   readonly recorder: Recorder;
+  /**
+   * In the plan part of a flow whose parts the plan finds ({@link PARTS_FOUND_BY_PLAN}): the
+   * parts to run next. The summary carries them (`parts`) to whoever queues them.
+   */
+  splitInto(parts: readonly string[]): void;
 }
 
 /** How a flow is defined: its name, configuration section, dependencies, and body. */
@@ -128,9 +149,10 @@ export interface FlowSpec<C, D, S extends object> {
   /**
    * The parts the flow splits into when several workers run it (scale-out, docs/scale-out.md):
    * each part runs as its own job, after the {@link PLAN_PART} and before the {@link SWEEP_PART};
-   * the body reads `context.part`. Undefined (or fewer than two) when it runs whole.
+   * the body reads `context.part`. Undefined (or fewer than two) when it runs whole;
+   * {@link PARTS_FOUND_BY_PLAN} when the plan part finds them.
    */
-  parts?(config: C, integration: IntegrationConfig): readonly string[] | undefined;
+  parts?(config: C, integration: IntegrationConfig): FlowParts | undefined;
   /** What the body needs from the integration's clients (its source, its ServiceNow client…). */
   connect(connections: FlowConnections, context: FlowRunContext, config: C): D;
   /** The body: read → plan → write → record, every decision through `context.recorder`. */
@@ -189,7 +211,10 @@ export interface FlowDefinition<C, D, S extends object> extends FlowRunner {
  * });
  */
 export function defineFlow<C, D, S extends object>(spec: FlowSpec<C, D, S>): FlowDefinition<C, D, S> {
-  const context = (input: FlowRunInput<C>, options: { keepPlan?: boolean } = {}): FlowContext<C> => ({
+  const context = (
+    input: FlowRunInput<C>,
+    options: { keepPlan?: boolean; onSplit?: (parts: readonly string[]) => void } = {},
+  ): FlowContext<C> => ({
     flow: spec.flow,
     integrationId: input.integrationId,
     config: input.config,
@@ -211,6 +236,11 @@ export function defineFlow<C, D, S extends object>(spec: FlowSpec<C, D, S>): Flo
       ...(options.keepPlan ? { keepPlan: true } : {}),
       ...(spec.countAs ? { countAs: (action: PlanAction) => spec.countAs!(action) } : {}),
     }),
+    splitInto(parts) {
+      if (input.part !== PLAN_PART || !options.onSplit)
+        throw new Error(`flow ${spec.flow}: only a plan part names the parts of its run`);
+      options.onSplit(parts);
+    },
   });
   const configOf = (integration: IntegrationConfig): C => {
     const section = spec.config(integration);
@@ -228,7 +258,13 @@ export function defineFlow<C, D, S extends object>(spec: FlowSpec<C, D, S>): Flo
     deps: D,
     options: ExecuteOptions<C> = {},
   ): Promise<FlowResult<S>> => {
-    const run = context(input, options);
+    let parts: readonly string[] | undefined;
+    const run = context(input, {
+      ...options,
+      onSplit: (found) => {
+        parts = found;
+      },
+    });
     const summary = spec.summary();
     const started = performance.now();
     let deferred: { retryAt: string } | undefined;
@@ -261,6 +297,7 @@ export function defineFlow<C, D, S extends object>(spec: FlowSpec<C, D, S>): Flo
       ...run.recorder.decisionCounts(),
       ...countedRequests(input.counters),
       durationMs: performance.now() - started,
+      ...(parts ? { parts } : {}),
       ...(deferred ? { outcome: 'deferred' as const, retryAt: deferred.retryAt } : {}),
     } as FlowSummary & S;
     return { summary: result, plan: run.recorder.plan };
@@ -273,6 +310,7 @@ export function defineFlow<C, D, S extends object>(spec: FlowSpec<C, D, S>): Flo
       ? {
           parts: (integration: IntegrationConfig) => {
             const parts = spec.parts!(configOf(integration), integration);
+            if (parts === PARTS_FOUND_BY_PLAN) return parts;
             return parts && parts.length >= 2 ? parts : undefined;
           },
         }
