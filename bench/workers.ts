@@ -9,12 +9,13 @@
  *   records per hour ≤ request budget per hour × records per request
  *
  *   npx tsx bench/workers.ts [--devices 2000|large] [--latency 0,50] [--workers 1,2,4]
- *                            [--source sensor|console] [--budget 20000]
+ *                            [--source sensor|resourceGraph|console] [--budget 20000]
  *                            [--flow ot-inventory|ot-vulnerabilities|cloud-tickets]
  *
- * From the sensors (the default; ot-vulnerabilities then reads its CVEs from the sensors too), a
- * run splits into one part per sensor (docs/scale-out.md), which
- * the workers share; from the console it is one partition, so expect a ratio near 1 there. Each
+ * From the sensors (the default; ot-vulnerabilities then reads its CVEs from the sensors too) or
+ * from Resource Graph (both flows; the plan finds the sensors), a run splits into one part per
+ * sensor (docs/scale-out.md), which the workers share; from the console it is one partition, so
+ * expect a ratio near 1 there. Each
  * worker takes `queue.concurrency` jobs at once (the configuration's default). Not a test:
  * nothing here asserts a time.
  */
@@ -61,7 +62,8 @@ const workerCounts = values.workers!.split(',').map(Number);
 if (workerCounts[0] !== 1 || workerCounts.some((n) => !Number.isInteger(n) || n < 1))
   throw new Error('--workers: whole numbers, starting with 1 (the ratios are against one worker)');
 const source = values.source!;
-if (source !== 'sensor' && source !== 'console') throw new Error('--source: sensor or console');
+if (source !== 'sensor' && source !== 'resourceGraph' && source !== 'console')
+  throw new Error('--source: sensor, resourceGraph or console');
 if (!existsSync('dist/cli.js')) throw new Error('build first: npm run build');
 
 async function startSandbox(): Promise<{ ready: SandboxReady; stop: () => Promise<void> }> {

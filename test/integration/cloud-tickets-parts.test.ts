@@ -2,17 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LoadedConfig } from '../../src/config/load.js';
-import { systemClock } from '../../src/domain/clock.js';
-import { createLogger } from '../../src/logging.js';
-import { RequestCounters } from '../../src/runtime/http/counters.js';
-import { connectServiceNow, type ServiceNowConnection } from '../../src/servicenow/index.js';
-import { openStore, type Store } from '../../src/store/store.js';
 import type { CloudTicketsSummary } from '../../src/sync/cloud-tickets/flow.js';
 import { FLOW_RUNNERS } from '../../src/sync/flows.js';
-import { runFlows } from '../../src/sync/kernel/runner.js';
 import { assignments, RULES, tickets } from '../support/cloud-tickets.js';
-import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
+import { closeSides, openSide, runOnSide, type SplitSide as Side } from '../support/split-runs.js';
 
 /**
  * cloud-tickets split per subscription (scale-out, docs/scale-out.md): the plan, one part per
@@ -26,56 +19,23 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const NOW = new Date('2026-11-20T08:00:00Z');
 
-interface Side {
-  sandboxes: Sandboxes;
-  store: Store;
-  sn: ServiceNowConnection;
-  loaded: LoadedConfig;
-}
-
 describe('cloud-tickets split per subscription', () => {
   let whole: Side;
   let split: Side;
 
-  const open = async (name: string): Promise<Side> => {
-    // 750 devices: the estate's three subscriptions.
-    const sandboxes = await startSandboxes({ devices: 750, seed: 11, now: NOW });
-    const loaded = sandboxes.config(join(dir, `${name}.sqlite`), { cloudTickets: { rules: RULES } });
-    const store = await openStore(join(dir, `${name}.sqlite`));
-    await store.migrate();
-    const sn = connectServiceNow(loaded.config.integrations[0]!.servicenow, {
-      clock: systemClock,
-      counters: new RequestCounters(),
-    });
-    return { sandboxes, store, sn, loaded };
-  };
+  // 750 devices: the estate's three subscriptions.
+  const open = (name: string): Promise<Side> =>
+    openSide({ dir, name, devices: 750, seed: 11, now: NOW, flows: { cloudTickets: { rules: RULES } } });
 
   beforeAll(async () => {
     whole = await open('whole');
     split = await open('split');
   });
-  afterAll(async () => {
-    for (const side of [whole, split]) {
-      await side?.sn.close();
-      await side?.store.close();
-      await side?.sandboxes.close();
-    }
-  });
+  afterAll(() => closeSides([whole, split]));
 
   /** One run of cloud-tickets, or of one of its parts; its summary. */
-  async function run(side: Side, part?: string): Promise<CloudTicketsSummary> {
-    const result = await runFlows({
-      integration: side.loaded.config.integrations[0]!,
-      store: side.store,
-      clock: systemClock,
-      logger: createLogger({ level: 'silent' }),
-      runners: FLOW_RUNNERS,
-      only: ['cloud-tickets'],
-      trigger: 'cli',
-      ...(part ? { part } : {}),
-    });
-    return result.summary.jobs['cloud-tickets'] as CloudTicketsSummary;
-  }
+  const run = async (side: Side, part?: string) =>
+    (await runOnSide(side, 'cloud-tickets', part)) as CloudTicketsSummary;
 
   /** The plan, each part and the sweep, one after another, by part. */
   async function runParts(side: Side): Promise<Record<string, CloudTicketsSummary>> {

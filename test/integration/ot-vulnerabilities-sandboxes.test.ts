@@ -15,6 +15,7 @@ import { openStore } from '../../src/store/store.js';
 import type { Estate } from '../../sandbox/dataset/index.js';
 import { startSandboxes, type Sandboxes } from '../support/sandboxes.js';
 import { ciNameOf } from '../support/estate.js';
+import { vrReferenceNames } from '../support/vr.js';
 import { syncOnce } from '../support/sync.js';
 
 /**
@@ -45,18 +46,7 @@ async function vulnerabilityResponse(sandboxes: Sandboxes, loaded: LoadedConfig)
     counters: new RequestCounters(),
   });
   try {
-    const names = new Map(
-      (await client.listAll('cmdb_ci_hardware', { fields: ['sys_id', 'name'], pageSize: 1000 })).map((ci) => [
-        ci.sys_id,
-        stringValue(ci.name),
-      ]),
-    );
-    const cves = new Map(
-      (await client.listAll('sn_vul_nvd_entry', { fields: ['sys_id', 'id'], pageSize: 1000 })).map((e) => [
-        e.sys_id,
-        stringValue(e.id),
-      ]),
-    );
+    const { ciNames: names, cveIds: cves } = await vrReferenceNames(client);
     const choices = await client.listAll('sys_choice', {
       query: 'nameINsn_vul_detection,sn_vul_vulnerable_item',
       fields: ['name', 'element', 'value', 'label'],

@@ -19,13 +19,52 @@ import {
 /** Columns every query projects: `id` first, so that Resource Graph can page stably. */
 const COLUMNS = 'project id, name, type, subscriptionId, location, properties';
 
+/** The Resource Graph type of OT devices. */
+const IOT_DEVICE_TYPE = 'microsoft.iotsecurity/locations/devicegroups/devices';
+
+/**
+ * Which sensor's devices a read is of: one sensor's (`sensor`), or those of no sensor in
+ * `otherThan` (a device naming none included), the rest of a run split per sensor.
+ */
+export type SensorScope = { readonly sensor: string } | { readonly otherThan: readonly string[] };
+
+/** A device row's sensor name as KQL reads it. */
+const DEVICE_SENSOR = 'tostring(properties.sensor.name)';
+
+/** The `where` clause of a {@link SensorScope} on device rows; '' for every device. */
+function sensorWhere(scope: SensorScope | undefined): string {
+  if (!scope) return '';
+  if ('sensor' in scope) {
+    if (scope.sensor === '') throw new InputError('a sensor name must not be empty');
+    return ` | where ${DEVICE_SENSOR} == ${kqlString(scope.sensor)}`;
+  }
+  if (scope.otherThan.length === 0) return '';
+  return ` | where isempty(${DEVICE_SENSOR}) or ${DEVICE_SENSOR} !in (${scope.otherThan.map(kqlString).join(', ')})`;
+}
+
 /**
  * Device vulnerabilities ordered by device, then by id: see
  * {@link IotResourceGraphReader.vulnerabilities}.
  */
-export const IOT_VULNERABILITIES_QUERY =
-  `iotsecurityresources | where type == '${IOT_VULNERABILITY_TYPE}'` +
-  ` | extend deviceId = tostring(properties.deviceId) | order by deviceId asc, id asc | ${COLUMNS}`;
+export const IOT_VULNERABILITIES_QUERY = iotVulnerabilitiesQuery();
+
+/**
+ * The device vulnerabilities query, of the devices of one {@link SensorScope} when given. The
+ * rows name no sensor (the ARM model, vulnerabilities.json, has none), so they are joined with the
+ * device rows of that scope by device id: Resource Graph joins a table with itself (`inner`,
+ * MicrosoftDocs/azure-docs articles/governance/resource-graph/concepts/query-language.md, which
+ * also has the join column kept in the right side's `project`).
+ */
+export function iotVulnerabilitiesQuery(scope?: SensorScope): string {
+  const join = scope
+    ? ` | join kind=inner (iotsecurityresources | where type == '${IOT_DEVICE_TYPE}'${sensorWhere(scope)}` +
+      ` | project deviceId = tostring(name)) on deviceId`
+    : '';
+  return (
+    `iotsecurityresources | where type == '${IOT_VULNERABILITY_TYPE}'` +
+    ` | extend deviceId = tostring(properties.deviceId)${join} | order by deviceId asc, id asc | ${COLUMNS}`
+  );
+}
 
 /**
  * A KQL string literal. Names come from configuration or Azure; quoting them keeps a quote in a
@@ -74,16 +113,11 @@ export class IotResourceGraphReader {
    * Devices seen by OT sensors, optionally of one sensor (the connector reads per validated
    * sensor, so that a sensor in learning mode can be left out).
    */
-  devices(options: { sensor?: string } = {}): AsyncIterable<SourcePage<CloudIotDevice>> {
-    if (options.sensor !== undefined && options.sensor === '')
-      throw new InputError('a sensor name must not be empty');
-    const bySensor =
-      options.sensor === undefined
-        ? ''
-        : ` | where tostring(properties.sensor.name) == ${kqlString(options.sensor)}`;
+  devices(options: { sensor?: string; scope?: SensorScope } = {}): AsyncIterable<SourcePage<CloudIotDevice>> {
+    const scope = options.scope ?? (options.sensor === undefined ? undefined : { sensor: options.sensor });
     return this.graph.queryRecords(
-      `iotsecurityresources | where type == 'microsoft.iotsecurity/locations/devicegroups/devices'` +
-        ` | where tostring(properties.deviceDataSource) == 'OtSensor'${bySensor} | ${COLUMNS}`,
+      `iotsecurityresources | where type == '${IOT_DEVICE_TYPE}'` +
+        ` | where tostring(properties.deviceDataSource) == 'OtSensor'${sensorWhere(scope)} | ${COLUMNS}`,
       CloudIotDeviceSchema,
       { ...this.scope, pageSize: this.pageSize, what: 'IoT devices' },
     );
@@ -128,11 +162,12 @@ export class IotResourceGraphReader {
    * after it for pages that neither repeat nor skip rows: Microsoft Learn, "Guidance for
    * pagination" (MicrosoftDocs/azure-docs articles/governance/resource-graph/concepts/paging-results.md).
    * A row that does not parse is a problem keyed by its device (`properties.deviceId`) when the
-   * row names one, so that the device's other CVEs are not taken as its whole list.
+   * row names one, so that the device's other CVEs are not taken as its whole list. With a
+   * `scope`, only the rows of that scope's devices (see {@link iotVulnerabilitiesQuery}).
    */
-  async *vulnerabilities(): AsyncIterable<SourcePage<CloudIotVulnerability>> {
+  async *vulnerabilities(scope?: SensorScope): AsyncIterable<SourcePage<CloudIotVulnerability>> {
     const what = 'resourcegraph IoT device vulnerabilities';
-    for await (const rows of this.graph.queryRows(IOT_VULNERABILITIES_QUERY, {
+    for await (const rows of this.graph.queryRows(iotVulnerabilitiesQuery(scope), {
       ...this.scope,
       pageSize: this.pageSize,
     })) {

@@ -26,8 +26,10 @@ import type { EntityStateUpdate } from '../../store/models/entity-state.js';
 import { advanceWatermark, getWatermark } from '../../store/models/watermarks.js';
 import {
   defineFlow,
+  OTHER_SENSORS_PART,
+  PARTS_FOUND_BY_PLAN,
   PLAN_PART,
-  sensorOfPart,
+  SENSOR_PART,
   sensorParts,
   SWEEP_PART,
   type FlowContext,
@@ -108,9 +110,16 @@ export const otInventoryFlow = defineFlow({
   // With several workers, a run from the sensors splits into one part per sensor: a sensor's
   // devices and connections are its own (keys `<sensor>/<id>`), so the parts never touch the same
   // record; the plan part writes sites and sensors first, the sweep retires what no part reported.
-  parts: (config, integration) => (config.source === 'sensor' ? sensorParts(integration) : undefined),
+  // From Resource Graph, the plan part names the parts from the sensors it wrote: one per sensor
+  // and one for the devices of no listed sensor (retirement goes by days unseen, not by part).
+  parts: (config, integration) =>
+    config.source === 'sensor'
+      ? sensorParts(integration)
+      : config.source === 'resourceGraph'
+        ? PARTS_FOUND_BY_PLAN
+        : undefined,
   connect: ({ servicenow, defender }, { integration, part }, config): OtInventoryDeps => ({
-    source: otInventorySource(config.source, integration.defender, defender, sensorOfPart(part)),
+    source: otInventorySource(config.source, integration.defender, defender, part),
     servicenow,
   }),
   run: (context, deps, summary) => new OtInventoryRun(context, deps, summary).execute(),
@@ -252,6 +261,11 @@ class OtInventoryRun {
     await this.syncSites();
     await this.syncSensors();
     if (part === PLAN_PART) {
+      if (this.deps.source.kind === 'resourceGraph')
+        this.run.splitInto([
+          ...[...this.sensorsByKey.values()].map((s) => `${SENSOR_PART}${s.name}`).sort(),
+          OTHER_SENSORS_PART,
+        ]);
       await this.reportReconciliation();
       return this.finish();
     }

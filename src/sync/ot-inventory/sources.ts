@@ -16,10 +16,11 @@ import type {
   DefenderSources,
   SensorDevice,
 } from '../../sources/index.js';
-import type { IotResourceGraphReader } from '../../sources/defender-iot/resource-graph-iot.js';
+import type { IotResourceGraphReader, SensorScope } from '../../sources/defender-iot/resource-graph-iot.js';
 import type { ConsoleClient } from '../../sources/defender-iot/console-client.js';
 import type { SensorClient } from '../../sources/defender-iot/sensor-client.js';
 import { ConfigError, InputError, UpstreamError } from '../../errors.js';
+import { OTHER_SENSORS_PART, sensorOfPart } from '../kernel/flow.js';
 import type { OtInventorySource } from './source.js';
 
 type DefenderConfig = IntegrationConfig['defender'];
@@ -305,8 +306,17 @@ export class ResourceGraphSource implements OtInventorySource {
   readonly incremental = false;
   /** Site resource name → display name: sensors name their site by resource, devices by display name. */
   private readonly siteNames = new Map<string, string>();
+  /** The sensors {@link sensors} read: the rest part of a split run reads the devices of none of them. */
+  private readonly sensorNames: string[] = [];
 
-  constructor(private readonly reader: IotResourceGraphReader) {}
+  constructor(
+    private readonly reader: IotResourceGraphReader,
+    /**
+     * The part of a run split per sensor this source reads the devices of: one sensor's, or those
+     * of no sensor Resource Graph lists ({@link OTHER_SENSORS_PART}); every device when omitted.
+     */
+    private readonly part?: { readonly sensor: string } | typeof OTHER_SENSORS_PART,
+  ) {}
 
   async sites(): Promise<SourcePage<OtSite>> {
     const items: OtSite[] = [];
@@ -327,6 +337,7 @@ export class ResourceGraphSource implements OtInventorySource {
     for await (const page of this.reader.sensors()) {
       problems.push(...page.problems);
       for (const s of page.items) {
+        this.sensorNames.push(s.name);
         const site = s.site ? (this.siteNames.get(s.site) ?? s.site) : undefined;
         items.push({
           key: s.name,
@@ -347,7 +358,15 @@ export class ResourceGraphSource implements OtInventorySource {
   }
 
   async *devices(): AsyncIterable<SourcePage<OtDevice>> {
-    for await (const page of this.reader.devices()) yield mapPage(page, (d) => this.device(d));
+    if (this.part === OTHER_SENSORS_PART && this.sensorNames.length === 0) await this.sensors();
+    const scope: SensorScope | undefined =
+      this.part === undefined
+        ? undefined
+        : this.part === OTHER_SENSORS_PART
+          ? { otherThan: this.sensorNames }
+          : this.part;
+    for await (const page of this.reader.devices(scope ? { scope } : {}))
+      yield mapPage(page, (d) => this.device(d));
   }
 
   private device(d: CloudIotDevice): OtDevice {
@@ -415,9 +434,10 @@ export function otInventorySource(
   kind: 'sensor' | 'console' | 'resourceGraph',
   config: DefenderConfig,
   sources: DefenderSources,
-  /** One sensor alone: the part of a run split per sensor (docs/scale-out.md). */
-  sensor?: string,
+  /** The part of a split run this source is for (docs/scale-out.md): one sensor alone, or the rest. */
+  part?: string,
 ): OtInventorySource {
+  const sensor = sensorOfPart(part);
   if (kind === 'sensor') {
     if (sources.sensors.length === 0) {
       throw new ConfigError([
@@ -456,5 +476,8 @@ export function otInventorySource(
       },
     ]);
   }
-  return new ResourceGraphSource(sources.iotResourceGraph);
+  return new ResourceGraphSource(
+    sources.iotResourceGraph,
+    part === OTHER_SENSORS_PART ? part : sensor !== undefined ? { sensor } : undefined,
+  );
 }

@@ -26,7 +26,10 @@ import { advanceWatermark, getWatermark } from '../../store/models/watermarks.js
 import { underLocks } from '../../store/correlation-lock.js';
 import {
   defineFlow,
+  OTHER_SENSORS_PART,
+  PARTS_FOUND_BY_PLAN,
   PLAN_PART,
+  SENSOR_PART,
   sensorOfPart,
   sensorParts,
   SWEEP_PART,
@@ -125,19 +128,24 @@ export const otVulnerabilitiesFlow = defineFlow({
     if (action.entity === 'detection') return action.action === 'update' ? 'updated' : undefined;
     return 'updated';
   },
-  // With several workers, a run from the sensors splits into one part per sensor (docs/scale-out.md),
-  // when ot-inventory reads the sensors too: a device's key then names its sensor (`<sensor>/<id>`),
-  // which the sweep needs to tell whose devices a part read. The plan part checks the detection
-  // source and the VR choices once; each sensor's part opens, updates and closes the detections of
-  // the devices it reads; the sweep closes what no part reported (devices gone from their sensor's
-  // last full read, sensors no longer configured, retired devices) and the pending work left.
+  // With several workers, a run splits into one part per sensor (docs/scale-out.md). From the
+  // sensors (when ot-inventory reads the sensors too), the configured sensors: a device's key then
+  // names its sensor (`<sensor>/<id>`), which the sweep needs to tell whose devices a part read.
+  // From Resource Graph, the sensors it lists, found by the plan part, and one part for the devices
+  // of no listed sensor; its device keys name no sensor, so the sweep judges every device by the
+  // earliest of those parts' last full reads. The plan part checks the detection source and the VR
+  // choices once; each part opens, updates and closes the detections of the devices it reads; the
+  // sweep closes what no part reported (devices gone from their part's last full read, sensors no
+  // longer configured, retired devices) and the pending work left.
   parts: (config, integration) =>
-    config.source === 'sensor' && integration.flows.otInventory?.source === 'sensor'
-      ? sensorParts(integration)
-      : undefined,
+    config.source === 'resourceGraph'
+      ? PARTS_FOUND_BY_PLAN
+      : config.source === 'sensor' && integration.flows.otInventory?.source === 'sensor'
+        ? sensorParts(integration)
+        : undefined,
   connect: ({ servicenow, defender }, { integration, part }): OtVulnerabilitiesDeps => ({
     // A configuration the source can not serve fails here, before any request is sent.
-    source: otVulnerabilitiesSource(integration, defender, sensorOfPart(part)),
+    source: otVulnerabilitiesSource(integration, defender, part),
     servicenow,
     sensors: integration.defender.sensors.map((s) => s.name),
     crossSource: integration.flows.otInventory?.source !== integration.flows.otVulnerabilities?.source,
@@ -177,10 +185,11 @@ class OtVulnerabilitiesRun {
   /** ot-inventory's devices, for a source that keys devices otherwise (undefined: same keys). */
   private inventory: InventoryDevices | undefined;
   /**
-   * In the sweep of a run split per sensor: when each sensor's part last read its sensor in full
-   * (a sensor without one was never read whole: its devices are left as they are).
+   * In the sweep of a run split per sensor: when the part that reads a device last read in full
+   * (`readAt`), and whether that part has never done so (`unread`: its devices are left as they are).
    */
-  private lastReads: Map<string, string> | undefined;
+  private lastReads:
+    { readAt(deviceKey: string): string | undefined; unread(deviceKey: string): boolean } | undefined;
 
   constructor(
     private readonly run: FlowContext<OtVulnerabilitiesConfig>,
@@ -225,8 +234,13 @@ class OtVulnerabilitiesRun {
   private async sync(clues?: ClueKeeper): Promise<void> {
     await this.checkDetectionSource();
     this.choices = await this.readChoices();
-    // A split run's plan part checks the detection source and the VR choices once, before any part writes.
-    if (this.run.part === PLAN_PART) return;
+    // A split run's plan part checks the detection source and the VR choices once, before any part
+    // writes; from Resource Graph, it also names the parts: one per sensor listed, and the rest.
+    if (this.run.part === PLAN_PART) {
+      const names = await this.deps.source.sensorNames?.();
+      if (names) this.run.splitInto([...names.map((n) => `${SENSOR_PART}${n}`), OTHER_SENSORS_PART]);
+      return;
+    }
     this.vr = this.shared();
     this.detections = new DetectionSync(this.vr);
     if (this.run.part === SWEEP_PART) return this.sweep();
@@ -255,9 +269,8 @@ class OtVulnerabilitiesRun {
       for (let i = 0; i < items.length; i += DEVICE_CHUNK)
         await this.syncDevices(items.slice(i, i + DEVICE_CHUNK), true);
     }
-    const sensor = sensorOfPart(this.run.part);
-    if (sensor !== undefined) {
-      if (refusals.length === 0 && this.unread.length === 0) await this.recordFullRead(sensor);
+    if (this.run.part !== undefined) {
+      if (refusals.length === 0 && this.unread.length === 0) await this.recordFullRead(this.run.part);
     } else {
       await this.retryPending();
       // closeUnreported pages through committed device states: this run's sightings first.
@@ -288,34 +301,72 @@ class OtVulnerabilitiesRun {
   }
 
   /**
-   * The part of a run split per sensor read its sensor in full: its sightings are committed, then
-   * the time of the read is recorded (watermark `sensor-read:<name>`). The sweep closes the
-   * detections of the sensor's devices not seen since then. Recorded last, so a part of a later
-   * run that is still reading never makes the devices it has not reached yet look gone.
+   * The part of a run split per sensor read its devices in full: its sightings are committed,
+   * then the time of the read is recorded (watermark `sensor-read:<name>`, `other-sensors-read`
+   * for the rest). The sweep closes the detections of the part's devices not seen since then.
+   * Recorded last, so a part of a later run that is still reading never makes the devices it has
+   * not reached yet look gone.
    */
-  private async recordFullRead(sensor: string): Promise<void> {
+  private async recordFullRead(part: string): Promise<void> {
     await this.run.recorder.flush();
-    await advanceWatermark(this.run.store.db, this.run.clock, this.lastReadRef(sensor), this.nowText);
+    await advanceWatermark(this.run.store.db, this.run.clock, this.lastReadRef(part), this.nowText);
   }
 
-  private lastReadRef(sensor: string) {
-    return { integrationId: this.run.integrationId, flow: FLOW, scope: `sensor-read:${sensor}` };
+  private lastReadRef(part: string) {
+    const sensor = sensorOfPart(part);
+    const scope = sensor !== undefined ? `sensor-read:${sensor}` : `${part}-read`;
+    return { integrationId: this.run.integrationId, flow: FLOW, scope };
   }
 
   /**
    * The sweep of a run split per sensor, after all its parts: the pending work no part handled and
-   * the detections no part reported (closeUnreported), judged by each sensor's last full read.
+   * the detections no part reported (closeUnreported), judged by the last full read of the part
+   * that reads each device.
    */
   private async sweep(): Promise<void> {
     this.sightingsInMemory = false;
-    this.lastReads = new Map();
-    for (const sensor of this.deps.sensors ?? []) {
-      const at = await getWatermark(this.run.store.db, this.lastReadRef(sensor));
-      if (at !== undefined) this.lastReads.set(sensor, at);
-    }
+    this.lastReads = await this.partReads();
     await this.retryPending();
     await this.run.recorder.flush();
     await this.closeUnreported();
+  }
+
+  /**
+   * When the part that reads each device last read in full. From the sensors, a device's key
+   * names its sensor: its sensor's part (none for a sensor no longer configured: its devices are
+   * gone). From Resource Graph, keys name no sensor and a device may move between sensors: every
+   * device is judged by the earliest last full read of the parts of the sensors Resource Graph
+   * lists now and of the rest, and none is judged while one of those parts never read in full.
+   */
+  private async partReads(): Promise<NonNullable<typeof this.lastReads>> {
+    const readOf = (part: string) => getWatermark(this.run.store.db, this.lastReadRef(part));
+    const listed = await this.deps.source.sensorNames?.();
+    if (listed) {
+      let earliest: string | undefined;
+      let complete = true;
+      for (const part of [...listed.map((n) => `${SENSOR_PART}${n}`), OTHER_SENSORS_PART]) {
+        const at = await readOf(part);
+        if (at === undefined) complete = false;
+        else if (earliest === undefined || at < earliest) earliest = at;
+      }
+      const readAt = complete ? earliest : undefined;
+      return { readAt: () => readAt, unread: () => readAt === undefined };
+    }
+    const reads = new Map<string, string>();
+    for (const sensor of this.deps.sensors ?? []) {
+      const at = await readOf(`${SENSOR_PART}${sensor}`);
+      if (at !== undefined) reads.set(sensor, at);
+    }
+    return {
+      readAt: (deviceKey) => {
+        const sensor = this.sensorOf(deviceKey);
+        return sensor === undefined ? undefined : reads.get(sensor);
+      },
+      unread: (deviceKey) => {
+        const sensor = this.sensorOf(deviceKey);
+        return sensor !== undefined && !reads.has(sensor);
+      },
+    };
   }
 
   /** The configured sensor a device key names (`<sensor>/<id>`); undefined for one no longer configured. */
@@ -331,8 +382,7 @@ class OtVulnerabilitiesRun {
    * pending) in its sensor's last full read. A device of a sensor no longer configured was not.
    */
   private seenInLastRead(deviceKey: string, at: string | null | undefined): boolean {
-    const sensor = this.sensorOf(deviceKey);
-    const readAt = sensor === undefined ? undefined : this.lastReads?.get(sensor);
+    const readAt = this.lastReads?.readAt(deviceKey);
     return readAt !== undefined && at !== null && at !== undefined && at >= readAt;
   }
 
@@ -692,10 +742,7 @@ class OtVulnerabilitiesRun {
    * sweep, to a configured sensor that no part has read in full yet.
    */
   private isUnread(deviceKey: string): boolean {
-    if (this.lastReads) {
-      const sensor = this.sensorOf(deviceKey);
-      return sensor !== undefined && !this.lastReads.has(sensor);
-    }
+    if (this.lastReads) return this.lastReads.unread(deviceKey);
     return this.unread.some((prefix) => deviceKey.startsWith(prefix));
   }
 

@@ -23,10 +23,9 @@ export interface VulnerabilityPage extends SourcePage<DeviceCves> {
  * - `sensor`: `/api/v1/devices/cves?top=N` per sensor, keyed by IP and mapped to devices
  *   through the sensor's device list (full read; a list of exactly `top` CVEs is marked
  *   `truncated`).
- * - `resourceGraph`: UNVERIFIED (ServiceNow's VR app reads CVEs from Resource Graph, see
- *   ServiceNow/ServiceNowDocs
- *   markdown/operational-technology/operational-technology-vulnerability-response/support-for-msft-defender-iot-azure.md,
- *   but Microsoft documents no per-device CVE table); no source is built on it.
+ * - `resourceGraph`: the device vulnerability rows ServiceNow's VR app reads (ServiceNow/ServiceNowDocs
+ *   markdown/operational-technology/operational-technology-vulnerability-response/support-for-msft-defender-iot-azure.md;
+ *   the Resource Graph type is UNVERIFIED, see models.ts), grouped by device (full read).
  *
  * A device listed with no CVEs says "this device has none": its open detections close.
  * Implementations: `sources.ts`.
@@ -41,6 +40,11 @@ export interface VulnerabilitySource {
    * Graph's clues) keeps it in `clues` when given, in memory otherwise.
    */
   deviceCves(options: { since?: Date; clues?: ClueKeeper }): AsyncIterable<VulnerabilityPage>;
+  /**
+   * The sensors the source lists itself (Resource Graph), whose devices a run split per sensor
+   * reads one sensor per part; absent for a source whose sensors are configured.
+   */
+  sensorNames?(): Promise<string[]>;
 }
 
 /**

@@ -9,7 +9,8 @@ import {
 import { ConfigError, InputError, UpstreamError } from '../../errors.js';
 import { unreadBecause, type RecordProblem } from '../../sources/common.js';
 import type { ConsoleClient } from '../../sources/defender-iot/console-client.js';
-import type { IotResourceGraphReader } from '../../sources/defender-iot/resource-graph-iot.js';
+import type { IotResourceGraphReader, SensorScope } from '../../sources/defender-iot/resource-graph-iot.js';
+import { OTHER_SENSORS_PART, sensorOfPart } from '../kernel/flow.js';
 import type { SensorClient } from '../../sources/defender-iot/sensor-client.js';
 import type { ConsoleDeviceCves, DefenderSources } from '../../sources/index.js';
 import type { ClueKeeper, VulnerabilityPage, VulnerabilitySource } from './source.js';
@@ -340,12 +341,38 @@ export class ResourceGraphVulnerabilitySource implements VulnerabilitySource {
   readonly kind = 'resourceGraph' as const;
   readonly incremental = false;
 
-  constructor(private readonly reader: IotResourceGraphReader) {}
+  constructor(
+    private readonly reader: IotResourceGraphReader,
+    /**
+     * The part of a run split per sensor this source reads: one sensor's devices, or those of
+     * no sensor Resource Graph lists ({@link OTHER_SENSORS_PART}); every device when omitted.
+     */
+    private readonly part?: { readonly sensor: string } | typeof OTHER_SENSORS_PART,
+  ) {}
+
+  /** The names of the sensors Resource Graph lists: a run split per sensor has one part each. */
+  async sensorNames(): Promise<string[]> {
+    const names = new Set<string>();
+    for await (const page of this.reader.sensors()) {
+      if (page.problems.length)
+        throw new InputError(
+          `Resource Graph's sensor list has ${page.problems.length} row(s) that do not parse (${page.problems[0]!.error.message}): a run split per sensor needs every sensor's name`,
+        );
+      for (const sensor of page.items) names.add(sensor.name);
+    }
+    return [...names].sort();
+  }
 
   async *deviceCves(options: { clues?: ClueKeeper } = {}): AsyncIterable<VulnerabilityPage> {
     const keeper = options.clues ?? cluesInMemory();
     const problems: RecordProblem[] = [];
-    for await (const page of this.reader.devices()) {
+    const scope: SensorScope | undefined =
+      this.part === undefined
+        ? undefined
+        : this.part === OTHER_SENSORS_PART
+          ? { otherThan: await this.sensorNames() }
+          : this.part;
+    for await (const page of this.reader.devices(scope ? { scope } : {})) {
       problems.push(...page.problems);
       await keeper.put(
         page.items.map((d) => [
@@ -387,7 +414,7 @@ export class ResourceGraphVulnerabilitySource implements VulnerabilitySource {
       }
       return { items, problems: found };
     };
-    for await (const rows of this.reader.vulnerabilities()) {
+    for await (const rows of this.reader.vulnerabilities(scope)) {
       const found: RecordProblem[] = [...problems.splice(0)];
       const damagedAt = new Map<number, string>();
       for (const problem of rows.problems) {
@@ -513,8 +540,8 @@ function entryOf(byDevice: Map<number, SensorDeviceCves>, id: number): SensorDev
 export function otVulnerabilitiesSource(
   integration: IntegrationConfig,
   sources: DefenderSources,
-  /** One sensor alone: the part of a run split per sensor (docs/scale-out.md). */
-  sensor?: string,
+  /** The part of a split run this source is for (docs/scale-out.md): one sensor alone, or the rest. */
+  part?: string,
 ): VulnerabilitySource {
   const config = integration.flows.otVulnerabilities;
   if (!config)
@@ -531,7 +558,16 @@ export function otVulnerabilitiesSource(
       })),
     );
   const kind = config.source;
-  if (kind === 'resourceGraph') return new ResourceGraphVulnerabilitySource(sources.iotResourceGraph);
+  if (kind === 'resourceGraph')
+    return new ResourceGraphVulnerabilitySource(
+      sources.iotResourceGraph,
+      part === OTHER_SENSORS_PART
+        ? part
+        : sensorOfPart(part) !== undefined
+          ? { sensor: sensorOfPart(part)! }
+          : undefined,
+    );
+  const sensor = sensorOfPart(part);
   if (kind === 'sensor') {
     if (sources.sensors.length === 0)
       throw new ConfigError([
