@@ -19,7 +19,7 @@
  * worker takes `queue.concurrency` jobs at once (the configuration's default). Not a test:
  * nothing here asserts a time.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,7 +66,41 @@ if (source !== 'sensor' && source !== 'resourceGraph' && source !== 'console')
   throw new Error('--source: sensor, resourceGraph or console');
 if (!existsSync('dist/cli.js')) throw new Error('build first: npm run build');
 
-async function startSandbox(): Promise<{ ready: SandboxReady; stop: () => Promise<void> }> {
+/** Clock ticks per second of /proc's CPU times (`getconf CLK_TCK`). */
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+/** CPU seconds a process has used so far (user + system, /proc/<pid>/stat); 0 once it is gone. */
+function processCpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+/** The machine's busy and idle CPU seconds so far, over all cores (/proc/stat). */
+function machineCpuSeconds(): { busy: number; idle: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  return {
+    busy: (user! + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS,
+    idle: (idle! + iowait!) / CLOCK_TICKS,
+  };
+}
+
+async function startSandbox(): Promise<{
+  ready: SandboxReady;
+  pid: number | undefined;
+  stop: () => Promise<void>;
+}> {
   const args = size === 'large' || size === 'demo' ? ['--dataset', size] : ['--devices', size];
   const child = spawn(process.execPath, ['dist/sandbox/main.js', ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -78,6 +112,7 @@ async function startSandbox(): Promise<{ ready: SandboxReady; stop: () => Promis
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     ready: JSON.parse(line) as SandboxReady,
+    pid: child.pid,
     stop: async () => {
       child.kill('SIGTERM');
       await exited;
@@ -163,8 +198,21 @@ async function measure(workers: number, latencyMs: number) {
       logger: createLogger({ level: 'silent' }),
       runners: FLOW_RUNNERS,
     });
+    /**
+     * Where the machine's CPU went while a flow ran: the sandboxes' process, the workers, this
+     * process (dispatch and polling), and the rest (PostgreSQL, the system); with the share of the
+     * cores that were busy. A share near 1 means the cores, not the workers, bound the run.
+     */
+    const cpuNow = () => ({
+      machine: machineCpuSeconds(),
+      sandbox: processCpuSeconds(sandbox.pid),
+      workers: children.reduce((n, c) => n + processCpuSeconds(c.pid), 0),
+      bench: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+    });
+    let cpuBefore = cpuNow();
     /** Runs one flow on the workers, timed until the queue holds nothing more to run. */
     const runFlow = async (name: BenchFlow) => {
+      cpuBefore = cpuNow();
       const started = performance.now();
       await dispatcher.dispatch({ integrationId: 'bench', flows: [name], dryRun: false, trigger: 'api' });
       for (;;) {
@@ -178,6 +226,20 @@ async function measure(workers: number, latencyMs: number) {
     // ot-vulnerabilities needs the CIs: ot-inventory loads them first, untimed.
     if (flow === 'ot-vulnerabilities') await runFlow('ot-inventory');
     const seconds = await runFlow(flow);
+    const cpuAfter = cpuNow();
+    const spent = (key: 'sandbox' | 'workers' | 'bench') => cpuAfter[key] - cpuBefore[key];
+    const busy = cpuAfter.machine.busy - cpuBefore.machine.busy;
+    const idle = cpuAfter.machine.idle - cpuBefore.machine.idle;
+    const cpu = {
+      busyShare: +(busy / Math.max(1e-9, busy + idle)).toFixed(2),
+      seconds: {
+        sandboxes: +spent('sandbox').toFixed(1),
+        workers: +spent('workers').toFixed(1),
+        bench: +spent('bench').toFixed(1),
+        // PostgreSQL and everything else on the machine.
+        other: +(busy - spent('sandbox') - spent('workers') - spent('bench')).toFixed(1),
+      },
+    };
     const flowRuns = await store.db
       .selectFrom('run_flow')
       .select(['created', 'updated', 'requests_servicenow', 'outcome'])
@@ -195,6 +257,7 @@ async function measure(workers: number, latencyMs: number) {
       records,
       serviceNowRequests: requests,
       flowRuns: outcomes,
+      cpu,
     };
   } finally {
     await boss.stop({ graceful: false, wait: true });
@@ -248,7 +311,7 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 mkdirSync('bench/results', { recursive: true });
-const file = `bench/results/${new Date().toISOString().slice(0, 10)}-workers-${flow === 'ot-inventory' ? '' : `${flow}-`}${size}.json`;
+const file = `bench/results/${new Date().toISOString().slice(0, 10)}-workers-${flow === 'ot-inventory' ? '' : `${flow}-`}${source === 'sensor' ? '' : `${source}-`}${size}.json`;
 writeFileSync(
   file,
   `${JSON.stringify({ node: process.version, cpus: (await import('node:os')).cpus().length, results }, null, 2)}\n`,
