@@ -566,6 +566,36 @@ export function resolveJoins(query: Query, rowsOf: (right: Query) => Row[]): voi
 }
 
 /**
+ * For a query whose first `join` is `inner` and comes after `where`s and `extend`s only, with its
+ * column made by `extend <column> = tostring(<path>)` (or `= <path>`): the path, and whether a
+ * value found there can match the join's right side. A caller that can read that path of a row
+ * without building the row skips the rows that the join would drop anyway. Null otherwise.
+ */
+export function innerJoinKey(query: Query): { path: string; canMatch(value: unknown): boolean } | null {
+  const at = query.operators.findIndex((o) => o.kind === 'join');
+  const op = query.operators[at];
+  if (!op || op.kind !== 'join' || op.flavor !== 'inner') return null;
+  let source: Expr | undefined;
+  for (const before of query.operators.slice(0, at)) {
+    if (before.kind === 'where') continue;
+    if (before.kind !== 'extend') return null;
+    for (const column of before.columns) if (column.name === op.on) source = column.expr;
+  }
+  const asText = source?.kind === 'call' && source.name === 'tostring' && source.args.length === 1;
+  const path = asText ? (source as Extract<Expr, { kind: 'call' }>).args[0] : source;
+  if (path?.kind !== 'path' || !path.steps.every((s) => typeof s === 'string')) return null;
+  return {
+    path: [path.root, ...path.steps].join('.'),
+    canMatch: (value) => {
+      const key = asText ? str(value) : value;
+      const lookup = joinLookups.get(op);
+      if (!lookup) throw new KqlError("The join's right side was not evaluated.");
+      return key !== null && key !== undefined && lookup.byKey.has(str(key));
+    },
+  };
+}
+
+/**
  * One left row joined with its right row: the right side's columns added, a name the left row
  * already has suffixed `1` (as Kusto names them); a `leftouter` row without a match gets them
  * null. A key that more than one right row has is refused rather than answered row by row.

@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateEstate, type Estate } from '../dataset/index.js';
 import { startDefenderSandbox, type DefenderSandbox } from './index.js';
-import { KqlError, applyRowOperators, compareSortValues, parseKql, sortKeysOf } from './kql.js';
+import {
+  KqlError,
+  applyRowOperators,
+  compareSortValues,
+  innerJoinKey,
+  parseKql,
+  resolveJoins,
+  sortKeysOf,
+} from './kql.js';
 import { TestClient, argQueryAll, fixture, fixturePaths, shapeDiff } from './test-support.js';
 
 /** The two queries of contract §5.3, verbatim. */
@@ -415,6 +423,27 @@ describe('KQL subset', () => {
     expect(compareSortValues('b', 'a')).toBeGreaterThan(0);
     expect(compareSortValues(9, 10)).toBeLessThan(0);
     expect(compareSortValues('', undefined)).toBe(0);
+  });
+
+  it('tells the path an inner join keys on, so rows it would drop need not be built; nothing for other joins', () => {
+    const right = '(iotsecurityresources | project deviceId = tostring(name)) on deviceId';
+    const query = parseKql(
+      `iotsecurityresources | where type == 'v' | extend deviceId = tostring(properties.deviceId) | join kind=inner ${right}`,
+    );
+    resolveJoins(query, () => [{ deviceId: 'a' }, { deviceId: 'b' }]);
+    const key = innerJoinKey(query)!;
+    expect(key.path).toBe('properties.deviceId');
+    expect([key.canMatch('a'), key.canMatch('c'), key.canMatch(null)]).toEqual([true, false, false]);
+    // The join would keep or drop the same rows.
+    const row = (id: string | null) => ({ type: 'v', properties: { deviceId: id } });
+    for (const id of ['a', 'c', null])
+      expect(applyRowOperators(query.operators, row(id)) !== null).toBe(key.canMatch(id));
+    for (const other of [
+      `iotsecurityresources | extend deviceId = tostring(properties.deviceId) | join kind=leftouter ${right}`,
+      `iotsecurityresources | project deviceId = tostring(properties.deviceId) | join kind=inner ${right}`,
+      `iotsecurityresources | extend deviceId = strcat(properties.deviceId, 'x') | join kind=inner ${right}`,
+    ])
+      expect(innerJoinKey(parseKql(other)), other).toBeNull();
   });
 
   it('projects with default column names and aliases, and rejects what it does not know', () => {

@@ -6,6 +6,7 @@ import {
   applyRowOperators,
   compareSortValues,
   parseKql,
+  innerJoinKey,
   pinnedTypes,
   resolveJoins,
   sortKeysOf,
@@ -50,6 +51,12 @@ interface RowSource {
   row(i: number): Row | undefined;
   /** Rows injected through the control API: served as they are, past the query's operators. */
   verbatim?: readonly unknown[];
+  /**
+   * Values of some property paths of row `i`, read without building the row: a query joining on
+   * one of them skips the rows its inner join would drop ({@link innerJoinKey}), so that a
+   * per-sensor join does not build every row of the table.
+   */
+  cheap?: Readonly<Record<string, (i: number) => unknown>>;
 }
 
 /**
@@ -333,6 +340,13 @@ function sources(state: DefenderState): RowSource[] {
         const d = v && state.device(v.deviceId);
         return v && d ? vulnerabilityRow(state, d, v.cve, tenantId) : undefined;
       },
+      // vulnerabilityRow's properties.deviceId: the device's uuid.
+      cheap: {
+        'properties.deviceId': (i) => {
+          const v = currentVulnerabilities()[i];
+          return v ? state.device(v.deviceId)?.uuid : undefined;
+        },
+      },
     },
     {
       table: 'iotsecurityresources',
@@ -545,6 +559,7 @@ function evaluateQuery(
   const rowOps = query.operators.filter((o) => o.kind !== 'limit');
   // A sorted query takes its first N after the sort, so it collects every matching row.
   const collect = query.operators.some((o) => o.kind === 'sort') ? null : limit;
+  const joinKey = innerJoinKey(query);
   const refs: number[] = [];
   all.forEach((source, s) => {
     if (!scanned[s]) return;
@@ -555,8 +570,10 @@ function evaluateQuery(
       for (let i = 0; i < n && (collect === null || refs.length < collect); i++) refs.push(s * SHIFT + i);
       return;
     }
+    const keyOf = joinKey ? source.cheap?.[joinKey.path] : undefined;
     for (let i = 0; i < n; i++) {
       if (collect !== null && refs.length >= collect) return;
+      if (keyOf && !joinKey!.canMatch(keyOf(i))) continue;
       const row = source.row(i);
       if (!row) continue;
       if (subscriptions && !subscriptions.has(String(row['subscriptionId']).toLowerCase())) continue;
