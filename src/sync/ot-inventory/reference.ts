@@ -78,10 +78,11 @@ snowline sync --job ot-inventory --json      # do it; prints the summary
 6. **Connections** → \`sn_ot_device_network_connection\` plus \`Connects to::Connected by\` between the two
    devices, where the source has connections and both devices have an IP.
 
-On \`snowline worker\` processes (PostgreSQL) a run from the sensors is split: sites and sensors
-(1–2) in a plan part, then one part per sensor for its devices and connections (3, 4, 6), side by
-side on the workers, then retirement (5) in a sweep after the last part
-([scale-out.md](scale-out.md), "Partitions").
+On \`snowline worker\` processes (PostgreSQL) a run from the sensors or from Resource Graph is
+split: sites and sensors (1–2) in a plan part, then one part per sensor for its devices and
+connections (3, 4, 6), side by side on the workers, then retirement (5) in a sweep after the last
+part. From Resource Graph the plan names the parts from the sensors it listed, plus one for the
+devices of no listed sensor ([scale-out.md](scale-out.md), "Partitions").
 
 ## What is sent, and when
 
