@@ -65,12 +65,26 @@ const FAST_QUEUE = {
   pollingIntervalSeconds: 0.5,
 };
 
-function writeConfig(sandboxes: Sandboxes, name: string, storeUrl: string, queue = FAST_QUEUE) {
+function writeConfig(
+  sandboxes: Sandboxes,
+  name: string,
+  storeUrl: string,
+  queue = FAST_QUEUE,
+  sources: 'sensor' | 'resourceGraph' = 'sensor',
+) {
   const loaded = sandboxes.config(storeUrl);
   const config = { ...structuredClone(loaded.config), queue, log: { level: 'warn' as const } };
-  // CVEs from the sensors, as the inventory: ot-vulnerabilities then splits per sensor too.
   const flows = config.integrations[0]!.flows;
-  flows.otVulnerabilities = { ...flows.otVulnerabilities!, source: 'sensor' };
+  if (sources === 'sensor') {
+    // CVEs from the sensors, as the inventory: ot-vulnerabilities then splits per sensor too.
+    flows.otVulnerabilities = { ...flows.otVulnerabilities!, source: 'sensor' };
+  } else {
+    // Both from Resource Graph, alone: each plan finds the sensors Resource Graph lists.
+    config.integrations[0]!.flows = {
+      otInventory: { ...flows.otInventory!, source: 'resourceGraph' },
+      otVulnerabilities: { ...flows.otVulnerabilities!, source: 'resourceGraph' },
+    } as typeof flows;
+  }
   const path = join(dir, `${name}.yaml`);
   writeFileSync(path, stringify(config));
   return { path, config };
@@ -252,7 +266,7 @@ function subscriptionParts(config: ReturnType<typeof writeConfig>['config']): st
   return subscriptions.map((id) => `sandbox/cloud-tickets/subscription:${id}`);
 }
 
-async function dispatchRun(config: ReturnType<typeof writeConfig>['config'], store: Store) {
+async function dispatchRun(config: ReturnType<typeof writeConfig>['config'], store: Store, chains = 2) {
   const logger = createLogger({ level: 'silent' });
   const boss = await startBoss(config.store.url, config.queue, { supervise: false });
   try {
@@ -271,7 +285,7 @@ async function dispatchRun(config: ReturnType<typeof writeConfig>['config'], sto
     });
     expect(ticket.kind).toBe('queued');
     // Two chains: ot-inventory (then ot-vulnerabilities and ot-alerts) and cloud-tickets (then ticket-sync).
-    expect(ticket.kind === 'queued' && ticket.jobIds).toHaveLength(2);
+    expect(ticket.kind === 'queued' && ticket.jobIds).toHaveLength(chains);
   } finally {
     await boss.stop({ graceful: false, wait: true });
   }
@@ -432,5 +446,80 @@ describe.skipIf(postgresUrl === null || !existsSync('dist/cli.js'))(
         await sandboxes.close();
       }
     }, 300_000);
+  },
+);
+
+describe.skipIf(postgresUrl === null || !existsSync('dist/cli.js'))(
+  'snowline worker ×2 and ×4 with ot-inventory and ot-vulnerabilities from Resource Graph',
+  () => {
+    let expected: Awaited<ReturnType<typeof dumps>>;
+    /** The parts each plan should name: one per sensor Resource Graph lists, and the rest. */
+    let parts: string[];
+
+    it('a single-process SQLite run sets the reference dumps', async () => {
+      const sandboxes = await startSandboxes({ seed: SEED, now: NOW });
+      try {
+        const { path } = writeConfig(
+          sandboxes,
+          'rg-single',
+          join(dir, 'rg-single.sqlite'),
+          FAST_QUEUE,
+          'resourceGraph',
+        );
+        const run = await cli(['--config', path, '--log-level', 'silent', 'sync', '--json']);
+        expect(run.code).toBe(0);
+        const summary = JSON.parse(run.stdout) as { jobs: Record<string, { opened?: number }> };
+        expect(Object.keys(summary.jobs).sort()).toEqual(['ot-inventory', 'ot-vulnerabilities']);
+        expect(summary.jobs['ot-vulnerabilities']!.opened).toBeGreaterThan(0);
+        expected = await dumps(sandboxes);
+        const listed = (await sandboxes.control('defender', 'GET', '/_sandbox/dump?what=sensors')) as {
+          sensors: { name: string }[];
+        };
+        parts = [...listed.sensors.map((s) => `sensor:${s.name}`), 'other-sensors'];
+        expect(parts.length).toBeGreaterThan(2);
+      } finally {
+        await sandboxes.close();
+      }
+    }, 180_000);
+
+    it.each([2, 4])(
+      '%i workers reach the same dumps, each flow split into the parts its plan found',
+      async (count) => {
+        const sandboxes = await startSandboxes({ seed: SEED, now: NOW });
+        const storeUrl = await createTestDatabase(postgresUrl!, 'workers');
+        const { path, config } = writeConfig(
+          sandboxes,
+          `rg-w${count}`,
+          storeUrl,
+          { ...FAST_QUEUE, concurrency: 1, leaseSeconds: 30, expireSeconds: 180 },
+          'resourceGraph',
+        );
+        const store = await openStore(storeUrl);
+        await store.migrate();
+        const names = Array.from({ length: count }, (_, i) => `r${i + 1}`);
+        const workers = await Promise.all(names.map((name) => startWorker(path, name)));
+        try {
+          await dispatchRun(config, store, 1);
+          await waitForIdleQueue(store);
+          expectSameDumps(await dumps(sandboxes), expected);
+          const leased = await leasedPartitions(store);
+          for (const flow of ['ot-inventory', 'ot-vulnerabilities'])
+            for (const part of ['plan', ...parts, 'sweep'])
+              expect(leased.has(`sandbox/${flow}/${part}`), `${flow}/${part}`).toBe(true);
+          const spans = await leaseSpans(store);
+          expectNoOverlap(spans);
+          // The parts the plans found went to more than one worker.
+          const partWorkers = new Set(
+            spans.filter((s) => s.partition_key.includes('/sensor:')).flatMap((s) => s.workers.split(',')),
+          );
+          expect(partWorkers.size).toBeGreaterThan(1);
+        } finally {
+          expect(await Promise.all(workers.map(stopWorker))).toEqual(names.map(() => 0));
+          await store.close();
+          await sandboxes.close();
+        }
+      },
+      240_000,
+    );
   },
 );
