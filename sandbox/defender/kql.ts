@@ -565,6 +565,47 @@ export function resolveJoins(query: Query, rowsOf: (right: Query) => Row[]): voi
   }
 }
 
+/** A test on one property path of a row that a caller can read without building the row. */
+export interface PathTest {
+  readonly path: string;
+  test(value: unknown): boolean;
+}
+
+/**
+ * The tests a row must pass that read one property path each: every `<path> == 'literal'` or
+ * `tostring(<path>) == 'literal'` of the `where`s before the first other operator (terms joined by
+ * `and`), and the key of an inner join ({@link innerJoinKey}). A caller that can read those paths
+ * without building a row skips the rows that fail one: the query would drop them anyway.
+ */
+export function pathTests(query: Query): PathTest[] {
+  const tests: PathTest[] = [];
+  for (const op of query.operators) {
+    if (op.kind !== 'where') break;
+    for (const term of conjuncts(op.expr)) {
+      if (term.kind !== 'binary' || term.op !== '==' || term.right.kind !== 'literal') continue;
+      const asText =
+        term.left.kind === 'call' && term.left.name === 'tostring' && term.left.args.length === 1;
+      const path = asText ? (term.left as Extract<Expr, { kind: 'call' }>).args[0] : term.left;
+      if (path?.kind !== 'path' || !path.steps.every((s) => typeof s === 'string')) continue;
+      const literal = term.right.value;
+      tests.push({
+        path: [path.root, ...path.steps].join('.'),
+        test: (value) => equal(asText ? str(value) : value, literal, false),
+      });
+    }
+  }
+  const join = innerJoinKey(query);
+  if (join) tests.push({ path: join.path, test: join.canMatch });
+  return tests;
+}
+
+/** The terms of an `and` chain. */
+function conjuncts(expr: Expr): Expr[] {
+  return expr.kind === 'binary' && expr.op === 'and'
+    ? [...conjuncts(expr.left), ...conjuncts(expr.right)]
+    : [expr];
+}
+
 /**
  * For a query whose first `join` is `inner` and comes after `where`s and `extend`s only, with its
  * column made by `extend <column> = tostring(<path>)` (or `= <path>`): the path, and whether a

@@ -7,6 +7,7 @@ import {
   compareSortValues,
   innerJoinKey,
   parseKql,
+  pathTests,
   resolveJoins,
   sortKeysOf,
 } from './kql.js';
@@ -444,6 +445,31 @@ describe('KQL subset', () => {
       `iotsecurityresources | extend deviceId = strcat(properties.deviceId, 'x') | join kind=inner ${right}`,
     ])
       expect(innerJoinKey(parseKql(other)), other).toBeNull();
+  });
+
+  it('tells the one-path tests of the leading wheres, which drop no row the query keeps', () => {
+    const query = parseKql(
+      "iotsecurityresources | where type == 'd' and tostring(properties.sensor.name) == 'A' | where properties.n == 3 or properties.n == 4 | where properties.k == 1 | extend x = 1 | where x == 1",
+    );
+    const tests = pathTests(query);
+    // The `or` is not one path's test, and nothing after the extend counts.
+    expect(tests.map((t) => t.path)).toEqual(['type', 'properties.sensor.name', 'properties.k']);
+    const rows = [
+      { type: 'd', properties: { sensor: { name: 'A' }, n: 3, k: 1 } },
+      { type: 'd', properties: { sensor: { name: 'B' }, n: 3, k: 1 } },
+      { type: 'd', properties: { sensor: null, n: 4, k: 1 } },
+      { type: 'e', properties: { sensor: { name: 'A' }, n: 3, k: 2 } },
+    ];
+    const read = (row: Record<string, unknown>, path: string) =>
+      path
+        .split('.')
+        .reduce<unknown>((v, step) => (v as Record<string, unknown> | null)?.[step] ?? null, row);
+    for (const row of rows) {
+      const passes = tests.every((t) => t.test(read(row, t.path)));
+      // A row the tests drop is one the query drops.
+      if (!passes) expect(applyRowOperators(query.operators, row)).toBeNull();
+    }
+    expect(applyRowOperators(query.operators, rows[0]!)).not.toBeNull();
   });
 
   it('projects with default column names and aliases, and rejects what it does not know', () => {

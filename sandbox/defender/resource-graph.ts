@@ -6,7 +6,7 @@ import {
   applyRowOperators,
   compareSortValues,
   parseKql,
-  innerJoinKey,
+  pathTests,
   pinnedTypes,
   resolveJoins,
   sortKeysOf,
@@ -52,9 +52,9 @@ interface RowSource {
   /** Rows injected through the control API: served as they are, past the query's operators. */
   verbatim?: readonly unknown[];
   /**
-   * Values of some property paths of row `i`, read without building the row: a query joining on
-   * one of them skips the rows its inner join would drop ({@link innerJoinKey}), so that a
-   * per-sensor join does not build every row of the table.
+   * Values of some property paths of row `i`, read without building the row: a query that tests
+   * one of them skips the rows that fail the test ({@link pathTests}: a `where` on it, an inner
+   * join keyed on it), so that a per-sensor query does not build every row of the table.
    */
   cheap?: Readonly<Record<string, (i: number) => unknown>>;
 }
@@ -329,6 +329,14 @@ function sources(state: DefenderState): RowSource[] {
         const d = id === undefined ? undefined : state.device(id);
         return d ? deviceRow(state, d, tenantId) : undefined;
       },
+      // deviceRow's sensor name.
+      cheap: {
+        'properties.sensor.name': (i) => {
+          const id = currentDeviceIds()[i];
+          const d = id === undefined ? undefined : state.device(id);
+          return d ? (state.estate.sensors[d.sensorId - 1]?.name ?? '') : undefined;
+        },
+      },
     },
     {
       table: 'iotsecurityresources',
@@ -559,7 +567,7 @@ function evaluateQuery(
   const rowOps = query.operators.filter((o) => o.kind !== 'limit');
   // A sorted query takes its first N after the sort, so it collects every matching row.
   const collect = query.operators.some((o) => o.kind === 'sort') ? null : limit;
-  const joinKey = innerJoinKey(query);
+  const tests = pathTests(query);
   const refs: number[] = [];
   all.forEach((source, s) => {
     if (!scanned[s]) return;
@@ -570,10 +578,13 @@ function evaluateQuery(
       for (let i = 0; i < n && (collect === null || refs.length < collect); i++) refs.push(s * SHIFT + i);
       return;
     }
-    const keyOf = joinKey ? source.cheap?.[joinKey.path] : undefined;
+    const cheap = source.cheap;
+    const skips = cheap
+      ? tests.flatMap((t) => (cheap[t.path] ? [{ read: cheap[t.path]!, test: t.test }] : []))
+      : [];
     for (let i = 0; i < n; i++) {
       if (collect !== null && refs.length >= collect) return;
-      if (keyOf && !joinKey!.canMatch(keyOf(i))) continue;
+      if (skips.some((s) => !s.test(s.read(i)))) continue;
       const row = source.row(i);
       if (!row) continue;
       if (subscriptions && !subscriptions.has(String(row['subscriptionId']).toLowerCase())) continue;
