@@ -547,9 +547,9 @@ export function resolveJoins(query: Query, rowsOf: (right: Query) => Row[]): voi
     const rows = rowsOf(op.right);
     const byKey = new Map<string, Row[]>();
     for (const row of rows) {
-      const key = row[op.on];
       if (!(op.on in row))
         throw new KqlError(`The join column '${op.on}' is not a column of the join's right side.`);
+      const key = row[op.on];
       // Kusto matches no null key (Microsoft Learn, "join operator").
       if (key === null || key === undefined) continue;
       const list = byKey.get(str(key));
@@ -583,20 +583,26 @@ export function pathTests(query: Query): PathTest[] {
     if (op.kind !== 'where') break;
     for (const term of conjuncts(op.expr)) {
       if (term.kind !== 'binary' || term.op !== '==' || term.right.kind !== 'literal') continue;
-      const asText =
-        term.left.kind === 'call' && term.left.name === 'tostring' && term.left.args.length === 1;
-      const path = asText ? (term.left as Extract<Expr, { kind: 'call' }>).args[0] : term.left;
-      if (path?.kind !== 'path' || !path.steps.every((s) => typeof s === 'string')) continue;
+      const read = pathRead(term.left);
+      if (!read) continue;
       const literal = term.right.value;
-      tests.push({
-        path: [path.root, ...path.steps].join('.'),
-        test: (value) => equal(asText ? str(value) : value, literal, false),
-      });
+      tests.push({ path: read.path, test: (value) => equal(read.value(value), literal, false) });
     }
   }
   const join = innerJoinKey(query);
   if (join) tests.push({ path: join.path, test: join.canMatch });
   return tests;
+}
+
+/**
+ * An expression that reads one property path, `<path>` or `tostring(<path>)`: the dotted path,
+ * and the expression's value for a value found there. Null for any other expression.
+ */
+function pathRead(expr: Expr | undefined): { path: string; value(found: unknown): unknown } | null {
+  const asText = expr?.kind === 'call' && expr.name === 'tostring' && expr.args.length === 1;
+  const path = asText ? (expr as Extract<Expr, { kind: 'call' }>).args[0] : expr;
+  if (path?.kind !== 'path' || !path.steps.every((s) => typeof s === 'string')) return null;
+  return { path: [path.root, ...path.steps].join('.'), value: (found) => (asText ? str(found) : found) };
 }
 
 /** The terms of an `and` chain. */
@@ -622,13 +628,12 @@ export function innerJoinKey(query: Query): { path: string; canMatch(value: unkn
     if (before.kind !== 'extend') return null;
     for (const column of before.columns) if (column.name === op.on) source = column.expr;
   }
-  const asText = source?.kind === 'call' && source.name === 'tostring' && source.args.length === 1;
-  const path = asText ? (source as Extract<Expr, { kind: 'call' }>).args[0] : source;
-  if (path?.kind !== 'path' || !path.steps.every((s) => typeof s === 'string')) return null;
+  const read = pathRead(source);
+  if (!read) return null;
   return {
-    path: [path.root, ...path.steps].join('.'),
+    path: read.path,
     canMatch: (value) => {
-      const key = asText ? str(value) : value;
+      const key = read.value(value);
       const lookup = joinLookups.get(op);
       if (!lookup) throw new KqlError("The join's right side was not evaluated.");
       return key !== null && key !== undefined && lookup.byKey.has(str(key));

@@ -542,12 +542,11 @@ function evaluateQuery(
   // A join's right side is evaluated first, as a query of its own (cached the same way).
   resolveJoins(query, (right) => joinedRows(state, right, subscriptions));
   // Cached per query and per version of the parts the scanned rows (the joins' too) depend on.
-  const parts = new Set(
-    [query, ...query.operators.flatMap((o) => (o.kind === 'join' ? [o.right] : []))].flatMap((q) => {
-      const s = scannedSources(all, q);
-      return all.filter((_, i) => s[i]).flatMap((source) => source.parts);
-    }),
-  );
+  const partsOf = (read: boolean[]) => all.filter((_, i) => read[i]).flatMap((source) => source.parts);
+  const parts = new Set([
+    ...partsOf(scanned),
+    ...query.operators.flatMap((o) => (o.kind === 'join' ? partsOf(scannedSources(all, o.right)) : [])),
+  ]);
   const cacheKey = `${queryHash}|${[...parts].map((p) => `${p}:${state.versions[p]}`).join(',')}`;
   let cache = caches.get(state);
   if (!cache) caches.set(state, (cache = new Map()));
@@ -618,21 +617,29 @@ function joinedRows(state: DefenderState, right: Query, subscriptions: Set<strin
     .digest('hex')
     .slice(0, 16);
   const evaluated = evaluateQuery(state, right, subscriptions, hash);
-  const all = sources(state);
-  const rowOps = right.operators.filter((o) => o.kind !== 'limit');
-  const rows: Row[] = [];
-  for (const ref of evaluated.refs) {
+  return answerRows(sources(state), right, evaluated.refs).filter(
+    (row): row is Row => typeof row === 'object' && row !== null,
+  );
+}
+
+/**
+ * The rows a query answers for `refs`: each built and put through the query's operators, an
+ * injected row as it is (null where there is none).
+ */
+function answerRows(all: readonly RowSource[], query: Query, refs: readonly number[]): unknown[] {
+  const rowOps = query.operators.filter((o) => o.kind !== 'limit');
+  const data: unknown[] = [];
+  for (const ref of refs) {
     const source = all[Math.floor(ref / SHIFT)];
     if (source?.verbatim) {
-      const raw = source.verbatim[ref % SHIFT];
-      if (typeof raw === 'object' && raw !== null) rows.push(raw as Row);
+      data.push(source.verbatim[ref % SHIFT] ?? null);
       continue;
     }
     const row = source?.row(ref % SHIFT);
     const projected = row ? applyRowOperators(rowOps, row) : null;
-    if (projected) rows.push(projected);
+    if (projected) data.push(projected);
   }
-  return rows;
+  return data;
 }
 
 /**
@@ -796,19 +803,7 @@ export async function handleResourceGraph(c: Context, state: DefenderState): Pro
   const pageSize = Math.min(top, MAX_TOP);
   const total = evaluated.refs.length;
   const slice = evaluated.refs.slice(offset, offset + pageSize);
-  const all = sources(state);
-  const rowOps = query.operators.filter((o) => o.kind !== 'limit');
-  const data: unknown[] = [];
-  for (const ref of slice) {
-    const source = all[Math.floor(ref / SHIFT)];
-    if (source?.verbatim) {
-      data.push(source.verbatim[ref % SHIFT] ?? null);
-      continue;
-    }
-    const row = source?.row(ref % SHIFT);
-    const projected = row ? applyRowOperators(rowOps, row) : null;
-    if (projected) data.push(projected);
-  }
+  const data = answerRows(sources(state), query, slice);
   const response: Record<string, unknown> = {
     totalRecords: total,
     count: data.length,

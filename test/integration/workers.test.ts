@@ -242,6 +242,13 @@ async function ledgerWorkers(store: Store): Promise<string[]> {
   return rows.map((r) => r.worker!).sort();
 }
 
+/** The workers that ran a per-sensor part (`…/sensor:<name>`). */
+function sensorPartWorkers(spans: Awaited<ReturnType<typeof leaseSpans>>): Set<string> {
+  return new Set(
+    spans.filter((s) => s.partition_key.includes('/sensor:')).flatMap((s) => s.workers.split(',')),
+  );
+}
+
 /** No partition was processed by two workers at once: one worker per epoch, epochs one after another. */
 function expectNoOverlap(spans: Awaited<ReturnType<typeof leaseSpans>>): void {
   for (const span of spans) expect(span.workers.split(',')).toHaveLength(1);
@@ -378,10 +385,7 @@ describe.skipIf(postgresUrl === null || !existsSync('dist/cli.js'))(
           if (count === 2) expect(ran).toEqual(names);
           else expect(ran.length).toBeGreaterThan(1);
           // The sensor parts themselves went to more than one worker.
-          const sensorWorkers = new Set(
-            spans.filter((s) => s.partition_key.includes('/sensor:')).flatMap((s) => s.workers.split(',')),
-          );
-          expect(sensorWorkers.size).toBeGreaterThan(1);
+          expect(sensorPartWorkers(spans).size).toBeGreaterThan(1);
         } finally {
           expect(await Promise.all(workers.map(stopWorker))).toEqual(names.map(() => 0));
           await store.close();
@@ -509,10 +513,7 @@ describe.skipIf(postgresUrl === null || !existsSync('dist/cli.js'))(
           const spans = await leaseSpans(store);
           expectNoOverlap(spans);
           // The parts the plans found went to more than one worker.
-          const partWorkers = new Set(
-            spans.filter((s) => s.partition_key.includes('/sensor:')).flatMap((s) => s.workers.split(',')),
-          );
-          expect(partWorkers.size).toBeGreaterThan(1);
+          expect(sensorPartWorkers(spans).size).toBeGreaterThan(1);
         } finally {
           expect(await Promise.all(workers.map(stopWorker))).toEqual(names.map(() => 0));
           await store.close();

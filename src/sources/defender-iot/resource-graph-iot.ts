@@ -113,8 +113,7 @@ export class IotResourceGraphReader {
    * Devices seen by OT sensors, optionally of one sensor (the connector reads per validated
    * sensor, so that a sensor in learning mode can be left out).
    */
-  devices(options: { sensor?: string; scope?: SensorScope } = {}): AsyncIterable<SourcePage<CloudIotDevice>> {
-    const scope = options.scope ?? (options.sensor === undefined ? undefined : { sensor: options.sensor });
+  devices(scope?: SensorScope): AsyncIterable<SourcePage<CloudIotDevice>> {
     return this.graph.queryRecords(
       `iotsecurityresources | where type == '${IOT_DEVICE_TYPE}'` +
         ` | where tostring(properties.deviceDataSource) == 'OtSensor'${sensorWhere(scope)} | ${COLUMNS}`,

@@ -6,6 +6,7 @@ import { closedStatesOf, type ClosedStates } from '../../domain/tickets/tables.j
 import { ConfigError, isRateLimitedError } from '../../errors.js';
 import type { Logger } from '../../logging.js';
 import type { RequestCounters } from '../../runtime/http/counters.js';
+import type { SensorScope } from '../../sources/defender-iot/resource-graph-iot.js';
 import type { Store } from '../../store/store.js';
 import { withFlowConnections, type FlowConnections } from './connections.js';
 import { checkStore, verifyOwned, type DriftReport, type OwnedRecords } from './drift.js';
@@ -68,6 +69,20 @@ export const SENSOR_PART = 'sensor:';
  * reads.
  */
 export const OTHER_SENSORS_PART = 'other-sensors';
+
+/**
+ * Which devices a part of a run split per sensor reads from a source that lists its sensors
+ * itself (Resource Graph): one sensor's, those of none of the sensors `listed` gives
+ * ({@link OTHER_SENSORS_PART}), or every device (the whole flow, its plan, its sweep).
+ */
+export async function sensorScopeOfPart(
+  part: string | undefined,
+  listed: () => Promise<readonly string[]>,
+): Promise<SensorScope | undefined> {
+  if (part === OTHER_SENSORS_PART) return { otherThan: await listed() };
+  const sensor = sensorOfPart(part);
+  return sensor === undefined ? undefined : { sensor };
+}
 
 /** The parts of a flow run split per sensor: one per configured sensor. */
 export function sensorParts(integration: IntegrationConfig): string[] {

@@ -16,11 +16,11 @@ import type {
   DefenderSources,
   SensorDevice,
 } from '../../sources/index.js';
-import type { IotResourceGraphReader, SensorScope } from '../../sources/defender-iot/resource-graph-iot.js';
+import type { IotResourceGraphReader } from '../../sources/defender-iot/resource-graph-iot.js';
 import type { ConsoleClient } from '../../sources/defender-iot/console-client.js';
 import type { SensorClient } from '../../sources/defender-iot/sensor-client.js';
 import { ConfigError, InputError, UpstreamError } from '../../errors.js';
-import { OTHER_SENSORS_PART, sensorOfPart } from '../kernel/flow.js';
+import { sensorOfPart, sensorScopeOfPart } from '../kernel/flow.js';
 import type { OtInventorySource } from './source.js';
 
 type DefenderConfig = IntegrationConfig['defender'];
@@ -307,15 +307,15 @@ export class ResourceGraphSource implements OtInventorySource {
   /** Site resource name → display name: sensors name their site by resource, devices by display name. */
   private readonly siteNames = new Map<string, string>();
   /** The sensors {@link sensors} read: the rest part of a split run reads the devices of none of them. */
-  private readonly sensorNames: string[] = [];
+  private sensorNames: string[] | undefined;
 
   constructor(
     private readonly reader: IotResourceGraphReader,
     /**
      * The part of a run split per sensor this source reads the devices of: one sensor's, or those
-     * of no sensor Resource Graph lists ({@link OTHER_SENSORS_PART}); every device when omitted.
+     * of no sensor Resource Graph lists (`other-sensors`); every device when omitted.
      */
-    private readonly part?: { readonly sensor: string } | typeof OTHER_SENSORS_PART,
+    private readonly part?: string,
   ) {}
 
   async sites(): Promise<SourcePage<OtSite>> {
@@ -337,7 +337,6 @@ export class ResourceGraphSource implements OtInventorySource {
     for await (const page of this.reader.sensors()) {
       problems.push(...page.problems);
       for (const s of page.items) {
-        this.sensorNames.push(s.name);
         const site = s.site ? (this.siteNames.get(s.site) ?? s.site) : undefined;
         items.push({
           key: s.name,
@@ -354,19 +353,16 @@ export class ResourceGraphSource implements OtInventorySource {
         });
       }
     }
+    this.sensorNames = items.map((s) => s.name);
     return { items, problems };
   }
 
   async *devices(): AsyncIterable<SourcePage<OtDevice>> {
-    if (this.part === OTHER_SENSORS_PART && this.sensorNames.length === 0) await this.sensors();
-    const scope: SensorScope | undefined =
-      this.part === undefined
-        ? undefined
-        : this.part === OTHER_SENSORS_PART
-          ? { otherThan: this.sensorNames }
-          : this.part;
-    for await (const page of this.reader.devices(scope ? { scope } : {}))
-      yield mapPage(page, (d) => this.device(d));
+    const scope = await sensorScopeOfPart(this.part, async () => {
+      if (!this.sensorNames) await this.sensors();
+      return this.sensorNames!;
+    });
+    for await (const page of this.reader.devices(scope)) yield mapPage(page, (d) => this.device(d));
   }
 
   private device(d: CloudIotDevice): OtDevice {
@@ -476,8 +472,5 @@ export function otInventorySource(
       },
     ]);
   }
-  return new ResourceGraphSource(
-    sources.iotResourceGraph,
-    part === OTHER_SENSORS_PART ? part : sensor !== undefined ? { sensor } : undefined,
-  );
+  return new ResourceGraphSource(sources.iotResourceGraph, part);
 }

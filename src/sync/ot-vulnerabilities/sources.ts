@@ -9,8 +9,8 @@ import {
 import { ConfigError, InputError, UpstreamError } from '../../errors.js';
 import { unreadBecause, type RecordProblem } from '../../sources/common.js';
 import type { ConsoleClient } from '../../sources/defender-iot/console-client.js';
-import type { IotResourceGraphReader, SensorScope } from '../../sources/defender-iot/resource-graph-iot.js';
-import { OTHER_SENSORS_PART, sensorOfPart } from '../kernel/flow.js';
+import type { IotResourceGraphReader } from '../../sources/defender-iot/resource-graph-iot.js';
+import { sensorOfPart, sensorScopeOfPart } from '../kernel/flow.js';
 import type { SensorClient } from '../../sources/defender-iot/sensor-client.js';
 import type { ConsoleDeviceCves, DefenderSources } from '../../sources/index.js';
 import type { ClueKeeper, VulnerabilityPage, VulnerabilitySource } from './source.js';
@@ -345,9 +345,9 @@ export class ResourceGraphVulnerabilitySource implements VulnerabilitySource {
     private readonly reader: IotResourceGraphReader,
     /**
      * The part of a run split per sensor this source reads: one sensor's devices, or those of
-     * no sensor Resource Graph lists ({@link OTHER_SENSORS_PART}); every device when omitted.
+     * no sensor Resource Graph lists (`other-sensors`); every device when omitted.
      */
-    private readonly part?: { readonly sensor: string } | typeof OTHER_SENSORS_PART,
+    private readonly part?: string,
   ) {}
 
   /** The names of the sensors Resource Graph lists: a run split per sensor has one part each. */
@@ -366,13 +366,8 @@ export class ResourceGraphVulnerabilitySource implements VulnerabilitySource {
   async *deviceCves(options: { clues?: ClueKeeper } = {}): AsyncIterable<VulnerabilityPage> {
     const keeper = options.clues ?? cluesInMemory();
     const problems: RecordProblem[] = [];
-    const scope: SensorScope | undefined =
-      this.part === undefined
-        ? undefined
-        : this.part === OTHER_SENSORS_PART
-          ? { otherThan: await this.sensorNames() }
-          : this.part;
-    for await (const page of this.reader.devices(scope ? { scope } : {})) {
+    const scope = await sensorScopeOfPart(this.part, () => this.sensorNames());
+    for await (const page of this.reader.devices(scope)) {
       problems.push(...page.problems);
       await keeper.put(
         page.items.map((d) => [
@@ -558,15 +553,7 @@ export function otVulnerabilitiesSource(
       })),
     );
   const kind = config.source;
-  if (kind === 'resourceGraph')
-    return new ResourceGraphVulnerabilitySource(
-      sources.iotResourceGraph,
-      part === OTHER_SENSORS_PART
-        ? part
-        : sensorOfPart(part) !== undefined
-          ? { sensor: sensorOfPart(part)! }
-          : undefined,
-    );
+  if (kind === 'resourceGraph') return new ResourceGraphVulnerabilitySource(sources.iotResourceGraph, part);
   const sensor = sensorOfPart(part);
   if (kind === 'sensor') {
     if (sources.sensors.length === 0)
